@@ -1,0 +1,1 @@
+"""The batched evaluation harness: benchmarks, prompts, generation backends, metrics, reports."""

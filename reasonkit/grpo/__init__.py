@@ -1,0 +1,1 @@
+"""GRPO training with verifier rewards (``reasonkit train``)."""
