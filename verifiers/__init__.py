@@ -6,3 +6,16 @@ from .base import (  # noqa: F401
     BAD_GOLD, CORRECT, ERROR, NO_ANSWER, NOT_EQUAL, PARSE_ERROR, TIMEOUT, WRONG_NUMBERS,
     UnknownNameError, Verdict, VerifierSpec, get_verifier, register, verifier_names,
 )
+from .gsm8k import extract_gsm8k_answer, parse_gsm8k_gold, verify_gsm8k  # noqa: F401,E402
+# countdown / format verifiers, composition, reward adapters, batch scoring (importing registers them)
+from .countdown import verify_countdown  # noqa: F401,E402
+from .format import verify_format  # noqa: F401,E402
+from .compose import CompositeSpec, compose, parse_expression, resolve  # noqa: F401,E402
+from .rewards import (  # noqa: F401,E402
+    AgileRLReward, MissingColumnError, TRLReward, agilerl_reward, completion_text, reward_value, trl_reward,
+    trl_reward_funcs,
+)
+from .batch import error_verdict, score_batch, score_row, summarize  # noqa: F401,E402
+from .stepwise import find_steps, verify_stepwise  # noqa: F401,E402
+from .math import verify_math  # noqa: F401,E402
+from ._extract import last_boxed_content, last_tag_content, think_content  # noqa: F401,E402

@@ -10,7 +10,7 @@ import re
 
 __all__ = ["last_tag_content", "last_boxed_content", "think_content"]
 
-_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE_TOKENS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
 
 
 def last_tag_content(text: str, tag: str) -> str | None:
@@ -45,36 +45,29 @@ def think_content(text: str) -> str | None:
 
 
 def last_boxed_content(text: str) -> str | None:
-    """Argument of the last ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces, else None."""
+    """Argument of the last ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces, else None.
+
+    "Last" means the box that opens last among those that close (``\\boxed{1} ... \\boxed{2}`` -> 2;
+    an unclosed trailing ``\\boxed{`` is skipped). Escaped braces ``\\{ \\}`` do not count. One
+    forward regex scan with a stack: linear even for ``\\boxed{`` repeated 100k times.
+    """
     if not isinstance(text, str):
         return None
-    matches = None
-    # rfind of "\\boxed" then regex at that point keeps this linear even on huge inputs
-    pos = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    while pos >= 0:
-        matches = _BOXED_RE.match(text, pos)
-        if matches:
-            body = _balanced(text, matches.end())
-            if body is not None:
-                return body.strip()
-        pos = max(text.rfind("\\boxed", 0, pos), text.rfind("\\fbox", 0, pos))
-    return None
-
-
-def _balanced(text: str, i: int) -> str | None:
-    """Text from index ``i`` up to the brace that closes an already-open ``{``; None if unclosed."""
-    depth = 1
-    start = i
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i]
-        elif c == "\\" and i + 1 < n:
-            i += 1  # skip escaped char, e.g. \{ or \}
-        i += 1
-    return None
+    starts = [p for p in (text.find("\\boxed"), text.find("\\fbox")) if p >= 0]
+    if not starts:
+        return None
+    stack: list[tuple[int, bool]] = []
+    best: tuple[int, int] | None = None
+    for m in _BRACE_TOKENS.finditer(text, min(starts)):
+        tok = m.group()
+        if tok == "}":
+            if stack:
+                begin, is_box = stack.pop()
+                if is_box and (best is None or begin > best[0]):
+                    best = (begin, m.start())
+        elif tok == "{":
+            stack.append((m.end(), False))
+        elif tok[-1] == "{" and len(tok) > 2:  # \boxed{ / \fbox{
+            stack.append((m.end(), True))
+        # else: an escaped brace, not structure
+    return text[best[0]:best[1]].strip() if best else None

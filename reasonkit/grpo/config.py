@@ -1,0 +1,472 @@
+"""``TrainConfig``: everything one ``reasonkit train`` run depends on, checked up front, saved with the run.
+
+Sources, later ones win: the defaults below (a quick LoRA run on the embedded SmolLM2), a YAML
+file (``TrainConfig.from_yaml``; its keys are exactly the field names), then command-line flags
+(``.with_overrides(**flags)``, where a flag left at None was not given). Every invariant is
+checked in ``__post_init__`` and a violation raises :class:`ConfigError` — a ``ValueError`` that
+is also a :class:`reasonkit.errors.ReasonkitError`, so the CLI prints one line and exits 2 — with a
+message that says the fix. The resolved config is written to the run directory (``to_yaml``).
+
+Batch vocabulary (all counts are completions unless the name says prompts):
+
+- ``group_size`` G completions are sampled per prompt;
+- ``prompts_per_step`` prompts per optimiser step, over all processes; the step's batch is
+  ``batch_size = prompts_per_step * G`` completions (give either field; both must agree);
+- each process trains on ``batch_size / num_processes`` completions per step, split into
+  ``gradient_accumulation_steps`` micro-batches of ``per_device_batch_size`` completions
+  (derived when left out); :meth:`TrainConfig.check_world` checks this once the number of
+  processes is known.
+
+Importing this module imports neither torch nor transformers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReasonkitError
+
+LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
+SCALE_REWARDS = ("group", "batch", "none")
+ZERO_VARIANCE = ("keep", "skip")
+BACKENDS = ("hf", "vllm")
+DTYPES = ("auto", "bf16", "fp32")
+TRACKERS = ("none", "tensorboard", "wandb")
+# transformers.get_scheduler names (listed here so that reading a config does not import transformers)
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
+                 "polynomial", "inverse_sqrt")
+DATASETS = ("countdown", "gsm8k", "math500", "custom")
+# The reward each built-in data set trains on when ``rewards`` is not given.
+DEFAULT_REWARDS = {"countdown": "countdown+format", "gsm8k": "gsm8k+0.5*format", "math500": "math+0.5*format"}
+
+
+class ConfigError(ReasonkitError, ValueError):
+    """A bad training configuration: one line that names the field (or file and key) and the fix."""
+
+
+def _dataset_names() -> tuple[str, ...]:
+    """The eval harness's benchmark names (its registry is light to import), else the built-in list."""
+    try:
+        from reasonkit.eval.benchmarks import benchmark_names
+    except ImportError:
+        return DATASETS
+    return tuple(benchmark_names())
+
+
+def _did_you_mean(name: str, choices: tuple[str, ...] | list[str], kind: str) -> str:
+    from reasonkit.verifiers.base import did_you_mean  # stdlib only; imported lazily all the same
+
+    return str(did_you_mean(name, tuple(choices), kind))
+
+
+# Field kinds for type checks of YAML values (click already types the flags).
+_INT = {"lora_r", "lora_alpha", "group_size", "prompts_per_step", "batch_size", "per_device_batch_size",
+        "gradient_accumulation_steps", "max_steps", "max_tokens", "num_iterations", "seed", "save_steps",
+        "eval_steps", "eval_limit", "log_completions_steps", "logging_steps", "save_total_limit"}
+_FLOAT = {"lora_dropout", "temperature", "top_p", "learning_rate", "weight_decay", "warmup", "max_grad_norm",
+          "epsilon", "epsilon_high", "beta"}
+_BOOL = {"raw", "mask_truncated", "gradient_checkpointing"}
+
+
+@dataclass
+class TrainConfig:
+    # --- model -------------------------------------------------------------------------------------
+    model: str | None = field(
+        default=None, metadata={"help": "hub id or local dir; None = the embedded SmolLM2-135M-Instruct"})
+    dtype: str = field(
+        default="auto", metadata={"help": "auto (bf16 on a GPU that supports it, else fp32) | bf16 | fp32"})
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute activations in the backward pass (less memory, slower)"})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank; 0 = full fine-tuning"})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA branch"})
+    lora_target_modules: Any = field(
+        default=("q_proj", "k_proj", "v_proj", "o_proj"), metadata={"help": "modules that get LoRA: a list, or peft's 'all-linear'"})
+    # --- data and rewards -----------------------------------------------------------------------------
+    dataset: str = field(
+        default="countdown", metadata={"help": "a benchmark of the eval harness: countdown | gsm8k | math500 | custom"})
+    data: str | None = field(
+        default=None, metadata={"help": "file / hub id for custom (or to replace a built-in's data)"})
+    split: str = field(default="train", metadata={"help": "training split; periodic evaluation uses eval_split"})
+    eval_split: str = field(default="test", metadata={"help": "split used by the periodic evaluation"})
+    columns: dict = field(default_factory=dict, metadata={"help": "template / verifier field -> data column"})
+    template: str | None = field(
+        default=None, metadata={"help": "user message with {fields}, or a .json/.yaml template file"})
+    system: str | None = field(default=None, metadata={"help": "replace the template's system prompt ('' removes it)"})
+    prefill: str | None = field(default=None, metadata={"help": "replace the assistant pre-fill ('' removes it)"})
+    raw: bool = field(default=False, metadata={"help": "plain-text prompt, no chat template (base models)"})
+    rewards: str | None = field(
+        default=None, metadata={"help": "e.g. 'countdown+0.5*format'; None = the data set's default reward"})
+    # --- GRPO -------------------------------------------------------------------------------------------
+    group_size: int = field(default=4, metadata={"help": "completions per prompt (G)"})
+    prompts_per_step: int | None = field(
+        default=None, metadata={"help": "prompts per optimiser step, all processes (default 2)"})
+    batch_size: int | None = field(
+        default=None, metadata={"help": "completions per optimiser step = prompts_per_step * group_size"})
+    per_device_batch_size: int | None = field(
+        default=None, metadata={"help": "completions per micro-batch on one process (derived if None)"})
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "micro-batches per optimiser step on each process"})
+    max_steps: int = field(default=10, metadata={"help": "optimiser steps (generation batches) to train"})
+    max_tokens: int = field(default=128, metadata={"help": "completion length limit (new tokens)"})
+    temperature: float = field(
+        default=1.0, metadata={"help": "sampling temperature of the rollouts (log-probs use the same)"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of the rollouts"})
+    epsilon: float = field(
+        default=0.2, metadata={"help": "lower clip range of the ratio (and upper, unless epsilon_high)"})
+    epsilon_high: float | None = field(
+        default=None, metadata={"help": "upper clip range (DAPO clip-higher, e.g. 0.28); None = epsilon"})
+    beta: float = field(default=0.0, metadata={"help": "KL weight; 0 = no reference model is run"})
+    num_iterations: int = field(default=1, metadata={"help": "mu: optimiser passes over each generation batch"})
+    scale_rewards: str = field(default="group", metadata={"help": "group | batch | none (Dr. GRPO)"})
+    loss_type: str = field(
+        default="dapo", metadata={"help": "grpo | bnpo | dapo | dr_grpo (dapo is TRL 1.16's default)"})
+    mask_truncated: bool = field(default=False, metadata={"help": "completions that hit max_tokens leave the loss"})
+    zero_variance: str = field(default="keep", metadata={"help": "keep | skip groups whose rewards are all equal"})
+    # --- optimiser --------------------------------------------------------------------------------------
+    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    warmup: float = field(default=0.0, metadata={"help": "steps (>= 1) or a fraction of max_steps (< 1)"})
+    lr_scheduler: str = field(
+        default="constant", metadata={"help": "transformers scheduler name: constant, linear, cosine, ..."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm; 0 = no clipping"})
+    # --- generation backend ---------------------------------------------------------------------------
+    backend: str = field(default="hf", metadata={"help": "hf | vllm (in the same job)"})
+    backend_options: dict = field(default_factory=dict, metadata={"help": "options for the generation backend, e.g. gpu_memory_utilization=0.3"})
+    # --- run management -------------------------------------------------------------------------------
+    seed: int = field(default=0, metadata={"help": "seed for data order, sampling and initialisation"})
+    output: str | None = field(default=None, metadata={"help": "run directory; default runs/train/<dataset>-<model>"})
+    save_steps: int = field(default=0, metadata={"help": "checkpoint every N steps (0 = only at the end)"})
+    save_total_limit: int = field(default=0, metadata={"help": "keep the newest N checkpoints (0 = all)"})
+    eval_steps: int = field(default=0, metadata={"help": "evaluate every N steps on eval_split (0 = never)"})
+    eval_limit: int = field(default=32, metadata={"help": "items per periodic evaluation"})
+    logging_steps: int = field(default=1, metadata={"help": "write metrics every N steps"})
+    log_completions_steps: int = field(
+        default=10, metadata={"help": "sample completions to the log every N steps (0 = never)"})
+    report_to: Any = field(default="none", metadata={"help": "none | tensorboard | wandb, or a list of them"})
+    resume: Any = field(
+        default=None, metadata={"help": "None, 'latest' (newest checkpoint in output) or a checkpoint directory"})
+
+    # ----------------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self._check_types()
+        if isinstance(self.lora_target_modules, (list, tuple)):
+            self.lora_target_modules = tuple(str(m) for m in self.lora_target_modules)
+        self.columns = dict(self.columns or {})
+        self.backend_options = dict(self.backend_options or {})
+        if isinstance(self.report_to, (list, tuple)):
+            self.report_to = tuple(self.report_to) or "none"
+        if self.resume is True:
+            self.resume = "latest"
+        elif self.resume is False:
+            self.resume = None
+        self._check_choices()
+        self._check_numbers()
+        self._check_batch()
+        self._check_data()
+        self._check_rewards()
+
+    def _check_types(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None:
+                continue
+            if f.name in _INT and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ConfigError(f"{f.name} = {v!r}: must be a whole number")
+            if f.name in _FLOAT:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ConfigError(f"{f.name} = {v!r}: must be a number")
+                if not math.isfinite(v):
+                    raise ConfigError(f"{f.name} = {v!r}: must be a finite number")
+                setattr(self, f.name, float(v))
+            if f.name in _BOOL and not isinstance(v, bool):
+                raise ConfigError(f"{f.name} = {v!r}: must be true or false")
+        for name in ("columns", "backend_options"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} = {getattr(self, name)!r}: must be a mapping (key: value)")
+        for name in ("model", "dataset", "data", "split", "eval_split", "template", "system", "prefill",
+                     "rewards", "output", "dtype", "scale_rewards", "loss_type", "zero_variance", "backend",
+                     "lr_scheduler"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise ConfigError(f"{name} = {v!r}: must be a string")
+        if self.resume is not None and not isinstance(self.resume, (str, bool)):
+            raise ConfigError(f"resume = {self.resume!r}: use 'latest' or a checkpoint directory")
+
+    def _check_choices(self) -> None:
+        for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
+                              ("zero_variance", ZERO_VARIANCE), ("backend", BACKENDS), ("dtype", DTYPES),
+                              ("lr_scheduler", LR_SCHEDULERS), ("dataset", _dataset_names())):
+            value = getattr(self, name)
+            if value not in choices:
+                raise ConfigError(f"{name}: {_did_you_mean(value, choices, name.replace('_', ' '))}")
+        trackers = (self.report_to,) if isinstance(self.report_to, str) else self.report_to
+        for t in trackers:
+            if t not in TRACKERS:
+                raise ConfigError(f"report_to: {_did_you_mean(str(t), TRACKERS, 'tracker')}")
+        if "none" in trackers and len(trackers) > 1:
+            raise ConfigError(f"report_to {list(trackers)}: 'none' cannot be combined with trackers; drop it")
+        for name in ("split", "eval_split"):
+            if getattr(self, name) not in ("train", "test"):
+                raise ConfigError(f"{name} {getattr(self, name)!r}: choose train or test")
+        if isinstance(self.lora_target_modules, str):
+            if not self.lora_target_modules:
+                raise ConfigError("lora_target_modules is empty: list module names such as [q_proj, v_proj] "
+                                  "or use all-linear")
+        elif not self.lora_target_modules:
+            raise ConfigError("lora_target_modules is empty: list module names such as [q_proj, v_proj] "
+                              "or use all-linear")
+
+    def _check_numbers(self) -> None:
+        def at_least(name: str, lo: float, hint: str = "") -> None:
+            if getattr(self, name) < lo:
+                raise ConfigError(f"{name} = {getattr(self, name)}: must be at least {lo:g}{hint}")
+
+        if self.group_size < 2:
+            raise ConfigError(f"group_size = {self.group_size}: GRPO compares completions of the same prompt, "
+                              "so it needs at least 2 (4 to 16 is usual)")
+        at_least("lora_r", 0, " (0 = full fine-tuning)")
+        if self.lora_r > 0:
+            at_least("lora_alpha", 1)
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"lora_dropout = {self.lora_dropout}: must be in [0, 1)")
+        at_least("gradient_accumulation_steps", 1)
+        at_least("max_steps", 1)
+        at_least("max_tokens", 1)
+        at_least("num_iterations", 1, " (mu = optimiser passes per generation batch)")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature = {self.temperature}: GRPO samples its completions, so it must be "
+                              "> 0 (1.0 is usual)")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p = {self.top_p}: must be in (0, 1]")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate = {self.learning_rate}: must be > 0 (e.g. 1e-5)")
+        at_least("weight_decay", 0)
+        at_least("max_grad_norm", 0, " (0 = no clipping)")
+        if self.warmup < 0 or (self.warmup >= 1 and self.warmup != int(self.warmup)):
+            raise ConfigError(f"warmup = {self.warmup}: give whole steps (e.g. 10) or a fraction of max_steps "
+                              "below 1 (e.g. 0.1)")
+        if not 0 < self.epsilon < 1:
+            raise ConfigError(f"epsilon = {self.epsilon}: the clip range must be in (0, 1) (0.2 is usual)")
+        if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
+            raise ConfigError(f"epsilon_high = {self.epsilon_high} is below epsilon = {self.epsilon}: clip-higher "
+                              f"needs epsilon_high >= epsilon (DAPO uses 0.28 with 0.2), or leave it unset")
+        if self.beta < 0:
+            raise ConfigError(f"beta = {self.beta}: the KL weight must be >= 0 (0 = no KL term)")
+        for name in ("seed", "save_steps", "save_total_limit", "eval_steps", "log_completions_steps"):
+            at_least(name, 0)
+        at_least("logging_steps", 1)
+        at_least("eval_limit", 1)
+
+    def _check_batch(self) -> None:
+        g = self.group_size
+        if self.prompts_per_step is not None:
+            at = self.prompts_per_step
+            if at < 1:
+                raise ConfigError(f"prompts_per_step = {at}: must be at least 1")
+        if self.batch_size is not None:
+            b = self.batch_size
+            if b < 1 or b % g:
+                k = max(1, round(b / g))
+                raise ConfigError(f"batch_size {b} is not divisible by group_size {g}: use a multiple of {g} "
+                                  f"such as {k * g} (or set prompts_per_step instead)")
+            if self.prompts_per_step is not None and self.prompts_per_step * g != b:
+                raise ConfigError(f"batch_size {b} disagrees with prompts_per_step {self.prompts_per_step} x "
+                                  f"group_size {g} = {self.prompts_per_step * g}: give only one of them")
+        if self.per_device_batch_size is not None:
+            p = self.per_device_batch_size
+            if p < 1:
+                raise ConfigError(f"per_device_batch_size = {p}: must be at least 1")
+            if self.completions_per_step % (p * self.gradient_accumulation_steps):
+                raise ConfigError(
+                    f"per_device_batch_size {p} x gradient_accumulation_steps {self.gradient_accumulation_steps} "
+                    f"does not divide the {self.completions_per_step} completions of a step "
+                    f"(prompts_per_step {self.num_prompts_per_step} x group_size {g}): choose values whose "
+                    f"product divides {self.completions_per_step}")
+        elif self.completions_per_step % self.gradient_accumulation_steps:
+            raise ConfigError(
+                f"gradient_accumulation_steps {self.gradient_accumulation_steps} does not divide the "
+                f"{self.completions_per_step} completions of a step (prompts_per_step {self.num_prompts_per_step} "
+                f"x group_size {g}): use a divisor of {self.completions_per_step}")
+
+    def _check_data(self) -> None:
+        if self.dataset == "custom":
+            if not self.data:
+                raise ConfigError("dataset custom needs data: a JSONL / parquet / CSV file or a hub id")
+            if not self.rewards:
+                raise ConfigError("dataset custom needs rewards, e.g. rewards: gsm8k+0.5*format")
+        if self.data and not self.data.startswith("hub:") and \
+                (self.data.startswith((".", "/", "~")) or Path(self.data).suffix) and \
+                not Path(self.data).expanduser().exists():
+            raise ConfigError(f"data {self.data}: no such file")
+        if self.model is not None and self.model.startswith((".", "/", "~")) and \
+                not Path(self.model).expanduser().exists():
+            raise ConfigError(f"model {self.model}: no such directory")
+        if self.resume not in (None, "latest") and not Path(self.resume).expanduser().is_dir():
+            raise ConfigError(f"resume {self.resume}: no such checkpoint directory (use 'latest' for the newest "
+                              "checkpoint in the output directory)")
+
+    def _check_rewards(self) -> None:
+        """Parse the reward expression against the verifier registry (imported only here)."""
+        from reasonkit.verifiers.base import UnknownNameError
+        from reasonkit.verifiers.compose import compose
+
+        try:
+            compose(self.reward_spec)
+        except UnknownNameError as exc:
+            raise ConfigError(f"rewards {self.reward_spec!r}: {exc}") from None
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"rewards {self.reward_spec!r}: {exc}") from None
+
+    # --- derived values -----------------------------------------------------------------------------------
+    @property
+    def reward_spec(self) -> str:
+        """The reward expression in force (``rewards`` or the data set's default)."""
+        return self.rewards or DEFAULT_REWARDS[self.dataset]
+
+    @property
+    def num_prompts_per_step(self) -> int:
+        if self.prompts_per_step is not None:
+            return self.prompts_per_step
+        if self.batch_size is not None:
+            return self.batch_size // self.group_size
+        return 2
+
+    @property
+    def completions_per_step(self) -> int:
+        return self.num_prompts_per_step * self.group_size
+
+    @property
+    def use_lora(self) -> bool:
+        return self.lora_r > 0
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(self.warmup) if self.warmup >= 1 else int(math.ceil(self.warmup * self.max_steps))
+
+    @property
+    def trackers(self) -> list[str]:
+        t = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
+        return [x for x in t if x != "none"]
+
+    def micro_batch_size(self, num_processes: int = 1) -> int:
+        """Completions per forward/backward on one process (``per_device_batch_size`` or derived)."""
+        self.check_world(num_processes)
+        if self.per_device_batch_size is not None:
+            return self.per_device_batch_size
+        return self.completions_per_step // (num_processes * self.gradient_accumulation_steps)
+
+    def check_world(self, num_processes: int) -> None:
+        """Check the batch against the number of processes (known only at launch)."""
+        n, ga, total = num_processes, self.gradient_accumulation_steps, self.completions_per_step
+        if total % n:
+            raise ConfigError(f"the {total} completions of a step (prompts_per_step {self.num_prompts_per_step} x "
+                              f"group_size {self.group_size}) cannot be split over {n} processes: make "
+                              f"prompts_per_step x group_size a multiple of {n}")
+        per_process = total // n
+        if per_process % ga:
+            raise ConfigError(f"{per_process} completions per process cannot be split into "
+                              f"gradient_accumulation_steps {ga} micro-batches: use a divisor of {per_process}")
+        if self.per_device_batch_size is not None and self.per_device_batch_size * ga != per_process:
+            raise ConfigError(
+                f"per_device_batch_size {self.per_device_batch_size} x gradient_accumulation_steps {ga} x "
+                f"{n} processes = {self.per_device_batch_size * ga * n}, but a step has {total} completions: "
+                f"set per_device_batch_size to {per_process // ga} or leave it out")
+
+    def deepspeed_values(self, num_processes: int) -> dict[str, Any]:
+        """The entries that ``train/accelerate/ds_zero*.json`` leave as ``"auto"``, from this config.
+
+        accelerate can only fill the batch entries from a prepared DataLoader, which the GRPO loop
+        does not have; set these on ``accelerator.state.deepspeed_plugin.deepspeed_config`` before
+        ``accelerator.prepare``. DeepSpeed's engine then divides each micro-batch loss by
+        ``gradient_accumulation_steps`` itself (see :mod:`reasonkit.grpo.loss`).
+        """
+        micro = self.micro_batch_size(num_processes)
+        ga = self.completions_per_step // (num_processes * micro)
+        return {"train_micro_batch_size_per_gpu": micro, "gradient_accumulation_steps": ga,
+                "train_batch_size": micro * ga * num_processes,
+                "gradient_clipping": self.max_grad_norm if self.max_grad_norm > 0 else 0.0}
+
+    def resolved_dtype(self):  # -> torch.dtype
+        import torch
+
+        if self.dtype == "bf16":
+            return torch.bfloat16
+        if self.dtype == "fp32":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+
+    def run_dir(self) -> Path:
+        if self.output:
+            return Path(self.output).expanduser()
+        model = Path(str(self.model)).name if self.model else "default"
+        return Path("runs") / "train" / f"{self.dataset}-{model}"
+
+    # --- YAML and overrides ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else (dict(v) if isinstance(v, dict) else v)
+        return out
+
+    def to_yaml(self, path: str | Path) -> Path:
+        import yaml
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> "TrainConfig":
+        names = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in names:
+                raise ConfigError(f"{where}: {_did_you_mean(str(key), names, 'key')}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        import yaml
+
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"config {path}{where}: not valid YAML ({problem})") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path}: must be a mapping of key: value lines, not a {type(data).__name__}")
+        try:
+            return cls.from_dict(data, where=f"config {path}")
+        except ConfigError as exc:
+            msg = exc.message
+            raise ConfigError(msg if msg.startswith(f"config {path}") else f"config {path}: {msg}") from None
+
+    def with_overrides(self, **flags: Any) -> "TrainConfig":
+        """A new config with every flag that is not None applied (flags use the field names)."""
+        names = {f.name for f in fields(self)}
+        unknown = [k for k in flags if k not in names]
+        if unknown:
+            raise ConfigError(f"flag: {_did_you_mean(unknown[0], sorted(names), 'option')}")
+        given = {k: v for k, v in flags.items() if v is not None}
+        if not given:
+            return self
+        # A step's size given one way on the command line replaces the other way from the file.
+        if "batch_size" in given and "prompts_per_step" not in given:
+            given["prompts_per_step"] = None
+        elif "prompts_per_step" in given and "batch_size" not in given:
+            given["batch_size"] = None
+        return dataclasses.replace(self, **given)

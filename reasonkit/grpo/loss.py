@@ -1,0 +1,190 @@
+r"""The GRPO policy loss on per-token log-probabilities, as implemented.
+
+Inputs for ``N`` sampled completions of (padded) length ``T``: the current policy's log-probs
+``logp[i, t] = log pi_theta(o_{i,t} | q, o_{i,<t})`` (with gradient), the log-probs of the policy
+that sampled them ``old_logp`` (no gradient), optionally the reference policy's ``ref_logp``,
+one advantage ``A_i`` per completion (see :mod:`reasonkit.grpo.advantages`) and a token mask
+``m[i, t]`` (1 on completion tokens that count; the caller zeroes padding, truncated completions
+when ``mask_truncated`` is on, and unscored completions).
+
+Per token::
+
+    rho      = exp(logp - old_logp)                              # importance ratio
+    surr     = min(rho * A, clip(rho, 1 - eps_low, 1 + eps_high) * A)
+    kl_k3    = exp(ref_logp - logp) - (ref_logp - logp) - 1     # k3 estimator of KL(pi_theta || pi_ref)
+    l[i, t]  = -surr + beta * kl_k3
+
+and the loss aggregates ``l`` over the masked tokens according to ``loss_type``:
+
+=========  ==================================================================================
+grpo       (1/N) sum_i (1/|o_i|) sum_t m l       mean per sequence, then over sequences (paper)
+bnpo       sum_{i,t} m l / sum_{i,t} m           token mean over this micro-batch
+dapo       sum_{i,t} m l / (num_items_in_batch / num_processes)
+                                                 token mean over the *global* batch: every token
+                                                 of the optimiser step (all processes, all
+                                                 accumulation micro-batches) weighs the same
+dr_grpo    sum_{i,t} m l / (N * max_completion_length)   constant normaliser (Dr. GRPO)
+=========  ==================================================================================
+
+``grpo``, ``bnpo`` and ``dr_grpo`` are then divided by ``gradient_accumulation_steps`` so that
+summing the gradients of the micro-batches of one optimiser step averages them; ``dapo`` already
+divides by the token count of the whole step, so it is not. The ``num_processes`` factor in
+``dapo`` undoes DDP's averaging of gradients over processes. With these two arguments the
+returned loss is exactly the one to call ``backward()`` on (do not let accelerate divide by the
+accumulation steps again: create the ``Accelerator`` without ``gradient_accumulation_steps`` or
+pass ``gradient_accumulation_steps=1`` here). Under DeepSpeed, whose engine divides every loss by
+its own accumulation steps in ``backward``, pass ``gradient_accumulation_steps=1`` and multiply a
+``dapo`` loss by the accumulation steps. The normalisations match TRL 1.16's
+``GRPOTrainer`` for these four loss types (checked in ``tests/test_grpo_loss.py``).
+
+When ``old_logp`` is None (``num_iterations`` mu = 1, one update per generation batch) the ratio
+is ``exp(logp - logp.detach())``: value 1, gradient that of ``logp``, so the clip never fires.
+With mu > 1 the caller stores ``old_logp`` from the policy at generation time.
+
+Departures from DeepSeekMath (arXiv 2402.03300, eq. 3 and section 4.1):
+
+- KL estimator placement. The paper puts ``beta * D_KL`` inside the per-token objective using the
+  k3 estimator ``pi_ref/pi_theta - log(pi_ref/pi_theta) - 1``; we do the same (it is added to each
+  token's loss before aggregation, so it follows ``loss_type``'s normalisation), and ``beta = 0``
+  (the default, following DAPO / Dr. GRPO and TRL) needs no reference model at all. The k3 value
+  is not importance-weighted by ``rho`` (as in the paper and TRL's default).
+- Clip-higher. ``epsilon_high`` (DAPO, arXiv 2503.14476) allows an upper clip bound different
+  from the lower one; ``epsilon_high = None`` gives the paper's symmetric clip.
+- Aggregation. The paper's per-sequence mean is ``grpo``; ``bnpo``, ``dapo`` (DAPO's token-level
+  policy gradient loss) and ``dr_grpo`` (Dr. GRPO, arXiv 2503.20783, which removes the length
+  normalisation bias) are alternatives. Sequences whose mask is all zero contribute 0 to
+  ``grpo`` but still count in its ``N`` (as in TRL).
+- No reward model and no process supervision: rewards come from verifiers, one outcome reward
+  per completion, and every token of a completion shares its advantage.
+- No iterative reward-model retraining; the reference policy is fixed (the initial model, or the
+  LoRA base with the adapter disabled), not refreshed every iteration as in the paper's
+  iterative GRPO.
+"""
+from __future__ import annotations
+
+import torch
+
+LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor | None,
+    ref_logp: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    epsilon: float = 0.2,
+    epsilon_high: float | None = None,
+    beta: float = 0.0,
+    loss_type: str = "grpo",
+    max_completion_length: int | None = None,
+    num_items_in_batch: int | float | torch.Tensor | None = None,
+    num_processes: int = 1,
+    gradient_accumulation_steps: int = 1,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """GRPO loss for one micro-batch and its metrics (see the module docstring for the formulas).
+
+    Args:
+        logp: [N, T] log-probs of the sampled tokens under the current policy (with gradient).
+        old_logp: [N, T] log-probs under the sampling policy, or None (on-policy, mu = 1).
+        ref_logp: [N, T] reference log-probs; needed only when ``beta > 0`` (used for the ``kl``
+            metric whenever given).
+        advantages: [N] (or [N, T]) advantages; they must be finite.
+        mask: [N, T] bool/float, 1 on tokens that count.
+        epsilon / epsilon_high: lower / upper clip range (epsilon_high None = epsilon).
+        beta: KL weight (k3 estimator).
+        loss_type: "grpo" | "bnpo" | "dapo" | "dr_grpo".
+        max_completion_length: the generation's max new tokens; required by "dr_grpo".
+        num_items_in_batch: for "dapo", the number of mask tokens in the whole optimiser step
+            (summed over processes and accumulation micro-batches). May be omitted only with one
+            process and no accumulation (it is then this micro-batch's token count).
+        num_processes: DDP world size (dapo only; see the module docstring).
+        gradient_accumulation_steps: micro-batches per optimiser step (grpo, bnpo, dr_grpo).
+
+    Returns:
+        ``(loss, metrics)``: a scalar to ``backward()``, and detached scalar tensors
+        ``policy_loss`` (before the accumulation division), ``kl`` (token mean of k3; only
+        when ``ref_logp`` is given), ``ratio`` (token mean of rho), ``clip_ratio/low``
+        (rho < 1 - eps_low with A < 0), ``clip_ratio/high`` (rho > 1 + eps_high with A > 0),
+        ``clip_ratio/region`` (either) — token means over the mask — and ``tokens`` (mask sum).
+    """
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}: choose from {', '.join(LOSS_TYPES)}")
+    if logp.dim() != 2:
+        raise ValueError(f"logp must be [N, T], got shape {tuple(logp.shape)}")
+    if mask.shape != logp.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} differs from logp shape {tuple(logp.shape)}")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if beta > 0 and ref_logp is None:
+        raise ValueError("beta > 0 needs ref_logp (reference log-probs); pass them or set beta = 0")
+    eps_low = float(epsilon)
+    eps_high = float(epsilon if epsilon_high is None else epsilon_high)
+
+    keep = mask.bool()
+    m = keep.to(logp.dtype)
+    # Zero the inputs at masked positions first (not only the outputs), so padding log-probs such as
+    # -inf can never turn into NaN gradients through exp().
+    logp = logp.masked_fill(~keep, 0.0)
+    old = logp.detach() if old_logp is None else old_logp.detach().to(logp.dtype).masked_fill(~keep, 0.0)
+    adv = advantages.detach().to(logp.dtype)
+    if adv.dim() == 1:
+        adv = adv.unsqueeze(1)
+
+    ratio = torch.exp(logp - old)
+    clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
+    per_token = -torch.min(ratio * adv, clipped * adv)
+
+    kl = None
+    if ref_logp is not None:
+        d = ref_logp.detach().to(logp.dtype).masked_fill(~keep, 0.0) - logp
+        kl = torch.exp(d) - d - 1.0
+        if beta > 0:
+            per_token = per_token + beta * kl
+
+    total = (per_token * m).sum()
+    if loss_type == "grpo":
+        loss = ((per_token * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)).mean()
+        policy_loss = loss
+        loss = loss / gradient_accumulation_steps
+    elif loss_type == "bnpo":
+        loss = total / m.sum().clamp(min=1.0)
+        policy_loss = loss
+        loss = loss / gradient_accumulation_steps
+    elif loss_type == "dr_grpo":
+        if not max_completion_length:
+            raise ValueError("loss_type 'dr_grpo' needs max_completion_length (the generation's max tokens)")
+        loss = total / (logp.size(0) * max_completion_length)
+        policy_loss = loss
+        loss = loss / gradient_accumulation_steps
+    else:  # dapo
+        if num_items_in_batch is None:
+            if num_processes > 1 or gradient_accumulation_steps > 1:
+                raise ValueError(
+                    "loss_type 'dapo' with several processes or accumulation steps needs num_items_in_batch "
+                    "(mask tokens summed over all processes and micro-batches of the optimiser step)"
+                )
+            num_items_in_batch = m.sum()
+        n_items = torch.as_tensor(num_items_in_batch, dtype=logp.dtype, device=logp.device).clamp(min=1.0)
+        loss = total / (n_items / num_processes)
+        policy_loss = loss
+
+    with torch.no_grad():
+        low = ((ratio < 1.0 - eps_low) & (adv < 0)).to(logp.dtype)
+        high = ((ratio > 1.0 + eps_high) & (adv > 0)).to(logp.dtype)
+        metrics: dict[str, torch.Tensor] = {
+            "policy_loss": policy_loss.detach(),
+            "ratio": _masked_mean(ratio, m),
+            "clip_ratio/low": _masked_mean(low, m),
+            "clip_ratio/high": _masked_mean(high, m),
+            "clip_ratio/region": _masked_mean(torch.clamp(low + high, max=1.0), m),
+            "tokens": m.sum(),
+        }
+        if kl is not None:
+            metrics["kl"] = _masked_mean(kl, m)
+    return loss, {k: v.detach() for k, v in metrics.items()}

@@ -1,0 +1,124 @@
+"""Regression table for the format verifiers (strict ``format``, ``format_soft``)."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from reasonkit.verifiers import get_verifier
+from reasonkit.verifiers.format import verify_format
+
+GOOD = "<think>\n6 * 4 = 24, that uses both numbers.\n</think>\n<answer>6 * 4</answer>"
+
+# (id, completion, strict reason, soft reason)
+CASES = [
+    ("canonical_agilerl_shape", GOOD, "correct", "correct"),
+    ("one_line", "<think>easy</think>\n<answer>42</answer>", "correct", "correct"),
+    ("surrounding_whitespace_stripped", "\n  " + GOOD + "\n\n", "correct", "correct"),
+    ("blank_line_separator", "<think>a</think>\n\n<answer>b</answer>", "correct", "correct"),
+    ("spaces_around_newline_separator", "<think>a</think>  \n\t<answer>b</answer>", "correct", "correct"),
+    ("crlf_separator", "<think>a</think>\r\n<answer>b</answer>", "correct", "correct"),
+    ("empty_think_allowed", "<think></think>\n<answer>b</answer>", "correct", "correct"),
+    ("multiline_answer", "<think>a</think>\n<answer>\nline 1\nline 2\n</answer>", "correct", "correct"),
+    ("no_newline_between_blocks", "<think>a</think><answer>b</answer>", "bad_separator", "correct"),
+    ("space_only_separator", "<think>a</think> <answer>b</answer>", "bad_separator", "correct"),
+    ("text_between_blocks", "<think>a</think>\nSo the answer is:\n<answer>b</answer>", "bad_separator", "correct"),
+    ("missing_think", "<answer>b</answer>", "missing_think", "missing_think"),
+    ("missing_think_close", "<think>a\n<answer>b</answer>", "missing_think", "missing_think"),
+    ("missing_answer", "<think>a</think>\nThe answer is 24.", "missing_answer", "missing_answer"),
+    ("unclosed_answer_truncated", "<think>a</think>\n<answer>6 * 4", "missing_answer", "missing_answer"),
+    ("plain_text", "The answer is 24.", "missing_think", "missing_think"),
+    ("empty_completion", "", "missing_think", "missing_think"),
+    ("repeated_think_blocks", "<think>a</think>\n<think>b</think>\n<answer>c</answer>", "repeated_tags", "correct"),
+    ("repeated_answer_blocks", "<think>a</think>\n<answer>b</answer>\n<answer>c</answer>", "repeated_tags",
+     "correct"),
+    ("repeated_whole_pattern", (GOOD + "\n") * 2, "repeated_tags", "correct"),
+    ("nested_think_in_think", "<think>a<think>b</think></think>\n<answer>c</answer>", "repeated_tags", "correct"),
+    ("answer_nested_in_think", "<think>a <answer>b</answer> c</think>", "nested_tags", "wrong_order"),
+    ("think_nested_in_answer", "<answer>x <think>a</think> y</answer>", "nested_tags", "wrong_order"),
+    ("answer_before_think", "<answer>b</answer>\n<think>a</think>", "wrong_order", "wrong_order"),
+    ("empty_answer", "<think>a</think>\n<answer></answer>", "empty_answer", "correct"),
+    ("whitespace_answer", "<think>a</think>\n<answer> \n </answer>", "empty_answer", "correct"),
+    ("leading_chatter", "Sure! Let me think.\n" + GOOD, "leading_text", "correct"),
+    ("trailing_chatter", GOOD + "\nHope this helps!", "trailing_text", "correct"),
+    ("trailing_eos_token_text", GOOD + "<|im_end|>", "trailing_text", "correct"),
+    ("uppercase_tags", "<THINK>a</THINK>\n<ANSWER>b</ANSWER>", "missing_think", "missing_think"),
+    ("spaced_tag", "<think >a</think>\n<answer>b</answer>", "missing_think", "missing_think"),
+    ("self_closing_lookalike", "<think/>\n<answer>b</answer>", "missing_think", "missing_think"),
+]
+
+
+@pytest.mark.parametrize("completion,strict,soft", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_format_table(completion, strict, soft):
+    v = verify_format(completion)
+    assert v.reason == strict, v
+    assert v.correct is (strict == "correct") and v.score == (1.0 if strict == "correct" else 0.0)
+    s = verify_format(completion, mode="soft")
+    assert s.reason == soft, s
+    assert s.correct is (soft == "correct") and s.score == (1.0 if soft == "correct" else 0.0)
+
+
+def test_ids_unique():
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+# Completions from a prompt that pre-fills "<think>": they start inside the think block.
+PREFILLED = [
+    ("prefilled_ok", "6 times 4 is 24.</think>\n<answer>6 * 4</answer>", "correct", "correct"),
+    ("prefilled_model_reopens_think", "<think>6*4</think>\n<answer>6 * 4</answer>", "repeated_tags", "correct"),
+    ("prefilled_no_close", "6 times 4 is 24.\n<answer>6 * 4</answer>", "missing_think", "missing_think"),
+    ("prefilled_empty_answer", "ok</think>\n<answer> </answer>", "empty_answer", "correct"),
+    ("prefilled_leading_newline", "\nreasoning</think>\n<answer>1</answer>", "correct", "correct"),
+]
+
+
+@pytest.mark.parametrize("completion,strict,soft", [c[1:] for c in PREFILLED], ids=[c[0] for c in PREFILLED])
+def test_prefilled_think(completion, strict, soft):
+    assert verify_format(completion, prefilled_think=True).reason == strict
+    assert verify_format(completion, mode="soft", prefilled_think=True).reason == soft
+
+
+def test_strict_agrees_with_agilerl_regex_on_its_own_shape():
+    # The recipe's regex (prefilled <think>, exactly "\n" between blocks) accepts these; so must we.
+    regex = re.compile(r"^<think>([^<]*(?:<(?!/?think>)[^<]*)*)</think>\n<answer>([\s\S]*?)</answer>$")
+    for completion in ["a</think>\n<answer>b</answer>", "x\ny</think>\n<answer>(1+2)*3</answer>"]:
+        assert regex.search("<think>" + completion)
+        assert verify_format(completion, prefilled_think=True).correct is True
+
+
+def test_extracted_is_answer_content():
+    assert verify_format(GOOD).extracted == "6 * 4"
+    assert verify_format("no tags").extracted is None
+
+
+def test_registered_names():
+    strict, soft = get_verifier("format"), get_verifier("format_soft")
+    assert strict.fields == () and soft.fields == ()
+    assert strict("<think>a</think><answer>b</answer>").correct is False
+    assert soft("<think>a</think><answer>b</answer>").correct is True
+    assert get_verifier("format").options == {"mode": "strict"}
+
+
+def test_bad_mode_and_non_string():
+    with pytest.raises(ValueError, match="strict"):
+        verify_format(GOOD, mode="lenient")
+    v = verify_format(None)
+    assert v.correct is False and v.score == 0.0
+
+
+ADVERSARIAL = [
+    ("one_mb_of_think_tags", "<think>" * 150_000),
+    ("one_mb_alternating_tags", "<think></think><answer>" * 45_000),
+    ("one_mb_inside_valid_blocks", "<think>" + "x" * 1_000_000 + "</think>\n<answer>1</answer>"),
+    ("one_mb_of_less_than_signs", "<" * 1_000_000),
+]
+
+
+@pytest.mark.parametrize("completion", [c[1] for c in ADVERSARIAL], ids=[c[0] for c in ADVERSARIAL])
+def test_adversarial_inputs_return_fast(completion):
+    for mode in ("strict", "soft"):
+        start = time.perf_counter()
+        v = verify_format(completion, mode=mode)
+        assert time.perf_counter() - start < 1.0
+        assert v.correct in (True, False)

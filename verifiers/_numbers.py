@@ -1,0 +1,167 @@
+"""Number parsing shared by the numeric verifiers (gsm8k, stepwise).
+
+Finds numbers the way people and models write them in word problems -- ``1,000``, ``$18``,
+``18.00``, ``-5``, ``−5`` (Unicode minus), ``.5``, ``3/4``, ``50%``, ``\\frac{3}{4}`` -- and turns
+them into exact :class:`fractions.Fraction` values, so ``18 == 18.00`` and ``0.75 == 3/4`` with no
+float error.
+
+Hand-written on purpose: no library parses this informal notation (math-verify does, through
+sympy, at ~1 ms per call; these regexes take microseconds). Every regex here is linear-time (no
+nested quantifiers that can backtrack), and a digit string longer than :data:`MAX_DIGITS` is never
+converted to ``int``/``Fraction`` (CPython refuses int<->str conversions over 4300 digits and big
+conversions are slow): such numbers come back with ``value=None, too_long=True``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator
+
+__all__ = [
+    "MAX_DIGITS", "NumberMatch", "find_numbers", "last_number", "first_number", "to_fraction",
+    "clean_latex", "format_fraction", "MINUS_CHARS",
+]
+
+#: Longest digit string (integer + decimal digits) that is converted to a Fraction.
+MAX_DIGITS = 1000
+
+#: Characters accepted as a minus sign in front of a number: ASCII hyphen, Unicode minus, en dash.
+MINUS_CHARS = "-\u2212\u2013"
+
+# A number token. The look-behind keeps us from starting inside a word or another number
+# ("x5", "1.5" -> not "5"); a sign counts only when it is not a binary minus ("10-5" -> 5).
+# Thousands separators must be exact groups of three ("1,000", "12,345,678"); "1,2,3" is three
+# numbers. The fraction part ("3/4") needs a plain integer denominator.
+_NUMBER = re.compile(
+    r"""
+    (?<![\w.])
+    (?P<sign>[-\u2212\u2013])?
+    (?P<cur>[$\u20ac\u00a3]\s?)?
+    (?P<num>(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)
+    (?:\s?/\s?(?P<den>\d+)(?![\d.]))?
+    (?P<pct>\s?%)?
+    """,
+    re.VERBOSE,
+)
+
+# LaTeX that models put around numbers in answers: \frac{3}{4}, \dfrac34, \$, \%, \text{...},
+# thin spaces (\, \! \;), and the {,} thousands separator.
+_LATEX_FRAC = re.compile(r"(-?)\\[dt]?frac\s*\{\s*(-?[\d.,]+)\s*\}\s*\{\s*([\d.,]+)\s*\}")
+_LATEX_FRAC_SHORT = re.compile(r"\\[dt]?frac(\d)(\d)")
+_LATEX_TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox|textrm)\s*\{([^{}]{0,200})\}")
+_LATEX_SPACES = re.compile(r"\\[,!;: ]|\\q?quad")
+_SPACE_GROUPS = re.compile(r"(?<=\d)[ \u00a0\u2009\u202f](?=\d{3}(?!\d))")
+
+
+@dataclass(frozen=True)
+class NumberMatch:
+    """One number found in text: where it is, what was written, and its exact value."""
+
+    start: int
+    end: int
+    text: str  # as written, e.g. "$1,000" or "50%"
+    value: Fraction | None  # None only when too_long
+    percent: bool
+    too_long: bool = False
+
+
+def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fraction | None:
+    """Exact value of a digit string such as ``"1,000.50"`` (optionally over ``den``); None when it
+    has more than :data:`MAX_DIGITS` digits or the denominator is zero."""
+    num = num.replace(",", "")
+    if len(num) > MAX_DIGITS + 1 or (den is not None and len(den) > MAX_DIGITS):
+        return None
+    value = Fraction(num)
+    if den is not None:
+        d = int(den)
+        if d == 0:
+            return None
+        value /= d
+    return -value if negative else value
+
+
+def _make(m: re.Match) -> NumberMatch:
+    num, den = m.group("num"), m.group("den")
+    too_long = len(num) > MAX_DIGITS + 1 + num.count(",") or (den is not None and len(den) > MAX_DIGITS)
+    value = None
+    if not too_long:
+        value = to_fraction(num, den, negative=m.group("sign") is not None)
+        if value is None and den is not None:  # "5/0": keep the numerator only, not a fraction
+            value = to_fraction(num, None, negative=m.group("sign") is not None)
+    return NumberMatch(m.start(), m.end(), m.group(0), value, m.group("pct") is not None, too_long)
+
+
+def find_numbers(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[NumberMatch]:
+    """All numbers in ``text[pos:endpos]`` in order (look-behind still sees text before ``pos``)."""
+    it = _NUMBER.finditer(text, pos) if endpos is None else _NUMBER.finditer(text, pos, endpos)
+    for m in it:
+        yield _make(m)
+
+
+def first_number(text: str, pos: int = 0, endpos: int | None = None) -> NumberMatch | None:
+    m = _NUMBER.search(text, pos) if endpos is None else _NUMBER.search(text, pos, endpos)
+    return _make(m) if m else None
+
+
+_ANY_DIGIT = re.compile(r"\d")
+_DIGIT_RUN = re.compile(r"[\d,./ ]*")
+
+
+def last_number(text: str) -> NumberMatch | None:
+    """The last number in ``text``. Finds the last digit with one C-level scan of the reversed text,
+    then parses only the run of number characters around it, so a 1 MB completion costs a few ms."""
+    n = len(text)
+    rev = text[::-1]
+    m = _ANY_DIGIT.search(rev)
+    if m is None:
+        return None
+    run = _DIGIT_RUN.match(rev, m.start())
+    # the run of number characters before the last digit, plus slack for a sign / currency symbol;
+    # a run longer than any convertible number ("1,1,1,..." for 1 MB) is cut to its tail
+    start = max(0, n - run.end() - 8, n - m.start() - 2 * MAX_DIGITS - 64)
+    last = None
+    for last in _NUMBER.finditer(text, start):
+        pass
+    if last is None:  # e.g. the last digits sit inside a word ("x5"): scan everything
+        for last in _NUMBER.finditer(text):
+            pass
+    return _make(last) if last is not None else None
+
+
+def clean_latex(span: str) -> str:
+    """Strip the LaTeX decoration models put around a numeric answer (see module docstring) and
+    join digit groups written with spaces (``1 000`` -> ``1000``; only exact 3-digit groups)."""
+    if "\\" in span or "{" in span:
+        span = _LATEX_FRAC.sub(lambda m: f"{m.group(1)}{m.group(2)}/{m.group(3)}", span)
+        span = _LATEX_FRAC_SHORT.sub(r"\1/\2", span)
+        span = _LATEX_TEXT.sub(r" \1 ", span)
+        span = _LATEX_SPACES.sub(" ", span)
+        span = span.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%").replace("\\left", "")
+        span = span.replace("\\right", "").replace("\\cdot", "*").replace("\\times", "*")
+        span = span.replace("{", " ").replace("}", " ")
+    return _SPACE_GROUPS.sub("", span)
+
+
+def format_fraction(value: Fraction | None) -> str | None:
+    """Short canonical text for a value: ``72``, ``0.75``, ``1/3`` (never a giant string)."""
+    if value is None:
+        return None
+    if max(value.numerator.bit_length(), value.denominator.bit_length()) > 3000:
+        return "<huge>"
+    if value.denominator == 1:
+        return str(value.numerator)
+    d = value.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1:  # terminating decimal: exact digits, no float rounding
+        k = 0
+        while (10 ** k) % value.denominator:
+            k += 1
+        scaled = abs(value.numerator) * (10 ** k) // value.denominator
+        whole, frac = divmod(scaled, 10 ** k)
+        sign = "-" if value < 0 else ""
+        return f"{sign}{whole}.{str(frac).rjust(k, '0').rstrip('0')}"
+    return f"{value.numerator}/{value.denominator}"
