@@ -12,9 +12,8 @@ import math
 import os
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import click
 
@@ -25,8 +24,6 @@ from .errors import ReasonkitError
 _VERIFIER_MODULES = ("countdown", "format", "gsm8k", "stepwise", "math", "compose", "rewards", "batch")
 # Below this many rows the progress bar is not worth the flicker.
 _PROGRESS_MIN_ROWS = 200
-# Rows handed to the worker pool at once when --workers > 1 (the bar moves once per chunk).
-_CHUNK = 2000
 
 
 def load_verifier_modules() -> None:
@@ -45,24 +42,16 @@ def resolve_verifier(name: str) -> Any:
 
     Unknown names raise :class:`ReasonkitError` with the registry's "did you mean" line.
     """
-    from reasonkit.verifiers.base import UnknownNameError, get_verifier, verifier_names
+    from reasonkit.verifiers.base import UnknownNameError
+    from reasonkit.verifiers.compose import resolve
 
     load_verifier_modules()
     try:
-        if name in verifier_names() or not any(c in name for c in "+*"):
-            return get_verifier(name)
-        try:
-            from reasonkit.verifiers.compose import compose
-        except ModuleNotFoundError as exc:
-            if exc.name != "reasonkit.verifiers.compose":
-                raise
-            raise ReasonkitError(f"verifier {name!r}: composition needs reasonkit.verifiers.compose, "
-                                 "which is not installed") from None
-        return compose(name)
+        return resolve(name)
     except UnknownNameError as exc:
         raise ReasonkitError(str(exc)) from None
     except ValueError as exc:  # a malformed composition string
-        raise ReasonkitError(f"verifier {name!r}: {exc}") from None
+        raise ReasonkitError(str(exc)) from None
 
 
 def verifier_fields(verifier: Any) -> tuple[str, ...]:
@@ -71,9 +60,14 @@ def verifier_fields(verifier: Any) -> tuple[str, ...]:
 
 
 def read_rows(path: Path, fields: Sequence[str], verifier_name: str) -> list[dict[str, Any]]:
-    """Read and validate every line; the first problem raises one clear line naming file and row."""
+    """Read and validate every line; the first problem raises one clear line naming file and row.
+    The path ``-`` reads standard input."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if str(path) == "-":
+            path = Path("<stdin>")
+            text = sys.stdin.read()
+        else:
+            text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ReasonkitError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -107,56 +101,20 @@ def read_rows(path: Path, fields: Sequence[str], verifier_name: str) -> list[dic
     return rows
 
 
-def _verdict_dict(verdict: Any) -> dict[str, Any]:
-    if hasattr(verdict, "to_dict"):
-        return verdict.to_dict()
-    return dict(verdict)
-
-
-def _score_one(verifier: Any, row: dict[str, Any], fields: Sequence[str]) -> Any:
-    """Score one row in-process; a verifier crash becomes an ``error`` verdict, never reward 0."""
-    from reasonkit.verifiers.base import ERROR, Verdict
-
-    try:
-        return verifier(row["completion"], **{f: row[f] for f in fields})
-    except Exception as exc:  # noqa: BLE001 - one bad row must not stop the file
-        return Verdict(score=math.nan, correct=None, extracted=None, reason=ERROR,
-                       details={"error": f"{type(exc).__name__}: {exc}"})
-
-
-def _score_rows(verifier: Any, rows: list[dict[str, Any]], fields: Sequence[str], workers: int,
-                advance: Callable[[int], None]) -> list[Any]:
-    if workers <= 1:
-        out = []
-        for row in rows:
-            out.append(_score_one(verifier, row, fields))
-            advance(1)
-        return out
+def score_file(verifier: Any, rows: list[dict[str, Any]], workers: int, progress: bool) -> list[Any]:
+    """The verdicts for ``rows`` in order (a crash on one row is an ``error`` verdict for that row),
+    with an optional rich progress bar on stderr."""
     from reasonkit.verifiers.batch import score_batch
 
-    out = []
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start:start + _CHUNK]
-        out.extend(score_batch(verifier, chunk, workers=workers))
-        advance(len(chunk))
-    return out
-
-
-def score_file(verifier: Any, rows: list[dict[str, Any]], workers: int, progress: bool) -> list[dict[str, Any]]:
-    """Return the verdicts (as dicts) for ``rows`` in order, with an optional rich progress bar."""
-    fields = verifier_fields(verifier)
     if not progress:
-        verdicts = _score_rows(verifier, rows, fields, workers, lambda n: None)
-    else:
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
+        return score_batch(verifier, rows, workers=workers)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("scoring", total=len(rows))
-            verdicts = _score_rows(verifier, rows, fields, workers, lambda n: bar.advance(task, n))
-    return [_verdict_dict(v) for v in verdicts]
+    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("scoring", total=len(rows))
+        return score_batch(verifier, rows, workers=workers, on_progress=lambda n: bar.advance(task, n))
 
 
 def _json_default(obj: Any) -> Any:
@@ -178,6 +136,20 @@ def _dump(row: dict[str, Any]) -> str:
     return json.dumps(clean(row), ensure_ascii=False, default=_json_default)
 
 
+def check_writable(out: Path) -> None:
+    """Fail before any work when ``out`` cannot be written (checked again when writing)."""
+    if out.is_dir():
+        raise ReasonkitError(f"{out}: is a directory, expected an output file path")
+    if not out.parent.is_dir():
+        raise ReasonkitError(f"{out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise ReasonkitError(f"{out}: folder {out.parent} is not writable")
+
+
+def write_text_atomic(out: Path, text: str) -> None:
+    write_rows([text.rstrip("\n")], str(out))
+
+
 def write_rows(lines: list[str], output: str) -> None:
     """Write to stdout (``-``) or atomically to a file: temp file in the same folder, then rename."""
     if output == "-":
@@ -185,10 +157,7 @@ def write_rows(lines: list[str], output: str) -> None:
         sys.stdout.flush()
         return
     out = Path(output)
-    if out.is_dir():
-        raise ReasonkitError(f"{out}: is a directory, expected an output file path")
-    if not out.parent.exists():
-        raise ReasonkitError(f"{out}: folder {out.parent} does not exist")
+    check_writable(out)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -205,40 +174,28 @@ def write_rows(lines: list[str], output: str) -> None:
 
 # --- summary ---------------------------------------------------------------------------------------
 
-def _mode_correct(verdict: dict[str, Any], mode: str) -> bool | None:
-    """The other gsm8k mode's verdict, looked up in the details under its name."""
-    other = (verdict.get("details") or {}).get(mode)
-    if isinstance(other, dict):
-        return other.get("correct")
-    return None
+def summarize(verifier_name: str, verdicts: list[Any]) -> dict[str, Any]:
+    """The batch summary (rows, scored, correct, errors, unscored, accuracy and mean score over the
+    scored rows, reasons), plus accuracy over all rows (unscored and error rows count as not correct,
+    as lm-evaluation-harness counts them) and, for gsm8k, the strict and flexible accuracies both."""
+    from reasonkit.verifiers.batch import summarize as batch_summary
 
-
-def summarize(verifier_name: str, verdicts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Counts for the summary table: accuracy is correct / all rows (as lm-eval reports it)."""
-    from reasonkit.verifiers.base import ERROR
-
-    n = len(verdicts)
-    scores = [v["score"] for v in verdicts
-              if isinstance(v.get("score"), (int, float)) and math.isfinite(v["score"])]
-    summary: dict[str, Any] = {
-        "verifier": verifier_name,
-        "rows": n,
-        "correct": sum(v.get("correct") is True for v in verdicts),
-        "accuracy": sum(v.get("correct") is True for v in verdicts) / n if n else 0.0,
-        "mean_score": sum(scores) / len(scores) if scores else None,
-        "could_not_score": sum(v.get("correct") is None and v.get("reason") != ERROR for v in verdicts),
-        "errors": sum(v.get("reason") == ERROR for v in verdicts),
-        "reasons": dict(Counter(str(v.get("reason")) for v in verdicts).most_common()),
-    }
-    # gsm8k: report strict and flexible both, as lm-evaluation-harness does. Each gsm8k verdict
-    # carries the other mode's verdict in its details under the mode's name.
-    if verifier_name in ("gsm8k", "gsm8k_flexible"):
-        this, other = ("strict", "flexible") if verifier_name == "gsm8k" else ("flexible", "strict")
-        other_correct = [_mode_correct(v, other) for v in verdicts]
-        summary[f"accuracy_{this}"] = summary["accuracy"]
-        if any(c is not None for c in other_correct):
-            summary[f"accuracy_{other}"] = sum(c is True for c in other_correct) / n
+    summary: dict[str, Any] = {"verifier": verifier_name, **batch_summary(verdicts)}
+    n = summary["rows"]
+    summary["accuracy_all_rows"] = summary["correct"] / n if n else None
+    # gsm8k verdicts carry both modes' verdicts in details["strict"] / details["flexible"]
+    # (rows with unparseable gold have no per-mode verdicts; they are not scored in either mode)
+    scored = [v for v in verdicts if v.scored]
+    modes = [v.details.get(m) for v in scored for m in ("strict", "flexible")]
+    if modes and all(isinstance(d, dict) and "correct" in d for d in modes):
+        for mode in ("strict", "flexible"):
+            right = sum(v.details[mode]["correct"] is True for v in scored)
+            summary[f"accuracy_{mode}"] = right / len(scored) if scored else None
     return summary
+
+
+def _fmt(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
 
 
 def print_summary(summary: dict[str, Any], to_stderr: bool) -> None:
@@ -251,14 +208,14 @@ def print_summary(summary: dict[str, Any], to_stderr: bool) -> None:
     table.add_column("value", justify="right")
     table.add_row("rows", str(summary["rows"]))
     table.add_row("correct", str(summary["correct"]))
-    for mode in ("strict", "flexible"):
-        if f"accuracy_{mode}" in summary:
-            table.add_row(f"accuracy ({mode})", f"{summary[f'accuracy_{mode}']:.4f}")
-    if "accuracy_strict" not in summary:
-        table.add_row("accuracy", f"{summary['accuracy']:.4f}")
-    mean = summary["mean_score"]
-    table.add_row("mean score", "n/a" if mean is None else f"{mean:.4f}")
-    table.add_row("could not score", str(summary["could_not_score"]))
+    if "accuracy_strict" in summary:
+        table.add_row("accuracy strict (scored rows)", _fmt(summary["accuracy_strict"]))
+        table.add_row("accuracy flexible (scored rows)", _fmt(summary["accuracy_flexible"]))
+    else:
+        table.add_row("accuracy (scored rows)", _fmt(summary["accuracy"]))
+    table.add_row("accuracy (all rows)", _fmt(summary["accuracy_all_rows"]))
+    table.add_row("mean score (scored rows)", _fmt(summary["mean_score"]))
+    table.add_row("could not score", str(summary["unscored"]))
     table.add_row("errors", str(summary["errors"]))
     for reason, count in summary["reasons"].items():
         table.add_row(f"  reason: {reason}", str(count))
@@ -274,7 +231,8 @@ def default_output(path: Path) -> Path:
 @click.argument("verifier_name", metavar="VERIFIER")
 @click.argument("input_path", metavar="INPUT.jsonl", type=click.Path(path_type=Path, dir_okay=True))
 @click.option("-o", "--output", metavar="OUTPUT.jsonl", default=None,
-              help="Where to write the scored rows. Default: INPUT.verified.jsonl next to the input. "
+              help="Where to write the scored rows. Default: INPUT.verified.jsonl next to the input "
+                   "(stdout when INPUT is '-'). "
                    "'-' writes JSONL to stdout (the summary then goes to stderr).")
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes for scoring (1 scores in this process).")
@@ -291,11 +249,16 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
 
     Each line of INPUT.jsonl is a JSON object with 'completion' (the model's text) plus the
     reference fields the verifier needs: 'answer' for gsm8k and math, 'numbers' and 'target'
-    for countdown. Output rows are the input rows plus 'score', 'correct' (true/false, or null
-    when the row could not be scored), 'extracted', 'reason' and 'details'; a non-finite score
-    is written as null.
+    for countdown. Output rows are the input rows plus 'score', 'correct', 'extracted', 'reason'
+    and 'details' (the verifier's evidence; for gsm8k both the strict and the flexible verdict).
+    'correct' is null when the row could not be scored (e.g. unparseable gold) or the verifier
+    crashed on it (reason 'error', message in details); its score 0.0 is then a placeholder,
+    left out of the mean. The summary table shows accuracy over the scored rows and over all
+    rows (gsm8k: strict and flexible both), mean score, the could-not-score and error counts
+    and the reasons.
 
-    The whole input is validated before scoring: a missing file, a malformed line or a missing
+    INPUT.jsonl '-' reads standard input (the output then defaults to stdout). The whole input
+    is validated before scoring: a missing file, a malformed line or a missing
     field stops with one line naming the file and line, and exit code 2. The output is written
     to a temporary file and renamed into place, so an existing file is only ever replaced by a
     complete one.
@@ -305,24 +268,29 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
       reasonkit verify gsm8k runs/samples.jsonl
       reasonkit verify countdown+0.5*format cd.jsonl -o cd.scored.jsonl --workers 2
       reasonkit verify math preds.jsonl -o - | jq .score
+      cat preds.jsonl | reasonkit verify gsm8k_flexible - > scored.jsonl
     """
     verifier = resolve_verifier(verifier_name)
+    from_stdin = str(input_path) == "-"
+    out = output if output is not None else ("-" if from_stdin else str(default_output(input_path)))
+    if out != "-":
+        if not from_stdin and Path(out).resolve() == input_path.resolve():
+            raise ReasonkitError(f"{out}: output would overwrite the input; pass another -o path")
+        check_writable(Path(out))
+    if summary_json is not None:
+        check_writable(summary_json)
     rows = read_rows(input_path, verifier_fields(verifier), verifier_name)
-    out = output if output is not None else str(default_output(input_path))
-    if out != "-" and Path(out).resolve() == input_path.resolve():
-        raise ReasonkitError(f"{out}: output would overwrite the input; pass another -o path")
 
     if progress is None:
         progress = len(rows) >= _PROGRESS_MIN_ROWS and sys.stderr.isatty()
     verdicts = score_file(verifier, rows, workers, progress)
 
-    added = ("score", "correct", "extracted", "reason", "details")
-    lines = [_dump({**row, **{k: v.get(k) for k in added}}) for row, v in zip(rows, verdicts)]
+    lines = [_dump({**row, **v.to_dict()}) for row, v in zip(rows, verdicts)]
     write_rows(lines, out)
 
     summary = summarize(verifier_name, verdicts)
     print_summary(summary, to_stderr=(out == "-"))
     if summary_json is not None:
-        summary_json.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        write_text_atomic(summary_json, json.dumps(summary, indent=2, default=_json_default))
     if out != "-":
         click.echo(f"wrote {len(lines)} rows to {out}", err=False)

@@ -59,10 +59,11 @@ def test_verify_writes_default_output_and_summary(tmp_path, exact):
     assert [r["correct"] for r in rows] == [True, False, False, None, None]
     assert [r["reason"] for r in rows] == ["correct", "not_equal", "no_answer", "bad_gold", "error"]
     assert rows[0]["score"] == 1.0 and rows[0]["extracted"] == "42" and rows[0]["details"] == {"len": 2}
-    assert rows[4]["score"] is None  # a crash is never silently reward 0
-    assert "RuntimeError" in rows[4]["details"]["error"]
-    # summary table: rows, accuracy = 1/5, could-not-score 1 (bad gold), errors 1, reasons
-    assert "accuracy" in res.output and "0.2000" in res.output
+    # a crash is an explicit unscored error verdict, never a silent "wrong"
+    assert rows[4]["correct"] is None and "RuntimeError: verifier crashed" in rows[4]["details"]["error"]
+    # summary table: accuracy 1/3 over scored rows, 1/5 over all rows, could-not-score 1, errors 1
+    assert "accuracy (scored rows)" in res.output and "0.3333" in res.output
+    assert "accuracy (all rows)" in res.output and "0.2000" in res.output
     assert "could not score" in res.output and "errors" in res.output
     assert "not_equal" in res.output and f"wrote 5 rows to {out}" in res.output
 
@@ -84,9 +85,11 @@ def test_verify_summary_json(tmp_path, exact):
                                     "--summary-json", str(sj)])
     assert res.exit_code == 0, res.output
     s = json.loads(sj.read_text())
-    assert s["rows"] == 5 and s["correct"] == 1 and s["could_not_score"] == 1 and s["errors"] == 1
+    assert s["rows"] == 5 and s["scored"] == 3 and s["correct"] == 1
+    assert s["unscored"] == 1 and s["errors"] == 1
     assert s["reasons"] == {"correct": 1, "not_equal": 1, "no_answer": 1, "bad_gold": 1, "error": 1}
-    assert s["mean_score"] == pytest.approx(0.25)  # the crashed row has no score
+    assert s["accuracy"] == pytest.approx(1 / 3) and s["accuracy_all_rows"] == pytest.approx(0.2)
+    assert s["mean_score"] == pytest.approx(1 / 3)  # unscored and crashed rows are not averaged in
 
 
 @pytest.mark.parametrize("content, message", [
@@ -161,3 +164,103 @@ def test_verify_progress_bar_runs(tmp_path, exact):
     res = CliRunner().invoke(main, ["verify", exact, str(inp), "--progress"])
     assert res.exit_code == 0, res.output
     assert sum(r["correct"] for r in _read(tmp_path / "in.verified.jsonl")) == 100
+
+
+# --- with the real verifiers ----------------------------------------------------------------------
+
+GSM8K_ROWS = [
+    {"completion": "<think>16 - 3 - 4 = 9, 9 * 2 = 18</think>\n<answer>18</answer>", "answer": "9*2=<<9*2=18>>18\n#### 18"},
+    {"completion": "She makes $1,000.00 in total.\n#### 1,000", "answer": "1000"},
+    {"completion": "So 3 + 4 = 7 and she has 7 apples left", "answer": "7"},  # flexible only
+    {"completion": "<answer>12</answer>", "answer": "#### 13"},
+    {"completion": "The answer is 5.", "answer": "no gold here"},  # could not score
+]
+
+
+def test_verify_gsm8k_reports_strict_and_flexible(tmp_path):
+    inp = _write(tmp_path / "gsm.jsonl", GSM8K_ROWS)
+    sj = tmp_path / "s.json"
+    res = CliRunner().invoke(main, ["verify", "gsm8k", str(inp), "--summary-json", str(sj)])
+    assert res.exit_code == 0, res.output
+    rows = _read(tmp_path / "gsm.verified.jsonl")
+    assert [r["correct"] for r in rows] == [True, True, False, False, None]
+    assert rows[2]["reason"] == "no_answer" and rows[2]["details"]["flexible"]["correct"] is True
+    assert rows[4]["reason"] == "bad_gold"
+    s = json.loads(sj.read_text())
+    assert s["accuracy_strict"] == pytest.approx(2 / 4) and s["accuracy_flexible"] == pytest.approx(3 / 4)
+    assert "accuracy strict" in res.output and "accuracy flexible" in res.output and "0.7500" in res.output
+
+
+def test_verify_composition_with_workers(tmp_path):
+    rows = [{"completion": "<think>ok</think>\n<answer>(3 + 5) * 3</answer>", "numbers": [3, 5, 3], "target": 24},
+            {"completion": "<answer>3 * 5 + 3</answer>", "numbers": [3, 5, 3], "target": 24},
+            {"completion": "<think>hmm</think>\n<answer>3 ** 5</answer>", "numbers": [3, 5, 3], "target": 24}] * 3
+    inp = _write(tmp_path / "cd.jsonl", rows)
+    out1, out2 = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    r1 = CliRunner().invoke(main, ["verify", "countdown+0.5*format", str(inp), "-o", str(out1)])
+    r2 = CliRunner().invoke(main, ["verify", "countdown+0.5*format", str(inp), "-o", str(out2), "--workers", "2"])
+    assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output)
+    a, b = _read(out1), _read(out2)
+    assert a == b  # same verdicts, same order, in-process or across worker processes
+    assert [r["score"] for r in a[:3]] == [1.5, 0.0, 0.5]
+    assert [r["correct"] for r in a[:3]] == [True, False, False]
+
+
+def test_verify_real_missing_field_message(tmp_path):
+    rows = [{"completion": "#### 1", "answer": "1"}] * 6 + [{"completion": "#### 1"}]
+    inp = _write(tmp_path / "input.jsonl", rows)
+    res = CliRunner().invoke(main, ["verify", "gsm8k", str(inp)])
+    assert res.exit_code == 2
+    assert res.output.strip() == f"Error: {inp} line 7: missing field 'answer' needed by verifier 'gsm8k'"
+    assert not (tmp_path / "input.verified.jsonl").exists()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("gsm8kk", "did you mean 'gsm8k'"),
+    ("countdown+0.5*fromat", "did you mean 'format'"),
+    ("countdown+*format", "cannot read term"),
+    ("countdown+countdown", "listed twice"),
+])
+def test_verify_bad_verifier_names(tmp_path, name, message):
+    inp = _write(tmp_path / "in.jsonl", [{"completion": "x", "answer": "1", "numbers": [1], "target": 1}])
+    res = CliRunner().invoke(main, ["verify", name, str(inp)])
+    assert res.exit_code == 2
+    line = res.output.strip()
+    assert line.startswith("Error: ") and "\n" not in line and message in line
+
+
+def test_console_script_verify_to_stdout(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("reasonkit") or str(Path(sys.executable).with_name("reasonkit"))
+    inp = _write(tmp_path / "gsm.jsonl", GSM8K_ROWS[:2])
+    res = subprocess.run([exe, "verify", "gsm8k", str(inp), "-o", "-"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert [json.loads(x)["correct"] for x in res.stdout.splitlines()] == [True, True]
+    assert "accuracy strict" in res.stderr
+    bad = subprocess.run([exe, "verify", "gsm8k", str(tmp_path / "missing.jsonl")], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+
+
+def test_verify_reads_stdin(exact):
+    text = "".join(json.dumps(r) + "\n" for r in ROWS[:2])
+    res = CliRunner().invoke(main, ["verify", exact, "-"], input=text)
+    assert res.exit_code == 0, res.output
+    assert [json.loads(x)["correct"] for x in res.stdout.splitlines()] == [True, False]
+    bad = CliRunner().invoke(main, ["verify", exact, "-"], input='{"completion": "1"}\n')
+    assert bad.exit_code == 2 and "<stdin> line 1: missing field 'answer'" in bad.output
+
+
+def test_verify_unwritable_output_checked_before_scoring(tmp_path, exact, monkeypatch):
+    import reasonkit.verify_cli as vc
+
+    inp = _write(tmp_path / "in.jsonl", ROWS[:2])
+    monkeypatch.setattr(vc, "score_file", lambda *a, **k: pytest.fail("scored before checking the output"))
+    res = CliRunner().invoke(main, ["verify", exact, str(inp), "-o", str(tmp_path / "nodir" / "o.jsonl")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    res = CliRunner().invoke(main, ["verify", exact, str(inp), "--summary-json", str(tmp_path / "nodir" / "s.json")])
+    assert res.exit_code == 2 and "does not exist" in res.output

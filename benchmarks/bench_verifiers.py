@@ -1,0 +1,583 @@
+"""Verifier throughput and worst-case latency, side by side with math-verify's ``parse`` + ``verify``.
+
+What it measures, all in one process on one core (no worker pools), in one run:
+
+1. completions/s of every registered verifier (and the ``countdown+0.5*format`` composite) on 10k
+   realistic completions built from the bundled data: GSM8K test solutions rewritten the way models
+   answer (``<think>…</think>\\n<answer>N</answer>``, ``#### N``, ``\\boxed{N}``, "The answer is $1,234.",
+   wrong answers, no answer), Countdown tasks with right, wrong and malformed equations, and MATH-500
+   answers in ``\\boxed{}`` (right, wrong, missing);
+2. the same GSM8K-style completions through math-verify's own ``parse(completion)`` + ``verify(gold,
+   pred)`` (the baseline the issue's 20x target is measured against), timed in the same run;
+3. the slowest single call on the realistic set and on adversarial inputs (``9**9**9**9``,
+   100k-digit literals, 10k nested parentheses, a 1 MB completion, ``<think>`` x 100k, deep LaTeX).
+
+Rounds alternate verifier and baseline (best of ``--rounds``) so that load from other processes on a
+shared machine hits both sides alike. Prints a table; a full run writes
+``benchmarks/results/verifiers.md`` and ``.json`` (machine, date, versions, figures).
+
+    python benchmarks/bench_verifiers.py            # 10k completions, writes the results
+    python benchmarks/bench_verifiers.py --quick    # 1k completions, prints only (smoke run)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import importlib.metadata
+import json
+import os
+import platform
+import random
+import re
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "reasonkit" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+
+TARGET_RATIO = 20.0  # gsm8k, countdown and format vs math-verify parse + verify
+TARGET_NAMES = ("gsm8k", "gsm8k_flexible", "countdown", "format", "format_soft")
+LATENCY_BOUND_S = 1.0
+COMPOSITES = ("countdown+0.5*format",)
+
+
+# --- realistic completions ---------------------------------------------------------------------------
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+_NOTE = re.compile(r"<<[^>]*>>")
+
+
+def _money(n: str) -> str:
+    """``1234`` -> ``$1,234`` (as models often write amounts)."""
+    try:
+        return f"${int(n):,}"
+    except ValueError:
+        return f"${n}"
+
+
+def gsm8k_rows(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """GSM8K test problems answered in the styles models use; gold is the full reference solution or
+    the bare number (both forms occur in the wild)."""
+    problems = _read_jsonl(DATA / "gsm8k_test.jsonl")
+    styles = ["think_answer", "think_answer", "hash", "boxed", "answer_is", "money_tag", "wrong", "wrong",
+              "no_answer", "notes_hash"]
+    rows = []
+    for i in range(n):
+        p = problems[i % len(problems)]
+        body, final = p["answer"].rsplit("####", 1)
+        final = final.strip()
+        reasoning = _NOTE.sub("", body).strip()
+        style = styles[i % len(styles)]
+        wrong = str(int(final.replace(",", "")) + rng.choice([-10, -1, 1, 2, 100])) if final.lstrip("-").isdigit() else final + "1"
+        text = {
+            "think_answer": f"<think>\n{reasoning}\n</think>\n<answer>{final}</answer>",
+            "hash": f"{reasoning}\n#### {final}",
+            "boxed": f"{reasoning}\nTherefore, the final answer is $\\boxed{{{final}}}$.",
+            "answer_is": f"Let's think step by step. {reasoning} The answer is {_money(final)}.",
+            "money_tag": f"<think>{reasoning}</think>\n<answer>{_money(final)}.00</answer>",
+            "wrong": f"<think>\n{reasoning}\n</think>\n<answer>{wrong}</answer>",
+            "no_answer": f"<think>\n{reasoning[: max(20, len(reasoning) // 2)]}",
+            "notes_hash": f"{body.strip()}\n#### {final}",  # calculator notes kept, for stepwise
+        }[style]
+        gold = p["answer"] if i % 2 == 0 else final
+        rows.append({"completion": text, "answer": gold, "gold_number": final, "style": style})
+    return rows
+
+
+def _exact_value(expr: str) -> Fraction:
+    """Exact value of a generated expression (the generator's own check, independent of the verifier)."""
+    import ast
+
+    def ev(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Constant):
+            return Fraction(node.value)
+        if isinstance(node, ast.BinOp):
+            a, b = ev(node.left), ev(node.right)
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
+                node.op, ast.Div) else a / b
+        raise ValueError(expr)
+
+    return ev(ast.parse(expr, mode="eval").body)
+
+
+def _countdown_task(rng: random.Random) -> tuple[list[int], str, int]:
+    while True:
+        numbers = [rng.randint(1, 99) for _ in range(rng.choice([3, 4, 4]))]
+        order = numbers[:]
+        rng.shuffle(order)
+        expr = str(order[0])
+        for n in order[1:]:
+            op = rng.choice("+-*/")
+            # sometimes leave out redundant-looking parentheses, as models do; the value is computed
+            # from the final string, so precedence is whatever the text says
+            expr = f"({expr} {op} {n})" if rng.random() < 0.7 else f"{expr} {op} {n}"
+        value = _exact_value(expr)
+        if value.denominator == 1 and 0 < value < 1000:
+            return numbers, expr, int(value)
+
+
+def countdown_rows(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    styles = ["right", "right", "right_eq", "unicode", "wrong_value", "wrong_value", "reused", "no_tag",
+              "power", "in_think_only"]
+    rows = []
+    for i in range(n):
+        numbers, expr, target = _countdown_task(rng)
+        style = styles[i % len(styles)]
+        think = (f"<think>\nWe need {target} from {numbers}. Try {numbers[0]} + {numbers[1]} = "
+                 f"{numbers[0] + numbers[1]}, too small. Then {expr} works.\n</think>\n")
+        answer = {
+            "right": expr,
+            "right_eq": f"{expr} = {target}",
+            "unicode": expr.replace("*", "×").replace("/", "÷"),
+            "wrong_value": expr.replace("+", "-", 1) if "+" in expr else expr.replace("-", "+", 1) + " + 1",
+            "reused": f"{expr} + {numbers[0]} - {numbers[0]}",
+            "no_tag": None,
+            "power": f"{numbers[0]}**2 + {numbers[1]}",
+            "in_think_only": None,
+        }[style]
+        if style == "no_tag":
+            text = think + f"So the answer is {expr}."
+        elif style == "in_think_only":
+            text = f"<think>The answer is <answer>{expr}</answer></think>\nDone."
+        else:
+            text = think + f"<answer>{answer}</answer>"
+        rows.append({"completion": text, "numbers": numbers, "target": target, "style": style})
+    return rows
+
+
+def math_rows(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    problems = _read_jsonl(DATA / "math500_test.jsonl")
+    styles = ["solution", "think_boxed", "think_boxed", "wrong", "no_answer"]
+    rows = []
+    for i in range(n):
+        p = problems[i % len(problems)]
+        style = styles[i % len(styles)]
+        other = problems[(i * 7 + 3) % len(problems)]["answer"]
+        short = p["solution"][:400]
+        text = {
+            "solution": p["solution"],
+            "think_boxed": f"<think>\n{short}\n</think>\nThe final answer is $\\boxed{{{p['answer']}}}$.",
+            "wrong": f"<think>\n{short}\n</think>\nThe final answer is $\\boxed{{{other}}}$.",
+            "no_answer": f"<think>\n{short}",
+        }[style]
+        rows.append({"completion": text, "answer": p["answer"], "style": style})
+    return rows
+
+
+def corpus_for(name: str, corpora: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    if name.startswith("countdown"):
+        return "countdown"
+    if name.startswith("math"):
+        return "math500"
+    if name.startswith("format"):
+        return "mixed"
+    return "gsm8k"
+
+
+# --- adversarial inputs ------------------------------------------------------------------------------
+
+def adversarial_inputs() -> dict[str, str]:
+    big = "9" * 100_000
+    nested = "(" * 10_000 + "1" + ")" * 10_000
+    sentence = "Each box holds 12 eggs, so 3 boxes hold 3 * 12 = 36 eggs. "
+    return {
+        "power_tower": "<think>x</think>\n<answer>9**9**9**9</answer>",
+        "power_tower_bare": "9**9**9**9",
+        "100k_digit_answer": f"<think>x</think>\n<answer>{big}</answer>",
+        "100k_digit_hash": f"so\n#### {big}",
+        "100k_digit_product": f"<answer>{big} * {big}</answer>",
+        "10k_nested_parens": f"<think>x</think>\n<answer>{nested}</answer>",
+        "1MB_completion": "<think>" + (sentence * (1_000_000 // len(sentence) + 1))[:1_000_000] + "</think>\n<answer>36</answer>",
+        "1MB_digits_no_answer": ("1234567890 " * 100_000)[:1_000_000],
+        "think_x100k": "<think>" * 100_000 + "\n<answer>4</answer>",
+        "answer_open_x100k": "<answer>" * 100_000,
+        "boxed_open_x100k": "\\boxed{" * 100_000,
+        "hash_lines_x100k": "#### 1\n" * 100_000,
+        "deep_latex_frac": "$\\boxed{" + "\\frac{1}{" * 5_000 + "2" + "}" * 5_001 + "$",
+        "deep_latex_sqrt": "$\\boxed{" + "\\sqrt{" * 5_000 + "2" + "}" * 5_001 + "$",
+        "latex_huge_exponent": "$\\boxed{10^{10^{10^{10^{10}}}}}$",
+        "latex_factorial": "$\\boxed{(10^{100})!}$",
+        "calc_notes_x100k": "<<2*3=6>>" * 100_000,
+        "big_step": f"{big} * {big} = 1\n#### 1",
+        "1MB_minus_signs": "-" * 1_000_000,
+        "1MB_dollar_signs": "$" * 1_000_000,
+        "1MB_equals_signs": "=" * 1_000_000,
+        "answer_is_x20k": "The answer is " * 20_000,
+        "think_pairs_x100k": "<think></think>" * 100_000,
+    }
+
+
+# --- measurement -------------------------------------------------------------------------------------
+
+def _kwargs(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    return [(r["completion"], {f: r[f] for f in fields}) for r in rows]
+
+
+def time_calls(fn: Callable[..., Any], calls: list[tuple[str, dict[str, Any]]],
+               per_call: bool) -> tuple[float, float | None, list[Any]]:
+    """(total wall seconds, slowest single call or None, outputs).
+
+    With ``per_call`` each call is also timed in process CPU time: on a shared machine a call can be
+    descheduled mid-way, which inflates its wall time but not its CPU time. Without it the loop
+    carries no per-call clock overhead (the throughput rounds).
+    """
+    outs: list[Any] = []
+    # As timeit does: no cyclic-GC pauses inside the timed loop. A full collection over the
+    # benchmark's own 40k-row corpora takes ~100-200 ms and would land on whichever call was running.
+    gc.collect()
+    gc.disable()
+    try:
+        if not per_call:
+            start = time.perf_counter()
+            for completion, kw in calls:
+                outs.append(fn(completion, **kw))
+            return time.perf_counter() - start, None, outs
+        cpu = time.process_time
+        worst = 0.0
+        start = time.perf_counter()
+        for completion, kw in calls:
+            t0 = cpu()
+            outs.append(fn(completion, **kw))
+            t = cpu() - t0
+            if t > worst:
+                worst = t
+        return time.perf_counter() - start, worst, outs
+    finally:
+        gc.enable()
+
+
+ADVERSARIAL_CAP_S = 10.0
+
+
+def _adversarial_worker(verifier: Any, name: str, cases: list[tuple[str, str]], conn: Any) -> None:
+    fields = tuple(getattr(verifier, "fields", ()))
+    refs = {"numbers": [9, 9, 9, 9], "target": 24, "answer": "\\frac{1}{2}" if name.startswith("math") else "#### 4"}
+    kwargs = {f: refs.get(f, "4") for f in fields}
+    for case, text in cases:
+        best = float("inf")
+        for attempt in range(2):  # a slow call is re-timed once (shared machine), best kept
+            t0 = time.perf_counter()
+            try:
+                reason = verifier(text, **kwargs).reason
+            except Exception as exc:  # noqa: BLE001 - a crash is a finding, recorded as such
+                reason = f"raised {type(exc).__name__}"
+            best = min(best, time.perf_counter() - t0)
+            if not 0.05 <= best < 2.0:  # fast enough, or clearly over the bound: no second call
+                break
+        conn.send((case, best, reason))
+    conn.close()
+
+
+def adversarial_latency(verifier: Any, name: str, inputs: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Seconds per adversarial input, measured in a forked child (same code, already imported). A case
+    still running after ADVERSARIAL_CAP_S is recorded as timed out and the child is killed."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    remaining = list(inputs.items())
+    lat: dict[str, dict[str, Any]] = {}
+    while remaining:
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_adversarial_worker, args=(verifier, name, remaining, child), daemon=True)
+        proc.start()
+        child.close()
+        while remaining:
+            if not parent.poll(ADVERSARIAL_CAP_S):
+                proc.kill()
+                case = remaining.pop(0)[0]
+                lat[case] = {"seconds": ADVERSARIAL_CAP_S, "reason": f"benchmark_timeout (>{ADVERSARIAL_CAP_S:.0f} s, killed)",
+                             "timed_out": True}
+                print(f"    {name} / {case}: still running after {ADVERSARIAL_CAP_S:.0f} s, killed", file=sys.stderr)
+                break
+            try:
+                case, seconds, reason = parent.recv()
+            except EOFError:  # the child died (e.g. RecursionError in C, MemoryError)
+                case = remaining.pop(0)[0]
+                lat[case] = {"seconds": ADVERSARIAL_CAP_S, "reason": f"child died (exit {proc.exitcode})",
+                             "timed_out": True}
+                break
+            remaining.pop(0)
+            lat[case] = {"seconds": seconds, "reason": reason}
+        proc.join(timeout=5)
+        parent.close()
+    return {case: lat[case] for case in inputs}
+
+
+def math_verify_baseline() -> Callable[..., bool]:
+    """math-verify's own pipeline with its defaults: parse the gold, parse the completion, verify."""
+    from math_verify import parse, verify
+
+    def mv(completion: str, gold: str) -> bool:
+        return verify(parse(gold), parse(completion))
+
+    return mv
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(pkg: str) -> str:
+        try:
+            return importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+        "python": platform.python_version(), "math_verify": version("math-verify"),
+        "sympy": version("sympy"), "reasonkit": version("reasonkit"),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "process": "one process, one thread, no worker pool",
+    }
+
+
+def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
+    sys.path.insert(0, str(REPO))
+    from reasonkit.verifiers.base import get_verifier, verifier_names
+    from reasonkit.verify_cli import load_verifier_modules
+
+    load_verifier_modules()
+    machine = machine_info()
+    rng = random.Random(seed)
+    gsm = gsm8k_rows(n, rng)
+    cd = countdown_rows(n, rng)
+    corpora = {
+        "gsm8k": gsm,
+        "countdown": cd,
+        "math500": math_rows(n, rng),
+        "mixed": [r for pair in zip(gsm[: n // 2], cd[: n - n // 2]) for r in pair][:n],
+    }
+
+    # label -> (verifier, corpus). The math verifier also runs on the GSM8K corpus, to compare it
+    # with the math-verify baseline on the same completions.
+    entries: dict[str, tuple[Any, str]] = {}
+    for name in verifier_names():
+        entries[name] = (get_verifier(name), corpus_for(name, corpora))
+    if "math" in entries:
+        entries["math (gsm8k corpus)"] = (entries["math"][0], "gsm8k")
+    try:
+        from reasonkit.verifiers.compose import compose
+
+        for spec in COMPOSITES:
+            entries[spec] = (compose(spec), corpus_for(spec, corpora))
+    except ModuleNotFoundError:
+        pass
+
+    baseline = math_verify_baseline()
+    mv_calls = [(r["completion"], {"gold": r["gold_number"]}) for r in gsm]
+    mv_time, mv_worst, mv_outs = float("inf"), 0.0, []
+    results: dict[str, dict[str, Any]] = {}
+    for r in range(rounds):
+        # the baseline is re-timed every round, interleaved with the verifiers
+        # round 1 also times every call (cold caches: the first time each gold is seen); later
+        # rounds measure throughput only
+        t, worst, mv_outs = time_calls(baseline, mv_calls, per_call=(r == 0))
+        mv_time, mv_worst = min(mv_time, t), max(mv_worst, worst or 0.0)
+        print(f"round {r + 1}/{rounds}: math-verify parse+verify {len(mv_calls) / t:,.0f}/s", file=sys.stderr)
+        for label, (v, corpus) in entries.items():
+            fields = tuple(getattr(v, "fields", ()))
+            calls = _kwargs(corpora[corpus], fields)
+            t, worst, outs = time_calls(v, calls, per_call=(r == 0))
+            res = results.setdefault(label, {"corpus": corpus, "n": len(calls), "seconds": float("inf"),
+                                             "worst_realistic_s": 0.0})
+            res["seconds"] = min(res["seconds"], t)
+            res["worst_realistic_s"] = max(res["worst_realistic_s"], worst or 0.0)
+            res["accuracy"] = sum(o.correct is True for o in outs) / len(outs)
+            res["reasons"] = dict(sorted(_count(o.reason for o in outs).items(), key=lambda kv: -kv[1]))
+            print(f"  {label:22s} {len(calls) / t:>12,.0f}/s", file=sys.stderr)
+
+    # math-verify on the MATH-500 corpus too (once: it is slow), for the math verifier's ratio
+    math_calls = [(r["completion"], {"gold": f"${r['answer']}$"}) for r in corpora["math500"]]
+    mt, m_worst, m_outs = time_calls(baseline, math_calls, per_call=True)
+    print(f"math-verify parse+verify on math500: {len(math_calls) / mt:,.0f}/s", file=sys.stderr)
+
+    mv_rate = len(mv_calls) / mv_time
+    mv_math_rate = len(math_calls) / mt
+    adversarial = adversarial_inputs()
+    latencies: dict[int, dict[str, dict[str, Any]]] = {}
+    for label, res in results.items():
+        v = entries[label][0]
+        res["per_s"] = res["n"] / res["seconds"]
+        res["ratio_vs_math_verify"] = res["per_s"] / mv_rate
+        if res["corpus"] == "math500":
+            res["ratio_vs_math_verify_same_corpus"] = res["per_s"] / mv_math_rate
+        # adversarial: one call each (they are single, worst-case inputs), in a forked child so that a
+        # verifier that hangs costs ADVERSARIAL_CAP_S and is recorded, not the whole run
+        if id(v) not in latencies:
+            print(f"  adversarial inputs: {label}", file=sys.stderr)
+            latencies[id(v)] = adversarial_latency(v, label, adversarial)
+        lat = latencies[id(v)]
+        worst_case = max(lat, key=lambda c: lat[c]["seconds"])
+        res["adversarial"] = lat
+        res["worst_adversarial_s"] = lat[worst_case]["seconds"]
+        res["worst_adversarial_case"] = worst_case
+        res["meets_latency"] = max(res["worst_adversarial_s"], res["worst_realistic_s"]) <= LATENCY_BOUND_S
+        if label in TARGET_NAMES:
+            res["meets_ratio_target"] = res["ratio_vs_math_verify"] >= TARGET_RATIO
+
+    return {
+        "machine": machine,
+        "settings": {"completions": n, "rounds": rounds, "seed": seed, "timing": "best of rounds"},
+        "math_verify_baseline": {
+            "what": "math_verify.verify(parse(gold), parse(completion)), defaults, GSM8K-style corpus",
+            "n": len(mv_calls), "seconds": mv_time, "per_s": mv_rate, "worst_realistic_s": mv_worst,
+            "accuracy": sum(bool(o) for o in mv_outs) / len(mv_outs),
+        },
+        "math_verify_baseline_math500": {
+            "what": "math_verify.verify(parse('$' + answer + '$'), parse(completion)), MATH-500 corpus, one round",
+            "n": len(math_calls), "seconds": mt, "per_s": mv_math_rate, "worst_realistic_s": m_worst,
+            "accuracy": sum(bool(o) for o in m_outs) / len(m_outs),
+        },
+        "verifiers": results,
+        "targets": {"ratio_vs_math_verify": TARGET_RATIO, "ratio_applies_to": list(TARGET_NAMES),
+                    "max_latency_s": LATENCY_BOUND_S},
+    }
+
+
+def _count(items) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
+
+
+# --- report ------------------------------------------------------------------------------------------
+
+def _same(report: dict[str, Any]) -> str:
+    r = report["verifiers"].get("math", {})
+    x = r.get("ratio_vs_math_verify_same_corpus")
+    return "n/a" if x is None else f"{x:.2f}× math-verify"
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    m, mv, mm = report["machine"], report["math_verify_baseline"], report["math_verify_baseline_math500"]
+    lines = [
+        "# Verifier throughput and worst-case latency",
+        "",
+        f"Recorded {m['date_utc']} by `python benchmarks/bench_verifiers.py` "
+        f"({report['settings']['completions']:,} completions per verifier, best of "
+        f"{report['settings']['rounds']} interleaved rounds, seed {report['settings']['seed']}).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores (shared; 1-min load average {m['load_avg_1m_at_start']} at "
+        f"start), {m['platform']}, Python {m['python']}, math-verify {m['math_verify']}, sympy {m['sympy']}. "
+        f"All timings: {m['process']}. Throughput is wall time, best of the rounds (round 1 also times each "
+        "call, later rounds do not; golds repeat across rows, so later rounds see the verifiers' gold caches "
+        "warm, as training does). The slowest realistic call is process CPU time in round 1 (cold caches), "
+        "which a busy shared machine does not inflate; an adversarial input's time is wall time in a "
+        "forked child, re-timed once when between 50 ms and 2 s (best kept). Cyclic GC is off inside "
+        "timed loops (as in `timeit`).",
+        "",
+        f"Baseline: math-verify `parse` + `verify` on the GSM8K-style corpus: **{mv['per_s']:,.0f} completions/s** "
+        f"(slowest call {mv['worst_realistic_s'] * 1000:.1f} ms, accuracy {mv['accuracy']:.3f}). "
+        "This is the figure the ratios below divide by.",
+        "",
+        f"On the MATH-500 corpus math-verify runs at {mm['per_s']:,.0f} completions/s (one round; slowest call "
+        f"{mm['worst_realistic_s'] * 1000:.0f} ms, accuracy {mm['accuracy']:.3f}); the `math` row's ratio on that "
+        f"corpus is {_same(report)}.",
+        "",
+        "| verifier | corpus | completions/s | × math-verify | slowest realistic (ms) | slowest adversarial (ms) | "
+        "worst adversarial case | accuracy | targets |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for name, r in report["verifiers"].items():
+        marks = []
+        if "meets_ratio_target" in r:
+            marks.append(f"≥{TARGET_RATIO:.0f}× {'PASS' if r['meets_ratio_target'] else 'FAIL'}")
+        marks.append(f"≤{LATENCY_BOUND_S:.0f} s {'PASS' if r['meets_latency'] else 'FAIL'}")
+        lines.append(
+            f"| `{name}` | {r['corpus']} | {r['per_s']:,.0f} | {r['ratio_vs_math_verify']:.1f} | "
+            f"{r['worst_realistic_s'] * 1000:.2f} | {r['worst_adversarial_s'] * 1000:.2f} | "
+            f"{r['worst_adversarial_case']} | {r['accuracy']:.3f} | {', '.join(marks)} |")
+    lines += ["", "## Adversarial inputs: latency per verifier (ms)", ""]
+    names = list(report["verifiers"])
+    cases = list(next(iter(report["verifiers"].values()))["adversarial"]) if names else []
+    lines.append("| case | " + " | ".join(f"`{n}`" for n in names) + " |")
+    lines.append("|---|" + "---:|" * len(names))
+    for case in cases:
+        cells = [_ms(report["verifiers"][n]["adversarial"][case]) for n in names]
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Corpora: `gsm8k` = GSM8K test problems answered as `<think>…</think>\\n<answer>N</answer>`, `#### N` "
+        "(with and without `<<a=b>>` notes), `\\boxed{N}`, \"The answer is $1,234.\", `$N.00` in tags, wrong "
+        "answers and truncated answers, gold as the full solution or the bare number; `countdown` = random "
+        "3-4 number tasks with right, `= target`, Unicode-operator, wrong-value, reused-number, `**`, "
+        "untagged and think-only answers; `math500` = MATH-500 reference solutions and `\\boxed{}` answers "
+        "(right, wrong, missing); `mixed` = half GSM8K, half Countdown. Accuracy is the share of the corpus "
+        "the verifier calls correct (the corpora hold deliberate wrong answers).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _ms(entry: dict[str, Any]) -> str:
+    if entry.get("timed_out"):
+        return f"**>{entry['seconds'] * 1000:,.0f}** ({entry['reason']})"
+    return f"{entry['seconds'] * 1000:.2f}"
+
+
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    mv = report["math_verify_baseline"]
+    t = Table(title=f"Verifiers vs math-verify parse+verify ({mv['per_s']:,.0f}/s) — one core")
+    for col in ("verifier", "corpus", "completions/s", "× math-verify", "slowest realistic ms",
+                "slowest adversarial ms", "worst case", "targets"):
+        t.add_column(col, justify="right" if "/" in col or "ms" in col or "×" in col else "left")
+    for name, r in report["verifiers"].items():
+        marks = []
+        if "meets_ratio_target" in r:
+            marks.append(f"≥{TARGET_RATIO:.0f}× {'PASS' if r['meets_ratio_target'] else 'FAIL'}")
+        marks.append(f"≤1 s {'PASS' if r['meets_latency'] else 'FAIL'}")
+        t.add_row(name, r["corpus"], f"{r['per_s']:,.0f}", f"{r['ratio_vs_math_verify']:.1f}",
+                  f"{r['worst_realistic_s'] * 1000:.2f}", f"{r['worst_adversarial_s'] * 1000:.2f}",
+                  r["worst_adversarial_case"], ", ".join(marks))
+    Console(width=None if sys.stdout.isatty() else 170).print(t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="1k completions, 1 round, print only (smoke run)")
+    ap.add_argument("-n", type=int, default=None, help="completions per verifier (default 10000; 1000 with --quick)")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds, best kept (default 2)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="folder for verifiers.md/.json (default benchmarks/results; --quick writes only with --out)")
+    args = ap.parse_args(argv)
+    n = args.n or (1_000 if args.quick else 10_000)
+    rounds = args.rounds or (1 if args.quick else 2)
+    report = run(n, rounds, args.seed)
+    print_table(report)
+    out = args.out or (None if args.quick else RESULTS)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "verifiers.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (out / "verifiers.md").write_text(to_markdown(report), encoding="utf-8")
+        print(f"wrote {out / 'verifiers.md'} and {out / 'verifiers.json'}")
+    failed = [name for name, r in report["verifiers"].items()
+              if not r["meets_latency"] or r.get("meets_ratio_target") is False]
+    if failed:
+        print(f"targets missed by: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
