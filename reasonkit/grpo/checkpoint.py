@@ -1,0 +1,118 @@
+"""Checkpoints of a GRPO run: loadable weights plus everything needed to resume exactly.
+
+Layout of ``OUTPUT/checkpoint-N`` (N = completed training steps)::
+
+    adapter_config.json, adapter_model.safetensors   # LoRA (peft layout), or
+    config.json, model.safetensors                   # full fine-tuning (transformers layout)
+    tokenizer files                                  # so `reasonkit eval --lora` / vLLM load it alone
+    optimizer.pt, scheduler.pt                       # torch state dicts
+    rng_state_<rank>.pth                             # python, numpy, torch RNG of every process
+    trainer_state.json                               # step, data position, metrics of the last step
+
+A checkpoint is written to ``checkpoint-N.tmp`` and renamed when complete, so a crash while saving
+never leaves a half-written directory that ``--resume`` would pick up; the last good checkpoint is
+always intact. Only the newest ``keep`` checkpoints are kept (``keep=0`` keeps all).
+
+Hand-written rather than ``Accelerator.save_state``: that saves the whole model state dict
+(base weights included, ~0.5 GB for a 135M model) at every checkpoint even for a LoRA run, and does
+not produce the peft layout that the eval harness and vLLM load.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+STATE_FILE = "trainer_state.json"
+_CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def rng_state() -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints in ``output_dir``, oldest first."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in out.iterdir()
+             if (m := _CKPT_RE.match(p.name)) and (p / STATE_FILE).is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    ckpts = list_checkpoints(output_dir)
+    return ckpts[-1] if ckpts else None
+
+
+def save_checkpoint(output_dir: str | Path, step: int, *, accelerator, model, tokenizer, optimizer, scheduler,
+                    state: dict[str, Any], keep: int = 0) -> Path:
+    """Save ``checkpoint-<step>``; every process must call it (each writes its own RNG state)."""
+    out = Path(output_dir)
+    final = out / f"checkpoint-{step}"
+    tmp = out / f"checkpoint-{step}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    # peft's save_pretrained writes only the adapter; a plain transformers model writes everything.
+    unwrapped.save_pretrained(str(tmp), is_main_process=accelerator.is_main_process,
+                              save_function=accelerator.save, safe_serialization=True)
+    torch.save(rng_state(), tmp / f"rng_state_{accelerator.process_index}.pth")
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(str(tmp))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2, default=str))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        if keep > 0:
+            for old in list_checkpoints(out)[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(path: str | Path, *, accelerator, model, optimizer, scheduler) -> dict[str, Any]:
+    """Restore weights, optimiser, scheduler and this process's RNG from ``path``; return trainer state."""
+    path = Path(path)
+    unwrapped = accelerator.unwrap_model(model)
+    if (path / "adapter_model.safetensors").is_file():
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        result = set_peft_model_state_dict(unwrapped, load_file(str(path / "adapter_model.safetensors")))
+        missing = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]
+        if missing:
+            raise RuntimeError(f"{path}: adapter keys not in the model: {missing[:3]}")
+    else:
+        from safetensors.torch import load_file
+
+        files = sorted(path.glob("model*.safetensors"))
+        sd = {}
+        for f in files:
+            sd.update(load_file(str(f)))
+        unwrapped.load_state_dict(sd, strict=False)
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
+    rng_file = path / f"rng_state_{accelerator.process_index}.pth"
+    if rng_file.is_file():
+        set_rng_state(torch.load(rng_file, weights_only=False))
+    return json.loads((path / STATE_FILE).read_text())

@@ -1,0 +1,74 @@
+"""Periodic evaluation during training, written like a ``reasonkit eval`` run.
+
+Every ``eval_steps`` steps the main process evaluates the current policy on ``eval_limit`` items of
+the held-out split (``eval_split``, greedy, ``max_tokens`` as in training) with the eval harness
+(:func:`reasonkit.eval.runner.run`), into ``OUTPUT/eval/step-N`` (``samples.jsonl`` +
+``summary.json``, readable by ``reasonkit report``). Generation uses the live policy through a
+thin :class:`~reasonkit.eval.backends.base.Backend` over
+:func:`~reasonkit.eval.backends.hf.generate_with_model`, so no second model is loaded; the
+verifiers are the benchmark's own (e.g. gsm8k strict + flexible, stepwise, format), not only the
+training reward.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from reasonkit.eval.backends.base import Backend
+
+
+class LivePolicyBackend(Backend):
+    """The trainer's model as an eval backend (base = the current policy; no adapter switching)."""
+
+    name = "hf-live"
+
+    def __init__(self, model, tokenizer):
+        self.model, self._tokenizer = model, tokenizer
+
+    def generate(self, prompts: Sequence[str], sampling, adapter: str | None = None, progress=None):
+        from reasonkit.eval.backends.hf import generate_with_model
+
+        if adapter is not None:
+            raise ValueError("the live policy serves no named adapters")
+        return generate_with_model(self.model, self._tokenizer, prompts, sampling, progress=progress)
+
+    def add_adapter(self, adapter) -> None:
+        raise NotImplementedError("the live policy serves no named adapters")
+
+    @property
+    def tokenizer(self):
+        return self._tokenizer
+
+
+def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path) -> dict[str, Any]:
+    """Evaluate the live policy; returns the headline metrics (``eval/<verifier>`` accuracies)."""
+    from reasonkit.eval.config import EvalConfig
+    from reasonkit.eval.runner import run
+
+    ecfg = EvalConfig(model=cfg.model, benchmark=cfg.dataset, backend="hf", split=cfg.eval_split,
+                      limit=cfg.eval_limit, n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed,
+                      data=cfg.data, output=str(Path(output_dir) / "eval" / f"step-{step}"),
+                      template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
+                      columns=dict(cfg.columns), verifiers=_custom_verifiers(cfg))
+    _, summary = run(ecfg, engine=LivePolicyBackend(model, tokenizer), show=False)
+    return {f"eval/{k}": v for k, v in _headline(summary).items()}
+
+
+def _custom_verifiers(cfg) -> tuple[str, ...]:
+    if cfg.dataset != "custom":
+        return ()
+    from reasonkit.verifiers.compose import parse_expression
+
+    return tuple(parse_expression(cfg.reward_spec))
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, float]:
+    """Accuracy per verifier of the (only) adapter, whatever the summary nesting looks like."""
+    out: dict[str, float] = {}
+    per_adapter = summary.get("adapters") or summary.get("metrics") or {}
+    base = per_adapter.get("base", per_adapter) if isinstance(per_adapter, dict) else {}
+    verifiers = base.get("verifiers", base) if isinstance(base, dict) else {}
+    for name, metrics in (verifiers.items() if isinstance(verifiers, dict) else []):
+        if isinstance(metrics, dict) and isinstance(metrics.get("accuracy"), (int, float)):
+            out[name] = float(metrics["accuracy"])
+    return out

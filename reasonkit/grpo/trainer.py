@@ -1,0 +1,582 @@
+"""The GRPO training loop: rollouts -> rewards -> advantages -> mu clipped updates -> log/checkpoint.
+
+One *step* is one generation batch: ``prompts_per_step`` prompts (over all processes) ×
+``group_size`` completions. Each step runs ``num_iterations`` (mu) optimiser updates on that batch,
+each update accumulating gradients over micro-batches of ``micro_batch_size`` completions. The
+objective, its aggregation variants and the departures from the paper are documented in
+:mod:`reasonkit.grpo.loss` and :mod:`reasonkit.grpo.advantages`; this module only orchestrates:
+
+1. take the next prompts in a seeded per-epoch shuffle of the data (the position is checkpointed);
+2. generate ``group_size`` completions each on the hf backend (live policy) or the vLLM engine
+   (synced to the adapter after every step); sampling is seeded with ``seed + step`` (and the
+   process index) so a resumed run draws exactly the completions an uninterrupted run would;
+3. score them with the composite verifier; gather the rewards of all processes and compute
+   group-relative advantages (groups never straddle processes);
+4. build the token mask: completion tokens, minus truncated completions (``mask_truncated``),
+   minus unscored completions, minus zero-variance groups when ``zero_variance = "skip"``
+   (``"count"`` keeps them: they carry no policy gradient but still add the KL term and count
+   in the normalisers); a step whose groups are all zero-variance everywhere makes no update;
+5. store old log-probs (only when mu > 1) and reference log-probs (only when beta > 0; LoRA runs
+   disable the adapter instead of holding a second model), then mu updates with gradient clipping.
+   The policy forward encodes each prompt once per group (:mod:`reasonkit.grpo.prefix`) unless
+   gradient checkpointing or DeepSpeed is on; under DDP its gradients are then averaged by one
+   all-reduce per update (what DDP itself would do);
+6. log metrics, sample completions, evaluate every ``eval_steps`` on the held-out split
+   (:mod:`reasonkit.grpo.evaluation`), and checkpoint every ``save_steps`` and at the end.
+
+Failure handling: a non-finite loss or gradient norm stops the run with :class:`TrainingDiverged`
+before the optimiser touches the weights, and the last good checkpoint stays as it was. Ctrl-C
+(SIGINT) asks the loop to stop after the current step and save a checkpoint; a second Ctrl-C
+interrupts at once, and a ``KeyboardInterrupt`` outside an optimiser update also saves a checkpoint
+of the last completed step before exiting.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .advantages import group_advantages, scored_mask, zero_variance_groups
+from .checkpoint import load_checkpoint, save_checkpoint
+from .logging import RunLogger
+from .logprobs import completion_logprobs, reference_logprobs
+from .loss import grpo_loss
+from .prefix import pack_groups, shared_prefix_logprobs
+from .rollout import Rollouts, VLLMRollouts, generate_hf, score, to_tensors
+
+
+LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient norm became NaN / inf; the run stopped before applying it."""
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    steps_done: int
+    last_checkpoint: Path | None
+    interrupted: bool = False
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_accelerator(**kwargs):
+    """An ``Accelerator``; on a machine without an accelerator device it is told so (``cpu=True``).
+
+    Without that flag, accelerate 1.x started by ``accelerate launch --multi_gpu`` or ``torchrun`` on a
+    CPU-only machine silently builds a non-distributed accelerator in every process (each process
+    then trains alone); with it, the processes join one gloo group.
+    """
+    from accelerate import Accelerator
+
+    has_device = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+    return Accelerator(cpu=not has_device, **kwargs)
+
+
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """The sampling seed of one step on one process: a pure function of (seed, step, rank)."""
+    return (seed * 1_000_003 + step * 10_007 + rank) % 2**31
+
+
+# --------------------------------------------------------------------------------------------- model setup
+
+def load_policy(cfg, model_path: str):
+    """Tokenizer and policy model (peft LoRA when ``lora_r > 0``) as the config asks."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=cfg.resolved_dtype())
+    return tokenizer, model
+
+
+def wrap_policy(cfg, model):
+    """Apply LoRA (or leave the model fully trainable) and gradient checkpointing."""
+    if cfg.lora_r > 0:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=(cfg.lora_target_modules if isinstance(cfg.lora_target_modules, str)
+                                          else list(cfg.lora_target_modules)), task_type="CAUSAL_LM", bias="none")
+        model = get_peft_model(model, lora)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if cfg.lora_r > 0:
+            model.enable_input_require_grads()
+        model.config.use_cache = False
+    return model
+
+
+def build_benchmark(cfg):
+    """The eval harness's benchmark with the config's template / system / pre-fill / columns applied
+    (the same rules as ``reasonkit eval``'s flags)."""
+    from dataclasses import replace
+
+    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.eval.prompts import PromptTemplate
+    from reasonkit.eval.runner import load_template
+    from reasonkit.verifiers.compose import parse_expression
+
+    verifiers = list(parse_expression(cfg.reward_spec)) if cfg.dataset == "custom" else None
+    default = get_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed)
+    template = load_template(cfg.template, default.template if cfg.dataset != "custom" else PromptTemplate())
+    if cfg.system is not None:
+        template = replace(template, system=cfg.system or None)
+    if cfg.prefill is not None:
+        template = replace(template, prefill=cfg.prefill)
+    if cfg.raw:
+        template = replace(template, raw=True)
+    return get_benchmark(cfg.dataset, verifiers=verifiers, template=template, columns=cfg.columns or None,
+                         seed=cfg.seed)
+
+
+# ------------------------------------------------------------------------------------------------ the loop
+
+class GRPOTrainer:
+    """Build with a config; ``train()`` runs the loop. Tests may inject a model, tokenizer and data."""
+
+    def __init__(self, cfg, *, model=None, tokenizer=None, items: list[dict] | None = None,
+                 prompts: list[str] | None = None, verifier=None, accelerator=None, show_progress: bool = True,
+                 on_step_end: Callable[[int, dict], None] | None = None):
+        self.cfg = cfg
+        self.out = cfg.run_dir()
+        self.accelerator = accelerator or make_accelerator(log_with=cfg.trackers or None, project_dir=str(self.out))
+        acc = self.accelerator
+        self.rank, self.world = acc.process_index, acc.num_processes
+        cfg.check_world(self.world)
+        self.micro_batch = cfg.micro_batch_size(self.world)
+        if cfg.backend == "vllm" and not cfg.use_lora:
+            from .config import ConfigError
+
+            raise ConfigError("backend vllm syncs the engine by loading the LoRA adapter after every step, so it "
+                              "needs lora_r > 0; use --backend hf for full fine-tuning")
+        self.show_progress = show_progress
+        self.on_step_end = on_step_end
+        seed_everything(cfg.seed)
+
+        if model is None:
+            from reasonkit.models import resolve_model
+
+            self.model_path = resolve_model(cfg.model)
+            tokenizer, model = load_policy(cfg, self.model_path)
+        else:
+            self.model_path = getattr(model.config, "_name_or_path", None)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer = tokenizer
+        self.ref_model = None
+        if cfg.beta > 0 and cfg.lora_r == 0:  # full fine-tuning: a frozen copy is the reference
+            import copy
+
+            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        model = wrap_policy(cfg, model)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        from transformers import get_scheduler
+
+        updates = cfg.max_steps * cfg.num_iterations
+        self.scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer,
+                                       num_warmup_steps=cfg.warmup_steps * cfg.num_iterations,
+                                       num_training_steps=updates)
+        from accelerate.utils import DistributedType
+
+        self.deepspeed = acc.distributed_type == DistributedType.DEEPSPEED
+        if self.deepspeed:  # no DataLoader to infer the "auto" batch entries from (untested here: no GPU)
+            acc.state.deepspeed_plugin.deepspeed_config.update(cfg.deepspeed_values(self.world))
+        # The scheduler is prepared only for DeepSpeed (whose engine steps it): accelerate's wrapper would
+        # otherwise step it num_processes times per update, running the schedule too fast under DDP.
+        if self.deepspeed:
+            self.model, self.optimizer, self.scheduler = acc.prepare(model, self.optimizer, self.scheduler)
+        else:
+            self.model, self.optimizer = acc.prepare(model, self.optimizer)
+
+        # Encode each prompt once per group (see reasonkit.grpo.prefix) unless the KV cache is off
+        # (gradient checkpointing) or the engine shards parameters (DeepSpeed / FSDP).
+        self.shared_prefix = not cfg.gradient_checkpointing and acc.distributed_type not in (
+            DistributedType.DEEPSPEED, DistributedType.FSDP)
+        if self.ref_model is not None:
+            self.ref_model.to(acc.device)
+
+        # data and rewards
+        if items is None:
+            items, prompts, verifier = self._load_data()
+        elif prompts is None:
+            raise ValueError("pass prompts together with items")
+        from reasonkit.verifiers.compose import resolve
+
+        verifier = resolve(cfg.reward_spec if verifier is None else verifier)
+        self.items, self.prompts, self.verifier = items, prompts, verifier
+        self.score_prefix = getattr(self, "score_prefix", "")
+        self.prompts_per_process = cfg.num_prompts_per_step // self.world
+        self.epoch, self.position = 0, 0
+        self.step = 0
+        self._order = self._shuffle(0)
+        self._stop_requested = False
+        self._updating = False
+        self.vllm: VLLMRollouts | None = None
+        self._synced_step = -1
+        self.last_checkpoint: Path | None = None
+
+    # ------------------------------------------------------------------------------------------- data
+
+    def _load_data(self):
+        from reasonkit.verifiers.compose import resolve
+
+        bench = build_benchmark(self.cfg)
+        items = list(bench.load(split=self.cfg.split, data=self.cfg.data))
+        if len(items) < self.cfg.num_prompts_per_step:
+            from reasonkit.errors import ReasonkitError
+
+            raise ReasonkitError(f"dataset {self.cfg.dataset!r} has {len(items)} items, fewer than "
+                                 f"prompts_per_step={self.cfg.num_prompts_per_step}; lower --prompts-per-step")
+        self.benchmark = bench
+        prompts = [bench.render(item, self.tokenizer) for item in items]
+        self.score_prefix = bench.score_prefix
+        verifier = resolve(self.cfg.reward_spec)
+        return items, prompts, verifier
+
+    def _shuffle(self, epoch: int) -> list[int]:
+        return np.random.default_rng(self.cfg.seed + epoch).permutation(len(self.items)).tolist()
+
+    def _next_batch(self) -> tuple[list[str], list[dict]]:
+        """This process's prompts for the next step; the global position advances on all processes."""
+        need = self.cfg.num_prompts_per_step
+        picked: list[int] = []
+        while len(picked) < need:
+            if self.position >= len(self._order):
+                self.epoch += 1
+                self.position = 0
+                self._order = self._shuffle(self.epoch)
+            take = min(need - len(picked), len(self._order) - self.position)
+            picked += self._order[self.position:self.position + take]
+            self.position += take
+        mine = picked[self.rank * self.prompts_per_process:(self.rank + 1) * self.prompts_per_process]
+        return [self.prompts[i] for i in mine], [self.items[i] for i in mine]
+
+    # ------------------------------------------------------------------------------------------ rollouts
+
+    def _sampling(self, step: int):
+        from reasonkit.eval.backends.base import SamplingConfig
+
+        return SamplingConfig(n=self.cfg.group_size, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
+                              max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank),
+                              logprobs=self.cfg.backend == "vllm")
+
+    def generate(self, step: int) -> Rollouts:
+        prompts, items = self._next_batch()
+        sampling = self._sampling(step)
+        if self.cfg.backend == "vllm":
+            if self.vllm is None:
+                dtype = str(self.cfg.resolved_dtype()).replace("torch.", "")
+                self.vllm = VLLMRollouts(self.model_path, self.out / ".sync" / f"rank{self.rank}",
+                                         lora_r=self.cfg.lora_r, dtype=dtype, seed=self.cfg.seed,
+                                         engine_kwargs=dict(self.cfg.backend_options))
+            if self._synced_step != step:
+                self.vllm.sync(self.accelerator.unwrap_model(self.model), step)
+                self._synced_step = step
+            rollouts = self.vllm.generate(prompts, items, sampling)
+        else:
+            rollouts = generate_hf(self.accelerator.unwrap_model(self.model), self.tokenizer, prompts, items,
+                                   sampling)
+        return score(rollouts, self.verifier, self.score_prefix)
+
+    # ------------------------------------------------------------------------------------------- update
+
+    def optimize(self, rollouts: Rollouts) -> dict[str, float]:
+        """Advantages, masks and the mu optimiser updates on one generation batch; returns metrics.
+
+        ``rollouts`` holds this process's completions with ``rewards`` filled. Usable on its own
+        (fixed completions) by tests, e.g. the DDP equivalence test.
+        """
+        cfg, acc = self.cfg, self.accelerator
+        G = cfg.group_size
+        device = acc.device
+        n_local = len(rollouts)
+        all_rewards = acc.gather(rollouts.rewards.to(device)).cpu()
+        adv_all = group_advantages(all_rewards, G, scale=cfg.scale_rewards)
+        zv_all = zero_variance_groups(all_rewards, G)
+        lo = self.rank * n_local
+        advantages = adv_all[lo:lo + n_local]
+        zv = zv_all[lo // G:(lo + n_local) // G].repeat_interleave(G)
+
+        input_ids, attention, cmask = to_tensors(rollouts.prompt_ids, rollouts.completion_ids,
+                                                 self.tokenizer.pad_token_id)
+        mask = cmask.float() * scored_mask(rollouts.rewards).float()[:, None]
+        if cfg.mask_truncated:
+            mask = mask * (~rollouts.truncated).float()[:, None]
+        if cfg.zero_variance == "skip":
+            mask = mask * (~zv).float()[:, None]
+        input_ids, attention, mask, advantages = (t.to(device) for t in (input_ids, attention, mask, advantages))
+        T = mask.size(1)
+
+        metrics = self._rollout_metrics(rollouts, all_rewards, zv_all, cmask)
+        if cfg.zero_variance == "skip" and bool(zv_all.all()):
+            metrics.update(skipped_update=1.0)
+            return metrics
+
+        mb = self.micro_batch if n_local % self.micro_batch == 0 else n_local
+        chunks = [slice(i, min(i + mb, n_local)) for i in range(0, n_local, mb)]
+        model = self.model
+        temperature = cfg.temperature if cfg.temperature > 0 else 1.0
+        shared = self.shared_prefix and mb % G == 0
+        if shared:
+            pids, pmask, cids, cmask2 = (t.to(device) for t in pack_groups(
+                rollouts.prompt_ids, rollouts.completion_ids, G, self.tokenizer.pad_token_id))
+            bare = acc.unwrap_model(model)
+
+        def policy_logprobs(c: slice) -> torch.Tensor:
+            if shared:
+                return shared_prefix_logprobs(bare, pids[c.start // G:c.stop // G], pmask[c.start // G:c.stop // G],
+                                              cids[c], cmask2[c], G, temperature)
+            return completion_logprobs(model, input_ids[c], attention[c], T, temperature)
+
+        old_logp = ref_logp = None
+        # beta = 0 runs no reference at all (one forward pass less per step); KL is then not logged.
+        want_ref = cfg.beta > 0
+        if cfg.num_iterations > 1 or want_ref:
+            model.eval()  # no dropout while recording the sampling / reference policy
+            with torch.no_grad():
+                if cfg.num_iterations > 1:
+                    old_logp = torch.cat([policy_logprobs(c) for c in chunks])
+                if want_ref:
+                    ref_logp = torch.cat([reference_logprobs(model, input_ids[c], attention[c], T, temperature,
+                                                             ref_model=self.ref_model) for c in chunks])
+        model.train()
+        tokens_global = acc.gather(mask.sum().reshape(1)).sum()
+        sums: dict[str, float] = {}
+        for _ in range(cfg.num_iterations):
+            self.optimizer.zero_grad(set_to_none=True)
+            # The shared-prefix forward calls the bare model twice per backward, which DDP's reducer does
+            # not support: gradients are then averaged over processes by hand below (what DDP would do).
+            manual_sync = shared and self.world > 1
+            sync_ctx = acc.no_sync(model) if manual_sync else contextlib.nullcontext()
+            with sync_ctx:
+                self._accumulate(chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums)
+            if manual_sync:
+                self._average_gradients()
+            if cfg.max_grad_norm > 0:
+                grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            else:  # no clipping: still measure the norm (and check it) for the log
+                grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
+                grad_norm = torch.stack(grads).norm() if grads else torch.tensor(0.0)
+            if grad_norm is None:  # DeepSpeed clips inside its engine and reports nothing here
+                grad_norm = torch.tensor(float("nan"))
+            else:
+                self._check_finite(torch.as_tensor(grad_norm), "gradient norm")
+            self._updating = True  # from here on an interrupt leaves a half-done step
+            self.optimizer.step()
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        reduced = acc.reduce(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)], device=device), "mean")
+        metrics.update({k: float(v) for k, v in zip(sorted(sums), reduced.cpu())})
+        metrics["grad_norm"] = float(grad_norm)
+        metrics["lr"] = float(self.scheduler.get_last_lr()[0])
+        metrics["clip_ratio"] = metrics.pop("clip_ratio/region", 0.0)
+        metrics.pop("tokens", None)
+        return metrics
+
+    def _accumulate(self, chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums):
+        """Forward + backward of every micro-batch of one optimiser update (gradients accumulate)."""
+        cfg, acc = self.cfg, self.accelerator
+        for c in chunks:
+            logp = policy_logprobs(c)
+            loss, lm = grpo_loss(
+                logp, None if old_logp is None else old_logp[c], None if ref_logp is None else ref_logp[c],
+                advantages[c], mask[c], epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
+                loss_type=cfg.loss_type, max_completion_length=cfg.max_tokens,
+                num_items_in_batch=tokens_global, num_processes=self.world,
+                # DeepSpeed's engine divides by its gradient_accumulation_steps itself
+                gradient_accumulation_steps=1 if self.deepspeed else len(chunks))
+            self._check_finite(loss, "loss")
+            acc.backward(loss)
+            for k, v in lm.items():
+                sums[k] = sums.get(k, 0.0) + float(v) / (len(chunks) * cfg.num_iterations)
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * (
+                1.0 if cfg.loss_type == "dapo" else len(chunks)) / (len(chunks) * cfg.num_iterations)
+
+    def _average_gradients(self) -> None:
+        """All-reduce (mean) the gradients of the trainable parameters in one flat buffer."""
+        import torch.distributed as dist
+
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+            offset += n
+
+    def _check_finite(self, value: torch.Tensor, what: str) -> None:
+        bad = torch.tensor([0.0 if torch.isfinite(value).all() else 1.0], device=self.accelerator.device)
+        if float(self.accelerator.reduce(bad, "sum")) > 0:
+            where = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
+                     else "no checkpoint was written yet")
+            raise TrainingDiverged(f"non-finite {what} at step {self.step + 1}; stopped before the update, "
+                                   f"{where} (lower --learning-rate, check the rewards, or use fp32)")
+
+    def _rollout_metrics(self, rollouts: Rollouts, all_rewards, zv_all, cmask) -> dict[str, float]:
+        acc = self.accelerator
+        lengths = acc.gather(cmask.sum(1).float().to(acc.device)).cpu()
+        trunc = acc.gather(rollouts.truncated.float().to(acc.device)).cpu()
+        unscored = float(acc.reduce(torch.tensor([float(rollouts.unscored)], device=acc.device), "sum"))
+        m: dict[str, float] = {
+            "reward": float(torch.nanmean(all_rewards)) if (~torch.isnan(all_rewards)).any() else float("nan"),
+            "reward_std": float(all_rewards[~torch.isnan(all_rewards)].std()) if all_rewards.numel() > 1 else 0.0,
+        }
+        for name in sorted(rollouts.per_verifier):
+            vals = acc.gather(rollouts.per_verifier[name].to(acc.device)).cpu()
+            m[f"rewards/{name}"] = float(torch.nanmean(vals)) if (~torch.isnan(vals)).any() else float("nan")
+        groups = zv_all.numel()
+        m.update({
+            "completion_length": float(lengths.mean()),
+            "truncated": float(trunc.mean()),
+            "zero_variance": float(zv_all.float().mean()),
+            "effective_batch": float((groups - int(zv_all.sum())) * self.cfg.group_size
+                                     if self.cfg.zero_variance == "skip" else groups * self.cfg.group_size),
+            "unscored": unscored,
+        })
+        return m
+
+    # --------------------------------------------------------------------------------------- the loop
+
+    def _state(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.cfg.seed,
+                "num_items": len(self.items)}
+
+    def save(self) -> Path:
+        path = save_checkpoint(self.out, self.step, accelerator=self.accelerator, model=self.model,
+                               tokenizer=self.tokenizer, optimizer=self.optimizer, scheduler=self.scheduler,
+                               state=self._state(), keep=self.cfg.save_total_limit)
+        self.last_checkpoint = path
+        return path
+
+    def resume(self, path: str | Path) -> None:
+        state = load_checkpoint(path, accelerator=self.accelerator, model=self.model, optimizer=self.optimizer,
+                                scheduler=self.scheduler)
+        if state.get("num_items") not in (None, len(self.items)):
+            from reasonkit.errors import ReasonkitError
+
+            raise ReasonkitError(f"{path}: checkpoint was trained on {state['num_items']} items, the data now "
+                                 f"has {len(self.items)}; resume with the same data")
+        self.step = int(state["step"])
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = self._shuffle(self.epoch)
+        self.last_checkpoint = Path(path)
+
+    def evaluate(self) -> dict[str, float]:
+        """Periodic evaluation of the live policy on the held-out split (main process only)."""
+        from .evaluation import evaluate_policy
+
+        result: dict[str, float] = {}
+        if self.accelerator.is_main_process:
+            result = evaluate_policy(self.cfg, self.accelerator.unwrap_model(self.model), self.tokenizer,
+                                     self.step, self.out)
+        self.accelerator.wait_for_everyone()
+        return result
+
+    def _completion_rows(self, rollouts: Rollouts, k: int) -> list[dict]:
+        rows = []
+        for i in range(min(k, len(rollouts))):
+            rows.append({"prompt": rollouts.prompts[i], "completion": rollouts.texts[i],
+                         "reward": float(rollouts.rewards[i]),
+                         **{f"rewards/{n}": float(v[i]) for n, v in rollouts.per_verifier.items()},
+                         "finish_reason": rollouts.finish_reasons[i]})
+        return rows
+
+    def train_step(self) -> dict[str, float]:
+        """One generation batch and its updates; advances ``self.step``."""
+        seed_everything(step_seed(self.cfg.seed, self.step, self.rank))  # dropout etc. independent of history
+        snapshot = (self.epoch, self.position, self._order)
+        t0 = time.perf_counter()
+        try:
+            rollouts = self.generate(self.step)
+            t_gen = time.perf_counter() - t0
+            metrics = self.optimize(rollouts)
+        except BaseException:
+            if not self._updating:  # weights untouched: the step never happened, data position included
+                self.epoch, self.position, self._order = snapshot
+            raise
+        self._updating = False
+        metrics["gen_seconds"] = t_gen
+        metrics["step_seconds"] = time.perf_counter() - t0
+        self.step += 1
+        self._last_rollouts = rollouts
+        return metrics
+
+    def train(self, resume_from: str | Path | None = None) -> TrainResult:
+        cfg, acc = self.cfg, self.accelerator
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume_from:
+            self.resume(resume_from)
+        if cfg.trackers:
+            acc.init_trackers(self.out.name, config={k: v for k, v in cfg.to_dict().items()
+                                                     if isinstance(v, (int, float, str, bool))})
+        logger = RunLogger(self.out, total_steps=cfg.max_steps, start_step=self.step, enabled=acc.is_main_process,
+                           show_progress=self.show_progress, accelerator=acc, use_trackers=bool(cfg.trackers))
+        interrupted = False
+        previous = None
+        try:
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread
+            previous = None
+        try:
+            while self.step < cfg.max_steps:
+                metrics = self.train_step()
+                if cfg.eval_steps and self.step % cfg.eval_steps == 0:
+                    metrics.update(self.evaluate())  # written to OUTPUT/eval/step-N, headline in the log
+                if self.step % cfg.logging_steps == 0 or self.step == cfg.max_steps:
+                    logger.log_step(self.step, metrics)
+                if cfg.log_completions_steps and self.step % cfg.log_completions_steps == 0:
+                    logger.log_completions(self.step, self._completion_rows(self._last_rollouts,
+                                                                            LOG_COMPLETIONS))
+                if metrics.get("unscored"):
+                    logger.print(f"[yellow]step {self.step}: {int(metrics['unscored'])} completions could not be "
+                                 f"scored ({'; '.join(self._last_rollouts.unscored_reasons)})")
+                if self.on_step_end is not None:
+                    self.on_step_end(self.step, metrics)
+                if cfg.save_steps and self.step % cfg.save_steps == 0 and self.step < cfg.max_steps:
+                    self.save()
+                if self._stop_requested:
+                    raise KeyboardInterrupt
+            if self.last_checkpoint is None or self.last_checkpoint.name != f"checkpoint-{self.step}":
+                self.save()
+        except KeyboardInterrupt:
+            interrupted = True
+            if self._updating:  # interrupted inside an optimiser update: the weights are half a step on
+                logger.print(f"[yellow]interrupted during an update; not saving it. The last good checkpoint "
+                             f"is {self.last_checkpoint or 'none'}")
+            else:
+                path = self.save()
+                logger.print(f"[yellow]interrupted: saved {path}; continue with --resume")
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            logger.close()
+            if self.vllm is not None:
+                self.vllm.close()
+                self.vllm = None
+            if cfg.trackers:
+                acc.end_training()
+        return TrainResult(self.out, self.step, self.last_checkpoint, interrupted)
+
+    def _on_sigint(self, signum, frame):
+        if self._stop_requested:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_requested = True
