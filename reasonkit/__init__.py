@@ -4,3 +4,14 @@ Importing this package never imports torch, transformers or vllm; those load onl
 generation backend or the trainer is used.
 """
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "evaluate"]
+
+
+def __getattr__(name: str):
+    # Lazy: `reasonkit.evaluate` loads the eval harness (and pandas) only when first used.
+    if name == "evaluate":
+        from reasonkit.eval.runner import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'reasonkit' has no attribute {name!r}")

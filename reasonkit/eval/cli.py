@@ -1,0 +1,164 @@
+"""``reasonkit eval``, ``reasonkit report`` and ``reasonkit generate``. Heavy libraries load inside the
+command bodies only."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import ReasonkitError
+
+CTX = {"help_option_names": ["-h", "--help"]}
+
+
+def _limit(value: str) -> int | None:
+    if value.strip().lower() in ("all", "none", "0"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ReasonkitError(f"--limit {value!r}: give a number of items or 'all'") from None
+
+
+def _columns(specs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for spec in specs:
+        name, sep, col = spec.partition("=")
+        if not sep or not name.strip() or not col.strip():
+            raise ReasonkitError(f"--column {spec!r}: write FIELD=COLUMN, e.g. --column question=problem")
+        out[name.strip()] = col.strip()
+    return out
+
+
+@click.command("eval", context_settings=CTX)
+@click.option("--model", "-m", default=None, help="Hub id, local directory or .gguf file. "
+              "Default: the embedded SmolLM2-135M-Instruct (offline).")
+@click.option("--lora", multiple=True, metavar="[NAME=]PATH",
+              help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine.")
+@click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown or custom.")
+@click.option("--backend", default="auto", show_default=True, help="auto (vllm if importable, else hf), vllm, hf.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["test", "train"]))
+@click.option("--limit", default="8", show_default=True, help="First N items ('all' for every item).")
+@click.option("--n", "n", default=1, show_default=True, type=int, help="Samples per item (pass@k, maj@k for k<=n).")
+@click.option("--temperature", default=0.0, show_default=True, type=float, help="0 = greedy.")
+@click.option("--top-p", default=1.0, show_default=True, type=float)
+@click.option("--max-tokens", default=256, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--data", default=None, metavar="PATH", help="Data file (.jsonl/.json/.parquet/.csv) or hub:org/name[:config].")
+@click.option("--output", "-o", default=None, metavar="DIR",
+              help="Run directory (default runs/eval/<benchmark>-<model>). The same command resumes it.")
+@click.option("--rescore", is_flag=True, help="Recompute verdicts from the completions saved in --output; no model.")
+@click.option("--verifier", "verifiers", multiple=True, help="Verifier(s) to score with (replaces the benchmark's; "
+              "required for custom). The first one is the headline.")
+@click.option("--template", default=None, help="User message with {fields}, or a .json/.yaml template file.")
+@click.option("--system", default=None, help="System prompt ('' for none).")
+@click.option("--prefill", default=None, help="Assistant pre-fill ('' for none).")
+@click.option("--raw", is_flag=True, help="No chat template (base models).")
+@click.option("--few-shot", default=0, show_default=True, type=int, help="Worked examples from the train split.")
+@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="Map a data column to a field.")
+@click.option("--stop", multiple=True, help="Stop string (repeatable).")
+@click.option("--chunk-size", default=64, show_default=True, type=int, help="Items per saved chunk.")
+@click.option("--score-truncated", is_flag=True, help="Score completions that hit --max-tokens as answers.")
+@click.option("--batch-size", default=None, type=int, help="hf backend: sequences per generate batch.")
+@click.option("--dtype", default=None, help="Model dtype: auto, float32, bfloat16, float16.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_p, max_tokens, seed, data, output,
+             rescore, verifiers, template, system, prefill, raw, few_shot, columns, stop, chunk_size,
+             score_truncated, batch_size, dtype, quiet):
+    """Evaluate a model and LoRA adapters on a benchmark; write samples.jsonl and summary.json.
+
+    \b
+    Examples:
+      reasonkit eval                                   # embedded model, gsm8k, 8 items
+      reasonkit eval --model Qwen/Qwen2.5-0.5B-Instruct --lora runs/grpo/checkpoint-200 --limit all
+      reasonkit eval -b countdown --n 8 --temperature 0.7 --lora a=ckpt-a --lora b=ckpt-b
+      reasonkit eval -b custom --data qa.jsonl --column question=prompt --verifier gsm8k
+      reasonkit eval --output runs/eval/x --rescore --verifier gsm8k_flexible
+    """
+    from .config import EvalConfig
+    from .report import print_summary
+    from .runner import run
+
+    config = EvalConfig(model=model, lora=lora, benchmark=benchmark, backend=backend, split=split,
+                        limit=_limit(limit), n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                        seed=seed, data=data, output=output, rescore=rescore, verifiers=verifiers,
+                        template=template, system=system, prefill=prefill, raw=raw, few_shot=few_shot,
+                        columns=_columns(columns), stop=stop, chunk_size=chunk_size, score_truncated=score_truncated,
+                        backend_options={k: v for k, v in (("batch_size", batch_size), ("dtype", dtype)) if v})
+    try:
+        rows, summary = run(config, show=not quiet)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: finished chunks are saved in {config.run_dir()}; run the same command to resume",
+                   err=True)
+        sys.exit(130)
+    print_summary(summary, rows)
+    click.echo(f"wrote {len(rows)} samples to {Path(summary['run_dir']) / 'samples.jsonl'}")
+
+
+@click.command("report", context_settings=CTX)
+@click.argument("runs", nargs=-1, required=True, metavar="RUN [RUN ...]")
+@click.option("--csv", "csv_path", default=None, metavar="FILE", help="Also write the table as CSV.")
+@click.option("--markdown", "md_path", default=None, metavar="FILE", help="Also write the table as markdown.")
+@click.option("--verifier", default=None, help="Headline verifier for the paired test (default: the run's first).")
+def report_cmd(runs, csv_path, md_path, verifier):
+    """Show eval runs (and the adapters inside them) side by side, each column tested against the first
+    with an exact paired sign test (McNemar's exact test for one sample per item)."""
+    from .report import report
+
+    report(runs, csv=csv_path, md=md_path, verifier=verifier)
+    for path in (csv_path, md_path):
+        if path:
+            click.echo(f"wrote {path}")
+
+
+@click.command("generate", context_settings=CTX)
+@click.argument("prompts", nargs=-1)
+@click.option("--model", "-m", default=None, help="Default: the embedded SmolLM2-135M-Instruct.")
+@click.option("--lora", multiple=True, metavar="[NAME=]PATH", help="Adapter(s); each prompt is answered by each.")
+@click.option("--file", "file_", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Prompts, one per line.")
+@click.option("--backend", default="auto", show_default=True)
+@click.option("--system", default=None, help="System prompt.")
+@click.option("--prefill", default="", help="Assistant pre-fill.")
+@click.option("--raw", is_flag=True, help="No chat template.")
+@click.option("--n", "n", default=1, show_default=True, type=int)
+@click.option("--temperature", default=0.0, show_default=True, type=float)
+@click.option("--top-p", default=1.0, show_default=True, type=float)
+@click.option("--max-tokens", default=256, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, temperature, top_p, max_tokens, seed):
+    """Generate completions for PROMPTS (or --file) with the model and each --lora adapter."""
+    from .config import EvalConfig
+    from .prompts import PromptTemplate
+    from .runner import BASE, open_backend
+
+    texts = list(prompts)
+    if file_ is not None:
+        if not file_.is_file():
+            raise ReasonkitError(f"--file {file_}: no such file")
+        texts += [line for line in file_.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not texts:
+        raise ReasonkitError("no prompt: give PROMPT arguments or --file prompts.txt")
+    config = EvalConfig(model=model, lora=lora, backend=backend, n=n, temperature=temperature, top_p=top_p,
+                        max_tokens=max_tokens, seed=seed, limit=None)
+    engine, _ = open_backend(config)
+    from .backends.base import SamplingConfig
+
+    try:
+        template = PromptTemplate(user="{question}", system=system or None, prefill=prefill, raw=raw)
+        rendered = [template.render({"question": t}, engine.tokenizer) for t in texts]
+        sampling = SamplingConfig(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+        # With --lora, each adapter answers (that is what one tries after training); else the base.
+        names = [name for name, _ in config.adapters] or [BASE]
+        for name in names:
+            outs = engine.generate(rendered, sampling, adapter=None if name == BASE else name)
+            for text, out in zip(texts, outs):
+                for i, comp in enumerate(out.completions):
+                    tag = f"[{name}" + (f" #{i}" if n > 1 else "") + f", {len(comp.token_ids)} tokens, " \
+                        f"{comp.finish_reason}]"
+                    click.echo(click.style(f"### {text}", bold=True) + f"  {tag}")
+                    click.echo(prefill + comp.text)
+                    click.echo()
+    finally:
+        engine.close()

@@ -1,0 +1,137 @@
+"""``EvalConfig``: everything one evaluation run depends on, checked up front and saved with the run.
+
+The same dataclass backs ``reasonkit eval`` and ``reasonkit.evaluate(...)``. Invariants are checked in
+``__post_init__`` with messages that say the fix; the resolved form (``to_dict``) is written to the run
+directory and compared on resume (:data:`RESUME_KEYS`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReasonkitError
+
+BACKENDS = ("auto", "vllm", "hf")
+
+# Fields whose change makes saved completions invalid for the new run: resume refuses a mismatch.
+# (limit may grow or shrink; output, chunk size and rescore never change a completion.)
+RESUME_KEYS = ("model", "adapters", "benchmark", "benchmark_version", "data", "split", "n", "temperature",
+               "top_p", "max_tokens", "seed", "template", "verifiers", "columns", "few_shot", "backend",
+               "stop")
+
+
+def parse_lora(spec: str) -> tuple[str, str]:
+    """``PATH`` or ``NAME=PATH`` -> (name, path). The default name is the directory's last part."""
+    name, sep, path = spec.partition("=")
+    if not sep or ("/" in name or name.startswith((".", "~"))):  # "a/b=c" is a path with '='
+        name, path = "", spec
+    path = path.strip()
+    if not path:
+        raise ReasonkitError(f"--lora {spec!r}: empty path; use --lora PATH or --lora NAME=PATH")
+    return name.strip() or Path(path.rstrip("/")).name, path
+
+
+@dataclass
+class EvalConfig:
+    model: str | None = None  # None = the embedded default (SmolLM2-135M-Instruct)
+    lora: tuple[str, ...] = ()  # "PATH" or "NAME=PATH"
+    benchmark: str = "gsm8k"
+    backend: str = "auto"
+    split: str = "test"
+    limit: int | None = 8
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int = 0
+    data: str | None = None
+    output: str | None = None  # run directory; default runs/eval/<benchmark>-<model>
+    rescore: bool = False
+    verifiers: tuple[str, ...] = ()  # override / extend the benchmark's verifiers (custom needs them)
+    template: str | None = None  # user message with {fields}, or a .json/.yaml file with a full template
+    system: str | None = None  # override the template's system prompt ("" removes it)
+    prefill: str | None = None  # override the template's assistant pre-fill ("" removes it)
+    raw: bool = False  # no chat template (base models)
+    few_shot: int = 0
+    columns: dict[str, str] = field(default_factory=dict)  # template/verifier field -> data column
+    stop: tuple[str, ...] = ()
+    chunk_size: int = 64  # items generated (and saved) per step; smaller = finer-grained resume
+    score_truncated: bool = False  # score completions that hit max_tokens as answers anyway
+    backend_options: dict[str, Any] = field(default_factory=dict)  # passed to get_backend
+
+    def __post_init__(self) -> None:
+        self.lora = tuple(self.lora or ())
+        self.verifiers = tuple(self.verifiers or ())
+        self.stop = tuple(self.stop or ())
+        self.columns = dict(self.columns or {})
+        if self.backend not in BACKENDS:
+            raise ReasonkitError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.split not in ("test", "train"):
+            raise ReasonkitError(f"--split {self.split!r}: choose test or train")
+        if self.limit is not None and self.limit < 1:
+            raise ReasonkitError(f"--limit {self.limit}: must be at least 1 (omit it for every item)")
+        if self.n < 1:
+            raise ReasonkitError(f"--n {self.n}: must be at least 1 sample per item")
+        if self.temperature < 0:
+            raise ReasonkitError(f"--temperature {self.temperature}: must be >= 0 (0 = greedy)")
+        if self.temperature == 0 and self.n > 1:
+            raise ReasonkitError(f"--n {self.n} with --temperature 0 gives {self.n} identical greedy samples; "
+                                 "set --temperature (e.g. 0.7) for pass@k, or --n 1")
+        if not 0 < self.top_p <= 1:
+            raise ReasonkitError(f"--top-p {self.top_p}: must be in (0, 1]")
+        if self.max_tokens < 1:
+            raise ReasonkitError(f"--max-tokens {self.max_tokens}: must be at least 1")
+        if self.chunk_size < 1:
+            raise ReasonkitError(f"chunk_size {self.chunk_size}: must be at least 1")
+        if self.few_shot < 0:
+            raise ReasonkitError(f"--few-shot {self.few_shot}: must be >= 0")
+        if self.benchmark == "custom" and not self.data:
+            raise ReasonkitError("--benchmark custom needs --data PATH (JSONL, parquet, CSV or a hub id)")
+        if self.benchmark == "custom" and not self.verifiers:
+            raise ReasonkitError("--benchmark custom needs --verifier NAME (e.g. gsm8k, math, countdown)")
+        names = []
+        for spec in self.lora:
+            name, path = parse_lora(spec)
+            if name == "base":
+                raise ReasonkitError(f"--lora {spec}: the name 'base' is reserved for the model without adapter")
+            if name in names:
+                raise ReasonkitError(f"--lora {spec}: two adapters named {name!r}; name them with --lora NAME=PATH")
+            p = Path(path).expanduser()
+            if not p.is_dir():
+                raise ReasonkitError(f"--lora {path}: adapter directory does not exist")
+            if not (p / "adapter_config.json").is_file():
+                raise ReasonkitError(f"--lora {path}: no adapter_config.json (not a peft LoRA adapter)")
+            names.append(name)
+        if self.model is not None:
+            text = str(self.model)
+            if (text.startswith((".", "/", "~")) or text.lower().endswith(".gguf")) and \
+                    not Path(text).expanduser().exists():
+                raise ReasonkitError(f"--model {text}: model path does not exist")
+        for spec in (self.data,) if self.data else ():
+            if not spec.startswith("hub:") and (spec.startswith((".", "/", "~")) or Path(spec).suffix) \
+                    and not Path(spec).expanduser().exists():
+                raise ReasonkitError(f"--data {spec}: no such file")
+
+    @property
+    def adapters(self) -> list[tuple[str, str]]:
+        """(name, absolute path) of each adapter, in the order given."""
+        return [(n, str(Path(p).expanduser().resolve())) for n, p in map(parse_lora, self.lora)]
+
+    def run_dir(self) -> Path:
+        if self.output:
+            return Path(self.output).expanduser()
+        model = Path(str(self.model)).name if self.model else "default"
+        return Path("runs") / "eval" / f"{self.benchmark}-{model.replace('.gguf', '')}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EvalConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

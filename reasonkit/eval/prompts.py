@@ -1,0 +1,152 @@
+"""Prompt templates: how a data item becomes the text a backend generates from.
+
+A :class:`PromptTemplate` is chat messages with ``{field}`` placeholders filled from the item
+(``{question}``, ``{numbers}``, ``{target}``, or any column of a custom data set):
+
+* ``system`` — an optional system message;
+* ``user`` — the user message;
+* ``prefill`` — an optional start of the assistant turn that the model continues (the AgileRL
+  Countdown recipe pre-fills ``Let me solve this step by step.\\n<think>``);
+* few-shot examples — (user, assistant) pairs placed before the question;
+* ``raw`` — no chat template: plain text for base models.
+
+**Pre-fill and scoring.** The model never writes the pre-filled text, so a verifier that looks
+for ``<think>`` would miss it. The harness therefore scores ``score_prefix + completion`` where
+``score_prefix`` is the part of the pre-fill from its first ``<think>`` tag on (empty when the
+pre-fill opens no tag). This is what the AgileRL recipe does before its format reward
+(it prepends ``<think>``), it keeps the format verifier's strict mode usable unchanged, and the
+saved ``completion`` column stays exactly what the model generated.
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+from ..errors import ReasonkitError
+
+THINK_TAG = "<think>"
+
+
+def template_fields(text: str) -> list[str]:
+    """The ``{name}`` placeholders of a format string (``{{`` escapes are not fields)."""
+    names = []
+    try:
+        for _, name, _, _ in string.Formatter().parse(text):
+            if name is not None:
+                if name == "" or not name.isidentifier():
+                    raise ReasonkitError(f"prompt template {text[:60]!r}: placeholder {{{name}}} must be a "
+                                         "column name such as {question}; write {{ and }} for literal braces")
+                names.append(name)
+    except ValueError as exc:  # unbalanced braces
+        raise ReasonkitError(f"prompt template {text[:60]!r}: {exc}; write {{{{ and }}}} for literal braces") \
+            from None
+    return names
+
+
+def fill(text: str, item: dict[str, Any]) -> str:
+    """``text`` with its ``{field}`` placeholders filled from ``item`` (lists joined with ", ")."""
+    values = {}
+    for name in template_fields(text):
+        if name not in item:
+            cols = ", ".join(sorted(k for k in item if not k.startswith("_")))
+            raise ReasonkitError(f"prompt template field {{{name}}} has no column in the data "
+                                 f"(columns: {cols}); map one with --column {name}=COLUMN")
+        value = item[name]
+        values[name] = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    return text.format(**values)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    user: str = "{question}"
+    system: str | None = None
+    prefill: str = ""
+    raw: bool = False
+    # Few-shot examples as already-written (user, assistant) text pairs.
+    few_shot: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def fields(self) -> list[str]:
+        seen: list[str] = []
+        for text in (self.system or "", self.user, self.prefill):
+            for name in template_fields(text):
+                if name not in seen:
+                    seen.append(name)
+        return seen
+
+    @property
+    def score_prefix(self) -> str:
+        """What the verifiers see before the completion (see the module docstring)."""
+        pos = self.prefill.find(THINK_TAG)
+        return self.prefill[pos:] if pos >= 0 else ""
+
+    def check_columns(self, columns: Sequence[str], where: str) -> None:
+        missing = [f for f in self.fields if f not in columns]
+        if missing:
+            raise ReasonkitError(f"{where}: prompt template field {{{missing[0]}}} has no column "
+                                 f"(columns: {', '.join(sorted(columns))}); map one with --column "
+                                 f"{missing[0]}=COLUMN or change --template")
+
+    def messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
+        msgs: list[dict[str, str]] = []
+        if self.system:
+            msgs.append({"role": "system", "content": fill(self.system, item)})
+        for q, a in self.few_shot:
+            msgs.append({"role": "user", "content": q})
+            msgs.append({"role": "assistant", "content": a})
+        msgs.append({"role": "user", "content": fill(self.user, item)})
+        return msgs
+
+    def render(self, item: dict[str, Any], tokenizer: Any = None) -> str:
+        """The prompt text: chat template with a generation prompt, then the pre-fill."""
+        prefill = fill(self.prefill, item) if self.prefill else ""
+        if self.raw:
+            parts = [fill(self.system, item)] if self.system else []
+            parts += [f"Question: {q}\nAnswer: {a}" for q, a in self.few_shot]
+            parts.append(f"Question: {fill(self.user, item)}\nAnswer:")
+            text = "\n\n".join(parts)
+            return text + (" " + prefill if prefill else "")
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise ReasonkitError("the model's tokenizer has no chat template; pass --raw to prompt it as a "
+                                 "base model with plain text")
+        text = tokenizer.apply_chat_template(self.messages(item), tokenize=False, add_generation_prompt=True)
+        return text + prefill
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["few_shot"] = [list(p) for p in self.few_shot]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PromptTemplate":
+        d = dict(d)
+        d["few_shot"] = tuple(tuple(p) for p in d.get("few_shot") or ())
+        return cls(**d)
+
+
+# --- the built-in templates (wording written for reasonkit) ----------------------------------------
+
+REASONING_SYSTEM = ("You are a careful assistant. Reason step by step inside <think> </think> tags, "
+                    "then give only the final answer inside <answer> </answer> tags.")
+
+GSM8K = PromptTemplate(
+    system=REASONING_SYSTEM,
+    user="{question}\nGive the final answer as a number inside <answer> </answer>.",
+)
+
+MATH500 = PromptTemplate(
+    system=REASONING_SYSTEM,
+    user="{question}\nPut the final answer inside <answer> </answer>, in LaTeX if needed.",
+)
+
+# The Countdown task as the AgileRL GRPO recipe poses it (our wording), with its pre-fill.
+COUNTDOWN = PromptTemplate(
+    system=("You are a helpful assistant. You think through the problem first and then give the user "
+            "the answer."),
+    user=("Make an equation that equals {target} from the numbers {numbers}. Use + - * / and "
+          "parentheses; use every number exactly once. Show your reasoning inside <think> </think> "
+          "tags and write the final equation inside <answer> </answer> tags, for example "
+          "<answer> (3 + 5) * 2 </answer>."),
+    prefill="Let me solve this step by step.\n<think>",
+)

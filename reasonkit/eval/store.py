@@ -1,0 +1,137 @@
+"""The run directory: ``config.json`` (written first), ``samples.jsonl`` (appended and flushed chunk by
+chunk as completions arrive) and ``summary.json`` (written last).
+
+Resume rule: a sample group is ``(item_id, adapter)`` with all ``n`` samples. On restart, complete
+groups are kept and never regenerated; a torn last line (killed mid-write) and the rows of incomplete
+groups are dropped, the file being rewritten atomically (temp file + rename) first.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import ReasonkitError
+
+SAMPLES = "samples.jsonl"
+SUMMARY = "summary.json"
+CONFIG = "config.json"
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def dumps(row: dict[str, Any]) -> str:
+    return json.dumps(_clean(row), ensure_ascii=False, default=str)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic JSON write (temp file in the same folder, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(_clean(obj), indent=2, ensure_ascii=False, default=str) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReasonkitError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise ReasonkitError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def read_samples(path: Path, strict: bool = False) -> tuple[list[dict[str, Any]], bool]:
+    """Rows of a samples.jsonl and whether a torn (unparseable) last line was dropped.
+
+    A malformed line anywhere but at the end is corruption, not an interrupted write: it raises.
+    """
+    if not path.exists():
+        return [], False
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows, torn = [], False
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) and not strict:
+                torn = True
+                continue
+            raise ReasonkitError(f"{path} line {i}: malformed JSON; the run directory is damaged "
+                                 "(delete the line or start a new --output)") from None
+    return rows, torn
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.samples_path = self.path / SAMPLES
+        self._fh = None
+
+    def exists(self) -> bool:
+        return (self.path / CONFIG).exists() or self.samples_path.exists()
+
+    def prepare(self, config: dict[str, Any], keys: Iterable[str], n: int) -> list[dict[str, Any]]:
+        """Create the directory or check it for resuming; return the kept (complete-group) rows."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        cfg_path = self.path / CONFIG
+        if cfg_path.exists():
+            old = read_json(cfg_path)
+            for key in keys:
+                if old.get(key) != config.get(key):
+                    raise ReasonkitError(
+                        f"{self.path}: existing run has {key}={old.get(key)!r}, this command has "
+                        f"{key}={config.get(key)!r}; use another --output or delete the directory")
+        rows, torn = read_samples(self.samples_path)
+        counts = Counter((r.get("item_id"), r.get("adapter")) for r in rows)
+        kept = [r for r in rows if counts[(r.get("item_id"), r.get("adapter"))] >= n]
+        if torn or len(kept) != len(rows):
+            self._rewrite(kept)
+        write_json(cfg_path, config)
+        return kept
+
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".samples.", suffix=".tmp", dir=self.path)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(dumps(r) + "\n")
+        os.replace(tmp, self.samples_path)
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Append rows and flush them to disk before returning (a kill loses at most this chunk)."""
+        if self._fh is None:
+            self._fh = open(self.samples_path, "a", encoding="utf-8")
+        self._fh.write("".join(dumps(r) + "\n" for r in rows))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def replace_all(self, rows: list[dict[str, Any]]) -> None:
+        self.close()
+        self._rewrite(rows)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json(self.path / SUMMARY, summary)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

@@ -1,0 +1,117 @@
+"""Metrics and the paired test, checked against brute-force definitions."""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from fractions import Fraction
+
+import pytest
+
+from reasonkit.eval.metrics import adapter_metrics, maj_at_k, majority, mean_stderr, pass_at_k, verifier_metrics
+from reasonkit.eval.report import paired, sign_test
+
+
+def brute_pass_at_k(n: int, c: int, k: int) -> float:
+    """Share of the k-subsets of n samples (c correct) that contain at least one correct sample."""
+    samples = [True] * c + [False] * (n - c)
+    subsets = list(itertools.combinations(range(n), k))
+    return sum(any(samples[i] for i in s) for s in subsets) / len(subsets)
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_pass_at_k_matches_brute_force(n):
+    for c in range(n + 1):
+        for k in range(1, n + 1):
+            assert pass_at_k(n, c, k) == pytest.approx(brute_pass_at_k(n, c, k), abs=1e-12), (n, c, k)
+
+
+def test_pass_at_k_large_n_is_stable():
+    # C(200, 100) overflows floats; the product form must not. Compare with exact rationals.
+    n, c, k = 200, 3, 100
+    exact = 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
+    assert pass_at_k(n, c, k) == pytest.approx(float(exact), rel=1e-12)
+    assert pass_at_k(200, 0, 50) == 0.0
+    assert pass_at_k(200, 200, 1) == 1.0
+    with pytest.raises(ValueError):
+        pass_at_k(3, 4, 1)
+
+
+def test_majority_and_maj_at_k():
+    assert majority(["3", "4", "4", None]) == "4"
+    assert majority(["5", "4", "4", "5"]) == "5"  # tie -> the answer seen first
+    assert majority([None, None]) is None
+    samples = [("7", False), ("8", True), ("8", True), ("7", False), ("7", False)]
+    assert maj_at_k(samples, 1) is False
+    assert maj_at_k(samples, 3) is True  # 8 wins 2-1
+    assert maj_at_k(samples, 5) is False  # 7 wins 3-2
+    assert maj_at_k([(None, False), (None, False)], 2) is False
+
+
+def test_mean_stderr():
+    m, se = mean_stderr([1.0, 0.0, 1.0, 0.0])
+    assert m == 0.5
+    assert se == pytest.approx(math.sqrt((4 * 0.25 / 3) / 4))
+    assert mean_stderr([1.0]) == (1.0, 0.0)
+
+
+def _rows(flags_per_item, verifier="v", extracted=None):
+    rows = []
+    for i, flags in enumerate(flags_per_item):
+        for s, ok in enumerate(flags):
+            ext = extracted[i][s] if extracted else ("42" if ok else "0")
+            rows.append({"item_id": str(i), "sample": s, "adapter": "base", "finish_reason": "stop", "num_tokens": 10,
+                         f"{verifier}.correct": ok, f"{verifier}.extracted": ext, f"{verifier}.score": float(bool(ok)),
+                         f"{verifier}.reason": "correct" if ok else "not_equal"})
+    return rows
+
+
+def test_verifier_metrics_against_direct_computation():
+    rng = random.Random(3)
+    n = 4
+    flags = [[rng.random() < 0.4 for _ in range(n)] for _ in range(25)]
+    m = verifier_metrics(_rows(flags), "v", n)
+    per_item = [sum(f) / n for f in flags]
+    assert m["accuracy"] == pytest.approx(sum(per_item) / len(per_item))
+    assert m["stderr"] == pytest.approx(mean_stderr(per_item)[1])
+    for k in range(1, n + 1):
+        direct = sum(brute_pass_at_k(n, sum(f), k) for f in flags) / len(flags)
+        assert m[f"pass@{k}"] == pytest.approx(direct)
+    assert m["pass@1"] == pytest.approx(m["accuracy"])
+    assert m["extraction_failure_rate"] == 0.0
+    assert m["items"] == 25 and m["samples"] == 100
+
+
+def test_extraction_failures_and_truncation_rate():
+    rows = _rows([[True, False], [False, False]], extracted=[["42", None], [None, "1"]])
+    rows[3]["finish_reason"] = "length"
+    rows[3]["v.reason"] = "truncated"
+    a = adapter_metrics(rows, ["v"], 2)
+    assert a["truncation_rate"] == 0.25
+    # truncated samples are not counted as extraction failures: 2 failures of 3 scored samples
+    assert a["verifiers"]["v"]["extraction_failure_rate"] == pytest.approx(2 / 3)
+    assert a["mean_completion_tokens"] == 10
+
+
+def test_sign_test_exact_values():
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(5, 0) == pytest.approx(2 / 32)  # McNemar exact, all 5 discordant one way
+    assert sign_test(0, 5) == pytest.approx(2 / 32)
+    assert sign_test(3, 3) == 1.0
+    # brute force over all 2^m outcomes
+    for m in range(1, 11):
+        for w in range(m + 1):
+            obs = abs(w - m / 2)
+            brute = sum(math.comb(m, x) for x in range(m + 1) if abs(x - m / 2) >= obs) / 2 ** m
+            assert sign_test(w, m - w) == pytest.approx(min(1.0, brute)), (w, m)
+
+
+def test_paired_uses_shared_items_only():
+    ref = {("b", "1"): 1.0, ("b", "2"): 0.0, ("b", "3"): 0.0, ("b", "9"): 1.0}
+    other = {("b", "1"): 1.0, ("b", "2"): 1.0, ("b", "3"): 1.0, ("b", "4"): 0.0}
+    t = paired(ref, other)
+    assert t["shared_items"] == 3
+    assert t["wins"] == 2 and t["losses"] == 0
+    assert t["diff"] == pytest.approx(2 / 3)
+    assert t["p_value"] == pytest.approx(0.5)
+    assert paired(ref, {("x", "1"): 1.0})["diff"] is None
