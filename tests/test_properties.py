@@ -16,14 +16,22 @@ from reasonkit.verify_cli import load_verifier_modules
 load_verifier_modules()
 NAMES = verifier_names()
 TIME_BOUND_S = 1.0
-# The math verifier bounds math-verify/sympy with its own deadline (DEFAULT_TIMEOUT, 5 s), over the
-# issue's 1 s target: for it this file checks that its deadline holds (never unbounded). The 1 s
-# figure for every verifier is measured and recorded by benchmarks/bench_verifiers.py.
+# The math verifier bounds math-verify/sympy with its own deadline (DEFAULT_TIMEOUT, 0.9 s for gold
+# parse + parse + verify), so it is held to the same 1 s bound as the others: a runaway input comes
+# back as reason "timeout" within it. These calls run in the main thread (the SIGALRM path, no
+# helper process), so no extra slack; the thread / helper-process path is tested in test_math.py.
 try:
     from reasonkit.verifiers.math import DEFAULT_TIMEOUT as _MATH_TIMEOUT
 except ImportError:  # pragma: no cover - the suite test below reports the missing verifier
-    _MATH_TIMEOUT = TIME_BOUND_S
-BOUNDS = {"math": max(TIME_BOUND_S, _MATH_TIMEOUT + 1.0)}
+    _MATH_TIMEOUT = None
+BOUNDS: dict[str, float] = {}  # per-verifier exemptions from TIME_BOUND_S: none
+
+
+def test_math_deadline_leaves_room_in_the_bound():
+    if _MATH_TIMEOUT is None:
+        pytest.skip("math verifier not importable (test_suite_is_registered reports it)")
+    assert 0 < _MATH_TIMEOUT <= 0.9 * TIME_BOUND_S, _MATH_TIMEOUT  # room for the clean-up after it
+
 
 # Generous hypothesis deadline (the shared CI machine is noisy); the 1 s bound is asserted per call.
 PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],

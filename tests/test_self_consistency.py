@@ -50,14 +50,24 @@ def test_gsm8k_golds_as_completions_all_correct(gsm8k_test):
 
 
 def test_math500_golds_as_completions_all_correct():
+    """Every MATH-500 gold, written the ways a model writes a final answer, and every reference
+    solution (its answer in a \boxed{}), verifies correct under the default 1 s deadline
+    (DEFAULT_TIMEOUT, no larger one: the slowest of these takes ~0.3 s on a loaded 2-core machine)."""
     rows = _rows("math500_test.jsonl")
     assert len(rows) == 500
     failures = []
     for i, row in enumerate(rows):
-        completion = f"Working through the problem step by step.\n\nThe final answer is $\\boxed{{{row['answer']}}}$."
-        v = verify_math(completion, row["answer"])
-        if v.correct is not True:
-            failures.append((i, row["answer"], v.reason, v.extracted))
+        gold = row["answer"]
+        completions = {
+            "boxed": f"Working through the problem step by step.\n\nThe final answer is $\\boxed{{{gold}}}$.",
+            "answer_tag": f"<think>\nWorking through the problem step by step.\n</think>\n<answer>{gold}</answer>",
+            "answer_tag_dollars": f"<think>\nWorking.\n</think>\n<answer>${gold}$</answer>",
+            "reference_solution": row["solution"],
+        }
+        for kind, completion in completions.items():
+            v = verify_math(completion, gold)
+            if v.correct is not True:
+                failures.append((i, kind, gold, v.reason, v.extracted))
     assert not failures, failures[:20]
 
 

@@ -3,8 +3,10 @@
 math-verify bounds its own work with ``signal.alarm``, which only works in the main thread. When
 ``reasonkit.verifiers.math`` is called from another thread it sends the job to this process (started
 with ``python -m reasonkit.verifiers._math_worker``) and kills it if the deadline passes. Protocol:
-one JSON object per line on stdin (``{"completion": ..., "answer": ...}``), one JSON line back
-(``[correct, extracted, reason, details]``); the first line written is ``"ready"``.
+one JSON object per line on stdin (``{"texts": [...], "answer": ...}``: the answer spans the parent
+chose with ``prediction_spans`` and the gold), one JSON line back
+(``[correct, extracted, reason, details]``); the first line written is ``"ready"``. No signals are
+used here: nothing interrupts the work, so every gold parse finishes and is cached.
 """
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ import sys
 
 
 def main() -> None:
-    from reasonkit.verifiers.math import _score_unbounded
+    from reasonkit.verifiers.math import _math_verify, _score_unbounded
 
     # import math-verify / sympy and warm the LaTeX parser before "ready", so the first job's
     # deadline is not spent on start-up
-    _score_unbounded("$\\boxed{1}$", "1")
+    _math_verify()
 
     out = sys.stdout
     out.write('"ready"\n')
@@ -25,7 +27,7 @@ def main() -> None:
     for line in sys.stdin:
         try:
             job = json.loads(line)
-            res = list(_score_unbounded(job["completion"], job["answer"]))
+            res = list(_score_unbounded(list(job["texts"]), job["answer"]))
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
             res = ["__error__", f"{type(e).__name__}: {e}"]
         out.write(json.dumps(res) + "\n")

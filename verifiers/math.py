@@ -6,28 +6,63 @@ Policy:
 * **Gold**: the ``answer`` field as MATH-500 writes it (``\\frac{1}{2}``, ``\\left( 3, \\frac{\\pi}{2}
   \\right)``, ``\\text{(C)}``, ...). It is wrapped in ``$\\boxed{...}$`` as math-verify recommends
   (left alone when it already holds a ``\\boxed``) and parsed with math-verify's default LaTeX +
-  expression extraction. A gold that does not parse -> ``correct=None``, reason ``bad_gold``.
-* **Prediction**: math-verify's own extraction over the completion (the last ``\\boxed{}`` first,
-  then "final answer is ..." and other LaTeX / plain expressions). Nothing extracted -> reason
-  ``no_answer`` (wrong). Only the last :data:`MAX_CHARS` characters of a longer completion are read
-  (``details["truncated"]``): answers sit at the end, and math-verify's regexes slow down on huge text.
+  expression extraction. A gold that does not parse -> ``correct=None``, reason ``bad_gold``. Parsed
+  golds are cached (a gold is scored once per sample of its item); a parse cut short by the deadline
+  is not cached.
+* **Prediction**: only the *final answer* is read, never numbers met on the way. math-verify's own
+  extraction takes any LaTeX or number in the text when it finds nothing better, so a completion whose
+  reasoning says 18 and whose ``<answer>`` says 19 would pass against gold 18; here the answer span is
+  picked first (by the linear scans of :mod:`._extract`) and math-verify parses only that span:
+
+  1. the text after the last ``</think>`` (the whole completion when there is none) is the *reply*;
+  2. the reply's last ``<answer>...</answer>`` block (``details["source"] = "answer_tag"``): its last
+     ``\\boxed{}`` when it holds one, else its content with outer ``$``/``\\(``/``\\[`` delimiters, a
+     trailing period and Markdown bold removed, read as ``$\\boxed{content}$`` (the form the gold is
+     read in); when that yields no expression, math-verify's default extraction over the block's
+     content alone. A block with words in it (``the answer is 7``, ``18 dollars``) is read the other
+     way round: math-verify's extraction first, then the boxed form. An empty block -> ``no_answer``;
+  3. else the reply's last ``\\boxed{}`` / ``\\fbox{}`` (``"boxed"``), read as ``$\\boxed{...}$``; an
+     empty box -> ``no_answer``. math-verify ranks ``\\boxed`` with "final answer ... is" (priority
+     50, rightmost wins) below only "final answer is $X$. I hope" (0); we take the box;
+  4. else math-verify's default extraction over the reply (``"text"``), or over what follows its last
+     ``<answer>`` when that block was never closed (the completion was cut off).
+
+  Nothing extracted -> reason ``no_answer`` (wrong). A span longer than :data:`MAX_CHARS` (2,000)
+  is cut to its last :data:`MAX_CHARS` characters (``details["truncated"]``): answers sit at the
+  end, and some of math-verify's regexes take time growing with the square of the text (5,000
+  characters of ``\\(`` cost 0.4 s in one regex call, which no signal can interrupt).
 * **Comparison**: ``math_verify.verify(gold, prediction)`` with its defaults (numeric tolerance,
   symbolic equality, sets, intervals, matrices, ``\\text`` answers as strings). Verdicts are
-  math-verify's own; we only add the bounds below.
-* **Timeouts**: math-verify bounds each call with ``signal.alarm``, which raises ``ValueError`` off the
-  main thread (Math-Verify issues #50 and #55). We call it with its timeouts disabled
-  (``parsing_timeout=None, timeout_seconds=None``) and enforce one deadline for the whole
-  gold-parse + parse + verify ourselves:
+  math-verify's own on the chosen span; we only add the bounds below.
+* **Timeouts**: one deadline, :data:`DEFAULT_TIMEOUT` (0.9 s), for gold parse + prediction parse +
+  verify together, so that a verdict -- ``timeout`` included -- comes back within the 1 s per
+  completion of the issue. The slowest MATH-500 item (an interval with ``\\pi^2`` ends, its gold
+  not yet cached) needs ~0.15 s of CPU: 0.25-0.3 s of wall time on a shared 2-core machine, ~0.6-0.8 s
+  when it is oversubscribed 3-4 times over. The deadline is wall time. math-verify bounds each call
+  with ``signal.alarm``, which raises ``ValueError`` off the main thread (Math-Verify issues #50 and
+  #55), so we call it with its timeouts disabled (``parsing_timeout=None, timeout_seconds=None``) and
+  enforce the deadline ourselves:
 
   - in the main thread of a process (scripts, ``ProcessPoolExecutor`` / multiprocessing workers):
-    ``signal.setitimer`` with our own handler; any outer ``SIGALRM`` handler and timer are restored
-    (the outer timer is re-armed with its remaining time);
+    ``signal.setitimer`` with our own handler, which raises :class:`_Deadline` (a ``BaseException``,
+    so the ``except Exception`` blocks of math-verify, latex2sympy and sympy cannot catch it). The
+    timer repeats every :data:`_REFIRE_S` until the call ends, and a result that comes back after the
+    deadline is a timeout whatever it says: when the signal lands at a deep recursion level (ANTLR
+    parsing a 2,000-deep ``\\frac``), *calling the handler* raises ``RecursionError``, an
+    ``Exception`` that those blocks do swallow -- the parse then "fails" and used to come back as
+    ``not_equal`` at the deadline. Any outer ``SIGALRM`` handler and timer are restored (the outer
+    timer is re-armed with its remaining time);
   - in any other thread: the job runs in a reusable helper process
     (``python -m reasonkit.verifiers._math_worker``, started on first need and then pooled; at most
-    :data:`MAX_WORKERS` at once), which is killed and replaced when the deadline passes. The first
-    call from a thread pays the helper's start-up (~1-2 s, not charged to the deadline).
+    :data:`MAX_WORKERS` at once), which is killed when the deadline passes. The first call from a
+    thread, and the first after a helper was killed, pays a helper's start-up (~1-2 s, not charged
+    to the deadline, but to that call's wall time).
 
   A timeout -> ``correct=None``, reason ``timeout``. ``timeout=None`` (or ``<= 0``) disables the bound.
+  Known limits: a single non-interruptible C call (one regex over :data:`MAX_CHARS` characters:
+  tens of ms) delays the verdict past the deadline by its own length; on a machine oversubscribed
+  more than ~4 times, a legitimate answer can run into the (wall-time) deadline -- pass a larger
+  ``timeout`` there.
 """
 from __future__ import annotations
 
@@ -35,22 +70,28 @@ import atexit
 import json
 import logging
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
 import threading
 import time
-from functools import lru_cache
 from typing import Any
 
+from ._extract import last_boxed_content, last_tag_content
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
 
-__all__ = ["verify_math", "gold_to_latex", "DEFAULT_TIMEOUT", "MAX_CHARS", "MAX_WORKERS", "shutdown_workers"]
+__all__ = ["verify_math", "gold_to_latex", "prediction_spans", "DEFAULT_TIMEOUT", "MAX_CHARS",
+           "MAX_WORKERS", "shutdown_workers"]
 
-DEFAULT_TIMEOUT = 5.0  # seconds for gold parse + prediction parse + verify together
-MAX_CHARS = 30_000
+#: Seconds for gold parse + prediction parse + verify together; under the issue's 1 s per completion
+#: with room for the handler's latency and the clean-up after it.
+DEFAULT_TIMEOUT = 0.9
+MAX_CHARS = 2_000
+_REFIRE_S = 0.02  # the deadline signal repeats this often until the call returns (see module docstring)
 _WORKER_START_TIMEOUT = 120.0
+_GOLD_CACHE_SIZE = 4096
 
 _mv: Any = None
 
@@ -68,7 +109,17 @@ def _math_verify():
         math_verify.grader.TIMEOUT_WARNING_SHOWN = True
         logging.getLogger("math_verify").setLevel(logging.ERROR)
         _mv = math_verify
+        _warm_up()
     return _mv
+
+
+def _warm_up() -> None:
+    """First use compiles math-verify's regexes and builds the LaTeX parser and the sympy pieces a
+    tuple / interval / pi answer needs (~0.5 s): done once here, outside any deadline, so that the
+    first real call's budget is its own."""
+    _score_unbounded(["$\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}$"], "\\left[ 3, \\frac{\\pi}{2} \\right)",
+                     on_gold=None)
+    _score_unbounded(["x = 1.5"], "\\frac{3}{2}", on_gold=None)
 
 
 def gold_to_latex(answer: Any) -> str:
@@ -81,19 +132,115 @@ def gold_to_latex(answer: Any) -> str:
     return f"$\\boxed{{{s}}}$"
 
 
-@lru_cache(maxsize=4096)
+# ------------------------------------------------------------------------------ answer-span choice
+_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+
+
+def _clean_answer(content: str) -> str:
+    """``<answer>`` content as a bare LaTeX expression: no Markdown bold, trailing period or outer
+    math delimiters; a lone ``$`` left inside is a currency sign (``$18.00``) and is escaped."""
+    s = content.strip()
+    while len(s) > 4 and s.startswith("**") and s.endswith("**"):
+        s = s[2:-2].strip()
+    s = s.rstrip(".").rstrip()
+    for left, right in _DELIMITERS:
+        if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
+            s = s[len(left):-len(right)].strip().rstrip(".").rstrip()
+            break
+    return s.replace("\\$", "$").replace("$", "\\$")
+
+
+_COMMAND_OR_TEXT = re.compile(r"\\(?:text\w*|math\w*|mbox|operatorname|begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+_MATH_WORDS = frozenset("sin cos tan cot sec csc log exp sqrt arcsin arccos arctan sinh cosh tanh det gcd lcm "
+                        "mod max min and inf".split())
+
+
+def _is_prose(s: str) -> bool:
+    """A word of 3+ letters outside LaTeX commands and ``\\text{}`` that is no function name
+    (``the answer is 7``, ``18 dollars``): math-verify's own extraction reads such a block better
+    than LaTeX parsing, which would take the words for products of symbols."""
+    return any(w.lower() not in _MATH_WORDS for w in _WORD.findall(_COMMAND_OR_TEXT.sub(" ", s)))
+
+
+def _tail(text: str, details: dict) -> str:
+    if len(text) > MAX_CHARS:
+        details["truncated"] = True
+        return text[-MAX_CHARS:]
+    return text
+
+
+def prediction_spans(completion: str) -> tuple[str, list[str], dict]:
+    """(source, texts for math-verify to parse in order, details) -- the policy's steps 1-4.
+
+    An empty list means there is no answer to read. Linear in the completion's length.
+    """
+    details: dict[str, Any] = {}
+    think_end = completion.rfind("</think>")
+    reply = completion[think_end + len("</think>"):] if think_end >= 0 else completion
+    content = last_tag_content(reply, "answer")
+    if content is not None:
+        details["source"] = "answer_tag"
+        boxed = last_boxed_content(content)
+        if boxed is not None:
+            return "answer_tag", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
+        cleaned = _clean_answer(content)
+        if not cleaned:
+            return "answer_tag", [], details
+        as_latex, as_text = f"$\\boxed{{{_tail(cleaned, details)}}}$", _tail(content, details)
+        return "answer_tag", ([as_text, as_latex] if _is_prose(cleaned) else [as_latex, as_text]), details
+    boxed = last_boxed_content(reply)
+    if boxed is not None:
+        details["source"] = "boxed"
+        return "boxed", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
+    details["source"] = "text"
+    opened = reply.rfind("<answer>")  # an answer cut off before its closing tag: read only that
+    if opened >= 0:
+        reply = reply[opened + len("<answer>"):]
+    return "text", ([_tail(reply, details)] if reply.strip() else []), details
+
+
+# ------------------------------------------------------------------------------------ unbounded work
+_gold_cache: dict[str, list] = {}
+
+
 def _parse_gold(answer: str) -> list:
-    mv = _math_verify()
-    return mv.parse(gold_to_latex(answer), parsing_timeout=None)
+    """Parsed gold, cached. The caller stores it with :func:`_remember_gold` only when the parse
+    finished before the deadline (a parse cut short may have come back empty)."""
+    hit = _gold_cache.get(answer)
+    if hit is not None:
+        return hit
+    return _math_verify().parse(gold_to_latex(answer), parsing_timeout=None)
 
 
-def _score_unbounded(completion: str, answer: str) -> tuple[bool | None, str | None, str, dict]:
-    """(correct, extracted, reason, details) with no time bound -- callers add one."""
+def _remember_gold(answer: str, gold: list) -> None:
+    if answer not in _gold_cache:
+        if len(_gold_cache) >= _GOLD_CACHE_SIZE:
+            _gold_cache.pop(next(iter(_gold_cache)), None)  # oldest first (dicts keep insertion order)
+        _gold_cache[answer] = gold
+
+
+def _score_unbounded(texts: list[str], answer: str,
+                     on_gold=_remember_gold) -> tuple[bool | None, str | None, str, dict]:
+    """(correct, extracted, reason, details) with no time bound -- callers add one.
+
+    ``texts`` are the spans of :func:`prediction_spans`, tried in order: the first that math-verify
+    parses to an expression wins; else the first that gave only a string (compared as a string).
+    """
     mv = _math_verify()
     gold = _parse_gold(answer)
+    if on_gold is not None:
+        on_gold(answer, gold)
     if not gold:
         return None, None, BAD_GOLD, {}
-    pred = mv.parse(completion, parsing_timeout=None)
+    pred: list = []
+    for text in texts:
+        parsed = mv.parse(text, parsing_timeout=None)
+        if parsed and not isinstance(parsed[0], str):
+            pred = parsed
+            break
+        if parsed and not pred:
+            pred = parsed
     if not pred:
         return False, None, NO_ANSWER, {}
     # parse() returns [sympy object, matched string]; show the string (str(sympy) can be slow)
@@ -104,41 +251,75 @@ def _score_unbounded(completion: str, answer: str) -> tuple[bool | None, str | N
 
 # ----------------------------------------------------------------------------- main-thread deadline
 _NO_SIGNALS = object()
+_armed = False  # True while our timer runs: a signal delivered after the call ended is ignored
 
 
 class _Deadline(BaseException):
-    """Raised by our SIGALRM handler; a BaseException so math-verify's ``except Exception`` cannot
-    swallow it."""
+    """Raised by our SIGALRM handler; a BaseException so that the ``except Exception`` blocks of
+    math-verify, latex2sympy and sympy cannot swallow it."""
 
 
 def _on_alarm(signum, frame):
-    raise _Deadline
+    if _armed:
+        raise _Deadline
 
 
 def _can_use_alarm() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
-def _score_with_alarm(completion: str, answer: str, timeout: float):
+def _forget_interrupted_parses() -> None:
+    """math-verify memoises its last LaTeX / expression parses; one cut short by the deadline (its
+    exception swallowed half-way) must not be reused."""
+    from math_verify import parser
+
+    for fn in (getattr(parser, "parse_latex_cached", None), getattr(parser, "parse_expr_cached", None)):
+        if fn is not None and hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+
+
+def _score_with_alarm(texts: list[str], answer: str, timeout: float):
     """Returns the result, None on timeout, or _NO_SIGNALS when signals cannot be used here."""
+    global _armed
     try:
         old_handler = signal.signal(signal.SIGALRM, _on_alarm)
     except ValueError:  # e.g. the main thread of a sub-interpreter
         return _NO_SIGNALS
-    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, timeout)
     start = time.monotonic()
+    deadline = start + timeout
+
+    def remember_gold_in_time(ans: str, gold: list) -> None:
+        if time.monotonic() < deadline:
+            _remember_gold(ans, gold)
+
+    old_delay = old_interval = 0.0
+    res = finished = None
     try:
         try:
-            return _score_unbounded(completion, answer)
+            _armed = True
+            # repeats every _REFIRE_S: a signal whose exception got swallowed comes again
+            old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, timeout, _REFIRE_S)
+            res = _score_unbounded(texts, answer, on_gold=remember_gold_in_time)
+            finished = time.monotonic()
         finally:
+            _armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
     except _Deadline:
-        return None
+        pass
+    except RecursionError:  # the handler called at the recursion limit, and nothing caught it
+        if time.monotonic() < deadline:
+            raise
     finally:
+        _armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old_handler)
         if old_delay > 0:  # give an outer timer (e.g. pytest-timeout) back what it had left
             signal.setitimer(signal.ITIMER_REAL, max(old_delay - (time.monotonic() - start), 0.001), old_interval)
+    if finished is None or finished >= deadline:
+        # cut short, whether or not our exception got through: the result (if any) cannot be trusted
+        _forget_interrupted_parses()
+        return None
+    return res
 
 
 # --------------------------------------------------------------------------- worker-process deadline
@@ -172,8 +353,8 @@ class _Worker:
         line, _, self.buf = self.buf.partition(b"\n")
         return line
 
-    def run(self, completion: str, answer: str, timeout: float):
-        self.proc.stdin.write(json.dumps({"completion": completion, "answer": answer}).encode() + b"\n")
+    def run(self, texts: list[str], answer: str, timeout: float):
+        self.proc.stdin.write(json.dumps({"texts": texts, "answer": answer}).encode() + b"\n")
         self.proc.stdin.flush()
         line = self._readline(time.monotonic() + timeout)
         if line is None:
@@ -204,18 +385,18 @@ MAX_WORKERS = max(2, min(8, os.cpu_count() or 2))
 _slots = threading.BoundedSemaphore(MAX_WORKERS)
 
 
-def _score_in_worker(completion: str, answer: str, timeout: float):
+def _score_in_worker(texts: list[str], answer: str, timeout: float):
     with _slots:
-        return _score_in_pooled_worker(completion, answer, timeout)
+        return _score_in_pooled_worker(texts, answer, timeout)
 
 
-def _score_in_pooled_worker(completion: str, answer: str, timeout: float):
+def _score_in_pooled_worker(texts: list[str], answer: str, timeout: float):
     with _idle_lock:
         worker = _idle.pop() if _idle else None
     if worker is None or worker.proc.poll() is not None:
         worker = _Worker()
     try:
-        res = worker.run(completion, answer, timeout)
+        res = worker.run(texts, answer, timeout)
     except BaseException:
         worker.kill()
         raise
@@ -251,29 +432,27 @@ def shutdown_workers() -> None:
 
 # ----------------------------------------------------------------------------------------- verifier
 def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT) -> Verdict:
-    """MATH-style answer checked by math-verify (``\\boxed{}`` / LaTeX), with a working timeout.
+    """MATH-style final answer checked by math-verify (``<answer>`` tag, ``\\boxed{}``, LaTeX), with
+    a working timeout.
 
-    Score 1.0 when math-verify finds the completion's answer equal to the gold. ``correct=None``
+    Score 1.0 when math-verify finds the completion's final answer equal to the gold. ``correct=None``
     with reason ``bad_gold`` or ``timeout`` when it could not be scored. See the module docstring.
     """
     if not isinstance(completion, str):
         completion = "" if completion is None else str(completion)
-    details: dict[str, Any] = {}
     if answer is None or not str(answer).strip():
-        return Verdict(0.0, None, None, BAD_GOLD, details)
+        return Verdict(0.0, None, None, BAD_GOLD, {})
     answer = str(answer)
-    if len(completion) > MAX_CHARS:
-        completion = completion[-MAX_CHARS:]
-        details["truncated"] = True
+    _, texts, details = prediction_spans(completion)
     if timeout is None or timeout <= 0:
-        res, how = _score_unbounded(completion, answer), "unbounded"
+        res, how = _score_unbounded(texts, answer), "unbounded"
     elif _can_use_alarm():
-        _math_verify()  # the one-time import (~1 s) is not charged to the deadline
-        res, how = _score_with_alarm(completion, answer, float(timeout)), "alarm"
+        _math_verify()  # the one-time import and warm-up (~1.5 s) are not charged to the deadline
+        res, how = _score_with_alarm(texts, answer, float(timeout)), "alarm"
         if res is _NO_SIGNALS:
-            res, how = _score_in_worker(completion, answer, float(timeout)), "worker"
+            res, how = _score_in_worker(texts, answer, float(timeout)), "worker"
     else:
-        res, how = _score_in_worker(completion, answer, float(timeout)), "worker"
+        res, how = _score_in_worker(texts, answer, float(timeout)), "worker"
     details["deadline"] = how
     if res is None:
         details["timeout_s"] = timeout
@@ -284,4 +463,5 @@ def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIME
 
 
 register("math", verify_math, fields=("answer",),
-         description="MATH-style LaTeX / \\boxed{} answer checked by math-verify, with thread-safe timeouts")
+         description="MATH-style final answer (<answer> tag, \\boxed{}, LaTeX) checked by math-verify, "
+                     "with thread-safe timeouts")
