@@ -64,21 +64,30 @@ def load_template(spec: str | None, default: PromptTemplate) -> PromptTemplate:
     return replace(default, user=spec)
 
 
-def build_benchmark(config: EvalConfig) -> Benchmark:
+def configure_benchmark(name: str, *, verifiers=None, columns=None, seed: int = 0, template=None,
+                        system: str | None = None, prefill: str | None = None, raw: bool = False,
+                        few_shot: int = 0) -> Benchmark:
+    """A benchmark with a template / system prompt / pre-fill / raw mode applied on top of its
+    default prompt: the rules behind ``reasonkit eval``'s flags, shared with ``reasonkit train``."""
     from dataclasses import replace
 
-    default = get_benchmark(config.benchmark, verifiers=config.verifiers or None, columns=config.columns,
-                            seed=config.seed) if config.benchmark != "custom" else None
+    default = get_benchmark(name, verifiers=verifiers, columns=columns, seed=seed) if name != "custom" else None
     base_template = default.template if default is not None else PromptTemplate()
-    template = load_template(config.template, base_template)
-    if config.system is not None:
-        template = replace(template, system=config.system or None)
-    if config.prefill is not None:
-        template = replace(template, prefill=config.prefill)
-    if config.raw:
+    template = load_template(template, base_template)
+    if system is not None:
+        template = replace(template, system=system or None)
+    if prefill is not None:
+        template = replace(template, prefill=prefill)
+    if raw:
         template = replace(template, raw=True)
-    return get_benchmark(config.benchmark, verifiers=config.verifiers or None, template=template,
-                         columns=config.columns, few_shot=config.few_shot, seed=config.seed)
+    return get_benchmark(name, verifiers=verifiers, template=template, columns=columns, few_shot=few_shot,
+                         seed=seed)
+
+
+def build_benchmark(config: EvalConfig) -> Benchmark:
+    return configure_benchmark(config.benchmark, verifiers=config.verifiers or None, columns=config.columns,
+                               seed=config.seed, template=config.template, system=config.system,
+                               prefill=config.prefill, raw=config.raw, few_shot=config.few_shot)
 
 
 def open_backend(config: EvalConfig):

@@ -122,15 +122,12 @@ def wrap_policy(cfg, model):
 def build_benchmark(cfg):
     """The eval harness's benchmark with the config's template / system / pre-fill / columns applied
     (the same rules as ``reasonkit eval``'s flags)."""
-    from dataclasses import replace
-
-    from reasonkit.eval.benchmarks import get_benchmark
-    from reasonkit.eval.prompts import PromptTemplate
-    from reasonkit.eval.runner import load_template
+    from reasonkit.eval.runner import configure_benchmark
     from reasonkit.verifiers.compose import parse_expression
 
     verifiers = list(parse_expression(cfg.reward_spec)) if cfg.dataset == "custom" else None
-    default = get_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed)
+    return configure_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed,
+                               template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw)
     template = load_template(cfg.template, default.template if cfg.dataset != "custom" else PromptTemplate())
     if cfg.system is not None:
         template = replace(template, system=cfg.system or None)
