@@ -105,6 +105,9 @@ class VLLMBackend(Backend):
                  batch_size: int | None = None, threads: int | None = None, **unused):
         from reasonkit.models import check_adapter_base, read_lora_rank, resolve_model
 
+        # vLLM logs every engine step at INFO, which buries our progress bar and table; users who want
+        # its logs set VLLM_LOGGING_LEVEL themselves (read when vllm is first imported, below).
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         unknown = {k for k, v in unused.items() if v is not None}
         if unknown:
             raise ReasonkitError(f"vllm backend: unknown option(s) {', '.join(sorted(unknown))}")
