@@ -14,23 +14,13 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    # Sub-commands are added here as modules land; a missing module must not break the others.
-    import importlib
+    # Each command module imports torch / transformers / vllm only inside its command body.
+    from .eval.cli import eval_cmd, generate_cmd, report_cmd
+    from .grpo.cli import train_cmd
+    from .verify_cli import verify
 
-    for module, attr in [
-        ("reasonkit.verify_cli", "verify"),
-        ("reasonkit.eval.cli", "eval_cmd"),
-        ("reasonkit.eval.cli", "report_cmd"),
-        ("reasonkit.eval.cli", "generate_cmd"),
-        ("reasonkit.grpo.cli", "train_cmd"),
-    ]:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        main.add_command(getattr(mod, attr))
+    for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd):
+        main.add_command(command)
 
 
 _register_commands()
