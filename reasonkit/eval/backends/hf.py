@@ -165,14 +165,19 @@ def sequence_logprobs(model, prompt_ids: Sequence[Sequence[int]], completion_ids
 
 def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: SamplingConfig, *,
                         batch_size: int = 16, progress: ProgressFn | None = None,
-                        prompt_token_ids: Sequence[Sequence[int]] | None = None) -> list[GenerationOutput]:
+                        prompt_token_ids: Sequence[Sequence[int]] | None = None,
+                        fast_decode: bool = True) -> list[GenerationOutput]:
     """Generate ``sampling.n`` completions per prompt with a live transformers (or peft) model.
 
     ``prompts`` are rendered text, tokenized with ``add_special_tokens=False`` unless
     ``prompt_token_ids`` are given. ``batch_size`` bounds the sequences (prompts x samples) per
-    ``generate`` call. The model's train/eval mode is restored afterwards.
+    ``generate`` call. ``fast_decode`` switches a CPU model on ``sdpa`` to reasonkit's decode-step
+    attention while generating (:mod:`reasonkit.eval.backends.hf_attention`). The model's
+    train/eval mode is restored afterwards.
     """
     import torch
+
+    from reasonkit.eval.backends.hf_attention import decode_attention
 
     if batch_size < 1:
         raise ReasonkitError(f"batch size must be at least 1, got {batch_size}")
@@ -208,30 +213,31 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
     try:
-        for start in range(0, len(order), prompts_per_batch):
-            batch = order[start:start + prompts_per_batch]
-            rows = [prompt_token_ids[i] for i in batch]
-            if any(len(r) == 0 for r in rows):
-                raise ReasonkitError("an empty prompt cannot be generated from (no tokens)")
-            ids, mask = _left_pad(rows, pad_id, device)
-            with torch.no_grad():
+        with decode_attention(model, enabled=fast_decode), torch.no_grad():
+            for start in range(0, len(order), prompts_per_batch):
+                batch = order[start:start + prompts_per_batch]
+                rows = [prompt_token_ids[i] for i in batch]
+                if any(len(r) == 0 for r in rows):
+                    raise ReasonkitError("an empty prompt cannot be generated from (no tokens)")
+                ids, mask = _left_pad(rows, pad_id, device)
                 out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
-            new = out.sequences[:, ids.shape[1]:].tolist()
-            finished = [_finish(tokenizer, row, eos_ids, stop, sampling.max_tokens) for row in new]
-            logprobs = None
-            if sampling.logprobs:
-                repeated = [rows[j // per_prompt] for j in range(len(finished))]
-                logprobs = sequence_logprobs(model, repeated, [f[1] for f in finished], pad_id)
-            n_tokens = 0
-            for j, (text, token_ids, reason) in enumerate(finished):
-                target = results[batch[j // per_prompt]]
-                copies = sampling.n if greedy else 1
-                for _ in range(copies):
-                    target.completions.append(Completion(text=text, token_ids=list(token_ids), finish_reason=reason,
-                                                         logprobs=list(logprobs[j]) if logprobs else None))
-                    n_tokens += len(token_ids)
-            if progress is not None:
-                progress(len(batch), n_tokens)
+                new = out.sequences[:, ids.shape[1]:].tolist()
+                finished = [_finish(tokenizer, row, eos_ids, stop, sampling.max_tokens) for row in new]
+                logprobs = None
+                if sampling.logprobs:
+                    repeated = [rows[j // per_prompt] for j in range(len(finished))]
+                    logprobs = sequence_logprobs(model, repeated, [f[1] for f in finished], pad_id)
+                n_tokens = 0
+                for j, (text, token_ids, reason) in enumerate(finished):
+                    target = results[batch[j // per_prompt]]
+                    copies = sampling.n if greedy else 1
+                    for _ in range(copies):
+                        target.completions.append(Completion(text=text, token_ids=list(token_ids),
+                                                             finish_reason=reason,
+                                                             logprobs=list(logprobs[j]) if logprobs else None))
+                        n_tokens += len(token_ids)
+                if progress is not None:
+                    progress(len(batch), n_tokens)
     finally:
         if was_training:
             model.train()
