@@ -11,6 +11,7 @@ Run it when the machine is quiet; it takes several minutes on 2 CPU cores.
 
     python benchmarks/bench_backends.py            # full: 64 items x 4 samples x 256 tokens
     python benchmarks/bench_backends.py --quick    # smoke run: 8 items x 2 samples x 32 tokens
+    python benchmarks/bench_backends.py --greedy-only --dtype float32   # agreement only, in fp32
 
 Results go to ``benchmarks/results/backends.md`` and ``backends.json`` (``--out`` changes the stem).
 """
@@ -49,6 +50,7 @@ def last_number(text: str) -> str | None:
 
 
 def run_backend(name: str, prompts: list[str], sampled, greedy, options: dict) -> dict:
+    """Start one backend, then time the sampled run (skipped when ``sampled`` is None) and the greedy run."""
     from reasonkit.eval.backends import get_backend
 
     t0 = time.perf_counter()
@@ -60,7 +62,8 @@ def run_backend(name: str, prompts: list[str], sampled, greedy, options: dict) -
         from reasonkit.eval.backends.base import SamplingConfig
 
         backend.generate(prompts[:1], SamplingConfig(max_tokens=4))
-        for label, sampling in (("sampled", sampled), ("greedy", greedy)):
+        runs = (("sampled", sampled), ("greedy", greedy)) if sampled is not None else (("greedy", greedy),)
+        for label, sampling in runs:
             t0 = time.perf_counter()
             outputs = backend.generate(prompts, sampling)
             wall = time.perf_counter() - t0
@@ -119,22 +122,26 @@ def write_results(stem: Path, record: dict) -> None:
     lines = [
         "# Generation backends: vLLM vs transformers",
         "",
-        f"Embedded SmolLM2-135M-Instruct, GSM8K test, {w['items']} items x {w['samples']} samples "
-        f"(temperature {w['temperature']}, seed 0) x at most {w['max_tokens']} new tokens; dtype {w['dtype']}. "
+        f"Embedded SmolLM2-135M-Instruct, GSM8K test, {w['items']} items x "
+        + ("1 greedy sample (the sampled run skipped: --greedy-only)" if w.get("greedy_only") else
+           f"{w['samples']} samples (temperature {w['temperature']}, seed 0)")
+        + f" x at most {w['max_tokens']} new tokens; dtype {w['dtype']}. "
         f"Machine: {record['machine']['cpu']} ({record['machine']['cores']} cores, shared; load average at start "
         f"{record['machine']['load_avg_at_start'][0]:.1f}). Produced by `python benchmarks/bench_backends.py"
-        f"{' --quick' if w['quick'] else ''}` on {record['date']}.",
+        f"{' --quick' if w['quick'] else ''}{' --greedy-only' if w.get('greedy_only') else ''}"
+        f"{' --dtype ' + w['dtype'] if w['dtype'] != 'bfloat16' else ''}` on {record['date']}.",
         "",
         "| backend | start-up (s) | sampled: wall (s) | sampled: tokens | sampled: tok/s | greedy: wall (s) "
         "| greedy: tok/s | load avg (1 min) before -> after |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in record["backends"]:
-        s, g = r["sampled"], r["greedy"]
-        lines.append(f"| {r['backend']} | {r['startup_s']:.1f} | {s['wall_s']:.1f} | {s['generated_tokens']} | "
-                     f"{s['tokens_per_s']:.1f} | {g['wall_s']:.1f} | {g['tokens_per_s']:.1f} | "
-                     f"{r['load_avg_before'][0]:.1f} -> {r['load_avg_after'][0]:.1f} |")
-    if "speedup_sampled" in record:
+        s, g = r.get("sampled"), r["greedy"]
+        sampled_cells = (f"{s['wall_s']:.1f} | {s['generated_tokens']} | {s['tokens_per_s']:.1f}" if s
+                         else "not run | | ")
+        lines.append(f"| {r['backend']} | {r['startup_s']:.1f} | {sampled_cells} | {g['wall_s']:.1f} | "
+                     f"{g['tokens_per_s']:.1f} | {r['load_avg_before'][0]:.1f} -> {r['load_avg_after'][0]:.1f} |")
+    if record.get("speedup_sampled"):
         lines += ["", f"vLLM / hf generation tokens/s: **{record['speedup_sampled']:.2f}x** sampled "
                       f"(target >= 3x), {record['speedup_greedy']:.2f}x greedy."]
     if "agreement" in record:
@@ -143,7 +150,7 @@ def write_results(stem: Path, record: dict) -> None:
                       f"**{a['identical_completions']}/{a['items']} ({a['identical_rate']:.0%})**, same final number "
                       f"{a['same_final_number']}/{a['items']} ({a['same_final_number_rate']:.0%}), mean common prefix "
                       f"{a['mean_common_prefix_tokens']:.1f} of {a['mean_greedy_tokens']:.1f} tokens. Both backends "
-                      f"run {w['dtype']}; they differ in kernels (vLLM's CPU attention vs torch SDPA) and batching, "
+                      f"run {w['dtype']}; they differ in kernels (vLLM's CPU attention and GEMMs vs torch's) and batching, "
                       "so rounding differences flip near-tied argmaxes and the greedy paths diverge from there."]
     lines += ["", "hf batch size: " + str(record.get("hf_batch_size")) + "; vLLM: prefix caching on, "
               "VLLM_CPU_KVCACHE_SPACE=" + os.environ.get("VLLM_CPU_KVCACHE_SPACE", "?") + " GiB.", ""]
@@ -160,11 +167,15 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--backends", default="vllm,hf")
     parser.add_argument("--quick", action="store_true", help="8 items x 2 samples x 32 tokens")
+    parser.add_argument("--greedy-only", action="store_true",
+                        help="skip the sampled run: greedy speed and agreement only "
+                             "(default results stem backends-greedy-<dtype>)")
     parser.add_argument("--out", default=None, help="results path stem (default benchmarks/results/backends)")
     args = parser.parse_args()
     if args.quick:
         args.items, args.samples, args.max_tokens = min(args.items, 8), min(args.samples, 2), min(args.max_tokens, 32)
-    out = Path(args.out) if args.out else ROOT / "benchmarks/results" / ("backends-quick" if args.quick else "backends")
+    stem = "backends-quick" if args.quick else f"backends-greedy-{args.dtype}" if args.greedy_only else "backends"
+    out = Path(args.out) if args.out else ROOT / "benchmarks/results" / stem
 
     from transformers import AutoTokenizer
 
@@ -174,11 +185,13 @@ def main() -> None:
     record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
               "hf_batch_size": args.hf_batch_size,
               "workload": {"items": args.items, "samples": args.samples, "max_tokens": args.max_tokens,
-                           "temperature": args.temperature, "dtype": args.dtype, "quick": args.quick}}
+                           "temperature": args.temperature, "dtype": args.dtype, "quick": args.quick,
+                           "greedy_only": args.greedy_only}}
     model_path = resolve_model(None)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     prompts, _ = load_prompts(args.items, tokenizer)
-    sampled = SamplingConfig(n=args.samples, temperature=args.temperature, max_tokens=args.max_tokens, seed=0)
+    sampled = (None if args.greedy_only else
+               SamplingConfig(n=args.samples, temperature=args.temperature, max_tokens=args.max_tokens, seed=0))
     greedy = SamplingConfig(n=1, temperature=0.0, max_tokens=args.max_tokens)
     options = {"vllm": {"dtype": args.dtype, "max_model_len": 2048},
                "hf": {"dtype": args.dtype, "batch_size": args.hf_batch_size}}
@@ -193,7 +206,8 @@ def main() -> None:
     by_name = {r["backend"]: r for r in results}
     if "vllm" in by_name and "hf" in by_name:
         v, h = by_name["vllm"], by_name["hf"]
-        record["speedup_sampled"] = v["sampled"]["tokens_per_s"] / h["sampled"]["tokens_per_s"]
+        if sampled is not None:
+            record["speedup_sampled"] = v["sampled"]["tokens_per_s"] / h["sampled"]["tokens_per_s"]
         record["speedup_greedy"] = v["greedy"]["tokens_per_s"] / h["greedy"]["tokens_per_s"]
         record["agreement"] = agreement(by_name["vllm"]["greedy_outputs"], by_name["hf"]["greedy_outputs"])
     for r in results:
