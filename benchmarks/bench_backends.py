@@ -149,9 +149,13 @@ def write_results(stem: Path, record: dict) -> None:
         lines += ["", f"Greedy agreement on {a['items']} items: identical completions "
                       f"**{a['identical_completions']}/{a['items']} ({a['identical_rate']:.0%})**, same final number "
                       f"{a['same_final_number']}/{a['items']} ({a['same_final_number_rate']:.0%}), mean common prefix "
-                      f"{a['mean_common_prefix_tokens']:.1f} of {a['mean_greedy_tokens']:.1f} tokens. Both backends "
-                      f"run {w['dtype']}; they differ in kernels (vLLM's CPU attention and GEMMs vs torch's) and batching, "
-                      "so rounding differences flip near-tied argmaxes and the greedy paths diverge from there."]
+                      f"{a['mean_common_prefix_tokens']:.1f} of {a['mean_greedy_tokens']:.1f} tokens. " + (
+                          f"Both backends run {w['dtype']}: every greedy completion is the same token sequence."
+                          if a["identical_completions"] == a["items"] else
+                          f"Both backends run {w['dtype']}; they differ in kernels (vLLM's CPU attention and GEMMs vs "
+                          "torch's) and batching, so rounding differences flip near-tied argmaxes (bf16 logits tie "
+                          "often) and the greedy paths diverge from there. In fp32 they agree: "
+                          "`--greedy-only --dtype float32`.")]
     lines += ["", "hf batch size: " + str(record.get("hf_batch_size")) + "; vLLM: prefix caching on, "
               "VLLM_CPU_KVCACHE_SPACE=" + os.environ.get("VLLM_CPU_KVCACHE_SPACE", "?") + " GiB.", ""]
     stem.with_suffix(".md").write_text("\n".join(lines))

@@ -1,13 +1,17 @@
-"""The transformers backend: ``model.generate`` with left padding, batching and peft adapters.
+"""The transformers backend: batched generation with left padding and peft adapters.
 
+* Decoding: :func:`reasonkit.eval.backends.hf_decode.decode_batch` (transformers' model forward
+  and KV cache; rows leave the batch as they finish) with, on CPU, the decode-step attention of
+  :mod:`reasonkit.eval.backends.hf_attention`. ``fast_decode=False`` uses plain
+  ``model.generate`` instead; the tests hold the two to the same output.
 * Batching: prompts are sorted by token length (longest first, so a batch that does not fit in
   memory fails early and batches hold similar lengths, i.e. little padding), generated in batches
   of at most ``batch_size`` sequences (prompts x samples) and returned in the caller's order.
 * Sampling: ``temperature == 0`` is greedy; ``n`` greedy samples are one generation copied ``n``
-  times (they would be identical, as in vLLM). Otherwise ``num_return_sequences=n``, with
-  ``top_k`` disabled (transformers defaults to 50, vLLM to none). ``torch.manual_seed(seed)`` is
-  set once per ``generate`` call, so the same call with the same batch size repeats exactly.
-* Stops: EOS, or the first of ``sampling.stop`` (transformers' ``stop_strings``): the text is cut
+  times (they would be identical, as in vLLM). Otherwise ``n`` samples per prompt (temperature,
+  top-p; top-k disabled: transformers defaults to 50, vLLM to none). ``torch.manual_seed(seed)``
+  is set once per ``generate`` call, so the same call with the same batch size repeats exactly.
+* Stops: EOS, or the first of ``sampling.stop``: the text is cut
   before the stop string and ``finish_reason`` is ``"stop"``; the token ids run up to and including
   the token that completed the stop string (vLLM's convention). ``"length"`` when ``max_tokens``
   were generated with neither. Token ids include the EOS token; text never does.
@@ -171,13 +175,16 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
 
     ``prompts`` are rendered text, tokenized with ``add_special_tokens=False`` unless
     ``prompt_token_ids`` are given. ``batch_size`` bounds the sequences (prompts x samples) per
-    ``generate`` call. ``fast_decode`` switches a CPU model on ``sdpa`` to reasonkit's decode-step
-    attention while generating (:mod:`reasonkit.eval.backends.hf_attention`). The model's
+    batch. ``fast_decode`` (default) generates with :func:`hf_decode.decode_batch` (finished rows
+    leave the batch) and, for a CPU model on ``sdpa``, reasonkit's decode-step attention
+    (:mod:`reasonkit.eval.backends.hf_attention`); ``fast_decode=False`` is plain transformers
+    ``generate`` with the model's attention, the reference both are tested against. The model's
     train/eval mode is restored afterwards.
     """
     import torch
 
     from reasonkit.eval.backends.hf_attention import decode_attention
+    from reasonkit.eval.backends.hf_decode import decode_batch, stop_string_checker
 
     if batch_size < 1:
         raise ReasonkitError(f"batch size must be at least 1, got {batch_size}")
@@ -197,15 +204,28 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     device = next(model.parameters()).device
     eos_ids = _eos_ids(model, tokenizer)
     pad_id = _pad_id(tokenizer, eos_ids)
-    kwargs = dict(max_new_tokens=sampling.max_tokens, num_return_sequences=per_prompt, pad_token_id=pad_id,
-                  eos_token_id=eos_ids, return_dict_in_generate=True)
-    if greedy:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    else:
-        kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
     stop = tuple(s for s in sampling.stop if s)
-    if stop:
-        kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
+    if fast_decode:
+        is_stopped = stop_string_checker(tokenizer, stop)
+
+        def generate_rows(rows):
+            return decode_batch(model, rows, max_new_tokens=sampling.max_tokens, eos_ids=eos_ids, pad_id=pad_id,
+                                temperature=sampling.temperature, top_p=sampling.top_p, n=per_prompt,
+                                is_stopped=is_stopped)
+    else:
+        kwargs = dict(max_new_tokens=sampling.max_tokens, num_return_sequences=per_prompt, pad_token_id=pad_id,
+                      eos_token_id=eos_ids, return_dict_in_generate=True)
+        if greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        if stop:
+            kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
+
+        def generate_rows(rows):
+            ids, mask = _left_pad(rows, pad_id, device)
+            out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+            return out.sequences[:, ids.shape[1]:].tolist()
 
     order = sorted(range(len(prompts)), key=lambda i: -len(prompt_token_ids[i]))
     was_training = model.training
@@ -219,9 +239,7 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
                 rows = [prompt_token_ids[i] for i in batch]
                 if any(len(r) == 0 for r in rows):
                     raise ReasonkitError("an empty prompt cannot be generated from (no tokens)")
-                ids, mask = _left_pad(rows, pad_id, device)
-                out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
-                new = out.sequences[:, ids.shape[1]:].tolist()
+                new = generate_rows(rows)
                 finished = [_finish(tokenizer, row, eos_ids, stop, sampling.max_tokens) for row in new]
                 logprobs = None
                 if sampling.logprobs:
@@ -250,13 +268,13 @@ class HFBackend(Backend):
     """transformers + peft. Options: ``dtype`` (auto|float32|bfloat16|float16), ``batch_size``
     (sequences per generate call, default 16), ``device`` (default cuda if available else cpu),
     ``check_base`` (verify each adapter's base model, default True), ``threads`` (torch CPU
-    threads, default unchanged)."""
+    threads, default unchanged), ``fast_decode`` (default True; False: plain ``model.generate``)."""
 
     name = "hf"
 
     def __init__(self, model: str | None, adapters: Iterable[Adapter] = (), *, dtype: str = "auto",
                  batch_size: int = 16, device: str | None = None, check_base: bool = True,
-                 threads: int | None = None, **unused):
+                 threads: int | None = None, fast_decode: bool = True, **unused):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -275,6 +293,7 @@ class HFBackend(Backend):
         self.dtype = pick_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.check_base = check_base
+        self.fast_decode = fast_decode
         t0 = time.perf_counter()
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self._tokenizer.padding_side = "left"
@@ -320,13 +339,15 @@ class HFBackend(Backend):
         if adapter is None:
             if self.model is self.base:
                 return generate_with_model(self.base, self._tokenizer, prompts, sampling,
-                                           batch_size=self.batch_size, progress=progress)
+                                           batch_size=self.batch_size, progress=progress,
+                                           fast_decode=self.fast_decode)
             with self.model.disable_adapter():
                 return generate_with_model(self.model, self._tokenizer, prompts, sampling,
-                                           batch_size=self.batch_size, progress=progress)
+                                           batch_size=self.batch_size, progress=progress,
+                                           fast_decode=self.fast_decode)
         self.model.set_adapter(adapter)
         return generate_with_model(self.model, self._tokenizer, prompts, sampling, batch_size=self.batch_size,
-                                   progress=progress)
+                                   progress=progress, fast_decode=self.fast_decode)
 
     def close(self) -> None:
         import gc
