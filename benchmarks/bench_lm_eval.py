@@ -167,7 +167,16 @@ def main() -> None:
                "an answer). With the policy, reasonkit's strict accuracy is "
                f"{result['reasonkit_accuracy_strict_with_truncation_policy']:.3f}; "
                f"{100 * result['truncation_rate']:.1f}% of completions hit the token limit "
-               f"(mean {result['mean_completion_tokens']:.0f} tokens).", ""]
+               f"(mean {result['mean_completion_tokens']:.0f} tokens).", "",
+               "Where does the time go: both harnesses run the same transformers model. lm-eval calls "
+               "`generate`, which keeps every row of a batch until its longest completion ends and, on CPU, "
+               "spends most of a bf16 decode step in sdpa's KV-head copies and flash kernel; reasonkit's hf "
+               "backend drops finished rows (`reasonkit/eval/backends/hf_decode.py`) and computes one-token "
+               "attention with two fp32 matmuls (`hf_attention.py`; `benchmarks/results/decode_attention.md`). "
+               "Identical completions: in bf16 a different kernel flips near-tied logits (bf16 logits tie "
+               "often), so paths diverge on some items; in fp32 reasonkit's output is transformers "
+               "`generate`'s (tests) and vLLM's (`results/backends-greedy-float32.md`); "
+               "`--rk-dtype float32 --lm-dtypes default` measures the two in fp32.", ""]
         Path(args.out + ".md").write_text("\n".join(md))
         Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
         print("\n".join(md))
