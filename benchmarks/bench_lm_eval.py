@@ -157,11 +157,14 @@ def main() -> None:
               f"GSM8K test, first {n} items x 1 greedy sample, 0-shot, chat template, batch {args.batch_size}, "
               f"max {args.max_tokens} new tokens, transformers (hf) backend on {args.device}, embedded "
               "SmolLM2-135M-Instruct, byte-identical prompts. Each harness runs as its own process, so wall time "
-              "includes start-up and model load. reasonkit runs with its default dtype (auto: bf16 on this CPU, "
-              "which has AVX512-BF16); lm-eval with its default (the model config's float32) and with bf16 "
-              f"(the same dtype as reasonkit). Machine: {result['machine']}, shared with other jobs while "
+              "includes start-up and model load. reasonkit runs with dtype " + args.rk_dtype
+              + (" (auto: bf16 on this CPU, which has AVX512-BF16)" if args.rk_dtype == "auto" else "")
+              + "; lm-eval with " + ", ".join("its default (the model config's float32)" if d == "default" else d
+                                             for d in lm_runs) + ". "
+              f"Machine: {result['machine']}, shared with other jobs while "
               f"measured, so absolute times are noisy. Measured {result['when']} by "
-              "`python benchmarks/bench_lm_eval.py`.", "", header, "|---|---|" + "---|" * len(lm_runs)]
+              "`python benchmarks/bench_lm_eval.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`.", "", header,
+              "|---|---|" + "---|" * len(lm_runs)]
         md += [f"| {name} | {rk} | " + " | ".join(cells) + " |" for name, rk, cells in rows]
         md += ["", "Accuracies are before reasonkit's truncation policy (lm-eval scores text cut at max tokens as "
                "an answer). With the policy, reasonkit's strict accuracy is "
