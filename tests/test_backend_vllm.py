@@ -8,7 +8,7 @@ import pytest
 
 from reasonkit.errors import ReasonkitError
 from reasonkit.eval.backends.base import Adapter, SamplingConfig
-from reasonkit.eval.backends.vllm import round_lora_rank
+from reasonkit.eval.backends.vllm import round_lora_rank, small_machine_omp_bind
 
 QUESTIONS = ["What is 12 + 30?", "Name a fruit.", "Say hello in French."]
 
@@ -18,6 +18,14 @@ def test_round_lora_rank():
     assert [round_lora_rank(r, allowed) for r in (1, 2, 8, 9, 16, 17, 64, 300)] == [1, 8, 8, 16, 16, 32, 64, 320]
     with pytest.raises(ReasonkitError, match="larger than vLLM supports"):
         round_lora_rank(1024, allowed)
+
+
+def test_small_machine_omp_bind():
+    assert small_machine_omp_bind([0, 1]) == "0-1"
+    assert small_machine_omp_bind([3, 0, 2]) == "0,2-3"
+    assert small_machine_omp_bind([5]) == "5"
+    assert small_machine_omp_bind(range(8)) is None  # larger machines keep vLLM's own binding
+    assert small_machine_omp_bind([]) is None
 
 
 vllm_tests = [pytest.mark.vllm, pytest.mark.slow]
