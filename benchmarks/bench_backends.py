@@ -10,10 +10,11 @@ the mean length of the common token prefix.
 Run it when the machine is quiet; it takes several minutes on 2 CPU cores.
 
     python benchmarks/bench_backends.py            # full: 64 items x 4 samples x 256 tokens
-    python benchmarks/bench_backends.py --quick    # smoke run: 8 items x 2 samples x 32 tokens
+    python benchmarks/bench_backends.py --quick    # smoke run: 8 items x 2 samples x 32 tokens, prints only
     python benchmarks/bench_backends.py --greedy-only --dtype float32   # agreement only, in fp32
 
-Results go to ``benchmarks/results/backends.md`` and ``backends.json`` (``--out`` changes the stem).
+Results go to ``benchmarks/results/backends.md`` and ``backends.json`` (``--out`` changes the stem;
+``--greedy-only`` writes ``backends-greedy-<dtype>``).
 """
 from __future__ import annotations
 
@@ -178,8 +179,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.items, args.samples, args.max_tokens = min(args.items, 8), min(args.samples, 2), min(args.max_tokens, 32)
-    stem = "backends-quick" if args.quick else f"backends-greedy-{args.dtype}" if args.greedy_only else "backends"
-    out = Path(args.out) if args.out else ROOT / "benchmarks/results" / stem
+    stem = f"backends-greedy-{args.dtype}" if args.greedy_only else "backends"
+    # A smoke run prints only (like every benchmark's quick mode) unless --out says where to write.
+    out = Path(args.out) if args.out else None if args.quick else ROOT / "benchmarks/results" / stem
 
     from transformers import AutoTokenizer
 
@@ -205,8 +207,9 @@ def main() -> None:
         results.append(run_backend(name, prompts, sampled, greedy, options[name]))
         print(f"  {name} start-up {results[-1]['startup_s']:.1f} s", flush=True)
         # Keep what is measured so far if a later backend is interrupted.
-        write_results(out, {**record, "partial": True, "backends": [
-            {k: v for k, v in r.items() if k != "greedy_outputs"} for r in results]})
+        if out is not None:
+            write_results(out, {**record, "partial": True, "backends": [
+                {k: v for k, v in r.items() if k != "greedy_outputs"} for r in results]})
     by_name = {r["backend"]: r for r in results}
     if "vllm" in by_name and "hf" in by_name:
         v, h = by_name["vllm"], by_name["hf"]
@@ -217,8 +220,11 @@ def main() -> None:
     for r in results:
         r.pop("greedy_outputs", None)
     record["backends"] = results
-    write_results(out, record)
     print()
+    if out is None:
+        print(json.dumps({k: v for k, v in record.items() if k != "machine"}, indent=2, default=str))
+        return
+    write_results(out, record)
     print(out.with_suffix(".md").read_text())
 
 
