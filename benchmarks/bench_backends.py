@@ -119,6 +119,10 @@ def machine() -> dict:
 def write_results(stem: Path, record: dict) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown(record))
+
+
+def markdown(record: dict) -> str:
     w = record["workload"]
     lines = [
         "# Generation backends: vLLM vs transformers",
@@ -159,7 +163,7 @@ def write_results(stem: Path, record: dict) -> None:
                           "`--greedy-only --dtype float32`.")]
     lines += ["", "hf batch size: " + str(record.get("hf_batch_size")) + "; vLLM: prefix caching on, "
               "VLLM_CPU_KVCACHE_SPACE=" + os.environ.get("VLLM_CPU_KVCACHE_SPACE", "?") + " GiB.", ""]
-    stem.with_suffix(".md").write_text("\n".join(lines))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -222,7 +226,7 @@ def main() -> None:
     record["backends"] = results
     print()
     if out is None:
-        print(json.dumps({k: v for k, v in record.items() if k != "machine"}, indent=2, default=str))
+        print(markdown(record))
         return
     write_results(out, record)
     print(out.with_suffix(".md").read_text())
