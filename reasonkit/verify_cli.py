@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import click
 
 from .errors import ReasonkitError
+from .jsonl import parse_jsonl
 
 # Verifier modules that register names when imported. A module that is not there yet (or fails
 # for a reason of its own) must not break `reasonkit verify` for the others.
@@ -79,16 +80,8 @@ def read_rows(path: Path, fields: Sequence[str], verifier_name: str) -> list[dic
 
     rows: list[dict[str, Any]] = []
     needed = ("completion", *fields)
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue  # blank lines (e.g. a trailing newline) are not rows
+    for lineno, row in parse_jsonl(text, str(path)):
         where = f"{path} line {lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReasonkitError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(row, dict):
-            raise ReasonkitError(f"{where}: expected a JSON object, got {type(row).__name__}")
         for name in needed:
             if name not in row:
                 raise ReasonkitError(f"{where}: missing field {name!r} needed by verifier {verifier_name!r}")

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ReasonkitError
+from ..jsonl import parse_jsonl
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 HUB_TIMEOUT_S = 2.0
@@ -70,17 +71,7 @@ def read_local(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ReasonkitError(f"--data {p}: expected a JSON list of objects")
         return rows
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReasonkitError(f"--data {p} line {lineno}: malformed JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ReasonkitError(f"--data {p} line {lineno}: expected a JSON object")
-        rows.append(row)
+    rows = [row for _, row in parse_jsonl(text, f"--data {p}")]
     if not rows:
         raise ReasonkitError(f"--data {p}: no rows")
     return rows
