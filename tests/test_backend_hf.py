@@ -211,3 +211,16 @@ def test_backends_package_imports_no_torch():
             "print(sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_empty_prompt_is_refused_before_any_generation(tiny):
+    calls = []
+    hook = tiny.base.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        with pytest.raises(ReasonkitError, match="empty prompt"):
+            generate_with_model(tiny.base, tiny.tokenizer, ["a long prompt with many tokens", ""],
+                                SamplingConfig(max_tokens=4), batch_size=1,
+                                prompt_token_ids=[[1, 2, 3, 4, 5, 6], []])
+    finally:
+        hook.remove()
+    assert calls == []  # refused up front, not after the other batches were generated

@@ -94,11 +94,11 @@ def verifier_metrics(rows: Iterable[dict[str, Any]], verifier: str, n: int) -> d
             if r.get(reason_col) != TRUNCATED:
                 scored += 1
                 no_extract += r.get(extracted_col) is None
-        m = len(group)
+        m, n_correct = len(group), sum(flags)
+        votes = [(r.get(extracted_col), r.get(correct_col)) for r in group]
         for k in range(1, min(n, m) + 1):
-            pass_k[k].append(pass_at_k(m, sum(flags), k))
-            maj_k[k].append(1.0 if maj_at_k([(r.get(extracted_col), r.get(correct_col)) for r in group], k)
-                            else 0.0)
+            pass_k[k].append(pass_at_k(m, n_correct, k))
+            maj_k[k].append(1.0 if maj_at_k(votes, k) else 0.0)
     acc, se = mean_stderr(item_acc)
     out: dict[str, Any] = {
         "accuracy": acc,

@@ -113,18 +113,12 @@ def _flatten(outputs, prompts: Sequence[str], items: Sequence[dict], group_size:
 def generate_hf(model, tokenizer, prompts: Sequence[str], items: Sequence[dict], sampling) -> Rollouts:
     """``sampling.n`` completions per prompt from the live (possibly peft-wrapped) policy.
 
-    The model is put in eval mode for generation (no dropout; gradient checkpointing is inactive
-    outside training mode so the KV cache works) and restored afterwards.
+    ``generate_with_model`` puts the model in eval mode under ``no_grad`` (no dropout; gradient
+    checkpointing is inactive outside training mode so the KV cache works) and restores its mode.
     """
     from reasonkit.eval.backends.hf import generate_with_model
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            outputs = generate_with_model(model, tokenizer, list(prompts), sampling)
-    finally:
-        model.train(was_training)
+    outputs = generate_with_model(model, tokenizer, list(prompts), sampling)
     return _flatten(outputs, prompts, items, sampling.n)
 
 

@@ -128,15 +128,6 @@ def build_benchmark(cfg):
     verifiers = list(parse_expression(cfg.reward_spec)) if cfg.dataset == "custom" else None
     return configure_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed,
                                template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw)
-    template = load_template(cfg.template, default.template if cfg.dataset != "custom" else PromptTemplate())
-    if cfg.system is not None:
-        template = replace(template, system=cfg.system or None)
-    if cfg.prefill is not None:
-        template = replace(template, prefill=cfg.prefill)
-    if cfg.raw:
-        template = replace(template, raw=True)
-    return get_benchmark(cfg.dataset, verifiers=verifiers, template=template, columns=cfg.columns or None,
-                         seed=cfg.seed)
 
 
 # ------------------------------------------------------------------------------------------------ the loop

@@ -194,6 +194,8 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     prompt_token_ids = [list(ids) for ids in prompt_token_ids]
     if len(prompt_token_ids) != len(prompts):
         raise ValueError("prompts and prompt_token_ids differ in length")
+    if any(len(ids) == 0 for ids in prompt_token_ids):  # before any batch is generated
+        raise ReasonkitError("an empty prompt cannot be generated from (no tokens)")
     results = [GenerationOutput(prompt=p, prompt_token_ids=ids) for p, ids in zip(prompts, prompt_token_ids)]
     if not prompts:
         return results
@@ -237,8 +239,6 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
             for start in range(0, len(order), prompts_per_batch):
                 batch = order[start:start + prompts_per_batch]
                 rows = [prompt_token_ids[i] for i in batch]
-                if any(len(r) == 0 for r in rows):
-                    raise ReasonkitError("an empty prompt cannot be generated from (no tokens)")
                 new = generate_rows(rows)
                 finished = [_finish(tokenizer, row, eos_ids, stop, sampling.max_tokens) for row in new]
                 logprobs = None
