@@ -26,6 +26,9 @@ def parse_jsonl(text: str, source: str) -> list[tuple[int, dict[str, Any]]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ReasonkitError(f"{source} line {lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        except (ValueError, RecursionError) as exc:  # an int literal past Python's digit limit; deep nesting
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            raise ReasonkitError(f"{source} line {lineno}: unreadable JSON ({reason})") from None
         if not isinstance(row, dict):
             raise ReasonkitError(f"{source} line {lineno}: expected a JSON object, got {type(row).__name__}")
         rows.append((lineno, row))

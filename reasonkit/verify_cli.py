@@ -9,15 +9,14 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import click
 
 from .errors import ReasonkitError
+from .files import check_writable, read_text, write_lines, write_text
 from .jsonl import parse_jsonl
 
 # Verifier modules that register names when imported. A module that is not there yet (or fails
@@ -63,20 +62,11 @@ def verifier_fields(verifier: Any) -> tuple[str, ...]:
 def read_rows(path: Path, fields: Sequence[str], verifier_name: str) -> list[dict[str, Any]]:
     """Read and validate every line; the first problem raises one clear line naming file and row.
     The path ``-`` reads standard input."""
-    try:
-        if str(path) == "-":
-            path = Path("<stdin>")
-            text = sys.stdin.read()
-        else:
-            text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReasonkitError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ReasonkitError(f"{path}: is a directory, expected a JSONL file") from None
-    except UnicodeDecodeError as exc:
-        raise ReasonkitError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ReasonkitError(f"{path}: {exc.strerror or exc}") from None
+    if str(path) == "-":
+        path = Path("<stdin>")
+        text = sys.stdin.read()
+    else:
+        text = read_text(path, expected="a JSONL file")
 
     rows: list[dict[str, Any]] = []
     needed = ("completion", *fields)
@@ -127,42 +117,6 @@ def _dump(row: dict[str, Any]) -> str:
         return v
 
     return json.dumps(clean(row), ensure_ascii=False, default=_json_default)
-
-
-def check_writable(out: Path) -> None:
-    """Fail before any work when ``out`` cannot be written (checked again when writing)."""
-    if out.is_dir():
-        raise ReasonkitError(f"{out}: is a directory, expected an output file path")
-    if not out.parent.is_dir():
-        raise ReasonkitError(f"{out}: folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK):
-        raise ReasonkitError(f"{out}: folder {out.parent} is not writable")
-
-
-def write_text_atomic(out: Path, text: str) -> None:
-    write_rows([text.rstrip("\n")], str(out))
-
-
-def write_rows(lines: list[str], output: str) -> None:
-    """Write to stdout (``-``) or atomically to a file: temp file in the same folder, then rename."""
-    if output == "-":
-        sys.stdout.write("".join(line + "\n" for line in lines))
-        sys.stdout.flush()
-        return
-    out = Path(output)
-    check_writable(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for line in lines:
-                fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # --- summary ---------------------------------------------------------------------------------------
@@ -279,11 +233,11 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
     verdicts = score_file(verifier, rows, workers, progress)
 
     lines = [_dump({**row, **v.to_dict()}) for row, v in zip(rows, verdicts)]
-    write_rows(lines, out)
+    write_lines(lines, out)
 
     summary = summarize(verifier_name, verdicts)
     print_summary(summary, to_stderr=(out == "-"))
     if summary_json is not None:
-        write_text_atomic(summary_json, json.dumps(summary, indent=2, default=_json_default))
+        write_text(summary_json, json.dumps(summary, indent=2, default=_json_default))
     if out != "-":
         click.echo(f"wrote {len(lines)} rows to {out}", err=False)

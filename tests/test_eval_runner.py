@@ -227,6 +227,27 @@ def test_report_two_runs_csv_and_markdown(tmp_path):
     assert "gsm8k accuracy %" in result.output
 
 
+def test_report_output_in_missing_folder_is_refused_before_the_table(tmp_path):
+    run(cfg(tmp_path, limit=2, output=str(tmp_path / "a")), engine=FakeBackend(even_items_right), show=False)
+    for flag in ("--csv", "--markdown"):
+        result = CliRunner().invoke(main, ["report", str(tmp_path / "a"), flag, str(tmp_path / "no" / "r.out")])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == f"Error: {tmp_path / 'no' / 'r.out'}: folder {tmp_path / 'no'} does not exist"
+
+
+def test_output_that_is_a_file_and_generate_file_not_utf8_are_one_line(tmp_path, fake_engine):
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    result = CliRunner().invoke(main, ["eval", "--limit", "1", "-o", str(taken), "-q"])
+    assert result.exit_code == 2 and result.output.startswith(f"Error: --output {taken}: "), result.output
+    assert len(result.output.strip().splitlines()) == 1
+    latin = tmp_path / "prompts.txt"
+    latin.write_bytes("caf\u00e9?".encode("latin-1"))
+    result = CliRunner().invoke(main, ["generate", "--file", str(latin)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith(f"Error: --file {latin}: not UTF-8 text (")
+
+
 def test_evaluate_returns_dataframe_with_summary(tmp_path):
     df = reasonkit.evaluate(benchmark="gsm8k", engine=FakeBackend(even_items_right), show=False, limit=3,
                             verifiers=VERIFIERS, output=str(tmp_path / "lib"))

@@ -55,6 +55,8 @@ def test_defaults_are_a_quick_valid_run():
     (dict(gradient_accumulation_steps=3), "gradient_accumulation_steps 3 does not divide the 8 completions"),
     (dict(per_device_batch_size=3), "per_device_batch_size 3 x gradient_accumulation_steps 1 does not divide"),
     (dict(lora_target_modules=[]), "lora_target_modules is empty"),
+    (dict(lora_target_modules=5), "lora_target_modules 5: give module names"),
+    (dict(report_to=5), "report_to 5: give a tracker name or a list of them"),
     (dict(data="missing/file.jsonl"), "data missing/file.jsonl: no such file"),
     (dict(resume="no/such/checkpoint"), "resume no/such/checkpoint: no such checkpoint directory"),
     (dict(split="validation"), "split 'validation': choose train or test"),

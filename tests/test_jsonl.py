@@ -31,3 +31,14 @@ def test_eval_data_file_error_names_the_flag(tmp_path):
     bad.write_text('{"question": "q", "answer": "1"}\nnot json\n')
     with pytest.raises(ReasonkitError, match=r"^--data .*items.jsonl line 2: malformed JSON"):
         read_local(bad)
+
+
+@pytest.mark.parametrize("line,reason", [
+    ('{"a": ' + "9" * 5000 + "}", "Exceeds the limit"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_json_the_parser_refuses_is_one_line_too(line, reason):
+    with pytest.raises(ReasonkitError) as err:
+        parse_jsonl('{"a": 1}\n' + line, "f.jsonl")
+    assert str(err.value).startswith("f.jsonl line 2: unreadable JSON (")
+    assert reason in str(err.value) and "\n" not in str(err.value)

@@ -143,7 +143,7 @@ def test_verify_output_folder_missing(tmp_path, exact):
 
 
 def test_verify_atomic_write_leaves_no_temp_files(tmp_path, exact, monkeypatch):
-    import reasonkit.verify_cli as vc
+    import reasonkit.files as files
 
     inp = _write(tmp_path / "in.jsonl", ROWS[:2])
     out = tmp_path / "out.jsonl"
@@ -152,9 +152,10 @@ def test_verify_atomic_write_leaves_no_temp_files(tmp_path, exact, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk went away")
 
-    monkeypatch.setattr(vc.os, "replace", broken_replace)
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     res = CliRunner().invoke(main, ["verify", exact, str(inp), "-o", str(out)])
     assert res.exit_code != 0
+    assert res.exit_code == 2 and res.output.strip() == f"Error: {out}: disk went away"  # one line, no traceback
     assert out.read_text() == "old\n"  # the old file survives a failed write
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]  # temp file removed
 

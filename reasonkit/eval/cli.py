@@ -135,9 +135,9 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
 
     texts = list(prompts)
     if file_ is not None:
-        if not file_.is_file():
-            raise ReasonkitError(f"--file {file_}: no such file")
-        texts += [line for line in file_.read_text(encoding="utf-8").splitlines() if line.strip()]
+        from ..files import read_text
+
+        texts += [line for line in read_text(file_, label="--file ").splitlines() if line.strip()]
     if not texts:
         raise ReasonkitError("no prompt: give PROMPT arguments or --file prompts.txt")
     config = EvalConfig(model=model, lora=lora, backend=backend, n=n, temperature=temperature, top_p=top_p,

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ReasonkitError
+from ..files import read_text
 from ..jsonl import parse_jsonl
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -57,10 +58,7 @@ def read_local(path: str | Path) -> list[dict[str, Any]]:
         except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
             raise ReasonkitError(f"--data {p}: cannot read {suffix[1:]} ({type(exc).__name__}: {exc})") from None
         return [{k: _plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ReasonkitError(f"--data {p}: not UTF-8 text") from None
+    text = read_text(p, label="--data ")
     if suffix == ".json":
         try:
             rows = json.loads(text)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
+from ..files import check_writable, write_text
 from .store import SAMPLES, SUMMARY, read_json, read_samples
 
 
@@ -173,6 +174,9 @@ def report(runs: Sequence[str | Path], csv: str | None = None, md: str | None = 
            verifier: str | None = None) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
     if not runs:
         raise ReasonkitError("report needs at least one RUN directory")
+    for out in (csv, md):  # before any work, so a typo in a path costs nothing
+        if out:
+            check_writable(Path(out))
     cols: list[Column] = []
     summaries = []
     names = [Path(r).name for r in runs]
@@ -190,11 +194,11 @@ def report(runs: Sequence[str | Path], csv: str | None = None, md: str | None = 
     print_table(header, body, "reasonkit report", warnings)
     if csv:
         import csv as _csv
+        import io
 
-        with open(csv, "w", newline="", encoding="utf-8") as fh:
-            w = _csv.writer(fh)
-            w.writerow(header)
-            w.writerows(body)
+        buf = io.StringIO()
+        _csv.writer(buf).writerows([header, *body])
+        write_text(Path(csv), buf.getvalue())
     if md:
-        Path(md).write_text(markdown(header, body), encoding="utf-8")
+        write_text(Path(md), markdown(header, body))
     return header, body, tests

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ReasonkitError
+from ..files import write_lines, write_text
 
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.json"
@@ -38,15 +38,7 @@ def dumps(row: dict[str, Any]) -> str:
 
 def write_json(path: Path, obj: Any) -> None:
     """Atomic JSON write (temp file in the same folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(_clean(obj), indent=2, ensure_ascii=False, default=str) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, json.dumps(_clean(obj), indent=2, ensure_ascii=False, default=str))
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -92,7 +84,10 @@ class RunDir:
 
     def prepare(self, config: dict[str, Any], keys: Iterable[str], n: int) -> list[dict[str, Any]]:
         """Create the directory or check it for resuming; return the kept (complete-group) rows."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file of that name, no permission, ...
+            raise ReasonkitError(f"--output {self.path}: {exc.strerror or exc}") from None
         cfg_path = self.path / CONFIG
         if cfg_path.exists():
             old = read_json(cfg_path)
@@ -110,11 +105,7 @@ class RunDir:
         return kept
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".samples.", suffix=".tmp", dir=self.path)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for r in rows:
-                fh.write(dumps(r) + "\n")
-        os.replace(tmp, self.samples_path)
+        write_lines((dumps(r) for r in rows), self.samples_path)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Append rows and flush them to disk before returning (a kill loses at most this chunk)."""

@@ -203,6 +203,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value not in choices:
                 raise ConfigError(f"{name}: {_did_you_mean(value, choices, name.replace('_', ' '))}")
+        if not isinstance(self.report_to, (str, tuple)):
+            raise ConfigError(f"report_to {self.report_to!r}: give a tracker name or a list of them "
+                              f"({', '.join(TRACKERS)})")
         trackers = (self.report_to,) if isinstance(self.report_to, str) else self.report_to
         for t in trackers:
             if t not in TRACKERS:
@@ -212,6 +215,9 @@ class TrainConfig:
         for name in ("split", "eval_split"):
             if getattr(self, name) not in ("train", "test"):
                 raise ConfigError(f"{name} {getattr(self, name)!r}: choose train or test")
+        if not isinstance(self.lora_target_modules, (str, tuple)):
+            raise ConfigError(f"lora_target_modules {self.lora_target_modules!r}: give module names such as "
+                              "[q_proj, v_proj] or all-linear")
         if isinstance(self.lora_target_modules, str):
             if not self.lora_target_modules:
                 raise ConfigError("lora_target_modules is empty: list module names such as [q_proj, v_proj] "
