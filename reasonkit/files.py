@@ -5,14 +5,20 @@ target, so a crash or a bad value never leaves half a file and never destroys wh
 Used by ``reasonkit verify`` (input, output, summary), the eval run directory (``config.json``,
 ``summary.json``, rewritten ``samples.jsonl``), ``reasonkit report --csv/--markdown`` and
 ``reasonkit generate --file``.
+
+JSON: :func:`to_json` is the one NaN-safe encoder (NaN / inf become ``null`` so every line parses
+with any reader; objects JSON has no type for, e.g. Fractions or sympy values, are written as their
+text); :func:`read_json` reads a JSON file with the same one-line errors as :func:`read_text`.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from reasonkit.errors import ReasonkitError
 
@@ -75,3 +81,33 @@ def write_lines(lines: Iterable[str], output: str | Path) -> None:
 def write_text(out: Path, text: str) -> None:
     """Atomically write ``text`` (one trailing newline) to ``out``."""
     write_lines([text.rstrip("\n")], out)
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def to_json(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as JSON text: NaN / inf as ``null``, unknown types as their ``str``, UTF-8 kept."""
+    return json.dumps(_finite(obj), indent=indent, ensure_ascii=False, default=str)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented NaN-safe JSON."""
+    write_text(Path(path), to_json(obj, indent=2))
+
+
+def read_json(path: Path, label: str = "") -> Any:
+    """The parsed JSON of ``path``; a missing file, a directory, non-UTF-8 bytes or malformed JSON
+    is one line naming the file."""
+    text = read_text(Path(path), label, "a JSON file")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReasonkitError(f"{label}{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import click
 
 from .errors import ReasonkitError
-from .files import check_writable, read_text, write_lines, write_text
+from .files import check_writable, read_text, to_json as _dump, write_lines, write_text
 from .jsonl import parse_jsonl
 
 # Verifier modules that register names when imported. A module that is not there yet (or fails
@@ -98,25 +98,6 @@ def score_file(verifier: Any, rows: list[dict[str, Any]], workers: int, progress
                   console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("scoring", total=len(rows))
         return score_batch(verifier, rows, workers=workers, on_progress=lambda n: bar.advance(task, n))
-
-
-def _json_default(obj: Any) -> Any:
-    # Verdict details may carry Fractions, sympy objects or tuples: keep their text.
-    return str(obj)
-
-
-def _dump(row: dict[str, Any]) -> str:
-    # NaN/inf are not JSON; write them as null so every output line parses with any reader.
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    return json.dumps(clean(row), ensure_ascii=False, default=_json_default)
 
 
 # --- summary ---------------------------------------------------------------------------------------
@@ -238,6 +219,6 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
     summary = summarize(verifier_name, verdicts)
     print_summary(summary, to_stderr=(out == "-"))
     if summary_json is not None:
-        write_text(summary_json, json.dumps(summary, indent=2, default=_json_default))
+        write_text(summary_json, _dump(summary, indent=2))
     if out != "-":
         click.echo(f"wrote {len(lines)} rows to {out}", err=False)

@@ -95,12 +95,49 @@ PROMPTS = ["<|im_start|>user\nWhat is 12 * 7?<|im_end|>\n<|im_start|>assistant\n
            "The capital of France is", "1, 2, 3, 4, 5, 6, 7, 8,"]
 
 
-def test_greedy_generation_identical_to_sdpa_in_fp32(tiny_model_dir):
+def spy_on_decode_attention(monkeypatch) -> dict[str, int]:
+    """Count the attention calls that take reasonkit's one-token path and those that fall back to sdpa."""
+    from transformers import AttentionInterface
+
+    import transformers.integrations.sdpa_attention as sdpa_mod
+
+    hf_attention.register()
+    counts = {"fast": 0, "fallback": 0, "sdpa": 0}
+    real_fallback, real_sdpa = sdpa_mod.sdpa_attention_forward, AttentionInterface._global_mapping["sdpa"]
+
+    def fallback(*args, **kwargs):
+        counts["fallback"] += 1
+        return real_fallback(*args, **kwargs)
+
+    def registered(module, query, *args, **kwargs):
+        before = counts["fallback"]
+        out = hf_attention._attention(module, query, *args, **kwargs)
+        counts["fast"] += counts["fallback"] == before
+        return out
+
+    def plain_sdpa(*args, **kwargs):
+        counts["sdpa"] += 1
+        return real_sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(sdpa_mod, "sdpa_attention_forward", fallback)
+    monkeypatch.setitem(AttentionInterface._global_mapping, hf_attention.NAME, registered)
+    monkeypatch.setitem(AttentionInterface._global_mapping, "sdpa", plain_sdpa)
+    return counts
+
+
+def test_greedy_generation_identical_to_sdpa_in_fp32(tiny_model_dir, monkeypatch):
     model, tok = _tiny(tiny_model_dir)
     assert model.config._attn_implementation == "sdpa"
     greedy = SamplingConfig(max_tokens=24)
+    counts = spy_on_decode_attention(monkeypatch)
     fast = generate_with_model(model, tok, PROMPTS, greedy, batch_size=4, fast_decode=True)
+    layers = model.config.num_hidden_layers
+    steps = max(len(o.completions[0].token_ids) for o in fast) - 1  # decode steps after the prefill
+    # the fast path ran for every layer of every decode step; only the prefill fell back to sdpa
+    assert counts["fast"] == layers * steps and counts["fallback"] == layers and counts["sdpa"] == 0, counts
+    counts.update(fast=0, fallback=0)
     plain = generate_with_model(model, tok, PROMPTS, greedy, batch_size=4, fast_decode=False)
+    assert counts["fast"] == 0 and counts["sdpa"] > 0, counts  # fast_decode=False: plain sdpa only
     assert [c.token_ids for o in fast for c in o.completions] == [c.token_ids for o in plain for c in o.completions]
     assert all(len(o.completions[0].token_ids) > 1 for o in fast)
     assert model.config._attn_implementation == "sdpa"  # switched back after generation

@@ -13,7 +13,7 @@ CTX = {"help_option_names": ["-h", "--help"]}
 
 
 def _limit(value: str) -> int | None:
-    if value.strip().lower() in ("all", "none", "0"):
+    if value.strip().lower() in ("all", "none"):
         return None
     try:
         return int(value)
@@ -37,7 +37,8 @@ def _columns(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--lora", multiple=True, metavar="[NAME=]PATH",
               help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine.")
 @click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown or custom.")
-@click.option("--backend", default="auto", show_default=True, help="auto (vllm if importable, else hf), vllm, hf.")
+@click.option("--backend", default="auto", show_default=True,
+              help="auto (chosen by the run's cost; the choice and reason are printed), vllm, hf.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["test", "train"]))
 @click.option("--limit", default="8", show_default=True, help="First N items ('all' for every item).")
 @click.option("--n", "n", default=1, show_default=True, type=int, help="Samples per item (pass@k, maj@k for k<=n).")
@@ -140,7 +141,12 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
         texts += [line for line in read_text(file_, label="--file ").splitlines() if line.strip()]
     if not texts:
         raise ReasonkitError("no prompt: give PROMPT arguments or --file prompts.txt")
-    config = EvalConfig(model=model, lora=lora, backend=backend, n=n, temperature=temperature, top_p=top_p,
+    from .backends import choose_backend
+
+    name, why = choose_backend(backend, len(texts) * n * max_tokens * max(1, len(lora)))
+    if backend == "auto":
+        click.echo(f"backend {name} (auto: {why})", err=True)
+    config = EvalConfig(model=model, lora=lora, backend=name, n=n, temperature=temperature, top_p=top_p,
                         max_tokens=max_tokens, seed=seed, limit=None)
     engine, _ = open_backend(config)
     from .backends.base import SamplingConfig

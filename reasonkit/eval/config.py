@@ -12,8 +12,8 @@ from typing import Any
 
 from ..errors import ReasonkitError
 from ..models import parse_adapter
+from .backends.base import BACKENDS
 
-BACKENDS = ("auto", "vllm", "hf")
 
 # Fields whose change makes saved completions invalid for the new run: resume refuses a mismatch.
 # (limit may grow or shrink; output, chunk size and rescore never change a completion.)
@@ -60,7 +60,7 @@ class EvalConfig:
         if self.split not in ("test", "train"):
             raise ReasonkitError(f"--split {self.split!r}: choose test or train")
         if self.limit is not None and self.limit < 1:
-            raise ReasonkitError(f"--limit {self.limit}: must be at least 1 (omit it for every item)")
+            raise ReasonkitError(f"--limit {self.limit}: must be at least 1 (--limit all for every item)")
         if self.n < 1:
             raise ReasonkitError(f"--n {self.n}: must be at least 1 sample per item")
         if self.temperature < 0:
@@ -122,6 +122,12 @@ class EvalConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EvalConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def from_dict(cls, d: dict[str, Any], where: str = "eval config") -> "EvalConfig":
+        """A config from a mapping of field names; an unknown key is refused with "did you mean"."""
+        from reasonkit.verifiers.base import did_you_mean
+
+        known = [f.name for f in fields(cls)]
+        for key in d:
+            if key not in known:
+                raise ReasonkitError(f"{where}: {did_you_mean(str(key), known, 'key')}")
+        return cls(**d)

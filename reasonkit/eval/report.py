@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
-from ..files import check_writable, write_text
-from .store import SAMPLES, SUMMARY, read_json, read_samples
+from ..files import check_writable, read_json, write_text
+from .store import SAMPLES, SUMMARY, read_samples
 
 
 def sign_test(wins: int, losses: int) -> float:
@@ -66,6 +66,8 @@ def columns_from_run(path: str | Path, label: str | None = None) -> tuple[list[C
         raise ReasonkitError(f"{run}: no {SUMMARY} (not a finished reasonkit eval run; rerun the eval "
                              "command to finish it, or use --rescore)")
     summary = read_json(run / SUMMARY)
+    if not isinstance(summary, dict) or not isinstance(summary.get("adapters"), dict):
+        raise ReasonkitError(f"{run / SUMMARY}: not a reasonkit eval summary (no 'adapters' mapping)")
     rows, _ = read_samples(run / SAMPLES)
     return columns_from_summary(summary, rows, run.name if label is None else label), summary
 

@@ -13,21 +13,20 @@ appended and flushed, so a killed run resumes from its last chunk (see :mod:`rea
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
+from ..files import read_json
 from ..models import adapter_has_weights
 from .benchmarks import Benchmark, configure_benchmark, get_benchmark
 from .config import RESUME_KEYS, EvalConfig
 from .metrics import adapter_metrics
 from .prompts import PromptTemplate
 from .scoring import resolve_all, score_completion
-from .store import RunDir, read_json, read_samples
+from .store import RunDir, read_samples
 
 BASE = "base"
 
@@ -169,10 +168,18 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
 
     timing: dict[str, Any] = {"engine_start_s": 0.0, "generation_s": 0.0, "completion_tokens": 0}
     own_engine = engine is None and total > 0
-    model_path = None
+    model_path = choice = None
     if own_engine:
+        from dataclasses import replace
+
+        from .backends import choose_backend
+
+        name, why = choose_backend(config.backend, total * config.n * config.max_tokens)
+        choice = f"backend {name}" + (f" (auto: {why})" if config.backend == "auto" else "")
+        if show:
+            print(choice, file=sys.stderr)
         t0 = time.perf_counter()
-        engine, model_path = open_backend(config)
+        engine, model_path = open_backend(replace(config, backend=name))
         timing["engine_start_s"] = time.perf_counter() - t0
     if total:
         tokenizer = engine.tokenizer
@@ -223,7 +230,8 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     if timing["generation_s"]:
         timing["tokens_per_s"] = timing["completion_tokens"] / timing["generation_s"]
     extra = {"model": model_label, "model_path": model_path, "data_source": getattr(bench, "source", None),
-             "backend": getattr(engine, "name", None) if total else None, "timing": timing,
+             "backend": getattr(engine, "name", None) if total else None, "backend_choice": choice,
+             "timing": timing,
              "resumed_groups": len(done), "run_dir": str(rundir.path)}
     summary = summarize(rows, bench, config.n, adapters, dict(config.adapters), record, config.seed, extra)
     rundir.write_summary(summary)

@@ -8,46 +8,22 @@ groups are dropped, the file being rewritten atomically (temp file + rename) fir
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ReasonkitError
-from ..files import write_lines, write_text
+from ..files import read_json, read_text, to_json, write_json, write_lines
 
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.json"
 CONFIG = "config.json"
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
-
-
 def dumps(row: dict[str, Any]) -> str:
-    return json.dumps(_clean(row), ensure_ascii=False, default=str)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomic JSON write (temp file in the same folder, then rename)."""
-    write_text(path, json.dumps(_clean(obj), indent=2, ensure_ascii=False, default=str))
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReasonkitError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise ReasonkitError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    """One samples.jsonl line (NaN-safe, see :func:`reasonkit.files.to_json`)."""
+    return to_json(row)
 
 
 def read_samples(path: Path, strict: bool = False) -> tuple[list[dict[str, Any]], bool]:
@@ -57,7 +33,7 @@ def read_samples(path: Path, strict: bool = False) -> tuple[list[dict[str, Any]]
     """
     if not path.exists():
         return [], False
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
     rows, torn = [], False
     for i, line in enumerate(lines, start=1):
         if not line.strip():

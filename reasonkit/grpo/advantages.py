@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import torch
 
-SCALES = ("group", "batch", "none")
+from .choices import SCALE_REWARDS
 
 
 def _check(rewards: torch.Tensor, group_size: int) -> None:
@@ -94,8 +94,8 @@ def group_advantages(
     and gets advantage 0. The result is always finite and has the dtype of ``rewards`` (float32
     when rewards are integers).
     """
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}: choose from {', '.join(SCALES)}")
+    if scale not in SCALE_REWARDS:
+        raise ValueError(f"unknown scale {scale!r}: choose from {', '.join(SCALE_REWARDS)}")
     _check(rewards, group_size)
     r = rewards if rewards.is_floating_point() else rewards.float()
     grouped = r.view(-1, group_size)

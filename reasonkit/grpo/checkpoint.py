@@ -13,6 +13,11 @@ A checkpoint is written to ``checkpoint-N.tmp`` and renamed when complete, so a 
 never leaves a half-written directory that ``--resume`` would pick up; the last good checkpoint is
 always intact. Only the newest ``keep`` checkpoints are kept (``keep=0`` keeps all).
 
+Every ``.pt`` / ``.pth`` file is read with ``torch.load(..., weights_only=True)``: tensors, numbers,
+strings and containers only, so a checkpoint from elsewhere cannot run code when resumed (a file
+holding anything else is refused with one line). The RNG states are stored in that form too: the
+numpy Mersenne-Twister key as an int64 tensor, Python's state as a tuple of ints.
+
 Hand-written rather than ``Accelerator.save_state``: that saves the whole model state dict
 (base weights included, ~0.5 GB for a 135M model) at every checkpoint even for a LoRA run, and does
 not produce the peft layout that the eval harness and vLLM load.
@@ -20,6 +25,7 @@ not produce the peft layout that the eval harness and vLLM load.
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
 import shutil
@@ -29,18 +35,38 @@ from typing import Any
 import numpy as np
 import torch
 
+from reasonkit.errors import ReasonkitError
+from reasonkit.files import read_json
+
 STATE_FILE = "trainer_state.json"
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 def rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, numpy and torch RNG states as tensors, numbers and tuples (``weights_only`` loadable)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                                                  int(has_gauss), float(gauss)),
+            "torch": torch.get_rng_state()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
+
+
+def load_tensors(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)``; anything that is not plain data is one line, exit 2."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ReasonkitError(f"--resume: {path} is missing") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise ReasonkitError(f"--resume: {path} was refused: it holds objects other than tensors and numbers "
+                             f"(loading it could run code) or it is damaged ({type(exc).__name__})") from None
 
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
@@ -110,9 +136,16 @@ def load_checkpoint(path: str | Path, *, accelerator, model, optimizer, schedule
         for f in files:
             sd.update(load_file(str(f)))
         unwrapped.load_state_dict(sd, strict=False)
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
+    optimizer_state = load_tensors(path / "optimizer.pt")
+    scheduler_state = load_tensors(path / "scheduler.pt")
     rng_file = path / f"rng_state_{accelerator.process_index}.pth"
-    if rng_file.is_file():
-        set_rng_state(torch.load(rng_file, weights_only=False))
-    return json.loads((path / STATE_FILE).read_text())
+    rng = load_tensors(rng_file) if rng_file.is_file() else None
+    state = read_json(path / STATE_FILE, "--resume ")
+    optimizer.load_state_dict(optimizer_state)
+    scheduler.load_state_dict(scheduler_state)
+    if rng is not None:
+        try:
+            set_rng_state(rng)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReasonkitError(f"--resume: {rng_file}: not an RNG state written by reasonkit ({exc})") from None
+    return state

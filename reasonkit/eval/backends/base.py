@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from reasonkit.errors import ReasonkitError
 
+BACKENDS = ("auto", "vllm", "hf")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Options only one backend understands; the other accepts and ignores them.
 HF_ONLY_OPTIONS = frozenset({"batch_size", "threads", "fast_decode", "device"})

@@ -1,0 +1,7 @@
+"""The named choices of a GRPO run, defined once: the config checks them, the loss and the advantages
+dispatch on them. Standard library only, so reading a config imports no torch."""
+from __future__ import annotations
+
+LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")  # see reasonkit.grpo.loss
+SCALE_REWARDS = ("group", "batch", "none")       # see reasonkit.grpo.advantages
+ZERO_VARIANCE = ("keep", "skip")                 # see reasonkit.grpo.batch
