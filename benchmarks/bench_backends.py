@@ -7,7 +7,7 @@ of the ``generate`` call. Then both backends generate greedily on the same items
 records how often they agree: identical completion token ids, identical extracted final number, and
 the mean length of the common token prefix.
 
-Run it when the machine is quiet; it takes several minutes on 2 CPU cores.
+It takes several minutes on 2 CPU cores; the load average before and after each run is recorded.
 
     python benchmarks/bench_backends.py            # full: 64 items x 4 samples x 256 tokens
     python benchmarks/bench_backends.py --quick    # smoke run: 8 items x 2 samples x 32 tokens, prints only
@@ -131,7 +131,7 @@ def markdown(record: dict) -> str:
         + ("1 greedy sample (the sampled run skipped: --greedy-only)" if w.get("greedy_only") else
            f"{w['samples']} samples (temperature {w['temperature']}, seed 0)")
         + f" x at most {w['max_tokens']} new tokens; dtype {w['dtype']}. "
-        f"Machine: {record['machine']['cpu']} ({record['machine']['cores']} cores, shared; load average at start "
+        f"Machine: {record['machine']['cpu']} ({record['machine']['cores']} cores; load average at start "
         f"{record['machine']['load_avg_at_start'][0]:.1f}). Produced by `python benchmarks/bench_backends.py"
         f"{' --quick' if w['quick'] else ''}{' --greedy-only' if w.get('greedy_only') else ''}"
         f"{' --dtype ' + w['dtype'] if w['dtype'] != 'bfloat16' else ''}` on {record['date']}.",

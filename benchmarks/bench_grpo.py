@@ -163,7 +163,7 @@ def main() -> None:
 
     env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
            f"transformers {transformers.__version__}, trl {trl_mod.__version__}; load average at start "
-           f"{os.getloadavg()[0]:.1f} (shared machine)")
+           f"{os.getloadavg()[0]:.1f}")
     md = [
         "# GRPO step time and peak memory: reasonkit vs TRL",
         "",

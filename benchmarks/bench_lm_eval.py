@@ -122,6 +122,8 @@ def main() -> None:
     rk_rows = [json.loads(x) for x in (rk_dir / "samples.jsonl").read_text().splitlines()]
     rk_summary = json.loads((rk_dir / "summary.json").read_text())
     def write(lm_runs: dict) -> None:
+        from reasonkit.eval.backends.base import cpu_has_fast_bf16
+
         n = args.limit
         base = rk_summary["adapters"]["base"]
         result = {
@@ -134,7 +136,10 @@ def main() -> None:
             "reasonkit_accuracy_strict_with_truncation_policy": base["verifiers"]["gsm8k"]["accuracy"],
             "truncation_rate": base["truncation_rate"], "mean_completion_tokens": base["mean_completion_tokens"],
             "lm_eval": lm_runs,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; load average "
+                       f"{os.getloadavg()[0]:.1f} at the end",
+            "rk_auto_dtype": ("bf16: this CPU reports native bf16 instructions" if cpu_has_fast_bf16()
+                              else "fp32: this CPU reports no native bf16 instructions"),
             "versions": rk_summary["versions"] | {"lm_eval": _version("lm_eval")},
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
@@ -158,11 +163,10 @@ def main() -> None:
               f"max {args.max_tokens} new tokens, transformers (hf) backend on {args.device}, embedded "
               "SmolLM2-135M-Instruct, byte-identical prompts. Each harness runs as its own process, so wall time "
               "includes start-up and model load. reasonkit runs with dtype " + args.rk_dtype
-              + (" (auto: bf16 on this CPU, which has AVX512-BF16)" if args.rk_dtype == "auto" else "")
+              + (f" (auto: {result['rk_auto_dtype']})" if args.rk_dtype == "auto" else "")
               + "; lm-eval with " + ", ".join("its default (the model config's float32)" if d == "default" else d
                                              for d in lm_runs) + ". "
-              f"Machine: {result['machine']}, shared with other jobs while "
-              f"measured, so absolute times are noisy. Measured {result['when']} by "
+              f"Machine: {result['machine']}. Measured {result['when']} by "
               "`python benchmarks/bench_lm_eval.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`.", "", header,
               "|---|---|" + "---|" * len(lm_runs)]
         md += [f"| {name} | {rk} | " + " | ".join(cells) + " |" for name, rk, cells in rows]
