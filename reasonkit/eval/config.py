@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReasonkitError
+from ..errors import ReasonkitError, check_keys
 from ..models import parse_adapter
 from .backends.base import BACKENDS
 
@@ -124,10 +124,5 @@ class EvalConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "eval config") -> "EvalConfig":
         """A config from a mapping of field names; an unknown key is refused with "did you mean"."""
-        from reasonkit.verifiers.base import did_you_mean
-
-        known = [f.name for f in fields(cls)]
-        for key in d:
-            if key not in known:
-                raise ReasonkitError(f"{where}: {did_you_mean(str(key), known, 'key')}")
+        check_keys(d, (f.name for f in fields(cls)), where)
         return cls(**d)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReasonkitError
+from ..errors import ReasonkitError, check_keys
 from ..eval.backends.base import BACKENDS as EVAL_BACKENDS
 from .choices import LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
 
@@ -429,10 +429,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "config") -> "TrainConfig":
-        names = [f.name for f in fields(cls)]
-        for key in data:
-            if key not in names:
-                raise ConfigError(f"{where}: {_did_you_mean(str(key), names, 'key')}")
+        check_keys(data, (f.name for f in fields(cls)), where, ConfigError)
         return cls(**data)
 
     @classmethod
