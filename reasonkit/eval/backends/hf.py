@@ -43,6 +43,7 @@ from reasonkit.errors import ReasonkitError
 from reasonkit.eval.backends.base import (VLLM_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
                                           ProgressFn, SamplingConfig, default_device, pick_dtype)
 
+
 # --------------------------------------------------------------------------- generation
 
 def _eos_ids(model, tokenizer) -> list[int]:
