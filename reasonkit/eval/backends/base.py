@@ -1,7 +1,12 @@
-"""The one interface every generation backend (vllm, hf) implements.
+"""The one interface every generation backend (vllm, hf, openai) implements.
 
 Prompts arrive as already-rendered text (chat template applied by the harness); backends
-tokenize them with ``add_special_tokens=False`` so both see the same token ids.
+tokenize them with ``add_special_tokens=False`` so both see the same token ids. A backend whose
+``chat_api`` is true (the OpenAI-compatible one: the server applies the chat template) gets a
+:class:`ChatPrompt` instead when a chat template applies.
+
+A :class:`Completion` with ``error`` set is a request that failed (``finish_reason="error"``, no
+text): it is saved as an error row, never scored, and regenerated on the next run.
 """
 from __future__ import annotations
 
@@ -28,12 +33,32 @@ class Adapter:
     path: str
 
 
+@dataclass(frozen=True)
+class ChatPrompt:
+    """Chat messages (and an assistant pre-fill) for a server that applies the chat template itself."""
+    messages: tuple[dict[str, str], ...]
+    prefill: str = ""
+
+    def __str__(self) -> str:
+        import json
+
+        return json.dumps({"messages": list(self.messages), "prefill": self.prefill}, ensure_ascii=False)
+
+
 @dataclass
 class Completion:
     text: str
     token_ids: list[int]
-    finish_reason: str  # "stop" (EOS or stop string) | "length" (hit max_tokens)
+    finish_reason: str  # "stop" (EOS or stop string) | "length" (hit max_tokens) | "error"
     logprobs: list[float] | None = None
+    error: str | None = None  # why the request failed (finish_reason "error")
+    n_tokens: int | None = None  # token count reported by a server that returns no ids
+
+    @property
+    def num_tokens(self) -> int | None:
+        if self.n_tokens is not None:
+            return self.n_tokens
+        return None if self.error else len(self.token_ids)
 
 
 @dataclass
