@@ -116,6 +116,10 @@ class EvalConfig:
             if (text.startswith((".", "/", "~")) or text.lower().endswith(".gguf")) and \
                     not Path(text).expanduser().exists():
                 raise ReasonkitError(f"--model {text}: model path does not exist")
+        if self.backend_options or self.backend == "openai":  # unknown engine options: one line, before any file
+            from .backends import check_options
+
+            check_options(self.backend, self.engine_options())
         for spec in (self.data,) if self.data else ():
             if not spec.startswith("hub:") and (spec.startswith((".", "/", "~")) or Path(spec).suffix) \
                     and not Path(spec).expanduser().exists():
