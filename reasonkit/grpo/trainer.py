@@ -49,6 +49,7 @@ from .logging import RunLogger
 from .logprobs import completion_logprobs, reference_logprobs
 from .loss import grpo_loss
 from .prefix import pack_groups, shared_prefix_logprobs
+from .is_correction import SAMPLER_BACKENDS, gap_metrics, importance_weights, resolve_mode, sampler_tensor
 from .rollout import Rollouts, VLLMRollouts, generate_hf, score, to_tensors
 
 
@@ -145,7 +146,7 @@ class GRPOTrainer:
         self.rank, self.world = acc.process_index, acc.num_processes
         cfg.check_world(self.world)
         self.micro_batch = cfg.micro_batch_size(self.world)
-        if cfg.backend == "vllm" and not cfg.use_lora:
+        if cfg.backend in SAMPLER_BACKENDS and not cfg.use_lora:
             from .config import ConfigError
 
             raise ConfigError("backend vllm syncs the engine by loading the LoRA adapter after every step, so it "
@@ -213,7 +214,8 @@ class GRPOTrainer:
         self._order = self._shuffle(0)
         self._stop_requested = False
         self._updating = False
-        self.vllm: VLLMRollouts | None = None
+        self.vllm = None  # VLLMRollouts or ServerRollouts, built at the first step
+        self._is_weights = None
         self._synced_step = -1
         self.last_checkpoint: Path | None = None
 
@@ -260,12 +262,19 @@ class GRPOTrainer:
 
         return SamplingConfig(n=self.cfg.group_size, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
                               max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank),
-                              logprobs=self.cfg.backend == "vllm")
+                              logprobs=self.cfg.backend in SAMPLER_BACKENDS)
 
     def generate(self, step: int) -> Rollouts:
         prompts, items = self._next_batch()
         sampling = self._sampling(step)
-        if self.cfg.backend == "vllm":
+        if self.cfg.backend in SAMPLER_BACKENDS:
+            if self.vllm is None and self.cfg.backend == "vllm-server":
+                from .server_rollout import ServerRollouts
+
+                self.vllm = ServerRollouts(self.cfg.base_url, self.out / ".sync" / "server", self.out, self.tokenizer,
+                                           is_main=self.accelerator.is_main_process,
+                                           barrier=self.accelerator.wait_for_everyone,
+                                           options=dict(self.cfg.backend_options))
             if self.vllm is None:
                 dtype = str(self.cfg.resolved_dtype()).replace("torch.", "")
                 self.vllm = VLLMRollouts(self.model_path, self.out / ".sync" / f"rank{self.rank}",
@@ -330,17 +339,22 @@ class GRPOTrainer:
                                               cids[c], cmask2[c], G, temperature)
             return completion_logprobs(model, input_ids[c], attention[c], T, temperature)
 
-        old_logp = ref_logp = None
+        old_logp = ref_logp = recorded = None
         # beta = 0 runs no reference at all (one forward pass less per step); KL is then not logged.
         want_ref = cfg.beta > 0
-        if cfg.num_iterations > 1 or want_ref:
+        sampler = rollouts.engine_logprobs is not None and cfg.backend in SAMPLER_BACKENDS
+        if cfg.num_iterations > 1 or want_ref or sampler:
             model.eval()  # no dropout while recording the sampling / reference policy
             with torch.no_grad():
-                if cfg.num_iterations > 1:
-                    old_logp = torch.cat([policy_logprobs(c) for c in chunks])
+                if cfg.num_iterations > 1 or sampler:
+                    recorded = torch.cat([policy_logprobs(c) for c in chunks])
+                    old_logp = recorded if cfg.num_iterations > 1 else None
                 if want_ref:
                     ref_logp = torch.cat([reference_logprobs(model, input_ids[c], attention[c], T, temperature,
                                                              ref_model=self.ref_model) for c in chunks])
+        self._is_weights = None
+        if sampler:
+            metrics.update(self._sampler_correction(recorded, rollouts, mask, T))
         model.train()
         tokens_global = acc.gather(mask.sum().reshape(1)).sum()
         sums: dict[str, float] = {}
@@ -386,13 +400,30 @@ class GRPOTrainer:
                 loss_type=cfg.loss_type, max_completion_length=cfg.max_tokens,
                 num_items_in_batch=tokens_global, num_processes=self.world,
                 # DeepSpeed's engine divides by its gradient_accumulation_steps itself
-                gradient_accumulation_steps=1 if self.deepspeed else len(chunks))
+                gradient_accumulation_steps=1 if self.deepspeed else len(chunks),
+                is_weights=None if self._is_weights is None else self._is_weights[c])
             self._check_finite(loss, "loss")
             acc.backward(loss)
             for k, v in lm.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / (len(chunks) * cfg.num_iterations)
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * (
                 1.0 if cfg.loss_type == "dapo" else len(chunks)) / (len(chunks) * cfg.num_iterations)
+
+    def _sampler_correction(self, recorded, rollouts: Rollouts, mask, T: int) -> dict[str, float]:
+        """Gap metrics (mean over processes, max of maxima) and ``self._is_weights`` for the updates."""
+        acc = self.accelerator
+        sampler_logp = sampler_tensor(rollouts.engine_logprobs, T).to(acc.device)
+        local = gap_metrics(recorded, sampler_logp, mask)
+        mode = resolve_mode(self.cfg.importance_sampling, self.cfg.backend)
+        self._is_weights, is_metrics = importance_weights(recorded, sampler_logp, mask, mode,
+                                                          self.cfg.importance_sampling_cap)
+        local.update(is_metrics)
+        keys = sorted(local)
+        means = acc.reduce(torch.tensor([local[k] for k in keys], device=acc.device), "mean").cpu()
+        out = {k: float(v) for k, v in zip(keys, means)}
+        out["sampler/logprob_gap_max"] = float(acc.gather(
+            torch.tensor([local["sampler/logprob_gap_max"]], device=acc.device)).max())
+        return out
 
     def _average_gradients(self) -> None:
         """All-reduce (mean) the gradients of the trainable parameters in one flat buffer."""

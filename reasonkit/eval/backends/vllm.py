@@ -116,7 +116,7 @@ class VLLMBackend(Backend):
     (default: number of adapters, at least 1), ``max_lora_rank``, ``enable_lora``,
     ``enable_prefix_caching`` (True), ``seed`` (engine seed, 0), ``kv_cache_space_gib`` (CPU only,
     sets ``VLLM_CPU_KVCACHE_SPACE``), ``enforce_eager``, ``enable_chunked_prefill`` (None: off on
-    CPU, vLLM's default elsewhere), ``check_base`` (True), ``use_tqdm``
+    CPU, vLLM's default elsewhere), ``logprobs_mode`` (vLLM's), ``check_base`` (True), ``use_tqdm``
     (False: report through ``progress`` instead)."""
 
     name = "vllm"
@@ -127,7 +127,7 @@ class VLLMBackend(Backend):
                  max_lora_rank: int | None = None, enable_lora: bool | None = None,
                  enable_prefix_caching: bool = True, seed: int = 0, kv_cache_space_gib: float | None = None,
                  enforce_eager: bool | None = None, enable_chunked_prefill: bool | None = None,
-                 check_base: bool = True, use_tqdm: bool = False,
+                 check_base: bool = True, use_tqdm: bool = False, logprobs_mode: str | None = None,
                  batch_size: int | None = None, threads: int | None = None, **unused):
         from reasonkit.models import check_adapter_base, read_lora_rank, resolve_model
 
@@ -172,6 +172,8 @@ class VLLMBackend(Backend):
             engine_args["max_model_len"] = max_model_len
         if data_parallel_size is not None:
             engine_args["data_parallel_size"] = data_parallel_size
+        if logprobs_mode is not None:  # processed_logprobs: after temperature (what GRPO recomputes)
+            engine_args["logprobs_mode"] = logprobs_mode
         if enforce_eager is not None:
             engine_args["enforce_eager"] = enforce_eager
         if enable_chunked_prefill is None and on_cpu:
