@@ -24,6 +24,8 @@ class Stub:
         self.faults = dict(faults or {})          # used once each (by request number or substring)
         self.persistent = dict(persistent or {})  # substring -> fault on every request
         self.log: list[dict] = []
+        self.adapter_calls: list[dict] = []  # load/unload requests with the adapter folder's files
+        self.down = False  # True: every request fails (drop / 503)
         self.count = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -56,6 +58,21 @@ class Stub:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.endswith("lora_adapter"):  # vLLM's runtime adapter (un)loading
+                    import os
+
+                    path = body.get("lora_path", "")
+                    stub.adapter_calls.append({"path": self.path, "body": body, "files": sorted(os.listdir(path))
+                                               if path and os.path.isdir(path) else None})
+                    if stub.down:
+                        self._send(503, b'{"error": {"message": "down"}}')
+                    else:
+                        self._send(200, b'"Success"')
+                    return
+                if stub.down:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 with stub.lock:
                     stub.count += 1
                     number = stub.count

@@ -143,7 +143,8 @@ class OpenAIBackend(Backend):
                 body.raise_for_status()
                 return body.json().get("data") or []
             except Exception as exc:  # noqa: BLE001 - any failure: warn, the others may answer
-                self._warn(f"replica {replica.label}: /models failed ({type(exc).__name__})")
+                if len(self.pool.replicas) > 1:
+                    self._warn(f"replica {replica.label}: /models failed ({type(exc).__name__})")
                 return None
 
         async def everything():
