@@ -52,7 +52,8 @@ def test_loss_multiplies_each_token_by_its_weight():
     weighted, _ = grpo_loss(logp, None, None, adv, mask, loss_type="dr_grpo", max_completion_length=4, is_weights=w)
     plain = torch.stack([grpo_loss(logp[i:i + 1], None, None, adv[i:i + 1], mask[i:i + 1], loss_type="dr_grpo",
                                    max_completion_length=4)[0] for i in range(3)])
-    assert float(weighted.detach()) == pytest.approx(float((plain * torch.tensor([2.0, 1.0, 0.0])).sum() / 3))
+    expected = (plain.detach() * torch.tensor([2.0, 1.0, 0.0])).sum() / 3
+    assert float(weighted.detach()) == pytest.approx(float(expected))
 
 
 def test_config_checks():

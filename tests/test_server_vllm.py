@@ -89,9 +89,10 @@ def test_grpo_rollouts_on_the_server_use_the_trainers_adapter(server, default_mo
 
     from reasonkit.eval.benchmarks import get_benchmark
     from reasonkit.grpo.config import TrainConfig
-    from reasonkit.grpo.logprobs import completion_logprobs, reference_logprobs
-    from reasonkit.grpo.rollout import to_tensors
+    from reasonkit.grpo.logprobs import reference_logprobs
     from reasonkit.grpo.trainer import GRPOTrainer
+    from reasonkit.packing import completion_logprobs
+    from reasonkit.packing import pack as to_tensors
 
     cfg = TrainConfig(dtype="fp32", backend="vllm-server", base_url=server, group_size=4, prompts_per_step=2,
                       max_tokens=16, learning_rate=2e-3, lora_dropout=0.0, lora_r=8, max_steps=2,

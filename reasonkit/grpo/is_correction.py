@@ -95,3 +95,22 @@ def importance_weights(old_logp: torch.Tensor, sampler_logp: torch.Tensor, mask:
     total = m.sum().clamp(min=1.0)
     return weights, {"sampler/is_weight_mean": float((weights * m).sum() / total),
                      "sampler/is_capped": float((hit * m).sum() / total)}
+
+
+def step_correction(accelerator, cfg, old_logp: torch.Tensor, sampler_logp: torch.Tensor, mask: torch.Tensor):
+    """The trainer's hook: this process's weights and the step's metrics (gap and weight means averaged
+    over processes, the gap max the max over processes)."""
+    import torch
+
+    local = gap_metrics(old_logp, sampler_logp, mask)
+    weights, is_metrics = importance_weights(old_logp, sampler_logp, mask, resolve_mode(cfg.importance_sampling,
+                                                                                           cfg.backend),
+                                             cfg.importance_sampling_cap)
+    local.update(is_metrics)
+    keys = sorted(local)
+    dev = accelerator.device
+    means = accelerator.reduce(torch.tensor([local[k] for k in keys], device=dev), "mean").cpu()
+    out = {k: float(v) for k, v in zip(keys, means)}
+    out["sampler/logprob_gap_max"] = float(accelerator.gather(
+        torch.tensor([local["sampler/logprob_gap_max"]], device=dev)).max())
+    return weights, out

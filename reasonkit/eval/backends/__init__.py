@@ -48,9 +48,9 @@ def resolve_backend_name(name: str) -> str:
 
 
 def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> list[Adapter]:
-    """Accept ``Adapter`` objects, ``(name, path)`` pairs, ``"name=PATH"`` or a bare ``"PATH"``
-    (named after its last path component). Names must be unique."""
-    from pathlib import Path
+    """Accept ``Adapter`` objects, ``(name, path)`` pairs or ``"[NAME=]PATH"`` strings
+    (:func:`reasonkit.models.parse_adapter`). Names must be unique."""
+    from reasonkit.models import parse_adapter
 
     out: list[Adapter] = []
     for item in adapters:
@@ -59,12 +59,7 @@ def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> lis
         elif isinstance(item, tuple):
             adapter = Adapter(str(item[0]), str(item[1]))
         else:
-            text = str(item)
-            name, sep, path = text.partition("=")
-            if sep and name and not Path(text).exists():
-                adapter = Adapter(name, path)
-            else:
-                adapter = Adapter(Path(text).resolve().name or text, text)
+            adapter = Adapter(*parse_adapter(str(item), "adapter"))
         if any(a.name == adapter.name for a in out):
             raise ReasonkitError(f"two adapters are named {adapter.name!r}; name them with --lora NAME=PATH")
         out.append(adapter)
@@ -117,8 +112,10 @@ def check_options(name: str, options: dict) -> None:
 
     key_name = resolve_backend_name(name)
     known = backend_option_names(key_name)
-    if key_name == "hf":  # the hf backend takes (and ignores, with a note) the vllm engine's options
-        known = known + backend_option_names("vllm")
+    if key_name in ("hf", "vllm"):  # each takes (and ignores) the other's options, for --backend auto
+        from reasonkit.eval.backends.base import HF_ONLY_OPTIONS, VLLM_ONLY_OPTIONS
+
+        known = known + sorted(VLLM_ONLY_OPTIONS if key_name == "hf" else HF_ONLY_OPTIONS)
     for key in options:
         if known and key not in known:
             raise ReasonkitError(f"--backend-options {key}: {did_you_mean(key, known, 'option of backend ' + name)}")

@@ -123,6 +123,7 @@ class OpenAIBackend(Backend):
         self.owned_by = {str(m.get("owned_by", "")) for m in self.models.values()}
         self.vllm = ("vllm" in self.owned_by) if vllm_extensions is None else bool(vllm_extensions)
         self.model = model or self._only_model()
+        self.model_path = None  # nothing local: the server holds the weights
         self._check_served(self.model, "--model")
         for adapter in adapters:
             self.add_adapter(adapter)
