@@ -72,7 +72,8 @@ def _columns(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--model", "-m", default=None, help="Hub id, local directory or .gguf file. "
               "Default: the embedded SmolLM2-135M-Instruct (offline).")
 @click.option("--lora", multiple=True, metavar="[NAME=]PATH",
-              help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine.")
+              help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine. "
+              "With --backend openai: the served adapter's NAME.")
 @click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown or custom.")
 @click.option("--backend", default="auto", show_default=True,
               help="auto (vllm if importable, else hf), vllm, hf, openai (a server: see --base-url).")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import threading
 from dataclasses import replace
@@ -300,7 +301,7 @@ class OpenAIBackend(Backend):
             try:
                 data = await self.pool.request(client, "POST", path, body)
             except RequestRefused as exc:
-                if n > 1 and exc.status in (400, 422) and "n" in exc.message.lower():
+                if n > 1 and exc.status in (400, 422) and re.search(r"\bn\b", exc.message):
                     self._n_ok = False
                     self._warn(f"{exc.url} refuses n={n} ({exc.message[:80]}); sending {n} requests per prompt")
                     data = None
