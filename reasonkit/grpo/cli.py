@@ -52,7 +52,7 @@ _HELP = {
     "beta": "KL weight (k3); 0 runs no reference model.",
     "backend": "Rollouts on hf (the live policy), vllm (engine in this process) or vllm-server (--base-url); "
                "vllm ones need LoRA.",
-    "base_url": "vllm-server: the server's base URL ending in /v1 (replicas",
+    "base_url": "vllm-server: the base URL of the server (or of each replica) ending in /v1",
     "importance_sampling": "auto (token_truncate on vllm-server, else none) | none | token_truncate | "
                            "token_mask | sequence_truncate | sequence_mask.",
     "backend_options": "Engine options, e.g. gpu_memory_utilization=0.3,max_model_len=2048.",
