@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def run_server(model_path, items, bench, sampling, dtype: str, concurrency) -> d
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = ROOT / "benchmarks/results/.server.log"
+    log = Path(tempfile.gettempdir()) / f"reasonkit-bench-server-{port}.log"  # kept only if the run fails
     load_before = os.getloadavg()[0]
     with running_server(model_path, port, dtype=dtype, log=log, max_model_len=2048) as (url, startup):
         backend = get_backend("openai", model_path, base_url=url, concurrency=concurrency)
