@@ -39,6 +39,7 @@ The check is a handful of ``str.count``/``str.find`` calls: linear time, no rege
 """
 from __future__ import annotations
 
+from ._final import END_OF_TURN
 from .base import CORRECT, Verdict, register
 
 MISSING_THINK = "missing_think"
@@ -54,7 +55,6 @@ TRAILING_TEXT = "trailing_text"
 BAD_SEPARATOR = "bad_separator"
 
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>")
 
 
 def strip_end_of_turn(text: str) -> str:
