@@ -15,6 +15,9 @@ Policy:
   picked first (by the linear scans of :mod:`._extract`) and math-verify parses only that span:
 
   1. the text after the last ``</think>`` (the whole completion when there is none) is the *reply*;
+     a completion that opens ``<think>`` and never closes it has no reply (``no_answer``,
+     ``details["source"] = "unclosed_think"``): it was cut off while reasoning, and numbers met on
+     the way are not its answer;
   2. the reply's last ``<answer>...</answer>`` block (``details["source"] = "answer_tag"``): its last
      ``\\boxed{}`` when it holds one, else its content with outer ``$``/``\\(``/``\\[`` delimiters, a
      trailing period and Markdown bold removed, read as ``$\\boxed{content}$`` (the form the gold is
@@ -31,6 +34,12 @@ Policy:
   is cut to its last :data:`MAX_CHARS` characters (``details["truncated"]``): answers sit at the
   end, and some of math-verify's regexes take time growing with the square of the text (5,000
   characters of ``\\(`` cost 0.4 s in one regex call, which no signal can interrupt).
+* **Fast path**: when the gold and the chosen span are both integers, fractions, simple radicals
+  or short tuples of those (most MATH-500 golds), they are compared exactly without math-verify
+  (:mod:`._mathfast`; ``details["path"] = "fast"``), giving math-verify's verdict: anything it
+  cannot decide with certainty (a float that is not exactly equal, reordered tuples, anything
+  else) goes to math-verify. ``benchmarks/bench_verifiers.py`` checks the two agree on every row of
+  its MATH-500 corpus and records the throughput.
 * **Comparison**: ``math_verify.verify(gold, prediction)`` with its defaults (numeric tolerance,
   symbolic equality, sets, intervals, matrices, ``\\text`` answers as strings). Verdicts are
   math-verify's own on the chosen span; we only add the bounds below.
@@ -56,10 +65,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from functools import lru_cache
 from typing import Any
 
 from ._deadline import MAX_WORKERS, NO_SIGNALS, call_in_worker, call_with_alarm, can_use_alarm, shutdown_workers
 from ._extract import last_boxed_content, last_tag_content
+from ._mathfast import boxed_span, fast_verdict, kind, same_text, simple_answer
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
 
 __all__ = ["verify_math", "gold_to_latex", "prediction_spans", "DEFAULT_TIMEOUT", "MAX_CHARS",
@@ -99,6 +110,7 @@ def _warm_up() -> None:
     _score_unbounded(["$\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}$"], "\\left[ 3, \\frac{\\pi}{2} \\right)",
                      on_gold=None)
     _score_unbounded(["x = 1.5"], "\\frac{3}{2}", on_gold=None)
+    _score_unbounded(["$\\boxed{x^2+2x+1}$"], "(x+1)^2", on_gold=None)  # sympy's polynomial code
 
 
 def gold_to_latex(answer: Any) -> str:
@@ -156,6 +168,9 @@ def prediction_spans(completion: str) -> tuple[str, list[str], dict]:
     """
     details: dict[str, Any] = {}
     think_end = completion.rfind("</think>")
+    if think_end < 0 and "<think>" in completion:  # reasoning never closed: cut off before any answer
+        details["source"] = "unclosed_think"
+        return "unclosed_think", [], details
     reply = completion[think_end + len("</think>"):] if think_end >= 0 else completion
     content = last_tag_content(reply, "answer")
     if content is not None:
@@ -258,12 +273,38 @@ def _score_in_worker(texts: list[str], answer: str, timeout: float):
 
 
 # ----------------------------------------------------------------------------------------- verifier
-def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT) -> Verdict:
+_ASSIGNED_GOLD = re.compile(r"^[A-Za-z]=([^=]+)$")
+
+
+@lru_cache(maxsize=4096)
+def _simple_gold(answer: str) -> tuple:
+    return simple_answer(answer.strip()), kind(answer.strip())
+
+
+def _fast(answer: str, texts: list[str]) -> tuple[bool, str] | None:
+    """The fast path (:mod:`._mathfast`): exact simple answers, a number against another kind of
+    answer, or the gold's own text once math-verify has parsed that gold (a gold it cannot parse
+    stays ``bad_gold``)."""
+    simple, gold_kind = _simple_gold(answer)
+    span = boxed_span(texts)
+    assigned = _ASSIGNED_GOLD.match(answer.replace(" ", ""))
+    if assigned and span is not None and "=" not in span:  # gold "x=5": math-verify compares its right side
+        simple, gold_kind = _simple_gold(assigned.group(1))
+    if simple is None:
+        if not _gold_cache.get(answer):
+            return None  # a gold math-verify has not parsed yet may be bad_gold: let it decide once
+        if span is not None and same_text(span, answer):
+            return True, span.strip()
+    return fast_verdict(simple, texts, gold_kind)
+
+
+def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True) -> Verdict:
     """MATH-style final answer checked by math-verify (``<answer>`` tag, ``\\boxed{}``, LaTeX), with
     a working timeout.
 
     Score 1.0 when math-verify finds the completion's final answer equal to the gold. ``correct=None``
-    with reason ``bad_gold`` or ``timeout`` when it could not be scored. See the module docstring.
+    with reason ``bad_gold`` or ``timeout`` when it could not be scored. ``fast=False`` sends every
+    pair to math-verify (the fast path's reference). See the module docstring.
     """
     if not isinstance(completion, str):
         completion = "" if completion is None else str(completion)
@@ -271,6 +312,11 @@ def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIME
         return Verdict(0.0, None, None, BAD_GOLD, {})
     answer = str(answer)
     _, texts, details = prediction_spans(completion)
+    quick = _fast(answer, texts) if fast else None
+    if quick is not None:
+        details["path"] = "fast"
+        return Verdict(1.0 if quick[0] else 0.0, quick[0], quick[1][:500], CORRECT if quick[0] else NOT_EQUAL,
+                       details)
     if timeout is None or timeout <= 0:
         res, how = _score_unbounded(texts, answer), "unbounded"
     elif can_use_alarm():
