@@ -63,7 +63,9 @@ def strip_end_of_turn(text: str) -> str:
     while True:
         for tok in END_OF_TURN:
             if text.endswith(tok, 0, end):
-                end = len(text[:end - len(tok)].rstrip())
+                end -= len(tok)
+                while end and text[end - 1].isspace():
+                    end -= 1
                 break
         else:
             return text[:end]

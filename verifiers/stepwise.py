@@ -287,19 +287,29 @@ def find_steps(text: str) -> list[dict]:
         steps.append(by_text[key])
         return len(steps) >= MAX_STEPS
 
+    memo: dict[tuple[str, str], list] = {}
+
+    def steps_of(chunk: str, source: str) -> list:
+        """Steps of one note or line; a repeated one is read once (runs of arithmetic end at a newline)."""
+        key = (chunk, source)
+        if key not in memo:
+            memo[key] = list(_steps_in(_prepare(chunk), source))
+        return memo[key]
+
     for note in notes:
-        for s in _steps_in(_prepare(note), "note"):
+        for s in steps_of(note, "note"):
             seen[(s[1], s[2])] += 1
             if add(s):
                 return steps
     visible = _NOTE.sub(" ", text) if notes else text
-    for s in _steps_in(_prepare(visible), "text"):
-        key = (s[1], s[2])
-        if s[3] is not None and seen[key] > 0:  # the visible copy of a calculator note
-            seen[key] -= 1
-            continue
-        if add(s):
-            break
+    for line in visible.split("\n"):
+        for s in steps_of(line, "text"):
+            key = (s[1], s[2])
+            if s[3] is not None and seen[key] > 0:  # the visible copy of a calculator note
+                seen[key] -= 1
+                continue
+            if add(s):
+                return steps
     return steps
 
 
