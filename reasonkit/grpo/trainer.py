@@ -161,7 +161,7 @@ class GRPOTrainer:
     # ------------------------------------------------------------------------------------------- data
 
     def _load_data(self):
-        from reasonkit.verifiers.compose import resolve
+        from reasonkit.verifiers import resolve
 
         bench = build_benchmark(self.cfg)
         items = list(bench.load(split=self.cfg.split, data=self.cfg.data))
