@@ -163,6 +163,7 @@ CHAINS = [
     ("<<5*6=30>> then 30 + 5 = 35 = 36", 2, 3),
     ("The perimeter is 2 * (3 + 4) = 2 * 7 = 14 = 16 cm", 2, 3),
     ("Speed = 120 / 2 = 60 = 60 km/h", 2, 2),
+    ("Saskay can lift it 12*1=12 inches=1 foot.", 1, 1),  # a unit conversion link is not a claim
 ]
 
 

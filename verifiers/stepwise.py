@@ -250,8 +250,8 @@ def _steps_in_run(text: str, run: list[tuple], source: str):
 def _literal_link(left: list[tuple], right: list[tuple]) -> tuple[Fraction, Fraction, bool] | None:
     """A chain link between two bare numbers (``7 * 3 = 21 = 22``: the ``21 = 22`` link)."""
     lit_l, lit_r = _literal(left), _literal(right)
-    if lit_l is None or lit_r is None:
-        return None
+    if lit_l is None or lit_r is None or lit_l[1][2]:
+        return None  # "= 12 inches = 1 foot": a unit conversion, not a claim
     expected, claimed = _eval_side(left, True), _eval_side(right, True)
     return expected, claimed, _close(expected, claimed, lit_r)
 
