@@ -40,8 +40,8 @@ CASES = [
     ("answer_nested_in_think", "<think>a <answer>b</answer> c</think>", "nested_tags", "wrong_order"),
     ("think_nested_in_answer", "<answer>x <think>a</think> y</answer>", "nested_tags", "wrong_order"),
     ("answer_before_think", "<answer>b</answer>\n<think>a</think>", "wrong_order", "wrong_order"),
-    ("empty_answer", "<think>a</think>\n<answer></answer>", "empty_answer", "correct"),
-    ("whitespace_answer", "<think>a</think>\n<answer> \n </answer>", "empty_answer", "correct"),
+    ("empty_answer", "<think>a</think>\n<answer></answer>", "empty_answer", "empty_answer"),
+    ("whitespace_answer", "<think>a</think>\n<answer> \n </answer>", "empty_answer", "empty_answer"),
     ("leading_chatter", "Sure! Let me think.\n" + GOOD, "leading_text", "correct"),
     ("trailing_chatter", GOOD + "\nHope this helps!", "trailing_text", "correct"),
     ("trailing_eos_token_removed", GOOD + "<|im_end|>", "correct", "correct"),
@@ -74,7 +74,7 @@ PREFILLED = [
      "repeated_blocks"),
     ("prefilled_closed_at_once", "</think>\n<answer>6 * 4</answer>", "empty_think", "correct"),
     ("prefilled_no_close", "6 times 4 is 24.\n<answer>6 * 4</answer>", "missing_think", "missing_think"),
-    ("prefilled_empty_answer", "ok</think>\n<answer> </answer>", "empty_answer", "correct"),
+    ("prefilled_empty_answer", "ok</think>\n<answer> </answer>", "empty_answer", "empty_answer"),
     ("prefilled_leading_newline", "\nreasoning</think>\n<answer>1</answer>", "correct", "correct"),
 ]
 
@@ -186,3 +186,27 @@ def test_adversarial_inputs_return_fast(completion):
         v = verify_format(completion, mode=mode)
         assert time.perf_counter() - start < 1.0
         assert v.correct in (True, False)
+
+
+# The hack of the recorded learning run (benchmarks/results/learning_curve.md): with the prompt
+# pre-filling "<think>…</think>\n<answer>", the policy closed the answer at once and repeated tags.
+LEARNED_HACK = [
+    "</answer></answer></answer></answer>",
+    "</answer>\n</answer>\n</answer>",
+    "</answer><|im_end|>",
+    " </answer>",
+    "</answer><answer></answer><answer></answer>",
+]
+
+
+@pytest.mark.parametrize("completion", LEARNED_HACK)
+def test_learned_empty_answer_hack_pays_nothing(completion):
+    prefill = "<think>\nWe need 24 from [6, 4].\n</think>\n<answer>"
+    for mode in ("strict", "soft"):
+        v = verify_format(prefill + completion, mode=mode)
+        assert v.score == 0.0 and v.reason in ("empty_answer", "repeated_tags"), (mode, v)
+
+
+def test_soft_mode_counts_repeated_closing_tags():
+    v = verify_format(GOOD + "</answer></answer>", mode="soft")
+    assert (v.reason, v.score) == ("repeated_blocks", pytest.approx(1 / 3))

@@ -16,10 +16,13 @@ Two registered names, no reference fields; score 1.0 or 0.0, ``correct`` a bool 
     format reward, and a reward for "format" that pays for it teaches exactly that.
 
 * ``format_soft``: the four tags occur in order (first ``<think>``, then a ``</think>`` after it, then
-  ``<answer>``, then ``</answer>``); text around them and empty blocks are allowed. **Repeated blocks
-  are counted** (anti-hacking): with ``k`` = the larger of the number of ``<think>`` and of
-  ``<answer>`` openings, the score is ``1/k`` and the reason ``repeated_blocks`` when ``k > 1``
-  (``correct`` stays True: the tags are in order), so repeating blocks never raises the reward.
+  ``<answer>``, then ``</answer>``); text around them and an empty think block are allowed.
+  Anti-hacking: **the answer block is not empty** (the first ``<answer>…</answer>`` after the
+  reasoning; ``empty_answer``: the recorded learning run's
+  policy learned to close the answer at once), and **repeated tags are counted**: with ``k`` = the
+  largest count of any of the four tags, the score is ``1/k`` and the reason ``repeated_blocks``
+  when ``k > 1`` (``correct`` stays True: the tags are in order), so repeating blocks or tags never
+  raises the reward.
 
 **End-of-turn tokens** (both modes): known end-of-turn / end-of-text tokens at the very end of the
 completion (``<|im_end|>``, ``<|endoftext|>``, ``<|end_of_text|>``, ``<|eot_id|>``, ``<|end|>``,
@@ -114,6 +117,7 @@ def _strict(text: str) -> Verdict:
 
 def _soft(text: str) -> Verdict:
     pos = 0
+    spans = []
     for tag in _TAGS:
         found = text.find(tag, pos)
         if found < 0:
@@ -122,7 +126,10 @@ def _soft(text: str) -> Verdict:
                 reason = WRONG_ORDER
             return _verdict(False, reason, text, missing=tag)
         pos = found + len(tag)
-    blocks = max(text.count("<think>"), text.count("<answer>"))
+        spans.append((found, pos))
+    if not text[spans[2][1]:spans[3][0]].strip():  # the answer block that completes the order
+        return _verdict(False, EMPTY_ANSWER, text)
+    blocks = max(text.count(tag) for tag in _TAGS)
     if blocks > 1:
         return Verdict(1.0 / blocks, True, _answer_content(text), REPEATED_BLOCKS, {"blocks": blocks})
     return _verdict(True, CORRECT, text)
