@@ -45,6 +45,8 @@ import torch
 
 from .advantages import group_advantages, scored_mask, zero_variance_groups
 from .checkpoint import load_checkpoint, save_checkpoint
+from . import distributed as dist_engine
+from .distributed import make_accelerator  # noqa: F401  (re-exported: tests and scripts build it from here)
 from .logging import RunLogger
 from .logprobs import completion_logprobs, reference_logprobs
 from .loss import grpo_loss
@@ -71,19 +73,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def make_accelerator(**kwargs):
-    """An ``Accelerator``; on a machine without an accelerator device it is told so (``cpu=True``).
-
-    Without that flag, accelerate 1.x started by ``accelerate launch --multi_gpu`` or ``torchrun`` on a
-    CPU-only machine silently builds a non-distributed accelerator in every process (each process
-    then trains alone); with it, the processes join one gloo group.
-    """
-    from accelerate import Accelerator
-
-    has_device = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
-    return Accelerator(cpu=not has_device, **kwargs)
 
 
 def step_seed(seed: int, step: int, rank: int = 0) -> int:
@@ -178,10 +167,9 @@ class GRPOTrainer:
         self.scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer,
                                        num_warmup_steps=cfg.warmup_steps * cfg.num_iterations,
                                        num_training_steps=updates)
-        from accelerate.utils import DistributedType
-
-        self.deepspeed = acc.distributed_type == DistributedType.DEEPSPEED
-        if self.deepspeed:  # no DataLoader to infer the "auto" batch entries from (untested here: no GPU)
+        self.engine = dist_engine.engine(acc)  # single | ddp | deepspeed | fsdp (see reasonkit.grpo.distributed)
+        self.deepspeed = self.engine == "deepspeed"
+        if self.deepspeed:  # no DataLoader to infer the "auto" batch entries from
             acc.state.deepspeed_plugin.deepspeed_config.update(cfg.deepspeed_values(self.world))
         # The scheduler is prepared only for DeepSpeed (whose engine steps it): accelerate's wrapper would
         # otherwise step it num_processes times per update, running the schedule too fast under DDP.
@@ -192,8 +180,7 @@ class GRPOTrainer:
 
         # Encode each prompt once per group (see reasonkit.grpo.prefix) unless the KV cache is off
         # (gradient checkpointing) or the engine shards parameters (DeepSpeed / FSDP).
-        self.shared_prefix = not cfg.gradient_checkpointing and acc.distributed_type not in (
-            DistributedType.DEEPSPEED, DistributedType.FSDP)
+        self.shared_prefix = not cfg.gradient_checkpointing and self.engine in ("single", "ddp")
         if self.ref_model is not None:
             self.ref_model.to(acc.device)
 
@@ -272,12 +259,13 @@ class GRPOTrainer:
                                          lora_r=self.cfg.lora_r, dtype=dtype, seed=self.cfg.seed,
                                          engine_kwargs=dict(self.cfg.backend_options))
             if self._synced_step != step:
-                self.vllm.sync(self.accelerator.unwrap_model(self.model), step)
+                with dist_engine.gathered(self.accelerator, self.model) as bare:
+                    self.vllm.sync(bare, step)
                 self._synced_step = step
             rollouts = self.vllm.generate(prompts, items, sampling)
-        else:
-            rollouts = generate_hf(self.accelerator.unwrap_model(self.model), self.tokenizer, prompts, items,
-                                   sampling)
+        else:  # ZeRO-3 / FSDP2: from the gathered parameters (processes stop after different lengths)
+            with dist_engine.gathered(self.accelerator, self.model) as bare:
+                rollouts = generate_hf(bare, self.tokenizer, prompts, items, sampling)
         return score(rollouts, self.verifier, self.score_prefix)
 
     # ------------------------------------------------------------------------------------------- update
@@ -354,15 +342,9 @@ class GRPOTrainer:
                 self._accumulate(chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums)
             if manual_sync:
                 self._average_gradients()
-            if cfg.max_grad_norm > 0:
-                grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            else:  # no clipping: still measure the norm (and check it) for the log
-                grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
-                grad_norm = torch.stack(grads).norm() if grads else torch.tensor(0.0)
-            if grad_norm is None:  # DeepSpeed clips inside its engine and reports nothing here
-                grad_norm = torch.tensor(float("nan"))
-            else:
-                self._check_finite(torch.as_tensor(grad_norm), "gradient norm")
+            grad_norm = dist_engine.grad_norm(acc, model, cfg.max_grad_norm)
+            if not (self.deepspeed and torch.isnan(grad_norm)):  # DeepSpeed stepped already; nan = no norm
+                self._check_finite(grad_norm, "gradient norm")
             self._updating = True  # from here on an interrupt leaves a half-done step
             self.optimizer.step()
             self.scheduler.step()
@@ -388,11 +370,15 @@ class GRPOTrainer:
                 # DeepSpeed's engine divides by its gradient_accumulation_steps itself
                 gradient_accumulation_steps=1 if self.deepspeed else len(chunks))
             self._check_finite(loss, "loss")
-            acc.backward(loss)
+            last = c is chunks[-1]
+            if self.deepspeed and last:
+                self._updating = True  # the engine steps inside this backward
+            dist_engine.backward(acc, self.model, loss * dist_engine.deepspeed_loss_factor(acc, self.model, cfg.loss_type),
+                                 last=last)
             for k, v in lm.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / (len(chunks) * cfg.num_iterations)
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * (
-                1.0 if cfg.loss_type == "dapo" else len(chunks)) / (len(chunks) * cfg.num_iterations)
+            undo_ga = 1.0 if cfg.loss_type == "dapo" or self.deepspeed else len(chunks)  # see grpo_loss's GA
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * undo_ga / (len(chunks) * cfg.num_iterations)
 
     def _average_gradients(self) -> None:
         """All-reduce (mean) the gradients of the trainable parameters in one flat buffer."""
@@ -473,9 +459,9 @@ class GRPOTrainer:
         from .evaluation import evaluate_policy
 
         result: dict[str, float] = {}
-        if self.accelerator.is_main_process:
-            result = evaluate_policy(self.cfg, self.accelerator.unwrap_model(self.model), self.tokenizer,
-                                     self.step, self.out)
+        with dist_engine.gathered(self.accelerator, self.model) as bare:
+            if self.accelerator.is_main_process:
+                result = evaluate_policy(self.cfg, bare, self.tokenizer, self.step, self.out)
         self.accelerator.wait_for_everyone()
         return result
 
