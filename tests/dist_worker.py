@@ -9,6 +9,10 @@ Like tests/ddp_worker.py (whose fixed batch it reuses), but with gradient accumu
 back from the checkpoint the trainer writes (so a sharded engine must gather them). Per loss type
 it writes ``<loss>.json`` on the main process: the engine, world size, the metrics of both steps.
 The adapter is in ``run-<loss>/checkpoint-2``.
+
+``--train`` runs the whole loop instead (generation from the live policy, a reward that depends on
+the completion's length so groups have variance, a checkpoint per step) into ``--out``, resuming
+from ``--resume CKPT`` when given.
 """
 from __future__ import annotations
 
@@ -27,7 +31,11 @@ def main() -> None:
     ap.add_argument("--loss-types", default="dapo,grpo")
     ap.add_argument("--accumulation", type=int, default=2)
     ap.add_argument("--lora-r", type=int, default=8)
+    ap.add_argument("--train", action="store_true")
+    ap.add_argument("--resume")
     args = ap.parse_args()
+    if args.train:
+        return train(args)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -58,6 +66,29 @@ def main() -> None:
             (out / f"{loss_type}.json").write_text(json.dumps(
                 {"engine": trainer.engine, "world": accelerator.num_processes, "metrics": steps}))
         accelerator.wait_for_everyone()
+
+
+def odd_length(completion: str, **_):
+    """Reward 1 for a completion of odd length in characters, else 0 (varies for a random model)."""
+    from reasonkit.verifiers.base import Verdict
+
+    ok = len(completion) % 2 == 1
+    return Verdict(score=float(ok), correct=ok, extracted=None, reason="correct" if ok else "not_equal")
+
+
+def train(args) -> None:
+    from reasonkit.grpo.config import TrainConfig
+    from reasonkit.grpo.trainer import GRPOTrainer
+    from reasonkit.verifiers.base import VerifierSpec
+
+    cfg = TrainConfig(model=args.model, dtype="fp32", group_size=GROUP, prompts_per_step=PROMPTS, max_tokens=8,
+                      lora_r=args.lora_r, lora_dropout=0.0, learning_rate=1e-2, beta=0.04 if args.lora_r else 0.0,
+                      max_steps=2, save_steps=1, seed=0, output=args.out,
+                      gradient_accumulation_steps=args.accumulation)
+    prompts = [f"Question {i}: say something" for i in range(8)]
+    trainer = GRPOTrainer(cfg, items=[{"id": str(i)} for i in range(8)], prompts=prompts,
+                          verifier=VerifierSpec("odd_length", odd_length, (), "odd length"), show_progress=False)
+    trainer.train(resume_from=args.resume)
 
 
 if __name__ == "__main__":
