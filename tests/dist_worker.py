@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 import torch
-from ddp_worker import GROUP, PROMPTS, fixed_rollouts
+from ddp_worker import GROUP, PROMPTS, fixed_rollouts, select
 
 
 def main() -> None:
@@ -56,7 +56,7 @@ def main() -> None:
                               show_progress=False)
         batch = fixed_rollouts(tok)
         n = len(batch) // accelerator.num_processes
-        mine = batch.select(range(accelerator.process_index * n, (accelerator.process_index + 1) * n))
+        mine = select(batch, range(accelerator.process_index * n, (accelerator.process_index + 1) * n))
         steps = []
         for step in range(2):
             steps.append(trainer.optimize(mine))
