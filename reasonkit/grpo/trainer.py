@@ -21,13 +21,16 @@ objective, its aggregation variants and the departures from the paper are docume
 5. store old log-probs (only when mu > 1) and reference log-probs (only when beta > 0; LoRA runs
    disable the adapter instead of holding a second model), then mu updates with gradient clipping.
    The policy forward encodes each prompt once per group (:mod:`reasonkit.grpo.prefix`) unless
-   gradient checkpointing or DeepSpeed is on; under DDP its gradients are then averaged by one
-   all-reduce per update (what DDP itself would do);
+   gradient checkpointing, DeepSpeed or FSDP is on; under DDP its gradients are then averaged by one
+   all-reduce per update (what DDP itself would do). What differs between one process, DDP,
+   DeepSpeed ZeRO-2/3 and FSDP2 (rank and world size, backward and stepping, gathered parameters
+   for generation and checkpoints) is in :mod:`reasonkit.grpo.distributed`;
 6. log metrics, sample completions, evaluate every ``eval_steps`` on the held-out split
    (:mod:`reasonkit.grpo.evaluation`), and checkpoint every ``save_steps`` and at the end.
 
 Failure handling: a non-finite loss or gradient norm stops the run with :class:`TrainingDiverged`
-before the optimiser touches the weights, and the last good checkpoint stays as it was. Ctrl-C
+before the optimiser touches the weights (under DeepSpeed, whose engine steps inside the last
+backward, a non-finite gradient norm is seen only after that update), and the last good checkpoint stays as it was. Ctrl-C
 (SIGINT) asks the loop to stop after the current step and save a checkpoint; a second Ctrl-C
 interrupts at once, and a ``KeyboardInterrupt`` outside an optimiser update also saves a checkpoint
 of the last completed step before exiting.
