@@ -20,9 +20,13 @@ PY=${PYTHON:-python}
 
 if [ "${1:-}" = "--prepare" ]; then
   rm -rf "$CARRY" && mkdir -p "$CARRY/wheels" "$CARRY/tokenizer"
-  $PY -m pip download --no-deps -q -d "$CARRY/wheels" peft==0.21.2 accelerate==1.15.0 hjson einops py-cpuinfo \
-      msgpack ninja click rich markdown-it-py mdurl pygments math-verify latex2sympy2_extended \
-      antlr4-python3-runtime==4.13.2 sympy mpmath psutil pyyaml setuptools wheel
+  # the versions installed here (a consistent set: pydantic pins pydantic-core, sympy caps mpmath)
+  NAMES="peft accelerate hjson einops py-cpuinfo msgpack ninja click rich markdown-it-py mdurl pygments math-verify
+    latex2sympy2_extended antlr4-python3-runtime sympy mpmath psutil pyyaml pydantic pydantic-core annotated-types
+    typing-inspection"
+  PINS=$($PY -c "import sys, importlib.metadata as m; print(' '.join(n + '==' + m.version(n) for n in sys.argv[1:]))" $NAMES)
+  # shellcheck disable=SC2086
+  $PY -m pip download --no-deps -q -d "$CARRY/wheels" $PINS setuptools wheel
   DS_BUILD_OPS=0 $PY -m pip wheel --no-deps -q -w "$CARRY/wheels" deepspeed==0.19.8
   TOK=$($PY -c "from reasonkit.models import resolve_model; print(resolve_model(None))")
   cp "$TOK"/tokenizer* "$TOK"/special_tokens_map.json "$TOK"/chat_template.jinja "$CARRY/tokenizer/" 2>/dev/null || true
