@@ -139,6 +139,25 @@ def backward(acc, model, loss: torch.Tensor, *, last: bool) -> None:
         acc.backward(loss)
 
 
+def average_gradients(model, world: int) -> None:
+    """DDP by hand: all-reduce (mean) the gradients of the trainable parameters in one flat buffer
+    (for the shared-prefix forward, which calls the bare model twice per backward)."""
+    import torch.distributed as dist
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+        offset += n
+
+
 def grad_norm(acc, model, max_norm: float) -> torch.Tensor:
     """The gradient norm of the update, clipped to ``max_norm`` (> 0) first; DeepSpeed: the norm its
     engine measured (and clipped) in the step it has already taken."""

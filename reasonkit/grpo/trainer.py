@@ -95,6 +95,11 @@ class GRPOTrainer:
 
             raise ConfigError("backend vllm syncs the engine by loading the LoRA adapter after every step, so it "
                               "needs lora_r > 0; use --backend hf for full fine-tuning")
+        if cfg.backend == "vllm" and dist_engine.engine(acc) == "fsdp":
+            from .config import ConfigError
+
+            raise ConfigError("backend vllm is not supported under FSDP (the adapter sync reads sharded "
+                              "parameters); use --backend hf, or DeepSpeed ZeRO-2 / DDP with vllm")
         self.show_progress = show_progress
         self.on_step_end = on_step_end
         seed_everything(cfg.seed)
@@ -285,7 +290,7 @@ class GRPOTrainer:
             with sync_ctx:
                 self._accumulate(chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums)
             if manual_sync:
-                self._average_gradients()
+                dist_engine.average_gradients(self.model, self.world)
             grad_norm = dist_engine.grad_norm(acc, model, cfg.max_grad_norm)
             if not (self.deepspeed and torch.isnan(grad_norm)):  # DeepSpeed stepped already; nan = no norm
                 self._check_finite(grad_norm, "gradient norm")
@@ -323,23 +328,6 @@ class GRPOTrainer:
                 sums[k] = sums.get(k, 0.0) + float(v) / (len(chunks) * cfg.num_iterations)
             undo_ga = 1.0 if cfg.loss_type == "dapo" or self.deepspeed else len(chunks)  # see grpo_loss's GA
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * undo_ga / (len(chunks) * cfg.num_iterations)
-
-    def _average_gradients(self) -> None:
-        """All-reduce (mean) the gradients of the trainable parameters in one flat buffer."""
-        import torch.distributed as dist
-
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in params])
-        dist.all_reduce(flat)
-        flat /= self.world
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
-            offset += n
 
     def _check_finite(self, value: torch.Tensor, what: str) -> None:
         bad = torch.tensor([0.0 if torch.isfinite(value).all() else 1.0], device=self.accelerator.device)
