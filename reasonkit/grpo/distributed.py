@@ -72,19 +72,11 @@ def make_accelerator(**kwargs):
         handlers = list(kwargs.pop("kwargs_handlers", None) or []) + [InitProcessGroupKwargs(backend="gloo")]
         acc = Accelerator(cpu=False, kwargs_handlers=handlers, **kwargs)
     else:
-        fsdp = _env_true("ACCELERATE_USE_FSDP")
-        plugin = kwargs.pop("fsdp_plugin", None) or (FullyShardedDataParallelPlugin() if fsdp else None)
-        if plugin is not None:  # accelerate would build an FSDP state from the env and then drop it
-            os.environ["ACCELERATE_USE_FSDP"] = "false"
-        try:
-            acc = Accelerator(cpu=True, **kwargs)
-        finally:
-            if plugin is not None:
-                os.environ["ACCELERATE_USE_FSDP"] = "true"
-        if plugin is not None:
+        acc = Accelerator(cpu=True, **kwargs)  # gloo, right ranks; an FSDP plugin is dropped here
+        if _env_true("ACCELERATE_USE_FSDP"):  # so switch to FSDP with a plugin read from the same env
             from accelerate.state import PartialState
 
-            acc.state.fsdp_plugin = plugin
+            acc.state.fsdp_plugin = FullyShardedDataParallelPlugin()
             acc.state.distributed_type = DistributedType.FSDP
             PartialState._shared_state["distributed_type"] = DistributedType.FSDP
     rank, world = process_group_rank()
