@@ -81,20 +81,21 @@ tok.save_pretrained(out)
 print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters")
 EOF
 
-say "1. hf decode loop vs generate ($DEVICE, $DTYPE)"
-timeout 200 $PY benchmarks/bench_hf_decode.py --device "$DEVICE" --random-weights "$WORK/model" --dtype "$DTYPE" \
+DECODE_DTYPE=float32; [ "$DTYPE" = bf16 ] && DECODE_DTYPE=bfloat16   # bench_hf_decode's dtype names
+say "1. hf decode loop vs generate ($DEVICE, $DECODE_DTYPE)"
+timeout 150 $PY benchmarks/bench_hf_decode.py --device "$DEVICE" --random-weights "$WORK/model" --dtype "$DECODE_DTYPE" \
     --items "$ITEMS" --max-tokens "$TOKENS" --batch-size 32 --out "$RESULTS/hf_decode" 2>>"$LOG" | tee -a "$LOG" \
     || say "hf decode check failed (rc $?)"
 
 TRAIN=(train --model "$WORK/model" --dtype "$DTYPE" --dataset countdown --group-size 4 --prompts-per-step 2
        --max-tokens "$TOKENS" --max-steps "$STEPS" --save-steps 0 --log-completions-steps 0 --seed 0 --quiet)
 say "2. GRPO, $STEPS steps, one process"
-timeout 150 reasonkit "${TRAIN[@]}" --output "$WORK/grpo" >>"$LOG" 2>&1 && cp "$WORK/grpo/metrics.jsonl" "$RESULTS/grpo.jsonl" \
+timeout 120 reasonkit "${TRAIN[@]}" --output "$WORK/grpo" >>"$LOG" 2>&1 && cp "$WORK/grpo/metrics.jsonl" "$RESULTS/grpo.jsonl" \
     || say "GRPO run failed (rc $?)"
 
 say "3. GRPO under DeepSpeed ZeRO-2, one process"
 MP=no; [ "$DTYPE" = bf16 ] && MP=bf16
-timeout 200 accelerate launch --config_file train/accelerate/deepspeed-zero2.yaml --num_processes 1 \
+timeout 150 accelerate launch --config_file train/accelerate/deepspeed-zero2.yaml --num_processes 1 \
     --mixed_precision "$MP" "$(which reasonkit)" "${TRAIN[@]}" --output "$WORK/zero2" >>"$LOG" 2>&1 \
     && cp "$WORK/zero2/metrics.jsonl" "$RESULTS/zero2.jsonl" || say "ZeRO-2 run failed (rc $?)"
 
