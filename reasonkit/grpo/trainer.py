@@ -96,10 +96,10 @@ class GRPOTrainer:
 
             raise ConfigError("backend vllm syncs the engine by loading the LoRA adapter after every step, so it "
                               "needs lora_r > 0; use --backend hf for full fine-tuning")
-        if cfg.backend == "vllm" and dist_engine.engine(acc) == "fsdp":
+        if cfg.backend in SAMPLER_BACKENDS and dist_engine.engine(acc) == "fsdp":
             from .config import ConfigError
 
-            raise ConfigError("backend vllm is not supported under FSDP (the adapter sync reads sharded "
+            raise ConfigError(f"backend {cfg.backend} is not supported under FSDP (the adapter sync reads sharded "
                               "parameters); use --backend hf, or DeepSpeed ZeRO-2 / DDP with vllm")
         self.show_progress = show_progress
         self.on_step_end = on_step_end
