@@ -177,7 +177,7 @@ def test_recipe_values():
 
 
 ACCELERATE = {"single.yaml": "NO", "ddp.yaml": "MULTI_GPU", "deepspeed-zero2.yaml": "DEEPSPEED",
-              "deepspeed-zero3.yaml": "DEEPSPEED"}
+              "deepspeed-zero3.yaml": "DEEPSPEED", "fsdp2.yaml": "FSDP"}
 
 
 @pytest.mark.parametrize("name,kind", sorted(ACCELERATE.items()))
@@ -189,6 +189,8 @@ def test_accelerate_configs(name, kind):
         ds_file = ROOT / cfg["deepspeed_config"]["deepspeed_config_file"]
         ds = json.loads(ds_file.read_text())
         assert ds["zero_optimization"]["stage"] == (2 if "zero2" in name else 3)
+    if kind == "FSDP":
+        assert cfg["fsdp_config"]["fsdp_version"] == 2
 
 
 def test_accelerate_reads_the_configs():

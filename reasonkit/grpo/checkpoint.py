@@ -18,6 +18,12 @@ strings and containers only, so a checkpoint from elsewhere cannot run code when
 holding anything else is refused with one line). The RNG states are stored in that form too: the
 numpy Mersenne-Twister key as an int64 tensor, Python's state as a tuple of ints.
 
+Sharded engines: under ZeRO-3 and FSDP2 the weights are gathered first (``accelerator.get_state_dict``)
+and the main process writes the same peft / transformers layout. Under DeepSpeed (ZeRO-2 and 3) the
+optimiser and scheduler are saved by the engine itself (``deepspeed/`` in the checkpoint: every
+process writes its shard of the optimiser state; frozen base weights are left out) and restored by
+``engine.load_checkpoint``; under FSDP2 ``optimizer.pt`` holds the full (gathered) optimiser state.
+
 Hand-written rather than ``Accelerator.save_state``: that saves the whole model state dict
 (base weights included, ~0.5 GB for a 135M model) at every checkpoint even for a LoRA run, and does
 not produce the peft layout that the eval harness and vLLM load.
@@ -94,15 +100,25 @@ def save_checkpoint(output_dir: str | Path, step: int, *, accelerator, model, to
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
+    from .distributed import engine, full_state_dict, shards_parameters
+
+    kind, sharded = engine(accelerator), shards_parameters(accelerator)
     unwrapped = accelerator.unwrap_model(model)
+    gathered = full_state_dict(accelerator, model)  # sharded engines: every process takes part
     # peft's save_pretrained writes only the adapter; a plain transformers model writes everything.
-    unwrapped.save_pretrained(str(tmp), is_main_process=accelerator.is_main_process,
-                              save_function=accelerator.save, safe_serialization=True)
+    if not sharded or accelerator.is_main_process:
+        unwrapped.save_pretrained(str(tmp), is_main_process=accelerator.is_main_process,
+                                  save_function=accelerator.save, safe_serialization=True,
+                                  **({"state_dict": gathered} if sharded else {}))
     torch.save(rng_state(), tmp / f"rng_state_{accelerator.process_index}.pth")
+    if kind == "deepspeed":  # optimiser shards, scheduler: every process
+        model.save_checkpoint(str(tmp), tag="deepspeed", save_latest=False, exclude_frozen_parameters=True)
+    optim_state = _full_optimizer_state(model, optimizer) if kind == "fsdp" else None
     if accelerator.is_main_process:
         tokenizer.save_pretrained(str(tmp))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        if kind != "deepspeed":
+            torch.save(optim_state or optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2, default=str))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -119,6 +135,21 @@ def save_checkpoint(output_dir: str | Path, step: int, *, accelerator, model, to
 def load_checkpoint(path: str | Path, *, accelerator, model, optimizer, scheduler) -> dict[str, Any]:
     """Restore weights, optimiser, scheduler and this process's RNG from ``path``; return trainer state."""
     path = Path(path)
+    from .distributed import engine
+
+    kind = engine(accelerator)
+    if kind == "fsdp":
+        raise ReasonkitError(f"{path}: --resume is not supported under FSDP yet; the checkpoint's weights load "
+                             f"with reasonkit eval, or resume the run under DeepSpeed ZeRO-2/3 or DDP")
+    if kind == "deepspeed":
+        if not (path / "deepspeed").is_dir():
+            raise ReasonkitError(f"{path}: no deepspeed/ state in this checkpoint (written by another engine); "
+                                 f"resume it with the engine that wrote it")
+        rng, state = _read_rng_and_state(path, accelerator)
+        # DeepSpeed reads its own files (deepspeed/) with its own loader, outside the weights_only rule above.
+        model.load_checkpoint(str(path), tag="deepspeed", load_module_strict=False, load_optimizer_states=True,
+                              load_lr_scheduler_states=True)
+        return _apply_rng(path, accelerator, rng, state)
     unwrapped = accelerator.unwrap_model(model)
     if (path / "adapter_model.safetensors").is_file():
         from peft import set_peft_model_state_dict
@@ -138,14 +169,32 @@ def load_checkpoint(path: str | Path, *, accelerator, model, optimizer, schedule
         unwrapped.load_state_dict(sd, strict=False)
     optimizer_state = load_tensors(path / "optimizer.pt")
     scheduler_state = load_tensors(path / "scheduler.pt")
-    rng_file = path / f"rng_state_{accelerator.process_index}.pth"
-    rng = load_tensors(rng_file) if rng_file.is_file() else None
-    state = read_json(path / STATE_FILE, "--resume ")
+    rng, state = _read_rng_and_state(path, accelerator)
     optimizer.load_state_dict(optimizer_state)
     scheduler.load_state_dict(scheduler_state)
+    return _apply_rng(path, accelerator, rng, state)
+
+
+def _full_optimizer_state(model, optimizer) -> dict[str, Any]:
+    """FSDP2: the optimiser state gathered into full tensors (collective; every process calls it)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    inner = getattr(optimizer, "optimizer", optimizer)
+    return get_optimizer_state_dict(model, inner, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def _read_rng_and_state(path: Path, accelerator) -> tuple[Any, dict[str, Any]]:
+    """Read (never execute) this process's RNG file and the trainer state, before anything is applied."""
+    rng_file = path / f"rng_state_{accelerator.process_index}.pth"
+    rng = load_tensors(rng_file) if rng_file.is_file() else None
+    return rng, read_json(path / STATE_FILE, "--resume ")
+
+
+def _apply_rng(path: Path, accelerator, rng, state: dict[str, Any]) -> dict[str, Any]:
     if rng is not None:
         try:
             set_rng_state(rng)
         except (KeyError, TypeError, ValueError) as exc:
+            rng_file = path / f"rng_state_{accelerator.process_index}.pth"
             raise ReasonkitError(f"--resume: {rng_file}: not an RNG state written by reasonkit ({exc})") from None
     return state

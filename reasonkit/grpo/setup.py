@@ -8,24 +8,13 @@ import random
 import numpy as np
 import torch
 
+from .distributed import make_accelerator  # noqa: F401  (the accelerator: see reasonkit.grpo.distributed)
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def make_accelerator(**kwargs):
-    """An ``Accelerator``; on a machine without an accelerator device it is told so (``cpu=True``).
-
-    Without that flag, accelerate 1.x started by ``accelerate launch --multi_gpu`` or ``torchrun`` on a
-    CPU-only machine silently builds a non-distributed accelerator in every process (each process
-    then trains alone); with it, the processes join one gloo group.
-    """
-    from accelerate import Accelerator
-
-    has_device = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
-    return Accelerator(cpu=not has_device, **kwargs)
 
 
 def step_seed(seed: int, step: int, rank: int = 0) -> int:

@@ -21,13 +21,16 @@ objective, its aggregation variants and the departures from the paper are docume
 5. store old log-probs (only when mu > 1) and reference log-probs (only when beta > 0; LoRA runs
    disable the adapter instead of holding a second model), then mu updates with gradient clipping.
    The policy forward encodes each prompt once per group (:mod:`reasonkit.grpo.prefix`) unless
-   gradient checkpointing or DeepSpeed is on; under DDP its gradients are then averaged by one
-   all-reduce per update (what DDP itself would do);
+   gradient checkpointing, DeepSpeed or FSDP is on; under DDP its gradients are then averaged by one
+   all-reduce per update (what DDP itself would do). What differs between one process, DDP,
+   DeepSpeed ZeRO-2/3 and FSDP2 (rank and world size, backward and stepping, gathered parameters
+   for generation and checkpoints) is in :mod:`reasonkit.grpo.distributed`;
 6. log metrics, sample completions, evaluate every ``eval_steps`` on the held-out split
    (:mod:`reasonkit.grpo.evaluation`), and checkpoint every ``save_steps`` and at the end.
 
 Failure handling: a non-finite loss or gradient norm stops the run with :class:`TrainingDiverged`
-before the optimiser touches the weights, and the last good checkpoint stays as it was. Ctrl-C
+before the optimiser touches the weights (under DeepSpeed, whose engine steps inside the last
+backward, a non-finite gradient norm is seen only after that update), and the last good checkpoint stays as it was. Ctrl-C
 (SIGINT) asks the loop to stop after the current step and save a checkpoint; a second Ctrl-C
 interrupts at once, and a ``KeyboardInterrupt`` outside an optimiser update also saves a checkpoint
 of the last completed step before exiting.
@@ -48,6 +51,7 @@ from reasonkit.packing import completion_logprobs
 
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
+from . import distributed as dist_engine
 from .logging import RunLogger, completion_rows, rollout_metrics
 from .logprobs import reference_logprobs
 from .loss import grpo_loss
@@ -92,6 +96,11 @@ class GRPOTrainer:
 
             raise ConfigError("backend vllm syncs the engine by loading the LoRA adapter after every step, so it "
                               "needs lora_r > 0; use --backend hf for full fine-tuning")
+        if cfg.backend in SAMPLER_BACKENDS and dist_engine.engine(acc) == "fsdp":
+            from .config import ConfigError
+
+            raise ConfigError(f"backend {cfg.backend} is not supported under FSDP (the adapter sync reads sharded "
+                              "parameters); use --backend hf, or DeepSpeed ZeRO-2 / DDP with vllm")
         self.show_progress = show_progress
         self.on_step_end = on_step_end
         seed_everything(cfg.seed)
@@ -120,10 +129,9 @@ class GRPOTrainer:
         self.scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer,
                                        num_warmup_steps=cfg.warmup_steps * cfg.num_iterations,
                                        num_training_steps=updates)
-        from accelerate.utils import DistributedType
-
-        self.deepspeed = acc.distributed_type == DistributedType.DEEPSPEED
-        if self.deepspeed:  # no DataLoader to infer the "auto" batch entries from (untested here: no GPU)
+        self.engine = dist_engine.engine(acc)  # single | ddp | deepspeed | fsdp (see reasonkit.grpo.distributed)
+        self.deepspeed = self.engine == "deepspeed"
+        if self.deepspeed:  # no DataLoader to infer the "auto" batch entries from
             acc.state.deepspeed_plugin.deepspeed_config.update(cfg.deepspeed_values(self.world))
         # The scheduler is prepared only for DeepSpeed (whose engine steps it): accelerate's wrapper would
         # otherwise step it num_processes times per update, running the schedule too fast under DDP.
@@ -134,8 +142,7 @@ class GRPOTrainer:
 
         # Encode each prompt once per group (see reasonkit.grpo.prefix) unless the KV cache is off
         # (gradient checkpointing) or the engine shards parameters (DeepSpeed / FSDP).
-        self.shared_prefix = not cfg.gradient_checkpointing and acc.distributed_type not in (
-            DistributedType.DEEPSPEED, DistributedType.FSDP)
+        self.shared_prefix = not cfg.gradient_checkpointing and self.engine in ("single", "ddp")
         if self.ref_model is not None:
             self.ref_model.to(acc.device)
 
@@ -222,12 +229,13 @@ class GRPOTrainer:
                                          lora_r=self.cfg.lora_r, dtype=dtype, seed=self.cfg.seed,
                                          engine_kwargs=dict(self.cfg.backend_options))
             if self._synced_step != step:
-                self.vllm.sync(self.accelerator.unwrap_model(self.model), step)
+                with dist_engine.gathered(self.accelerator, self.model) as bare:
+                    self.vllm.sync(bare, step)
                 self._synced_step = step
             rollouts = self.vllm.generate(prompts, items, sampling)
-        else:
-            rollouts = generate_hf(self.accelerator.unwrap_model(self.model), self.tokenizer, prompts, items,
-                                   sampling)
+        else:  # ZeRO-3 / FSDP2: from the gathered parameters (processes stop after different lengths)
+            with dist_engine.gathered(self.accelerator, self.model) as bare:
+                rollouts = generate_hf(bare, self.tokenizer, prompts, items, sampling)
         return score(rollouts, self.verifier, self.score_prefix)
 
     # ------------------------------------------------------------------------------------------- update
@@ -298,16 +306,10 @@ class GRPOTrainer:
             with sync_ctx:
                 self._accumulate(chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums)
             if manual_sync:
-                self._average_gradients()
-            if cfg.max_grad_norm > 0:
-                grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            else:  # no clipping: still measure the norm (and check it) for the log
-                grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
-                grad_norm = torch.stack(grads).norm() if grads else torch.tensor(0.0)
-            if grad_norm is None:  # DeepSpeed clips inside its engine and reports nothing here
-                grad_norm = torch.tensor(float("nan"))
-            else:
-                self._check_finite(torch.as_tensor(grad_norm), "gradient norm")
+                dist_engine.average_gradients(self.model, self.world)
+            grad_norm = dist_engine.grad_norm(acc, model, cfg.max_grad_norm)
+            if not (self.deepspeed and torch.isnan(grad_norm)):  # DeepSpeed stepped already; nan = no norm
+                self._check_finite(grad_norm, "gradient norm")
             self._updating = True  # from here on an interrupt leaves a half-done step
             self.optimizer.step()
             self.scheduler.step()
@@ -335,28 +337,15 @@ class GRPOTrainer:
                 gradient_accumulation_steps=1 if self.deepspeed else len(chunks),
                 is_weights=None if self._is_weights is None else self._is_weights[c])
             self._check_finite(loss, "loss")
-            acc.backward(loss)
+            last = c is chunks[-1]
+            if self.deepspeed and last:
+                self._updating = True  # the engine steps inside this backward
+            factor = dist_engine.deepspeed_loss_factor(acc, self.model, cfg.loss_type)  # dapo x GA under DeepSpeed
+            dist_engine.backward(acc, self.model, loss * factor, last=last)
             for k, v in lm.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / (len(chunks) * cfg.num_iterations)
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * (
-                1.0 if cfg.loss_type == "dapo" else len(chunks)) / (len(chunks) * cfg.num_iterations)
-
-    def _average_gradients(self) -> None:
-        """All-reduce (mean) the gradients of the trainable parameters in one flat buffer."""
-        import torch.distributed as dist
-
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in params])
-        dist.all_reduce(flat)
-        flat /= self.world
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
-            offset += n
+            undo_ga = 1.0 if cfg.loss_type == "dapo" or self.deepspeed else len(chunks)  # see grpo_loss's GA
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * undo_ga / (len(chunks) * cfg.num_iterations)
 
     def _check_finite(self, value: torch.Tensor, what: str) -> None:
         bad = torch.tensor([0.0 if torch.isfinite(value).all() else 1.0], device=self.accelerator.device)
@@ -397,9 +386,9 @@ class GRPOTrainer:
         from .evaluation import evaluate_policy
 
         result: dict[str, float] = {}
-        if self.accelerator.is_main_process:
-            result = evaluate_policy(self.cfg, self.accelerator.unwrap_model(self.model), self.tokenizer,
-                                     self.step, self.out)
+        with dist_engine.gathered(self.accelerator, self.model) as bare:
+            if self.accelerator.is_main_process:
+                result = evaluate_policy(self.cfg, bare, self.tokenizer, self.step, self.out)
         self.accelerator.wait_for_everyone()
         return result
 
