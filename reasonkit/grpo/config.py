@@ -32,6 +32,8 @@ from ..errors import ReasonkitError
 LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
 SCALE_REWARDS = ("group", "batch", "none")
 ZERO_VARIANCE = ("keep", "skip")
+KL_ESTIMATORS = ("weighted_k3", "k3")  # the same lists as reasonkit.grpo.loss (which imports torch)
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 BACKENDS = ("hf", "vllm")
 DTYPES = ("auto", "bf16", "fp32")
 TRACKERS = ("none", "tensorboard", "wandb")
@@ -120,6 +122,10 @@ class TrainConfig:
     epsilon_high: float | None = field(
         default=None, metadata={"help": "upper clip range (DAPO clip-higher, e.g. 0.28); None = epsilon"})
     beta: float = field(default=0.0, metadata={"help": "KL weight; 0 = no reference model is run"})
+    kl_estimator: str = field(
+        default="weighted_k3", metadata={"help": "weighted_k3 (reverse-KL gradient, TRL's default) | k3 (the paper's)"})
+    importance_sampling_level: str = field(
+        default="token", metadata={"help": "token (GRPO) | sequence (GSPO: one ratio per completion)"})
     num_iterations: int = field(default=1, metadata={"help": "mu: optimiser passes over each generation batch"})
     scale_rewards: str = field(default="group", metadata={"help": "group | batch | none (Dr. GRPO)"})
     loss_type: str = field(
@@ -189,7 +195,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} = {getattr(self, name)!r}: must be a mapping (key: value)")
         for name in ("model", "dataset", "data", "split", "eval_split", "template", "system", "prefill",
                      "rewards", "output", "dtype", "scale_rewards", "loss_type", "zero_variance", "backend",
-                     "lr_scheduler"):
+                     "lr_scheduler", "kl_estimator", "importance_sampling_level"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
                 raise ConfigError(f"{name} = {v!r}: must be a string")
@@ -199,6 +205,8 @@ class TrainConfig:
     def _check_choices(self) -> None:
         for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
                               ("zero_variance", ZERO_VARIANCE), ("backend", BACKENDS), ("dtype", DTYPES),
+                              ("kl_estimator", KL_ESTIMATORS),
+                              ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
                               ("lr_scheduler", LR_SCHEDULERS), ("dataset", _dataset_names())):
             value = getattr(self, name)
             if value not in choices:

@@ -7,6 +7,8 @@ truncation share, zero-variance share, effective batch size, seconds per step). 
 ``OUTPUT/completions.jsonl``. Optional accelerate trackers (tensorboard, wandb) receive the same
 metrics through ``Accelerator.log``; they are off unless the config names them.
 A resumed run appends to the same files; rows carry their ``step`` so a reader can de-duplicate.
+Alarms (:mod:`reasonkit.grpo.alarms`) are printed in red, stay on the progress bar until a healthy
+step, and are recorded in the step's ``metrics.jsonl`` row under ``alarms``.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class RunLogger:
         self.accelerator = accelerator
         self.use_trackers = use_trackers
         self._progress = None
+        self._alarm = ""
         if enabled and show_progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -54,9 +57,19 @@ class RunLogger:
             if self._progress is not None:
                 parts = [f"{label} {_fmt(metrics[key])}" for key, label in _BAR_KEYS if key in metrics]
                 parts += [f"{k.split('/', 1)[1]} {_fmt(v)}" for k, v in metrics.items() if k.startswith("rewards/")]
-                self._progress.update(self._task, completed=step, stats=" · ".join(parts))
+                stats = " · ".join(parts) + (f" [bold red]{self._alarm}" if self._alarm else "")
+                self._progress.update(self._task, completed=step, stats=stats)
         if self.use_trackers and self.accelerator is not None:
             self.accelerator.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+
+    def alarm(self, messages: list[str]) -> None:
+        """Show ``messages`` loudly (red, on the log and the bar); an empty list clears the bar's flag."""
+        if not messages:
+            self._alarm = ""
+            return
+        self._alarm = "NO LEARNING SIGNAL: see warning"
+        for message in messages:
+            self.print(f"[bold red]WARNING: {message}")
 
     def log_completions(self, step: int, rows: list[dict[str, Any]]) -> None:
         if not self.enabled:

@@ -21,7 +21,8 @@ objective, its aggregation variants and the departures from the paper are docume
    The policy forward encodes each prompt once per group (:mod:`reasonkit.grpo.prefix`) unless
    gradient checkpointing or DeepSpeed is on; under DDP its gradients are then averaged by one
    all-reduce per update (what DDP itself would do);
-6. log metrics, sample completions, evaluate every ``eval_steps`` on the held-out split
+6. log metrics, warn when there is no learning signal (:mod:`reasonkit.grpo.alarms`), sample
+   completions, evaluate every ``eval_steps`` on the held-out split
    (:mod:`reasonkit.grpo.evaluation`), and checkpoint every ``save_steps`` and at the end.
 
 Failure handling: a non-finite loss or gradient norm stops the run with :class:`TrainingDiverged`
@@ -43,6 +44,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .alarms import SignalAlarms
 from .advantages import group_advantages, scored_mask, zero_variance_groups
 from .checkpoint import load_checkpoint, save_checkpoint
 from .logging import RunLogger
@@ -383,7 +385,8 @@ class GRPOTrainer:
             loss, lm = grpo_loss(
                 logp, None if old_logp is None else old_logp[c], None if ref_logp is None else ref_logp[c],
                 advantages[c], mask[c], epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
-                loss_type=cfg.loss_type, max_completion_length=cfg.max_tokens,
+                loss_type=cfg.loss_type, max_completion_length=cfg.max_tokens, kl_estimator=cfg.kl_estimator,
+                importance_sampling_level=cfg.importance_sampling_level,
                 num_items_in_batch=tokens_global, num_processes=self.world,
                 # DeepSpeed's engine divides by its gradient_accumulation_steps itself
                 gradient_accumulation_steps=1 if self.deepspeed else len(chunks))
@@ -519,6 +522,7 @@ class GRPOTrainer:
         logger = RunLogger(self.out, total_steps=cfg.max_steps, start_step=self.step, enabled=acc.is_main_process,
                            show_progress=self.show_progress, accelerator=acc, use_trackers=bool(cfg.trackers))
         interrupted = False
+        alarms = SignalAlarms()
         previous = None
         try:
             previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -529,6 +533,12 @@ class GRPOTrainer:
                 metrics = self.train_step()
                 if cfg.eval_steps and self.step % cfg.eval_steps == 0:
                     metrics.update(self.evaluate())  # written to OUTPUT/eval/step-N, headline in the log
+                warnings = alarms.update(self.step, metrics)  # no learning signal: say so now
+                if warnings:
+                    metrics["alarms"] = warnings
+                    logger.alarm(warnings)
+                elif not any(alarms.streak.values()):
+                    logger.alarm([])
                 if self.step % cfg.logging_steps == 0 or self.step == cfg.max_steps:
                     logger.log_step(self.step, metrics)
                 if cfg.log_completions_steps and self.step % cfg.log_completions_steps == 0:
