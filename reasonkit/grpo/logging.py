@@ -5,7 +5,10 @@ progress bar shows: reward, each verifier's reward, KL, loss, clip ratio, comple
 truncation share, zero-variance share, effective batch size, seconds per step). Every
 ``log_completions_steps`` steps a few sampled completions with their rewards go to
 ``OUTPUT/completions.jsonl``. Optional accelerate trackers (tensorboard, wandb) receive the same
-metrics through ``Accelerator.log``; they are off unless the config names them.
+metrics through ``Accelerator.log``; they are off unless the config names them. TensorBoard event
+files go to ``OUTPUT/<run name>/`` (``tensorboard --logdir OUTPUT``); wandb writes under ``OUTPUT/wandb``
+and runs offline (``wandb sync`` uploads later) unless ``WANDB_MODE`` says otherwise or
+``WANDB_API_KEY`` is set; the key itself is only ever read by wandb from the environment.
 A resumed run appends to the same files; rows carry their ``step`` so a reader can de-duplicate.
 Alarms (:mod:`reasonkit.grpo.alarms`) are printed in red, stay on the progress bar until a healthy
 step, and are recorded in the step's ``metrics.jsonl`` row under ``alarms``.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,14 @@ def _fmt(x: Any) -> str:
             return "nan"
         return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
     return str(x)
+
+
+def tracker_init_kwargs(output_dir: str | Path, trackers: list[str]) -> dict[str, dict]:
+    """``init_kwargs`` for ``Accelerator.init_trackers``: wandb keeps its files in the run directory."""
+    if "wandb" not in trackers:
+        return {}
+    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    return {"wandb": {"dir": str(output_dir), "mode": mode, "name": Path(output_dir).name}}
 
 
 class RunLogger:

@@ -47,7 +47,7 @@ import torch
 from .alarms import SignalAlarms
 from .advantages import group_advantages, scored_mask, zero_variance_groups
 from .checkpoint import load_checkpoint, save_checkpoint
-from .logging import RunLogger
+from .logging import RunLogger, tracker_init_kwargs
 from .logprobs import completion_logprobs, reference_logprobs
 from .loss import grpo_loss
 from .prefix import pack_groups, shared_prefix_logprobs
@@ -518,7 +518,8 @@ class GRPOTrainer:
             self.resume(resume_from)
         if cfg.trackers:
             acc.init_trackers(self.out.name, config={k: v for k, v in cfg.to_dict().items()
-                                                     if isinstance(v, (int, float, str, bool))})
+                                                     if isinstance(v, (int, float, str, bool))},
+                              init_kwargs=tracker_init_kwargs(self.out, cfg.trackers))
         logger = RunLogger(self.out, total_steps=cfg.max_steps, start_step=self.step, enabled=acc.is_main_process,
                            show_progress=self.show_progress, accelerator=acc, use_trackers=bool(cfg.trackers))
         interrupted = False
