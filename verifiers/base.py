@@ -65,6 +65,15 @@ class VerifierSpec:
 
 
 _REGISTRY: dict[str, VerifierSpec] = {}
+# Families of names built on demand: "rg:chain_sum" -> _FAMILIES["rg"]("chain_sum") (e.g. reasoning-gym).
+_FAMILIES: dict[str, Callable[[str], VerifierSpec]] = {}
+
+
+def register_family(prefix: str, factory: Callable[[str], VerifierSpec]) -> None:
+    """Names ``prefix:<rest>`` resolve to ``factory(rest)`` (which raises UnknownNameError if it must)."""
+    if prefix in _FAMILIES:
+        raise ValueError(f"verifier family {prefix!r} is already registered")
+    _FAMILIES[prefix] = factory
 
 
 def register(name: str, fn: Callable[..., Verdict], fields: tuple[str, ...] = (), description: str = "",
@@ -77,10 +86,12 @@ def register(name: str, fn: Callable[..., Verdict], fields: tuple[str, ...] = ()
 
 
 def get_verifier(name: str) -> VerifierSpec:
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise did_you_mean(name, tuple(_REGISTRY), "verifier") from None
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in _FAMILIES:
+        return _FAMILIES[prefix](rest)
+    raise did_you_mean(name, tuple(_REGISTRY) + tuple(f"{p}:<name>" for p in _FAMILIES), "verifier")
 
 
 def verifier_names() -> list[str]:

@@ -33,7 +33,7 @@ from typing import Any, Mapping, Union
 from .base import Verdict, VerifierSpec, get_verifier
 
 _WEIGHT = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z_][A-Za-z0-9_]*)?"  # "format", or a family's "rg:chain_sum"
 _TERM = re.compile(rf"^(?:(?P<w1>{_WEIGHT})\s*\*\s*(?P<n1>{_NAME})|(?P<n2>{_NAME})(?:\s*\*\s*(?P<w2>{_WEIGHT}))?)$")
 
 

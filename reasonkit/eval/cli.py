@@ -36,7 +36,8 @@ def _columns(specs: tuple[str, ...]) -> dict[str, str]:
               "Default: the embedded SmolLM2-135M-Instruct (offline).")
 @click.option("--lora", multiple=True, metavar="[NAME=]PATH",
               help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine.")
-@click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown or custom.")
+@click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown, custom, or "
+              "rg:TASK[:difficulty=0,test_size=N,KEY=V] (reasoning-gym).")
 @click.option("--backend", default="auto", show_default=True, help="auto (vllm if importable, else hf), vllm, hf.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["test", "train"]))
 @click.option("--limit", default="8", show_default=True, help="First N items ('all' for every item).")

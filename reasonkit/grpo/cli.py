@@ -36,7 +36,8 @@ _HELP = {
     "dtype": "auto | bf16 | fp32.",
     "lora_r": "LoRA rank; 0 = full fine-tuning.",
     "lora_target_modules": "Modules that get LoRA (or all-linear).",
-    "dataset": "countdown | gsm8k | math500 | custom (with --data).",
+    "dataset": "countdown | gsm8k | math500 | custom (with --data) | rg:TASK[:difficulty=0,size=N,KEY=V] "
+               "(reasoning-gym).",
     "data": "Data file or hub:org/name (custom, or to replace a built-in's data).",
     "rewards": "Weighted verifiers, e.g. countdown+0.5*format. Default: the data set's.",
     "prefill": "Assistant pre-fill of every prompt ('' removes the benchmark's).",

@@ -49,6 +49,10 @@ class ConfigError(ReasonkitError, ValueError):
     """A bad training configuration: one line that names the field (or file and key) and the fix."""
 
 
+def _known_dataset(name: str) -> bool:
+    return name.startswith("rg:") or name in _dataset_names()
+
+
 def _dataset_names() -> tuple[str, ...]:
     """The eval harness's benchmark names (its registry is light to import), else the built-in list."""
     try:
@@ -89,7 +93,8 @@ class TrainConfig:
         default=("q_proj", "k_proj", "v_proj", "o_proj"), metadata={"help": "modules that get LoRA: a list, or peft's 'all-linear'"})
     # --- data and rewards -----------------------------------------------------------------------------
     dataset: str = field(
-        default="countdown", metadata={"help": "a benchmark of the eval harness: countdown | gsm8k | math500 | custom"})
+        default="countdown", metadata={"help": "a benchmark of the eval harness: countdown | gsm8k | math500 | custom "
+                                              "| rg:TASK[:difficulty=0,size=N,...] (reasoning-gym)"})
     data: str | None = field(
         default=None, metadata={"help": "file / hub id for custom (or to replace a built-in's data)"})
     split: str = field(default="train", metadata={"help": "training split; periodic evaluation uses eval_split"})
@@ -209,6 +214,8 @@ class TrainConfig:
                               ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
                               ("lr_scheduler", LR_SCHEDULERS), ("dataset", _dataset_names())):
             value = getattr(self, name)
+            if name == "dataset" and _known_dataset(value):
+                continue
             if value not in choices:
                 raise ConfigError(f"{name}: {_did_you_mean(value, choices, name.replace('_', ' '))}")
         if not isinstance(self.report_to, (str, tuple)):
@@ -339,7 +346,11 @@ class TrainConfig:
     @property
     def reward_spec(self) -> str:
         """The reward expression in force (``rewards`` or the data set's default)."""
-        return self.rewards or DEFAULT_REWARDS[self.dataset]
+        if self.rewards:
+            return self.rewards
+        if self.dataset.startswith("rg:"):  # the task's own scorer, a little format
+            return f"rg:{self.dataset[3:].partition(':')[0]}+0.2*format"
+        return DEFAULT_REWARDS[self.dataset]
 
     @property
     def num_prompts_per_step(self) -> int:
