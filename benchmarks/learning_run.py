@@ -33,9 +33,9 @@ CANDIDATES = [
     "rg:chain_sum:difficulty=0",                       # a + b with one-digit numbers
     "rg:basic_arithmetic:min_terms=2,max_terms=2,min_digits=1,max_digits=1",
     "rg:chain_sum:min_terms=3,max_terms=3,min_digits=1,max_digits=1",
-    "rg:leg_counting:difficulty=0",                    # a one/two-step word problem
+    "rg:products:difficulty=0",                        # a * b
 ]
-CONTROL = "rg:number_sorting:difficulty=0"
+CONTROL = "rg:leg_counting:difficulty=0"  # a short-answer word problem
 PREFILL = "<think>\n</think>\n<answer>"
 
 
@@ -175,6 +175,24 @@ def write(a, result: dict) -> None:
     print("\n".join(lines))
 
 
+def write_survey(a, rows: list[dict], task: str, argv) -> dict:
+    a.results.mkdir(parents=True, exist_ok=True)
+    base = a.results / f"learning{a.suffix}-survey"
+    result = {"task": task, "survey": rows, "survey_items": a.survey_items, "max_tokens": a.max_tokens,
+              "prefill": a.prefill, "model": a.model or "embedded SmolLM2-135M-Instruct",
+              "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = ["# GRPO learning run: survey only (no training in this record)", "", f"Command: `{result['command']}`",
+             "", "Base model, temperature 1, 8 samples per item:", "",
+             "| task | items | pass@1 | pass@8 | truncated |", "|---|---|---|---|---|"]
+    lines += [f"| {r['task']} | {r['items']} | {r['pass@1']:.3f} | {r['pass@8'] or 0:.3f} | "
+              f"{r['truncation_rate']:.2f} |" for r in rows]
+    lines += ["", f"Chosen for training (largest pass@8 - pass@1 gap with pass@1 < 0.6): `{task}`", ""]
+    base.with_suffix(".md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return result
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M-Instruct")
@@ -195,11 +213,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--work", type=Path, default=Path("runs/learning"))
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--suffix", default="", help="results file suffix, e.g. -smoke")
+    ap.add_argument("--survey-only", action="store_true",
+                    help="stop after the survey: write learning{suffix}-survey.json/.md (no training claim)")
     a = ap.parse_args(argv)
+    a.results = Path(a.results)
     a.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows = survey(a, a.work)
     task = a.task or choose(rows)
+    if a.survey_only:
+        return write_survey(a, rows, task, argv)
     run = a.work / "train"
     minutes = train(a, task, run)
     adapter = run / f"checkpoint-{a.steps}"
@@ -215,7 +238,6 @@ def main(argv=None) -> dict:
         "survey": rows, "judge": judged, "evals": evals,
         "curve": [{k: r.get(k) for k in r if isinstance(r.get(k), (int, float))} for r in steps],
     }
-    a.results = Path(a.results)
     write(a, result)
     return result
 
