@@ -69,7 +69,7 @@ def model_level(batches: list[int], steps: int, rounds: int) -> list[dict]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasonkit.eval.backends.hf import _left_pad
+    from reasonkit.packing import left_pad
     from reasonkit.eval.backends.hf_attention import NAME, register
     from reasonkit.models import resolve_model
 
@@ -82,7 +82,7 @@ def model_level(batches: list[int], steps: int, rounds: int) -> list[dict]:
     for batch in batches:
         prompts = [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
                                            add_generation_prompt=True) for q in questions[:batch]]
-        ids, mask = _left_pad([tok(p, add_special_tokens=False)["input_ids"] for p in prompts], tok.pad_token_id,
+        ids, mask = left_pad([tok(p, add_special_tokens=False)["input_ids"] for p in prompts], tok.pad_token_id,
                               "cpu")
         row = {"batch": batch, "prompt_width": ids.shape[1], "steps": steps}
         for name, impl in (("sdpa", "sdpa"), ("reasonkit", NAME)):

@@ -35,7 +35,7 @@ def load(args):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from reasonkit.eval.backends.hf import pick_dtype
+    from reasonkit.eval.backends.base import pick_dtype
 
     dtype = pick_dtype(args.dtype, args.device)
     if args.random_weights:

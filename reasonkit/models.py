@@ -14,9 +14,10 @@
 The conversion is atomic (written to a temporary directory and renamed into place) and guarded
 by a file lock, so two processes resolving the default at the same time convert it once.
 
-Adapters: ``read_lora_rank`` reads ``r`` from a peft ``adapter_config.json`` and
-``check_adapter_base`` rejects an adapter made for a different base model (see its docstring for
-the matching rule). This module imports torch / transformers only inside the conversion.
+Adapters: ``check_adapter`` is the one check every backend runs before loading an adapter: a peft
+LoRA directory (``read_lora_rank``) made for this base model (``check_adapter_base``, see its
+docstring for the matching rule). ``adapter_has_weights`` tells a freshly initialised adapter
+(all ``lora_B`` zero) from a trained one. This module imports torch / transformers only inside the conversion.
 """
 from __future__ import annotations
 
@@ -228,3 +229,40 @@ def check_adapter_base(adapter_dir: str | os.PathLike, model: str | None) -> Non
     shown = DEFAULT_NAME + " (the embedded default)" if model is None else str(model)
     raise ReasonkitError(f"adapter {adapter_dir} was trained on {recorded}, not on {shown}; "
                          f"pass --model {recorded}")
+
+
+def parse_adapter(spec: str, flag: str = "--lora") -> tuple[str, str]:
+    """``PATH`` or ``NAME=PATH`` -> ``(name, path)``, the default name being the directory's last part.
+    A spec that is an existing path, or whose part before ``=`` looks like a path (holds ``/``,
+    starts with ``.`` or ``~``), is a path with ``=`` in it."""
+    name, sep, path = spec.partition("=")
+    if not sep or "/" in name or name.startswith((".", "~")) or Path(spec).expanduser().exists():
+        name, path = "", spec
+    path = path.strip()
+    if not path:
+        raise ReasonkitError(f"{flag} {spec!r}: empty path; use {flag} PATH or {flag} NAME=PATH")
+    return name.strip() or Path(path.rstrip("/")).expanduser().resolve().name or path, path
+
+
+def check_adapter(adapter_dir: str | os.PathLike, model: str | None, check_base: bool = True) -> int:
+    """The check before an adapter is loaded: a LoRA adapter directory (its rank is returned) made
+    for ``model`` (skipped with ``check_base=False``). Raises ``ReasonkitError`` otherwise."""
+    rank = read_lora_rank(adapter_dir)
+    if check_base:
+        check_adapter_base(adapter_dir, model)
+    return rank
+
+
+def adapter_has_weights(path: str | os.PathLike) -> bool:
+    """True unless every ``lora_B`` tensor of the adapter is zero (a freshly initialised adapter)."""
+    f = Path(path) / "adapter_model.safetensors"
+    try:
+        if not f.exists():
+            return True
+        from safetensors import safe_open
+
+        with safe_open(str(f), framework="pt") as st:
+            b_keys = [k for k in st.keys() if "lora_B" in k]
+            return not b_keys or any(bool(st.get_tensor(k).abs().sum() > 0) for k in b_keys)
+    except Exception:  # noqa: BLE001 - cannot tell: assume it has weights, so the caller still warns
+        return True

@@ -40,6 +40,19 @@ def fixed_rollouts(tokenizer):
     return r
 
 
+def select(r, rows):
+    """This process's whole groups of a batch (rows, rewards and per-verifier scores)."""
+    from reasonkit.grpo.rollout import Rollouts
+
+    rows = list(rows)
+    pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
+    out = Rollouts(pick(r.prompts), pick(r.items), pick(r.prompt_ids), pick(r.completion_ids), pick(r.texts),
+                   pick(r.finish_reasons), r.group_size)
+    out.rewards = r.rewards[rows]
+    out.per_verifier = {k: v[rows] for k, v in r.per_verifier.items()}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -50,7 +63,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from reasonkit.grpo.config import TrainConfig
-    from reasonkit.grpo.trainer import GRPOTrainer, make_accelerator
+    from reasonkit.grpo.setup import make_accelerator
+    from reasonkit.grpo.trainer import GRPOTrainer
 
     accelerator = make_accelerator()
     out = Path(args.out)
@@ -69,7 +83,7 @@ def main() -> None:
                               show_progress=False)
         batch = fixed_rollouts(tok)
         n = len(batch) // accelerator.num_processes
-        mine = batch.select(range(accelerator.process_index * n, (accelerator.process_index + 1) * n))
+        mine = select(batch, range(accelerator.process_index * n, (accelerator.process_index + 1) * n))
         metrics = trainer.optimize(mine)
         trainer.step = 1
         trainer.save()  # every process writes its RNG state into the same checkpoint

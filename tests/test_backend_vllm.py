@@ -107,7 +107,7 @@ def test_logprobs_match_transformers(engine, prompts, default_model_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from reasonkit.eval.backends.hf import sequence_logprobs
+    from reasonkit.packing import sequence_logprobs
 
     out = engine.generate(prompts, SamplingConfig(max_tokens=12, logprobs=True))
     model = AutoModelForCausalLM.from_pretrained(default_model_path, dtype=torch.float32)

@@ -14,8 +14,10 @@ from click.testing import CliRunner
 
 from reasonkit.cli import main
 from reasonkit.grpo.config import TrainConfig
-from reasonkit.grpo.rollout import Rollouts, to_tensors
-from reasonkit.grpo.trainer import GRPOTrainer, TrainingDiverged, step_seed
+from reasonkit.grpo.rollout import Rollouts
+from reasonkit.packing import pack as to_tensors
+from reasonkit.grpo.setup import step_seed
+from reasonkit.grpo.trainer import GRPOTrainer, TrainingDiverged
 
 ITEMS = [{"id": str(i), "question": f"q{i}"} for i in range(6)]
 
@@ -79,8 +81,8 @@ def test_to_tensors_aligns_prompts_left_and_completions_right():
 
 
 def test_shared_prefix_logprobs_equal_plain_forward(tiny_model_dir, tmp_path):
-    from reasonkit.grpo.logprobs import completion_logprobs
-    from reasonkit.grpo.prefix import pack_groups, shared_prefix_logprobs
+    from reasonkit.grpo.prefix import shared_prefix_logprobs
+    from reasonkit.packing import completion_logprobs, pack_groups
 
     trainer = make_trainer(tiny_model_dir, tmp_path, lora_dropout=0.0)
     r = fake_rollouts(trainer, 0)

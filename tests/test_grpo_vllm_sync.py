@@ -14,6 +14,8 @@ engine really serves the updated adapter rather than the base or the stale step-
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -38,8 +40,9 @@ def test_engine_logprobs_match_trainer_after_update(tmp_path, monkeypatch, defau
 
     from reasonkit.eval.benchmarks import get_benchmark
     from reasonkit.grpo.config import TrainConfig
-    from reasonkit.grpo.logprobs import completion_logprobs, reference_logprobs
-    from reasonkit.grpo.rollout import to_tensors
+    from reasonkit.grpo.logprobs import reference_logprobs
+    from reasonkit.packing import completion_logprobs
+    from reasonkit.packing import pack as to_tensors
     from reasonkit.grpo.trainer import GRPOTrainer
 
     cfg = TrainConfig(dtype="fp32", backend="vllm", group_size=4, prompts_per_step=2, max_tokens=16,
@@ -53,7 +56,10 @@ def test_engine_logprobs_match_trainer_after_update(tmp_path, monkeypatch, defau
     try:
         m1 = trainer.train_step()  # step 0: engine serves the initial adapter (B = 0), then one update
         assert m1["grad_norm"] > 0 and "skipped_update" not in m1
-        r = trainer.generate(trainer.step)  # step 1: the engine reloads the adapter first
+        # step 1: the engine reloads the adapter first; the trainer asks for no engine log-probs, this test does
+        trainer.vllm.sync(trainer.accelerator.unwrap_model(trainer.model), trainer.step)
+        r = trainer.vllm.generate(*trainer._next_batch(),
+                                  dataclasses.replace(trainer._sampling(trainer.step), logprobs=True))
         assert trainer.vllm.backend.lora_requests["policy"].lora_int_id == 2  # a new id per version
         assert r.engine_logprobs is not None
         ids, att, cmask = to_tensors(r.prompt_ids, r.completion_ids, tok.pad_token_id)

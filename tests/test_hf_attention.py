@@ -12,7 +12,8 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward  # n
 
 from reasonkit.eval.backends import hf_attention  # noqa: E402
 from reasonkit.eval.backends.base import SamplingConfig  # noqa: E402
-from reasonkit.eval.backends.hf import _left_pad, generate_with_model  # noqa: E402
+from reasonkit.eval.backends.hf import generate_with_model  # noqa: E402
+from reasonkit.packing import left_pad as _left_pad  # noqa: E402
 
 
 def _module(heads: int, kv_heads: int, training: bool = False):

@@ -7,7 +7,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from reasonkit.eval.backends.base import SamplingConfig  # noqa: E402
-from reasonkit.eval.backends.hf import _left_pad, generate_with_model  # noqa: E402
+from reasonkit.eval.backends.hf import generate_with_model  # noqa: E402
+from reasonkit.packing import left_pad as _left_pad  # noqa: E402
 from reasonkit.eval.backends.hf_decode import decode_batch, stop_string_checker  # noqa: E402
 
 PROMPTS = ["<|im_start|>user\nWhat is 12 * 7?<|im_end|>\n<|im_start|>assistant\n", "Hi",

@@ -10,6 +10,9 @@ API (used by ``reasonkit eval`` and by the GRPO trainer for its data and periodi
     bench.references(items[0], "gsm8k")                 # {"answer": "...#### 18"}: the verifier's fields
     bench.score_prefix                                  # text put before a completion when scoring
 
+``configure_benchmark(name, template=..., system=..., prefill=..., raw=...)`` applies the prompt
+flags of ``reasonkit eval`` / ``reasonkit train`` on top of a benchmark's default prompt.
+
 Every item is a dict with ``"id"`` (stable: the row's index in its split, or the generator's index),
 the question fields the template reads (``question``; ``numbers`` and ``target`` for Countdown) and the
 reference fields the verifiers read (``answer``; ``numbers``/``target``).
@@ -43,7 +46,7 @@ from typing import Any, Sequence
 from ..errors import ReasonkitError
 from . import prompts
 from .data import load_rows
-from .prompts import PromptTemplate
+from .prompts import PromptTemplate, load_template
 
 
 @dataclass
@@ -285,3 +288,20 @@ def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template
     for v in bench.verifiers:
         resolve_verifier(v)  # unknown name -> did-you-mean error now, not after generation
     return bench.with_few_shot(few_shot)
+
+
+def configure_benchmark(name: str, *, verifiers: Sequence[str] | None = None, columns: dict[str, str] | None = None,
+                        seed: int = 0, template: str | None = None, system: str | None = None,
+                        prefill: str | None = None, raw: bool = False, few_shot: int = 0) -> Benchmark:
+    """A benchmark with a template / system prompt / pre-fill / raw mode applied on top of its
+    default prompt: the rules behind ``reasonkit eval``'s flags, shared with ``reasonkit train``."""
+    default = get_benchmark(name, verifiers=verifiers, columns=columns, seed=seed) if name != "custom" else None
+    chosen = load_template(template, default.template if default is not None else PromptTemplate())
+    if system is not None:
+        chosen = replace(chosen, system=system or None)
+    if prefill is not None:
+        chosen = replace(chosen, prefill=prefill)
+    if raw:
+        chosen = replace(chosen, raw=True)
+    return get_benchmark(name, verifiers=verifiers, template=chosen, columns=columns, few_shot=few_shot,
+                         seed=seed)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReasonkitError
+from ..models import parse_adapter
 
 BACKENDS = ("auto", "vllm", "hf")
 
@@ -19,17 +20,6 @@ BACKENDS = ("auto", "vllm", "hf")
 RESUME_KEYS = ("model", "adapters", "benchmark", "benchmark_version", "data", "split", "n", "temperature",
                "top_p", "max_tokens", "seed", "template", "verifiers", "columns", "few_shot", "backend",
                "stop")
-
-
-def parse_lora(spec: str) -> tuple[str, str]:
-    """``PATH`` or ``NAME=PATH`` -> (name, path). The default name is the directory's last part."""
-    name, sep, path = spec.partition("=")
-    if not sep or ("/" in name or name.startswith((".", "~"))):  # "a/b=c" is a path with '='
-        name, path = "", spec
-    path = path.strip()
-    if not path:
-        raise ReasonkitError(f"--lora {spec!r}: empty path; use --lora PATH or --lora NAME=PATH")
-    return name.strip() or Path(path.rstrip("/")).name, path
 
 
 @dataclass
@@ -92,7 +82,7 @@ class EvalConfig:
             raise ReasonkitError("--benchmark custom needs --verifier NAME (e.g. gsm8k, math, countdown)")
         names = []
         for spec in self.lora:
-            name, path = parse_lora(spec)
+            name, path = parse_adapter(spec)
             if name == "base":
                 raise ReasonkitError(f"--lora {spec}: the name 'base' is reserved for the model without adapter")
             if name in names:
@@ -116,7 +106,7 @@ class EvalConfig:
     @property
     def adapters(self) -> list[tuple[str, str]]:
         """(name, absolute path) of each adapter, in the order given."""
-        return [(n, str(Path(p).expanduser().resolve())) for n, p in map(parse_lora, self.lora)]
+        return [(n, str(Path(p).expanduser().resolve())) for n, p in map(parse_adapter, self.lora)]
 
     def run_dir(self) -> Path:
         if self.output:

@@ -16,14 +16,20 @@ for ``<think>`` would miss it. The harness therefore scores ``score_prefix + com
 pre-fill opens no tag). This is what the AgileRL recipe does before its format reward
 (it prepends ``<think>``), it keeps the format verifier's strict mode usable unchanged, and the
 saved ``completion`` column stays exactly what the model generated.
+
+``load_template(spec, default)`` turns ``--template`` (a user message, or a .json / .yaml file)
+into a template; files are read through :mod:`reasonkit.files` (one-line errors).
 """
 from __future__ import annotations
 
+import json
 import string
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
+from ..files import read_text
 
 THINK_TAG = "<think>"
 
@@ -123,6 +129,36 @@ class PromptTemplate:
         d = dict(d)
         d["few_shot"] = tuple(tuple(p) for p in d.get("few_shot") or ())
         return cls(**d)
+
+
+TEMPLATE_KEYS = ("user", "system", "prefill", "raw", "few_shot")
+
+
+def load_template(spec: str | None, default: PromptTemplate) -> PromptTemplate:
+    """``--template``: a user message with ``{fields}`` (the rest of ``default`` kept), or a .json /
+    .yaml file holding a mapping with ``user`` and optionally ``system``, ``prefill``, ``raw``,
+    ``few_shot``."""
+    if spec is None:
+        return default
+    p = Path(spec).expanduser()
+    if p.suffix.lower() not in (".json", ".yaml", ".yml"):
+        return replace(default, user=spec)
+    text = read_text(p, "--template ", "a .json / .yaml template file")
+    try:
+        if p.suffix.lower() == ".json":
+            d = json.loads(text)
+        else:
+            import yaml
+
+            d = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any parser error is a bad file
+        raise ReasonkitError(f"--template {spec}: cannot parse ({type(exc).__name__})") from None
+    if not isinstance(d, dict) or "user" not in d:
+        raise ReasonkitError(f"--template {spec}: expected a mapping with at least a 'user' message")
+    unknown = set(d) - set(TEMPLATE_KEYS)
+    if unknown:
+        raise ReasonkitError(f"--template {spec}: unknown keys {sorted(unknown)}; use {', '.join(TEMPLATE_KEYS)}")
+    return PromptTemplate.from_dict(d)
 
 
 # --- the built-in templates (wording written for reasonkit) ----------------------------------------

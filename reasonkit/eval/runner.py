@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
-from .benchmarks import Benchmark, get_benchmark
+from ..models import adapter_has_weights
+from .benchmarks import Benchmark, configure_benchmark, get_benchmark
 from .config import RESUME_KEYS, EvalConfig
 from .metrics import adapter_metrics
 from .prompts import PromptTemplate
@@ -33,57 +34,6 @@ BASE = "base"
 
 # --- building the pieces ---------------------------------------------------------------------------
 
-def load_template(spec: str | None, default: PromptTemplate) -> PromptTemplate:
-    """``--template``: a user message with ``{fields}``, or a .json / .yaml file with
-    ``user``, ``system``, ``prefill``, ``raw`` keys."""
-    if spec is None:
-        return default
-    p = Path(spec).expanduser()
-    if p.suffix.lower() in (".json", ".yaml", ".yml"):
-        if not p.is_file():
-            raise ReasonkitError(f"--template {spec}: no such file")
-        text = p.read_text(encoding="utf-8")
-        try:
-            if p.suffix.lower() == ".json":
-                d = json.loads(text)
-            else:
-                import yaml
-
-                d = yaml.safe_load(text)
-        except Exception as exc:  # noqa: BLE001 - any parser error is a bad file
-            raise ReasonkitError(f"--template {spec}: cannot parse ({type(exc).__name__})") from None
-        if not isinstance(d, dict) or "user" not in d:
-            raise ReasonkitError(f"--template {spec}: expected a mapping with at least a 'user' message")
-        unknown = set(d) - {"user", "system", "prefill", "raw", "few_shot"}
-        if unknown:
-            raise ReasonkitError(f"--template {spec}: unknown keys {sorted(unknown)}; "
-                                 "use user, system, prefill, raw, few_shot")
-        return PromptTemplate.from_dict(d)
-    from dataclasses import replace
-
-    return replace(default, user=spec)
-
-
-def configure_benchmark(name: str, *, verifiers=None, columns=None, seed: int = 0, template=None,
-                        system: str | None = None, prefill: str | None = None, raw: bool = False,
-                        few_shot: int = 0) -> Benchmark:
-    """A benchmark with a template / system prompt / pre-fill / raw mode applied on top of its
-    default prompt: the rules behind ``reasonkit eval``'s flags, shared with ``reasonkit train``."""
-    from dataclasses import replace
-
-    default = get_benchmark(name, verifiers=verifiers, columns=columns, seed=seed) if name != "custom" else None
-    base_template = default.template if default is not None else PromptTemplate()
-    template = load_template(template, base_template)
-    if system is not None:
-        template = replace(template, system=system or None)
-    if prefill is not None:
-        template = replace(template, prefill=prefill)
-    if raw:
-        template = replace(template, raw=True)
-    return get_benchmark(name, verifiers=verifiers, template=template, columns=columns, few_shot=few_shot,
-                         seed=seed)
-
-
 def build_benchmark(config: EvalConfig) -> Benchmark:
     return configure_benchmark(config.benchmark, verifiers=config.verifiers or None, columns=config.columns,
                                seed=config.seed, template=config.template, system=config.system,
@@ -91,18 +41,14 @@ def build_benchmark(config: EvalConfig) -> Benchmark:
 
 
 def open_backend(config: EvalConfig):
-    """Resolve the model, check every adapter's base, start the engine with all adapters."""
-    from reasonkit.models import check_adapter_base, resolve_model
-
+    """Resolve the model and start the engine with every adapter (each checked by the backend with
+    :func:`reasonkit.models.check_adapter` before the model loads)."""
     from .backends import get_backend
     from .backends.base import Adapter
 
-    model_path = resolve_model(config.model)
-    for name, path in config.adapters:
-        check_adapter_base(path, config.model)
     adapters = [Adapter(name, path) for name, path in config.adapters]
-    engine = get_backend(config.backend, model_path, adapters=adapters, **config.backend_options)
-    return engine, model_path
+    engine = get_backend(config.backend, config.model, adapters=adapters, **config.backend_options)
+    return engine, engine.model_path
 
 
 def versions() -> dict[str, str | None]:
@@ -127,22 +73,6 @@ def versions() -> dict[str, str | None]:
             except metadata.PackageNotFoundError:
                 pass
     return out
-
-
-def _adapter_has_weights(path: str) -> bool:
-    """True unless every lora_B tensor of the adapter is zero (a freshly initialised adapter)."""
-    p = Path(path)
-    try:
-        from safetensors import safe_open
-
-        f = p / "adapter_model.safetensors"
-        if not f.exists():
-            return True
-        with safe_open(str(f), framework="pt") as st:
-            b_keys = [k for k in st.keys() if "lora_B" in k]
-            return not b_keys or any(bool(st.get_tensor(k).abs().sum() > 0) for k in b_keys)
-    except Exception:  # noqa: BLE001 - cannot tell: assume it has weights, so we still warn
-        return True
 
 
 def identical_to_base(rows: Sequence[dict[str, Any]], adapter: str) -> bool:
@@ -204,7 +134,7 @@ def summarize(rows: list[dict[str, Any]], bench: Benchmark, n: int, adapters: Se
     warnings = []
     paths = adapter_paths
     for name in adapters:
-        if name != BASE and identical_to_base(rows, name) and _adapter_has_weights(paths.get(name, "")):
+        if name != BASE and identical_to_base(rows, name) and adapter_has_weights(paths.get(name, "")):
             warnings.append(f"adapter {name!r} ({paths.get(name)}) has non-zero LoRA weights but its output is "
                             "identical to the base model on every prompt: the adapter was probably not applied")
     return {

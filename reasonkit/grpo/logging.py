@@ -12,6 +12,9 @@ and runs offline (``wandb sync`` uploads later) unless ``WANDB_MODE`` says other
 A resumed run appends to the same files; rows carry their ``step`` so a reader can de-duplicate.
 Alarms (:mod:`reasonkit.grpo.alarms`) are printed in red, stay on the progress bar until a healthy
 step, and are recorded in the step's ``metrics.jsonl`` row under ``alarms``.
+
+``rollout_metrics`` computes a step's rollout numbers over all processes; ``completion_rows`` picks
+the sample completions.
 """
 from __future__ import annotations
 
@@ -104,3 +107,38 @@ class RunLogger:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def rollout_metrics(acc, cfg, rollouts, all_rewards, zv_all, cmask) -> dict[str, float]:
+    """Reward (mean, std, per verifier), length, truncation, zero-variance and unscored counts of one
+    step over every process (``acc`` gathers; ``all_rewards`` / ``zv_all`` are already global)."""
+    import torch
+
+    lengths = acc.gather(cmask.sum(1).float().to(acc.device)).cpu()
+    trunc = acc.gather(rollouts.truncated.float().to(acc.device)).cpu()
+    unscored = float(acc.reduce(torch.tensor([float(rollouts.unscored)], device=acc.device), "sum"))
+    m: dict[str, float] = {
+        "reward": float(torch.nanmean(all_rewards)) if (~torch.isnan(all_rewards)).any() else float("nan"),
+        "reward_std": float(all_rewards[~torch.isnan(all_rewards)].std()) if all_rewards.numel() > 1 else 0.0,
+    }
+    for name in sorted(rollouts.per_verifier):
+        vals = acc.gather(rollouts.per_verifier[name].to(acc.device)).cpu()
+        m[f"rewards/{name}"] = float(torch.nanmean(vals)) if (~torch.isnan(vals)).any() else float("nan")
+    groups = zv_all.numel()
+    m.update({
+        "completion_length": float(lengths.mean()),
+        "truncated": float(trunc.mean()),
+        "zero_variance": float(zv_all.float().mean()),
+        "effective_batch": float((groups - int(zv_all.sum())) * cfg.group_size
+                                 if cfg.zero_variance == "skip" else groups * cfg.group_size),
+        "unscored": unscored,
+    })
+    return m
+
+
+def completion_rows(rollouts, k: int) -> list[dict[str, Any]]:
+    """The first ``k`` completions of a step with their rewards, for ``completions.jsonl``."""
+    return [{"prompt": rollouts.prompts[i], "completion": rollouts.texts[i], "reward": float(rollouts.rewards[i]),
+             **{f"rewards/{n}": float(v[i]) for n, v in rollouts.per_verifier.items()},
+             "finish_reason": rollouts.finish_reasons[i]}
+            for i in range(min(k, len(rollouts)))]

@@ -36,7 +36,7 @@ class Rollouts:
     texts: list[str]
     finish_reasons: list[str]            # "stop" | "length"
     group_size: int
-    engine_logprobs: list[list[float]] | None = None   # vLLM's log-prob of each sampled token
+    engine_logprobs: list[list[float]] | None = None   # the engine's log-probs, when sampling asked for them
     rewards: torch.Tensor | None = None                # (N,) float32
     per_verifier: dict[str, torch.Tensor] = field(default_factory=dict)
     unscored: int = 0
@@ -48,43 +48,6 @@ class Rollouts:
     @property
     def truncated(self) -> torch.Tensor:
         return torch.tensor([r == "length" for r in self.finish_reasons], dtype=torch.bool)
-
-    def select(self, rows: Sequence[int]) -> "Rollouts":
-        """A sub-batch (used to split whole groups across processes or into micro-batches)."""
-        rows = list(rows)
-        pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
-        return Rollouts(
-            pick(self.prompts), pick(self.items), pick(self.prompt_ids), pick(self.completion_ids),
-            pick(self.texts), pick(self.finish_reasons), self.group_size,
-            pick(self.engine_logprobs) if self.engine_logprobs is not None else None,
-            self.rewards[rows] if self.rewards is not None else None,
-            {k: v[rows] for k, v in self.per_verifier.items()}, self.unscored)
-
-
-def to_tensors(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], pad_id: int,
-               eos_id: int | None = None):
-    """Pack (prompt, completion) pairs into one padded batch for a forward pass.
-
-    Prompts are left-padded and completions right-padded, so every prompt ends at the same column
-    ``P`` and completion token ``t`` of every row sits at column ``P + t``. Returns ``input_ids``,
-    ``attention_mask`` (B, P+C) and ``completion_mask`` (B, C): 1 on the sampled tokens (an EOS that
-    ended a completion is a sampled token and is trained on), 0 on padding. An empty completion (the
-    model stopped at once) still gets one column so shapes stay valid; its mask row is all zero.
-    """
-    P = max(len(p) for p in prompt_ids)
-    C = max(1, max(len(c) for c in completion_ids))
-    B = len(prompt_ids)
-    input_ids = torch.full((B, P + C), pad_id, dtype=torch.long)
-    attention = torch.zeros((B, P + C), dtype=torch.long)
-    cmask = torch.zeros((B, C), dtype=torch.long)
-    for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
-        input_ids[i, P - len(p):P] = torch.tensor(p, dtype=torch.long)
-        attention[i, P - len(p):P] = 1
-        if c:
-            input_ids[i, P:P + len(c)] = torch.tensor(c, dtype=torch.long)
-            attention[i, P:P + len(c)] = 1
-            cmask[i, :len(c)] = 1
-    return input_ids, attention, cmask
 
 
 # --------------------------------------------------------------------------------------------- generation

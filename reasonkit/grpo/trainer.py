@@ -12,10 +12,12 @@ objective, its aggregation variants and the departures from the paper are docume
    process index) so a resumed run draws exactly the completions an uninterrupted run would;
 3. score them with the composite verifier; gather the rewards of all processes and compute
    group-relative advantages (groups never straddle processes);
-4. build the token mask: completion tokens, minus truncated completions (``mask_truncated``),
-   minus unscored completions, minus zero-variance groups when ``zero_variance = "skip"``
-   (``"count"`` keeps them: they carry no policy gradient but still add the KL term and count
-   in the normalisers); a step whose groups are all zero-variance everywhere makes no update;
+4. prepare the batch (:func:`reasonkit.grpo.batch.prepare_batch`, pure: no model): advantages,
+   packed tensors and the token mask: completion tokens, minus truncated completions
+   (``mask_truncated``), minus unscored completions, minus zero-variance groups when
+   ``zero_variance = "skip"`` (``"keep"`` keeps them: they carry no policy gradient but still add
+   the KL term and count in the normalisers); a step whose groups are all zero-variance everywhere
+   makes no update;
 5. store old log-probs (only when mu > 1) and reference log-probs (only when beta > 0; LoRA runs
    disable the adapter instead of holding a second model), then mu updates with gradient clipping.
    The policy forward encodes each prompt once per group (:mod:`reasonkit.grpo.prefix`) unless
@@ -34,7 +36,6 @@ of the last completed step before exiting.
 from __future__ import annotations
 
 import contextlib
-import random
 import signal
 import time
 from dataclasses import dataclass
@@ -44,14 +45,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from reasonkit.packing import completion_logprobs
+
 from .alarms import SignalAlarms
-from .advantages import group_advantages, scored_mask, zero_variance_groups
+from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
-from .logging import RunLogger, tracker_init_kwargs
-from .logprobs import completion_logprobs, reference_logprobs
+from .logging import RunLogger, completion_rows, rollout_metrics, tracker_init_kwargs
+from .logprobs import reference_logprobs
 from .loss import grpo_loss
-from .prefix import pack_groups, shared_prefix_logprobs
-from .rollout import Rollouts, VLLMRollouts, generate_hf, score, to_tensors
+from .prefix import shared_prefix_logprobs
+from .rollout import Rollouts, VLLMRollouts, generate_hf, score
+from .setup import build_benchmark, load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
@@ -67,69 +71,6 @@ class TrainResult:
     steps_done: int
     last_checkpoint: Path | None
     interrupted: bool = False
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def make_accelerator(**kwargs):
-    """An ``Accelerator``; on a machine without an accelerator device it is told so (``cpu=True``).
-
-    Without that flag, accelerate 1.x started by ``accelerate launch --multi_gpu`` or ``torchrun`` on a
-    CPU-only machine silently builds a non-distributed accelerator in every process (each process
-    then trains alone); with it, the processes join one gloo group.
-    """
-    from accelerate import Accelerator
-
-    has_device = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
-    return Accelerator(cpu=not has_device, **kwargs)
-
-
-def step_seed(seed: int, step: int, rank: int = 0) -> int:
-    """The sampling seed of one step on one process: a pure function of (seed, step, rank)."""
-    return (seed * 1_000_003 + step * 10_007 + rank) % 2**31
-
-
-# --------------------------------------------------------------------------------------------- model setup
-
-def load_policy(cfg, model_path: str):
-    """Tokenizer and policy model (peft LoRA when ``lora_r > 0``) as the config asks."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=cfg.resolved_dtype())
-    return tokenizer, model
-
-
-def wrap_policy(cfg, model):
-    """Apply LoRA (or leave the model fully trainable) and gradient checkpointing."""
-    if cfg.lora_r > 0:
-        from peft import LoraConfig, get_peft_model
-
-        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=(cfg.lora_target_modules if isinstance(cfg.lora_target_modules, str)
-                                          else list(cfg.lora_target_modules)), task_type="CAUSAL_LM", bias="none")
-        model = get_peft_model(model, lora)
-    if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if cfg.lora_r > 0:
-            model.enable_input_require_grads()
-        model.config.use_cache = False
-    return model
-
-
-def build_benchmark(cfg):
-    """The eval harness's benchmark with the config's template / system / pre-fill / columns applied
-    (the same rules as ``reasonkit eval``'s flags)."""
-    from reasonkit.eval.runner import configure_benchmark
-    from reasonkit.verifiers.compose import parse_expression
-
-    verifiers = list(parse_expression(cfg.reward_spec)) if cfg.dataset == "custom" else None
-    return configure_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed,
-                               template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw)
 
 
 # ------------------------------------------------------------------------------------------------ the loop
@@ -261,8 +202,7 @@ class GRPOTrainer:
         from reasonkit.eval.backends.base import SamplingConfig
 
         return SamplingConfig(n=self.cfg.group_size, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
-                              max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank),
-                              logprobs=self.cfg.backend == "vllm")
+                              max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank))
 
     def generate(self, step: int) -> Rollouts:
         prompts, items = self._next_batch()
@@ -288,48 +228,37 @@ class GRPOTrainer:
         """Advantages, masks and the mu optimiser updates on one generation batch; returns metrics.
 
         ``rollouts`` holds this process's completions with ``rewards`` filled. Usable on its own
-        (fixed completions) by tests, e.g. the DDP equivalence test.
+        (fixed completions) by tests, e.g. the DDP equivalence test. The batch preparation is the
+        pure :func:`reasonkit.grpo.batch.prepare_batch`; :meth:`update` runs the updates.
         """
-        cfg, acc = self.cfg, self.accelerator
-        G = cfg.group_size
-        device = acc.device
-        n_local = len(rollouts)
-        all_rewards = acc.gather(rollouts.rewards.to(device)).cpu()
-        adv_all = group_advantages(all_rewards, G, scale=cfg.scale_rewards)
-        zv_all = zero_variance_groups(all_rewards, G)
-        lo = self.rank * n_local
-        advantages = adv_all[lo:lo + n_local]
-        zv = zv_all[lo // G:(lo + n_local) // G].repeat_interleave(G)
-
-        input_ids, attention, cmask = to_tensors(rollouts.prompt_ids, rollouts.completion_ids,
-                                                 self.tokenizer.pad_token_id)
-        mask = cmask.float() * scored_mask(rollouts.rewards).float()[:, None]
-        if cfg.mask_truncated:
-            mask = mask * (~rollouts.truncated).float()[:, None]
-        if cfg.zero_variance == "skip":
-            mask = mask * (~zv).float()[:, None]
-        input_ids, attention, mask, advantages = (t.to(device) for t in (input_ids, attention, mask, advantages))
-        T = mask.size(1)
-
-        metrics = self._rollout_metrics(rollouts, all_rewards, zv_all, cmask)
-        if cfg.zero_variance == "skip" and bool(zv_all.all()):
+        acc = self.accelerator
+        all_rewards = acc.gather(rollouts.rewards.to(acc.device)).cpu()
+        batch = prepare_batch(self.cfg, rollouts, all_rewards, rank=self.rank, pad_id=self.tokenizer.pad_token_id,
+                              micro_batch=self.micro_batch, shared_prefix=self.shared_prefix)
+        metrics = rollout_metrics(acc, self.cfg, rollouts, all_rewards, batch.zero_variance, batch.completion_mask)
+        if batch.skip:
             metrics.update(skipped_update=1.0)
             return metrics
+        metrics.update(self.update(batch))
+        return metrics
 
-        mb = self.micro_batch if n_local % self.micro_batch == 0 else n_local
-        chunks = [slice(i, min(i + mb, n_local)) for i in range(0, n_local, mb)]
+    def update(self, batch: UpdateBatch) -> dict[str, float]:
+        """The mu optimiser updates on a prepared batch; returns the loss terms, grad norm and lr."""
+        cfg, acc = self.cfg, self.accelerator
+        G, device, chunks, T = cfg.group_size, acc.device, batch.chunks, batch.width
+        input_ids, attention, mask, advantages = (t.to(device) for t in (batch.input_ids, batch.attention_mask,
+                                                                           batch.mask, batch.advantages))
         model = self.model
         temperature = cfg.temperature if cfg.temperature > 0 else 1.0
-        shared = self.shared_prefix and mb % G == 0
+        shared = batch.groups is not None
         if shared:
-            pids, pmask, cids, cmask2 = (t.to(device) for t in pack_groups(
-                rollouts.prompt_ids, rollouts.completion_ids, G, self.tokenizer.pad_token_id))
+            pids, pmask, cids, cmask = (t.to(device) for t in batch.groups)
             bare = acc.unwrap_model(model)
 
         def policy_logprobs(c: slice) -> torch.Tensor:
             if shared:
-                return shared_prefix_logprobs(bare, pids[c.start // G:c.stop // G], pmask[c.start // G:c.stop // G],
-                                              cids[c], cmask2[c], G, temperature)
+                g = slice(c.start // G, c.stop // G)
+                return shared_prefix_logprobs(bare, pids[g], pmask[g], cids[c], cmask[c], G, temperature)
             return completion_logprobs(model, input_ids[c], attention[c], T, temperature)
 
         old_logp = ref_logp = None
@@ -370,7 +299,7 @@ class GRPOTrainer:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         reduced = acc.reduce(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)], device=device), "mean")
-        metrics.update({k: float(v) for k, v in zip(sorted(sums), reduced.cpu())})
+        metrics = {k: float(v) for k, v in zip(sorted(sums), reduced.cpu())}
         metrics["grad_norm"] = float(grad_norm)
         metrics["lr"] = float(self.scheduler.get_last_lr()[0])
         metrics["clip_ratio"] = metrics.pop("clip_ratio/region", 0.0)
@@ -422,29 +351,6 @@ class GRPOTrainer:
             raise TrainingDiverged(f"non-finite {what} at step {self.step + 1}; stopped before the update, "
                                    f"{where} (lower --learning-rate, check the rewards, or use fp32)")
 
-    def _rollout_metrics(self, rollouts: Rollouts, all_rewards, zv_all, cmask) -> dict[str, float]:
-        acc = self.accelerator
-        lengths = acc.gather(cmask.sum(1).float().to(acc.device)).cpu()
-        trunc = acc.gather(rollouts.truncated.float().to(acc.device)).cpu()
-        unscored = float(acc.reduce(torch.tensor([float(rollouts.unscored)], device=acc.device), "sum"))
-        m: dict[str, float] = {
-            "reward": float(torch.nanmean(all_rewards)) if (~torch.isnan(all_rewards)).any() else float("nan"),
-            "reward_std": float(all_rewards[~torch.isnan(all_rewards)].std()) if all_rewards.numel() > 1 else 0.0,
-        }
-        for name in sorted(rollouts.per_verifier):
-            vals = acc.gather(rollouts.per_verifier[name].to(acc.device)).cpu()
-            m[f"rewards/{name}"] = float(torch.nanmean(vals)) if (~torch.isnan(vals)).any() else float("nan")
-        groups = zv_all.numel()
-        m.update({
-            "completion_length": float(lengths.mean()),
-            "truncated": float(trunc.mean()),
-            "zero_variance": float(zv_all.float().mean()),
-            "effective_batch": float((groups - int(zv_all.sum())) * self.cfg.group_size
-                                     if self.cfg.zero_variance == "skip" else groups * self.cfg.group_size),
-            "unscored": unscored,
-        })
-        return m
-
     # --------------------------------------------------------------------------------------- the loop
 
     def _state(self) -> dict[str, Any]:
@@ -481,15 +387,6 @@ class GRPOTrainer:
                                      self.step, self.out)
         self.accelerator.wait_for_everyone()
         return result
-
-    def _completion_rows(self, rollouts: Rollouts, k: int) -> list[dict]:
-        rows = []
-        for i in range(min(k, len(rollouts))):
-            rows.append({"prompt": rollouts.prompts[i], "completion": rollouts.texts[i],
-                         "reward": float(rollouts.rewards[i]),
-                         **{f"rewards/{n}": float(v[i]) for n, v in rollouts.per_verifier.items()},
-                         "finish_reason": rollouts.finish_reasons[i]})
-        return rows
 
     def train_step(self) -> dict[str, float]:
         """One generation batch and its updates; advances ``self.step``."""
@@ -543,8 +440,7 @@ class GRPOTrainer:
                 if self.step % cfg.logging_steps == 0 or self.step == cfg.max_steps:
                     logger.log_step(self.step, metrics)
                 if cfg.log_completions_steps and self.step % cfg.log_completions_steps == 0:
-                    logger.log_completions(self.step, self._completion_rows(self._last_rollouts,
-                                                                            LOG_COMPLETIONS))
+                    logger.log_completions(self.step, completion_rows(self._last_rollouts, LOG_COMPLETIONS))
                 if metrics.get("unscored"):
                     logger.print(f"[yellow]step {self.step}: {int(metrics['unscored'])} completions could not be "
                                  f"scored ({'; '.join(self._last_rollouts.unscored_reasons)})")

@@ -44,9 +44,9 @@ def resolve_backend_name(name: str) -> str:
 
 
 def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> list[Adapter]:
-    """Accept ``Adapter`` objects, ``(name, path)`` pairs, ``"name=PATH"`` or a bare ``"PATH"``
-    (named after its last path component). Names must be unique."""
-    from pathlib import Path
+    """Accept ``Adapter`` objects, ``(name, path)`` pairs or ``"[NAME=]PATH"`` strings
+    (:func:`reasonkit.models.parse_adapter`). Names must be unique."""
+    from reasonkit.models import parse_adapter
 
     out: list[Adapter] = []
     for item in adapters:
@@ -55,12 +55,7 @@ def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> lis
         elif isinstance(item, tuple):
             adapter = Adapter(str(item[0]), str(item[1]))
         else:
-            text = str(item)
-            name, sep, path = text.partition("=")
-            if sep and name and not Path(text).exists():
-                adapter = Adapter(name, path)
-            else:
-                adapter = Adapter(Path(text).resolve().name or text, text)
+            adapter = Adapter(*parse_adapter(str(item), "adapter"))
         if any(a.name == adapter.name for a in out):
             raise ReasonkitError(f"two adapters are named {adapter.name!r}; name them with --lora NAME=PATH")
         out.append(adapter)

@@ -2,12 +2,55 @@
 
 Prompts arrive as already-rendered text (chat template applied by the harness); backends
 tokenize them with ``add_special_tokens=False`` so both see the same token ids.
+
+Also here, shared by the backends and the trainer without importing torch at module level: the
+dtype choice (:func:`pick_dtype`) and each backend's own option names (one option set can be given
+to ``get_backend`` whichever backend ``--backend auto`` picks; each backend ignores the other's).
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
+
+from reasonkit.errors import ReasonkitError
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Options only one backend understands; the other accepts and ignores them.
+HF_ONLY_OPTIONS = frozenset({"batch_size", "threads", "fast_decode", "device"})
+VLLM_ONLY_OPTIONS = frozenset({"gpu_memory_utilization", "tensor_parallel_size", "max_model_len", "max_loras",
+                               "enable_lora", "enable_prefix_caching", "kv_cache_space_gib", "seed", "max_lora_rank",
+                               "enforce_eager", "use_tqdm", "enable_chunked_prefill"})
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def pick_dtype(dtype: str = "auto", device: str = "cpu"):
+    """A dtype name as a torch dtype; ``auto``: bf16 on a GPU that supports it (else fp16), bf16 on
+    a CPU with native bf16 instructions, fp32 on other CPUs."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ReasonkitError(f"unknown dtype {dtype!r} (choose from: {', '.join(DTYPES)})")
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if str(device).startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@
   ``load_adapter(path, adapter_name=name)``; ``generate(adapter=name)`` switches with
   ``set_adapter`` and ``adapter=None`` runs the base under ``disable_adapter()``. Re-adding a name
   deletes the old weights and loads the new ones (no base reload).
-* dtype ``"auto"``: bf16 on a CPU with native bf16 (AVX512-BF16 / AMX) and on GPUs that support
-  it, fp16 on other GPUs, fp32 otherwise. Measured here (SmolLM2-135M, 16 prompts x 32 greedy
-  tokens, same process, busy shared 2-core machine): bf16 27.9 tok/s, fp32 6.4 tok/s. Greedy
-  text in bf16 can differ from fp32 after some tokens; pass ``dtype="float32"`` for reference runs.
+* dtype ``"auto"``: :func:`reasonkit.eval.backends.base.pick_dtype` (bf16 on a CPU with native
+  bf16 and on GPUs that support it, fp16 on other GPUs, fp32 otherwise). Greedy text in bf16 can
+  differ from fp32 after some tokens; pass ``dtype="float32"`` for reference runs. Speeds are
+  measured by ``benchmarks/bench_hf_decode.py`` and ``bench_backends.py`` (``benchmarks/results/``).
+* Padding and the teacher-forced log-probs: :mod:`reasonkit.packing`.
 
 ``generate_with_model(model, tokenizer, prompts, sampling)`` exposes the same generation for a
 live model (the GRPO trainer's rollouts).
@@ -39,40 +40,8 @@ import warnings
 from typing import Iterable, Sequence
 
 from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (Adapter, Backend, Completion, GenerationOutput, ProgressFn,
-                                          SamplingConfig)
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def pick_dtype(dtype: str = "auto", device: str = "cpu"):
-    """Map a dtype name to a torch dtype (``auto``: see module docstring)."""
-    import torch
-
-    if dtype not in DTYPES:
-        raise ReasonkitError(f"unknown dtype {dtype!r} (choose from: {', '.join(DTYPES)})")
-    if dtype != "auto":
-        return getattr(torch, dtype)
-    if str(device).startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
+from reasonkit.eval.backends.base import (VLLM_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
+                                          ProgressFn, SamplingConfig, default_device, pick_dtype)
 
 # --------------------------------------------------------------------------- generation
 
@@ -117,56 +86,6 @@ def _finish(tokenizer, new_ids: list[int], eos_ids: list[int], stop: tuple[str, 
     return text, list(body), "length" if len(body) >= max_tokens else "stop"
 
 
-def _left_pad(rows: Sequence[Sequence[int]], pad_id: int, device):
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
-            mask[i, width - len(row):] = 1
-    return ids.to(device), mask.to(device)
-
-
-def sequence_logprobs(model, prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]],
-                      pad_id: int, chunk: int = 4) -> list[list[float]]:
-    """Log-prob (raw logits, fp32 log-softmax) of each completion token given its prompt.
-
-    Rows are left-padded prompt + right-padded completion, scored ``chunk`` rows at a time with
-    ``logits_to_keep`` so only completion positions produce logits.
-    """
-    import torch
-
-    device = next(model.parameters()).device
-    out: list[list[float]] = []
-    for start in range(0, len(prompt_ids), chunk):
-        p_rows = prompt_ids[start:start + chunk]
-        c_rows = completion_ids[start:start + chunk]
-        c_len = max((len(c) for c in c_rows), default=0)
-        if c_len == 0:
-            out.extend([] for _ in c_rows)
-            continue
-        p_ids, p_mask = _left_pad(p_rows, pad_id, device)
-        c_ids = torch.full((len(c_rows), c_len), pad_id, dtype=torch.long, device=device)
-        c_mask = torch.zeros((len(c_rows), c_len), dtype=torch.long, device=device)
-        for i, row in enumerate(c_rows):
-            if row:
-                c_ids[i, :len(row)] = torch.tensor(row, dtype=torch.long, device=device)
-                c_mask[i, :len(row)] = 1
-        ids = torch.cat([p_ids, c_ids], dim=1)
-        mask = torch.cat([p_mask, c_mask], dim=1)
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                           logits_to_keep=c_len + 1).logits[:, :-1, :].float()
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, c_ids.unsqueeze(-1)).squeeze(-1)
-        for i, row in enumerate(c_rows):
-            out.append(logp[i, :len(row)].tolist())
-    return out
-
-
 def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: SamplingConfig, *,
                         batch_size: int = 16, progress: ProgressFn | None = None,
                         prompt_token_ids: Sequence[Sequence[int]] | None = None,
@@ -185,6 +104,7 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
 
     from reasonkit.eval.backends.hf_attention import decode_attention
     from reasonkit.eval.backends.hf_decode import decode_batch, stop_string_checker
+    from reasonkit.packing import left_pad, sequence_logprobs
 
     if batch_size < 1:
         raise ReasonkitError(f"batch size must be at least 1, got {batch_size}")
@@ -225,7 +145,7 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
             kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
 
         def generate_rows(rows):
-            ids, mask = _left_pad(rows, pad_id, device)
+            ids, mask = left_pad(rows, pad_id, device)
             out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
             return out.sequences[:, ids.shape[1]:].tolist()
 
@@ -278,9 +198,9 @@ class HFBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from reasonkit.models import resolve_model
+        from reasonkit.models import check_adapter, resolve_model
 
-        ignored = {k for k, v in unused.items() if v is not None} - _VLLM_ONLY_OPTIONS
+        ignored = {k for k, v in unused.items() if v is not None} - VLLM_ONLY_OPTIONS
         if ignored:
             raise ReasonkitError(f"hf backend: unknown option(s) {', '.join(sorted(ignored))}")
         if batch_size < 1:
@@ -294,6 +214,9 @@ class HFBackend(Backend):
         self.batch_size = batch_size
         self.check_base = check_base
         self.fast_decode = fast_decode
+        adapters = list(adapters)
+        for adapter in adapters:  # before the model loads: a wrong adapter fails fast
+            check_adapter(adapter.path, model, check_base)
         t0 = time.perf_counter()
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self._tokenizer.padding_side = "left"
@@ -314,11 +237,9 @@ class HFBackend(Backend):
     def add_adapter(self, adapter: Adapter) -> None:
         from peft import PeftModel
 
-        from reasonkit.models import check_adapter_base, read_lora_rank
+        from reasonkit.models import check_adapter
 
-        read_lora_rank(adapter.path)  # one-line error when it is not a LoRA adapter directory
-        if self.check_base:
-            check_adapter_base(adapter.path, self.model_name)
+        check_adapter(adapter.path, self.model_name, self.check_base)
         if self.model is self.base:
             self.model = PeftModel.from_pretrained(self.base, adapter.path, adapter_name=adapter.name)
         else:
@@ -354,10 +275,3 @@ class HFBackend(Backend):
 
         self.model = self.base = None
         gc.collect()
-
-
-# Options meant for the vLLM backend that the hf backend accepts and ignores, so one option set
-# can be passed to ``get_backend`` whichever backend ``auto`` picks.
-_VLLM_ONLY_OPTIONS = {"gpu_memory_utilization", "tensor_parallel_size", "max_model_len", "max_loras",
-                      "enable_lora", "enable_prefix_caching", "kv_cache_space_gib", "seed", "max_lora_rank",
-                      "enforce_eager", "use_tqdm", "enable_chunked_prefill"}

@@ -44,12 +44,12 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
     from transformers import DynamicCache
     from transformers.generation.logits_process import TopPLogitsWarper
 
-    from reasonkit.eval.backends.hf import _left_pad
+    from reasonkit.packing import left_pad
 
     greedy = temperature <= 0
     copies = 1 if greedy else n
     device = next(model.parameters()).device
-    ids, mask = _left_pad(rows, pad_id, device)
+    ids, mask = left_pad(rows, pad_id, device)
     positions = mask.cumsum(-1) - 1
     positions.masked_fill_(mask == 0, 1)
     cache = DynamicCache(config=getattr(model, "config", None))

@@ -34,8 +34,8 @@ import time
 from typing import Iterable, Sequence
 
 from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (Adapter, Backend, Completion, GenerationOutput, ProgressFn,
-                                          SamplingConfig)
+from reasonkit.eval.backends.base import (HF_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
+                                          ProgressFn, SamplingConfig, pick_dtype)
 
 DEFAULT_CPU_KVCACHE_GIB = 2
 FALLBACK_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -127,26 +127,22 @@ class VLLMBackend(Backend):
                  max_lora_rank: int | None = None, enable_lora: bool | None = None,
                  enable_prefix_caching: bool = True, seed: int = 0, kv_cache_space_gib: float | None = None,
                  enforce_eager: bool | None = None, enable_chunked_prefill: bool | None = None,
-                 check_base: bool = True, use_tqdm: bool = False,
-                 batch_size: int | None = None, threads: int | None = None, **unused):
-        from reasonkit.models import check_adapter_base, read_lora_rank, resolve_model
+                 check_base: bool = True, use_tqdm: bool = False, **unused):
+        from reasonkit.models import check_adapter, resolve_model
 
         # vLLM logs every engine step at INFO, which buries our progress bar and table; users who want
         # its logs set VLLM_LOGGING_LEVEL themselves (read when vllm is first imported, below).
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-        unknown = {k for k, v in unused.items() if v is not None}
+        # hf-only options (batch size, threads, ...) are ignored: vLLM schedules its own batches and threads
+        unknown = {k for k, v in unused.items() if v is not None} - HF_ONLY_OPTIONS
         if unknown:
             raise ReasonkitError(f"vllm backend: unknown option(s) {', '.join(sorted(unknown))}")
-        del batch_size, threads  # hf-only options: vLLM schedules its own batches and threads
         adapters = list(adapters)
         self.model_name = model
         self.model_path = resolve_model(model)
         self.check_base = check_base
         self.use_tqdm = use_tqdm
-        for adapter in adapters:
-            if check_base:
-                check_adapter_base(adapter.path, model)
-        ranks = [read_lora_rank(a.path) for a in adapters]
+        ranks = [check_adapter(a.path, model, check_base) for a in adapters]  # before the engine starts
         self.enable_lora = bool(adapters) or bool(enable_lora) or bool(max_lora_rank)
         self.max_lora_rank = round_lora_rank(max(ranks + [max_lora_rank or 0]) or 16)  # 16: vLLM's default
         on_cpu = _on_cpu()
@@ -162,8 +158,6 @@ class VLLMBackend(Backend):
         if gpu_memory_utilization is None:
             gpu_memory_utilization = 0.3 if on_cpu else 0.9
         if dtype == "auto" and on_cpu:
-            from reasonkit.eval.backends.hf import pick_dtype
-
             dtype = str(pick_dtype("auto", "cpu")).replace("torch.", "")
         engine_args = dict(model=self.model_path, tokenizer=self.model_path, dtype=dtype, seed=seed,
                            gpu_memory_utilization=gpu_memory_utilization, tensor_parallel_size=tensor_parallel_size,
@@ -203,17 +197,15 @@ class VLLMBackend(Backend):
     def add_adapter(self, adapter: Adapter) -> None:
         from vllm.lora.request import LoRARequest
 
-        from reasonkit.models import check_adapter_base, read_lora_rank
+        from reasonkit.models import check_adapter
 
-        rank = read_lora_rank(adapter.path)
+        rank = check_adapter(adapter.path, self.model_name, self.check_base and adapter.name not in self.adapters)
         if not self.enable_lora:
             raise ReasonkitError("this vLLM engine was started without LoRA; create the backend with "
                                  "enable_lora=True (and max_lora_rank) to add adapters later")
         if rank > self.max_lora_rank:
             raise ReasonkitError(f"adapter {adapter.path} has rank {rank} but the engine was started with "
                                  f"max_lora_rank={self.max_lora_rank}; start it with a larger max_lora_rank")
-        if self.check_base and adapter.name not in self.adapters:
-            check_adapter_base(adapter.path, self.model_name)
         old = self.lora_requests.get(adapter.name)
         request = LoRARequest(lora_name=adapter.name, lora_int_id=self._next_id,
                               lora_path=os.path.abspath(adapter.path))

@@ -1,0 +1,72 @@
+"""Setting up a GRPO run: seeds, the accelerator, the policy model (LoRA, gradient checkpointing) and
+the benchmark it trains on. Called by :class:`reasonkit.grpo.trainer.GRPOTrainer` before its loop.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_accelerator(**kwargs):
+    """An ``Accelerator``; on a machine without an accelerator device it is told so (``cpu=True``).
+
+    Without that flag, accelerate 1.x started by ``accelerate launch --multi_gpu`` or ``torchrun`` on a
+    CPU-only machine silently builds a non-distributed accelerator in every process (each process
+    then trains alone); with it, the processes join one gloo group.
+    """
+    from accelerate import Accelerator
+
+    has_device = torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+    return Accelerator(cpu=not has_device, **kwargs)
+
+
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """The sampling seed of one step on one process: a pure function of (seed, step, rank)."""
+    return (seed * 1_000_003 + step * 10_007 + rank) % 2**31
+
+
+# --------------------------------------------------------------------------------------------- model setup
+
+def load_policy(cfg, model_path: str):
+    """Tokenizer and policy model in the config's dtype (LoRA is applied by :func:`wrap_policy`)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=cfg.resolved_dtype())
+    return tokenizer, model
+
+
+def wrap_policy(cfg, model):
+    """Apply LoRA (or leave the model fully trainable) and gradient checkpointing."""
+    if cfg.lora_r > 0:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=(cfg.lora_target_modules if isinstance(cfg.lora_target_modules, str)
+                                          else list(cfg.lora_target_modules)), task_type="CAUSAL_LM", bias="none")
+        model = get_peft_model(model, lora)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if cfg.lora_r > 0:
+            model.enable_input_require_grads()
+        model.config.use_cache = False
+    return model
+
+
+def build_benchmark(cfg):
+    """The eval harness's benchmark with the config's template / system / pre-fill / columns applied
+    (the same rules as ``reasonkit eval``'s flags)."""
+    from reasonkit.eval.benchmarks import configure_benchmark
+    from reasonkit.verifiers.compose import parse_expression
+
+    verifiers = list(parse_expression(cfg.reward_spec)) if cfg.dataset == "custom" else None
+    return configure_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed,
+                               template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw)
