@@ -259,10 +259,6 @@ def benchmark_names() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def is_benchmark_name(name: str) -> bool:
-    """A fixed name, or ``rg:<task>[:options]`` (checked in full by :func:`get_benchmark`)."""
-    return name in _FACTORIES or name.startswith("rg:")
-
 
 def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template: PromptTemplate | None = None,
                   columns: dict[str, str] | None = None, few_shot: int = 0, seed: int = 0) -> Benchmark:
