@@ -58,6 +58,11 @@ from .rollout import Rollouts, VLLMRollouts, generate_hf, score
 from .setup import build_benchmark, load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
 
 
+def epoch_order(seed: int, epoch: int, n: int) -> list[int]:
+    """The order in which one epoch visits the ``n`` items (benchmarks feed other trainers the same)."""
+    return np.random.default_rng(seed + epoch).permutation(n).tolist()
+
+
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
 
 
@@ -179,7 +184,7 @@ class GRPOTrainer:
         return items, prompts, verifier
 
     def _shuffle(self, epoch: int) -> list[int]:
-        return np.random.default_rng(self.cfg.seed + epoch).permutation(len(self.items)).tolist()
+        return epoch_order(self.cfg.seed, epoch, len(self.items))
 
     def _next_batch(self) -> tuple[list[str], list[dict]]:
         """This process's prompts for the next step; the global position advances on all processes."""
