@@ -121,8 +121,9 @@ class Benchmark:
     def example_answer(self, item: dict[str, Any]) -> str:
         raise ReasonkitError(f"benchmark {self.name!r} has no worked answers for few-shot examples")
 
-    def render(self, item: dict[str, Any], tokenizer: Any = None) -> str:
-        return self.template.render(item, tokenizer)
+    def render(self, item: dict[str, Any], tokenizer: Any = None,
+               chat_template_kwargs: dict[str, Any] | None = None) -> str:
+        return self.template.render(item, tokenizer, chat_template_kwargs)
 
     @property
     def score_prefix(self) -> str:

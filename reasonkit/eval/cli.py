@@ -21,6 +21,43 @@ def _limit(value: str) -> int | None:
         raise ReasonkitError(f"--limit {value!r}: give a number of items or 'all'") from None
 
 
+def _pairs(flag: str, text: str | None) -> dict:
+    """``key=value,key=value`` -> dict, values read as YAML scalars (``2``, ``0.5``, ``true``, ``null``)."""
+    import yaml
+
+    out: dict = {}
+    for part in (p.strip() for p in (text or "").split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ReasonkitError(f"{flag} {text!r}: write KEY=VALUE pairs separated by commas")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def server_options(f):
+    """The flags shared by eval and generate for engines and OpenAI-compatible servers."""
+    for opt in reversed([
+        click.option("--base-url", "base_url", multiple=True, metavar="URL",
+                     help="--backend openai: server base URL ending in /v1; repeat for replicas."),
+        click.option("--concurrency", default=None, type=int, help="--backend openai: requests in flight "
+                     "(default 32 per replica)."),
+        click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+                     help="Environment variable holding the API key (never written anywhere)."),
+        click.option("--backend-options", "backend_options", default=None, metavar="K=V,...",
+                     help="Engine options, e.g. tensor_parallel_size=2,max_model_len=4096 (vllm) or "
+                     "timeout=600,max_retries=8 (openai)."),
+        click.option("--chat-template-kwargs", "chat_template_kwargs", default=None, metavar="K=V,...",
+                     help="Passed to the chat template, e.g. enable_thinking=false."),
+    ]):
+        f = opt(f)
+    return f
+
+
 def _columns(specs: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for spec in specs:
@@ -35,10 +72,12 @@ def _columns(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--model", "-m", default=None, help="Hub id, local directory or .gguf file. "
               "Default: the embedded SmolLM2-135M-Instruct (offline).")
 @click.option("--lora", multiple=True, metavar="[NAME=]PATH",
-              help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine.")
+              help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine. "
+              "With --backend openai: the served adapter's NAME.")
 @click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown, custom, or "
               "rg:TASK[:difficulty=0,test_size=N,KEY=V] (reasoning-gym).")
-@click.option("--backend", default="auto", show_default=True, help="auto (vllm if importable, else hf), vllm, hf.")
+@click.option("--backend", default="auto", show_default=True,
+              help="auto (vllm if importable, else hf), vllm, hf, openai (a server: see --base-url).")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["test", "train"]))
 @click.option("--limit", default="8", show_default=True, help="First N items ('all' for every item).")
 @click.option("--n", "n", default=1, show_default=True, type=int, help="Samples per item (pass@k, maj@k for k<=n).")
@@ -64,9 +103,11 @@ def _columns(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--batch-size", default=None, type=int, help="hf backend: sequences per generate batch.")
 @click.option("--dtype", default=None, help="Model dtype: auto, float32, bfloat16, float16.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@server_options
 def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_p, max_tokens, seed, data, output,
              rescore, verifiers, template, system, prefill, raw, few_shot, columns, stop, chunk_size,
-             score_truncated, batch_size, dtype, quiet):
+             score_truncated, batch_size, dtype, quiet, base_url, concurrency, api_key_env, backend_options,
+             chat_template_kwargs):
     """Evaluate a model and LoRA adapters on a benchmark; write samples.jsonl and summary.json.
 
     \b
@@ -76,6 +117,7 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
       reasonkit eval -b countdown --n 8 --temperature 0.7 --lora a=ckpt-a --lora b=ckpt-b
       reasonkit eval -b custom --data qa.jsonl --column question=prompt --verifier gsm8k
       reasonkit eval --output runs/eval/x --rescore --verifier gsm8k_flexible
+      reasonkit eval --backend openai --base-url http://127.0.0.1:8000/v1 --model base --lora my-adapter
     """
     from .config import EvalConfig
     from .report import print_summary
@@ -86,7 +128,10 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
                         seed=seed, data=data, output=output, rescore=rescore, verifiers=verifiers,
                         template=template, system=system, prefill=prefill, raw=raw, few_shot=few_shot,
                         columns=_columns(columns), stop=stop, chunk_size=chunk_size, score_truncated=score_truncated,
-                        backend_options={k: v for k, v in (("batch_size", batch_size), ("dtype", dtype)) if v})
+                        backend_options={**{k: v for k, v in (("batch_size", batch_size), ("dtype", dtype)) if v},
+                                         **_pairs("--backend-options", backend_options)},
+                        base_url=base_url, concurrency=concurrency, api_key_env=api_key_env,
+                        chat_template_kwargs=_pairs("--chat-template-kwargs", chat_template_kwargs))
     try:
         rows, summary = run(config, show=not quiet)
     except KeyboardInterrupt:
@@ -95,6 +140,12 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
         sys.exit(130)
     print_summary(summary, rows)
     click.echo(f"wrote {len(rows)} samples to {Path(summary['run_dir']) / 'samples.jsonl'}")
+    failed = (summary.get("failures") or {}).get("groups", 0)
+    if failed:
+        first = summary["failures"].get("first") or ""
+        click.echo(f"Error: {failed} of {len(rows) // max(config.n, 1)} requests failed and were not scored "
+                   f"(first: {first[:160]}); run the same command again to retry only those", err=True)
+        sys.exit(1)
 
 
 @click.command("report", context_settings=CTX)
@@ -128,7 +179,9 @@ def report_cmd(runs, csv_path, md_path, verifier):
 @click.option("--top-p", default=1.0, show_default=True, type=float)
 @click.option("--max-tokens", default=256, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
-def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, temperature, top_p, max_tokens, seed):
+@server_options
+def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, temperature, top_p, max_tokens, seed,
+                 base_url, concurrency, api_key_env, backend_options, chat_template_kwargs):
     """Generate completions for PROMPTS (or --file) with the model and each --lora adapter."""
     from .config import EvalConfig
     from .prompts import PromptTemplate
@@ -142,13 +195,21 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
     if not texts:
         raise ReasonkitError("no prompt: give PROMPT arguments or --file prompts.txt")
     config = EvalConfig(model=model, lora=lora, backend=backend, n=n, temperature=temperature, top_p=top_p,
-                        max_tokens=max_tokens, seed=seed, limit=None)
+                        max_tokens=max_tokens, seed=seed, limit=None, base_url=base_url, concurrency=concurrency,
+                        api_key_env=api_key_env, backend_options=_pairs("--backend-options", backend_options),
+                        chat_template_kwargs=_pairs("--chat-template-kwargs", chat_template_kwargs))
     engine, _ = open_backend(config)
-    from .backends.base import SamplingConfig
+    from types import SimpleNamespace
 
+    from .backends.base import SamplingConfig
+    from .engine_io import engine_prompt
+
+    failures = 0
     try:
         template = PromptTemplate(user="{question}", system=system or None, prefill=prefill, raw=raw)
-        rendered = [template.render({"question": t}, engine.tokenizer) for t in texts]
+        bench = SimpleNamespace(template=template, render=template.render)
+        rendered = [engine_prompt(bench, {"question": t}, engine, None if getattr(engine, "chat_api", False) or raw
+                                  else engine.tokenizer, config.chat_template_kwargs) for t in texts]
         sampling = SamplingConfig(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
         # With --lora, each adapter answers (that is what one tries after training); else the base.
         names = [name for name, _ in config.adapters] or [BASE]
@@ -156,10 +217,17 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
             outs = engine.generate(rendered, sampling, adapter=None if name == BASE else name)
             for text, out in zip(texts, outs):
                 for i, comp in enumerate(out.completions):
-                    tag = f"[{name}" + (f" #{i}" if n > 1 else "") + f", {len(comp.token_ids)} tokens, " \
+                    if comp.error is not None:
+                        failures += 1
+                        click.echo(click.style(f"### {text}", bold=True) + f"  [{name}: request failed: {comp.error}]")
+                        continue
+                    tag = f"[{name}" + (f" #{i}" if n > 1 else "") + f", {comp.num_tokens} tokens, " \
                         f"{comp.finish_reason}]"
                     click.echo(click.style(f"### {text}", bold=True) + f"  {tag}")
                     click.echo(prefill + comp.text)
                     click.echo()
     finally:
         engine.close()
+    if failures:
+        click.echo(f"Error: {failures} completion(s) failed after their retries (shown above)", err=True)
+        sys.exit(1)

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ReasonkitError
 from ..models import parse_adapter
 
-BACKENDS = ("auto", "vllm", "hf")
+BACKENDS = ("auto", "vllm", "hf", "openai")
 
 # Fields whose change makes saved completions invalid for the new run: resume refuses a mismatch.
 # (limit may grow or shrink; output, chunk size and rescore never change a completion.)
@@ -49,12 +49,19 @@ class EvalConfig:
     chunk_size: int = 64  # items generated (and saved) per step; smaller = finer-grained resume
     score_truncated: bool = False  # score completions that hit max_tokens as answers anyway
     backend_options: dict[str, Any] = field(default_factory=dict)  # passed to get_backend
+    # --backend openai: replicas (each ending in /v1), requests in flight, where the key is read from
+    base_url: tuple[str, ...] = ()
+    concurrency: int | None = None  # None = 32 per replica
+    api_key_env: str = "OPENAI_API_KEY"
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lora = tuple(self.lora or ())
         self.verifiers = tuple(self.verifiers or ())
         self.stop = tuple(self.stop or ())
         self.columns = dict(self.columns or {})
+        self.base_url = (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url or ())
+        self.chat_template_kwargs = dict(self.chat_template_kwargs or {})
         if self.backend not in BACKENDS:
             raise ReasonkitError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.split not in ("test", "train"):
@@ -80,8 +87,9 @@ class EvalConfig:
             raise ReasonkitError("--benchmark custom needs --data PATH (JSONL, parquet, CSV or a hub id)")
         if self.benchmark == "custom" and not self.verifiers:
             raise ReasonkitError("--benchmark custom needs --verifier NAME (e.g. gsm8k, math, countdown)")
+        self._check_server()
         names = []
-        for spec in self.lora:
+        for spec in self.lora if self.backend != "openai" else ():
             name, path = parse_adapter(spec)
             if name == "base":
                 raise ReasonkitError(f"--lora {spec}: the name 'base' is reserved for the model without adapter")
@@ -98,14 +106,41 @@ class EvalConfig:
             if (text.startswith((".", "/", "~")) or text.lower().endswith(".gguf")) and \
                     not Path(text).expanduser().exists():
                 raise ReasonkitError(f"--model {text}: model path does not exist")
+        if self.backend_options or self.backend == "openai":  # unknown engine options: one line, before any file
+            from .backends import check_options
+
+            check_options(self.backend, self.engine_options())
         for spec in (self.data,) if self.data else ():
             if not spec.startswith("hub:") and (spec.startswith((".", "/", "~")) or Path(spec).suffix) \
                     and not Path(spec).expanduser().exists():
                 raise ReasonkitError(f"--data {spec}: no such file")
 
+    def _check_server(self) -> None:
+        if self.backend != "openai":
+            for flag, value in (("--base-url", self.base_url), ("--concurrency", self.concurrency)):
+                if value:
+                    raise ReasonkitError(f"{flag} is for --backend openai (an OpenAI-compatible server)")
+            return
+        if not self.base_url:
+            raise ReasonkitError("--backend openai needs --base-url http://HOST:PORT/v1 (repeat it for replicas)")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ReasonkitError(f"--concurrency {self.concurrency}: must be at least 1")
+        if not self.api_key_env.isidentifier():
+            raise ReasonkitError(f"--api-key-env {self.api_key_env!r}: give the NAME of an environment variable")
+        for spec in self.lora:
+            if "=" in spec or "/" in spec:
+                raise ReasonkitError(f"--lora {spec}: with --backend openai, --lora is the served adapter's name "
+                                     "(vllm serve --enable-lora --lora-modules NAME=PATH), not a path")
+            if spec == "base":
+                raise ReasonkitError("--lora base: the name 'base' is reserved for the model without adapter")
+        if len(set(self.lora)) != len(self.lora):
+            raise ReasonkitError("--lora: the same served adapter is named twice")
+
     @property
     def adapters(self) -> list[tuple[str, str]]:
-        """(name, absolute path) of each adapter, in the order given."""
+        """(name, absolute path) of each adapter, in the order given (openai: (served name, ""))."""
+        if self.backend == "openai":
+            return [(name, "") for name in self.lora]
         return [(n, str(Path(p).expanduser().resolve())) for n, p in map(parse_adapter, self.lora)]
 
     def run_dir(self) -> Path:
@@ -114,8 +149,19 @@ class EvalConfig:
         model = Path(str(self.model)).name if self.model else "default"
         return Path("runs") / "eval" / f"{self.benchmark}-{model.replace('.gguf', '')}"
 
+    def engine_options(self) -> dict[str, Any]:
+        """The keyword options of ``get_backend``: ``backend_options`` plus the server flags."""
+        opts = dict(self.backend_options)
+        if self.backend == "openai":
+            opts.update(base_url=list(self.base_url), concurrency=self.concurrency, api_key_env=self.api_key_env,
+                        chat_template_kwargs=self.chat_template_kwargs or None)
+        return opts
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        from reasonkit.eval.backends.openai_http import public_url
+
+        d["base_url"] = [public_url(u) for u in self.base_url]
         for k, v in d.items():
             if isinstance(v, tuple):
                 d[k] = list(v)

@@ -104,8 +104,10 @@ class PromptTemplate:
         msgs.append({"role": "user", "content": fill(self.user, item)})
         return msgs
 
-    def render(self, item: dict[str, Any], tokenizer: Any = None) -> str:
-        """The prompt text: chat template with a generation prompt, then the pre-fill."""
+    def render(self, item: dict[str, Any], tokenizer: Any = None,
+               chat_template_kwargs: dict[str, Any] | None = None) -> str:
+        """The prompt text: chat template with a generation prompt (and ``chat_template_kwargs``, e.g.
+        ``enable_thinking=False``), then the pre-fill."""
         prefill = fill(self.prefill, item) if self.prefill else ""
         if self.raw:
             parts = [fill(self.system, item)] if self.system else []
@@ -116,7 +118,8 @@ class PromptTemplate:
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise ReasonkitError("the model's tokenizer has no chat template; pass --raw to prompt it as a "
                                  "base model with plain text")
-        text = tokenizer.apply_chat_template(self.messages(item), tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(self.messages(item), tokenize=False, add_generation_prompt=True,
+                                             **(chat_template_kwargs or {}))
         return text + prefill
 
     def to_dict(self) -> dict[str, Any]:

@@ -75,7 +75,8 @@ def columns_from_summary(summary: dict[str, Any], rows: Sequence[dict[str, Any]]
     verifiers = list(summary.get("benchmark", {}).get("verifiers", []))
     out = []
     for adapter, metrics in summary.get("adapters", {}).items():
-        mine = [r for r in rows or () if r.get("adapter") == adapter]
+        # error rows (requests that failed) have no verdict: they are not items the column got wrong
+        mine = [r for r in rows or () if r.get("adapter") == adapter and r.get("finish_reason") != "error"]
         col = Column(f"{label}:{adapter}" if label else adapter, metrics)
         if rows is not None:
             col.scores = {v: item_scores(mine, v) for v in verifiers}

@@ -24,6 +24,7 @@ from ..errors import ReasonkitError
 from ..models import adapter_has_weights
 from .benchmarks import Benchmark, configure_benchmark, get_benchmark
 from .config import RESUME_KEYS, EvalConfig
+from .engine_io import engine_prompt, error_row_fields, failure_counts, is_error
 from .metrics import adapter_metrics
 from .prompts import PromptTemplate
 from .scoring import resolve_all, score_completion
@@ -47,8 +48,9 @@ def open_backend(config: EvalConfig):
     from .backends.base import Adapter
 
     adapters = [Adapter(name, path) for name, path in config.adapters]
-    engine = get_backend(config.backend, config.model, adapters=adapters, **config.backend_options)
-    return engine, engine.model_path
+    # --backend openai: --model and --lora are served names (no local path, no base check here)
+    engine = get_backend(config.backend, config.model, adapters=adapters, **config.engine_options())
+    return engine, getattr(engine, "model_path", None)
 
 
 def versions() -> dict[str, str | None]:
@@ -97,10 +99,11 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[tps]} tok/s"), TimeElapsedColumn(),
-                                console=Console(stderr=True))
+                                TextColumn("{task.fields[rps]} req/s {task.fields[tps]} tok/s"),
+                                TextColumn("{task.fields[errors]}"), TimeElapsedColumn(), console=Console(stderr=True))
             self.bar.start()
-            self.task = self.bar.add_task("generating", total=total, tps="-")
+            self.task = self.bar.add_task("generating", total=total, tps="-", rps="-", errors="")
+        self.done = self.errors = 0
 
     def set_description(self, text: str) -> None:
         if self.bar:
@@ -108,9 +111,17 @@ class _Progress:
 
     def __call__(self, prompts: int, tokens: int) -> None:
         self.tokens += tokens
+        self.done += prompts
         if self.bar:
-            rate = self.tokens / max(time.perf_counter() - self.start, 1e-9)
-            self.bar.update(self.task, advance=prompts, tps=f"{rate:,.0f}")
+            elapsed = max(time.perf_counter() - self.start, 1e-9)
+            self.bar.update(self.task, advance=prompts, tps=f"{self.tokens / elapsed:,.0f}",
+                            rps=f"{self.done / elapsed:,.1f}")
+
+    def error(self, count: int) -> None:
+        """A prompt's request failed (the backend calls this before counting it done)."""
+        self.errors += count
+        if self.bar:
+            self.bar.update(self.task, errors=f"[red]{self.errors} failed")
 
     def close(self) -> None:
         if self.bar:
@@ -140,7 +151,10 @@ def summarize(rows: list[dict[str, Any]], bench: Benchmark, n: int, adapters: Se
     return {
         "benchmark": bench.describe(),
         "primary_verifier": bench.verifiers[0],
-        "adapters": {a: adapter_metrics(by_adapter.get(a, []), bench.verifiers, n) for a in adapters},
+        # error rows (failed requests) are counted in "failures", never scored
+        "adapters": {a: adapter_metrics([r for r in by_adapter.get(a, []) if not is_error(r)], bench.verifiers, n)
+                     for a in adapters},
+        "failures": failure_counts(rows),
         "warnings": warnings,
         "config": config_record,
         "seed": seed,
@@ -176,11 +190,13 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
         timing["engine_start_s"] = time.perf_counter() - t0
     if total:
         tokenizer = engine.tokenizer
-        prompts = {it["id"]: bench.render(it, tokenizer) for it in items
-                   if any((it["id"], a) not in done for a in adapters)}
+        prompts = {it["id"]: engine_prompt(bench, it, engine, tokenizer, config.chat_template_kwargs)
+                   for it in items if any((it["id"], a) not in done for a in adapters)}
     refs_fields = sorted({f for v in verifiers.values() for f in _fields(v)})
     progress = _Progress(total, show)
     new_rows: list[dict[str, Any]] = []
+    served = {a: engine.served(None if a == BASE else a) for a in adapters} if total and hasattr(engine, "served") \
+        else {}
     try:
         pending = [it for it in items if any((it["id"], a) not in done for a in adapters)]
         for start in range(0, len(pending), config.chunk_size):
@@ -199,14 +215,17 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
                 rows = []
                 for it, out in zip(sub, outs):
                     for s, comp in enumerate(out.completions):
-                        timing["completion_tokens"] += len(comp.token_ids)
+                        timing["completion_tokens"] += comp.num_tokens or 0
                         row = {"benchmark": bench.name, "item_id": it["id"], "model": model_label,
                                "adapter": adapter, "sample": s, "prompt": out.prompt,
-                               "completion": comp.text, "num_tokens": len(comp.token_ids),
+                               "completion": comp.text, "num_tokens": comp.num_tokens,
                                "finish_reason": comp.finish_reason,
-                               "reference": {f: it[f] for f in refs_fields}}
-                        row.update(score_completion(verifiers, comp.text, comp.finish_reason, it,
-                                                    bench.score_prefix, config.score_truncated))
+                               "reference": {f: it[f] for f in refs_fields}, **served.get(adapter, {})}
+                        if comp.error is not None:  # a failed request: saved, never scored, retried next run
+                            row.update(error_row_fields(comp.error))
+                        else:
+                            row.update(score_completion(verifiers, comp.text, comp.finish_reason, it,
+                                                        bench.score_prefix, config.score_truncated))
                         rows.append(row)
                 rundir.append(rows)
                 new_rows.extend(rows)
@@ -225,6 +244,8 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     extra = {"model": model_label, "model_path": model_path, "data_source": getattr(bench, "source", None),
              "backend": getattr(engine, "name", None) if total else None, "timing": timing,
              "resumed_groups": len(done), "run_dir": str(rundir.path)}
+    if total and hasattr(engine, "describe"):
+        extra["server"] = engine.describe()
     summary = summarize(rows, bench, config.n, adapters, dict(config.adapters), record, config.seed, extra)
     rundir.write_summary(summary)
     return rows, summary
@@ -258,6 +279,8 @@ def rescore(config: EvalConfig, show: bool = True) -> tuple[list[dict[str, Any]]
         items = bench.load(saved.get("split", "test"), saved.get("data"), None)
         lookup = {it["id"]: it for it in items}
     for r in rows:
+        if is_error(r):  # a failed request has nothing to score; the next eval run regenerates it
+            continue
         ref = dict(r.get("reference") or {})
         if lookup is not None:
             item = lookup.get(r["item_id"])

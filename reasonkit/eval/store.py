@@ -2,7 +2,8 @@
 chunk as completions arrive) and ``summary.json`` (written last).
 
 Resume rule: a sample group is ``(item_id, adapter)`` with all ``n`` samples. On restart, complete
-groups are kept and never regenerated; a torn last line (killed mid-write) and the rows of incomplete
+groups without an error row (a request that failed, ``finish_reason="error"``) are kept and never
+regenerated; groups with an error row are dropped and generated again; a torn last line (killed mid-write) and the rows of incomplete
 groups are dropped, the file being rewritten atomically (temp file + rename) first.
 """
 from __future__ import annotations
@@ -98,7 +99,10 @@ class RunDir:
                         f"{key}={config.get(key)!r}; use another --output or delete the directory")
         rows, torn = read_samples(self.samples_path)
         counts = Counter((r.get("item_id"), r.get("adapter")) for r in rows)
-        kept = [r for r in rows if counts[(r.get("item_id"), r.get("adapter"))] >= n]
+        failed = {(r.get("item_id"), r.get("adapter")) for r in rows
+                  if r.get("finish_reason") == "error" or r.get("error")}
+        kept = [r for r in rows if counts[(r.get("item_id"), r.get("adapter"))] >= n
+                and (r.get("item_id"), r.get("adapter")) not in failed]
         if torn or len(kept) != len(rows):
             self._rewrite(kept)
         write_json(cfg_path, config)

@@ -13,6 +13,8 @@ gathers the rewards of every process first and then runs the updates on the resu
   (the config's batch check guarantees it); with the shared-prefix forward
   (:mod:`reasonkit.grpo.prefix`) a micro-batch holds whole groups and the distinct prompts are
   packed once (:func:`reasonkit.packing.pack_groups`).
+* ``sampler_logprobs``: the vLLM sampler's log-prob of each sampled token, ``(n, T)`` NaN-padded
+  (:func:`reasonkit.grpo.is_correction.sampler_tensor`), when the rollouts carry them.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class UpdateBatch:
     chunks: list[slice]                # micro-batches of rows
     skip: bool                         # no update: every group is zero-variance and zero_variance="skip"
     groups: tuple[torch.Tensor, ...] | None = None  # pack_groups(...) when the shared-prefix forward is used
+    sampler_logprobs: torch.Tensor | None = None    # (n, T) the sampler's log-probs (NaN: not available)
 
     @property
     def width(self) -> int:
@@ -69,6 +72,12 @@ def prepare_batch(cfg, rollouts, all_rewards: torch.Tensor, *, rank: int, pad_id
         mask = mask * (~zv).float()[:, None]
     shared = shared_prefix and micro_batch % G == 0
     groups = pack_groups(rollouts.prompt_ids, rollouts.completion_ids, G, pad_id) if shared else None
+    sampler = None
+    if getattr(rollouts, "engine_logprobs", None) is not None:
+        from .is_correction import sampler_tensor
+
+        sampler = sampler_tensor(rollouts.engine_logprobs, mask.size(1))
     return UpdateBatch(input_ids, attention, cmask, mask, advantages, zv_all,
                        [slice(i, i + micro_batch) for i in range(0, n, micro_batch)],
-                       skip=cfg.zero_variance == "skip" and bool(zv_all.all()), groups=groups)
+                       skip=cfg.zero_variance == "skip" and bool(zv_all.all()), groups=groups,
+                       sampler_logprobs=sampler)

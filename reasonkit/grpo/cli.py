@@ -53,7 +53,11 @@ _HELP = {
     "beta": "KL weight; 0 runs no reference model.",
     "kl_estimator": "weighted_k3 (k3 x ratio: reverse-KL gradient, TRL's default) | k3 (DeepSeekMath's).",
     "importance_sampling_level": "token (GRPO) | sequence (GSPO; use with --loss-type grpo, small --epsilon).",
-    "backend": "Rollouts on hf (the live policy) or vllm (engine in this process, LoRA only).",
+    "backend": "Rollouts on hf (the live policy), vllm (engine in this process) or vllm-server (--base-url); "
+               "vllm ones need LoRA.",
+    "base_url": "vllm-server: the base URL of the server (or of each replica) ending in /v1",
+    "importance_sampling": "auto (token_truncate on vllm-server, else none) | none | token_truncate | "
+                           "token_mask | sequence_truncate | sequence_mask.",
     "backend_options": "Engine options, e.g. gpu_memory_utilization=0.3,max_model_len=2048.",
     "output": "Run directory (default runs/train/<dataset>-<model>).",
     "save_steps": "Checkpoint every N steps (0 = only at the end).",
@@ -61,7 +65,7 @@ _HELP = {
     "report_to": "none | tensorboard | wandb.",
 }
 _SKIP = {"resume"}  # handled by hand: --resume alone means "latest"
-_LISTS = {"lora_target_modules", "report_to"}  # comma-separated on the command line
+_LISTS = {"lora_target_modules", "report_to", "base_url"}  # comma-separated on the command line
 _DICTS = {"columns", "backend_options"}  # KEY=VALUE,KEY=VALUE (values read as YAML scalars)
 
 

@@ -34,7 +34,7 @@ SCALE_REWARDS = ("group", "batch", "none")
 ZERO_VARIANCE = ("keep", "skip")
 KL_ESTIMATORS = ("weighted_k3", "k3")  # the same lists as reasonkit.grpo.loss (which imports torch)
 IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
-BACKENDS = ("hf", "vllm")
+BACKENDS = ("hf", "vllm", "vllm-server")
 DTYPES = ("auto", "bf16", "fp32")
 TRACKERS = ("none", "tensorboard", "wandb")
 # transformers.get_scheduler names (listed here so that reading a config does not import transformers)
@@ -73,7 +73,7 @@ _INT = {"lora_r", "lora_alpha", "group_size", "prompts_per_step", "batch_size", 
         "gradient_accumulation_steps", "max_steps", "max_tokens", "num_iterations", "seed", "save_steps",
         "eval_steps", "eval_limit", "log_completions_steps", "logging_steps", "save_total_limit"}
 _FLOAT = {"lora_dropout", "temperature", "top_p", "learning_rate", "weight_decay", "warmup", "max_grad_norm",
-          "epsilon", "epsilon_high", "beta"}
+          "epsilon", "epsilon_high", "beta", "importance_sampling_cap"}
 _BOOL = {"raw", "mask_truncated", "gradient_checkpointing"}
 
 
@@ -145,8 +145,12 @@ class TrainConfig:
         default="constant", metadata={"help": "transformers scheduler name: constant, linear, cosine, ..."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm; 0 = no clipping"})
     # --- generation backend ---------------------------------------------------------------------------
-    backend: str = field(default="hf", metadata={"help": "hf | vllm (in the same job)"})
+    backend: str = field(default="hf", metadata={"help": "hf | vllm (in the same job) | vllm-server (--base-url)"})
     backend_options: dict = field(default_factory=dict, metadata={"help": "options for the generation backend, e.g. gpu_memory_utilization=0.3"})
+    base_url: tuple = field(default=(), metadata={"help": "vllm-server: base URL(s) ending in /v1, comma-separated"})
+    importance_sampling: str = field(default="auto", metadata={"help": "sampler correction: auto | none | "
+                                     "token_truncate | token_mask | sequence_truncate | sequence_mask"})
+    importance_sampling_cap: float = field(default=3.0, metadata={"help": "cap C of the importance weights"})
     # --- run management -------------------------------------------------------------------------------
     seed: int = field(default=0, metadata={"help": "seed for data order, sampling and initialisation"})
     output: str | None = field(default=None, metadata={"help": "run directory; default runs/train/<dataset>-<model>"})
@@ -174,7 +178,9 @@ class TrainConfig:
             self.resume = "latest"
         elif self.resume is False:
             self.resume = None
+        self.base_url = (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url or ())
         self._check_choices()
+        self._check_server()
         self._check_numbers()
         self._check_batch()
         self._check_data()
@@ -240,6 +246,19 @@ class TrainConfig:
         elif not self.lora_target_modules:
             raise ConfigError("lora_target_modules is empty: list module names such as [q_proj, v_proj] "
                               "or use all-linear")
+
+    def _check_server(self) -> None:
+        from .is_correction import check
+
+        problem = check(self.importance_sampling, self.importance_sampling_cap, self.backend)
+        if problem:
+            raise ConfigError(problem)
+        if (self.backend == "vllm-server") != bool(self.base_url):
+            raise ConfigError("--backend vllm-server needs --base-url http://HOST:PORT/v1 (and --base-url is only "
+                              "for vllm-server)")
+        if self.backend == "vllm-server" and self.lora_r == 0:
+            raise ConfigError("backend vllm-server loads the LoRA adapter on the server after every step, so it "
+                              "needs lora_r > 0; use --backend hf for full fine-tuning")
 
     def _check_numbers(self) -> None:
         def at_least(name: str, lo: float, hint: str = "") -> None:

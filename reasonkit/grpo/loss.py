@@ -48,6 +48,10 @@ its own accumulation steps in ``backward``, pass ``gradient_accumulation_steps=1
 ``dapo`` loss by the accumulation steps. The normalisations match TRL 1.16's
 ``GRPOTrainer`` for these four loss types (checked in ``tests/test_grpo_loss.py``).
 
+``is_weights`` (optional, ``[N, T]``, no gradient) multiplies every token's loss ``l[i, t]`` before
+aggregation: the truncated importance-sampling correction for a sampler whose log-probs differ
+from the trainer's (see :mod:`reasonkit.grpo.is_correction`).
+
 When ``old_logp`` is None (``num_iterations`` mu = 1, one update per generation batch) the ratio
 is ``exp(logp - logp.detach())``: value 1, gradient that of ``logp``, so the clip never fires.
 With mu > 1 the caller stores ``old_logp`` from the policy at generation time.
@@ -112,6 +116,7 @@ def grpo_loss(
     gradient_accumulation_steps: int = 1,
     kl_estimator: str = "weighted_k3",
     importance_sampling_level: str = "token",
+    is_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """GRPO loss for one micro-batch and its metrics (see the module docstring for the formulas).
 
@@ -133,6 +138,7 @@ def grpo_loss(
             process and no accumulation (it is then this micro-batch's token count).
         num_processes: DDP world size (dapo only; see the module docstring).
         gradient_accumulation_steps: micro-batches per optimiser step (grpo, bnpo, dr_grpo).
+        is_weights: [N, T] importance-sampling weights per token (None = all 1).
 
     Returns:
         ``(loss, metrics)``: a scalar to ``backward()``, and detached scalar tensors
@@ -185,6 +191,8 @@ def grpo_loss(
         if beta > 0:
             per_token = per_token + beta * kl
 
+    if is_weights is not None:
+        per_token = per_token * is_weights.detach().to(logp.dtype).masked_fill(~keep, 0.0)
     total = (per_token * m).sum()
     if loss_type == "grpo":
         loss = ((per_token * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)).mean()

@@ -9,6 +9,8 @@ Two generation paths, one result type (:class:`Rollouts`):
   it with the engine under a fresh adapter id (:meth:`VLLMRollouts.sync`): the engine then samples
   from the new policy without merging or reloading the base. Full fine-tuning cannot be synced this
   way; the config check refuses ``backend=vllm`` with ``lora_r=0``.
+* ``vllm-server`` — a separate vLLM server, synced the same way through its adapter-loading
+  endpoint (:mod:`reasonkit.grpo.server_rollout`).
 
 Scoring uses a composite verifier (``reasonkit.verifiers.compose``) so the reward is the weighted sum
 of its components, and every component's score is kept for logging (``per_verifier``). A completion
@@ -107,6 +109,8 @@ class VLLMRollouts:
         kwargs.setdefault("max_loras", 1)
         kwargs.setdefault("dtype", dtype)  # the trainer's dtype, so engine and trainer log-probs agree
         kwargs.setdefault("seed", seed)
+        # log-probs after temperature, the quantity the trainer recomputes (for the IS correction)
+        kwargs.setdefault("logprobs_mode", "processed_logprobs")
         self.backend = get_backend("vllm", model_path, adapters=[], **kwargs)
         self._current: Path | None = None
 

@@ -53,6 +53,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .logging import RunLogger, completion_rows, rollout_metrics, tracker_init_kwargs
 from .logprobs import reference_logprobs
 from .loss import grpo_loss
+from .is_correction import SAMPLER_BACKENDS, step_correction
 from .prefix import shared_prefix_logprobs
 from .rollout import Rollouts, VLLMRollouts, generate_hf, score
 from .setup import build_benchmark, load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
@@ -93,7 +94,7 @@ class GRPOTrainer:
         self.rank, self.world = acc.process_index, acc.num_processes
         cfg.check_world(self.world)
         self.micro_batch = cfg.micro_batch_size(self.world)
-        if cfg.backend == "vllm" and not cfg.use_lora:
+        if cfg.backend in SAMPLER_BACKENDS and not cfg.use_lora:
             from .config import ConfigError
 
             raise ConfigError("backend vllm syncs the engine by loading the LoRA adapter after every step, so it "
@@ -161,7 +162,8 @@ class GRPOTrainer:
         self._order = self._shuffle(0)
         self._stop_requested = False
         self._updating = False
-        self.vllm: VLLMRollouts | None = None
+        self.vllm = None  # VLLMRollouts or ServerRollouts, built at the first step
+        self._is_weights = None
         self._synced_step = -1
         self.last_checkpoint: Path | None = None
 
@@ -207,12 +209,20 @@ class GRPOTrainer:
         from reasonkit.eval.backends.base import SamplingConfig
 
         return SamplingConfig(n=self.cfg.group_size, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
-                              max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank))
+                              max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank),
+                              logprobs=self.cfg.backend in SAMPLER_BACKENDS)
 
     def generate(self, step: int) -> Rollouts:
         prompts, items = self._next_batch()
         sampling = self._sampling(step)
-        if self.cfg.backend == "vllm":
+        if self.cfg.backend in SAMPLER_BACKENDS:
+            if self.vllm is None and self.cfg.backend == "vllm-server":
+                from .server_rollout import ServerRollouts
+
+                self.vllm = ServerRollouts(self.cfg.base_url, self.out / ".sync" / "server", self.out, self.tokenizer,
+                                           is_main=self.accelerator.is_main_process,
+                                           barrier=self.accelerator.wait_for_everyone,
+                                           options=dict(self.cfg.backend_options))
             if self.vllm is None:
                 dtype = str(self.cfg.resolved_dtype()).replace("torch.", "")
                 self.vllm = VLLMRollouts(self.model_path, self.out / ".sync" / f"rank{self.rank}",
@@ -266,17 +276,23 @@ class GRPOTrainer:
                 return shared_prefix_logprobs(bare, pids[g], pmask[g], cids[c], cmask[c], G, temperature)
             return completion_logprobs(model, input_ids[c], attention[c], T, temperature)
 
-        old_logp = ref_logp = None
+        old_logp = ref_logp = recorded = None
         # beta = 0 runs no reference at all (one forward pass less per step); KL is then not logged.
         want_ref = cfg.beta > 0
-        if cfg.num_iterations > 1 or want_ref:
+        sampler = batch.sampler_logprobs is not None and cfg.backend in SAMPLER_BACKENDS
+        if cfg.num_iterations > 1 or want_ref or sampler:
             model.eval()  # no dropout while recording the sampling / reference policy
             with torch.no_grad():
-                if cfg.num_iterations > 1:
-                    old_logp = torch.cat([policy_logprobs(c) for c in chunks])
+                if cfg.num_iterations > 1 or sampler:
+                    recorded = torch.cat([policy_logprobs(c) for c in chunks])
+                    old_logp = recorded if cfg.num_iterations > 1 else None
                 if want_ref:
                     ref_logp = torch.cat([reference_logprobs(model, input_ids[c], attention[c], T, temperature,
                                                              ref_model=self.ref_model) for c in chunks])
+        self._is_weights, sampler_metrics = None, {}
+        if sampler:
+            self._is_weights, sampler_metrics = step_correction(acc, cfg, recorded, batch.sampler_logprobs.to(device),
+                                                                mask)
         model.train()
         tokens_global = acc.gather(mask.sum().reshape(1)).sum()
         sums: dict[str, float] = {}
@@ -307,6 +323,7 @@ class GRPOTrainer:
         metrics = {k: float(v) for k, v in zip(sorted(sums), reduced.cpu())}
         metrics["grad_norm"] = float(grad_norm)
         metrics["lr"] = float(self.scheduler.get_last_lr()[0])
+        metrics.update(sampler_metrics)
         metrics["clip_ratio"] = metrics.pop("clip_ratio/region", 0.0)
         metrics.pop("tokens", None)
         return metrics
@@ -323,7 +340,8 @@ class GRPOTrainer:
                 importance_sampling_level=cfg.importance_sampling_level,
                 num_items_in_batch=tokens_global, num_processes=self.world,
                 # DeepSpeed's engine divides by its gradient_accumulation_steps itself
-                gradient_accumulation_steps=1 if self.deepspeed else len(chunks))
+                gradient_accumulation_steps=1 if self.deepspeed else len(chunks),
+                is_weights=None if self._is_weights is None else self._is_weights[c])
             self._check_finite(loss, "loss")
             acc.backward(loss)
             for k, v in lm.items():

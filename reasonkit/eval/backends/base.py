@@ -1,7 +1,12 @@
-"""The one interface every generation backend (vllm, hf) implements.
+"""The one interface every generation backend (vllm, hf, openai) implements.
 
 Prompts arrive as already-rendered text (chat template applied by the harness); backends
-tokenize them with ``add_special_tokens=False`` so both see the same token ids.
+tokenize them with ``add_special_tokens=False`` so both see the same token ids. A backend whose
+``chat_api`` is true (the OpenAI-compatible one: the server applies the chat template) gets a
+:class:`ChatPrompt` instead when a chat template applies.
+
+A :class:`Completion` with ``error`` set is a request that failed (``finish_reason="error"``, no
+text): it is saved as an error row, never scored, and regenerated on the next run.
 
 Also here, shared by the backends and the trainer without importing torch at module level: the
 dtype choice (:func:`pick_dtype`) and each backend's own option names (one option set can be given
@@ -20,7 +25,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 HF_ONLY_OPTIONS = frozenset({"batch_size", "threads", "fast_decode", "device"})
 VLLM_ONLY_OPTIONS = frozenset({"gpu_memory_utilization", "tensor_parallel_size", "max_model_len", "max_loras",
                                "enable_lora", "enable_prefix_caching", "kv_cache_space_gib", "seed", "max_lora_rank",
-                               "enforce_eager", "use_tqdm", "enable_chunked_prefill"})
+                               "enforce_eager", "use_tqdm", "enable_chunked_prefill", "data_parallel_size",
+                               "logprobs_mode"})
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -71,12 +77,32 @@ class Adapter:
     path: str
 
 
+@dataclass(frozen=True)
+class ChatPrompt:
+    """Chat messages (and an assistant pre-fill) for a server that applies the chat template itself."""
+    messages: tuple[dict[str, str], ...]
+    prefill: str = ""
+
+    def __str__(self) -> str:
+        import json
+
+        return json.dumps({"messages": list(self.messages), "prefill": self.prefill}, ensure_ascii=False)
+
+
 @dataclass
 class Completion:
     text: str
     token_ids: list[int]
-    finish_reason: str  # "stop" (EOS or stop string) | "length" (hit max_tokens)
+    finish_reason: str  # "stop" (EOS or stop string) | "length" (hit max_tokens) | "error"
     logprobs: list[float] | None = None
+    error: str | None = None  # why the request failed (finish_reason "error")
+    n_tokens: int | None = None  # token count reported by a server that returns no ids
+
+    @property
+    def num_tokens(self) -> int | None:
+        if self.n_tokens is not None:
+            return self.n_tokens
+        return None if self.error else len(self.token_ids)
 
 
 @dataclass

@@ -112,22 +112,23 @@ def _max_positions(model_path: str) -> int | None:
 class VLLMBackend(Backend):
     """vLLM. Options: ``dtype`` (auto|float32|bfloat16|float16; auto = the hf backend's choice on
     CPU, vLLM's own on GPU), ``gpu_memory_utilization`` (default 0.3 on CPU, 0.9 on GPU),
-    ``tensor_parallel_size`` (1), ``max_model_len`` (None = the model's), ``max_loras``
+    ``tensor_parallel_size`` (1), ``data_parallel_size`` (None: vLLM's), ``max_model_len`` (None = the model's), ``max_loras``
     (default: number of adapters, at least 1), ``max_lora_rank``, ``enable_lora``,
     ``enable_prefix_caching`` (True), ``seed`` (engine seed, 0), ``kv_cache_space_gib`` (CPU only,
     sets ``VLLM_CPU_KVCACHE_SPACE``), ``enforce_eager``, ``enable_chunked_prefill`` (None: off on
-    CPU, vLLM's default elsewhere), ``check_base`` (True), ``use_tqdm``
+    CPU, vLLM's default elsewhere), ``logprobs_mode`` (vLLM's), ``check_base`` (True), ``use_tqdm``
     (False: report through ``progress`` instead)."""
 
     name = "vllm"
 
     def __init__(self, model: str | None, adapters: Iterable[Adapter] = (), *, dtype: str = "auto",
                  gpu_memory_utilization: float | None = None, tensor_parallel_size: int = 1,
-                 max_model_len: int | None = None, max_loras: int | None = None,
+                 max_model_len: int | None = None, max_loras: int | None = None, data_parallel_size: int | None = None,
                  max_lora_rank: int | None = None, enable_lora: bool | None = None,
                  enable_prefix_caching: bool = True, seed: int = 0, kv_cache_space_gib: float | None = None,
                  enforce_eager: bool | None = None, enable_chunked_prefill: bool | None = None,
-                 check_base: bool = True, use_tqdm: bool = False, **unused):
+                 check_base: bool = True, use_tqdm: bool = False, logprobs_mode: str | None = None,
+                 **unused):
         from reasonkit.models import check_adapter, resolve_model
 
         # vLLM logs every engine step at INFO, which buries our progress bar and table; users who want
@@ -164,6 +165,10 @@ class VLLMBackend(Backend):
                            enable_prefix_caching=enable_prefix_caching)
         if max_model_len is not None:
             engine_args["max_model_len"] = max_model_len
+        if data_parallel_size is not None:
+            engine_args["data_parallel_size"] = data_parallel_size
+        if logprobs_mode is not None:  # processed_logprobs: after temperature (what GRPO recomputes)
+            engine_args["logprobs_mode"] = logprobs_mode
         if enforce_eager is not None:
             engine_args["enforce_eager"] = enforce_eager
         if enable_chunked_prefill is None and on_cpu:
