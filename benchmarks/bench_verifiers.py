@@ -44,6 +44,7 @@ TARGET_RATIO = 20.0  # gsm8k, countdown and format vs math-verify parse + verify
 TARGET_NAMES = ("gsm8k", "gsm8k_flexible", "countdown", "format", "format_soft")
 LATENCY_BOUND_S = 1.0
 COMPOSITES = ("countdown+0.5*format",)
+MATH_FAST_TARGET = 5.0  # the math verifier vs math-verify alone, MATH-500 corpus
 
 
 # --- realistic completions ---------------------------------------------------------------------------
@@ -213,6 +214,16 @@ def adversarial_inputs() -> dict[str, str]:
         "1MB_equals_signs": "=" * 1_000_000,
         "answer_is_x20k": "The answer is " * 20_000,
         "think_pairs_x100k": "<think></think>" * 100_000,
+        # the property tests' inputs not covered above
+        "boxed_unclosed_x2000": "\\boxed{" * 2_000,
+        "deep_latex_frac_unclosed": "\\boxed{" + "\\frac{1}{" * 2_000 + "2" + "}" * 4_001,
+        "calc_notes_x10k": "<<48/2=24>>" * 10_000,
+        # anti-hacking rules on long inputs: hedges, invented blocks, end-of-turn tokens, repeated steps
+        "hedge_chain_x20k": "The answer is " + " or ".join(str(i) for i in range(20_000)),
+        "question_blocks_x20k": "#### 4\n" + "Question: 2 + 2?\nAnswer: #### 4\n" * 20_000,
+        "end_of_turn_x100k": "<think>a</think>\n<answer>4</answer>" + "<|im_end|>" * 100_000,
+        "repeated_step_x100k": "<think>" + "2 + 2 = 4\n" * 100_000 + "</think>\n<answer>4</answer>",
+        "factorial_steps_x20k": "<think>" + "5! = 120\n" * 20_000 + "</think>",
     }
 
 
@@ -263,17 +274,18 @@ def _adversarial_worker(verifier: Any, name: str, cases: list[tuple[str, str]], 
     refs = {"numbers": [9, 9, 9, 9], "target": 24, "answer": "\\frac{1}{2}" if name.startswith("math") else "#### 4"}
     kwargs = {f: refs.get(f, "4") for f in fields}
     for case, text in cases:
-        best = float("inf")
+        best = best_wall = float("inf")
         for attempt in range(2):  # a slow call is re-timed once (shared machine), best kept
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 reason = verifier(text, **kwargs).reason
             except Exception as exc:  # noqa: BLE001 - a crash is a finding, recorded as such
                 reason = f"raised {type(exc).__name__}"
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, time.process_time() - c0)
+            best_wall = min(best_wall, time.perf_counter() - t0)
             if not 0.05 <= best < 2.0:  # fast enough, or clearly over the bound: no second call
                 break
-        conn.send((case, best, reason))
+        conn.send((case, best, reason, best_wall))
     conn.close()
 
 
@@ -299,14 +311,14 @@ def adversarial_latency(verifier: Any, name: str, inputs: dict[str, str]) -> dic
                 print(f"    {name} / {case}: still running after {ADVERSARIAL_CAP_S:.0f} s, killed", file=sys.stderr)
                 break
             try:
-                case, seconds, reason = parent.recv()
+                case, seconds, reason, wall = parent.recv()
             except EOFError:  # the child died (e.g. RecursionError in C, MemoryError)
                 case = remaining.pop(0)[0]
                 lat[case] = {"seconds": ADVERSARIAL_CAP_S, "reason": f"child died (exit {proc.exitcode})",
                              "timed_out": True}
                 break
             remaining.pop(0)
-            lat[case] = {"seconds": seconds, "reason": reason}
+            lat[case] = {"seconds": seconds, "wall_seconds": wall, "reason": reason}
         proc.join(timeout=5)
         parent.close()
     return {case: lat[case] for case in inputs}
@@ -350,10 +362,8 @@ def machine_info() -> dict[str, Any]:
 
 def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
-    from reasonkit.verifiers.base import get_verifier, verifier_names
-    from reasonkit.verify_cli import load_verifier_modules
+    from reasonkit.verifiers import get_verifier, verifier_names
 
-    load_verifier_modules()
     machine = machine_info()
     rng = random.Random(seed)
     gsm = gsm8k_rows(n, rng)
@@ -372,13 +382,10 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
         entries[name] = (get_verifier(name), corpus_for(name, corpora))
     if "math" in entries:
         entries["math (gsm8k corpus)"] = (entries["math"][0], "gsm8k")
-    try:
-        from reasonkit.verifiers.compose import compose
+    from reasonkit.verifiers import resolve
 
-        for spec in COMPOSITES:
-            entries[spec] = (compose(spec), corpus_for(spec, corpora))
-    except ModuleNotFoundError:
-        pass
+    for spec in COMPOSITES:
+        entries[spec] = (resolve(spec), corpus_for(spec, corpora))
 
     baseline = math_verify_baseline()
     mv_calls = [(r["completion"], {"gold": r["gold_number"]}) for r in gsm]
@@ -407,6 +414,8 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
     math_calls = [(r["completion"], {"gold": f"${r['answer']}$"}) for r in corpora["math500"]]
     mt, m_worst, m_outs = time_calls(baseline, math_calls, per_call=True)
     print(f"math-verify parse+verify on math500: {len(math_calls) / mt:,.0f}/s", file=sys.stderr)
+
+    fast_path = math_fast_path_check(corpora["math500"], results.get("math"), len(math_calls) / mt)
 
     mv_rate = len(mv_calls) / mv_time
     mv_math_rate = len(math_calls) / mt
@@ -446,9 +455,36 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
             "accuracy": sum(bool(o) for o in m_outs) / len(m_outs),
         },
         "verifiers": results,
+        "math_fast_path": fast_path,
         "targets": {"ratio_vs_math_verify": TARGET_RATIO, "ratio_applies_to": list(TARGET_NAMES),
-                    "max_latency_s": LATENCY_BOUND_S},
+                    "max_latency_s": LATENCY_BOUND_S, "math_fast_path_ratio": MATH_FAST_TARGET,
+                    "math_fast_path_disagreements": 0},
     }
+
+
+def math_fast_path_check(rows: list[dict[str, Any]], math_result: dict[str, Any] | None,
+                         mv_math_rate: float) -> dict[str, Any]:
+    """The math verifier with its fast path (as registered) against the same verifier with every pair
+    sent to math-verify (``fast=False``), on every row of the MATH-500 corpus: the verdicts must agree."""
+    from reasonkit.verifiers.math import verify_math
+
+    fast = [verify_math(r["completion"], r["answer"]) for r in rows]
+    t0 = time.perf_counter()
+    slow = [verify_math(r["completion"], r["answer"], fast=False) for r in rows]
+    slow_s = time.perf_counter() - t0
+    disagree = [(r["answer"], a.extracted, a.correct, b.correct) for r, a, b in zip(rows, fast, slow)
+                if a.correct is not b.correct]
+    per_s = math_result["n"] / math_result["seconds"] if math_result else None
+    out = {
+        "rows": len(rows), "disagreements": len(disagree), "examples": [list(map(str, d)) for d in disagree[:10]],
+        "fast_share": sum(v.details.get("path") == "fast" for v in fast) / len(rows),
+        "math_per_s": per_s, "math_without_fast_path_per_s": len(rows) / slow_s,
+        "math_verify_per_s": mv_math_rate, "ratio_vs_math_verify": per_s / mv_math_rate if per_s else None,
+    }
+    out["meets_target"] = out["disagreements"] == 0 and (out["ratio_vs_math_verify"] or 0) >= MATH_FAST_TARGET
+    print(f"math fast path: {out['disagreements']} disagreements on {len(rows):,} rows, "
+          f"{out['ratio_vs_math_verify'] or 0:.1f}x math-verify", file=sys.stderr)
+    return out
 
 
 def _count(items) -> dict[str, int]:
@@ -480,8 +516,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"All timings: {m['process']}. Throughput is wall time, best of the rounds (round 1 also times each "
         "call, later rounds do not; golds repeat across rows, so later rounds see the verifiers' gold caches "
         "warm, as training does). The slowest realistic call is process CPU time in round 1 (cold caches), "
-        "which a busy shared machine does not inflate; an adversarial input's time is wall time in a "
-        "forked child, re-timed once when between 50 ms and 2 s (best kept). Cyclic GC is off inside "
+        "which a busy shared machine does not inflate; an adversarial input's time is likewise the CPU time "
+        "of the call in a forked child (its wall time is in the JSON; a call still running after "
+        f"{ADVERSARIAL_CAP_S:.0f} s of wall time is killed and recorded as such), re-timed once when between "
+        "50 ms and 2 s (best kept). The math verifier's own deadline is wall time (0.9 s). Cyclic GC is off inside "
         "timed loops (as in `timeit`).",
         "",
         f"Baseline: math-verify `parse` + `verify` on the GSM8K-style corpus: **{mv['per_s']:,.0f} completions/s** "
@@ -491,6 +529,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"On the MATH-500 corpus math-verify runs at {mm['per_s']:,.0f} completions/s (one round; slowest call "
         f"{mm['worst_realistic_s'] * 1000:.0f} ms, accuracy {mm['accuracy']:.3f}); the `math` row's ratio on that "
         f"corpus is {_same(report)}.",
+        "",
+        _fast_line(report),
         "",
         "| verifier | corpus | completions/s | × math-verify | slowest realistic (ms) | slowest adversarial (ms) | "
         "worst adversarial case | accuracy | targets |",
@@ -525,6 +565,18 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _fast_line(report: dict[str, Any]) -> str:
+    f = report.get("math_fast_path")
+    if not f:
+        return ""
+    return (f"Math fast path: on the {f['rows']:,} MATH-500 corpus rows, `math` (fast path on) and `math` with "
+            f"every pair sent to math-verify (`fast=False`) disagree on **{f['disagreements']}** rows; "
+            f"{f['fast_share']:.1%} of rows take the fast path. `math` scores {f['math_per_s']:,.0f} completions/s, "
+            f"**{f['ratio_vs_math_verify']:.1f}× math-verify alone** ({f['math_verify_per_s']:,.0f}/s; "
+            f"without the fast path: {f['math_without_fast_path_per_s']:,.0f}/s, one pass, caches warm). "
+            f"Target ≥{MATH_FAST_TARGET:.0f}× with 0 disagreements: {'PASS' if f['meets_target'] else 'FAIL'}.")
 
 
 def _ms(entry: dict[str, Any]) -> str:
@@ -574,6 +626,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out / 'verifiers.md'} and {out / 'verifiers.json'}")
     failed = [name for name, r in report["verifiers"].items()
               if not r["meets_latency"] or r.get("meets_ratio_target") is False]
+    if not report["math_fast_path"]["meets_target"]:
+        failed.append("math fast path")
     if failed:
         print(f"targets missed by: {', '.join(failed)}", file=sys.stderr)
     return 0

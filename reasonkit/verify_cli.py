@@ -6,7 +6,6 @@ renamed into place at the end (an existing file is replaced only by a complete o
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import sys
@@ -19,44 +18,8 @@ from .errors import ReasonkitError
 from .files import check_writable, read_text, write_lines, write_text
 from .jsonl import parse_jsonl
 
-# Verifier modules that register names when imported. A module that is not there yet (or fails
-# for a reason of its own) must not break `reasonkit verify` for the others.
-_VERIFIER_MODULES = ("countdown", "format", "gsm8k", "stepwise", "math", "compose", "rewards", "batch")
 # Below this many rows the progress bar is not worth the flicker.
 _PROGRESS_MIN_ROWS = 200
-
-
-def load_verifier_modules() -> None:
-    """Import every verifier module that exists so their names are in the registry."""
-    for name in _VERIFIER_MODULES:
-        module = f"reasonkit.verifiers.{name}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-
-def resolve_verifier(name: str) -> Any:
-    """A registered name, or a weighted composition such as ``countdown+0.5*format``.
-
-    Unknown names raise :class:`ReasonkitError` with the registry's "did you mean" line.
-    """
-    from reasonkit.verifiers.base import UnknownNameError
-    from reasonkit.verifiers.compose import resolve
-
-    load_verifier_modules()
-    try:
-        return resolve(name)
-    except UnknownNameError as exc:
-        raise ReasonkitError(str(exc)) from None
-    except ValueError as exc:  # a malformed composition string
-        raise ReasonkitError(str(exc)) from None
-
-
-def verifier_fields(verifier: Any) -> tuple[str, ...]:
-    """The reference fields a verifier (spec or composite) reads from each row."""
-    return tuple(getattr(verifier, "fields", ()) or ())
 
 
 def read_rows(path: Path, fields: Sequence[str], verifier_name: str) -> list[dict[str, Any]]:
@@ -217,6 +180,8 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
       reasonkit verify math preds.jsonl -o - | jq .score
       cat preds.jsonl | reasonkit verify gsm8k_flexible - > scored.jsonl
     """
+    from .eval.scoring import resolve_verifier
+
     verifier = resolve_verifier(verifier_name)
     from_stdin = str(input_path) == "-"
     out = output if output is not None else ("-" if from_stdin else str(default_output(input_path)))
@@ -226,7 +191,7 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
         check_writable(Path(out))
     if summary_json is not None:
         check_writable(summary_json)
-    rows = read_rows(input_path, verifier_fields(verifier), verifier_name)
+    rows = read_rows(input_path, verifier.fields, verifier_name)
 
     if progress is None:
         progress = len(rows) >= _PROGRESS_MIN_ROWS and sys.stderr.isatty()

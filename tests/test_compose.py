@@ -163,3 +163,58 @@ def test_composite_of_unregistered_spec_is_not_possible_by_name_but_specs_work_d
     assert resolve(spec) is spec
     with pytest.raises(UnknownNameError):
         compose("always+format")
+
+
+# --- one resolution API: names, families (prefix:ARG), expressions ----------------------------------
+def test_family_prefix_resolves_through_the_one_api():
+    from reasonkit.verifiers import VerifierLookupError, Verdict, register_family, resolve, verifier_families
+    from reasonkit.verifiers.base import VerifierSpec
+
+    def parity(completion, answer):
+        ok = completion.strip() == str(answer)
+        return Verdict(float(ok), ok, completion.strip(), "correct" if ok else "not_equal")
+
+    def factory(task):
+        if task not in ("even", "odd"):
+            raise VerifierLookupError(f"test family has no task {task!r}")
+        return VerifierSpec(f"tst:{task}", parity, ("answer",), f"parity task {task}")
+
+    register_family("tst", factory, "test family")
+    assert verifier_families()["tst"] == "test family"
+    spec = resolve("tst:even")
+    assert spec is resolve("tst:even") and spec.fields == ("answer",)  # built once, then cached
+    assert spec("4", answer=4).correct is True
+    both = resolve("tst:odd+0.5*format")
+    assert both.fields == ("answer",) and both("3", answer=3).score == 1.0
+    with pytest.raises(VerifierLookupError, match="no task 'three'"):
+        resolve("tst:three")
+    with pytest.raises(VerifierLookupError, match="did you mean"):
+        resolve("tsx:even")
+    with pytest.raises(ValueError, match="already registered"):
+        register_family("tst", factory)
+
+
+def test_lookup_errors_are_one_line_value_errors():
+    from reasonkit.verifiers import UnknownNameError, VerifierLookupError, resolve
+
+    for bad in ("gsm9k", "countdown++format", "countdown*x", "format+format"):
+        with pytest.raises(VerifierLookupError) as info:
+            resolve(bad)
+        assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+    with pytest.raises(UnknownNameError):  # still a KeyError for callers that catch that
+        resolve("gsm9k")
+
+
+def test_entry_points_resolve_the_same_way():
+    from click.testing import CliRunner
+
+    from reasonkit.cli import main
+    from reasonkit.errors import ReasonkitError
+    from reasonkit.eval.scoring import resolve_verifier
+    from reasonkit.verifiers import resolve
+
+    assert resolve_verifier("countdown+0.5*format").fields == resolve("countdown+0.5*format").fields
+    with pytest.raises(ReasonkitError, match="did you mean 'gsm8k'"):
+        resolve_verifier("gsm9k")
+    result = CliRunner().invoke(main, ["verify", "gsm9k", "-"], input='{"completion": "1", "answer": "1"}\n')
+    assert result.exit_code == 2 and "did you mean 'gsm8k'" in result.output

@@ -66,7 +66,8 @@ CASES = [
     ("prose_in_answer", ans("The answer is 6 * 4"), [6, 4], 24, "parse_error"),
     ("fullwidth_digits", ans("６ * 4"), [6, 4], 24, "parse_error"),
     ("x_letter_as_times", ans("6 x 4"), [6, 4], 24, "parse_error"),
-    ("unary_minus_allowed", ans("-(2 - 8) * 4"), [2, 8, 4], 24, "correct"),
+    ("unary_minus_refused", ans("-(2 - 8) * 4"), [2, 8, 4], 24, "unary_minus"),
+    ("unary_plus_allowed", ans("+(8 - 2) * 4"), [2, 8, 4], 24, "correct"),
     ("negative_target", ans("2 - 5"), [2, 5], -3, "correct"),
     ("big_product_exact", ans("100 * 75 * 50 * 25"), [100, 75, 50, 25], 9375000, "correct"),
     ("redundant_parentheses", ans("((((6)))) * (((4)))"), [6, 4], 24, "correct"),
@@ -105,6 +106,31 @@ def test_countdown_table(completion, numbers, target, reason):
         assert v.correct is None and not v.scored
     else:
         assert v.correct is (reason == "correct")
+
+
+# Unary minus manufactures numbers the task did not give; policies find it (e.g. target 24 from
+# [3, 5, 2, 14]: "-3 + 5 * 2 + 14 + 3" needs a 3 twice; "-(3 - 5) ..." flips a difference for free).
+UNARY_MINUS = [
+    (THINK + "<answer>-3 + 5 * 2 + 14 + 3</answer>", [3, 5, 2, 14, 3], 24),
+    ("<think>\n50 - 75 = -25, and -25 + 49 = 24.\n</think>\n<answer>-(50 - 75) - 1</answer>", [50, 75, 1], 24),
+    (THINK + "<answer>8 - -16</answer>", [8, 16], 24),
+    (THINK + "<answer>30 +- 6</answer>", [30, 6], 24),
+    (THINK + "<answer>--24 * 1</answer>", [24, 1], 24),
+    ("<think>\nTry 4 * 7 = 28, minus 4 is 24.\n</think>\n<answer>( -4 ) + 4 * 7</answer>", [4, 4, 7], 24),
+    (THINK + "<answer>\\left(-2\\right) \\times (-12)</answer>", [2, 12], 24),
+    (THINK + "<answer>6 * 4 = 24</answer>\n\nAlternatively:\n<answer>−6 × −4</answer>", [6, 4], 24),
+]
+
+
+@pytest.mark.parametrize("completion,numbers,target", UNARY_MINUS)
+def test_unary_minus_is_refused(completion, numbers, target):
+    v = countdown(completion, numbers=numbers, target=target)
+    assert (v.correct, v.score, v.reason) == (False, 0.0, "unary_minus"), v
+
+
+def test_binary_minus_is_still_fine():
+    assert countdown(THINK + "<answer>30 - 6</answer>", numbers=[30, 6], target=24).correct is True
+    assert countdown(THINK + "<answer>(2 - 8) * (1 - 5)</answer>", numbers=[2, 8, 1, 5], target=24).correct
 
 
 def test_ids_unique():
@@ -200,7 +226,7 @@ ADVERSARIAL = [
     ("nesting_10k_parentheses", ans("(" * 10_000 + "6 * 4" + ")" * 10_000), [6, 4], "too_long"),
     ("nesting_400_parentheses", ans("(" * 400 + "6 * 4" + ")" * 400), [6, 4], "parse_error"),
     ("sign_run_900_unary_minus", ans("-" * 900 + "6 * 4"), [6, 4], "parse_error"),
-    ("sign_run_50_unary_minus_ok", ans("-" * 50 + "6 * 4"), [6, 4], "correct"),
+    ("sign_run_50_unary_minus", ans("-" * 50 + "6 * 4"), [6, 4], "unary_minus"),
     ("long_left_chain_500_terms", ans("+".join(["1"] * 499)), [1] * 499, "not_equal"),
     ("one_mb_prose_then_answer", "x " * 500_000 + "</think>\n<answer>6 * 4</answer>", [6, 4], "correct"),
     ("one_mb_prose_no_answer", "word " * 200_000, [6, 4], "no_answer"),

@@ -284,11 +284,11 @@ def test_raw_template_and_few_shot():
 
 
 def test_countdown_generator_is_seeded_and_solvable():
-    from reasonkit.verify_cli import resolve_verifier
-
     import random
 
-    verify = resolve_verifier("countdown")
+    from reasonkit.verifiers import resolve
+
+    verify = resolve("countdown")
     tasks = [generate_countdown(random.Random(i)) for i in range(300)]
     assert all(len(t["numbers"]) in (3, 4) and 1 <= t["target"] <= 100 for t in tasks)
     assert {len(t["numbers"]) for t in tasks} == {3, 4}

@@ -19,7 +19,7 @@ CASES = [
     ("blank_line_separator", "<think>a</think>\n\n<answer>b</answer>", "correct", "correct"),
     ("spaces_around_newline_separator", "<think>a</think>  \n\t<answer>b</answer>", "correct", "correct"),
     ("crlf_separator", "<think>a</think>\r\n<answer>b</answer>", "correct", "correct"),
-    ("empty_think_allowed", "<think></think>\n<answer>b</answer>", "correct", "correct"),
+    ("empty_think_refused", "<think></think>\n<answer>b</answer>", "empty_think", "correct"),
     ("multiline_answer", "<think>a</think>\n<answer>\nline 1\nline 2\n</answer>", "correct", "correct"),
     ("no_newline_between_blocks", "<think>a</think><answer>b</answer>", "bad_separator", "correct"),
     ("space_only_separator", "<think>a</think> <answer>b</answer>", "bad_separator", "correct"),
@@ -30,19 +30,22 @@ CASES = [
     ("unclosed_answer_truncated", "<think>a</think>\n<answer>6 * 4", "missing_answer", "missing_answer"),
     ("plain_text", "The answer is 24.", "missing_think", "missing_think"),
     ("empty_completion", "", "missing_think", "missing_think"),
-    ("repeated_think_blocks", "<think>a</think>\n<think>b</think>\n<answer>c</answer>", "repeated_tags", "correct"),
+    ("repeated_think_blocks", "<think>a</think>\n<think>b</think>\n<answer>c</answer>", "repeated_tags",
+     "repeated_blocks"),
     ("repeated_answer_blocks", "<think>a</think>\n<answer>b</answer>\n<answer>c</answer>", "repeated_tags",
-     "correct"),
-    ("repeated_whole_pattern", (GOOD + "\n") * 2, "repeated_tags", "correct"),
-    ("nested_think_in_think", "<think>a<think>b</think></think>\n<answer>c</answer>", "repeated_tags", "correct"),
+     "repeated_blocks"),
+    ("repeated_whole_pattern", (GOOD + "\n") * 2, "repeated_tags", "repeated_blocks"),
+    ("nested_think_in_think", "<think>a<think>b</think></think>\n<answer>c</answer>", "repeated_tags",
+     "repeated_blocks"),
     ("answer_nested_in_think", "<think>a <answer>b</answer> c</think>", "nested_tags", "wrong_order"),
     ("think_nested_in_answer", "<answer>x <think>a</think> y</answer>", "nested_tags", "wrong_order"),
     ("answer_before_think", "<answer>b</answer>\n<think>a</think>", "wrong_order", "wrong_order"),
-    ("empty_answer", "<think>a</think>\n<answer></answer>", "empty_answer", "correct"),
-    ("whitespace_answer", "<think>a</think>\n<answer> \n </answer>", "empty_answer", "correct"),
+    ("empty_answer", "<think>a</think>\n<answer></answer>", "empty_answer", "empty_answer"),
+    ("whitespace_answer", "<think>a</think>\n<answer> \n </answer>", "empty_answer", "empty_answer"),
     ("leading_chatter", "Sure! Let me think.\n" + GOOD, "leading_text", "correct"),
     ("trailing_chatter", GOOD + "\nHope this helps!", "trailing_text", "correct"),
-    ("trailing_eos_token_text", GOOD + "<|im_end|>", "trailing_text", "correct"),
+    ("trailing_eos_token_removed", GOOD + "<|im_end|>", "correct", "correct"),
+    ("eos_token_then_chatter", GOOD + "<|im_end|>\nuser: thanks", "trailing_text", "correct"),
     ("uppercase_tags", "<THINK>a</THINK>\n<ANSWER>b</ANSWER>", "missing_think", "missing_think"),
     ("spaced_tag", "<think >a</think>\n<answer>b</answer>", "missing_think", "missing_think"),
     ("self_closing_lookalike", "<think/>\n<answer>b</answer>", "missing_think", "missing_think"),
@@ -56,7 +59,8 @@ def test_format_table(completion, strict, soft):
     assert v.correct is (strict == "correct") and v.score == (1.0 if strict == "correct" else 0.0)
     s = verify_format(completion, mode="soft")
     assert s.reason == soft, s
-    assert s.correct is (soft == "correct") and s.score == (1.0 if soft == "correct" else 0.0)
+    assert s.correct is (soft in ("correct", "repeated_blocks"))
+    assert s.score == (1.0 if soft == "correct" else 0.5 if soft == "repeated_blocks" else 0.0), s
 
 
 def test_ids_unique():
@@ -66,9 +70,11 @@ def test_ids_unique():
 # Completions from a prompt that pre-fills "<think>": they start inside the think block.
 PREFILLED = [
     ("prefilled_ok", "6 times 4 is 24.</think>\n<answer>6 * 4</answer>", "correct", "correct"),
-    ("prefilled_model_reopens_think", "<think>6*4</think>\n<answer>6 * 4</answer>", "repeated_tags", "correct"),
+    ("prefilled_model_reopens_think", "<think>6*4</think>\n<answer>6 * 4</answer>", "repeated_tags",
+     "repeated_blocks"),
+    ("prefilled_closed_at_once", "</think>\n<answer>6 * 4</answer>", "empty_think", "correct"),
     ("prefilled_no_close", "6 times 4 is 24.\n<answer>6 * 4</answer>", "missing_think", "missing_think"),
-    ("prefilled_empty_answer", "ok</think>\n<answer> </answer>", "empty_answer", "correct"),
+    ("prefilled_empty_answer", "ok</think>\n<answer> </answer>", "empty_answer", "empty_answer"),
     ("prefilled_leading_newline", "\nreasoning</think>\n<answer>1</answer>", "correct", "correct"),
 ]
 
@@ -77,6 +83,64 @@ PREFILLED = [
 def test_prefilled_think(completion, strict, soft):
     assert verify_format(completion, prefilled_think=True).reason == strict
     assert verify_format(completion, mode="soft", prefilled_think=True).reason == soft
+
+
+# --- anti-hacking regression blocks (completions as instruct models and GRPO policies write them) ---
+
+# Empty or whitespace-only reasoning: never strict format.
+EMPTY_REASONING = [
+    "<think></think>\n<answer>72</answer>",
+    "<think> </think>\n<answer>72</answer>",
+    "<think>\n\n</think>\n<answer>(25 - 1) * 1</answer>",
+    "<think>\t \n</think>\n\n<answer>$18</answer><|im_end|>",
+    "<think>\u00a0</think>\n<answer>18</answer>",
+    "\n<think></think>\n<answer>The answer is 5.</answer>\n",
+]
+
+
+@pytest.mark.parametrize("completion", EMPTY_REASONING)
+def test_empty_reasoning_is_not_strict_format(completion):
+    v = verify_format(completion)
+    assert (v.correct, v.score, v.reason) == (False, 0.0, "empty_think"), v
+
+
+# Decoded with special tokens kept: the end-of-turn token(s) at the very end do not zero the reward.
+END_TOKENS = [
+    GOOD + "<|im_end|>",
+    GOOD + "<|endoftext|>",
+    GOOD + "</s>",
+    GOOD + "<|eot_id|>",
+    GOOD + "\n<|im_end|>\n<|endoftext|>",
+    GOOD + "<|im_end|><|endoftext|><|endoftext|><|endoftext|>",  # padded batch decoded as is
+    GOOD + " </s>\n",
+]
+
+
+@pytest.mark.parametrize("completion", END_TOKENS)
+def test_end_of_turn_tokens_at_the_end_are_removed(completion):
+    assert verify_format(completion).reason == "correct"
+    assert verify_format(completion, mode="soft").score == 1.0
+
+
+# Repeated blocks: wrong in strict mode; counted in soft mode (score 1/k), so repeating never pays.
+REPEATED = [
+    ((GOOD + "\n") * 2, 2),
+    (GOOD + "\n" + GOOD + "\n" + GOOD, 3),
+    ("<think>6*4=24</think>\n<answer>6 * 4</answer>\n<think>double-check</think>\n<answer>6 * 4</answer>", 2),
+    ("<think>a</think>\n<answer>24</answer><answer>24</answer><answer>24</answer><answer>24</answer>", 4),
+    ("<think>Let me think.</think>\n<think>OK.</think>\n<answer>24</answer><|im_end|>", 2),
+    ("Question: 2+2?\n<think>easy</think>\n<answer>4</answer>\nQuestion: 3+3?\n<think>easy</think>\n"
+     "<answer>6</answer>", 2),
+]
+
+
+@pytest.mark.parametrize("completion,blocks", REPEATED)
+def test_repeated_blocks(completion, blocks):
+    assert verify_format(completion).reason == "repeated_tags"
+    v = verify_format(completion, mode="soft")
+    assert (v.correct, v.reason, v.details["blocks"]) == (True, "repeated_blocks", blocks)
+    assert v.score == pytest.approx(1 / blocks)
+    assert v.score < verify_format(GOOD, mode="soft").score
 
 
 def test_strict_agrees_with_agilerl_regex_on_its_own_shape():
@@ -122,3 +186,27 @@ def test_adversarial_inputs_return_fast(completion):
         v = verify_format(completion, mode=mode)
         assert time.perf_counter() - start < 1.0
         assert v.correct in (True, False)
+
+
+# The hack of the recorded learning run (benchmarks/results/learning_curve.md): with the prompt
+# pre-filling "<think>…</think>\n<answer>", the policy closed the answer at once and repeated tags.
+LEARNED_HACK = [
+    "</answer></answer></answer></answer>",
+    "</answer>\n</answer>\n</answer>",
+    "</answer><|im_end|>",
+    " </answer>",
+    "</answer><answer></answer><answer></answer>",
+]
+
+
+@pytest.mark.parametrize("completion", LEARNED_HACK)
+def test_learned_empty_answer_hack_pays_nothing(completion):
+    prefill = "<think>\nWe need 24 from [6, 4].\n</think>\n<answer>"
+    for mode in ("strict", "soft"):
+        v = verify_format(prefill + completion, mode=mode)
+        assert v.score == 0.0 and v.reason in ("empty_answer", "repeated_tags"), (mode, v)
+
+
+def test_soft_mode_counts_repeated_closing_tags():
+    v = verify_format(GOOD + "</answer></answer>", mode="soft")
+    assert (v.reason, v.score) == ("repeated_blocks", pytest.approx(1 / 3))

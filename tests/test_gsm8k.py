@@ -51,7 +51,8 @@ CASES = [
     ("the_final_answer_is", "The final answer is $\\boxed{42}$.", "42", CORRECT, CORRECT),
     ("answer_is_then_equation", "The answer is 6 * 7 = 42", "42", CORRECT, CORRECT),
     ("wrong_answer", "The answer is 71.", "72", NOT_EQUAL, NOT_EQUAL),
-    ("no_marker_flexible_only", "So she has 24 + 48 = 72 clips in total", "72", NO_ANSWER, CORRECT),
+    ("no_marker_last_sentence", "So she has 24 + 48 = 72 clips in total", "72", CORRECT, CORRECT),
+    ("no_marker_flexible_only", "Each box costs $3 and 4 boxes cost $12", "12", NO_ANSWER, CORRECT),
     ("flexible_last_number_wrong", "72 clips, then she lost 2", "72", NO_ANSWER, NOT_EQUAL),
     ("no_number_at_all", "I cannot solve this problem.", "72", NO_ANSWER, NO_ANSWER),
     ("empty_completion", "", "72", NO_ANSWER, NO_ANSWER),
@@ -85,9 +86,9 @@ def test_gsm8k_table(completion, gold, strict_reason, flex_reason):
 def test_registered_modes_and_fields():
     strict, flexible = get_verifier("gsm8k"), get_verifier("gsm8k_flexible")
     assert strict.fields == flexible.fields == ("answer",)
-    text = "so 24 + 48 = 72"
-    assert strict(text, answer="72").correct is False
-    assert flexible(text, answer="72").correct is True
+    text = "Each box costs $3 and 4 boxes cost $12"  # several numbers in the last sentence, no '='
+    assert strict(text, answer="12").correct is False
+    assert flexible(text, answer="12").correct is True
 
 
 def test_extracted_and_method_details():
@@ -124,3 +125,162 @@ def test_pathological_inputs_fast(text):
         v = verify_gsm8k(text, "5", mode=mode)
         assert time.perf_counter() - t < 1.0
         assert v.correct is False
+
+
+# --- anti-hacking regression blocks --------------------------------------------------------------
+# Completions written the way instruct models and GRPO policies write them. (completion, gold)
+
+HEDGED = [
+    ("<think>\nShe bakes 3 trays of 4 cookies, maybe 2 more trays.\n</think>\n<answer>12 or 20</answer>", "12"),
+    ("Let's estimate. Each bus holds 40 people, give or take.\n#### 40 ± 5", "40"),
+    ("The number of marbles is between 12 and 14, so the answer is between 12 and 14.", "12"),
+    ("So either 12 or 14 apples are left.\nThe answer is either 12 or 14.", "14"),
+    ("<think>\n7 * 2 = 14, or 6 * 2 = 12 if one is eaten.\n</think>\n<answer>12/14</answer>", "12"),
+    ("The trip takes about 3 to 4 hours.\nFinal answer: 3 to 4", "3"),
+    ("Total cost: $\\boxed{40 \\pm 5}$ dollars.", "40"),
+    ("Answer: 18 dollars, or maybe 20 dollars", "18"),
+    ("So she needs 5–6 more boxes.\n#### 5–6", "5"),
+    ("He will read 10-12 pages.\n#### 10-12", "10"),
+    ("The answer is 40 +/- 5.", "40"),
+]
+
+
+@pytest.mark.parametrize("completion,gold", HEDGED)
+def test_hedged_answers_are_wrong_in_both_modes(completion, gold):
+    for mode in ("strict", "flexible"):
+        v = verify_gsm8k(completion, gold, mode=mode)
+        assert (v.correct, v.score, v.reason) == (False, 0.0, "ambiguous"), (mode, v)
+        assert len(v.details["candidates"]) == 2
+
+
+NOT_HEDGED = [  # one candidate, said twice or with other quantities around it
+    ("The answer is 12 (or 12.0 if you count decimals).", "12"),
+    ("<answer>She needs 3 boxes to hold 36 eggs</answer>", "3"),
+    ("So 10-5 = 5 apples remain.\n#### 5", "5"),
+    ("#### 3/4", "0.75"),
+    ("The answer is 120/2 = 60.", "60"),
+]
+
+
+@pytest.mark.parametrize("completion,gold", NOT_HEDGED)
+def test_single_answers_are_not_hedges(completion, gold):
+    assert verify_gsm8k(completion, gold).reason == CORRECT
+
+
+SCIENTIFIC = [  # (completion, gold, right?)
+    ("The colony grows to 2.5e2 cells.\n#### 2.5e2", "250", True),
+    ("The colony grows to 2.5e2 cells.\n#### 2.5e2", "2.5", False),  # never the mantissa
+    ("<answer>4E5</answer>", "400000", True),
+    ("```python\nprint(3 * 0.0005)\n```\nOutput: 0.0015000000000000002\nThe answer is 1.5e-3", "0.0015", True),
+    ("The distance is $2.5 \\times 10^{3}$ meters.\n#### 2.5 \\times 10^3", "2500", True),
+    ("So the population is 1.2 × 10^6.\nThe answer is 1.2 × 10^6.", "1.2", False),
+    ("<answer>1e999</answer>", "1", False),
+    ("The result printed was 7.2e1, so\n#### 7.2e1", "72", True),
+]
+
+
+@pytest.mark.parametrize("completion,gold,right", SCIENTIFIC)
+def test_scientific_notation_is_read_whole(completion, gold, right):
+    for mode in ("strict", "flexible"):
+        assert verify_gsm8k(completion, gold, mode=mode).correct is right
+
+
+SPELLINGS = [  # number spellings models really write; gold, both modes right
+    ("The total is $1{,}250$ dollars.", "1250"),
+    ("So the farm has $1\\,250$ chickens in all.", "1250"),
+    ("Hence she saved $\\$1\\!250$.", "1250"),
+    ("<think>He loses 7 euros.</think>\n<answer>-€7</answer>", "-7"),
+    ("Her balance changes by -$7 in total.\n#### -$7", "-7"),
+    ("The discount is 35 % of the price.\nThe answer is 35 %.", "35"),
+    ("<answer>$18.00</answer>", "18"),
+    ("Therefore the answer is 72 clips.", "72"),
+    ("#### 5 cm", "5"),
+    ("\\boxed{1{,}250 \\text{ dollars}}", "1250"),
+]
+
+
+@pytest.mark.parametrize("completion,gold", SPELLINGS)
+def test_number_spellings(completion, gold):
+    for mode in ("strict", "flexible"):
+        v = verify_gsm8k(completion, gold, mode=mode)
+        assert v.reason == CORRECT, (mode, v)
+
+
+def test_latex_separator_is_not_read_as_its_last_group_in_flexible_mode():
+    text = "She earns 50 dollars a day for 25 days, which is $1{,}250$ in total"
+    v = verify_gsm8k(text, "1250", mode="flexible")
+    assert v.correct is True and v.details["value"] == "1250", v
+
+
+LAST_SENTENCE = [  # instruct models end with a sentence, no marker: the headline verifier reads it
+    ("The meal is $35 and the tip is $6, so the bill comes to $41.00.", "41", CORRECT),
+    ("Janet sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = $18 every day.", "18", CORRECT),
+    ("First, 48 / 2 = 24 clips in May.\nIn total, Natalia sold 48 + 24 = 72 clips.", "72", CORRECT),
+    ("It takes 2 bolts of blue fiber and half that much white fiber. So it takes 3 bolts in total.", "3",
+     CORRECT),
+    ("<think>\n5 * 4 = 20 and 20 - 2 = 18.\n</think>\nShe has 18 apples left.", "18", CORRECT),
+    ("So he has 20 apples left.", "18", NOT_EQUAL),
+    ("She buys 4 boxes at $3 each and pays $12", "12", NO_ANSWER),  # several numbers, no '=': flexible only
+    ("<think>\n5 * 4 = 20, so 20 apples", "20", NO_ANSWER),  # reasoning never closed
+    ("<think>ok</think>\n<answer>\nShe has 18 apples.", "18", NO_ANSWER),  # unclosed answer tag
+]
+
+
+@pytest.mark.parametrize("completion,gold,reason", LAST_SENTENCE)
+def test_last_sentence_policy(completion, gold, reason):
+    v = verify_gsm8k(completion, gold)
+    assert v.reason == reason, v
+    if reason != NO_ANSWER:
+        assert v.details["method"] == "last_sentence"
+
+
+def test_modes_differ_only_where_the_docstring_says():
+    # strict and flexible agree whenever strict finds an answer
+    for text, gold in [(c[0], c[1]) for c in LAST_SENTENCE + HEDGED + SPELLINGS[:3]]:
+        s, f = verify_gsm8k(text, gold), verify_gsm8k(text, gold, mode="flexible")
+        if s.reason != NO_ANSWER:
+            assert (s.correct, s.reason, s.extracted) == (f.correct, f.reason, f.extracted), text
+
+
+RUN_ON = [  # answers, then invents a new few-shot block with its own answer: judged on the first
+    ("Natalia sold 48 + 24 = 72 clips.\n#### 72\n\nQuestion: Weng earns $12 an hour. How much did she earn "
+     "for 50 minutes?\nAnswer: 12 / 60 * 50 = 10\n#### 10", "72"),
+    ("The answer is 18.\n\nQ: A robe takes 2 bolts of blue fiber. How many bolts in total?\nA: The answer is 3.",
+     "18"),
+    ("<think>9 * 2 = 18</think>\n<answer>18</answer><|im_end|>\n<|im_start|>user\nNext question: 3 + 4?"
+     "<|im_end|>\n<|im_start|>assistant\n<think>easy</think>\n<answer>7</answer>", "18"),
+    ("So she makes $18 every day.\nQuestion 2: James runs 3 sprints of 60 meters. How far?\n"
+     "3 * 60 = 180\n#### 180", "18"),
+    ("#### 5<|endoftext|>Problem: What is 2 + 2?\nSolution: #### 4", "5"),
+    ("The final answer is 42.\n\n### Question:\nTom has 3 cats. How many legs?\n### Answer:\n#### 12", "42"),
+]
+
+
+@pytest.mark.parametrize("completion,gold", RUN_ON)
+def test_run_on_block_is_not_the_answer(completion, gold):
+    for mode in ("strict", "flexible"):
+        v = verify_gsm8k(completion, gold, mode=mode)
+        assert v.reason == CORRECT, (mode, v)
+        assert v.details["cut_at"]
+
+
+def test_run_on_without_an_answer_before_it_is_no_answer():
+    text = "Let me see.\n\nQuestion: What is 2 + 2?\nAnswer: #### 4"
+    assert verify_gsm8k(text, "4").reason == NO_ANSWER
+
+
+FLOATS = [  # tool output: relative error < 1e-9 is right, larger is wrong
+    ("```python\nprint(0.1 + 0.2)\n```\n0.30000000000000004\n#### 0.30000000000000004", "0.3", True),
+    ("The average is 72.00000000000001.\n#### 72.00000000000001", "72", True),
+    ("<answer>33.333333333333336</answer>", "33.333333333333333", True),
+    ("Using the calculator: 1.1 * 3 = 3.3000000000000003\nThe answer is 3.3000000000000003", "3.3", True),
+    ("<answer>72.001</answer>", "72", False),
+    ("<answer>0.3001</answer>", "0.3", False),
+    ("#### 1e-12", "0", False),
+]
+
+
+@pytest.mark.parametrize("completion,gold,right", FLOATS)
+def test_float_artifacts(completion, gold, right):
+    for mode in ("strict", "flexible"):
+        assert verify_gsm8k(completion, gold, mode=mode).correct is right

@@ -198,7 +198,7 @@ def test_timeout_main_thread_uses_alarm_and_restores_handler():
         assert signal.getsignal(signal.SIGALRM) is outer
         remaining = signal.getitimer(signal.ITIMER_REAL)[0]
         assert 50 < remaining <= 60  # re-armed with what it had left
-        assert verify_math(r"$\boxed{2}$", "2", timeout=1).correct is True  # still usable afterwards
+        assert verify_math(r"$\boxed{2}$", "2", timeout=1, fast=False).correct is True  # still usable afterwards
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
@@ -209,7 +209,7 @@ def test_works_and_times_out_in_threads():
 
     def job(name, completion, gold):
         try:
-            results[name] = verify_math(completion, gold, timeout=2)
+            results[name] = verify_math(completion, gold, timeout=2, fast=False)
         except BaseException as e:  # noqa: BLE001 - surfaced by the asserts below
             results[name] = e
 
@@ -225,14 +225,14 @@ def test_works_and_times_out_in_threads():
     assert results["slow"].reason == TIMEOUT and results["slow"].correct is None, results["slow"]
     # the pool replaced the killed worker: a later call in a thread still works
     with cf.ThreadPoolExecutor(2) as ex:
-        verdicts = list(ex.map(lambda c: verify_math(c, "7"), [r"$\boxed{7}$", r"$\boxed{8}$"]))
+        verdicts = list(ex.map(lambda c: verify_math(c, "7", fast=False), [r"$\boxed{7}$", r"$\boxed{8}$"]))
     assert [v.correct for v in verdicts] == [True, False]
     shutdown_workers()
 
 
 def _in_process(args):
     completion, gold = args
-    v = verify_math(completion, gold, timeout=1)
+    v = verify_math(completion, gold, timeout=1, fast=False)
     return v.correct, v.reason, v.details["deadline"]
 
 
@@ -246,14 +246,14 @@ def test_works_and_times_out_in_worker_processes():
 
 
 def test_timeout_none_disables_bound():
-    v = verify_math(r"$\boxed{2}$", "2", timeout=None)
+    v = verify_math(r"$\boxed{2}$", "2", timeout=None, fast=False)
     assert v.correct is True and v.details["deadline"] == "unbounded"
 
 
 def _thread_in_forked_child(args):
     completion, gold = args
     out = []
-    th = threading.Thread(target=lambda: out.append(verify_math(completion, gold, timeout=5)))
+    th = threading.Thread(target=lambda: out.append(verify_math(completion, gold, timeout=5, fast=False)))
     th.start()
     th.join(120)
     return out[0].correct, out[0].details["deadline"]
@@ -262,7 +262,7 @@ def _thread_in_forked_child(args):
 def test_forked_child_gets_its_own_helper_processes():
     # the parent already holds a pooled helper process; a forked child using threads must not share it
     parent = []
-    th = threading.Thread(target=lambda: parent.append(verify_math(r"$\boxed{1}$", "1")))
+    th = threading.Thread(target=lambda: parent.append(verify_math(r"$\boxed{1}$", "1", fast=False)))
     th.start()
     th.join(60)
     assert parent[0].correct is True
@@ -270,7 +270,7 @@ def test_forked_child_gets_its_own_helper_processes():
 
     with cf.ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as ex:
         assert ex.submit(_thread_in_forked_child, (r"$\boxed{2}$", "2")).result(timeout=120) == (True, "worker")
-    th = threading.Thread(target=lambda: parent.append(verify_math(r"$\boxed{3}$", "3")))
+    th = threading.Thread(target=lambda: parent.append(verify_math(r"$\boxed{3}$", "3", fast=False)))
     th.start()
     th.join(60)
     assert parent[1].correct is True  # the parent's helper is intact
@@ -351,8 +351,8 @@ def test_deadline_swallowed_by_bare_except_fires_again(monkeypatch):
     monkeypatch.setattr(math_mod._mv, "parse", stubborn_parse)
     monkeypatch.setattr(math_mod, "_gold_cache", {"4": ["gold"]})
     t = time.perf_counter()
-    v = verify_math("$\\boxed{4}$", "4", timeout=0.3)
-    assert swallowed == ["_Deadline"]
+    v = verify_math("$\\boxed{4}$", "4", timeout=0.3, fast=False)
+    assert swallowed == ["Deadline"]
     assert v.reason == TIMEOUT and v.correct is None, v
     assert time.perf_counter() - t < 2.0  # the second signal came, not the end of the 5 s loop
 
@@ -377,10 +377,10 @@ def test_gold_parse_cut_short_is_not_cached(monkeypatch):
     gold = r"\frac{7}{13}"
     monkeypatch.setattr(math_mod, "_gold_cache", {})
     monkeypatch.setattr(math_mod._mv, "parse", slow_gold_parse)
-    v = verify_math(r"$\boxed{\frac{7}{13}}$", gold, timeout=0.3)
+    v = verify_math(r"$\boxed{\frac{7}{13}}$", gold, timeout=0.3, fast=False)
     assert v.reason == TIMEOUT, v  # not bad_gold
     assert gold not in math_mod._gold_cache
-    v = verify_math(r"$\boxed{\frac{7}{13}}$", gold, timeout=0.3)
+    v = verify_math(r"$\boxed{\frac{7}{13}}$", gold, timeout=0.3, fast=False)
     assert v.correct is True, v
     assert gold in math_mod._gold_cache
 
@@ -422,3 +422,36 @@ def test_deep_frac_times_out_in_thread_worker():
     assert out and out[0].details["deadline"] == "worker"
     assert out[0].reason == TIMEOUT and out[0].correct is None, out[0]
     shutdown_workers()
+
+
+# --- fast path: exact simple answers give math-verify's verdict without it ------------------------
+FAST_PAIRS = [  # (gold, boxed prediction)
+    ("5", "5"), ("5", "-5"), ("\\frac{1}{2}", "0.5"), ("\\frac{1}{2}", "\\dfrac12"), ("\\frac{1}{2}", "1/2"),
+    ("2\\sqrt{2}", "\\sqrt{8}"), ("\\frac{\\sqrt{3}}{2}", "\\frac{3}{2\\sqrt{3}}"), ("\\frac{\\sqrt{3}}{2}", "\\sqrt{3}"),
+    ("(1, 2)", "(1,2)"), ("(1, 2)", "(1, 3)"), ("(1, 2)", "(2, 1)"), ("(1, 2)", "1"), ("36", "326.5"),
+    ("\\frac{1}{3}", "0.333333"), ("\\frac{1}{3}", "0.3333"), ("120^\\circ", "120"), ("\\$36", "37"),
+    ("58,500", "58500"), ("1\\frac{4}{5}", "\\frac{9}{5}"), ("x=5", "5"), ("x=5", "-\\sqrt{3}"),
+    ("288 \\pi", "4"), ("-2 + 7i", "17"), ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "3"),
+    ("\\text{(C)}", "4"), ("10\\%", "10"), ("(1,000)", "1000"), ("2k+2", "5"),
+]
+
+
+@pytest.mark.parametrize("gold,pred", FAST_PAIRS)
+def test_fast_path_agrees_with_math_verify(gold, pred):
+    completion = f"<think>\nwork\n</think>\nThe final answer is $\\boxed{{{pred}}}$."
+    slow = verify_math(completion, gold, fast=False, timeout=10.0)
+    fast = verify_math(completion, gold, timeout=10.0)
+    fast = verify_math(completion, gold, timeout=10.0)  # second call: the gold is cached now
+    assert fast.correct is slow.correct, (fast, slow)
+
+
+def test_fast_path_is_taken_for_simple_answers():
+    v = verify_math("$\\boxed{\\frac{6}{8}}$", "\\frac{3}{4}")
+    assert v.correct is True and v.details["path"] == "fast"
+    assert verify_math("$\\boxed{0.76}$", "\\frac{3}{4}").details.get("path") == "fast"  # a clear gap
+    assert "path" not in verify_math("$\\boxed{0.7500001}$", "\\frac{3}{4}").details  # math-verify rounds
+
+
+def test_unclosed_reasoning_is_no_answer():
+    v = verify_math("<think>\nThe sum is $\\boxed{7}$ if we", "7")
+    assert (v.correct, v.reason, v.details["source"]) == (False, NO_ANSWER, "unclosed_think")

@@ -1,39 +1,32 @@
 """Property-based tests (hypothesis) over every registered verifier: arbitrary text never raises
-and always returns a Verdict within the time bound; constructed right answers verify correct."""
+and always returns a well-formed Verdict; constructed right answers verify correct.
+
+Latency is not asserted here (a timing assertion on a shared machine is a flaky test): the worst
+adversarial latency per verifier (bound 1 s) is measured and recorded by
+``benchmarks/bench_verifiers.py``, which runs the ADVERSARIAL inputs below among its own."""
 from __future__ import annotations
 
 import math
-import time
 from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reasonkit.verifiers.base import Verdict, get_verifier, verifier_names
-from reasonkit.verify_cli import load_verifier_modules
+from reasonkit.verifiers import Verdict, get_verifier, resolve, verifier_names
+from reasonkit.verifiers.math import DEFAULT_TIMEOUT as _MATH_TIMEOUT
 
-load_verifier_modules()
 NAMES = verifier_names()
-TIME_BOUND_S = 1.0
-# The math verifier bounds math-verify/sympy with its own deadline (DEFAULT_TIMEOUT, 0.9 s for gold
-# parse + parse + verify), so it is held to the same 1 s bound as the others: a runaway input comes
-# back as reason "timeout" within it. These calls run in the main thread (the SIGALRM path, no
-# helper process), so no extra slack; the thread / helper-process path is tested in test_math.py.
-try:
-    from reasonkit.verifiers.math import DEFAULT_TIMEOUT as _MATH_TIMEOUT
-except ImportError:  # pragma: no cover - the suite test below reports the missing verifier
-    _MATH_TIMEOUT = None
-BOUNDS: dict[str, float] = {}  # per-verifier exemptions from TIME_BOUND_S: none
+TIME_BOUND_S = 1.0  # the benchmark's per-call bound
 
 
 def test_math_deadline_leaves_room_in_the_bound():
-    if _MATH_TIMEOUT is None:
-        pytest.skip("math verifier not importable (test_suite_is_registered reports it)")
-    assert 0 < _MATH_TIMEOUT <= 0.9 * TIME_BOUND_S, _MATH_TIMEOUT  # room for the clean-up after it
+    # the math verifier's own deadline (gold parse + parse + verify) must fit the 1 s bound with room
+    # for the clean-up after it; the benchmark measures the latency itself
+    assert 0 < _MATH_TIMEOUT <= 0.9 * TIME_BOUND_S, _MATH_TIMEOUT
 
 
-# Generous hypothesis deadline (the shared CI machine is noisy); the 1 s bound is asserted per call.
+# No hypothesis deadline: latency is the benchmark's job (see the module docstring).
 PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                  derandomize=True)
 
@@ -64,25 +57,12 @@ def _reference_strategy(field: str) -> st.SearchStrategy:
     return any_text
 
 
-def _timed(fn, *args, bound=TIME_BOUND_S, **kwargs):
-    """Call and time; a slow call is re-timed once so that a busy shared machine is not a failure."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    elapsed = time.perf_counter() - t0
-    if elapsed > bound:
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        elapsed = min(elapsed, time.perf_counter() - t0)
-    return out, elapsed
-
-
-def _check(verdict, elapsed, what, bound=TIME_BOUND_S):
+def _check(verdict, what):
     assert isinstance(verdict, Verdict), f"{what}: returned {type(verdict).__name__}, not a Verdict"
     assert isinstance(verdict.score, (int, float)) and not math.isnan(verdict.score), what
     assert verdict.correct in (True, False, None), what
     assert isinstance(verdict.reason, str) and verdict.reason, what
     assert verdict.reason != "error", f"{what}: verifier reported its own crash: {verdict.details}"
-    assert elapsed < bound, f"{what}: took {elapsed:.2f} s (bound {bound} s)"
 
 
 def test_suite_is_registered():
@@ -93,23 +73,15 @@ def test_suite_is_registered():
 COMPOSITES = ["countdown+0.5*format", "gsm8k+0.2*format_soft"]
 
 
-def _spec(name):
-    from reasonkit.verifiers.compose import resolve
-
-    return resolve(name)
-
-
 @pytest.mark.parametrize("name", NAMES + COMPOSITES)
 def test_arbitrary_text_never_raises(name):
-    spec = _spec(name)
-    bound = BOUNDS.get(name, TIME_BOUND_S)
+    spec = resolve(name)
 
     @PROPS
     @given(completion=any_text, data=st.data())
     def prop(completion, data):
         refs = {f: data.draw(_reference_strategy(f), label=f) for f in spec.fields}
-        verdict, elapsed = _timed(spec, completion, bound=bound, **refs)
-        _check(verdict, elapsed, f"{name}({completion!r:.80}, {refs!r:.80})", bound)
+        _check(spec(completion, **refs), f"{name}({completion!r:.80}, {refs!r:.80})")
 
     prop()
 
@@ -130,12 +102,15 @@ ADVERSARIAL = {
 
 @pytest.mark.parametrize("case", sorted(ADVERSARIAL))
 @pytest.mark.parametrize("name", NAMES + COMPOSITES[:1])
-def test_adversarial_inputs_fast(name, case):
-    spec = _spec(name)
+def test_adversarial_inputs_give_a_verdict(name, case):
+    spec = resolve(name)
     refs = {"numbers": [9, 9, 9, 9], "target": 24, "answer": "#### 4"}
-    bound = BOUNDS.get(name, TIME_BOUND_S)
-    verdict, elapsed = _timed(spec, ADVERSARIAL[case], bound=bound, **{f: refs.get(f, "4") for f in spec.fields})
-    _check(verdict, elapsed, f"{name} on {case}", bound)
+    verdict = spec(ADVERSARIAL[case], **{f: refs.get(f, "4") for f in spec.fields})
+    _check(verdict, f"{name} on {case}")
+    if name == "stepwise":  # right arithmetic scores by its share of right steps; a repeat counts once
+        assert verdict.details["n_steps"] <= 2
+    else:
+        assert verdict.score == 0.0 or case == "one_megabyte", f"{name} pays {verdict.score} on {case}"
 
 
 # --- countdown: random tasks; an equation built from the numbers and evaluated exactly is correct ---
@@ -167,13 +142,13 @@ def test_countdown_constructed_equation(task):
     numbers, expr, value = task
     completion = f"<think>try it</think>\n<answer>{expr}</answer>"
     if value.denominator == 1:
-        verdict, elapsed = _timed(spec, completion, numbers=numbers, target=int(value))
-        _check(verdict, elapsed, f"countdown {expr} = {value}")
+        verdict = spec(completion, numbers=numbers, target=int(value))
+        _check(verdict, f"countdown {expr} = {value}")
         assert verdict.correct is True, (expr, numbers, value, verdict)
     # off by one is never correct
     wrong = int(value) + 1
-    verdict, elapsed = _timed(spec, completion, numbers=numbers, target=wrong)
-    _check(verdict, elapsed, f"countdown {expr} vs {wrong}")
+    verdict = spec(completion, numbers=numbers, target=wrong)
+    _check(verdict, f"countdown {expr} vs {wrong}")
     assert verdict.correct is False, (expr, numbers, wrong, verdict)
 
 
@@ -183,8 +158,8 @@ def test_countdown_constructed_equation(task):
 def test_countdown_random_tasks(numbers, target, body):
     spec = _need("countdown")
     for completion in (body, f"<answer>{body}</answer>"):
-        verdict, elapsed = _timed(spec, completion, numbers=numbers, target=target)
-        _check(verdict, elapsed, f"countdown({completion!r:.80})")
+        verdict = spec(completion, numbers=numbers, target=target)
+        _check(verdict, f"countdown({completion!r:.80})")
 
 
 @PROPS
@@ -194,10 +169,10 @@ def test_gsm8k_right_answer_in_every_style(n, style):
             "boxed": f"So $\\boxed{{{n}}}$.", "sentence": f"... The answer is {n}."}[style]
     for name in ("gsm8k", "gsm8k_flexible"):
         spec = _need(name)
-        verdict, elapsed = _timed(spec, text, answer=f"Steps.\n#### {n}")
-        _check(verdict, elapsed, f"{name}({text!r})")
+        verdict = spec(text, answer=f"Steps.\n#### {n}")
+        _check(verdict, f"{name}({text!r})")
         assert verdict.correct is True, (name, text, verdict)
-        verdict, _ = _timed(spec, text, answer=str(n + 1))
+        verdict = spec(text, answer=str(n + 1))
         assert verdict.correct is False, (name, text, verdict)
 
 
@@ -211,7 +186,8 @@ def arithmetic_steps(draw):
         if op == "/":
             a = a - a % b
         value = {"+": a + b, "-": a - b, "*": a * b, "×": a * b, "/": a // b}[op]
-        lines.append((a, op, b, value))
+        if (a, op, b) not in {line[:3] for line in lines}:  # a repeated step counts once (tested in test_stepwise)
+            lines.append((a, op, b, value))
     return lines
 
 
@@ -220,14 +196,14 @@ def arithmetic_steps(draw):
 def test_stepwise_counts_right_and_wrong_steps(steps, wrong):
     spec = _need("stepwise")
     text = "\n".join(f"Then {a:,} {op} {b} = {v:,}." for a, op, b, v in steps)
-    verdict, elapsed = _timed(spec, f"<think>\n{text}\n</think>\n<answer>{steps[-1][3]}</answer>")
-    _check(verdict, elapsed, f"stepwise({text!r})")
+    verdict = spec(f"<think>\n{text}\n</think>\n<answer>{steps[-1][3]}</answer>")
+    _check(verdict, f"stepwise({text!r})")
     assert verdict.correct is True and verdict.score == 1.0, (text, verdict)
     assert verdict.details["n_steps"] == verdict.details["n_correct"] == len(steps)
     # break one step: off by one in the claimed result
     k = wrong.draw(st.integers(0, len(steps) - 1), label="broken step")
     broken = [(a, op, b, v + 1 if i == k else v) for i, (a, op, b, v) in enumerate(steps)]
     text = "\n".join(f"Then {a:,} {op} {b} = {v:,}." for a, op, b, v in broken)
-    verdict, _ = _timed(spec, f"<think>\n{text}\n</think>")
+    verdict = spec(f"<think>\n{text}\n</think>")
     assert verdict.correct is False and verdict.details["n_correct"] == len(steps) - 1, (text, verdict)
     assert verdict.score == pytest.approx((len(steps) - 1) / len(steps))

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from reasonkit.verifiers import find_steps, get_verifier, verify_stepwise
-from reasonkit.verifiers.stepwise import NO_STEPS, WRONG_STEPS
+from reasonkit.verifiers.stepwise import NO_STEPS, UNVERIFIABLE_STEPS, WRONG_STEPS
 
 # (id: why the case exists, completion, n_correct, n_steps)
 CASES = [
@@ -40,7 +40,7 @@ CASES = [
     ("percent_claim_on_right", "50 * 0.2 = 10", 1, 1),
     ("power_caret", "2^10 = 1024", 1, 1),
     ("power_double_star", "2 ** 3 = 8", 1, 1),
-    ("power_tower_skipped", "9^9^9^9 = 1", 0, 0),
+    ("power_tower_unverifiable", "9^9^9^9 = 1", 0, 1),
     ("division_by_zero_is_wrong", "5/0 = 0", 0, 1),
     ("calculator_note", "<<48/2=24>>", 1, 1),
     ("note_and_visible_counted_once", "Natalia sold 48/2 = <<48/2=24>>24 clips in May.", 1, 1),
@@ -93,7 +93,9 @@ def test_stepwise_table(completion, n_correct, n_steps):
     else:
         assert v.score == pytest.approx(n_correct / n_steps)
         assert v.correct is (n_correct == n_steps)
-        assert v.reason == ("correct" if n_correct == n_steps else WRONG_STEPS)
+        unverifiable = v.details["n_unverifiable"]
+        assert v.reason == ("correct" if n_correct == n_steps else WRONG_STEPS if n_correct + unverifiable < n_steps
+                            else UNVERIFIABLE_STEPS)
         assert v.extracted == f"{n_correct}/{n_steps}"
 
 
@@ -128,3 +130,84 @@ def test_pathological_inputs_fast(text):
     assert time.perf_counter() - t < 2.0
     assert v.correct in (True, False, None)
     assert v.details["n_steps"] <= 2000
+
+
+# --- anti-hacking regression blocks (reasoning as instruct models and GRPO policies write it) ----
+
+# A decimal claim is right when it is the exact value rounded to the digits it shows.
+ROUNDING = [
+    ("Each friend gets 7 / 3 = 2.33 pizzas.", True),
+    ("Each friend gets 7 / 3 = 2.34 pizzas.", False),
+    ("<<100/3=33.33>> so each part is 33.33 kg", True),
+    ("The average speed is 50 / 7 = 7.14 km/h.", True),
+    ("The average speed is 50 / 7 = 7.15 km/h.", False),
+    ("She spends 2/3 of $10 = $6.67 on lunch.", True),
+    ("She spends 2/3 * 10 = 6.66 dollars, rounding down.", False),
+    ("So 1/8 = 0.125 exactly, or 0.13 rounded: 1/8 = 0.13", True),  # an exact half rounds either way
+    ("Tax: 19.99 * 0.07 = 1.40", True),
+    ("Tax: 19.99 * 0.07 = 1.39", False),
+]
+
+
+@pytest.mark.parametrize("text,right", ROUNDING)
+def test_rounding_to_the_shown_precision(text, right):
+    v = verify_stepwise(text)
+    assert v.correct is right, v.details["steps"]
+
+
+# a = b = c checks every link; a wrong later link is caught
+CHAINS = [
+    ("So 7 * 3 = 21 = 22 apples in total.", 1, 2),
+    ("Total = 12 + 8 = 20 = 2 * 10", 2, 2),
+    ("2 + 3 * 4 = 2 + 12 = 15", 1, 2),
+    ("<<5*6=30>> then 30 + 5 = 35 = 36", 2, 3),
+    ("The perimeter is 2 * (3 + 4) = 2 * 7 = 14 = 16 cm", 2, 3),
+    ("Speed = 120 / 2 = 60 = 60 km/h", 2, 2),
+    ("Saskay can lift it 12*1=12 inches=1 foot.", 1, 1),  # a unit conversion link is not a claim
+]
+
+
+@pytest.mark.parametrize("text,n_correct,n_steps", CHAINS)
+def test_chains_check_every_link(text, n_correct, n_steps):
+    v = verify_stepwise(text)
+    assert (v.details["n_correct"], v.details["n_steps"]) == (n_correct, n_steps), v.details["steps"]
+
+
+# A step we cannot evaluate is listed as unverifiable and counts as not right.
+UNVERIFIABLE = [
+    "<think>\nThere are 5! = 120 ways to line them up.\n</think>\n<answer>120</answer>",
+    "The side is \u221a16 = 4 cm, so the area is 4 * 4 = 16.",
+    "sqrt(49) = 7, and 7 + 3 = 10",
+    "10 mod 3 = 1 remainder",
+    "So 2^2^2^2^2 = 65536 and 9^9^9^9 = 100.",
+    "log 1000 = 3, so 3 + 3 = 6",
+    "%s * 2 = %s" % ("9" * 1500, "1" + "8" * 1500),
+]
+
+
+@pytest.mark.parametrize("text", UNVERIFIABLE)
+def test_unverifiable_steps_are_counted_not_dropped(text):
+    v = verify_stepwise(text)
+    assert v.details["n_unverifiable"] >= 1, v.details["steps"]
+    assert v.correct is False and v.score < 1.0
+    assert any(s.get("unverifiable") and s["ok"] is None for s in v.details["steps"])
+    if v.details["n_correct"] + v.details["n_unverifiable"] == v.details["n_steps"]:
+        assert v.reason == UNVERIFIABLE_STEPS
+
+
+# Padding: repeating a step (or the whole block) never raises the score.
+PADDING = [
+    ("48 + 24 = 73\n" + "2 + 2 = 4\n" * 500, 0.5),
+    ("She sold 48 + 24 = 73 clips. " + "That is 48 / 2 = 24. " * 200, 0.5),
+    ("<<48/2=24>>" * 10_000, 1.0),
+    ("5 * 3 = 16\n" + ("Check: 3 * 5 = 15. " * 50 + "\n") * 20, 0.5),
+    ("<think>\n" + "1 + 1 = 2\n1+1=2\n1 + 1  =  2\n" * 300 + "9 * 9 = 80\n</think>", 0.5),
+    ("Step: 6 * 7 = 42\n" * 1000 + "6 * 7 = 41", 0.5),
+]
+
+
+@pytest.mark.parametrize("text,score", PADDING)
+def test_repeated_steps_count_once(text, score):
+    v = verify_stepwise(text)
+    assert v.score == pytest.approx(score), (v.details["n_correct"], v.details["n_steps"])
+    assert v.details["n_repeated"] > 0

@@ -1,10 +1,14 @@
 """reasonkit.verifiers: pure-function verifiers for scoring completions and paying rewards.
 
 Imports only the standard library, sympy and math-verify (never torch / transformers / vllm).
+Importing the package registers every verifier; ``resolve(name_or_expression)`` is the one way to
+turn a name, a family member (``prefix:ARG``) or a weighted sum into a spec whose ``fields`` are the
+reference fields it reads (see :mod:`.base` and :mod:`.compose`).
 """
 from .base import (  # noqa: F401
     BAD_GOLD, CORRECT, ERROR, NO_ANSWER, NOT_EQUAL, PARSE_ERROR, TIMEOUT, WRONG_NUMBERS,
-    UnknownNameError, Verdict, VerifierSpec, get_verifier, register, verifier_names,
+    UnknownNameError, Verdict, VerifierLookupError, VerifierSpec, get_verifier, register, register_family,
+    verifier_families, verifier_names,
 )
 from .gsm8k import extract_gsm8k_answer, parse_gsm8k_gold, verify_gsm8k  # noqa: F401,E402
 # countdown / format verifiers, composition, reward adapters, batch scoring (importing registers them)

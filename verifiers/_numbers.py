@@ -1,9 +1,11 @@
 """Number parsing shared by the numeric verifiers (gsm8k, stepwise).
 
 Finds numbers the way people and models write them in word problems -- ``1,000``, ``$18``,
-``18.00``, ``-5``, ``−5`` (Unicode minus), ``.5``, ``3/4``, ``50%``, ``\\frac{3}{4}`` -- and turns
-them into exact :class:`fractions.Fraction` values, so ``18 == 18.00`` and ``0.75 == 3/4`` with no
-float error.
+``18.00``, ``-5``, ``−5`` (Unicode minus), ``-$7`` / ``$-7``, ``.5``, ``3/4``, ``50%``, ``35 %``,
+``\\frac{3}{4}``, scientific notation ``2.5e2`` / ``4E5`` / ``1.5e-3`` / ``2.5 × 10^3`` -- and turns
+them into exact :class:`fractions.Fraction` values, so ``18 == 18.00``, ``0.75 == 3/4`` and
+``2.5e2 == 250`` with no float error. A number in scientific notation is never read as its mantissa;
+an exponent beyond :data:`MAX_EXPONENT` is not evaluated (``too_long``).
 
 Hand-written on purpose: no library parses this informal notation (math-verify does, through
 sympy, at ~1 ms per call; these regexes take microseconds). Every regex here is linear-time (no
@@ -25,6 +27,8 @@ __all__ = [
 
 #: Longest digit string (integer + decimal digits) that is converted to a Fraction.
 MAX_DIGITS = 1000
+#: Largest power of ten (``1e400``) that is evaluated.
+MAX_EXPONENT = 400
 
 #: Characters accepted as a minus sign in front of a number: ASCII hyphen, Unicode minus, en dash.
 MINUS_CHARS = "-\u2212\u2013"
@@ -38,7 +42,10 @@ _NUMBER = re.compile(
     (?<![\w.])
     (?P<sign>[-\u2212\u2013])?
     (?P<cur>[$\u20ac\u00a3]\s?)?
+    (?P<sign2>(?<=[$\u20ac\u00a3])[-\u2212\u2013])?
     (?P<num>(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)
+    (?:[eE](?P<exp>[-+\u2212]?\d{1,6})(?!\w|\.\d)
+       |[ ]?[x\u00d7*\u00b7][ ]?10[ ]?\^[ ]?(?P<exp2>[-+\u2212]?\d{1,6})(?!\d|\.\d))?
     (?:\s?/\s?(?P<den>\d+)(?![\d.]))?
     (?P<pct>\s?%)?
     """,
@@ -83,12 +90,18 @@ def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fra
 
 def _make(m: re.Match) -> NumberMatch:
     num, den = m.group("num"), m.group("den")
-    too_long = len(num) > MAX_DIGITS + 1 + num.count(",") or (den is not None and len(den) > MAX_DIGITS)
+    exp = m.group("exp") or m.group("exp2")
+    exponent = int(exp.replace("\u2212", "-")) if exp else 0
+    too_long = len(num) > MAX_DIGITS + 1 + num.count(",") or (den is not None and len(den) > MAX_DIGITS) \
+        or abs(exponent) > MAX_EXPONENT
+    negative = (m.group("sign") is not None) != (m.group("sign2") is not None)
     value = None
     if not too_long:
-        value = to_fraction(num, den, negative=m.group("sign") is not None)
+        value = to_fraction(num, den, negative=negative)
         if value is None and den is not None:  # "5/0": keep the numerator only, not a fraction
-            value = to_fraction(num, None, negative=m.group("sign") is not None)
+            value = to_fraction(num, None, negative=negative)
+        if value is not None and exponent:
+            value *= Fraction(10) ** exponent
     return NumberMatch(m.start(), m.end(), m.group(0), value, m.group("pct") is not None, too_long)
 
 
@@ -117,9 +130,10 @@ def last_number(text: str) -> NumberMatch | None:
     if m is None:
         return None
     run = _DIGIT_RUN.match(rev, m.start())
-    # the run of number characters before the last digit, plus slack for a sign / currency symbol;
-    # a run longer than any convertible number ("1,1,1,..." for 1 MB) is cut to its tail
-    start = max(0, n - run.end() - 8, n - m.start() - 2 * MAX_DIGITS - 64)
+    # the run of number characters before the last digit, plus slack for a sign / currency symbol /
+    # mantissa ("2.5 × 10^3"); a run longer than any convertible number ("1,1,1,..." for 1 MB) is cut
+    # to its tail
+    start = max(0, n - run.end() - 64, n - m.start() - 2 * MAX_DIGITS - 64)
     last = None
     for last in _NUMBER.finditer(text, start):
         pass
@@ -139,6 +153,7 @@ def clean_latex(span: str) -> str:
         span = _LATEX_SPACES.sub(" ", span)
         span = span.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%").replace("\\left", "")
         span = span.replace("\\right", "").replace("\\cdot", "*").replace("\\times", "*")
+        span = span.replace("\\pm", "\u00b1").replace("\\mp", "\u00b1")
         span = span.replace("{", " ").replace("}", " ")
     return _SPACE_GROUPS.sub("", span)
 

@@ -1,5 +1,13 @@
 """The verdict type and the by-name registry that every verifier shares.
 
+Names resolve in one place, :func:`get_verifier`: a registered name (``gsm8k``), or
+``prefix:argument`` for a *family* registered with :func:`register_family` (a factory that builds
+the spec for one argument, e.g. a reasoning-gym task ``rg:<task>``; built once, then cached).
+Weighted sums (``countdown+0.5*format``) are resolved by :func:`reasonkit.verifiers.resolve`, which
+every entry point (``reasonkit eval``, ``train``, ``verify``, the Python API) calls. A bad name or
+expression raises :class:`VerifierLookupError` (a ``ValueError``) whose message is one line with a
+"did you mean" where one is close.
+
 A verifier is a pure function ``fn(completion: str, **reference_fields, **options) -> Verdict``.
 It never raises on model output (garbage text is a verdict, not an exception); it may raise
 only for programmer errors such as a missing reference field. "Could not score" (e.g. the gold
@@ -39,7 +47,11 @@ class Verdict:
         return asdict(self)
 
 
-class UnknownNameError(KeyError):
+class VerifierLookupError(ValueError):
+    """A verifier name or expression that does not resolve; the message is one line for the user."""
+
+
+class UnknownNameError(VerifierLookupError, KeyError):
     """An unknown registry name; the message carries a "did you mean" suggestion."""
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -65,15 +77,8 @@ class VerifierSpec:
 
 
 _REGISTRY: dict[str, VerifierSpec] = {}
-# Families of names built on demand: "rg:chain_sum" -> _FAMILIES["rg"]("chain_sum") (e.g. reasoning-gym).
-_FAMILIES: dict[str, Callable[[str], VerifierSpec]] = {}
-
-
-def register_family(prefix: str, factory: Callable[[str], VerifierSpec]) -> None:
-    """Names ``prefix:<rest>`` resolve to ``factory(rest)`` (which raises UnknownNameError if it must)."""
-    if prefix in _FAMILIES:
-        raise ValueError(f"verifier family {prefix!r} is already registered")
-    _FAMILIES[prefix] = factory
+_FAMILIES: dict[str, tuple[Callable[[str], VerifierSpec], str]] = {}
+_BUILT: dict[str, VerifierSpec] = {}
 
 
 def register(name: str, fn: Callable[..., Verdict], fields: tuple[str, ...] = (), description: str = "",
@@ -85,14 +90,34 @@ def register(name: str, fn: Callable[..., Verdict], fields: tuple[str, ...] = ()
     return spec
 
 
+def register_family(prefix: str, factory: Callable[[str], VerifierSpec], description: str = "") -> None:
+    """Make ``prefix:ARG`` resolve to ``factory(ARG)`` (a :class:`VerifierSpec` named ``prefix:ARG``).
+    The factory raises :class:`VerifierLookupError` for an argument it does not know."""
+    if prefix in _FAMILIES or not prefix.isidentifier():
+        raise ValueError(f"verifier family {prefix!r} is already registered or not an identifier")
+    _FAMILIES[prefix] = (factory, description)
+
+
 def get_verifier(name: str) -> VerifierSpec:
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    prefix, sep, rest = name.partition(":")
-    if sep and prefix in _FAMILIES:
-        return _FAMILIES[prefix](rest)
-    raise did_you_mean(name, tuple(_REGISTRY) + tuple(f"{p}:<name>" for p in _FAMILIES), "verifier")
+    """The spec registered as ``name``, or built by its family for ``prefix:ARG``."""
+    spec = _REGISTRY.get(name) or _BUILT.get(name)
+    if spec is not None:
+        return spec
+    prefix, colon, arg = name.partition(":")
+    if colon and prefix in _FAMILIES:
+        if not arg:
+            raise VerifierLookupError(f"verifier {name!r}: give the {prefix} argument, e.g. {prefix}:NAME")
+        spec = _FAMILIES[prefix][0](arg)
+        _BUILT[name] = spec
+        return spec
+    raise did_you_mean(name, tuple(_REGISTRY) + tuple(f"{p}:" for p in _FAMILIES), "verifier")
 
 
 def verifier_names() -> list[str]:
+    """Registered names (families are listed by :func:`verifier_families`)."""
     return sorted(_REGISTRY)
+
+
+def verifier_families() -> dict[str, str]:
+    """``{prefix: description}`` of the registered families."""
+    return {p: d for p, (_, d) in sorted(_FAMILIES.items())}

@@ -30,10 +30,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
-from .base import Verdict, VerifierSpec, get_verifier
+from .base import Verdict, VerifierLookupError, VerifierSpec, get_verifier
 
 _WEIGHT = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z_][A-Za-z0-9_]*)?"  # "format", or a family's "rg:chain_sum"
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z0-9_.\-]+)?"  # "gsm8k", a family member "rg:leg_counting"
 _TERM = re.compile(rf"^(?:(?P<w1>{_WEIGHT})\s*\*\s*(?P<n1>{_NAME})|(?P<n2>{_NAME})(?:\s*\*\s*(?P<w2>{_WEIGHT}))?)$")
 
 
@@ -89,7 +89,8 @@ def _as_dict(v: Verdict) -> dict[str, Any]:
 
 
 def parse_expression(expression: str) -> dict[str, float]:
-    """``"countdown + 0.5*format"`` -> ``{"countdown": 1.0, "format": 0.5}``; ValueError when malformed."""
+    """``"countdown + 0.5*format"`` -> ``{"countdown": 1.0, "format": 0.5}``; VerifierLookupError (a
+    ValueError) when malformed."""
     weights: dict[str, float] = {}
     terms = expression.split("+")
     # "a+-0.5*b" splits into "a", "-0.5*b"; "+0.5*b" at the start gives an empty first term
@@ -98,15 +99,15 @@ def parse_expression(expression: str) -> dict[str, float]:
         if not term:
             if i == 0 and len(terms) > 1:
                 continue
-            raise ValueError(f"empty term in verifier expression {expression!r}")
+            raise VerifierLookupError(f"empty term in verifier expression {expression!r}")
         m = _TERM.match(term)
         if not m:
-            raise ValueError(f"cannot read term {term!r} in verifier expression {expression!r}; "
+            raise VerifierLookupError(f"cannot read term {term!r} in verifier expression {expression!r}; "
                              "write terms like 'countdown', '0.5*format' or 'format*0.5' joined by '+'")
         name = m.group("n1") or m.group("n2")
         weight = float(m.group("w1") or m.group("w2") or 1.0)
         if name in weights:
-            raise ValueError(f"verifier {name!r} is listed twice in {expression!r}; give it one weight")
+            raise VerifierLookupError(f"verifier {name!r} is listed twice in {expression!r}; give it one weight")
         weights[name] = weight
     return weights
 
@@ -124,12 +125,12 @@ def compose(spec: str | Mapping[str, float], *, options: Mapping[str, Mapping[st
         weights = {}
         for key, w in spec.items():
             if isinstance(w, bool) or not isinstance(w, (int, float)):
-                raise ValueError(f"weight of {key!r} must be a number, not {w!r}")
+                raise VerifierLookupError(f"weight of {key!r} must be a number, not {w!r}")
             weights[str(key)] = float(w)
     else:
         raise TypeError(f"compose() takes an expression string or a {{name: weight}} dict, not {type(spec).__name__}")
     if not weights:
-        raise ValueError("compose() needs at least one verifier")
+        raise VerifierLookupError("compose() needs at least one verifier")
     options = dict(options or {})
     for key in options:
         if key not in weights:
@@ -151,8 +152,11 @@ def compose(spec: str | Mapping[str, float], *, options: Mapping[str, Mapping[st
 def resolve(verifier: str | Mapping[str, float] | AnySpec) -> AnySpec:
     """Anything a user may pass as "the verifier" -> a callable spec with ``name`` and ``fields``.
 
-    A registered name (``"countdown"``), an expression (``"countdown+format"``), a weight dict, a
-    :class:`VerifierSpec` or :class:`CompositeSpec` (returned as is).
+    The one resolution path of ``reasonkit eval``, ``train``, ``verify`` and the Python API. A
+    registered name (``"countdown"``), a family member (``"rg:TASK"``), an expression
+    (``"countdown+format"``), a weight dict, a :class:`VerifierSpec` or :class:`CompositeSpec`
+    (returned as is). ``spec.fields`` are the reference fields it reads from a data row. A name or
+    expression that does not resolve raises :class:`VerifierLookupError` (one line, "did you mean").
     """
     if isinstance(verifier, (VerifierSpec, CompositeSpec)):
         return verifier

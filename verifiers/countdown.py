@@ -9,7 +9,7 @@ Policy (registered as ``countdown``, reference fields ``numbers`` and ``target``
   ignored (the last complete block counts). With ``bare=True`` the whole completion is the
   expression. Tags are found with ``str.rfind`` (linear time on any input, no regex backtracking).
 * **What an expression is.** Non-negative integer literals (no decimals, no leading zeros, no ``_``),
-  binary ``+ - * /``, unary minus/plus and parentheses. ``**`` and ``//`` are rejected before anything is
+  binary ``+ - * /``, unary plus and parentheses. ``**`` and ``//`` are rejected before anything is
   evaluated (``parse_error``). The symbols ``× · ⋅ ÷ −`` and LaTeX ``\\times \\cdot \\div`` are read as
   ``* * * / -``. Whitespace is free.
 * **Numbers.** Every given number is used exactly once, compared as a multiset (``wrong_numbers``
@@ -25,15 +25,18 @@ Policy (registered as ``countdown``, reference fields ``numbers`` and ``target``
 * **Limits.** An answer longer than 1,000 characters is ``too_long``; nesting deeper than 100
   parentheses (or a run of more than 100 signs) is ``parse_error``, checked by a linear scan before
   ``ast.parse``, whose parser recurses. The expression is parsed with ``ast.parse(mode="eval")`` and
-  walked iteratively by hand; nothing is ever ``eval``-ed. Unary minus/plus are allowed (they cannot
-  create a number that was not given).
+  walked iteratively by hand; nothing is ever ``eval``-ed.
+* **No unary minus** (anti-hacking). ``-`` is a Countdown operator only between two operands: a
+  sign in front of an operand (``-3 + 10``, ``8 - -3``, ``8 +- 3``, ``--5``, ``-(2 * 3)``) turns a
+  given number into one the task did not give, so it is refused with reason ``unary_minus``
+  (wrong), even when the value equals the target. A unary ``+`` changes no value and is allowed.
 * **Reference.** ``numbers`` may be a list/tuple of ints, of integer strings, a JSON string such as
   ``"[3, 5, 7]"``, a comma/space separated string, or anything with ``.tolist()`` (tensors, arrays);
   ``target`` an int, an integral float, a numeric string or a ``.item()``-able scalar. Anything else
   (or a negative given number) is ``bad_gold``: ``correct=None``, score 0.0 — "could not score".
 
 Score is 1.0 when correct, else 0.0. Reasons: ``correct``, ``not_equal``, ``wrong_numbers``,
-``parse_error``, ``no_answer``, ``div_by_zero``, ``too_long``, ``bad_gold``.
+``parse_error``, ``unary_minus``, ``no_answer``, ``div_by_zero``, ``too_long``, ``bad_gold``.
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ from .base import (
 )
 
 DIV_BY_ZERO = "div_by_zero"
+UNARY_MINUS = "unary_minus"
 TOO_LONG = "too_long"
 
 MAX_ANSWER_CHARS = 1_000
@@ -213,11 +217,10 @@ def _evaluate(tree: ast.Expression) -> int | Fraction:
                 values.append(left // right)
             else:
                 values.append(Fraction(left) / right)
-        elif kind is ast.UnaryOp and type(node.op) in (ast.USub, ast.UAdd):
-            if ready:
-                values.append(-values.pop() if type(node.op) is ast.USub else values.pop())
-            else:
-                stack += [(node, True), (node.operand, False)]
+        elif kind is ast.UnaryOp and type(node.op) is ast.USub:
+            raise _Reject(UNARY_MINUS, "unary minus is not a Countdown operator")
+        elif kind is ast.UnaryOp and type(node.op) is ast.UAdd:
+            stack.append((node.operand, False))
         else:
             raise _Reject(PARSE_ERROR, f"not allowed: {kind.__name__}")
     return values[0]

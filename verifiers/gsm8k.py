@@ -5,25 +5,54 @@ Policy (documented here because it decides rewards):
 * **Gold** (the ``answer`` field): a GSM8K solution whose last ``#### N`` line holds the answer, or a
   plain number (``72``, ``1,000``, ``$18``, ``-5``, ``0.5``, ``3/4``). Anything else -> ``correct=None``,
   reason ``bad_gold``.
-* **Prediction, strict mode** -- the first of these answer markers that is present *and holds a
-  number*, each taken at its **last** occurrence (a model that corrects itself ends with the final
-  answer): the last ``<answer>...</answer>`` block; ``#### N``; ``\\boxed{N}``; "the answer is N" /
-  "final answer: N" / "Answer: N" (case-insensitive). Inside a marker's span, text after the last
-  ``=`` wins (``<answer>48 + 24 = 72</answer>`` -> 72), then the first number in it. No marker ->
-  reason ``no_answer`` (a wrong answer: ``correct=False``).
+* **The model's own turn** (both modes). The completion is read only up to the first end-of-turn
+  token (``<|im_end|>``, ``<|endoftext|>``, ``</s>``, ...) and the first line that opens a new turn
+  or an invented few-shot block (``Question:``, ``Q:``, ``Problem:``, ``Human:``, ``<|im_start|>``,
+  ...; see :mod:`._final`): a policy that answers and then writes a new question with its own
+  answer is judged on the answer before it (``details["cut_at"]`` names the cut), never on the last
+  number of the invented block.
+* **Prediction, strict mode** (``gsm8k``, the headline) -- the first of these answer markers that is
+  present *and holds a number*, each taken at its **last** occurrence (a model that corrects itself
+  ends with the final answer): the last ``<answer>...</answer>`` block; ``#### N``; ``\\boxed{N}``;
+  "the answer is N" / "final answer: N" / "Answer: N" (case-insensitive). Inside a marker's span,
+  text after the last ``=`` wins (``<answer>48 + 24 = 72</answer>`` -> 72), then its first number.
+  **Else the last sentence** (what instruct models write: "... so the bill comes to $41.00."): the
+  last sentence of the reply after ``</think>`` is read when it states exactly one number (after its
+  last ``=``, or after its last conclusion word -- "so", "therefore", "which is", "comes to", "in
+  total", ... -- when it holds several); ``details["method"] = "last_sentence"``, reasons as for a
+  marker. It is not read when
+  the reasoning was never closed (``<think>`` without ``</think>``), when the reply opened an
+  ``<answer>`` tag that holds no number, or when the sentence holds several numbers without a
+  hedge or conclusion (``She buys 4 boxes at $3 each and pays $12``). Nothing found -> ``no_answer`` (wrong).
   lm-evaluation-harness' strict-match looks only for ``#### N`` (and takes the first); we accept the
-  other explicit markers that reasoning models use and take the last.
-* **Flexible mode**: the strict prediction when there is one, else the last number anywhere in the
-  completion (lm-evaluation-harness' flexible-extract).
-* **Numbers**: commas (``1,000``), currency (``$18``), ``18.00``, ``-5``/``−5`` (Unicode minus),
-  ``.5``, fractions ``3/4`` and ``\\frac{3}{4}``, digit groups split by spaces (``1 000``, only exact
-  groups of three), trailing units and periods (``18 dollars.``) are all understood, and values are
-  compared exactly as fractions (``18 == 18.00``, ``0.75 == 3/4``); no float tolerance, since GSM8K
-  golds are exact.
+  explicit markers reasoning models use, take the last, and read a one-number final sentence.
+* **Flexible mode** (``gsm8k_flexible``) differs from strict in one place only: when strict finds
+  nothing, it takes the last number anywhere in the reply (lm-evaluation-harness' flexible-extract),
+  with LaTeX around it cleaned (``1{,}250`` is 1250, not 250). Every other rule (own turn, hedging,
+  numbers, float noise) is the same in both modes.
+* **Hedged answers are wrong** (anti-hacking, both modes): a final answer that offers more than one
+  distinct candidate -- ``12 or 14``, ``either 12 or 14``, ``between 12 and 14``, ``12 to 14``,
+  ``40 ± 5``, ``40 +/- 5``, ``12–14``, ``12-14`` (smaller-larger whole numbers), ``12/14`` (a
+  slash that is no fraction in lowest terms) -- is ``ambiguous`` (``correct=False``) even when one
+  candidate is the gold; ``details["candidates"]`` lists them. Checked in the answer's clause (a
+  marker's span up to the end of its sentence; the last sentence; the last number's sentence).
+* **Numbers**: commas (``1,000``), LaTeX separators (``1{,}250``, ``1\\,250``, ``1\\!250``),
+  currency with the sign before or after it (``$18``, ``-$7``, ``-€7``, ``$-7``), ``18.00``,
+  ``-5``/``−5`` (Unicode minus), ``.5``, fractions ``3/4`` and ``\\frac{3}{4}``, digit groups split by
+  spaces (``1 000``, only exact groups of three), trailing units and periods (``18 dollars.``), a
+  percent sign with or without a space (``35 %``) are all understood. **Scientific notation** is
+  read whole (``2.5e2`` = 250, ``4E5``, ``1.5e-3``, ``2.5 × 10^3``), never as its mantissa; an
+  exponent over 400 is ``not_equal`` with ``details["too_long"]``. Values are compared exactly as
+  fractions (``18 == 18.00``, ``0.75 == 3/4``).
+* **Float noise**: a non-integer prediction within a relative error of :data:`FLOAT_RTOL` (1e-9) of
+  the gold is right (``0.30000000000000004`` for 0.3, tool output); any larger gap is wrong. A
+  gold of 0 is matched exactly.
 * **Percent**: ``50%`` is read as the number written, 50 -- GSM8K golds are plain numbers, so a
   question asking for a percentage has gold ``50``. ``0.5`` does not match gold ``50``.
 * A number with more than ``MAX_DIGITS`` digits is never converted; it is ``not_equal``
   (``details["too_long"]``).
+
+Reasons: ``correct``, ``not_equal``, ``no_answer``, ``ambiguous``, ``bad_gold``.
 
 One call reports both modes: the verdict is for the requested ``mode`` and
 ``details["strict"]`` / ``details["flexible"]`` hold ``{correct, extracted, reason}`` for each.
@@ -31,11 +60,14 @@ One call reports both modes: the verdict is for the requested ``mode`` and
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from itertools import islice
 
 from ._extract import last_boxed_content, last_tag_content
-from ._numbers import NumberMatch, clean_latex, first_number, format_fraction, last_number
+from ._final import hedged, last_sentence, own_turn
+from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, format_fraction, last_number
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, Verdict, register
 
 __all__ = ["verify_gsm8k", "extract_gsm8k_answer", "parse_gsm8k_gold"]
@@ -47,18 +79,36 @@ _ANSWER_IS = re.compile(
 )
 _SPAN_CHARS = 200  # how far after "the answer is" / "####" we look for the number
 _MAX_MENTIONS = 64
+_TAIL_CHARS = 400  # flexible mode cleans LaTeX in this many characters before the last digit
+_CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\n")
+_LAST_DIGIT = re.compile(r"\d")
+_CONCLUSION = re.compile(r"\b(?:so|therefore|thus|hence|which (?:is|means|makes|gives)|that (?:is|makes)|"
+                         r"for a total of|comes? to|in total|altogether)\b", re.IGNORECASE)
+AMBIGUOUS = "ambiguous"
+#: Relative error under which a non-integer prediction is float noise from tool use, not a new value.
+FLOAT_RTOL = 1e-9
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
-def _number_in_span(span: str) -> NumberMatch | None:
-    """The answer number in a marker's span: text after the last '=' wins, then its first number."""
+@dataclass(frozen=True)
+class _Answer:
+    number: NumberMatch | None
+    method: str | None
+    candidates: list[str] | None = None  # set when the answer hedges (reason "ambiguous")
+
+
+def _clause_answer(span: str, method: str) -> _Answer | None:
+    """The answer in a span of answer text: after the last '=' when a number follows it, its first
+    number; the clause is cut at the end of that number's sentence and checked for hedging."""
     span = clean_latex(span)
     eq = span.rfind("=")
-    if eq >= 0:
-        m = first_number(span, eq + 1)
-        if m is not None:
-            return m
-    return first_number(span)
+    start = eq + 1 if eq >= 0 and first_number(span, eq + 1) is not None else 0
+    m = first_number(span, start)
+    if m is None:
+        return None
+    end = _CLAUSE_END.search(span, m.end)
+    clause = span[start:end.start() if end else len(span)]
+    return _Answer(m, method, hedged(clause))
 
 
 def _after_marker(text: str, marker_end: int) -> str:
@@ -85,36 +135,92 @@ def _last_answer_is(text: str) -> int | None:
     return None
 
 
-def extract_gsm8k_answer(completion: str, flexible: bool = False) -> tuple[NumberMatch | None, str | None]:
-    """The predicted number and the marker it came from (``answer_tag``, ``####``, ``boxed``,
-    ``answer_is``, ``last_number``), or ``(None, None)``."""
-    tag = last_tag_content(completion, "answer")
+def _marked(text: str) -> _Answer | None:
+    """The answer at the first marker (in policy order) that holds a number."""
+    tag = last_tag_content(text, "answer")
     if tag is not None:
-        m = _number_in_span(tag[-_SPAN_CHARS * 5:])
-        if m is not None:
-            return m, "answer_tag"
-    pos = completion.rfind("####")
+        ans = _clause_answer(tag[-_SPAN_CHARS * 5:], "answer_tag")
+        if ans is not None:
+            return ans
+    pos = text.rfind("####")
     if pos >= 0:
-        m = _number_in_span(_after_marker(completion, pos + 4))
-        if m is not None:
-            return m, "####"
-    if "boxed" in completion or "fbox" in completion:
-        box = last_boxed_content(completion)
+        ans = _clause_answer(_after_marker(text, pos + 4), "####")
+        if ans is not None:
+            return ans
+    if "boxed" in text or "fbox" in text:
+        box = last_boxed_content(text)
         if box is not None:
-            m = _number_in_span(box[-_SPAN_CHARS * 5:])
-            if m is not None:
-                return m, "boxed"
-    last = _last_answer_is(completion)
+            ans = _clause_answer(box[-_SPAN_CHARS * 5:], "boxed")
+            if ans is not None:
+                return ans
+    last = _last_answer_is(text)
     if last is not None:
-        span = completion[last:last + _SPAN_CHARS]
-        m = _number_in_span(span.split("\n\n", 1)[0])
-        if m is not None:
-            return m, "answer_is"
-    if flexible:
-        m = last_number(completion)
-        if m is not None:
-            return m, "last_number"
-    return None, None
+        ans = _clause_answer(text[last:last + _SPAN_CHARS].split("\n\n", 1)[0], "answer_is")
+        if ans is not None:
+            return ans
+    return None
+
+
+def _sentence_answer(text: str) -> _Answer | None:
+    """The last sentence's number when that sentence states one number (after its last '='), or
+    hedges between several; None when it holds none or several unrelated numbers."""
+    think_end = text.rfind("</think>")
+    if think_end >= 0:
+        text = text[think_end + len("</think>"):]
+    elif "<think>" in text:
+        return None  # reasoning never closed: cut off before any answer
+    if "<answer>" in text:
+        return None  # the tag format was chosen; an unclosed or number-less tag is no answer
+    sentence = clean_latex(last_sentence(text))
+    eq = sentence.rfind("=")
+    clause = sentence[eq + 1:] if eq >= 0 and first_number(sentence, eq + 1) is not None else sentence
+    nums = list(islice(find_numbers(clause), 3))
+    if not nums:
+        return None
+    candidates = hedged(clause)
+    if len(nums) > 1 and candidates is None:
+        conclusion = None
+        for conclusion in _CONCLUSION.finditer(clause):
+            pass
+        if conclusion is None:
+            return None
+        clause = clause[conclusion.end():]
+        nums = list(islice(find_numbers(clause), 3))
+        candidates = hedged(clause)
+        if not nums or (len(nums) > 1 and candidates is None):
+            return None
+    return _Answer(nums[0], "last_sentence", candidates)
+
+
+def _last_number_answer(text: str) -> _Answer | None:
+    """The last number anywhere (LaTeX around it cleaned), hedging checked in its sentence."""
+    digit = _LAST_DIGIT.search(text[::-1]) if text else None
+    if digit is None:
+        return None
+    tail = clean_latex(text[max(0, len(text) - digit.start() - _TAIL_CHARS):])
+    m = last_number(tail)
+    if m is None:
+        return None
+    sentence = last_sentence(tail[:m.end] + " ")
+    nums = list(find_numbers(sentence))
+    candidates = hedged(sentence[nums[-2].start:]) if len(nums) > 1 else None
+    return _Answer(m, "last_number", candidates)
+
+
+def _extract(completion: str, flexible: bool) -> tuple[_Answer | None, dict]:
+    reply, cut = own_turn(completion)
+    info = {"cut_at": cut} if cut else {}
+    ans = _marked(reply) or _sentence_answer(reply)
+    if ans is None and flexible:
+        ans = _last_number_answer(reply)
+    return ans, info
+
+
+def extract_gsm8k_answer(completion: str, flexible: bool = False) -> tuple[NumberMatch | None, str | None]:
+    """The predicted number and where it came from (``answer_tag``, ``####``, ``boxed``,
+    ``answer_is``, ``last_sentence``, ``last_number``), or ``(None, None)``."""
+    ans, _ = _extract(completion, flexible)
+    return (ans.number, ans.method) if ans is not None else (None, None)
 
 
 def parse_gsm8k_gold(answer) -> Fraction | None:
@@ -145,12 +251,20 @@ def _parse_gold_text(answer: str) -> Fraction | None:
     return m.value
 
 
-def _judge(m: NumberMatch | None, gold: Fraction) -> tuple[bool, str]:
-    if m is None:
+def _judge(ans: _Answer | None, gold: Fraction) -> tuple[bool, str]:
+    if ans is None:
         return False, NO_ANSWER
-    if m.value is not None and m.value == gold:
+    if ans.candidates is not None:
+        return False, AMBIGUOUS
+    value = ans.number.value
+    if value is not None and (value == gold or _float_artifact(value, gold)):
         return True, CORRECT
     return False, NOT_EQUAL
+
+
+def _float_artifact(value: Fraction, gold: Fraction) -> bool:
+    """Relative error below :data:`FLOAT_RTOL` (``0.30000000000000004`` for 0.3); gold 0 is exact."""
+    return gold != 0 and value.denominator != 1 and abs(value - gold) < FLOAT_RTOL * abs(gold)
 
 
 def _show(m: NumberMatch | None) -> str | None:
@@ -160,34 +274,35 @@ def _show(m: NumberMatch | None) -> str | None:
 
 
 def verify_gsm8k(completion: str, answer, *, mode: str = "strict") -> Verdict:
-    """GSM8K numeric answer: strict (explicit answer markers) or flexible (else the last number).
+    """GSM8K numeric answer: strict (answer markers, else a one-number last sentence) or flexible
+    (else the last number).
 
-    Score 1.0 when the predicted number equals the gold exactly (as fractions), else 0.0. See the
-    module docstring for the extraction and number policy.
+    Score 1.0 when the predicted number equals the gold (exactly, or within float noise), else 0.0.
+    See the module docstring for the extraction, number and anti-hacking policy.
     """
     if mode not in _MODES:
         raise ValueError(f"gsm8k mode must be one of {_MODES}, got {mode!r}")
     if not isinstance(completion, str):
         completion = "" if completion is None else str(completion)
-    strict_m, strict_how = extract_gsm8k_answer(completion, flexible=False)
-    if strict_m is not None:
-        flex_m, flex_how = strict_m, strict_how
-    else:
-        flex_m = last_number(completion)
-        flex_how = "last_number" if flex_m is not None else None
+    strict, info = _extract(completion, flexible=False)
+    flex = strict if strict is not None else _extract(completion, flexible=True)[0]
     gold = parse_gsm8k_gold(answer)
-    chosen, how = (strict_m, strict_how) if mode == "strict" else (flex_m, flex_how)
-    details = {"mode": mode, "method": how, "value": format_fraction(chosen.value) if chosen else None}
-    if chosen is not None and chosen.too_long:
+    chosen = strict if mode == "strict" else flex
+    m = chosen.number if chosen else None
+    details = {"mode": mode, "method": chosen.method if chosen else None,
+               "value": format_fraction(m.value) if m else None, **info}
+    if chosen is not None and chosen.candidates is not None:
+        details["candidates"] = chosen.candidates
+    if m is not None and m.too_long:
         details["too_long"] = True
     if gold is None:
         details["gold"] = None
-        return Verdict(0.0, None, _show(chosen), BAD_GOLD, details)
+        return Verdict(0.0, None, _show(m), BAD_GOLD, details)
     details["gold"] = format_fraction(gold)
     results = {}
-    for name, m in (("strict", strict_m), ("flexible", flex_m)):
-        ok, reason = _judge(m, gold)
-        results[name] = {"correct": ok, "extracted": _show(m), "reason": reason}
+    for name, ans in (("strict", strict), ("flexible", flex)):
+        ok, reason = _judge(ans, gold)
+        results[name] = {"correct": ok, "extracted": _show(ans.number if ans else None), "reason": reason}
     details["strict"] = results["strict"]
     details["flexible"] = results["flexible"]
     r = results[mode]
@@ -195,6 +310,7 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict") -> Verdict:
 
 
 register("gsm8k", verify_gsm8k, fields=("answer",), mode="strict",
-         description="GSM8K numeric answer, strict: <answer>, ####, \\boxed, 'the answer is' markers only")
+         description="GSM8K numeric answer, strict: <answer>, ####, \\boxed, 'the answer is' markers, "
+                     "else a last sentence stating one number")
 register("gsm8k_flexible", verify_gsm8k, fields=("answer",), mode="flexible",
-         description="GSM8K numeric answer, flexible: the strict markers, else the last number in the text")
+         description="GSM8K numeric answer, flexible: as strict, else the last number in the text")

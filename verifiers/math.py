@@ -15,6 +15,9 @@ Policy:
   picked first (by the linear scans of :mod:`._extract`) and math-verify parses only that span:
 
   1. the text after the last ``</think>`` (the whole completion when there is none) is the *reply*;
+     a completion that opens ``<think>`` and never closes it has no reply (``no_answer``,
+     ``details["source"] = "unclosed_think"``): it was cut off while reasoning, and numbers met on
+     the way are not its answer;
   2. the reply's last ``<answer>...</answer>`` block (``details["source"] = "answer_tag"``): its last
      ``\\boxed{}`` when it holds one, else its content with outer ``$``/``\\(``/``\\[`` delimiters, a
      trailing period and Markdown bold removed, read as ``$\\boxed{content}$`` (the form the gold is
@@ -31,6 +34,12 @@ Policy:
   is cut to its last :data:`MAX_CHARS` characters (``details["truncated"]``): answers sit at the
   end, and some of math-verify's regexes take time growing with the square of the text (5,000
   characters of ``\\(`` cost 0.4 s in one regex call, which no signal can interrupt).
+* **Fast path**: when the gold and the chosen span are both integers, fractions, simple radicals
+  or short tuples of those (most MATH-500 golds), they are compared exactly without math-verify
+  (:mod:`._mathfast`; ``details["path"] = "fast"``), giving math-verify's verdict: anything it
+  cannot decide with certainty (a float that is not exactly equal, reordered tuples, anything
+  else) goes to math-verify. ``benchmarks/bench_verifiers.py`` checks the two agree on every row of
+  its MATH-500 corpus and records the throughput.
 * **Comparison**: ``math_verify.verify(gold, prediction)`` with its defaults (numeric tolerance,
   symbolic equality, sets, intervals, matrices, ``\\text`` answers as strings). Verdicts are
   math-verify's own on the chosen span; we only add the bounds below.
@@ -41,22 +50,9 @@ Policy:
   when it is oversubscribed 3-4 times over. The deadline is wall time. math-verify bounds each call
   with ``signal.alarm``, which raises ``ValueError`` off the main thread (Math-Verify issues #50 and
   #55), so we call it with its timeouts disabled (``parsing_timeout=None, timeout_seconds=None``) and
-  enforce the deadline ourselves:
-
-  - in the main thread of a process (scripts, ``ProcessPoolExecutor`` / multiprocessing workers):
-    ``signal.setitimer`` with our own handler, which raises :class:`_Deadline` (a ``BaseException``,
-    so the ``except Exception`` blocks of math-verify, latex2sympy and sympy cannot catch it). The
-    timer repeats every :data:`_REFIRE_S` until the call ends, and a result that comes back after the
-    deadline is a timeout whatever it says: when the signal lands at a deep recursion level (ANTLR
-    parsing a 2,000-deep ``\\frac``), *calling the handler* raises ``RecursionError``, an
-    ``Exception`` that those blocks do swallow -- the parse then "fails" and used to come back as
-    ``not_equal`` at the deadline. Any outer ``SIGALRM`` handler and timer are restored (the outer
-    timer is re-armed with its remaining time);
-  - in any other thread: the job runs in a reusable helper process
-    (``python -m reasonkit.verifiers._math_worker``, started on first need and then pooled; at most
-    :data:`MAX_WORKERS` at once), which is killed when the deadline passes. The first call from a
-    thread, and the first after a helper was killed, pays a helper's start-up (~1-2 s, not charged
-    to the deadline, but to that call's wall time).
+  enforce the deadline ourselves with :mod:`._deadline`: a ``SIGALRM`` timer in the main thread of a
+  process (scripts, ``ProcessPoolExecutor`` / multiprocessing workers), else a pooled helper
+  process (``python -m reasonkit.verifiers._math_worker``) that is killed at the deadline.
 
   A timeout -> ``correct=None``, reason ``timeout``. ``timeout=None`` (or ``<= 0``) disables the bound.
   Known limits: a single non-interruptible C call (one regex over :data:`MAX_CHARS` characters:
@@ -66,20 +62,15 @@ Policy:
 """
 from __future__ import annotations
 
-import atexit
-import json
 import logging
-import os
 import re
-import select
-import signal
-import subprocess
-import sys
-import threading
 import time
+from functools import lru_cache
 from typing import Any
 
+from ._deadline import MAX_WORKERS, NO_SIGNALS, call_in_worker, call_with_alarm, can_use_alarm, shutdown_workers
 from ._extract import last_boxed_content, last_tag_content
+from ._mathfast import boxed_span, fast_verdict, kind, same_text, simple_answer
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
 
 __all__ = ["verify_math", "gold_to_latex", "prediction_spans", "DEFAULT_TIMEOUT", "MAX_CHARS",
@@ -89,8 +80,7 @@ __all__ = ["verify_math", "gold_to_latex", "prediction_spans", "DEFAULT_TIMEOUT"
 #: with room for the handler's latency and the clean-up after it.
 DEFAULT_TIMEOUT = 0.9
 MAX_CHARS = 2_000
-_REFIRE_S = 0.02  # the deadline signal repeats this often until the call returns (see module docstring)
-_WORKER_START_TIMEOUT = 120.0
+_WORKER_MODULE = "reasonkit.verifiers._math_worker"
 _GOLD_CACHE_SIZE = 4096
 
 _mv: Any = None
@@ -120,6 +110,7 @@ def _warm_up() -> None:
     _score_unbounded(["$\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}$"], "\\left[ 3, \\frac{\\pi}{2} \\right)",
                      on_gold=None)
     _score_unbounded(["x = 1.5"], "\\frac{3}{2}", on_gold=None)
+    _score_unbounded(["$\\boxed{x^2+2x+1}$"], "(x+1)^2", on_gold=None)  # sympy's polynomial code
 
 
 def gold_to_latex(answer: Any) -> str:
@@ -177,6 +168,9 @@ def prediction_spans(completion: str) -> tuple[str, list[str], dict]:
     """
     details: dict[str, Any] = {}
     think_end = completion.rfind("</think>")
+    if think_end < 0 and "<think>" in completion:  # reasoning never closed: cut off before any answer
+        details["source"] = "unclosed_think"
+        return "unclosed_think", [], details
     reply = completion[think_end + len("</think>"):] if think_end >= 0 else completion
     content = last_tag_content(reply, "answer")
     if content is not None:
@@ -249,25 +243,7 @@ def _score_unbounded(texts: list[str], answer: str,
     return ok, extracted[:500], CORRECT if ok else NOT_EQUAL, {}
 
 
-# ----------------------------------------------------------------------------- main-thread deadline
-_NO_SIGNALS = object()
-_armed = False  # True while our timer runs: a signal delivered after the call ended is ignored
-
-
-class _Deadline(BaseException):
-    """Raised by our SIGALRM handler; a BaseException so that the ``except Exception`` blocks of
-    math-verify, latex2sympy and sympy cannot swallow it."""
-
-
-def _on_alarm(signum, frame):
-    if _armed:
-        raise _Deadline
-
-
-def _can_use_alarm() -> bool:
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-
+# ---------------------------------------------------------------------------------------- deadlines
 def _forget_interrupted_parses() -> None:
     """math-verify memoises its last LaTeX / expression parses; one cut short by the deadline (its
     exception swallowed half-way) must not be reused."""
@@ -279,164 +255,56 @@ def _forget_interrupted_parses() -> None:
 
 
 def _score_with_alarm(texts: list[str], answer: str, timeout: float):
-    """Returns the result, None on timeout, or _NO_SIGNALS when signals cannot be used here."""
-    global _armed
-    try:
-        old_handler = signal.signal(signal.SIGALRM, _on_alarm)
-    except ValueError:  # e.g. the main thread of a sub-interpreter
-        return _NO_SIGNALS
-    start = time.monotonic()
-    deadline = start + timeout
+    """The result, None on timeout, or NO_SIGNALS (see :func:`._deadline.call_with_alarm`)."""
 
-    def remember_gold_in_time(ans: str, gold: list) -> None:
-        if time.monotonic() < deadline:
-            _remember_gold(ans, gold)
+    def work(deadline: float):
+        def remember_gold_in_time(ans: str, gold: list) -> None:
+            if time.monotonic() < deadline:
+                _remember_gold(ans, gold)
 
-    old_delay = old_interval = 0.0
-    res = finished = None
-    try:
-        try:
-            _armed = True
-            # repeats every _REFIRE_S: a signal whose exception got swallowed comes again
-            old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, timeout, _REFIRE_S)
-            res = _score_unbounded(texts, answer, on_gold=remember_gold_in_time)
-            finished = time.monotonic()
-        finally:
-            _armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except _Deadline:
-        pass
-    except RecursionError:  # the handler called at the recursion limit, and nothing caught it
-        if time.monotonic() < deadline:
-            raise
-    finally:
-        _armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old_handler)
-        if old_delay > 0:  # give an outer timer (e.g. pytest-timeout) back what it had left
-            signal.setitimer(signal.ITIMER_REAL, max(old_delay - (time.monotonic() - start), 0.001), old_interval)
-    if finished is None or finished >= deadline:
-        # cut short, whether or not our exception got through: the result (if any) cannot be trusted
-        _forget_interrupted_parses()
-        return None
-    return res
+        return _score_unbounded(texts, answer, on_gold=remember_gold_in_time)
 
-
-# --------------------------------------------------------------------------- worker-process deadline
-class _Worker:
-    """One helper process running ``_math_worker``; line-delimited JSON over pipes."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reasonkit.verifiers._math_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
-        self.buf = b""
-        if self._readline(time.monotonic() + _WORKER_START_TIMEOUT) != b'"ready"':
-            self.kill()
-            raise RuntimeError("the math-verify worker process did not start "
-                               "(is reasonkit installed in this Python environment?)")
-
-    def _readline(self, deadline: float) -> bytes | None:
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                return None
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise RuntimeError(f"the math-verify worker process exited (code {self.proc.poll()})")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line
-
-    def run(self, texts: list[str], answer: str, timeout: float):
-        self.proc.stdin.write(json.dumps({"texts": texts, "answer": answer}).encode() + b"\n")
-        self.proc.stdin.flush()
-        line = self._readline(time.monotonic() + timeout)
-        if line is None:
-            return None
-        res = json.loads(line)
-        if res and res[0] == "__error__":
-            raise RuntimeError(f"math-verify failed in the worker process: {res[1]}")
-        return tuple(res)
-
-    def kill(self) -> None:
-        try:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                pipe.close()
-            except Exception:  # noqa: BLE001 - a broken pipe is fine here
-                pass
-
-
-_idle: list[_Worker] = []
-_idle_lock = threading.Lock()
-#: At most this many helper processes at once (each holds sympy: ~100 MB); more threads wait their
-#: turn (the wait is not charged to their deadline).
-MAX_WORKERS = max(2, min(8, os.cpu_count() or 2))
-_slots = threading.BoundedSemaphore(MAX_WORKERS)
+    return call_with_alarm(work, timeout, on_cut=_forget_interrupted_parses)
 
 
 def _score_in_worker(texts: list[str], answer: str, timeout: float):
-    with _slots:
-        return _score_in_pooled_worker(texts, answer, timeout)
-
-
-def _score_in_pooled_worker(texts: list[str], answer: str, timeout: float):
-    with _idle_lock:
-        worker = _idle.pop() if _idle else None
-    if worker is None or worker.proc.poll() is not None:
-        worker = _Worker()
-    try:
-        res = worker.run(texts, answer, timeout)
-    except BaseException:
-        worker.kill()
-        raise
-    if res is None:  # deadline passed: the process may be stuck inside sympy
-        worker.kill()
-        return None
-    with _idle_lock:
-        _idle.append(worker)
-    return res
-
-
-def _forget_workers_after_fork() -> None:
-    """A forked child (e.g. a multiprocessing worker) must not share the parent's helper processes
-    or locks: it starts with an empty pool of its own."""
-    global _idle_lock, _slots
-    _idle.clear()
-    _idle_lock = threading.Lock()
-    _slots = threading.BoundedSemaphore(MAX_WORKERS)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_workers_after_fork)
-
-
-@atexit.register
-def shutdown_workers() -> None:
-    """Stop the pooled helper processes (also done at interpreter exit)."""
-    with _idle_lock:
-        workers, _idle[:] = list(_idle), []
-    for w in workers:
-        w.kill()
+    res = call_in_worker(_WORKER_MODULE, {"texts": texts, "answer": answer}, timeout)
+    return None if res is None else tuple(res)
 
 
 # ----------------------------------------------------------------------------------------- verifier
-def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT) -> Verdict:
+_ASSIGNED_GOLD = re.compile(r"^[A-Za-z]=([^=]+)$")
+
+
+@lru_cache(maxsize=4096)
+def _simple_gold(answer: str) -> tuple:
+    return simple_answer(answer.strip()), kind(answer.strip())
+
+
+def _fast(answer: str, texts: list[str]) -> tuple[bool, str] | None:
+    """The fast path (:mod:`._mathfast`): exact simple answers, a number against another kind of
+    answer, or the gold's own text once math-verify has parsed that gold (a gold it cannot parse
+    stays ``bad_gold``)."""
+    simple, gold_kind = _simple_gold(answer)
+    span = boxed_span(texts)
+    assigned = _ASSIGNED_GOLD.match(answer.replace(" ", ""))
+    if assigned and span is not None and "=" not in span:  # gold "x=5": math-verify compares its right side
+        simple, gold_kind = _simple_gold(assigned.group(1))
+    if simple is None:
+        if not _gold_cache.get(answer):
+            return None  # a gold math-verify has not parsed yet may be bad_gold: let it decide once
+        if span is not None and same_text(span, answer):
+            return True, span.strip()
+    return fast_verdict(simple, texts, gold_kind)
+
+
+def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True) -> Verdict:
     """MATH-style final answer checked by math-verify (``<answer>`` tag, ``\\boxed{}``, LaTeX), with
     a working timeout.
 
     Score 1.0 when math-verify finds the completion's final answer equal to the gold. ``correct=None``
-    with reason ``bad_gold`` or ``timeout`` when it could not be scored. See the module docstring.
+    with reason ``bad_gold`` or ``timeout`` when it could not be scored. ``fast=False`` sends every
+    pair to math-verify (the fast path's reference). See the module docstring.
     """
     if not isinstance(completion, str):
         completion = "" if completion is None else str(completion)
@@ -444,12 +312,17 @@ def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIME
         return Verdict(0.0, None, None, BAD_GOLD, {})
     answer = str(answer)
     _, texts, details = prediction_spans(completion)
+    quick = _fast(answer, texts) if fast else None
+    if quick is not None:
+        details["path"] = "fast"
+        return Verdict(1.0 if quick[0] else 0.0, quick[0], quick[1][:500], CORRECT if quick[0] else NOT_EQUAL,
+                       details)
     if timeout is None or timeout <= 0:
         res, how = _score_unbounded(texts, answer), "unbounded"
-    elif _can_use_alarm():
+    elif can_use_alarm():
         _math_verify()  # the one-time import and warm-up (~1.5 s) are not charged to the deadline
         res, how = _score_with_alarm(texts, answer, float(timeout)), "alarm"
-        if res is _NO_SIGNALS:
+        if res is NO_SIGNALS:
             res, how = _score_in_worker(texts, answer, float(timeout)), "worker"
     else:
         res, how = _score_in_worker(texts, answer, float(timeout)), "worker"

@@ -24,315 +24,64 @@ completion):
 Policy:
 
 * Arithmetic is exact (:class:`fractions.Fraction`, our own small parser -- never ``eval``).
-* **Rounding**: when the claimed side is a decimal literal with ``d`` decimals, the step is right
-  when the exact value is within one unit of the last shown digit (``10/3 = 3.33`` and ``3.34``
-  rounded up or down are both accepted; ``10/3 = 3.3`` too; ``10/3 = 3`` is not). Integers are exact.
+* **Rounding**: a claimed decimal with ``d`` decimals is right when it equals the exact value
+  rounded to ``d`` decimals (``7 / 3 = 2.33`` right, ``2.34`` wrong, ``10/3 = 3.3`` right; an exact
+  half may round either way). An integer claim must be exact (``10/3 = 3`` is wrong).
+* **Chains**: ``a = b = c`` checks every link; a link between two bare numbers (``7 * 3 = 21 = 22``)
+  is checked when the chain already held a step.
 * **Percent**: a side is evaluated with ``x%`` read as ``x/100`` and, separately, with ``%`` read as a
   unit; the step is right if either reading makes both sides equal (``20% * 50 = 10`` and
   ``100% - 20% = 80%`` are right).
-* Division by zero on the left of a claim makes the step wrong; a step whose numbers are too big
-  to evaluate cheaply (over ``MAX_DIGITS`` digits, or results over ~20k bits) is skipped.
+* Division by zero on the left of a claim makes the step wrong.
+* **Unverifiable steps are never dropped** (anti-hacking): a step that cannot be evaluated -- a power
+  tower or result over ~20k bits, a number over ``MAX_DIGITS`` digits, a root, an operator we do
+  not evaluate (``5! = 120``, ``√16 = 4``, ``sqrt(16) = 4``, ``10 mod 3 = 1``, ``log 100 = 2``) -- is
+  listed with ``ok=None, unverifiable=True`` and counts as *not right*; the reason is
+  ``unverifiable_steps`` when there is no wrong step. Writing wrong arithmetic in a form we cannot
+  check therefore never raises the score.
+* **Padding** (anti-hacking): a step repeated word for word (whitespace aside) counts once
+  (``details["n_repeated"]`` counts the copies), so repeating a right step -- or a whole reasoning
+  block -- never raises the score. The score measures arithmetic accuracy, not progress: a block of
+  many *distinct* trivial right steps (``1 + 1 = 2``, ``2 + 1 = 3``, ...) scores the share of them
+  that are right, like any other steps. Use ``stepwise`` as a shaping term beside an outcome verifier
+  (``gsm8k+0.2*stepwise``), never as the only reward.
 * Input beyond :data:`MAX_CHARS` characters is not read (``details["truncated"]``); at most
-  :data:`MAX_STEPS` steps are checked. Cost is linear in the input.
+  :data:`MAX_STEPS` distinct steps are checked. Cost is linear in the input.
 
-Verdict: ``score`` = fraction of right steps; ``details["steps"]`` lists ``{text, expected, claimed,
-ok, source}``; ``details["n_correct"]`` / ``details["n_steps"]`` give the counts (for rewards such
-as "+0.2 per correct step"); ``correct`` is True when every step is right, None with reason
-``no_steps`` when there is nothing to check.
+Verdict: ``score`` = right distinct steps / distinct steps; ``details["steps"]`` lists ``{text,
+expected, claimed, ok, source}``; ``details["n_correct"]`` / ``n_steps`` / ``n_unverifiable`` /
+``n_repeated`` give the counts (for rewards such as "+0.2 per correct step"); ``correct`` is True
+when every step is right, None with reason ``no_steps`` when there is nothing to check. Reasons:
+``correct``, ``wrong_steps``, ``unverifiable_steps``, ``no_steps``.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from fractions import Fraction
 
+from ._arith import _Bad, _Parser, _Skip, _tokenize
 from ._extract import think_content
-from ._numbers import MAX_DIGITS, format_fraction
+from ._numbers import format_fraction
 from .base import CORRECT, Verdict, register
 
-__all__ = ["verify_stepwise", "find_steps", "check_equation", "NO_STEPS", "WRONG_STEPS"]
+__all__ = ["verify_stepwise", "find_steps", "check_equation", "NO_STEPS", "WRONG_STEPS", "UNVERIFIABLE_STEPS"]
 
 NO_STEPS = "no_steps"
 WRONG_STEPS = "wrong_steps"
+UNVERIFIABLE_STEPS = "unverifiable_steps"
 MAX_CHARS = 100_000
 MAX_STEPS = 2000
 _MAX_PART_TOKENS = 200
-_MAX_DEPTH = 60
-_MAX_BITS = 20_000
 
+_SPACES = re.compile(r"\s+")
 _NOTE = re.compile(r"<<([^<>\n]{0,300}?)>>")
 _LATEX = re.compile(r"\\(times|cdot|div|ast|left|right|\$|%|,|!|;)")
 _LATEX_MAP = {"times": "×", "cdot": "·", "div": "÷", "ast": "*", "left": "", "right": "", "$": "$",
               "%": "%", ",": " ", "!": "", ";": " "}
 _LATEX_TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox|textrm)\s*\{([^{}]{0,200})\}")
 _LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]{1,60})\}\s*\{([^{}]{1,60})\}")
-_TOKEN = re.compile(
-    r"""
-    (?P<mixed>\d+[ ]\d+/\d+(?![\d.,/]))
-    |(?P<spnum>(?<=[$\u20ac\u00a3])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d,]|\.\d))
-    |(?P<num>(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)
-    |(?P<op>\*\*|[-+*/^×÷·⋅∗\u2212\u2013])
-    |(?P<eq>[=≈])
-    |(?P<lp>[(\[])
-    |(?P<rp>[)\]])
-    |(?P<pct>%)
-    |(?P<cur>[$€£])
-    |(?P<word>[A-Za-z]+)
-    |(?P<sp>[ \t]+)
-    |(?P<other>.|\n)
-    """,
-    re.VERBOSE,
-)
-_OP_CANON = {"×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/", "**": "^", "\u2212": "-", "\u2013": "-"}
-
-
-class _Skip(Exception):
-    """The step cannot be evaluated cheaply (huge numbers): it is not counted."""
-
-
-class _Bad(Exception):
-    """The tokens are not an arithmetic expression."""
-
-
-# ----------------------------------------------------------------------------------------- tokens
-# A token is (kind, value, start, end): kind in N (value=(digits, pct)), OP, EQ, LP, RP, BREAK.
-
-def _improper(mixed: str) -> bool:
-    top, bottom = mixed.split(" ")[1].split("/")
-    return len(top) > len(bottom) or (len(top) == len(bottom) and top >= bottom)
-
-
-def _tokenize(text: str) -> list[tuple]:
-    """Tokens (kind, value, start, end). Kinds: N (value = [text, percent, unit_label]), OP, EQ,
-    LP, RP, BREAK (ends a run of arithmetic) and V (a variable or words inside an expression:
-    the side holding it is not checked)."""
-    raw = [(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
-    out: list[tuple] = []
-    n = len(raw)
-
-    def next_sig(i: int) -> tuple | None:
-        while i < n and raw[i][0] in ("sp", "cur"):
-            i += 1
-        return raw[i] if i < n else None
-
-    def operand_before() -> bool:
-        return bool(out) and out[-1][0] in ("N", "RP")
-
-    def word_before() -> bool:
-        return bool(out) and (out[-1][0] == "V" or (out[-1][0] == "BREAK" and out[-1][1][:1].isalpha()))
-
-    def is_operand(tok: tuple | None) -> bool:
-        return tok is not None and tok[0] in ("num", "mixed", "spnum", "lp")
-
-    i = depth = 0
-    while i < n:
-        kind, s, a, b = raw[i]
-        if s == "\n":
-            depth = 0
-        if kind == "mixed" and _improper(s):  # "Step 3 10/2": not a mixed number
-            whole, frac = s.split(" ")
-            top, bottom = frac.split("/")
-            k = a + len(whole) + 1
-            out.extend([("N", [whole, False, False], a, a + len(whole)), ("N", [top, False, False], k, k + len(top)),
-                        ("OP", "/", k + len(top), k + len(top) + 1), ("N", [bottom, False, False], b - len(bottom), b)])
-        elif kind in ("num", "mixed", "spnum"):
-            if out and out[-1][0] == "RP":  # "(1/2) 278": juxtaposition we do not guess at
-                out.append(("V", "", a, a))
-            out.append(("N", [s, False, False], a, b))
-        elif kind == "op":
-            op = _OP_CANON.get(s, s)
-            nxt = next_sig(i + 1)
-            operand_after = is_operand(nxt) or (
-                nxt is not None and nxt[0] == "op" and nxt[1] in "-\u2212\u2013" and op != "-")
-            if operand_before() and (operand_after or op in "+-"):
-                out.append(("OP", op, a, b))
-            elif out and out[-1][0] == "V":
-                out.append(("V", s, a, b))  # "3x/3": still part of the variable expression
-            elif operand_before() and nxt is not None and nxt[0] == "word":
-                out.append(("V", s, a, b))  # "(3/4)*number of novels": words as an operand
-            elif word_before() and i + 1 < n and raw[i + 1][0] == "sp":
-                out.append(("V", s, a, b))  # "books - 135 sold books": the left operand is words
-            elif op in "*^":
-                pass  # markdown emphasis (**8**), not an operator
-            elif op in "+-" and operand_after and not (
-                    (not out or out[-1][1] == "\n") and i + 1 < n and raw[i + 1][0] == "sp"):
-                out.append(("OP", "u" + op, a, b))  # (a "- " opening a line is a list bullet)
-            else:
-                out.append(("BREAK", s, a, b))
-        elif kind == "eq":
-            out.append(("EQ", s, a, b))
-        elif kind == "lp":
-            if operand_before():
-                if out[-1][3] == a:  # implicit multiplication, written glued: 2(40+9), 27(1/3)
-                    out.append(("OP", "*", a, a))
-                else:  # "4 (15 minutes)", "1/2 (68)": an aside or a guess; not checked
-                    out.append(("V", "", a, a))
-            out.append(("LP", s, a, b))
-            depth += 1
-        elif kind == "rp":
-            if depth > 0:
-                out.append(("RP", s, a, b))
-                depth -= 1
-            else:  # "1) 5+3=8": an enumerator, not a group
-                out.append(("BREAK", s, a, b))
-        elif kind == "pct":
-            if out and out[-1][0] == "N" and not out[-1][1][1]:
-                out[-1] = ("N", [out[-1][1][0], True, False], out[-1][2], b)
-            else:
-                out.append(("BREAK", s, a, b))
-        elif kind == "word":
-            nxt = next_sig(i + 1)
-            if s in ("x", "X", "times") and operand_before() and is_operand(nxt):
-                out.append(("OP", "*", a, b))
-            elif s == "of" and out and is_operand(nxt) and out[-1][0] == "N" and (
-                    out[-1][1][1] or (len(out) > 2 and out[-2][0] == "OP" and out[-2][1] == "/")):
-                out.append(("OP", "*", a, b))  # "25% of 80", "3/4 of 364"
-            elif len(s) > 1 and out and out[-1][0] == "N":
-                # unit words after a number ("5 cm +", "$5 per hour *"): skip when arithmetic follows
-                j, words = i, 0
-                while j < n and raw[j][0] in ("word", "sp", "cur") and words < 4:
-                    if raw[j][0] == "word":
-                        if len(raw[j][1]) == 1:
-                            break
-                        words += 1
-                    j += 1
-                nxt = raw[j] if j < n else None
-                if nxt is not None and nxt[0] == "word" and nxt[1] in ("x", "X") and is_operand(next_sig(j + 1)):
-                    i = j  # "15 pages x 1/3": the x is the operator
-                    continue
-                if nxt is not None and nxt[0] in ("op", "eq", "rp") and words < 4:
-                    if nxt[0] == "eq":  # "2 hours = ...": a label, not a claim
-                        out[-1] = ("N", [out[-1][1][0], out[-1][1][1], True], out[-1][2], out[-1][3])
-                    i = j
-                    continue
-                out.append(("BREAK", s, a, b))
-            elif len(s) == 1 or (out and out[-1][0] == "OP"):
-                out.append(("V", s, a, b))  # a variable (2x + 3) or words inside an expression
-            else:
-                out.append(("BREAK", s, a, b))
-        elif kind in ("sp", "cur"):
-            pass
-        else:
-            out.append(("BREAK", s, a, b))
-        i += 1
-    return out
-
-
-# ------------------------------------------------------------------------------------- evaluation
-def _check(v: Fraction) -> Fraction:
-    if v.numerator.bit_length() > _MAX_BITS or v.denominator.bit_length() > _MAX_BITS:
-        raise _Skip
-    return v
-
-
-class _Parser:
-    """Recursive descent over tokens: expr := term (+|- term)*; term := unary (*|/ unary)*;
-    unary := (u-|u+) unary | power; power := atom (^ unary)?; atom := N | ( expr )."""
-
-    def __init__(self, toks: list[tuple], pct: bool):
-        self.t, self.i, self.pct, self.depth = toks, 0, pct, 0
-
-    def parse(self) -> Fraction:
-        v = self.expr()
-        if self.i != len(self.t):
-            raise _Bad
-        return v
-
-    def peek(self) -> tuple | None:
-        return self.t[self.i] if self.i < len(self.t) else None
-
-    def expr(self) -> Fraction:
-        v = self.term()
-        while (p := self.peek()) is not None and p[0] == "OP" and p[1] in "+-":
-            self.i += 1
-            w = self.term()
-            v = _check(v + w if p[1] == "+" else v - w)
-        return v
-
-    def term(self) -> Fraction:
-        v = self.unary()
-        while (p := self.peek()) is not None and p[0] == "OP" and p[1] in "*/":
-            self.i += 1
-            w = self.unary()
-            if p[1] == "*":
-                v = _check(v * w)
-            else:
-                if w == 0:
-                    raise ZeroDivisionError
-                v = _check(v / w)
-        return v
-
-    def unary(self) -> Fraction:
-        p = self.peek()
-        if p is not None and p[0] == "OP" and p[1] in ("u-", "u+"):
-            self.i += 1
-            self.depth += 1
-            if self.depth > _MAX_DEPTH:
-                raise _Skip
-            v = self.unary()
-            self.depth -= 1
-            return -v if p[1] == "u-" else v
-        return self.power()
-
-    def power(self) -> Fraction:
-        base = self.atom()
-        p = self.peek()
-        if p is not None and p[0] == "OP" and p[1] == "^":
-            self.i += 1
-            self.depth += 1
-            if self.depth > _MAX_DEPTH:
-                raise _Skip
-            e = self.unary()
-            self.depth -= 1
-            if e.denominator != 1:
-                raise _Skip  # roots: not exact rational arithmetic
-            bits = max(base.numerator.bit_length(), base.denominator.bit_length())
-            if abs(e.numerator) > 10_000 or bits * abs(e.numerator) > _MAX_BITS:
-                raise _Skip
-            if base == 0 and e < 0:
-                raise ZeroDivisionError
-            return base ** int(e)
-        return base
-
-    def atom(self) -> Fraction:
-        p = self.peek()
-        if p is None:
-            raise _Bad
-        if p[0] == "N":
-            self.i += 1
-            if self.i < len(self.t) and self.t[self.i][0] in ("N", "LP"):
-                raise _Bad
-            return _num_value(p[1], self.pct)
-        if p[0] == "LP":
-            self.i += 1
-            self.depth += 1
-            if self.depth > _MAX_DEPTH:
-                raise _Skip
-            v = self.expr()
-            self.depth -= 1
-            q = self.peek()
-            if q is None or q[0] != "RP":
-                raise _Bad
-            self.i += 1
-            return v
-        raise _Bad
-
-
-def _num_value(num: list, pct: bool) -> Fraction:
-    digits, is_pct = num[0], num[1]
-    if len(digits) > MAX_DIGITS:
-        raise _Skip
-    if "/" in digits:  # mixed number "3 1/2"
-        whole, frac = digits.split()
-        top, bottom = frac.split("/")
-        if int(bottom) == 0:
-            raise _Bad
-        v = int(whole) + Fraction(int(top), int(bottom))
-    else:
-        v = Fraction(digits.replace(",", "").replace(" ", "").replace("\u00a0", "").replace("\u202f", ""))
-    return v / 100 if (pct and is_pct) else v
-
-
 def _decimals(tok: tuple) -> int:
     s = tok[1][0]
     return len(s) - s.index(".") - 1 if "." in s else 0
@@ -356,12 +105,20 @@ def _has_pct(toks: list[tuple]) -> bool:
 
 
 def _close(expected: Fraction, claimed: Fraction, claim_tok: tuple | None) -> bool:
+    """Exact, or -- for a decimal claim with ``d`` decimals -- the exact value rounded to ``d``
+    decimals (an exact half may round either way)."""
     if expected == claimed:
         return True
     if claim_tok is None:
         return False
     d = _decimals(claim_tok)
-    return d > 0 and abs(expected - claimed) < Fraction(1, 10 ** d)
+    if d == 0:
+        return False
+    scaled = expected * 10 ** d
+    low = math.floor(scaled)
+    rest = scaled - low
+    nearest = {low} if rest < Fraction(1, 2) else {low + 1} if rest > Fraction(1, 2) else {low, low + 1}
+    return claimed * 10 ** d in nearest
 
 
 def _eval_side(toks: list[tuple], pct: bool) -> Fraction:
@@ -373,6 +130,8 @@ def _parse_left(toks: list[tuple]) -> list[tuple]:
     few start points are tried, so a long run of tokens stays linear."""
     if any(t[0] == "V" for t in toks):
         raise _Bad
+    if any(t[0] == "U" for t in toks):
+        raise _Skip  # an operator we do not evaluate: the step is unverifiable
     tries = 0
     for k, t in enumerate(toks):
         if t[0] in ("N", "LP") or (t[0] == "OP" and t[1] == "u-"):
@@ -390,6 +149,8 @@ def _parse_left(toks: list[tuple]) -> list[tuple]:
 
 
 def _parse_right(toks: list[tuple]) -> list[tuple]:
+    if any(t[0] == "U" for t in toks):
+        raise _Skip
     k = 1 if toks and toks[0][0] == "OP" and toks[0][1] == "u-" else 0
     if any(t[0] == "V" for t in toks):
         # "= 4 (15 minutes)": the claim is the leading number when a variable/aside follows it
@@ -460,19 +221,39 @@ def _steps_in_run(text: str, run: list[tuple], source: str):
             parts[-1].append(tok)
     if len(parts) < 2:
         return
+    chained = False  # an earlier link of this chain was a step: a bare "= 21 = 22" link is checked too
     for left, right in zip(parts, parts[1:]):
         if not left or not right or len(left) > _MAX_PART_TOKENS or len(right) > _MAX_PART_TOKENS:
+            chained = False
             continue
+        raw = text[left[0][2]:right[-1][3]].strip()
         try:
             left = _parse_left(left)
             right = _parse_right(right)
             res = check_equation(left, right)
-        except (_Bad, _Skip):
+            if res is None and chained:
+                res = _literal_link(left, right)
+        except _Bad:
+            chained = False
+            continue
+        except _Skip:
+            chained = True
+            yield raw, None, None, None, source
             continue
         if res is None:
             continue
+        chained = True
         expected, claimed, ok = res
         yield text[left[0][2]:right[-1][3]].strip(), expected, claimed, ok, source
+
+
+def _literal_link(left: list[tuple], right: list[tuple]) -> tuple[Fraction, Fraction, bool] | None:
+    """A chain link between two bare numbers (``7 * 3 = 21 = 22``: the ``21 = 22`` link)."""
+    lit_l, lit_r = _literal(left), _literal(right)
+    if lit_l is None or lit_r is None or lit_l[1][2]:
+        return None  # "= 12 inches = 1 foot": a unit conversion, not a claim
+    expected, claimed = _eval_side(left, True), _eval_side(right, True)
+    return expected, claimed, _close(expected, claimed, lit_r)
 
 
 _VULGAR = re.compile(r"(\d?)([\u00bd\u00bc\u00be\u2153\u2154\u215b])")
@@ -490,38 +271,62 @@ def _prepare(text: str) -> str:
 
 def find_steps(text: str) -> list[dict]:
     """Every arithmetic step in ``text`` (no ``<think>`` handling), each ``{text, expected,
-    claimed, ok, source}`` with ``source`` "note" (``<<a=b>>``) or "text"."""
+    claimed, ok, source}`` with ``source`` "note" (``<<a=b>>``) or "text"; ``ok`` is None for an
+    unverifiable step. A step repeated word for word is listed once (``repeats`` counts the rest)."""
     steps: list[dict] = []
     seen: Counter = Counter()
+    by_text: dict[str, dict] = {}
     notes = _NOTE.findall(text) if "<<" in text else []
+
+    def add(s) -> bool:
+        key = _SPACES.sub("", s[0])
+        if key in by_text:
+            by_text[key]["repeats"] = by_text[key].get("repeats", 0) + 1
+            return False
+        by_text[key] = _step_dict(*s)
+        steps.append(by_text[key])
+        return len(steps) >= MAX_STEPS
+
+    memo: dict[tuple[str, str], list] = {}
+
+    def steps_of(chunk: str, source: str) -> list:
+        """Steps of one note or line; a repeated one is read once (runs of arithmetic end at a newline)."""
+        key = (chunk, source)
+        if key not in memo:
+            memo[key] = list(_steps_in(_prepare(chunk), source))
+        return memo[key]
+
     for note in notes:
-        for s in _steps_in(_prepare(note), "note"):
-            steps.append(_step_dict(*s))
+        for s in steps_of(note, "note"):
             seen[(s[1], s[2])] += 1
-            if len(steps) >= MAX_STEPS:
+            if add(s):
                 return steps
     visible = _NOTE.sub(" ", text) if notes else text
-    for s in _steps_in(_prepare(visible), "text"):
-        key = (s[1], s[2])
-        if seen[key] > 0:  # the visible copy of a calculator note
-            seen[key] -= 1
-            continue
-        steps.append(_step_dict(*s))
-        if len(steps) >= MAX_STEPS:
-            break
+    for line in visible.split("\n"):
+        for s in steps_of(line, "text"):
+            key = (s[1], s[2])
+            if s[3] is not None and seen[key] > 0:  # the visible copy of a calculator note
+                seen[key] -= 1
+                continue
+            if add(s):
+                return steps
     return steps
 
 
 def _step_dict(text, expected, claimed, ok, source) -> dict:
-    return {"text": text if len(text) <= 200 else text[:200] + "...", "expected": format_fraction(expected),
+    step = {"text": text if len(text) <= 200 else text[:200] + "...", "expected": format_fraction(expected),
             "claimed": format_fraction(claimed), "ok": ok, "source": source}
+    if ok is None:
+        step["unverifiable"] = True
+    return step
 
 
 def verify_stepwise(completion: str) -> Verdict:
-    """Stepwise arithmetic: fraction of ``A op B = C`` steps (and ``<<a=b>>`` notes) that are right.
+    """Stepwise arithmetic: share of the distinct ``A op B = C`` steps (and ``<<a=b>>`` notes) that
+    are right; unverifiable steps count as not right.
 
     Checks the ``<think>`` block when there is one, else the whole completion. See the module
-    docstring for what counts as a step, the rounding and the percent policy.
+    docstring for what counts as a step, the rounding, percent and padding policy.
     """
     if not isinstance(completion, str):
         completion = "" if completion is None else str(completion)
@@ -534,11 +339,14 @@ def verify_stepwise(completion: str) -> Verdict:
     steps = find_steps(text)
     n = len(steps)
     n_ok = sum(1 for s in steps if s["ok"])
-    details.update(steps=steps, n_correct=n_ok, n_steps=n)
+    n_unverifiable = sum(1 for s in steps if s["ok"] is None)
+    details.update(steps=steps, n_correct=n_ok, n_steps=n, n_unverifiable=n_unverifiable,
+                   n_repeated=sum(s.get("repeats", 0) for s in steps))
     if n == 0:
         return Verdict(0.0, None, None, NO_STEPS, details)
-    return Verdict(n_ok / n, n_ok == n, f"{n_ok}/{n}", CORRECT if n_ok == n else WRONG_STEPS, details)
+    reason = CORRECT if n_ok == n else WRONG_STEPS if n_ok + n_unverifiable < n else UNVERIFIABLE_STEPS
+    return Verdict(n_ok / n, n_ok == n, f"{n_ok}/{n}", reason, details)
 
 
 register("stepwise", verify_stepwise, fields=(),
-         description="Stepwise arithmetic: fraction of 'A op B = C' steps and <<a=b>> notes that are right")
+         description="Stepwise arithmetic: share of the distinct 'A op B = C' steps and <<a=b>> notes that are right")

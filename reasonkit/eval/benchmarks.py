@@ -88,11 +88,11 @@ class Benchmark:
         return item
 
     def required_fields(self) -> list[str]:
-        from reasonkit.verify_cli import resolve_verifier, verifier_fields
+        from .scoring import resolve_verifier
 
         names = list(self.template.fields)
         for v in self.verifiers:
-            for f in verifier_fields(resolve_verifier(v)):
+            for f in resolve_verifier(v).fields:
                 if f not in names:
                     names.append(f)
         return names
@@ -130,9 +130,9 @@ class Benchmark:
         return self.template.score_prefix
 
     def references(self, item: dict[str, Any], verifier: str) -> dict[str, Any]:
-        from reasonkit.verify_cli import resolve_verifier, verifier_fields
+        from .scoring import resolve_verifier
 
-        return {f: item[f] for f in verifier_fields(resolve_verifier(verifier))}
+        return {f: item[f] for f in resolve_verifier(verifier).fields}
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "verifiers": list(self.verifiers),
@@ -266,7 +266,8 @@ def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template
     """A benchmark by name. ``verifiers`` / ``template`` / ``columns`` override its defaults (and are
     how ``custom`` is described); ``few_shot`` adds k worked examples from the train split."""
     from reasonkit.verifiers.base import did_you_mean
-    from reasonkit.verify_cli import resolve_verifier
+
+    from .scoring import resolve_verifier
 
     if name.startswith("rg:"):
         bench = _reasoning_gym(name, seed=seed)

@@ -252,9 +252,7 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
 
 
 def _fields(verifier: Any) -> tuple[str, ...]:
-    from reasonkit.verify_cli import verifier_fields
-
-    return verifier_fields(verifier)
+    return tuple(verifier.fields)
 
 
 def rescore(config: EvalConfig, show: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -14,14 +14,24 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from ..errors import ReasonkitError
 from .metrics import TRUNCATED
 
 VERDICT_FIELDS = ("score", "correct", "extracted", "reason", "details")
 
 
-def resolve_all(names: Sequence[str]) -> dict[str, Any]:
-    from reasonkit.verify_cli import resolve_verifier
+def resolve_verifier(name: str) -> Any:
+    """``reasonkit.verifiers.resolve`` for a name the user gave: a bad name or expression is a
+    :class:`ReasonkitError` (one line with the registry's "did you mean", exit 2)."""
+    from reasonkit.verifiers import VerifierLookupError, resolve
 
+    try:
+        return resolve(name)
+    except VerifierLookupError as exc:
+        raise ReasonkitError(str(exc)) from None
+
+
+def resolve_all(names: Sequence[str]) -> dict[str, Any]:
     return {name: resolve_verifier(name) for name in names}
 
 
@@ -38,12 +48,10 @@ def _verdict(verifier: Any, text: str, refs: dict[str, Any]) -> dict[str, Any]:
 def score_completion(verifiers: dict[str, Any], completion: str, finish_reason: str, item: dict[str, Any],
                      prefix: str = "", score_truncated: bool = False) -> dict[str, Any]:
     """Flat verdict columns for one completion (see the module docstring)."""
-    from reasonkit.verify_cli import verifier_fields
-
     out: dict[str, Any] = {}
     text = prefix + completion
     for name, verifier in verifiers.items():
-        refs = {f: item[f] for f in verifier_fields(verifier)}
+        refs = {f: item[f] for f in verifier.fields}
         d = _verdict(verifier, text, refs)
         if finish_reason == "length" and not score_truncated:
             d = {"score": 0.0, "correct": False, "extracted": d.get("extracted"), "reason": TRUNCATED,

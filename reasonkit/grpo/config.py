@@ -351,14 +351,11 @@ class TrainConfig:
 
     def _check_rewards(self) -> None:
         """Parse the reward expression against the verifier registry (imported only here)."""
-        from reasonkit.verifiers.base import UnknownNameError
-        from reasonkit.verifiers.compose import compose
+        from reasonkit.verifiers import VerifierLookupError, resolve
 
         try:
-            compose(self.reward_spec)
-        except UnknownNameError as exc:
-            raise ConfigError(f"rewards {self.reward_spec!r}: {exc}") from None
-        except (ValueError, TypeError) as exc:
+            resolve(self.reward_spec)
+        except VerifierLookupError as exc:
             raise ConfigError(f"rewards {self.reward_spec!r}: {exc}") from None
 
     # --- derived values -----------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ class GRPOTrainer:
             items, prompts, verifier = self._load_data()
         elif prompts is None:
             raise ValueError("pass prompts together with items")
-        from reasonkit.verifiers.compose import resolve
+        from reasonkit.verifiers import resolve
 
         verifier = resolve(cfg.reward_spec if verifier is None else verifier)
         self.items, self.prompts, self.verifier = items, prompts, verifier
@@ -170,7 +170,7 @@ class GRPOTrainer:
     # ------------------------------------------------------------------------------------------- data
 
     def _load_data(self):
-        from reasonkit.verifiers.compose import resolve
+        from reasonkit.verifiers import resolve
 
         bench = build_benchmark(self.cfg)
         items = list(bench.load(split=self.cfg.split, data=self.cfg.data))
