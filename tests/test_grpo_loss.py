@@ -32,24 +32,25 @@ def make_inputs(seed: int = 0, spread: float = 0.4):
 
 
 def reference_loss(logp, old, ref, adv, mask, *, eps, eps_high, beta, loss_type, max_len, num_items,
-                   num_processes=1, ga=1):
+                   num_processes=1, ga=1, kl_estimator="k3", level="token"):
     """Loops over tokens with scalar ops (autograd through the indexed leaf gives the gradient)."""
     eh = eps if eps_high is None else eps_high
     token_losses = [[None] * T for _ in range(N)]
     for i in range(N):
-        for t in range(T):
-            if not mask[i, t]:
-                continue
+        toks = [t for t in range(T) if mask[i, t]]
+        olds = [logp[i, t].detach() if old is None else old[i, t] for t in range(T)]
+        seq_rho = torch.exp(sum(logp[i, t] - olds[t] for t in toks) / len(toks)) if toks else None
+        for t in toks:
             lp = logp[i, t]
-            o = lp.detach() if old is None else old[i, t]
-            rho = torch.exp(lp - o)
+            rho = torch.exp(lp - olds[t]) if level == "token" else seq_rho
             a = float(adv[i])
             rho_c = torch.clamp(rho, 1 - eps, 1 + eh)
             surr = torch.minimum(rho * a, rho_c * a)
             loss_t = -surr
             if beta:
                 d = ref[i, t] - lp
-                loss_t = loss_t + beta * (torch.exp(d) - d - 1)
+                k3 = torch.exp(d) - d - 1
+                loss_t = loss_t + beta * (k3 * rho if kl_estimator == "weighted_k3" else k3)
             token_losses[i][t] = loss_t
     total = sum(x for row in token_losses for x in row if x is not None)
     n_tok = int(mask.sum())
@@ -67,25 +68,32 @@ def reference_loss(logp, old, ref, adv, mask, *, eps, eps_high, beta, loss_type,
 
 
 CASES = list(itertools.product(LOSS_TYPES, [None, 0.28], [0.0, 0.04], [False, True]))
+# (kl_estimator, importance_sampling_level): the default first, then each alternative alone
+OBJECTIVES = [("weighted_k3", "token"), ("k3", "token"), ("weighted_k3", "sequence")]
+FULL = [c + o for c in CASES for o in OBJECTIVES if c[2] or o[0] == "weighted_k3"]  # estimator moot at beta 0
 
 
-@pytest.mark.parametrize("loss_type,eps_high,beta,mu_gt_1", CASES)
-def test_matches_loop_reference_value_and_gradient(loss_type, eps_high, beta, mu_gt_1):
+@pytest.mark.parametrize("loss_type,eps_high,beta,mu_gt_1,kl_est,level", FULL)
+def test_matches_loop_reference_value_and_gradient(loss_type, eps_high, beta, mu_gt_1, kl_est, level):
     logp, old, ref, adv, mask = make_inputs()
     old_in = old if mu_gt_1 else None
     a = logp.clone().requires_grad_(True)
     loss, metrics = grpo_loss(a, old_in, ref if beta else None, adv, mask, epsilon=0.2, epsilon_high=eps_high,
-                              beta=beta, loss_type=loss_type, max_completion_length=MAXLEN)
+                              beta=beta, loss_type=loss_type, max_completion_length=MAXLEN,
+                              kl_estimator=kl_est, importance_sampling_level=level)
     loss.backward()
     b = logp.clone().requires_grad_(True)
     expected = reference_loss(b, old_in, ref, adv, mask, eps=0.2, eps_high=eps_high, beta=beta,
-                              loss_type=loss_type, max_len=MAXLEN, num_items=int(mask.sum()))
+                              loss_type=loss_type, max_len=MAXLEN, num_items=int(mask.sum()),
+                              kl_estimator=kl_est, level=level)
     expected.backward()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-10, abs=1e-12)
     assert torch.allclose(a.grad, b.grad, rtol=1e-10, atol=1e-12)
     assert torch.all(a.grad[~mask] == 0)  # masked tokens (padding, truncated row 5) get no gradient
-    if mu_gt_1:  # the setup makes the clip fire on some tokens but not on all
+    if mu_gt_1 and level == "token":  # the setup makes the clip fire on some tokens but not on all
         assert 0 < metrics["clip_ratio/region"].item() < 1
+    elif mu_gt_1:  # sequence ratios differ from 1 (the mean of the log ratios rarely leaves the range)
+        assert metrics["ratio"].item() != pytest.approx(1.0)
         # clipped tokens contribute no gradient through the ratio
     else:
         assert metrics["ratio"].item() == pytest.approx(1.0)
@@ -124,12 +132,41 @@ def test_k3_kl_value_and_metric():
     logp = torch.tensor([[-1.0, -2.0]], dtype=torch.float64, requires_grad=True)
     ref = torch.tensor([[-1.5, -1.0]], dtype=torch.float64)
     loss, m = grpo_loss(logp, None, ref, torch.zeros(1, dtype=torch.float64), torch.ones(1, 2), beta=0.1,
-                        loss_type="bnpo")
+                        loss_type="bnpo", kl_estimator="k3")
     k3 = [math.exp(d) - d - 1 for d in (-0.5, 1.0)]
     assert m["kl"].item() == pytest.approx(sum(k3) / 2)
     assert loss.item() == pytest.approx(0.1 * sum(k3) / 2)  # A = 0: only the KL term
     loss.backward()  # d/dlogp k3 = 1 - exp(ref - logp)
     assert logp.grad.tolist()[0] == pytest.approx([0.1 * (1 - math.exp(-0.5)) / 2, 0.1 * (1 - math.exp(1.0)) / 2])
+
+
+def test_weighted_k3_has_the_same_value_on_policy_and_the_reverse_kl_gradient():
+    """On-policy the ratio is 1, so the value equals k3; its gradient gains k3 * grad log pi, which makes
+    it (log pi - log pi_ref) grad log pi per token: the reverse-KL (score-function) gradient."""
+    logp = torch.tensor([[-1.0, -2.0]], dtype=torch.float64, requires_grad=True)
+    ref = torch.tensor([[-1.5, -1.0]], dtype=torch.float64)
+    loss, m = grpo_loss(logp, None, ref, torch.zeros(1, dtype=torch.float64), torch.ones(1, 2), beta=0.1,
+                        loss_type="bnpo")  # the default estimator
+    k3 = [math.exp(d) - d - 1 for d in (-0.5, 1.0)]
+    assert m["kl"].item() == pytest.approx(sum(k3) / 2)
+    loss.backward()
+    assert logp.grad.tolist()[0] == pytest.approx([0.1 * (-1.0 + 1.5) / 2, 0.1 * (-2.0 + 1.0) / 2])
+
+
+def test_sequence_level_ratio_clips_whole_completions():
+    """GSPO: one ratio per completion, exp(mean log ratio); once it leaves the clip range no token of it
+    gets a policy gradient, even tokens whose own ratio is 1."""
+    logp = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
+    old = torch.tensor([[-0.9, 0.0, 0.0], [-0.03, 0.0, 0.0]], dtype=torch.float64)  # seq ratios e^.3, e^.01
+    mask = torch.ones(2, 3)
+    loss, m = grpo_loss(logp, old, None, torch.tensor([1.0, 1.0], dtype=torch.float64), mask, loss_type="grpo",
+                        importance_sampling_level="sequence")
+    loss.backward()
+    assert logp.grad[0].tolist() == [0.0, 0.0, 0.0]
+    s = math.exp(0.01)  # d/dlogp_t of -exp(mean(logp - old)) / 2 sequences
+    assert logp.grad[1].tolist() == pytest.approx([-s / 3 / 2] * 3)
+    assert m["clip_ratio/high"].item() == pytest.approx(0.5)
+    assert m["ratio"].item() == pytest.approx((math.exp(0.3) + s) / 2)
 
 
 def test_padding_with_minus_inf_logprobs_stays_finite():
@@ -208,6 +245,10 @@ def test_input_errors():
         grpo_loss(logp, old, None, adv, mask, beta=0.1)
     with pytest.raises(ValueError, match="loss_type"):
         grpo_loss(logp, old, None, adv, mask, loss_type="dpo")
+    with pytest.raises(ValueError, match="kl_estimator"):
+        grpo_loss(logp, old, None, adv, mask, kl_estimator="k2")
+    with pytest.raises(ValueError, match="importance_sampling_level"):
+        grpo_loss(logp, old, None, adv, mask, importance_sampling_level="group")
     with pytest.raises(ValueError, match="max_completion_length"):
         grpo_loss(logp, old, None, adv, mask, loss_type="dr_grpo")
     with pytest.raises(ValueError, match="num_items_in_batch"):
@@ -242,15 +283,16 @@ class _Accel:
         return x
 
 
-def trl_loss(cls, logp, old, ref, adv, mask, *, eps, eps_high, beta, loss_type, max_len, ga=1):
+def trl_loss(cls, logp, old, ref, adv, mask, *, eps, eps_high, beta, loss_type, max_len, ga=1,
+             kl_est="weighted_k3", level="token"):
     """TRL's own ``_compute_loss`` on our tensors: a bare trainer whose log-prob pass returns ``logp``."""
     tr = cls.__new__(cls)
     tr.model = SimpleNamespace(training=True)
     tr.accelerator = _Accel()
-    tr.args = SimpleNamespace(use_bias_correction_kl=False, delta=None, steps_per_generation=ga)
+    tr.args = SimpleNamespace(use_bias_correction_kl=kl_est == "weighted_k3", delta=None, steps_per_generation=ga)
     tr.loss_type, tr.beta = loss_type, beta
     tr.epsilon_low, tr.epsilon_high = eps, (eps if eps_high is None else eps_high)
-    tr.importance_sampling_level = "token"
+    tr.importance_sampling_level = level
     tr.top_entropy_quantile = 1.0
     tr.off_policy_mask_threshold = None
     tr.use_vllm = False
@@ -275,22 +317,31 @@ def trl_loss(cls, logp, old, ref, adv, mask, *, eps, eps_high, beta, loss_type, 
     return tr._compute_loss(None, inputs), tr._metrics["train"]
 
 
-@pytest.mark.parametrize("loss_type,eps_high,beta,mu_gt_1", CASES)
-def test_matches_trl_compute_loss(trl_trainer_cls, loss_type, eps_high, beta, mu_gt_1):
+@pytest.mark.parametrize("loss_type,eps_high,beta,mu_gt_1,kl_est,level", FULL)
+def test_matches_trl_compute_loss(trl_trainer_cls, loss_type, eps_high, beta, mu_gt_1, kl_est, level):
+    """TRL's ``use_bias_correction_kl`` is our ``weighted_k3``; its ``importance_sampling_level`` is ours."""
     logp, old, ref, adv, mask = make_inputs(seed=3)
     old_in = old if mu_gt_1 else None
     ga = 2
     a = logp.clone().requires_grad_(True)
     loss, metrics = grpo_loss(a, old_in, ref if beta else None, adv, mask, epsilon=0.2, epsilon_high=eps_high,
                               beta=beta, loss_type=loss_type, max_completion_length=MAXLEN,
-                              num_items_in_batch=mask.sum(), gradient_accumulation_steps=ga)
+                              num_items_in_batch=mask.sum(), gradient_accumulation_steps=ga,
+                              kl_estimator=kl_est, importance_sampling_level=level)
     loss.backward()
     b = logp.clone().requires_grad_(True)
-    expected, trl_metrics = trl_loss(trl_trainer_cls, b, old_in, ref, adv, mask, eps=0.2, eps_high=eps_high,
-                                     beta=beta, loss_type=loss_type, max_len=MAXLEN, ga=ga)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, trl_metrics = trl_loss(trl_trainer_cls, b, old_in, ref, adv, mask, eps=0.2, eps_high=eps_high,
+                                         beta=beta, loss_type=loss_type, max_len=MAXLEN, ga=ga, kl_est=kl_est,
+                                         level=level)
     expected.backward()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-9, abs=1e-12)
     assert torch.allclose(a.grad, b.grad, rtol=1e-9, atol=1e-12)
+    if level == "sequence":  # TRL averages the clip flags over sequences, we over tokens (see loss.py)
+        if beta:
+            assert metrics["kl"].item() == pytest.approx(trl_metrics["kl"][-1], rel=1e-9)
+        return
     for ours, theirs in (("clip_ratio/low", "clip_ratio/low_mean"), ("clip_ratio/high", "clip_ratio/high_mean"),
                          ("clip_ratio/region", "clip_ratio/region_mean")):
         assert metrics[ours].item() == pytest.approx(trl_metrics[theirs][-1], abs=1e-6)  # TRL counts in fp32

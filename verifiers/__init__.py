@@ -22,4 +22,8 @@ from .rewards import (  # noqa: F401,E402
 from .batch import error_verdict, score_batch, score_row, summarize  # noqa: F401,E402
 from .stepwise import find_steps, verify_stepwise  # noqa: F401,E402
 from .math import verify_math  # noqa: F401,E402
+from .reasoning_gym import rg_verifier  # noqa: F401,E402  (reasoning_gym itself is imported on first use)
+from .base import register_family  # noqa: E402
+
+register_family("rg", rg_verifier)
 from ._extract import last_boxed_content, last_tag_content, think_content  # noqa: F401,E402

@@ -28,6 +28,9 @@ countdown (v1) built-in seeded generator of solvable 3–4 number  countdown, fo
                tasks (default); ``--data hub:Jiayi-Pan/...``
 custom (v1)    ``--data`` JSONL / parquet / CSV / hub id, a      the ones named with ``--verifier``
                column mapping, ``--verifier``, ``--template``
+rg:TASK (v1)   a reasoning-gym generator, with options:         rg:TASK (the task's score_answer),
+               ``rg:chain_sum:difficulty=0,size=2000``          format
+               (see :mod:`reasonkit.verifiers.reasoning_gym`)
 =============  ==============================================  ==========================================
 
 A benchmark's version changes whenever its items, prompt or scoring change; it is saved with every run
@@ -204,6 +207,35 @@ def generate_countdown(rng: random.Random, max_target: int = 100) -> dict[str, A
             return {"numbers": numbers, "target": int(value), "solution": expr[1:-1]}
 
 
+class ReasoningGym(Benchmark):
+    """A reasoning-gym task: items from :func:`reasonkit.verifiers.reasoning_gym.generate_items` (seeded
+    by ``--seed``; test and train never share an item seed, and no test question reaches train)."""
+
+    def load(self, split: str = "test", data: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        from reasonkit.verifiers.reasoning_gym import generate_items
+
+        if data is not None:
+            return super().load(split, data, limit)
+        try:
+            items = generate_items(self.name[3:], split, seed=self.seed, limit=limit)
+        except (ValueError, TypeError) as exc:
+            raise ReasonkitError(f"benchmark {self.name!r}: {exc}") from None
+        self.source = f"reasoning-gym:{self.name[3:]}:seed={self.seed}:{split}"
+        return items
+
+
+def _reasoning_gym(name: str, seed: int = 0, **_: Any) -> Benchmark:
+    from reasonkit.verifiers.base import UnknownNameError
+    from reasonkit.verifiers.reasoning_gym import make_config, parse_task
+
+    try:
+        task, options = parse_task(name[3:])
+        make_config(task, options, 0, 1)  # unknown options / levels fail now, not after loading a model
+    except (UnknownNameError, ValueError, TypeError) as exc:
+        raise ReasonkitError(f"benchmark {name!r}: {exc}") from None
+    return ReasoningGym(name, 1, (f"rg:{task}", "format"), prompts.REASONING_GYM, seed=seed)
+
+
 def _custom(columns: dict[str, str] | None = None, verifiers: Sequence[str] = (),
             template: PromptTemplate | None = None, **_: Any) -> Benchmark:
     return Benchmark("custom", 1, tuple(verifiers), template or PromptTemplate(), columns=dict(columns or {}))
@@ -228,6 +260,7 @@ def benchmark_names() -> list[str]:
     return sorted(_FACTORIES)
 
 
+
 def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template: PromptTemplate | None = None,
                   columns: dict[str, str] | None = None, few_shot: int = 0, seed: int = 0) -> Benchmark:
     """A benchmark by name. ``verifiers`` / ``template`` / ``columns`` override its defaults (and are
@@ -236,9 +269,12 @@ def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template
 
     from .scoring import resolve_verifier
 
-    if name not in _FACTORIES:
-        raise ReasonkitError(str(did_you_mean(name, tuple(_FACTORIES), "benchmark")))
-    bench = _FACTORIES[name](columns=columns, verifiers=verifiers or (), template=template, seed=seed)
+    if name.startswith("rg:"):
+        bench = _reasoning_gym(name, seed=seed)
+    elif name not in _FACTORIES:
+        raise ReasonkitError(str(did_you_mean(name, tuple(_FACTORIES) + ("rg:<task>",), "benchmark")))
+    else:
+        bench = _FACTORIES[name](columns=columns, verifiers=verifiers or (), template=template, seed=seed)
     if verifiers:
         bench.verifiers = tuple(verifiers)
     if template is not None:

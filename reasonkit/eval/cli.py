@@ -74,7 +74,8 @@ def _columns(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--lora", multiple=True, metavar="[NAME=]PATH",
               help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine. "
               "With --backend openai: the served adapter's NAME.")
-@click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown or custom.")
+@click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown, custom, or "
+              "rg:TASK[:difficulty=0,test_size=N,KEY=V] (reasoning-gym).")
 @click.option("--backend", default="auto", show_default=True,
               help="auto (chosen by the run's cost; the choice and reason are printed), vllm, hf, "
               "openai (a server: see --base-url).")

@@ -174,6 +174,11 @@ GSM8K = PromptTemplate(
     user="{question}\nGive the final answer as a number inside <answer> </answer>.",
 )
 
+REASONING_GYM = PromptTemplate(
+    system=REASONING_SYSTEM,
+    user="{question}\nGive the final answer inside <answer> </answer>.",
+)
+
 MATH500 = PromptTemplate(
     system=REASONING_SYSTEM,
     user="{question}\nPut the final answer inside <answer> </answer>, in LaTeX if needed.",

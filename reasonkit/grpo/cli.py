@@ -36,7 +36,8 @@ _HELP = {
     "dtype": "auto | bf16 | fp32.",
     "lora_r": "LoRA rank; 0 = full fine-tuning.",
     "lora_target_modules": "Modules that get LoRA (or all-linear).",
-    "dataset": "countdown | gsm8k | math500 | custom (with --data).",
+    "dataset": "countdown | gsm8k | math500 | custom (with --data) | rg:TASK[:difficulty=0,size=N,KEY=V] "
+               "(reasoning-gym).",
     "data": "Data file or hub:org/name (custom, or to replace a built-in's data).",
     "rewards": "Weighted verifiers, e.g. countdown+0.5*format. Default: the data set's.",
     "prefill": "Assistant pre-fill of every prompt ('' removes the benchmark's).",
@@ -49,7 +50,9 @@ _HELP = {
     "loss_type": "grpo | bnpo | dapo | dr_grpo.",
     "scale_rewards": "group | batch | none (Dr. GRPO).",
     "zero_variance": "keep | skip groups whose rewards are all equal.",
-    "beta": "KL weight (k3); 0 runs no reference model.",
+    "beta": "KL weight; 0 runs no reference model.",
+    "kl_estimator": "weighted_k3 (k3 x ratio: reverse-KL gradient, TRL's default) | k3 (DeepSeekMath's).",
+    "importance_sampling_level": "token (GRPO) | sequence (GSPO; use with --loss-type grpo, small --epsilon).",
     "backend": "Rollouts on hf (the live policy), vllm (engine in this process) or vllm-server (--base-url); "
                "vllm ones need LoRA.",
     "base_url": "vllm-server: the base URL of the server (or of each replica) ending in /v1",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReasonkitError, check_keys
-from .choices import LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
+from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
 
 # the rollout engines: the in-process hf / vllm backends, or a vLLM server (a training choice, unlike eval's)
 BACKENDS = ("hf", "vllm", "vllm-server")
@@ -44,6 +44,10 @@ DEFAULT_REWARDS = {"countdown": "countdown+format", "gsm8k": "gsm8k+0.5*format",
 
 class ConfigError(ReasonkitError, ValueError):
     """A bad training configuration: one line that names the field (or file and key) and the fix."""
+
+
+def _known_dataset(name: str) -> bool:
+    return name.startswith("rg:") or name in _dataset_names()
 
 
 def _dataset_names() -> tuple[str, ...]:
@@ -86,7 +90,8 @@ class TrainConfig:
         default=("q_proj", "k_proj", "v_proj", "o_proj"), metadata={"help": "modules that get LoRA: a list, or peft's 'all-linear'"})
     # --- data and rewards -----------------------------------------------------------------------------
     dataset: str = field(
-        default="countdown", metadata={"help": "a benchmark of the eval harness: countdown | gsm8k | math500 | custom"})
+        default="countdown", metadata={"help": "a benchmark of the eval harness: countdown | gsm8k | math500 | custom "
+                                              "| rg:TASK[:difficulty=0,size=N,...] (reasoning-gym)"})
     data: str | None = field(
         default=None, metadata={"help": "file / hub id for custom (or to replace a built-in's data)"})
     split: str = field(default="train", metadata={"help": "training split; periodic evaluation uses eval_split"})
@@ -119,6 +124,10 @@ class TrainConfig:
     epsilon_high: float | None = field(
         default=None, metadata={"help": "upper clip range (DAPO clip-higher, e.g. 0.28); None = epsilon"})
     beta: float = field(default=0.0, metadata={"help": "KL weight; 0 = no reference model is run"})
+    kl_estimator: str = field(
+        default="weighted_k3", metadata={"help": "weighted_k3 (reverse-KL gradient, TRL's default) | k3 (the paper's)"})
+    importance_sampling_level: str = field(
+        default="token", metadata={"help": "token (GRPO) | sequence (GSPO: one ratio per completion)"})
     num_iterations: int = field(default=1, metadata={"help": "mu: optimiser passes over each generation batch"})
     scale_rewards: str = field(default="group", metadata={"help": "group | batch | none (Dr. GRPO)"})
     loss_type: str = field(
@@ -194,7 +203,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} = {getattr(self, name)!r}: must be a mapping (key: value)")
         for name in ("model", "dataset", "data", "split", "eval_split", "template", "system", "prefill",
                      "rewards", "output", "dtype", "scale_rewards", "loss_type", "zero_variance", "backend",
-                     "lr_scheduler"):
+                     "lr_scheduler", "kl_estimator", "importance_sampling_level"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
                 raise ConfigError(f"{name} = {v!r}: must be a string")
@@ -204,8 +213,12 @@ class TrainConfig:
     def _check_choices(self) -> None:
         for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
                               ("zero_variance", ZERO_VARIANCE), ("backend", BACKENDS), ("dtype", DTYPES),
+                              ("kl_estimator", KL_ESTIMATORS),
+                              ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
                               ("lr_scheduler", LR_SCHEDULERS), ("dataset", _dataset_names())):
             value = getattr(self, name)
+            if name == "dataset" and _known_dataset(value):
+                continue
             if value not in choices:
                 raise ConfigError(f"{name}: {_did_you_mean(value, choices, name.replace('_', ' '))}")
         if not isinstance(self.report_to, (str, tuple)):
@@ -346,7 +359,11 @@ class TrainConfig:
     @property
     def reward_spec(self) -> str:
         """The reward expression in force (``rewards`` or the data set's default)."""
-        return self.rewards or DEFAULT_REWARDS[self.dataset]
+        if self.rewards:
+            return self.rewards
+        if self.dataset.startswith("rg:"):  # the task's own scorer, a little format
+            return f"rg:{self.dataset[3:].partition(':')[0]}+0.2*format"
+        return DEFAULT_REWARDS[self.dataset]
 
     @property
     def num_prompts_per_step(self) -> int:

@@ -5,8 +5,13 @@ progress bar shows: reward, each verifier's reward, KL, loss, clip ratio, comple
 truncation share, zero-variance share, effective batch size, seconds per step). Every
 ``log_completions_steps`` steps a few sampled completions with their rewards go to
 ``OUTPUT/completions.jsonl``. Optional accelerate trackers (tensorboard, wandb) receive the same
-metrics through ``Accelerator.log``; they are off unless the config names them.
+metrics through ``Accelerator.log``; they are off unless the config names them. TensorBoard event
+files go to ``OUTPUT/<run name>/`` (``tensorboard --logdir OUTPUT``); wandb writes under ``OUTPUT/wandb``
+and runs offline (``wandb sync`` uploads later) unless ``WANDB_MODE`` says otherwise or
+``WANDB_API_KEY`` is set; the key itself is only ever read by wandb from the environment.
 A resumed run appends to the same files; rows carry their ``step`` so a reader can de-duplicate.
+Alarms (:mod:`reasonkit.grpo.alarms`) are printed in red, stay on the progress bar until a healthy
+step, and are recorded in the step's ``metrics.jsonl`` row under ``alarms``.
 
 ``rollout_metrics`` computes a step's rollout numbers over all processes; ``completion_rows`` picks
 the sample completions.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,14 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def tracker_init_kwargs(output_dir: str | Path, trackers: list[str]) -> dict[str, dict]:
+    """``init_kwargs`` for ``Accelerator.init_trackers``: wandb keeps its files in the run directory."""
+    if "wandb" not in trackers:
+        return {}
+    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    return {"wandb": {"dir": str(output_dir), "mode": mode, "name": Path(output_dir).name}}
+
+
 class RunLogger:
     """Progress bar + JSONL files. Only the main process writes; others get a silent instance."""
 
@@ -41,6 +55,7 @@ class RunLogger:
         self.accelerator = accelerator
         self.use_trackers = use_trackers
         self._progress = None
+        self._alarm = ""
         if enabled and show_progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -57,9 +72,19 @@ class RunLogger:
             if self._progress is not None:
                 parts = [f"{label} {_fmt(metrics[key])}" for key, label in _BAR_KEYS if key in metrics]
                 parts += [f"{k.split('/', 1)[1]} {_fmt(v)}" for k, v in metrics.items() if k.startswith("rewards/")]
-                self._progress.update(self._task, completed=step, stats=" · ".join(parts))
+                stats = " · ".join(parts) + (f" [bold red]{self._alarm}" if self._alarm else "")
+                self._progress.update(self._task, completed=step, stats=stats)
         if self.use_trackers and self.accelerator is not None:
             self.accelerator.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+
+    def alarm(self, messages: list[str]) -> None:
+        """Show ``messages`` loudly (red, on the log and the bar); an empty list clears the bar's flag."""
+        if not messages:
+            self._alarm = ""
+            return
+        self._alarm = "NO LEARNING SIGNAL: see warning"
+        for message in messages:
+            self.print(f"[bold red]WARNING: {message}")
 
     def log_completions(self, step: int, rows: list[dict[str, Any]]) -> None:
         if not self.enabled:

@@ -7,12 +7,19 @@ one advantage ``A_i`` per completion (see :mod:`reasonkit.grpo.advantages`) and 
 ``m[i, t]`` (1 on completion tokens that count; the caller zeroes padding, truncated completions
 when ``mask_truncated`` is on, and unscored completions).
 
-Per token::
+Per token (``s`` is the importance ratio, per token or per sequence)::
 
-    rho      = exp(logp - old_logp)                              # importance ratio
-    surr     = min(rho * A, clip(rho, 1 - eps_low, 1 + eps_high) * A)
-    kl_k3    = exp(ref_logp - logp) - (ref_logp - logp) - 1     # k3 estimator of KL(pi_theta || pi_ref)
-    l[i, t]  = -surr + beta * kl_k3
+    r[i, t]  = logp - old_logp                                   # log ratio
+    s        = exp(r[i, t])                                 token level (PPO / GRPO, the default)
+    s        = exp(sum_t m r[i, t] / sum_t m)               sequence level (GSPO, arXiv 2507.18071):
+                                                            one ratio per completion, the geometric
+                                                            mean of its token ratios
+    surr     = min(s * A, clip(s, 1 - eps_low, 1 + eps_high) * A)
+    k3       = exp(ref_logp - logp) - (ref_logp - logp) - 1     # k3 estimator of KL(pi_theta || pi_ref)
+    kl       = k3            kl_estimator "k3"          (DeepSeekMath eq. 4, as the paper writes it)
+    kl       = s * k3        kl_estimator "weighted_k3" (DeepSeek-V3.2, arXiv 2512.02556; TRL 1.16's
+                                                         default, ``use_bias_correction_kl=True``)
+    l[i, t]  = -surr + beta * kl
 
 and the loss aggregates ``l`` over the masked tokens according to ``loss_type``:
 
@@ -25,6 +32,10 @@ dapo       sum_{i,t} m l / (num_items_in_batch / num_processes)
                                                  accumulation micro-batches) weighs the same
 dr_grpo    sum_{i,t} m l / (N * max_completion_length)   constant normaliser (Dr. GRPO)
 =========  ==================================================================================
+
+With ``importance_sampling_level = "sequence"`` use ``loss_type = "grpo"`` to get GSPO's
+per-sequence objective; the token-sum types (bnpo, dapo, dr_grpo) then weigh each sequence by its
+length (TRL warns about the same).
 
 ``grpo``, ``bnpo`` and ``dr_grpo`` are then divided by ``gradient_accumulation_steps`` so that
 summing the gradients of the micro-batches of one optimiser step averages them; ``dapo`` already
@@ -47,11 +58,22 @@ With mu > 1 the caller stores ``old_logp`` from the policy at generation time.
 
 Departures from DeepSeekMath (arXiv 2402.03300, eq. 3 and section 4.1):
 
-- KL estimator placement. The paper puts ``beta * D_KL`` inside the per-token objective using the
-  k3 estimator ``pi_ref/pi_theta - log(pi_ref/pi_theta) - 1``; we do the same (it is added to each
+- KL estimator. The paper puts ``beta * D_KL`` inside the per-token objective using the k3
+  estimator ``pi_ref/pi_theta - log(pi_ref/pi_theta) - 1``; we do the same (it is added to each
   token's loss before aggregation, so it follows ``loss_type``'s normalisation), and ``beta = 0``
-  (the default, following DAPO / Dr. GRPO and TRL) needs no reference model at all. The k3 value
-  is not importance-weighted by ``rho`` (as in the paper and TRL's default).
+  (the default, following DAPO / Dr. GRPO and TRL) needs no reference model at all. The paper's
+  unweighted k3 (``kl_estimator = "k3"``) is an unbiased estimate of the KL *value*, but its gradient
+  on samples from pi_theta is ``(1 - pi_ref/pi_theta) grad log pi_theta``, whose expectation is the
+  gradient of the *forward* KL(pi_ref || pi_theta), not of the reverse KL the objective names.
+  Multiplying k3 by the importance ratio ``s`` (value 1 on-policy, gradient ``grad log pi_theta``)
+  adds ``k3 * grad log pi_theta`` and makes the expected gradient the reverse-KL one. Because that is
+  the gradient of the objective as written, and it is TRL 1.16's default, ``weighted_k3`` is our
+  default too (it changes nothing when ``beta = 0``). With ``importance_sampling_level = "sequence"``
+  the sequence ratio is broadcast onto the per-token k3, as in TRL.
+- GSPO. ``importance_sampling_level = "sequence"`` replaces the token ratios by one length-normalised
+  sequence ratio (GSPO); the clip then acts on whole completions, so the clip ranges are usually far
+  smaller (the GSPO paper uses 3e-4 / 4e-4). The clip metrics are then token means of the broadcast
+  per-sequence flags (TRL averages them over sequences instead).
 - Clip-higher. ``epsilon_high`` (DAPO, arXiv 2503.14476) allows an upper clip bound different
   from the lower one; ``epsilon_high = None`` gives the paper's symmetric clip.
 - Aggregation. The paper's per-sequence mean is ``grpo``; ``bnpo``, ``dapo`` (DAPO's token-level
@@ -68,7 +90,7 @@ from __future__ import annotations
 
 import torch
 
-from .choices import LOSS_TYPES
+from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -90,6 +112,8 @@ def grpo_loss(
     num_items_in_batch: int | float | torch.Tensor | None = None,
     num_processes: int = 1,
     gradient_accumulation_steps: int = 1,
+    kl_estimator: str = "weighted_k3",
+    importance_sampling_level: str = "token",
     is_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """GRPO loss for one micro-batch and its metrics (see the module docstring for the formulas).
@@ -102,7 +126,9 @@ def grpo_loss(
         advantages: [N] (or [N, T]) advantages; they must be finite.
         mask: [N, T] bool/float, 1 on tokens that count.
         epsilon / epsilon_high: lower / upper clip range (epsilon_high None = epsilon).
-        beta: KL weight (k3 estimator).
+        beta: KL weight.
+        kl_estimator: "weighted_k3" (k3 times the importance ratio; TRL's default) | "k3" (the paper's).
+        importance_sampling_level: "token" (GRPO) | "sequence" (GSPO).
         loss_type: "grpo" | "bnpo" | "dapo" | "dr_grpo".
         max_completion_length: the generation's max new tokens; required by "dr_grpo".
         num_items_in_batch: for "dapo", the number of mask tokens in the whole optimiser step
@@ -114,13 +140,18 @@ def grpo_loss(
 
     Returns:
         ``(loss, metrics)``: a scalar to ``backward()``, and detached scalar tensors
-        ``policy_loss`` (before the accumulation division), ``kl`` (token mean of k3; only
-        when ``ref_logp`` is given), ``ratio`` (token mean of rho), ``clip_ratio/low``
+        ``policy_loss`` (before the accumulation division), ``kl`` (token mean of the chosen KL
+        estimator; only when ``ref_logp`` is given), ``ratio`` (token mean of s), ``clip_ratio/low``
         (rho < 1 - eps_low with A < 0), ``clip_ratio/high`` (rho > 1 + eps_high with A > 0),
         ``clip_ratio/region`` (either) — token means over the mask — and ``tokens`` (mask sum).
     """
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"unknown loss_type {loss_type!r}: choose from {', '.join(LOSS_TYPES)}")
+    if kl_estimator not in KL_ESTIMATORS:
+        raise ValueError(f"unknown kl_estimator {kl_estimator!r}: choose from {', '.join(KL_ESTIMATORS)}")
+    if importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
+        raise ValueError(f"unknown importance_sampling_level {importance_sampling_level!r}: choose from "
+                         f"{', '.join(IMPORTANCE_SAMPLING_LEVELS)}")
     if logp.dim() != 2:
         raise ValueError(f"logp must be [N, T], got shape {tuple(logp.shape)}")
     if mask.shape != logp.shape:
@@ -142,7 +173,10 @@ def grpo_loss(
     if adv.dim() == 1:
         adv = adv.unsqueeze(1)
 
-    ratio = torch.exp(logp - old)
+    log_ratio = logp - old
+    if importance_sampling_level == "sequence":  # GSPO: one length-normalised ratio per completion
+        log_ratio = (log_ratio * m).sum(dim=1, keepdim=True) / m.sum(dim=1, keepdim=True).clamp(min=1.0)
+    ratio = torch.exp(log_ratio)  # [N, T] or [N, 1]
     clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
     per_token = -torch.min(ratio * adv, clipped * adv)
 
@@ -150,6 +184,8 @@ def grpo_loss(
     if ref_logp is not None:
         d = ref_logp.detach().to(logp.dtype).masked_fill(~keep, 0.0) - logp
         kl = torch.exp(d) - d - 1.0
+        if kl_estimator == "weighted_k3":
+            kl = kl * ratio
         if beta > 0:
             per_token = per_token + beta * kl
 
@@ -183,8 +219,9 @@ def grpo_loss(
         policy_loss = loss
 
     with torch.no_grad():
-        low = ((ratio < 1.0 - eps_low) & (adv < 0)).to(logp.dtype)
-        high = ((ratio > 1.0 + eps_high) & (adv > 0)).to(logp.dtype)
+        ratio = ratio.expand_as(logp)
+        low = ((ratio < 1.0 - eps_low) & (adv < 0)).to(logp.dtype).expand_as(logp)
+        high = ((ratio > 1.0 + eps_high) & (adv > 0)).to(logp.dtype).expand_as(logp)
         metrics: dict[str, torch.Tensor] = {
             "policy_loss": policy_loss.detach(),
             "ratio": _masked_mean(ratio, m),

@@ -25,7 +25,8 @@ objective, its aggregation variants and the departures from the paper are docume
    all-reduce per update (what DDP itself would do). What differs between one process, DDP,
    DeepSpeed ZeRO-2/3 and FSDP2 (rank and world size, backward and stepping, gathered parameters
    for generation and checkpoints) is in :mod:`reasonkit.grpo.distributed`;
-6. log metrics, sample completions, evaluate every ``eval_steps`` on the held-out split
+6. log metrics, warn when there is no learning signal (:mod:`reasonkit.grpo.alarms`), sample
+   completions, evaluate every ``eval_steps`` on the held-out split
    (:mod:`reasonkit.grpo.evaluation`), and checkpoint every ``save_steps`` and at the end.
 
 Failure handling: a non-finite loss or gradient norm stops the run with :class:`TrainingDiverged`
@@ -49,16 +50,22 @@ import torch
 
 from reasonkit.packing import completion_logprobs
 
+from .alarms import SignalAlarms
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from . import distributed as dist_engine
-from .logging import RunLogger, completion_rows, rollout_metrics
+from .logging import RunLogger, completion_rows, rollout_metrics, tracker_init_kwargs
 from .logprobs import reference_logprobs
 from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, step_correction
 from .prefix import shared_prefix_logprobs
 from .rollout import Rollouts, VLLMRollouts, generate_hf, score
 from .setup import build_benchmark, load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> list[int]:
+    """The order in which one epoch visits the ``n`` items (benchmarks feed other trainers the same)."""
+    return np.random.default_rng(seed + epoch).permutation(n).tolist()
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
@@ -186,7 +193,7 @@ class GRPOTrainer:
         return items, prompts, verifier
 
     def _shuffle(self, epoch: int) -> list[int]:
-        return np.random.default_rng(self.cfg.seed + epoch).permutation(len(self.items)).tolist()
+        return epoch_order(self.cfg.seed, epoch, len(self.items))
 
     def _next_batch(self) -> tuple[list[str], list[dict]]:
         """This process's prompts for the next step; the global position advances on all processes."""
@@ -331,7 +338,8 @@ class GRPOTrainer:
             loss, lm = grpo_loss(
                 logp, None if old_logp is None else old_logp[c], None if ref_logp is None else ref_logp[c],
                 advantages[c], mask[c], epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
-                loss_type=cfg.loss_type, max_completion_length=cfg.max_tokens,
+                loss_type=cfg.loss_type, max_completion_length=cfg.max_tokens, kl_estimator=cfg.kl_estimator,
+                importance_sampling_level=cfg.importance_sampling_level,
                 num_items_in_batch=tokens_global, num_processes=self.world,
                 # DeepSpeed's engine divides by its gradient_accumulation_steps itself
                 gradient_accumulation_steps=1 if self.deepspeed else len(chunks),
@@ -419,10 +427,12 @@ class GRPOTrainer:
             self.resume(resume_from)
         if cfg.trackers:
             acc.init_trackers(self.out.name, config={k: v for k, v in cfg.to_dict().items()
-                                                     if isinstance(v, (int, float, str, bool))})
+                                                     if isinstance(v, (int, float, str, bool))},
+                              init_kwargs=tracker_init_kwargs(self.out, cfg.trackers))
         logger = RunLogger(self.out, total_steps=cfg.max_steps, start_step=self.step, enabled=acc.is_main_process,
                            show_progress=self.show_progress, accelerator=acc, use_trackers=bool(cfg.trackers))
         interrupted = False
+        alarms = SignalAlarms()
         previous = None
         try:
             previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -433,6 +443,12 @@ class GRPOTrainer:
                 metrics = self.train_step()
                 if cfg.eval_steps and self.step % cfg.eval_steps == 0:
                     metrics.update(self.evaluate())  # written to OUTPUT/eval/step-N, headline in the log
+                warnings = alarms.update(self.step, metrics)  # no learning signal: say so now
+                if warnings:
+                    metrics["alarms"] = warnings
+                    logger.alarm(warnings)
+                elif not any(alarms.streak.values()):
+                    logger.alarm([])
                 if self.step % cfg.logging_steps == 0 or self.step == cfg.max_steps:
                     logger.log_step(self.step, metrics)
                 if cfg.log_completions_steps and self.step % cfg.log_completions_steps == 0:

@@ -1,0 +1,246 @@
+"""Does GRPO teach the embedded model a task? survey -> train -> held-out eval -> report, in one script.
+
+1. **Survey**: for each candidate task, ``reasonkit eval`` measures the base model's pass@1 and pass@8
+   (``--n 8 --temperature 1``) on ``--survey-items`` test items. The task to train is the one with
+   the largest pass@8 - pass@1 gap (GRPO turns pass@k into pass@1) among those whose pass@1 is
+   below 0.6 and pass@8 above pass@1 (``--task`` skips the choice).
+2. **Train**: ``reasonkit train --dataset TASK`` with the task's own reward (``rg:TASK`` plus a small
+   format term), periodic held-out evaluation (``--eval-steps``), TensorBoard logging.
+3. **Judge**: base and adapter on ``--heldout`` test items (never in training: see
+   :mod:`reasonkit.verifiers.reasoning_gym`), greedy and at temperature 1, with ``reasonkit eval
+   --lora`` and ``reasonkit report``'s paired sign test; plus a second, untrained task (``--control``).
+4. **Record**: ``benchmarks/results/learning{suffix}.json`` / ``.md`` / ``.png`` (reward per step,
+   held-out accuracy per periodic eval, truncation rate). Every number is read from the run files.
+
+    python benchmarks/learning_run.py                      # the full run (about an hour on 2 CPU cores)
+    python benchmarks/learning_run.py --steps 2 --survey-items 2 --heldout 4 --suffix=-smoke  # plumbing
+
+All candidates share one prompt form: the reasoning system prompt and an assistant pre-fill that
+closes an empty think block and opens the answer tag (``--prefill``): a 135M model does not write
+the tags on its own, and the reward is the task's scorer alone (``rg:TASK``, which reads the text
+up to ``</answer>``), so it pays for the answer, not for the tags.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CANDIDATES = [
+    "rg:chain_sum:difficulty=0",                       # a + b with one-digit numbers
+    "rg:basic_arithmetic:min_terms=2,max_terms=2,min_digits=1,max_digits=1",
+    "rg:chain_sum:min_terms=3,max_terms=3,min_digits=1,max_digits=1",
+    "rg:products:difficulty=0",                        # a * b
+]
+CONTROL = "rg:leg_counting:difficulty=0"  # a short-answer word problem
+PREFILL = "<think>\n</think>\n<answer>"
+
+
+def reasonkit(*args: str) -> None:
+    """One ``reasonkit`` command, in this process (the CLI exactly as a user runs it, minus the exit)."""
+    from reasonkit.cli import main as cli
+
+    print("+ reasonkit " + " ".join(repr(x) if " " in x or "\n" in x else x for x in args), flush=True)
+    cli.main(list(args), standalone_mode=False)
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def primary_stats(run: Path, adapter: str = "base") -> dict:
+    s = summary(run)
+    return s["adapters"][adapter]["verifiers"][s["primary_verifier"]] | {
+        "truncation_rate": s["adapters"][adapter]["truncation_rate"]}
+
+
+def eval_args(a, bench: str, limit: int, out: Path, *, n: int = 1, temperature: float = 0.0,
+              lora: str | None = None) -> list[str]:
+    args = ["eval", "-b", bench, "--backend", "hf", "--limit", str(limit), "--n", str(n), "--temperature",
+            str(temperature), "--max-tokens", str(a.max_tokens), "--prefill", a.prefill, "--seed", str(a.seed),
+            "-q", "-o", str(out)]
+    if a.model:
+        args += ["--model", a.model]
+    if lora:
+        args += ["--lora", f"adapter={lora}"]
+    return args
+
+
+def survey(a, work: Path) -> list[dict]:
+    rows = []
+    for i, task in enumerate(a.candidates):
+        out = work / "survey" / str(i)
+        reasonkit(*eval_args(a, task, a.survey_items, out, n=8, temperature=1.0))
+        st = primary_stats(out)
+        rows.append({"task": task, "items": st["items"], "pass@1": st["pass@1"], "pass@8": st.get("pass@8"),
+                     "truncation_rate": st["truncation_rate"]})
+    return rows
+
+
+def choose(rows: list[dict]) -> str:
+    ok = [r for r in rows if r["pass@1"] < 0.6 and (r["pass@8"] or 0) > r["pass@1"]]
+    best = max(ok or rows, key=lambda r: (r["pass@8"] or 0) - r["pass@1"])
+    return best["task"]
+
+
+def train(a, task: str, out: Path) -> float:
+    args = ["train", "--dataset", task, "--prefill", a.prefill, "--rewards",
+            f"rg:{task[3:].partition(':')[0]}", "--group-size", str(a.group_size),
+            "--prompts-per-step", str(a.prompts_per_step), "--max-tokens", str(a.max_tokens),
+            "--learning-rate", str(a.lr), "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
+            "--lora-target-modules", "all-linear", "--dtype", "fp32", "--seed", str(a.seed), "--max-steps",
+            str(a.steps), "--eval-steps", str(a.eval_steps), "--eval-limit", str(a.eval_limit),
+            "--log-completions-steps", "5", "--report-to", "tensorboard", "--output", str(out)]
+    if a.model:
+        args += ["--model", a.model]
+    t0 = time.perf_counter()
+    reasonkit(*args)
+    return (time.perf_counter() - t0) / 60
+
+
+def judge(a, task: str, adapter: Path, work: Path) -> dict:
+    from reasonkit.eval.report import report
+
+    out: dict = {}
+    for label, bench, n, temp in (("greedy", task, 1, 0.0), ("t1", task, 4, 1.0), ("control", a.control, 1, 0.0)):
+        run = work / f"judge-{label}"
+        reasonkit(*eval_args(a, bench, a.heldout, run, n=n, temperature=temp, lora=str(adapter)))
+        _, _, tests = report([run], md=str(run / "report.md"))
+        out[label] = {"task": bench, "base": primary_stats(run, "base"), "adapter": primary_stats(run, "adapter"),
+                      "paired": tests[0] if tests else None}
+    return out
+
+
+def curves(run: Path) -> tuple[list[dict], list[dict]]:
+    rows = {r["step"]: r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
+    steps = [rows[k] for k in sorted(rows)]
+    evals = [{"step": r["step"], **{k: v for k, v in r.items() if k.startswith("eval/")}} for r in steps
+             if any(k.startswith("eval/") for k in r)]
+    return steps, evals
+
+
+def plot(steps: list[dict], evals: list[dict], task: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+    x = [r["step"] for r in steps]
+    key = next((k for k in steps[0] if k.startswith("rewards/rg:")), "reward")
+    ax[0].plot(x, [r.get(key) for r in steps], label=key)
+    ax[0].plot(x, [r.get("reward") for r in steps], label="total reward", alpha=0.6)
+    ax[0].set_title("training reward per step")
+    ax[0].legend(fontsize=7)
+    for k in sorted({k for e in evals for k in e if k != "step" and "accuracy" in k}):
+        ax[1].plot([e["step"] for e in evals], [e.get(k) for e in evals], marker="o", label=k)
+    ax[1].set_title("held-out accuracy (periodic eval)")
+    ax[1].legend(fontsize=7)
+    ax[2].plot(x, [r.get("truncated") for r in steps])
+    ax[2].set_title("truncated share")
+    for a_ in ax:
+        a_.set_xlabel("step")
+    fig.suptitle(task, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def write(a, result: dict) -> None:
+    a.results.mkdir(parents=True, exist_ok=True)
+    base = a.results / f"learning{a.suffix}"
+    base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    g = result["judge"]["greedy"]
+    lines = [f"# GRPO learning run: {result['task']}", "",
+             f"Command: `{result['command']}`", "",
+             "## Survey (base model, temperature 1, 8 samples per item)", "",
+             "| task | items | pass@1 | pass@8 | truncated |", "|---|---|---|---|---|"]
+    lines += [f"| {r['task']} | {r['items']} | {r['pass@1']:.3f} | {r['pass@8'] or 0:.3f} | "
+              f"{r['truncation_rate']:.2f} |" for r in result["survey"]]
+    lines += ["", f"## Held-out ({result['heldout_items']} test items, never trained on)", "",
+              "| eval | task | base | adapter | paired p (sign test) |", "|---|---|---|---|---|"]
+    for label, j in result["judge"].items():
+        p = (j["paired"] or {}).get("p_value")
+        lines.append(f"| {label} | {j['task']} | {j['base']['accuracy']:.3f} | {j['adapter']['accuracy']:.3f} | "
+                     f"{'n/a' if p is None else f'{p:.3g}'} |")
+    gain = g["adapter"]["accuracy"] - g["base"]["accuracy"]
+    lines += ["", f"Greedy held-out accuracy {result['base_accuracy']:.3f} -> {result['adapter_accuracy']:.3f} "
+              f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training, "
+              f"{result['steps']} steps. Target +10 points at p < 0.01: "
+              f"{'reached' if gain >= 0.10 and (result['p_value'] or 1) < 0.01 else 'not reached'}.", ""]
+    base.with_suffix(".md").write_text("\n".join(lines))
+    plot(result["curve"], result["evals"], result["task"], base.with_suffix(".png"))
+    print("\n".join(lines))
+
+
+def write_survey(a, rows: list[dict], task: str, argv) -> dict:
+    a.results.mkdir(parents=True, exist_ok=True)
+    base = a.results / f"learning{a.suffix}-survey"
+    result = {"task": task, "survey": rows, "survey_items": a.survey_items, "max_tokens": a.max_tokens,
+              "prefill": a.prefill, "model": a.model or "embedded SmolLM2-135M-Instruct",
+              "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = ["# GRPO learning run: survey only (no training in this record)", "", f"Command: `{result['command']}`",
+             "", "Base model, temperature 1, 8 samples per item:", "",
+             "| task | items | pass@1 | pass@8 | truncated |", "|---|---|---|---|---|"]
+    lines += [f"| {r['task']} | {r['items']} | {r['pass@1']:.3f} | {r['pass@8'] or 0:.3f} | "
+              f"{r['truncation_rate']:.2f} |" for r in rows]
+    lines += ["", f"Chosen for training (largest pass@8 - pass@1 gap with pass@1 < 0.6): `{task}`", ""]
+    base.with_suffix(".md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return result
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M-Instruct")
+    ap.add_argument("--candidates", nargs="+", default=CANDIDATES)
+    ap.add_argument("--task", default=None, help="skip the choice: train this task (the survey still runs)")
+    ap.add_argument("--control", default=CONTROL, help="an untrained task that must not drop")
+    ap.add_argument("--survey-items", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--group-size", type=int, default=8)
+    ap.add_argument("--prompts-per-step", type=int, default=4)
+    ap.add_argument("--max-tokens", type=int, default=24)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--eval-steps", type=int, default=20)
+    ap.add_argument("--eval-limit", type=int, default=64)
+    ap.add_argument("--heldout", type=int, default=200)
+    ap.add_argument("--prefill", default=PREFILL)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=Path("runs/learning"))
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--suffix", default="", help="results file suffix, e.g. -smoke")
+    ap.add_argument("--survey-only", action="store_true",
+                    help="stop after the survey: write learning{suffix}-survey.json/.md (no training claim)")
+    a = ap.parse_args(argv)
+    a.results = Path(a.results)
+    a.work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    rows = survey(a, a.work)
+    task = a.task or choose(rows)
+    if a.survey_only:
+        return write_survey(a, rows, task, argv)
+    run = a.work / "train"
+    minutes = train(a, task, run)
+    adapter = run / f"checkpoint-{a.steps}"
+    judged = judge(a, task, adapter, a.work)
+    steps, evals = curves(run)
+    g = judged["greedy"]
+    result = {
+        "task": task, "heldout_items": g["base"]["items"], "base_accuracy": g["base"]["accuracy"],
+        "adapter_accuracy": g["adapter"]["accuracy"], "p_value": (g["paired"] or {}).get("p_value"),
+        "train_minutes": round(minutes, 2), "total_minutes": round((time.perf_counter() - t0) / 60, 2),
+        "steps": a.steps, "model": a.model or "embedded SmolLM2-135M-Instruct",
+        "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "survey": rows, "judge": judged, "evals": evals,
+        "curve": [{k: r.get(k) for k in r if isinstance(r.get(k), (int, float))} for r in steps],
+    }
+    write(a, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

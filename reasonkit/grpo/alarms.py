@@ -1,0 +1,59 @@
+"""Silent-failure alarms: say so, while the run goes on, when a GRPO run has no learning signal.
+
+GRPO learns only from groups whose rewards differ. Two cheap symptoms mean there is (almost) no
+signal left, and a run in that state still finishes with exit code 0 (TRL issue #5697, and this
+project's own first quick run: every completion truncated, every group zero-variance, loss 0):
+
+- ``truncated`` >= ``THRESHOLD``: nearly every completion hit ``max_tokens``, so the answer (and any
+  reward for it) never appears -> raise ``--max-tokens`` or shorten the prompt's reasoning;
+- ``zero_variance`` >= ``THRESHOLD``: nearly every group got one reward for all its completions, so
+  the advantages are 0 -> all wrong: an easier task (``--dataset``), partial credit
+  (``--rewards``), more samples (``--group-size``); all right: a harder task.
+
+An alarm fires after ``STEPS`` consecutive steps in such a state, is repeated every ``STEPS``
+steps while it lasts, and is cleared by one healthy step. Importing this module imports nothing
+heavy.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+THRESHOLD = 0.9
+STEPS = 3
+
+
+class SignalAlarms:
+    """Feed every step's metrics to :meth:`update`; it returns the warnings to show now (maybe none)."""
+
+    def __init__(self, *, threshold: float = THRESHOLD, steps: int = STEPS):
+        self.threshold, self.steps = threshold, steps
+        self.streak = {"truncated": 0, "zero_variance": 0}
+
+    def update(self, step: int, metrics: dict[str, Any]) -> list[str]:
+        out = []
+        for key in self.streak:
+            value = metrics.get(key)
+            if isinstance(value, (int, float)) and not math.isnan(value) and value >= self.threshold:
+                self.streak[key] += 1
+            else:
+                self.streak[key] = 0
+            n = self.streak[key]
+            if n and n % self.steps == 0:
+                out.append(self._message(key, n, step, metrics))
+        return out
+
+    def _message(self, key: str, n: int, step: int, metrics: dict[str, Any]) -> str:
+        share = f"{metrics[key]:.0%}"
+        if key == "truncated":
+            return (f"NO LEARNING SIGNAL (step {step}): {share} of completions hit the token limit for {n} steps in "
+                    f"a row; the answers are cut off before they can be rewarded. Raise --max-tokens "
+                    f"(or shorten the prompt's reasoning).")
+        reward = metrics.get("reward")
+        if isinstance(reward, (int, float)) and not math.isnan(reward) and reward >= 0.5:
+            fix = "every group is already solved: use a harder --dataset (or a stricter --rewards)"
+        else:
+            fix = ("the task is too hard for the model: choose an easier --dataset, add partial credit to "
+                   "--rewards, or raise --group-size / --temperature")
+        return (f"NO LEARNING SIGNAL (step {step}): {share} of groups got the same reward for all completions "
+                f"for {n} steps in a row, so their advantages are 0 ({fix}).")

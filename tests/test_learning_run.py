@@ -1,0 +1,40 @@
+"""benchmarks/learning_run.py end to end on a tiny budget (tiny model, one candidate, one step): survey ->
+train -> judge -> report, and the results files it writes hold the fields the claim is checked by."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("reasoning_gym")
+pytest.importorskip("matplotlib")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_run.py"
+
+
+@pytest.mark.slow  # ~50 s on a busy 2-core machine: five CLI runs (survey, train, three judge evals)
+def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_path):
+    spec = importlib.util.spec_from_file_location("learning_run", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    task = "rg:chain_sum:difficulty=0,test_size=8,size=40"
+    result = mod.main(["--model", tiny_model_dir, "--candidates", task, "--control", "rg:chain_sum:max_terms=3,"
+                       "min_terms=3,test_size=4", "--survey-items", "2", "--steps", "2", "--group-size", "2",
+                       "--prompts-per-step", "1", "--max-tokens", "4", "--eval-steps", "1", "--eval-limit", "2",
+                       "--heldout", "3", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "res"),
+                       "--suffix=-smoke"])
+    saved = json.loads((tmp_path / "res" / "learning-smoke.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    for key in ("task", "heldout_items", "base_accuracy", "adapter_accuracy", "p_value", "train_minutes"):
+        assert key in saved, key
+    assert saved["task"] == task and saved["heldout_items"] == 3
+    assert 0 <= saved["base_accuracy"] <= 1 and 0 <= saved["adapter_accuracy"] <= 1
+    assert [r["task"] for r in saved["survey"]] == [task] and saved["survey"][0]["items"] == 2
+    assert [r["step"] for r in saved["curve"]] == [1, 2] and [e["step"] for e in saved["evals"]] == [1, 2]
+    assert set(saved["judge"]) == {"greedy", "t1", "control"}
+    md = (tmp_path / "res" / "learning-smoke.md").read_text()
+    assert "pass@8" in md and task in md
+    assert (tmp_path / "res" / "learning-smoke.png").stat().st_size > 1000
+    assert list((tmp_path / "work" / "train").rglob("events.out.tfevents.*"))  # watched in TensorBoard
