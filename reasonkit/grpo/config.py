@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReasonkitError, check_keys
+from .config_checks import ConfigError, check_batch, check_numbers
 from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
 
 # the rollout engines: the in-process hf / vllm backends, or a vLLM server (a training choice, unlike eval's)
@@ -40,10 +41,6 @@ LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine
 DATASETS = ("countdown", "gsm8k", "math500", "custom")
 # The reward each built-in data set trains on when ``rewards`` is not given.
 DEFAULT_REWARDS = {"countdown": "countdown+format", "gsm8k": "gsm8k+0.5*format", "math500": "math+0.5*format"}
-
-
-class ConfigError(ReasonkitError, ValueError):
-    """A bad training configuration: one line that names the field (or file and key) and the fix."""
 
 
 def _known_dataset(name: str) -> bool:
@@ -178,8 +175,8 @@ class TrainConfig:
         self.base_url = (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url or ())
         self._check_choices()
         self._check_server()
-        self._check_numbers()
-        self._check_batch()
+        check_numbers(self)
+        check_batch(self)
         self._check_data()
         self._check_rewards()
 
@@ -256,78 +253,6 @@ class TrainConfig:
         if self.backend == "vllm-server" and self.lora_r == 0:
             raise ConfigError("backend vllm-server loads the LoRA adapter on the server after every step, so it "
                               "needs lora_r > 0; use --backend hf for full fine-tuning")
-
-    def _check_numbers(self) -> None:
-        def at_least(name: str, lo: float, hint: str = "") -> None:
-            if getattr(self, name) < lo:
-                raise ConfigError(f"{name} = {getattr(self, name)}: must be at least {lo:g}{hint}")
-
-        if self.group_size < 2:
-            raise ConfigError(f"group_size = {self.group_size}: GRPO compares completions of the same prompt, "
-                              "so it needs at least 2 (4 to 16 is usual)")
-        at_least("lora_r", 0, " (0 = full fine-tuning)")
-        if self.lora_r > 0:
-            at_least("lora_alpha", 1)
-        if not 0 <= self.lora_dropout < 1:
-            raise ConfigError(f"lora_dropout = {self.lora_dropout}: must be in [0, 1)")
-        at_least("gradient_accumulation_steps", 1)
-        at_least("max_steps", 1)
-        at_least("max_tokens", 1)
-        at_least("num_iterations", 1, " (mu = optimiser passes per generation batch)")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature = {self.temperature}: GRPO samples its completions, so it must be "
-                              "> 0 (1.0 is usual)")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"top_p = {self.top_p}: must be in (0, 1]")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate = {self.learning_rate}: must be > 0 (e.g. 1e-5)")
-        at_least("weight_decay", 0)
-        at_least("max_grad_norm", 0, " (0 = no clipping)")
-        if self.warmup < 0 or (self.warmup >= 1 and self.warmup != int(self.warmup)):
-            raise ConfigError(f"warmup = {self.warmup}: give whole steps (e.g. 10) or a fraction of max_steps "
-                              "below 1 (e.g. 0.1)")
-        if not 0 < self.epsilon < 1:
-            raise ConfigError(f"epsilon = {self.epsilon}: the clip range must be in (0, 1) (0.2 is usual)")
-        if self.epsilon_high is not None and self.epsilon_high < self.epsilon:
-            raise ConfigError(f"epsilon_high = {self.epsilon_high} is below epsilon = {self.epsilon}: clip-higher "
-                              f"needs epsilon_high >= epsilon (DAPO uses 0.28 with 0.2), or leave it unset")
-        if self.beta < 0:
-            raise ConfigError(f"beta = {self.beta}: the KL weight must be >= 0 (0 = no KL term)")
-        for name in ("seed", "save_steps", "save_total_limit", "eval_steps", "log_completions_steps"):
-            at_least(name, 0)
-        at_least("logging_steps", 1)
-        at_least("eval_limit", 1)
-
-    def _check_batch(self) -> None:
-        g = self.group_size
-        if self.prompts_per_step is not None:
-            at = self.prompts_per_step
-            if at < 1:
-                raise ConfigError(f"prompts_per_step = {at}: must be at least 1")
-        if self.batch_size is not None:
-            b = self.batch_size
-            if b < 1 or b % g:
-                k = max(1, round(b / g))
-                raise ConfigError(f"batch_size {b} is not divisible by group_size {g}: use a multiple of {g} "
-                                  f"such as {k * g} (or set prompts_per_step instead)")
-            if self.prompts_per_step is not None and self.prompts_per_step * g != b:
-                raise ConfigError(f"batch_size {b} disagrees with prompts_per_step {self.prompts_per_step} x "
-                                  f"group_size {g} = {self.prompts_per_step * g}: give only one of them")
-        if self.per_device_batch_size is not None:
-            p = self.per_device_batch_size
-            if p < 1:
-                raise ConfigError(f"per_device_batch_size = {p}: must be at least 1")
-            if self.completions_per_step % (p * self.gradient_accumulation_steps):
-                raise ConfigError(
-                    f"per_device_batch_size {p} x gradient_accumulation_steps {self.gradient_accumulation_steps} "
-                    f"does not divide the {self.completions_per_step} completions of a step "
-                    f"(prompts_per_step {self.num_prompts_per_step} x group_size {g}): choose values whose "
-                    f"product divides {self.completions_per_step}")
-        elif self.completions_per_step % self.gradient_accumulation_steps:
-            raise ConfigError(
-                f"gradient_accumulation_steps {self.gradient_accumulation_steps} does not divide the "
-                f"{self.completions_per_step} completions of a step (prompts_per_step {self.num_prompts_per_step} "
-                f"x group_size {g}): use a divisor of {self.completions_per_step}")
 
     def _check_data(self) -> None:
         if self.dataset == "custom":
