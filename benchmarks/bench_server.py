@@ -88,7 +88,7 @@ def markdown(record: dict) -> str:
              f"Embedded SmolLM2-135M-Instruct, GSM8K test, {w['items']} items x {w['samples']} samples "
              f"(temperature {w['temperature']}, seed 0) x at most {w['max_tokens']} new tokens, {w['dtype']}. "
              f"Produced by `python benchmarks/bench_server.py{' --quick' if w['quick'] else ''}` on "
-             f"{record['date']} ({record['cores']} cores, shared).", "",
+             f"{record['date']} ({record['cores']} cores; the load average columns say how busy the machine was).", "",
              "| path | start-up (s) | wall (s) | tokens | tok/s | errors | load avg before -> after |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for r in record["runs"]:
