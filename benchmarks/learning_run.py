@@ -35,7 +35,7 @@ CANDIDATES = [
     "rg:chain_sum:min_terms=3,max_terms=3,min_digits=1,max_digits=1",
     "rg:products:difficulty=0",                        # a * b
 ]
-CONTROL = "rg:leg_counting:difficulty=0"  # a short-answer word problem
+CONTROLS = ["rg:products:difficulty=0", "rg:letter_counting:difficulty=0"]  # untrained tasks that must not drop
 PREFILL = "<think>\n</think>\n<answer>"
 
 
@@ -105,13 +105,45 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
     from reasonkit.eval.report import report
 
     out: dict = {}
-    for label, bench, n, temp in (("greedy", task, 1, 0.0), ("t1", task, 4, 1.0), ("control", a.control, 1, 0.0)):
+    controls = [c for c in a.control if c != task]
+    plan = [("greedy", task, 1, 0.0), ("t1", task, 4, 1.0)]
+    plan += [(f"control{i + 1}" if len(controls) > 1 else "control", c, 1, 0.0) for i, c in enumerate(controls)]
+    for label, bench, n, temp in plan:
         run = work / f"judge-{label}"
         reasonkit(*eval_args(a, bench, a.heldout, run, n=n, temperature=temp, lora=str(adapter)))
         _, _, tests = report([run], md=str(run / "report.md"))
         out[label] = {"task": bench, "base": primary_stats(run, "base"), "adapter": primary_stats(run, "adapter"),
-                      "paired": tests[0] if tests else None}
+                      "paired": tests[0] if tests else None, "breakdown": breakdown(run)}
     return out
+
+
+def breakdown(run: Path) -> dict:
+    """Where a change in accuracy comes from, per adapter, read from samples.jsonl: the share of
+    completions that close the answer tag before ``max_tokens`` (``finished``), and the share whose
+    first number is the reference answer whether or not the answer was finished (``first_number_right``:
+    a lenient reading that credits an answer the strict scorer refuses). A gain in accuracy with an
+    equal ``first_number_right`` is a gain in answering in the form asked, not in computing."""
+    import re
+
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines() if x.strip()]
+    out: dict = {}
+    for name in sorted({r["adapter"] for r in rows}):
+        mine = [r for r in rows if r["adapter"] == name]
+        first = [re.search(r"-?\d+(?:\.\d+)?", r["completion"]) for r in mine]
+        right = [m is not None and _same_number(m.group(0), (r.get("reference") or {}).get("answer"))
+                 for m, r in zip(first, mine)]
+        out[name] = {"samples": len(mine),
+                     "finished": sum("</answer>" in r["completion"] and r["finish_reason"] != "length"
+                                     for r in mine) / max(len(mine), 1),
+                     "first_number_right": sum(right) / max(len(mine), 1)}
+    return out
+
+
+def _same_number(text: str, answer) -> bool:
+    try:
+        return float(text) == float(str(answer))
+    except (TypeError, ValueError):
+        return False
 
 
 def curves(run: Path) -> tuple[list[dict], list[dict]]:
@@ -165,6 +197,13 @@ def write(a, result: dict) -> None:
         p = (j["paired"] or {}).get("p_value")
         lines.append(f"| {label} | {j['task']} | {j['base']['accuracy']:.3f} | {j['adapter']['accuracy']:.3f} | "
                      f"{'n/a' if p is None else f'{p:.3g}'} |")
+    lines += ["", "Where the change comes from (greedy and t=1 samples; `finished` = closed `</answer>` before the "
+              "token limit, `first number right` = the completion's first number is the answer, finished or not):",
+              "", "| eval | model | finished | first number right | accuracy |", "|---|---|---|---|---|"]
+    for label, j in result["judge"].items():
+        for name, b in j["breakdown"].items():
+            lines.append(f"| {label} | {name} | {b['finished']:.3f} | {b['first_number_right']:.3f} | "
+                         f"{j[name]['accuracy']:.3f} |")
     gain = g["adapter"]["accuracy"] - g["base"]["accuracy"]
     lines += ["", f"Greedy held-out accuracy {result['base_accuracy']:.3f} -> {result['adapter_accuracy']:.3f} "
               f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training, "
@@ -198,13 +237,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M-Instruct")
     ap.add_argument("--candidates", nargs="+", default=CANDIDATES)
     ap.add_argument("--task", default=None, help="skip the choice: train this task (the survey still runs)")
-    ap.add_argument("--control", default=CONTROL, help="an untrained task that must not drop")
+    ap.add_argument("--control", nargs="+", default=CONTROLS, help="untrained tasks that must not drop")
     ap.add_argument("--survey-items", type=int, default=32)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--group-size", type=int, default=8)
     ap.add_argument("--prompts-per-step", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=24)
-    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--eval-steps", type=int, default=20)
     ap.add_argument("--eval-limit", type=int, default=64)
     ap.add_argument("--heldout", type=int, default=200)

@@ -196,6 +196,40 @@ def test_bad_server_flags_are_one_line(tmp_path, data):
     assert r.exit_code == 2 and "tensor_parallel_size" in r.output
 
 
+@pytest.mark.parametrize("option, message", [
+    ("tensor_parallel_size=two", "whole number >= 1"), ("tensor_parallel_size=0", "whole number >= 1"),
+    ("data_parallel_size=1.5", "whole number >= 1"), ("gpu_memory_utilization=1.5", "fraction in (0, 1]"),
+    ("gpu_memory_utilization=high", "a number > 0"), ("enforce_eager=maybe", "true or false"),
+    ("max_model_len=-4", "whole number >= 1"), ("logprobs_mode=best", "one of raw_logprobs")])
+def test_backend_option_values_are_checked_in_one_line(tmp_path, option, message):
+    out = tmp_path / "o"
+    r = CliRunner().invoke(main, ["eval", "--backend", "vllm", "--backend-options", option, "-o", str(out)])
+    assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert option.split("=")[0] in r.output and not out.exists()
+    r = CliRunner().invoke(main, ["train", "--backend", "vllm", "--backend-options", option,
+                                  "--output", str(tmp_path / "t")])
+    assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_good_backend_option_values_pass():
+    from reasonkit.eval.backends import check_option_values
+
+    check_option_values({"tensor_parallel_size": 2, "gpu_memory_utilization": 0.5, "enforce_eager": True,
+                         "max_model_len": None, "seed": 0, "timeout": 2.5, "logprobs_mode": "processed_logprobs"})
+
+
+def test_without_model_the_records_name_the_served_model(tmp_path, data):
+    with Stub() as stub:
+        args = eval_args(stub.url, data, tmp_path / "o")
+        i = args.index("--model")
+        r = CliRunner().invoke(main, args[:i] + args[i + 2:])
+        assert r.exit_code == 0, r.output
+    rows = rows_of(tmp_path / "o")
+    assert {r["model"] for r in rows} == {"stub"} and {r["served_model"] for r in rows} == {"stub"}
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["model"] == "stub" and summary["config"]["model"] == "stub"
+
+
 def test_generate_against_the_server(tmp_path):
     with Stub() as stub:
         r = CliRunner().invoke(main, ["generate", "--backend", "openai", "--base-url", stub.url, "--model", "stub",

@@ -16,6 +16,7 @@ import datetime as _dt
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
@@ -171,6 +172,11 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     items = bench.load(config.split, config.data, config.limit)
     verifiers = resolve_all(bench.verifiers)
     adapters = [BASE] + [name for name, _ in config.adapters]
+    early = None
+    if config.backend == "openai" and not config.model and engine is None:
+        # the model is the server's only base model: ask it (cheap: /v1/models) so the records name it
+        early = open_backend(config)
+        config = replace(config, model=early[0].model)
     model_label = str(config.model) if config.model else "default:SmolLM2-135M-Instruct"
     rundir = RunDir(config.run_dir())
     record = _config_record(config, bench, model_label)
@@ -181,11 +187,12 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     from .backends.base import SamplingConfig
 
     timing: dict[str, Any] = {"engine_start_s": 0.0, "generation_s": 0.0, "completion_tokens": 0}
-    own_engine = engine is None and total > 0
+    own_engine = (engine is None and total > 0) or early is not None
     model_path = choice = None
-    if own_engine:
-        from dataclasses import replace
-
+    if early is not None:
+        engine, model_path = early
+        choice = "backend openai"
+    elif own_engine:
         from .backends import choose_backend
 
         name, why = choose_backend(config.backend, total * config.n * config.max_tokens)

@@ -175,6 +175,9 @@ class TrainConfig:
         self.base_url = (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url or ())
         self._check_choices()
         self._check_server()
+        from reasonkit.eval.backends import check_option_values
+
+        check_option_values(self.backend_options)
         check_numbers(self)
         check_batch(self)
         self._check_data()

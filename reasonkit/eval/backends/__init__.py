@@ -165,3 +165,41 @@ def check_options(name: str, options: dict) -> None:
     for key in options:
         if known and key not in known:
             raise ReasonkitError(f"--backend-options {key}: {did_you_mean(key, known, 'option of backend ' + name)}")
+    check_option_values(options)
+
+
+# The kind of value each engine / server option takes, checked before any engine starts, so that
+# ``tensor_parallel_size=two`` is one line here rather than a traceback from inside vLLM.
+_POSITIVE_INTS = {"tensor_parallel_size", "data_parallel_size", "max_model_len", "max_loras", "max_lora_rank",
+                  "batch_size", "threads", "concurrency", "eject_after"}
+_NON_NEGATIVE_INTS = {"seed", "max_retries"}
+_POSITIVE_FLOATS = {"kv_cache_space_gib", "timeout", "backoff_base", "backoff_cap", "cooldown"}
+_FRACTIONS = {"gpu_memory_utilization"}  # in (0, 1]
+_BOOLS = {"enable_lora", "enable_prefix_caching", "enforce_eager", "enable_chunked_prefill", "use_tqdm",
+          "fast_decode", "check_base", "vllm_extensions", "check_models"}
+_CHOICES = {"logprobs_mode": ("raw_logprobs", "raw_logits", "processed_logprobs", "processed_logits")}
+
+
+def check_option_values(options: dict) -> None:
+    """One line naming the first option whose value is of the wrong kind (``None`` = the default)."""
+    def bad(key, value, want):
+        raise ReasonkitError(f"--backend-options {key}={value!r}: {key} takes {want}")
+
+    for key, value in options.items():
+        if value is None:
+            continue
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if key in _POSITIVE_INTS and not (is_int and value >= 1):
+            bad(key, value, "a whole number >= 1")
+        elif key in _NON_NEGATIVE_INTS and not (is_int and value >= 0):
+            bad(key, value, "a whole number >= 0")
+        elif key in _POSITIVE_FLOATS | _FRACTIONS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                bad(key, value, "a number > 0" + (" and <= 1 (a fraction of the GPU's memory)" if key in _FRACTIONS
+                                                  else ""))
+            if key in _FRACTIONS and value > 1:
+                bad(key, value, "a fraction in (0, 1] of the GPU's memory")
+        elif key in _BOOLS and not isinstance(value, bool):
+            bad(key, value, "true or false")
+        elif key in _CHOICES and str(value) not in _CHOICES[key]:
+            bad(key, value, "one of " + ", ".join(_CHOICES[key]))
