@@ -83,3 +83,17 @@ def check_batch(cfg) -> None:
             f"gradient_accumulation_steps {cfg.gradient_accumulation_steps} does not divide the "
             f"{cfg.completions_per_step} completions of a step (prompts_per_step {cfg.num_prompts_per_step} "
             f"x group_size {g}): use a divisor of {cfg.completions_per_step}")
+
+
+def check_sampler_backend(cfg, engine: str) -> None:
+    """A vLLM sampler (in process or a server) is synced by loading the LoRA adapter after every step."""
+    from .is_correction import SAMPLER_BACKENDS
+
+    if cfg.backend not in SAMPLER_BACKENDS:
+        return
+    if not cfg.use_lora:
+        raise ConfigError(f"backend {cfg.backend} syncs the engine by loading the LoRA adapter after every step, "
+                          "so it needs lora_r > 0; use --backend hf for full fine-tuning")
+    if engine == "fsdp":
+        raise ConfigError(f"backend {cfg.backend} is not supported under FSDP (the adapter sync reads sharded "
+                          "parameters); use --backend hf, or DeepSpeed ZeRO-2 / DDP with vllm")

@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from reasonkit.packing import completion_logprobs
@@ -53,6 +52,8 @@ from reasonkit.packing import completion_logprobs
 from .alarms import SignalAlarms
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config_checks import check_sampler_backend
+from .data_order import DataOrder, epoch_order, load_training_data  # noqa: F401 (epoch_order: re-exported)
 from . import distributed as dist_engine
 from .logging import RunLogger, completion_rows, rollout_metrics, tracker_init_kwargs
 from .logprobs import reference_logprobs
@@ -60,12 +61,7 @@ from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, step_correction
 from .prefix import shared_prefix_logprobs
 from .rollout import Rollouts, VLLMRollouts, generate_hf, score
-from .setup import build_benchmark, load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> list[int]:
-    """The order in which one epoch visits the ``n`` items (benchmarks feed other trainers the same)."""
-    return np.random.default_rng(seed + epoch).permutation(n).tolist()
+from .setup import load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
@@ -98,16 +94,7 @@ class GRPOTrainer:
         self.rank, self.world = acc.process_index, acc.num_processes
         cfg.check_world(self.world)
         self.micro_batch = cfg.micro_batch_size(self.world)
-        if cfg.backend in SAMPLER_BACKENDS and not cfg.use_lora:
-            from .config import ConfigError
-
-            raise ConfigError("backend vllm syncs the engine by loading the LoRA adapter after every step, so it "
-                              "needs lora_r > 0; use --backend hf for full fine-tuning")
-        if cfg.backend in SAMPLER_BACKENDS and dist_engine.engine(acc) == "fsdp":
-            from .config import ConfigError
-
-            raise ConfigError(f"backend {cfg.backend} is not supported under FSDP (the adapter sync reads sharded "
-                              "parameters); use --backend hf, or DeepSpeed ZeRO-2 / DDP with vllm")
+        check_sampler_backend(cfg, dist_engine.engine(acc))
         self.show_progress = show_progress
         self.on_step_end = on_step_end
         seed_everything(cfg.seed)
@@ -154,19 +141,19 @@ class GRPOTrainer:
             self.ref_model.to(acc.device)
 
         # data and rewards
+        self.score_prefix = ""
         if items is None:
-            items, prompts, verifier = self._load_data()
+            self.benchmark, items, prompts, verifier = load_training_data(cfg, tokenizer)
+            self.score_prefix = self.benchmark.score_prefix
         elif prompts is None:
             raise ValueError("pass prompts together with items")
         from reasonkit.verifiers import resolve
 
         verifier = resolve(cfg.reward_spec if verifier is None else verifier)
         self.items, self.prompts, self.verifier = items, prompts, verifier
-        self.score_prefix = getattr(self, "score_prefix", "")
         self.prompts_per_process = cfg.num_prompts_per_step // self.world
-        self.epoch, self.position = 0, 0
+        self.data_order = DataOrder(cfg.seed, len(items))
         self.step = 0
-        self._order = self._shuffle(0)
         self._stop_requested = False
         self._updating = False
         self.vllm = None  # VLLMRollouts or ServerRollouts, built at the first step
@@ -176,37 +163,17 @@ class GRPOTrainer:
 
     # ------------------------------------------------------------------------------------------- data
 
-    def _load_data(self):
-        from reasonkit.verifiers import resolve
+    @property
+    def epoch(self) -> int:
+        return self.data_order.epoch
 
-        bench = build_benchmark(self.cfg)
-        items = list(bench.load(split=self.cfg.split, data=self.cfg.data))
-        if len(items) < self.cfg.num_prompts_per_step:
-            from reasonkit.errors import ReasonkitError
-
-            raise ReasonkitError(f"dataset {self.cfg.dataset!r} has {len(items)} items, fewer than "
-                                 f"prompts_per_step={self.cfg.num_prompts_per_step}; lower --prompts-per-step")
-        self.benchmark = bench
-        prompts = [bench.render(item, self.tokenizer) for item in items]
-        self.score_prefix = bench.score_prefix
-        verifier = resolve(self.cfg.reward_spec)
-        return items, prompts, verifier
-
-    def _shuffle(self, epoch: int) -> list[int]:
-        return epoch_order(self.cfg.seed, epoch, len(self.items))
+    @property
+    def position(self) -> int:
+        return self.data_order.position
 
     def _next_batch(self) -> tuple[list[str], list[dict]]:
         """This process's prompts for the next step; the global position advances on all processes."""
-        need = self.cfg.num_prompts_per_step
-        picked: list[int] = []
-        while len(picked) < need:
-            if self.position >= len(self._order):
-                self.epoch += 1
-                self.position = 0
-                self._order = self._shuffle(self.epoch)
-            take = min(need - len(picked), len(self._order) - self.position)
-            picked += self._order[self.position:self.position + take]
-            self.position += take
+        picked = self.data_order.take(self.cfg.num_prompts_per_step)
         mine = picked[self.rank * self.prompts_per_process:(self.rank + 1) * self.prompts_per_process]
         return [self.prompts[i] for i in mine], [self.items[i] for i in mine]
 
@@ -365,14 +332,10 @@ class GRPOTrainer:
 
     # --------------------------------------------------------------------------------------- the loop
 
-    def _state(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "position": self.position, "seed": self.cfg.seed,
-                "num_items": len(self.items)}
-
     def save(self) -> Path:
         path = save_checkpoint(self.out, self.step, accelerator=self.accelerator, model=self.model,
                                tokenizer=self.tokenizer, optimizer=self.optimizer, scheduler=self.scheduler,
-                               state=self._state(), keep=self.cfg.save_total_limit)
+                               state=self.data_order.state(), keep=self.cfg.save_total_limit)
         self.last_checkpoint = path
         return path
 
@@ -385,8 +348,7 @@ class GRPOTrainer:
             raise ReasonkitError(f"{path}: checkpoint was trained on {state['num_items']} items, the data now "
                                  f"has {len(self.items)}; resume with the same data")
         self.step = int(state["step"])
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
-        self._order = self._shuffle(self.epoch)
+        self.data_order.restore(state)
         self.last_checkpoint = Path(path)
 
     def evaluate(self) -> dict[str, float]:
@@ -403,7 +365,7 @@ class GRPOTrainer:
     def train_step(self) -> dict[str, float]:
         """One generation batch and its updates; advances ``self.step``."""
         seed_everything(step_seed(self.cfg.seed, self.step, self.rank))  # dropout etc. independent of history
-        snapshot = (self.epoch, self.position, self._order)
+        snapshot = self.data_order.state()
         t0 = time.perf_counter()
         try:
             rollouts = self.generate(self.step)
@@ -411,7 +373,7 @@ class GRPOTrainer:
             metrics = self.optimize(rollouts)
         except BaseException:
             if not self._updating:  # weights untouched: the step never happened, data position included
-                self.epoch, self.position, self._order = snapshot
+                self.data_order.restore(snapshot)
             raise
         self._updating = False
         metrics["gen_seconds"] = t_gen
