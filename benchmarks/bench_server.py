@@ -9,9 +9,18 @@ samples each (temperature 1.0, seed 0), at most 256 new tokens, on the embedded 
    ``reasonkit eval --backend openai`` does; one warm-up request first. The server is then stopped.
 2. The in-process vLLM backend (``reasonkit eval --backend vllm``) generates the same prompts.
 
+Both engines run with the same settings (dtype, max_model_len, the CPU KV cache and thread binding of
+``reasonkit.eval.backends.vllm``, prefix caching on, chunked prefill off on CPU) and, unless
+``--lora``, without LoRA layers: a server started with ``--enable-lora`` runs its LoRA kernels on
+every forward pass, which an in-process engine with no adapter does not, and that alone made an
+earlier version of this script compare unlike engines. ``--lora`` enables LoRA on both.
+
 Tokens/s = generated tokens (counted from the token ids each path returns) / wall time of the
-generate call; start-up is reported apart. The two run one after the other, never at once, and the
-1-minute load average before and after each is recorded (the machine is shared).
+generate call; start-up is reported apart. Each engine generates the workload ``--repeats`` times
+(the same seeds, so the same completions up to engine nondeterminism); the ratio is that of the
+median tokens/s, and its spread (slowest server over fastest in-process, and the reverse) is shown.
+The two engines run one after the other, never at once, and the 1-minute load average before and
+after each is recorded (the machine is shared).
 
     python benchmarks/bench_server.py                 # full size -> benchmarks/results/server.{md,json}
     python benchmarks/bench_server.py --quick         # 16 items x 4 samples x 64 tokens -> server-quick.{md,json}
@@ -22,6 +31,7 @@ import argparse
 import json
 import os
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,18 +40,22 @@ ROOT = Path(__file__).resolve().parents[1]
 GOAL = 0.9
 
 
-def timed(backend, prompts, sampling) -> dict:
-    t0 = time.perf_counter()
-    outputs = backend.generate(prompts, sampling)
-    wall = time.perf_counter() - t0
-    comps = [c for o in outputs for c in o.completions]
-    tokens = sum(c.num_tokens or 0 for c in comps)
-    return {"wall_s": wall, "completions": len(comps), "generated_tokens": tokens, "tokens_per_s": tokens / wall,
-            "errors": sum(c.error is not None for c in comps), "truncated": sum(c.finish_reason == "length"
-                                                                                for c in comps)}
+def timed(backend, prompts, sampling, repeats: int = 1) -> dict:
+    tries = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        outputs = backend.generate(prompts, sampling)
+        wall = time.perf_counter() - t0
+        comps = [c for o in outputs for c in o.completions]
+        tokens = sum(c.num_tokens or 0 for c in comps)
+        tries.append({"wall_s": wall, "completions": len(comps), "generated_tokens": tokens,
+                      "tokens_per_s": tokens / wall, "errors": sum(c.error is not None for c in comps),
+                      "truncated": sum(c.finish_reason == "length" for c in comps)})
+    median = sorted(tries, key=lambda t: t["tokens_per_s"])[len(tries) // 2]
+    return {**median, "tries": tries, "tokens_per_s_all": [t["tokens_per_s"] for t in tries]}
 
 
-def run_server(model_path, items, bench, sampling, dtype: str, concurrency) -> dict:
+def run_server(model_path, items, bench, sampling, dtype: str, concurrency, lora: bool, repeats: int) -> dict:
     from reasonkit.eval.backends import get_backend
     from reasonkit.eval.backends.vllm_server import running_server
     from reasonkit.eval.backends.base import SamplingConfig
@@ -52,29 +66,30 @@ def run_server(model_path, items, bench, sampling, dtype: str, concurrency) -> d
         port = s.getsockname()[1]
     log = Path(tempfile.gettempdir()) / f"reasonkit-bench-server-{port}.log"  # kept only if the run fails
     load_before = os.getloadavg()[0]
-    with running_server(model_path, port, dtype=dtype, log=log, max_model_len=2048) as (url, startup):
+    with running_server(model_path, port, dtype=dtype, log=log, max_model_len=2048, enable_lora=lora) as (url, startup):
         backend = get_backend("openai", model_path, base_url=url, concurrency=concurrency)
         prompts = [engine_prompt(bench, it, backend, None) for it in items]
         backend.generate(prompts[:1], SamplingConfig(max_tokens=4))
-        result = timed(backend, prompts, sampling)
+        result = timed(backend, prompts, sampling, repeats)
         result.update(backend="vllm server (openai backend)", startup_s=startup, concurrency=backend.concurrency)
     log.unlink(missing_ok=True)
     result.update(load_avg_before=load_before, load_avg_after=os.getloadavg()[0])
     return result
 
 
-def run_in_process(model_path, items, bench, sampling, dtype: str) -> dict:
+def run_in_process(model_path, items, bench, sampling, dtype: str, lora: bool, repeats: int) -> dict:
     from reasonkit.eval.backends import get_backend
     from reasonkit.eval.backends.base import SamplingConfig
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    backend = get_backend("vllm", None, dtype=dtype, max_model_len=2048)
+    lora_options = {"enable_lora": True, "max_lora_rank": 16, "max_loras": 2} if lora else {"enable_lora": False}
+    backend = get_backend("vllm", None, dtype=dtype, max_model_len=2048, **lora_options)
     startup = time.perf_counter() - t0
     try:
         prompts = [bench.render(it, backend.tokenizer) for it in items]
         backend.generate(prompts[:1], SamplingConfig(max_tokens=4))
-        result = timed(backend, prompts, sampling)
+        result = timed(backend, prompts, sampling, repeats)
     finally:
         backend.close()
     result.update(backend="vllm in-process", startup_s=startup, load_avg_before=load_before,
@@ -87,17 +102,21 @@ def markdown(record: dict) -> str:
     lines = ["# Server vs in-process vLLM", "",
              f"Embedded SmolLM2-135M-Instruct, GSM8K test, {w['items']} items x {w['samples']} samples "
              f"(temperature {w['temperature']}, seed 0) x at most {w['max_tokens']} new tokens, {w['dtype']}. "
-             f"Produced by `python benchmarks/bench_server.py{' --quick' if w['quick'] else ''}` on "
+             f"LoRA {'enabled on both engines' if w.get('lora') else 'off on both engines'}. "
+             f"Produced by `{record.get('command', 'python benchmarks/bench_server.py')}` on "
              f"{record['date']} ({record['cores']} cores; the load average columns say how busy the machine was).", "",
-             "| path | start-up (s) | wall (s) | tokens | tok/s | errors | load avg before -> after |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+             "| path | start-up (s) | wall (s, median try) | tokens | tok/s (median) | tok/s of each try | errors | "
+             "load avg before -> after |",
+             "|---|---:|---:|---:|---:|---|---:|---|"]
     for r in record["runs"]:
+        each = ", ".join(f"{t:.1f}" for t in r.get("tokens_per_s_all", [r["tokens_per_s"]]))
         lines.append(f"| {r['backend']} | {r['startup_s']:.1f} | {r['wall_s']:.1f} | {r['generated_tokens']} | "
-                     f"{r['tokens_per_s']:.1f} | {r['errors']} | {r['load_avg_before']:.1f} -> "
+                     f"{r['tokens_per_s']:.1f} | {each} | {r['errors']} | {r['load_avg_before']:.1f} -> "
                      f"{r['load_avg_after']:.1f} |")
     ratio = record["ratio"]
-    lines += ["", f"Server / in-process tokens/s: **{ratio:.2f}x** at concurrency {record['runs'][0]['concurrency']} "
-              f"(goal >= {GOAL}x: {'met' if ratio >= GOAL else 'not met'}).", ""]
+    lo, hi = record.get("ratio_spread", (ratio, ratio))
+    lines += ["", f"Server / in-process tokens/s: **{ratio:.2f}x** (spread {lo:.2f}-{hi:.2f}) at concurrency "
+              f"{record['runs'][0]['concurrency']} (goal >= {GOAL}x: {'met' if ratio >= GOAL else 'not met'}).", ""]
     if w["quick"]:
         lines += ["This is the --quick size; the full size (64 x 4 x 256) was not run.", ""]
     return "\n".join(lines)
@@ -112,11 +131,14 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--concurrency", type=int, default=None, help="default: the openai backend's (32)")
     parser.add_argument("--quick", action="store_true", help="16 items x 4 samples x 64 tokens")
+    parser.add_argument("--lora", action="store_true", help="LoRA enabled on both engines (results stem -lora)")
+    parser.add_argument("--repeats", type=int, default=2, help="workload runs per engine (median and spread)")
     parser.add_argument("--out", default=None, help="results stem (default benchmarks/results/server[-quick])")
     args = parser.parse_args()
     if args.quick:
         args.items, args.max_tokens = min(args.items, 16), min(args.max_tokens, 64)
-    stem = Path(args.out) if args.out else ROOT / "benchmarks/results" / ("server-quick" if args.quick else "server")
+    stem = Path(args.out) if args.out else ROOT / "benchmarks/results" / (
+        ("server-quick" if args.quick else "server") + ("-lora" if args.lora else ""))
 
     from reasonkit.eval.backends.base import SamplingConfig
     from reasonkit.eval.benchmarks import get_benchmark
@@ -126,14 +148,18 @@ def main() -> None:
     bench = get_benchmark("gsm8k")
     items = bench.load("test", limit=args.items)
     sampling = SamplingConfig(n=args.samples, temperature=args.temperature, max_tokens=args.max_tokens, seed=0)
-    runs = [run_server(model_path, items, bench, sampling, args.dtype, args.concurrency)]
+    runs = [run_server(model_path, items, bench, sampling, args.dtype, args.concurrency, args.lora, args.repeats)]
     print(f"  server: {runs[0]['generated_tokens']} tokens in {runs[0]['wall_s']:.1f} s", flush=True)
-    runs.append(run_in_process(model_path, items, bench, sampling, args.dtype))
+    runs.append(run_in_process(model_path, items, bench, sampling, args.dtype, args.lora, args.repeats))
     print(f"  in-process: {runs[1]['generated_tokens']} tokens in {runs[1]['wall_s']:.1f} s", flush=True)
     record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
               "workload": {"items": args.items, "samples": args.samples, "max_tokens": args.max_tokens,
-                           "temperature": args.temperature, "dtype": args.dtype, "quick": args.quick},
-              "runs": runs, "ratio": runs[0]["tokens_per_s"] / runs[1]["tokens_per_s"]}
+                           "temperature": args.temperature, "dtype": args.dtype, "quick": args.quick,
+                           "lora": args.lora, "repeats": args.repeats},
+              "command": "python benchmarks/bench_server.py " + " ".join(sys.argv[1:]),
+              "runs": runs, "ratio": runs[0]["tokens_per_s"] / runs[1]["tokens_per_s"],
+              "ratio_spread": (min(runs[0]["tokens_per_s_all"]) / max(runs[1]["tokens_per_s_all"]),
+                               max(runs[0]["tokens_per_s_all"]) / min(runs[1]["tokens_per_s_all"]))}
     text = markdown(record)
     print(text)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ Script = Callable[[str, "str | None", int], "tuple[str, str] | str"]
 
 
 class FakeBackend(Backend):
-    """``script(prompt, adapter, sample_index)`` -> completion text, or (text, finish_reason)."""
+    """``script(prompt, adapter, sample_index)`` -> completion text, or (text, finish_reason), or
+    (text, finish_reason, stop_string) for a completion a stop string ended."""
 
     name = "fake"
 
@@ -44,8 +45,10 @@ class FakeBackend(Backend):
             comps = []
             for s in range(sampling.n):
                 got = self.script(p, adapter, s)
-                text, reason = (got, "stop") if isinstance(got, str) else got
-                comps.append(Completion(text=text, token_ids=list(range(len(text.split()))), finish_reason=reason))
+                text, reason, matched = ((got, "stop") if isinstance(got, str) else tuple(got)) + (None,) * (
+                    1 if isinstance(got, str) or len(got) == 2 else 0)
+                comps.append(Completion(text=text, token_ids=list(range(len(text.split()))), finish_reason=reason,
+                                        stop_string=matched))
             outs.append(GenerationOutput(prompt=p, prompt_token_ids=[1, 2, 3], completions=comps))
             if progress:
                 progress(1, sum(len(c.token_ids) for c in comps))

@@ -90,7 +90,7 @@ def test_stop_string_truncates(tiny):
     else:
         pytest.fail(f"no usable stop string in {plain.text!r}")
     stopped = tiny.generate(PROMPTS[:1], SamplingConfig(max_tokens=12, stop=(piece,)))[0].completions[0]
-    assert stopped.finish_reason == "stop"
+    assert stopped.finish_reason == "stop" and stopped.stop_string == piece
     assert stopped.text == prefix
     assert stopped.token_ids == plain.token_ids[:k]
     assert plain.finish_reason == "length"
@@ -100,11 +100,12 @@ def test_finish_helper_rules(tiny):
     tok = tiny.tokenizer
     eos = tok.eos_token_id
     hello = tok("hello world", add_special_tokens=False)["input_ids"]
-    text, ids, reason = _finish(tok, hello + [eos, eos, eos], [eos], (), 10)  # EOS then padding
-    assert (text, ids, reason) == ("hello world", hello + [eos], "stop")
+    text, ids, reason, matched = _finish(tok, hello + [eos, eos, eos], [eos], (), 10)  # EOS then padding
+    assert (text, ids, reason, matched) == ("hello world", hello + [eos], "stop", None)
     assert _finish(tok, hello, [eos], (), len(hello))[2] == "length"
-    text, ids, reason = _finish(tok, hello, [eos], (" world",), 10)
-    assert (text, reason) == ("hello", "stop")
+    text, ids, reason, matched = _finish(tok, hello, [eos], (" world",), 10)
+    assert (text, reason, matched) == ("hello", "stop", " world")
+    assert _finish(tok, hello, [eos], (" planet", " world"), 10)[3] == " world"
 
 
 def test_logprobs_match_direct_forward(tiny):

@@ -127,6 +127,26 @@ def test_truncated_completions_are_not_scored_as_answers(tmp_path):
     assert all(r["gsm8k.correct"] for r in rows2)
 
 
+def test_a_stop_string_is_given_back_to_the_verifiers(tmp_path, monkeypatch):
+    """``--stop '</answer>'`` cuts the tag from the text (vLLM's convention); the verifiers must still see
+    it, or every answer would be "no_answer". samples.jsonl keeps the text as generated plus the stop string."""
+    def script(prompt, adapter, sample):
+        return (f"<think>x</think>\n<answer>{answer_of(prompt)}", "stop", "</answer>")
+
+    rows, _ = run(cfg(tmp_path, limit=3, stop=("</answer>",)), engine=FakeBackend(script), show=False)
+    assert all(r["gsm8k.correct"] and r["format.correct"] for r in rows), [r["gsm8k.reason"] for r in rows]
+    assert all(r["stop_string"] == "</answer>" and not r["completion"].endswith("</answer>") for r in rows)
+    monkeypatch.setattr(runner_mod, "open_backend", lambda config: pytest.fail("rescore loads no model"))
+    again, _ = run(cfg(tmp_path, limit=3, stop=("</answer>",), rescore=True), show=False)
+    assert [r["gsm8k.correct"] for r in again] == [True] * 3
+
+    def unclosed(prompt, adapter, sample):  # ended by EOS, no stop string: an unclosed tag stays unclosed
+        return (f"<think>x</think>\n<answer>{answer_of(prompt)}", "stop")
+
+    rows, _ = run(cfg(tmp_path, limit=3, output=str(tmp_path / "eos")), engine=FakeBackend(unclosed), show=False)
+    assert not any(r["format.correct"] for r in rows) and all("stop_string" not in r for r in rows)
+
+
 def test_resume_after_kill_generates_only_missing_items(tmp_path):
     config = cfg(tmp_path, limit=6, chunk_size=2)
     killed = FakeBackend(even_items_right, fail_after_calls=2)

@@ -238,8 +238,11 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
                         if comp.error is not None:  # a failed request: saved, never scored, retried next run
                             row.update(error_row_fields(comp.error))
                         else:
-                            row.update(score_completion(verifiers, comp.text, comp.finish_reason, it,
-                                                        bench.score_prefix, config.score_truncated))
+                            if comp.stop_string:
+                                row["stop_string"] = comp.stop_string
+                            row.update(score_completion(verifiers, comp.text + (comp.stop_string or ""),
+                                                        comp.finish_reason, it, bench.score_prefix,
+                                                        config.score_truncated))
                         rows.append(row)
                 rundir.append(rows)
                 new_rows.extend(rows)
@@ -303,8 +306,8 @@ def rescore(config: EvalConfig, show: bool = True) -> tuple[list[dict[str, Any]]
         for key in [k for k in r if "." in k]:  # the old verdict columns ("<verifier>.<field>")
             del r[key]
         r["reference"] = ref
-        r.update(score_completion(verifiers, r["completion"], r["finish_reason"], ref, bench.score_prefix,
-                                  config.score_truncated))
+        r.update(score_completion(verifiers, r["completion"] + (r.get("stop_string") or ""), r["finish_reason"],
+                                  ref, bench.score_prefix, config.score_truncated))
     rundir.replace_all(rows)
     adapters = [BASE] + [a for a in dict.fromkeys(r["adapter"] for r in rows) if a != BASE]
     previous = {}

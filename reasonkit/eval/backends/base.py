@@ -98,6 +98,9 @@ class Completion:
     logprobs: list[float] | None = None
     error: str | None = None  # why the request failed (finish_reason "error")
     n_tokens: int | None = None  # token count reported by a server that returns no ids
+    # The stop string that ended the completion: cut from ``text`` (vLLM's convention), given back to the
+    # verifiers, which see ``text + stop_string`` (so ``--stop '</answer>'`` still closes the tag).
+    stop_string: str | None = None
 
     @property
     def num_tokens(self) -> int | None:

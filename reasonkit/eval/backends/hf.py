@@ -63,15 +63,15 @@ def _pad_id(tokenizer, eos_ids: list[int]) -> int:
 
 
 def _finish(tokenizer, new_ids: list[int], eos_ids: list[int], stop: tuple[str, ...],
-            max_tokens: int) -> tuple[str, list[int], str]:
-    """Trim one generated row (may carry padding after EOS) -> (text, token_ids, finish_reason)."""
+            max_tokens: int) -> tuple[str, list[int], str, str | None]:
+    """Trim one generated row (may carry padding after EOS) -> (text, token_ids, finish_reason, stop string)."""
     cut = next((i for i, t in enumerate(new_ids) if t in eos_ids), None)
     body = new_ids if cut is None else new_ids[:cut]
     text = tokenizer.decode(body, skip_special_tokens=True)
     if stop:
         hits = [(text.find(s), s) for s in stop if s and s in text]
         if hits:
-            pos, _ = min(hits)
+            pos, matched = min(hits)
             # Fewest tokens whose text contains a stop string (monotone in k: binary search).
             lo, hi = 1, len(body)
             while lo < hi:
@@ -81,10 +81,10 @@ def _finish(tokenizer, new_ids: list[int], eos_ids: list[int], stop: tuple[str, 
                     hi = mid
                 else:
                     lo = mid + 1
-            return text[:pos], list(body[:lo]), "stop"
+            return text[:pos], list(body[:lo]), "stop", matched
     if cut is not None:
-        return text, list(new_ids[: cut + 1]), "stop"
-    return text, list(body), "length" if len(body) >= max_tokens else "stop"
+        return text, list(new_ids[: cut + 1]), "stop", None
+    return text, list(body), "length" if len(body) >= max_tokens else "stop", None
 
 
 def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: SamplingConfig, *,
@@ -167,12 +167,12 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
                     repeated = [rows[j // per_prompt] for j in range(len(finished))]
                     logprobs = sequence_logprobs(model, repeated, [f[1] for f in finished], pad_id)
                 n_tokens = 0
-                for j, (text, token_ids, reason) in enumerate(finished):
+                for j, (text, token_ids, reason, matched) in enumerate(finished):
                     target = results[batch[j // per_prompt]]
                     copies = sampling.n if greedy else 1
                     for _ in range(copies):
                         target.completions.append(Completion(text=text, token_ids=list(token_ids),
-                                                             finish_reason=reason,
+                                                             finish_reason=reason, stop_string=matched,
                                                              logprobs=list(logprobs[j]) if logprobs else None))
                         n_tokens += len(token_ids)
                 if progress is not None:

@@ -284,7 +284,10 @@ class OpenAIBackend(Backend):
                 lps = [float(x["logprob"]) for x in block.get("content") or []] if chat else \
                     [float(x) for x in block.get("token_logprobs") or []]
             out.append(Completion(text=text, token_ids=ids, finish_reason="length" if reason == "length" else
-                                  "stop" if reason in ("stop", None) else str(reason), logprobs=lps, n_tokens=count))
+                                  "stop" if reason in ("stop", None) else str(reason), logprobs=lps, n_tokens=count,
+                                  # vLLM servers name the stop string that matched (None: EOS or a stop token)
+                                  stop_string=c.get("stop_reason") if isinstance(c.get("stop_reason"), str)
+                                  else None))
         return out, [int(t) for t in data.get("prompt_token_ids") or []]
 
     async def _one(self, client, sem, prompt, sampling: SamplingConfig, model: str, seed: int | None):
@@ -318,7 +321,8 @@ class OpenAIBackend(Backend):
         comps, prompt_ids = self._parse(data, path == "/chat/completions", sampling.logprobs)
         if greedy and sampling.n > 1:
             comps = [Completion(c.text, list(c.token_ids), c.finish_reason,
-                                list(c.logprobs) if c.logprobs is not None else None, n_tokens=c.n_tokens)
+                                list(c.logprobs) if c.logprobs is not None else None, n_tokens=c.n_tokens,
+                                stop_string=c.stop_string)
                      for _ in range(sampling.n) for c in comps[:1]]
         return comps, prompt_ids
 

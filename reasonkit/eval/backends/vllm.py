@@ -269,10 +269,13 @@ class VLLMBackend(Backend):
                     logprobs = [float(step[t].logprob) for t, step in zip(token_ids, comp.logprobs or [])]
                 reason = "length" if comp.finish_reason == "length" else \
                     "stop" if comp.finish_reason == "stop" else str(comp.finish_reason)
+                # vLLM's stop_reason: the stop string that matched (an int for a stop token, None for EOS)
+                stop_string = comp.stop_reason if isinstance(getattr(comp, "stop_reason", None), str) else None
                 for _ in range(copies):
                     result.completions.append(Completion(text=comp.text, token_ids=list(token_ids),
                                                          finish_reason=reason,
-                                                         logprobs=list(logprobs) if logprobs is not None else None))
+                                                         logprobs=list(logprobs) if logprobs is not None else None,
+                                                         stop_string=stop_string))
         return results
 
     def _run(self, inputs, params, lora, progress: ProgressFn | None):
