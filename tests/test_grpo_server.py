@@ -56,6 +56,22 @@ def test_loss_multiplies_each_token_by_its_weight():
     assert float(weighted.detach()) == pytest.approx(float(expected))
 
 
+def test_weights_apply_to_the_policy_term_not_the_kl():
+    """TRL 1.16 multiplies the clipped surrogate by the IS weights, then adds beta * KL: a sequence masked
+    by its weight (0) keeps its KL penalty."""
+    torch.manual_seed(1)
+    logp = torch.randn(2, 3, requires_grad=True)
+    ref = logp.detach() + 0.3 * torch.randn(2, 3)
+    adv, mask = torch.tensor([1.0, -1.0]), torch.ones(2, 3)
+    zero = torch.zeros(2, 3)
+    masked, metrics = grpo_loss(logp, None, ref, adv, mask, beta=0.5, loss_type="bnpo", is_weights=zero)
+    kl_only = 0.5 * metrics["kl"]  # bnpo: the mean over tokens of beta * KL
+    assert float(masked.detach()) == pytest.approx(float(kl_only), rel=1e-5) and float(kl_only) > 0
+    ones, _ = grpo_loss(logp, None, ref, adv, mask, beta=0.5, loss_type="bnpo", is_weights=torch.ones(2, 3))
+    plain, _ = grpo_loss(logp, None, ref, adv, mask, beta=0.5, loss_type="bnpo")
+    assert float(ones.detach()) == pytest.approx(float(plain.detach()))
+
+
 def test_config_checks():
     with pytest.raises(ConfigError, match="needs --base-url"):
         TrainConfig(backend="vllm-server")

@@ -48,9 +48,11 @@ its own accumulation steps in ``backward``, pass ``gradient_accumulation_steps=1
 ``dapo`` loss by the accumulation steps. The normalisations match TRL 1.16's
 ``GRPOTrainer`` for these four loss types (checked in ``tests/test_grpo_loss.py``).
 
-``is_weights`` (optional, ``[N, T]``, no gradient) multiplies every token's loss ``l[i, t]`` before
-aggregation: the truncated importance-sampling correction for a sampler whose log-probs differ
-from the trainer's (see :mod:`reasonkit.grpo.is_correction`).
+``is_weights`` (optional, ``[N, T]``, no gradient) multiplies every token's policy term (the clipped
+surrogate) before the KL term is added and before aggregation, as TRL 1.16 does: the truncated
+importance-sampling correction for a sampler whose log-probs differ from the trainer's (see
+:mod:`reasonkit.grpo.is_correction`). A weight of 0 (a masked sequence) removes the token's policy
+gradient but keeps its KL penalty.
 
 When ``old_logp`` is None (``num_iterations`` mu = 1, one update per generation batch) the ratio
 is ``exp(logp - logp.detach())``: value 1, gradient that of ``logp``, so the clip never fires.
@@ -180,6 +182,9 @@ def grpo_loss(
     clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
     per_token = -torch.min(ratio * adv, clipped * adv)
 
+    if is_weights is not None:  # the policy term only, before the KL term is added (TRL 1.16's order)
+        per_token = per_token * is_weights.detach().to(logp.dtype).masked_fill(~keep, 0.0)
+
     kl = None
     if ref_logp is not None:
         d = ref_logp.detach().to(logp.dtype).masked_fill(~keep, 0.0) - logp
@@ -189,8 +194,6 @@ def grpo_loss(
         if beta > 0:
             per_token = per_token + beta * kl
 
-    if is_weights is not None:
-        per_token = per_token * is_weights.detach().to(logp.dtype).masked_fill(~keep, 0.0)
     total = (per_token * m).sum()
     if loss_type == "grpo":
         loss = ((per_token * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)).mean()
