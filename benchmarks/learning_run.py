@@ -1,15 +1,20 @@
 """Does GRPO teach the embedded model a task? survey -> train -> held-out eval -> report, in one script.
 
 1. **Survey**: for each candidate task, ``reasonkit eval`` measures the base model's pass@1 and pass@8
-   (``--n 8 --temperature 1``) on ``--survey-items`` test items. The task to train is the one with
-   the largest pass@8 - pass@1 gap (GRPO turns pass@k into pass@1) among those whose pass@1 is
-   below 0.6 and pass@8 above pass@1 (``--task`` skips the choice).
-2. **Train**: ``reasonkit train --dataset TASK`` with the task's own reward (``rg:TASK`` plus a small
-   format term), periodic held-out evaluation (``--eval-steps``), TensorBoard logging.
-3. **Judge**: base and adapter on ``--heldout`` test items (never in training: see
+   (``--n 8 --temperature 1``) on ``--survey-items`` test items (GRPO turns pass@k into pass@1).
+2. **Pilot**: a ``--pilot-steps`` training run on each candidate whose pass@8 exceeds its pass@1,
+   ending with a greedy held-out evaluation; the task trained is the one with the highest held-out
+   accuracy after its pilot (ties: the largest pass@8 - pass@1 gap; ``--pilot-steps 0`` picks by the
+   gap alone, ``--task`` skips the choice). A first full run on the largest-gap task (3-term sums)
+   at lr 3e-4 collapsed into copying the question (``9-3+7</answer>``, reward falling for 40 steps):
+   the survey alone does not say what the trainer can move, so the pilot measures it.
+3. **Train**: ``reasonkit train --dataset TASK`` with the task's own scorer as the only reward
+   (``rg:TASK``), periodic held-out evaluation (``--eval-steps``), TensorBoard logging.
+4. **Judge**: base and adapter on ``--heldout`` test items (never in training: see
    :mod:`reasonkit.verifiers.reasoning_gym`), greedy and at temperature 1, with ``reasonkit eval
-   --lora`` and ``reasonkit report``'s paired sign test; plus a second, untrained task (``--control``).
-4. **Record**: ``benchmarks/results/learning{suffix}.json`` / ``.md`` / ``.png`` (reward per step,
+   --lora`` and ``reasonkit report``'s paired sign test; plus untrained tasks (``--control``), and a
+   lenient breakdown of where a change comes from (answers finished vs right numbers).
+5. **Record**: ``benchmarks/results/learning{suffix}.json`` / ``.md`` / ``.png`` (reward per step,
    held-out accuracy per periodic eval, truncation rate). Every number is read from the run files.
 
     python benchmarks/learning_run.py                      # the full run (about an hour on 2 CPU cores)
@@ -35,7 +40,8 @@ CANDIDATES = [
     "rg:chain_sum:min_terms=3,max_terms=3,min_digits=1,max_digits=1",
     "rg:products:difficulty=0",                        # a * b
 ]
-CONTROLS = ["rg:products:difficulty=0", "rg:letter_counting:difficulty=0"]  # untrained tasks that must not drop
+# untrained tasks that must not drop (the trained one is left out); the first is arithmetic of another kind
+CONTROLS = ["rg:chain_sum:difficulty=0", "rg:products:difficulty=0", "rg:letter_counting:difficulty=0"]
 PREFILL = "<think>\n</think>\n<answer>"
 
 
@@ -82,17 +88,36 @@ def survey(a, work: Path) -> list[dict]:
 
 def choose(rows: list[dict]) -> str:
     ok = [r for r in rows if r["pass@1"] < 0.6 and (r["pass@8"] or 0) > r["pass@1"]]
-    best = max(ok or rows, key=lambda r: (r["pass@8"] or 0) - r["pass@1"])
+    best = max(ok or rows, key=lambda r: (r.get("pilot_accuracy") or 0, (r["pass@8"] or 0) - r["pass@1"]))
     return best["task"]
 
 
-def train(a, task: str, out: Path) -> float:
+def pilot(a, rows: list[dict], work: Path) -> None:
+    """A short training run (``--pilot-steps``) on each candidate with pass@8 > pass@1, ending with a
+    periodic held-out evaluation (greedy, ``--eval-limit`` test items): which task the trainer can
+    actually move is measured, not guessed from the survey. Adds ``pilot_accuracy`` and the pilot's
+    first / last training reward to each row."""
+    hopeful = [r for r in rows if (r["pass@8"] or 0) > r["pass@1"]] or rows  # none: try them all
+    for i, r in enumerate(rows):
+        if r not in hopeful:
+            continue
+        run = work / "pilot" / str(i)
+        minutes = train(a, r["task"], run, steps=a.pilot_steps, eval_steps=a.pilot_steps)
+        steps, evals = curves(run)
+        key = f"eval/rg:{r['task'][3:].partition(':')[0]}"
+        k = max(1, min(3, len(steps) // 2))
+        r.update(pilot_accuracy=evals[-1].get(key) if evals else None, pilot_minutes=round(minutes, 2),
+                 pilot_reward_first=sum(x["reward"] for x in steps[:k]) / k,
+                 pilot_reward_last=sum(x["reward"] for x in steps[-k:]) / k)
+
+
+def train(a, task: str, out: Path, steps: int | None = None, eval_steps: int | None = None) -> float:
     args = ["train", "--dataset", task, "--prefill", a.prefill, "--rewards",
             f"rg:{task[3:].partition(':')[0]}", "--group-size", str(a.group_size),
             "--prompts-per-step", str(a.prompts_per_step), "--max-tokens", str(a.max_tokens),
             "--learning-rate", str(a.lr), "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
             "--lora-target-modules", "all-linear", "--dtype", "fp32", "--seed", str(a.seed), "--max-steps",
-            str(a.steps), "--eval-steps", str(a.eval_steps), "--eval-limit", str(a.eval_limit),
+            str(steps or a.steps), "--eval-steps", str(eval_steps or a.eval_steps), "--eval-limit", str(a.eval_limit),
             "--log-completions-steps", "5", "--report-to", "tensorboard", "--output", str(out)]
     if a.model:
         args += ["--model", a.model]
@@ -120,22 +145,22 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
 def breakdown(run: Path) -> dict:
     """Where a change in accuracy comes from, per adapter, read from samples.jsonl: the share of
     completions that close the answer tag before ``max_tokens`` (``finished``), and the share whose
-    first number is the reference answer whether or not the answer was finished (``first_number_right``:
-    a lenient reading that credits an answer the strict scorer refuses). A gain in accuracy with an
-    equal ``first_number_right`` is a gain in answering in the form asked, not in computing."""
+    text up to the first ``</answer>`` (all of it when there is none) contains the reference answer as a
+    number (``number_in_answer``: a lenient reading that credits ``3*8=24`` and an unfinished ``24 and
+    then...``, which the strict scorer refuses). A gain in accuracy with an equal ``number_in_answer``
+    is a gain in answering in the form asked, not in computing."""
     import re
 
     rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines() if x.strip()]
     out: dict = {}
     for name in sorted({r["adapter"] for r in rows}):
         mine = [r for r in rows if r["adapter"] == name]
-        first = [re.search(r"-?\d+(?:\.\d+)?", r["completion"]) for r in mine]
-        right = [m is not None and _same_number(m.group(0), (r.get("reference") or {}).get("answer"))
-                 for m, r in zip(first, mine)]
+        right = [any(_same_number(x, (r.get("reference") or {}).get("answer"))
+                     for x in re.findall(r"-?\d+(?:\.\d+)?", r["completion"].split("</answer>")[0])) for r in mine]
         out[name] = {"samples": len(mine),
                      "finished": sum("</answer>" in r["completion"] and r["finish_reason"] != "length"
                                      for r in mine) / max(len(mine), 1),
-                     "first_number_right": sum(right) / max(len(mine), 1)}
+                     "number_in_answer": sum(right) / max(len(mine), 1)}
     return out
 
 
@@ -191,6 +216,14 @@ def write(a, result: dict) -> None:
              "| task | items | pass@1 | pass@8 | truncated |", "|---|---|---|---|---|"]
     lines += [f"| {r['task']} | {r['items']} | {r['pass@1']:.3f} | {r['pass@8'] or 0:.3f} | "
               f"{r['truncation_rate']:.2f} |" for r in result["survey"]]
+    piloted = [r for r in result["survey"] if "pilot_accuracy" in r]
+    if piloted:
+        lines += ["", f"Pilot: {result.get('pilot_steps')} training steps on each candidate, then greedy accuracy on "
+                  f"{result.get('eval_limit')} test items (the task trained is the one the pilot moved most):", "",
+                  "| task | pilot reward first -> last steps | held-out accuracy after the pilot | minutes |",
+                  "|---|---|---|---|"]
+        lines += [f"| {r['task']} | {r['pilot_reward_first']:.3f} -> {r['pilot_reward_last']:.3f} | "
+                  f"{(r['pilot_accuracy'] or 0):.3f} | {r['pilot_minutes']:.1f} |" for r in piloted]
     lines += ["", f"## Held-out ({result['heldout_items']} test items, never trained on)", "",
               "| eval | task | base | adapter | paired p (sign test) |", "|---|---|---|---|---|"]
     for label, j in result["judge"].items():
@@ -198,11 +231,12 @@ def write(a, result: dict) -> None:
         lines.append(f"| {label} | {j['task']} | {j['base']['accuracy']:.3f} | {j['adapter']['accuracy']:.3f} | "
                      f"{'n/a' if p is None else f'{p:.3g}'} |")
     lines += ["", "Where the change comes from (greedy and t=1 samples; `finished` = closed `</answer>` before the "
-              "token limit, `first number right` = the completion's first number is the answer, finished or not):",
-              "", "| eval | model | finished | first number right | accuracy |", "|---|---|---|---|---|"]
+              "token limit, `number in answer` = the answer's number occurs in the text before `</answer>`, finished or "
+              "not: a lenient reading):",
+              "", "| eval | model | finished | number in answer | accuracy |", "|---|---|---|---|---|"]
     for label, j in result["judge"].items():
         for name, b in j["breakdown"].items():
-            lines.append(f"| {label} | {name} | {b['finished']:.3f} | {b['first_number_right']:.3f} | "
+            lines.append(f"| {label} | {name} | {b['finished']:.3f} | {b['number_in_answer']:.3f} | "
                          f"{j[name]['accuracy']:.3f} |")
     gain = g["adapter"]["accuracy"] - g["base"]["accuracy"]
     lines += ["", f"Greedy held-out accuracy {result['base_accuracy']:.3f} -> {result['adapter_accuracy']:.3f} "
@@ -239,11 +273,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--task", default=None, help="skip the choice: train this task (the survey still runs)")
     ap.add_argument("--control", nargs="+", default=CONTROLS, help="untrained tasks that must not drop")
     ap.add_argument("--survey-items", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--pilot-steps", type=int, default=10,
+                    help="steps of the short run on each candidate that picks the task (0: pick by the survey alone)")
     ap.add_argument("--group-size", type=int, default=8)
     ap.add_argument("--prompts-per-step", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=24)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--eval-steps", type=int, default=20)
     ap.add_argument("--eval-limit", type=int, default=64)
     ap.add_argument("--heldout", type=int, default=200)
@@ -259,6 +295,8 @@ def main(argv=None) -> dict:
     a.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows = survey(a, a.work)
+    if a.pilot_steps and not a.task and not a.survey_only:
+        pilot(a, rows, a.work)
     task = a.task or choose(rows)
     if a.survey_only:
         return write_survey(a, rows, task, argv)
@@ -272,7 +310,8 @@ def main(argv=None) -> dict:
         "task": task, "heldout_items": g["base"]["items"], "base_accuracy": g["base"]["accuracy"],
         "adapter_accuracy": g["adapter"]["accuracy"], "p_value": (g["paired"] or {}).get("p_value"),
         "train_minutes": round(minutes, 2), "total_minutes": round((time.perf_counter() - t0) / 60, 2),
-        "steps": a.steps, "model": a.model or "embedded SmolLM2-135M-Instruct",
+        "steps": a.steps, "pilot_steps": a.pilot_steps, "eval_limit": a.eval_limit, "lr": a.lr,
+        "model": a.model or "embedded SmolLM2-135M-Instruct",
         "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "survey": rows, "judge": judged, "evals": evals,
         "curve": [{k: r.get(k) for k in r if isinstance(r.get(k), (int, float))} for r in steps],

@@ -63,7 +63,7 @@ class Stub:
 
                     path = body.get("lora_path", "")
                     stub.adapter_calls.append({"path": self.path, "body": body, "files": sorted(os.listdir(path))
-                                               if path and os.path.isdir(path) else None})
+                                               if path and os.path.isdir(path) else None, "t": time.monotonic()})
                     if stub.down:
                         self._send(503, b'{"error": {"message": "down"}}')
                     else:
@@ -76,7 +76,8 @@ class Stub:
                 with stub.lock:
                     stub.count += 1
                     number = stub.count
-                    stub.log.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                    stub.log.append({"path": self.path, "body": body, "headers": dict(self.headers),
+                                     "t": time.monotonic()})
                 text = json.dumps(body.get("messages") or body.get("prompt"))
                 fault = stub.faults.pop(number, None)
                 if fault is None:

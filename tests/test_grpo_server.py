@@ -2,6 +2,7 @@
 rollouts against the stub server on 127.0.0.1, with the tiny Llama built from a config."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -138,3 +139,38 @@ def test_train_cli_with_no_server_is_one_line(tiny_model_dir, tmp_path):
     assert r.exit_code == 2, r.output
     errors = [line for line in r.output.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and "no replica answered" in errors[0] and "Traceback" not in r.output
+
+
+@pytest.mark.slow  # two accelerate processes (gloo) training against one server: ~1 min
+@pytest.mark.timeout(900)
+def test_two_processes_train_against_one_server(tiny_model_dir, tmp_path):
+    """The multi-process path: only the main process saves and loads each step's adapter; the other waits
+    at the barrier, and both then sample from the new name (every generation request of step k comes
+    after step k's load and names its adapter)."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("accelerate") is None or shutil.which("reasonkit") is None:
+        pytest.skip("accelerate / reasonkit launchers not on PATH")
+    out = tmp_path / "run"
+    with Stub(models=("base",)) as stub:
+        cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", shutil.which("reasonkit"), "train",
+               "--model", tiny_model_dir, "--backend", "vllm-server", "--base-url", stub.url, "--dataset", "gsm8k",
+               "--max-steps", "2", "--prompts-per-step", "2", "--group-size", "2", "--max-tokens", "8",
+               "--lora-r", "4", "--lora-alpha", "8", "--dtype", "fp32", "--output", str(out), "-q"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+        gens = stub.generation_requests()
+        loads = [c for c in stub.adapter_calls if c["path"] == "/v1/load_lora_adapter"]
+    names = [c["body"]["lora_name"] for c in loads]
+    assert [n.rsplit("-", 1)[1] for n in names] == ["0", "1"]  # one load per step: the main process's
+    assert len(gens) == 4  # 2 steps x 2 processes x 1 prompt each (n = group size in one request)
+    for step, load in enumerate(loads):
+        mine = [g for g in gens if g["body"]["model"] == names[step]]
+        assert len(mine) == 2 and all(g["t"] > load["t"] for g in mine)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and all("sampler/logprob_gap_mean" in r for r in rows)
+    assert (out / "checkpoint-2" / "adapter_model.safetensors").is_file()

@@ -21,7 +21,7 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     spec.loader.exec_module(mod)
     task = "rg:chain_sum:difficulty=0,test_size=8,size=40"
     result = mod.main(["--model", tiny_model_dir, "--candidates", task, "--control", "rg:chain_sum:max_terms=3,"
-                       "min_terms=3,test_size=4", "--survey-items", "2", "--steps", "2", "--group-size", "2",
+                       "min_terms=3,test_size=4", "--survey-items", "2", "--steps", "2", "--pilot-steps", "1", "--group-size", "2",
                        "--prompts-per-step", "1", "--max-tokens", "4", "--eval-steps", "1", "--eval-limit", "2",
                        "--heldout", "3", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "res"),
                        "--suffix=-smoke"])
@@ -34,6 +34,8 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     assert [r["task"] for r in saved["survey"]] == [task] and saved["survey"][0]["items"] == 2
     assert [r["step"] for r in saved["curve"]] == [1, 2] and [e["step"] for e in saved["evals"]] == [1, 2]
     assert set(saved["judge"]) == {"greedy", "t1", "control"}
+    assert set(saved["judge"]["greedy"]["breakdown"]) == {"base", "adapter"}
+    assert "pilot_accuracy" in saved["survey"][0] and saved["task"] == task
     md = (tmp_path / "res" / "learning-smoke.md").read_text()
     assert "pass@8" in md and task in md
     assert (tmp_path / "res" / "learning-smoke.png").stat().st_size > 1000
