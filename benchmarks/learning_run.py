@@ -2,10 +2,10 @@
 
 1. **Survey**: for each candidate task, ``reasonkit eval`` measures the base model's pass@1 and pass@8
    (``--n 8 --temperature 1``) on ``--survey-items`` test items (GRPO turns pass@k into pass@1).
-2. **Pilot**: a ``--pilot-steps`` training run on each candidate whose pass@8 exceeds its pass@1,
-   ending with a greedy held-out evaluation; the task trained is the one with the highest held-out
-   accuracy after its pilot (ties: the largest pass@8 - pass@1 gap; ``--pilot-steps 0`` picks by the
-   gap alone, ``--task`` skips the choice). A first full run on the largest-gap task (3-term sums)
+2. **Pilot**: a ``--pilot-steps`` training run on each candidate whose pass@8 exceeds its pass@1; the
+   task trained is the one whose training reward rose most over its pilot (:func:`pilot`; ties: the
+   largest pass@8 - pass@1 gap; ``--pilot-steps 0`` picks by the gap alone, ``--task`` skips the
+   choice). A first full run on the largest-gap task (3-term sums)
    at lr 3e-4 collapsed into copying the question (``9-3+7</answer>``, reward falling for 40 steps):
    the survey alone does not say what the trainer can move, so the pilot measures it.
 3. **Train**: ``reasonkit train --dataset TASK`` with the task's own scorer as the only reward
@@ -88,27 +88,34 @@ def survey(a, work: Path) -> list[dict]:
 
 def choose(rows: list[dict]) -> str:
     ok = [r for r in rows if r["pass@1"] < 0.6 and (r["pass@8"] or 0) > r["pass@1"]]
-    best = max(ok or rows, key=lambda r: (r.get("pilot_accuracy") or 0, (r["pass@8"] or 0) - r["pass@1"]))
+    best = max(ok or rows, key=lambda r: (r.get("pilot_gain", 0.0), (r["pass@8"] or 0) - r["pass@1"]))
     return best["task"]
 
 
 def pilot(a, rows: list[dict], work: Path) -> None:
-    """A short training run (``--pilot-steps``) on each candidate with pass@8 > pass@1, ending with a
-    periodic held-out evaluation (greedy, ``--eval-limit`` test items): which task the trainer can
-    actually move is measured, not guessed from the survey. Adds ``pilot_accuracy`` and the pilot's
-    first / last training reward to each row."""
+    """A short training run (``--pilot-steps``) on each candidate with pass@8 > pass@1: which task the
+    trainer can actually move is measured, not guessed from the survey. The measure is the rise of the
+    training reward, mean of the last 3 steps minus mean of the first 3 (``pilot_gain``: 3 x 32
+    completions a side, on training items only, so the choice never looks at the test items the
+    judge scores). The pilot's held-out accuracy (greedy, the first ``--eval-limit`` test items) is
+    recorded as ``pilot_accuracy`` but not used: on 64 items one item is 1.6 points. ``--reuse`` keeps
+    a pilot already complete in ``--work``."""
     hopeful = [r for r in rows if (r["pass@8"] or 0) > r["pass@1"]] or rows  # none: try them all
     for i, r in enumerate(rows):
         if r not in hopeful:
             continue
         run = work / "pilot" / str(i)
-        minutes = train(a, r["task"], run, steps=a.pilot_steps, eval_steps=a.pilot_steps)
+        done = run / "metrics.jsonl"
+        if not (a.reuse and done.is_file() and len(done.read_text().splitlines()) == a.pilot_steps):
+            train(a, r["task"], run, steps=a.pilot_steps, eval_steps=a.pilot_steps)
         steps, evals = curves(run)
+        minutes = sum(x.get("step_seconds", 0.0) for x in steps) / 60
         key = f"eval/rg:{r['task'][3:].partition(':')[0]}"
         k = max(1, min(3, len(steps) // 2))
         r.update(pilot_accuracy=evals[-1].get(key) if evals else None, pilot_minutes=round(minutes, 2),
                  pilot_reward_first=sum(x["reward"] for x in steps[:k]) / k,
                  pilot_reward_last=sum(x["reward"] for x in steps[-k:]) / k)
+        r["pilot_gain"] = r["pilot_reward_last"] - r["pilot_reward_first"]
 
 
 def train(a, task: str, out: Path, steps: int | None = None, eval_steps: int | None = None) -> float:
@@ -218,12 +225,15 @@ def write(a, result: dict) -> None:
               f"{r['truncation_rate']:.2f} |" for r in result["survey"]]
     piloted = [r for r in result["survey"] if "pilot_accuracy" in r]
     if piloted:
-        lines += ["", f"Pilot: {result.get('pilot_steps')} training steps on each candidate, then greedy accuracy on "
-                  f"{result.get('eval_limit')} test items (the task trained is the one the pilot moved most):", "",
-                  "| task | pilot reward first -> last steps | held-out accuracy after the pilot | minutes |",
-                  "|---|---|---|---|"]
+        lines += ["", f"Pilot: {result.get('pilot_steps')} training steps on each candidate; the task trained is the one whose "
+                  "training reward rose most (mean of the last 3 steps minus the first 3, training items only). "
+                  f"Held-out accuracy after the pilot (greedy, {result.get('eval_limit')} test items) is shown, "
+                  "not used:", "",
+                  "| task | pilot reward first 3 -> last 3 steps | rise | held-out accuracy after the pilot | "
+                  "minutes |", "|---|---|---|---|---|"]
         lines += [f"| {r['task']} | {r['pilot_reward_first']:.3f} -> {r['pilot_reward_last']:.3f} | "
-                  f"{(r['pilot_accuracy'] or 0):.3f} | {r['pilot_minutes']:.1f} |" for r in piloted]
+                  f"{r['pilot_gain']:+.3f} | {(r['pilot_accuracy'] or 0):.3f} | {r['pilot_minutes']:.1f} |"
+                  for r in piloted]
     lines += ["", f"## Held-out ({result['heldout_items']} test items, never trained on)", "",
               "| eval | task | base | adapter | paired p (sign test) |", "|---|---|---|---|---|"]
     for label, j in result["judge"].items():
@@ -288,6 +298,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--work", type=Path, default=Path("runs/learning"))
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--suffix", default="", help="results file suffix, e.g. -smoke")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep survey evals and pilots already complete in --work (same settings; evals resume)")
     ap.add_argument("--survey-only", action="store_true",
                     help="stop after the survey: write learning{suffix}-survey.json/.md (no training claim)")
     a = ap.parse_args(argv)

@@ -1,15 +1,17 @@
-"""GRPO learns: a short run on the embedded SmolLM2-135M-Instruct on CPU raises a reward measurably.
+"""GRPO learns a task: the README quick run (``train/quick-cpu.yaml``) on the embedded
+SmolLM2-135M-Instruct on CPU raises the task's own reward within a few steps.
 
-Task: Countdown prompts whose assistant pre-fill already holds the reasoning block and opens the
-answer (``...</think>\\n<answer>``), reward ``format_soft`` (1 when the completion closes the answer
-tag). The untrained model closes it in about 1 completion of 5 within 16 tokens (measured: 3 of 16),
-so every group has reward variance and GRPO has a signal. With fixed seeds, LoRA r=8 and a high
-learning rate, the mean reward of the last steps must exceed that of the first steps by a clear
-margin. ``benchmarks/results/learning_curve.png`` records a longer run of the same recipe.
+Task: one-digit products (reasoning-gym ``products``, difficulty 0), reward ``rg:products`` alone — the
+task's scorer, no format term — so the reward can only rise when the answers get right. The base
+model answers about 2 % of these right at temperature 1 (``benchmarks/results/learning-survey.md``);
+measured here, 10 steps of the recipe took the mean reward of the first 3 steps from about 0.02 to
+about 0.17 over the last 3. The test asks for a third of that rise, and checks that the recorded
+completions show answers the scorer credits (not only a closed tag).
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,23 +19,27 @@ from click.testing import CliRunner
 from reasonkit.cli import main
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("reasoning_gym")
 
-PREFILL = "Let me solve this step by step.\n<think>\nI combine the numbers.\n</think>\n<answer>"
-RECIPE = ["--dataset", "countdown", "--rewards", "format_soft", "--prefill", PREFILL, "--group-size", "8",
-          "--prompts-per-step", "2", "--max-tokens", "16", "--learning-rate", "3e-3", "--lora-r", "8",
-          "--lora-alpha", "16", "--lora-dropout", "0", "--dtype", "fp32", "--seed", "0", "--quiet"]
-STEPS, WINDOW = 8, 3
+RECIPE = Path(__file__).resolve().parents[1] / "train" / "quick-cpu.yaml"
+STEPS, WINDOW = 10, 3
 
 
-def test_short_run_raises_format_reward(tmp_path, default_model_path):
+@pytest.mark.timeout(900)
+def test_quick_run_raises_the_task_reward(tmp_path, default_model_path):
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, ["train", *RECIPE, "--max-steps", str(STEPS), "--output", str(out)],
+    res = CliRunner().invoke(main, ["train", "--config", str(RECIPE), "--max-steps", str(STEPS), "--eval-steps", "0",
+                                    "--log-completions-steps", "1", "--output", str(out), "--quiet"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    rewards = [r["reward"] for r in rows]
+    rewards = [r["rewards/rg:products"] for r in rows]
     assert len(rewards) == STEPS
     first = sum(rewards[:WINDOW]) / WINDOW
     last = sum(rewards[-WINDOW:]) / WINDOW
-    print(f"format_soft reward by step: {[round(r, 2) for r in rewards]}; first {first:.2f} -> last {last:.2f}")
-    assert last > first + 0.2, rewards
+    print(f"rg:products reward by step: {[round(r, 3) for r in rewards]}; first {first:.3f} -> last {last:.3f}")
+    assert last > first + 0.05, rewards
+    assert "NO LEARNING SIGNAL" not in res.output
+    logged = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
+    late = [c for c in logged if c["step"] > STEPS // 2]
+    assert any(c["reward"] == 1.0 and "</answer>" in c["completion"] for c in late), late[:4]

@@ -35,7 +35,7 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     assert [r["step"] for r in saved["curve"]] == [1, 2] and [e["step"] for e in saved["evals"]] == [1, 2]
     assert set(saved["judge"]) == {"greedy", "t1", "control"}
     assert set(saved["judge"]["greedy"]["breakdown"]) == {"base", "adapter"}
-    assert "pilot_accuracy" in saved["survey"][0] and saved["task"] == task
+    assert {"pilot_accuracy", "pilot_gain"} <= set(saved["survey"][0]) and saved["task"] == task
     md = (tmp_path / "res" / "learning-smoke.md").read_text()
     assert "pass@8" in md and task in md
     assert (tmp_path / "res" / "learning-smoke.png").stat().st_size > 1000
