@@ -243,7 +243,7 @@ def main() -> None:
         "Single steps vary (sampled completion lengths differ from step to step and the machine is shared); the "
         "sides run one after the other in the same invocation, so the ratios are the meaningful part.",
         "",
-        "The learning curve of a longer run is in [learning_curve.md](learning_curve.md) / `learning_curve.png`.",
+        "Whether the trainer teaches a task is measured by `benchmarks/learning_run.py` ([learning.md](learning.md)).",
         "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -188,7 +188,7 @@ def test_adversarial_inputs_return_fast(completion):
         assert v.correct in (True, False)
 
 
-# The hack of the recorded learning run (benchmarks/results/learning_curve.md): with the prompt
+# The hack of an earlier recorded learning run (format_soft on Countdown, since removed): with the prompt
 # pre-filling "<think>…</think>\n<answer>", the policy closed the answer at once and repeated tags.
 LEARNED_HACK = [
     "</answer></answer></answer></answer>",
