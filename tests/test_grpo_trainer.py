@@ -121,6 +121,23 @@ def test_score_fills_composite_and_component_rewards_and_marks_unscored():
     assert r.per_verifier["format"][:3].tolist() == [1.0, 0.0, 1.0]
 
 
+def test_truncated_completions_earn_nothing_unless_score_truncated():
+    """The eval harness's truncation policy in training: an answer followed by text up to the token limit
+    (what a run learned when it paid: ``24</answer><answer>24</answer>`` and on) is not credited."""
+    from reasonkit.grpo.rollout import score
+    from reasonkit.verifiers.compose import compose
+
+    good = " 3 + 5 = 8\n</think>\n<answer>3 + 5</answer>"
+    items = [{"numbers": [3, 5], "target": 8}] * 3 + [{"numbers": [3, 5]}]
+    r = Rollouts(["p"] * 4, items, [[1]] * 4, [[2]] * 4, [good] * 4,
+                 ["stop", "length", "stop", "length"], 2)
+    score(r, compose("countdown+0.5*format"), prefix="<think>")
+    assert r.rewards.tolist() == [1.5, 0.0, 1.5, 0.0]  # the unscorable truncated row is wrong, not NaN
+    assert r.per_verifier["countdown"].tolist() == [1.0, 0.0, 1.0, 0.0] and r.unscored == 0
+    score(r, compose("countdown+0.5*format"), prefix="<think>", score_truncated=True)
+    assert r.rewards[:3].tolist() == [1.5, 1.5, 1.5] and torch.isnan(r.rewards[3])
+
+
 # ------------------------------------------------------------------------------------------- gradients
 
 def test_lora_gradients_reach_only_adapter_and_base_is_unchanged(tiny_model_dir, tmp_path):

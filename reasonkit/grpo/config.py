@@ -68,7 +68,7 @@ _INT = {"lora_r", "lora_alpha", "group_size", "prompts_per_step", "batch_size", 
         "eval_steps", "eval_limit", "log_completions_steps", "logging_steps", "save_total_limit"}
 _FLOAT = {"lora_dropout", "temperature", "top_p", "learning_rate", "weight_decay", "warmup", "max_grad_norm",
           "epsilon", "epsilon_high", "beta", "importance_sampling_cap"}
-_BOOL = {"raw", "mask_truncated", "gradient_checkpointing"}
+_BOOL = {"raw", "mask_truncated", "score_truncated", "gradient_checkpointing"}
 
 
 @dataclass
@@ -130,6 +130,9 @@ class TrainConfig:
     loss_type: str = field(
         default="dapo", metadata={"help": "grpo | bnpo | dapo | dr_grpo (dapo is TRL 1.16's default)"})
     mask_truncated: bool = field(default=False, metadata={"help": "completions that hit max_tokens leave the loss"})
+    score_truncated: bool = field(
+        default=False, metadata={"help": "credit completions that hit max_tokens (default: reward 0, as eval scores "
+                                         "them)"})
     zero_variance: str = field(default="keep", metadata={"help": "keep | skip groups whose rewards are all equal"})
     # --- optimiser --------------------------------------------------------------------------------------
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})

@@ -138,28 +138,40 @@ class VLLMRollouts:
 
 # ------------------------------------------------------------------------------------------------ scoring
 
-def score(rollouts: Rollouts, verifier, prefix: str = "") -> Rollouts:
+def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool = False) -> Rollouts:
     """Fill ``rewards`` (composite score, NaN if unscored) and ``per_verifier`` (each component) in place.
 
     ``verifier`` is a composite from ``reasonkit.verifiers.compose.compose``; each data row supplies
     the reference fields. ``prefix`` is put before every completion (the benchmark's ``score_prefix``:
     a prompt that pre-fills ``<think>`` is scored as if the completion began with it). Scoring goes through ``score_batch`` so a verifier crash becomes an
     ``error`` verdict (counted in ``unscored``) instead of killing a long run.
+
+    Truncation policy (the eval harness's, :mod:`reasonkit.eval.scoring`): a completion that hit
+    ``max_tokens`` gets reward 0 in every component unless ``score_truncated``. Without it the policy
+    learns what a recorded run did: answer, then ramble to the token limit (``24</answer>`` followed
+    by more text), which earns the full reward in training and is scored wrong by ``reasonkit eval``.
     """
+    from reasonkit.verifiers.base import Verdict
     from reasonkit.verifiers.batch import score_batch
 
     rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
-    verdicts = score_batch(verifier, rows)
+    raw = list(score_batch(verifier, rows))
     nan = float("nan")
+    cut = set() if score_truncated else {i for i, r in enumerate(rollouts.finish_reasons) if r == "length"}
+    # unfinished: wrong (0 in every component), never "could not score"
+    verdicts = [Verdict(0.0, False, v.extracted, "truncated") if i in cut else v for i, v in enumerate(raw)]
     rewards, comps, unscored = [], {}, 0
-    for i, v in enumerate(verdicts):
+    for i, (v, r) in enumerate(zip(verdicts, raw)):
         # NaN = "could not score": group_advantages gives it advantage 0 and the trainer drops it
         # from the loss mask (see reasonkit.grpo.advantages).
         rewards.append(float(v.score) if v.correct is not None else nan)
         unscored += int(v.correct is None)
-        for name, cv in (v.details or {}).get("components", {}).items():
-            s = cv["score"] if cv.get("correct") is not None else nan
+        for name, cv in (r.details or {}).get("components", {}).items():
+            s = 0.0 if i in cut else cv["score"] if cv.get("correct") is not None else nan
             comps.setdefault(name, [nan] * len(verdicts))[i] = float(s)
+    for values in comps.values():  # a truncated row whose verdict had no components (an error)
+        for i in cut:
+            values[i] = 0.0
     rollouts.rewards = torch.tensor(rewards, dtype=torch.float32)
     if not comps:  # a single verifier: its reward is the only component
         comps = {getattr(verifier, "name", "reward"): rewards}

@@ -210,7 +210,7 @@ class GRPOTrainer:
         else:  # ZeRO-3 / FSDP2: from the gathered parameters (processes stop after different lengths)
             with dist_engine.gathered(self.accelerator, self.model) as bare:
                 rollouts = generate_hf(bare, self.tokenizer, prompts, items, sampling)
-        return score(rollouts, self.verifier, self.score_prefix)
+        return score(rollouts, self.verifier, self.score_prefix, score_truncated=self.cfg.score_truncated)
 
     # ------------------------------------------------------------------------------------------- update
 
