@@ -8,8 +8,10 @@
    choice). A first full run on the largest-gap task (3-term sums)
    at lr 3e-4 collapsed into copying the question (``9-3+7</answer>``, reward falling for 40 steps):
    the survey alone does not say what the trainer can move, so the pilot measures it.
-3. **Train**: ``reasonkit train --dataset TASK`` with the task's own scorer as the only reward
-   (``rg:TASK``), periodic held-out evaluation (``--eval-steps``), TensorBoard logging.
+3. **Train**: ``reasonkit train --dataset TASK`` with the task's own scorer as the only reward, its
+   partial credit dropped (``rg:TASK.exact``: 1 for the right answer, else 0; a run on ``rg:products``
+   with partial credit collapsed into ``3*8=24</answer>`` in every sample, 1/3 each, no signal left),
+   periodic held-out evaluation (``--eval-steps``), TensorBoard logging.
 4. **Judge**: base and adapter on ``--heldout`` test items (never in training: see
    :mod:`reasonkit.verifiers.reasoning_gym`), greedy and at temperature 1, with ``reasonkit eval
    --lora`` and ``reasonkit report``'s paired sign test; plus untrained tasks (``--control``), and a
@@ -120,7 +122,7 @@ def pilot(a, rows: list[dict], work: Path) -> None:
 
 def train(a, task: str, out: Path, steps: int | None = None, eval_steps: int | None = None) -> float:
     args = ["train", "--dataset", task, "--prefill", a.prefill, "--rewards",
-            f"rg:{task[3:].partition(':')[0]}", "--group-size", str(a.group_size),
+            f"rg:{task[3:].partition(':')[0]}.exact", "--group-size", str(a.group_size),
             "--prompts-per-step", str(a.prompts_per_step), "--max-tokens", str(a.max_tokens),
             "--learning-rate", str(a.lr), "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
             "--lora-target-modules", "all-linear", "--dtype", "fp32", "--seed", str(a.seed), "--max-steps",

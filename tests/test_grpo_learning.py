@@ -34,7 +34,7 @@ def test_quick_run_raises_the_task_reward(tmp_path, default_model_path):
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    rewards = [r["rewards/rg:products"] for r in rows]
+    rewards = [r["rewards/rg:products.exact"] for r in rows]
     assert len(rewards) == STEPS
     first = sum(rewards[:WINDOW]) / WINDOW
     last = sum(rewards[-WINDOW:]) / WINDOW

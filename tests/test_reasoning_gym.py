@@ -30,6 +30,37 @@ def test_verifier_scores_with_the_tasks_own_scorer_and_composes():
     assert both.score == pytest.approx(1.2) and both.correct is True
 
 
+# Completions a products run really wrote (benchmarks/learning_run.py, the assistant turn pre-filled with
+# "<think>\n</think>\n<answer>"), for "3 * 8": (completion, rg:products score, rg:products.exact score).
+PRODUCTS_OUTPUTS = [
+    ("3*8=24</answer>", 1 / 3, 0.0),                      # the expression: partial credit, the collapse
+    ("3 * 8 = 24</answer>", None, 0.0),
+    ("3*8 = 24</answer>\n<answer>24</answer>", 1.0, 1.0),  # the last answer block is the answer
+    ("24</answer>", 1.0, 1.0),
+    ("25</answer>", 0.0, 0.0),
+    (" 24 </answer>", 1.0, 1.0),
+    ("8</answer>", 0.0, 0.0),
+]
+
+
+@pytest.mark.parametrize("completion, partial, exact", PRODUCTS_OUTPUTS)
+def test_exact_drops_the_partial_credit_that_pays_for_the_expression(completion, partial, exact):
+    (item,) = [it for it in rgv.generate_items("products:difficulty=0", "test", limit=50) if it["answer"] == "24"][:1] \
+        or [{"answer": "24", "question": "Solve the following multiplication: 3 * 8.", "rg_metadata": {}}]
+    ref = {k: item[k] for k in ("answer", "question", "rg_metadata")}
+    text = "<answer>" + completion
+    plain, strict = resolve("rg:products")(text, **ref), resolve("rg:products.exact")(text, **ref)
+    if partial is not None:
+        assert plain.score == pytest.approx(partial, abs=1e-3)
+    assert strict.score == exact and strict.correct is plain.correct is (exact == 1.0)
+    assert strict.details["task_score"] == pytest.approx(plain.score)
+
+
+def test_exact_is_the_only_suffix():
+    with pytest.raises(Exception, match="rg:|reasoning-gym verifier"):
+        resolve("rg:products.strict")
+
+
 def test_scorer_crash_and_timeout_are_unscored_not_zero(monkeypatch):
     ref = {"answer": "3", "question": "1 + 2 =", "rg_metadata": {}}
 

@@ -8,6 +8,12 @@ each with its own ``score_answer(answer, entry) -> float in [0, 1]``. This modul
   verdict's score is that value, ``correct`` is ``score == 1``. It composes like every verifier
   (``rg:chain_sum+0.2*format``). The scorer is the one of the task's default configuration (the
   entries carry what the scorers read: question, answer, metadata).
+* ``rg:<task>.exact`` (e.g. ``rg:products.exact``): the same verdict with partial credit dropped,
+  score 1 when the task's scorer gives 1 and 0 otherwise. Policy: reasoning-gym's numeric scorers
+  pay part of the reward for an answer that merely holds the number among other text (``products``
+  gives 1/3 for ``3*8=24``); a GRPO run rewarded with that collapsed to writing the expression in
+  every sample (every group the same 1/3, no signal left, held-out strict accuracy unmoved), so a
+  reward that should pay for the answer alone uses ``.exact``. ``correct`` is the same in both.
 * Bounded in time: ``score_answer`` gets :data:`DEFAULT_TIMEOUT` seconds (SIGALRM on the main
   thread; elsewhere the call runs to its end and an overrun is reported the same way). A timeout or
   a crash of ``score_answer`` is ``correct=None`` (reasons ``timeout`` / ``error``, the message in
@@ -182,8 +188,9 @@ def _scorer(task: str):
 
 
 def verify_rg(completion: str, *, answer: str, question: str = "", rg_metadata: Any = None, task: str,
-              timeout: float | None = DEFAULT_TIMEOUT) -> Verdict:
-    """Score the last ``<answer>`` of ``completion`` with reasoning-gym task ``task``'s own scorer."""
+              timeout: float | None = DEFAULT_TIMEOUT, exact: bool = False) -> Verdict:
+    """Score the last ``<answer>`` of ``completion`` with reasoning-gym task ``task``'s own scorer
+    (``exact``: 1 for a full score, else 0; the scorer's own value stays in ``details["task_score"]``)."""
     extracted = last_tag_content(completion, "answer")
     if extracted is None:
         return Verdict(0.0, False, None, NO_ANSWER)
@@ -199,12 +206,21 @@ def verify_rg(completion: str, *, answer: str, question: str = "", rg_metadata: 
         return Verdict(0.0, None, extracted, ERROR, {"error": f"{type(exc).__name__}: {exc}"[:300]})
     if not 0.0 <= value <= 1.0:
         return Verdict(0.0, None, extracted, ERROR, {"error": f"score_answer returned {value!r}, not in [0, 1]"})
+    if exact:
+        return Verdict(1.0 if value >= 1.0 else 0.0, value >= 1.0, extracted, CORRECT if value >= 1.0 else NOT_EQUAL,
+                       {"task_score": value})
     return Verdict(value, value >= 1.0, extracted, CORRECT if value >= 1.0 else NOT_EQUAL)
 
 
 @functools.lru_cache(maxsize=None)
 def rg_verifier(task: str) -> VerifierSpec:
-    """The :class:`VerifierSpec` named ``rg:<task>`` (the registry's ``rg`` family calls this)."""
-    check_task(task)
+    """The :class:`VerifierSpec` named ``rg:<task>`` or ``rg:<task>.exact`` (the ``rg`` family calls this)."""
+    base, dot, mode = task.partition(".")
+    if dot and mode != "exact":
+        raise did_you_mean(task, [base, base + ".exact"], "reasoning-gym verifier")
+    check_task(base)
+    if mode:
+        return VerifierSpec(f"rg:{task}", verify_rg, ("answer", "question", "rg_metadata"),
+                            f"reasoning-gym {base}: 1 when its score_answer gives 1, else 0", {"task": base, "exact": True})
     return VerifierSpec(f"rg:{task}", verify_rg, ("answer", "question", "rg_metadata"),
                         f"reasoning-gym {task}: the task's score_answer on the last <answer>", {"task": task})
