@@ -1,13 +1,14 @@
 """GRPO learns a task: the README quick run (``train/quick-cpu.yaml``) on the embedded
 SmolLM2-135M-Instruct on CPU raises the task's own reward within a few steps.
 
-Task: one-digit products (reasoning-gym ``products``, difficulty 0), reward ``rg:products`` alone — the
-task's scorer, no format term — so the reward can only rise when the answers get right. The base
+Task: one-digit products (reasoning-gym ``products``, difficulty 0), reward ``rg:products.exact`` alone —
+the task's scorer without partial credit, no format term — so the reward can only rise when the answers
+get right. The base
 model answers about 2 % of these right at temperature 1 (``benchmarks/results/learning-survey.md``);
 measured here (the products pilot of ``benchmarks/learning_run.py``, the same settings), 10 steps took
-the mean reward of the first 3 steps from 0.010 to 0.140 over the last 3, while the truncated share
-fell from 0.47 to 0.09. The test asks for less than half of that rise, and checks that the recorded
-completions show answers the scorer credits (not only a closed tag).
+the mean reward of the first 3 steps from 0.000 to 0.083 over the last 3 (8 of 96 completions right).
+The test asks for a rise of 0.03 (3 completions), and checks that the recorded completions show
+answers the scorer credits (not only a closed tag).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_quick_run_raises_the_task_reward(tmp_path, default_model_path):
     first = sum(rewards[:WINDOW]) / WINDOW
     last = sum(rewards[-WINDOW:]) / WINDOW
     print(f"rg:products reward by step: {[round(r, 3) for r in rewards]}; first {first:.3f} -> last {last:.3f}")
-    assert last > first + 0.05, rewards
+    assert last > first + 0.03, rewards
     assert "NO LEARNING SIGNAL" not in res.output
     logged = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
     late = [c for c in logged if c["step"] > STEPS // 2]
