@@ -5,7 +5,7 @@ samples each (temperature 1.0, seed 0), at most 256 new tokens, on the embedded 
 
 1. A vLLM server is started on 127.0.0.1 (``reasonkit.eval.backends.vllm_server``: the module form
    of ``vllm serve``, with the CPU settings of the in-process backend) and the prompts are sent by
-   the openai backend at its default concurrency (32 per replica) through the chat endpoint, as
+   the openai backend at its default concurrency (64 per replica) through the chat endpoint, as
    ``reasonkit eval --backend openai`` does; one warm-up request first. The server is then stopped.
 2. The in-process vLLM backend (``reasonkit eval --backend vllm``) generates the same prompts.
 
@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--dtype", default="bfloat16")
-    parser.add_argument("--concurrency", type=int, default=None, help="default: the openai backend's (32)")
+    parser.add_argument("--concurrency", type=int, default=None, help="default: the openai backend's (64)")
     parser.add_argument("--quick", action="store_true", help="16 items x 4 samples x 64 tokens")
     parser.add_argument("--lora", action="store_true", help="LoRA enabled on both engines (results stem -lora)")
     parser.add_argument("--repeats", type=int, default=2, help="workload runs per engine (median and spread)")

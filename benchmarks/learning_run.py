@@ -7,7 +7,9 @@
    largest pass@8 - pass@1 gap; ``--pilot-steps 0`` picks by the gap alone, ``--task`` skips the
    choice). A first full run on the largest-gap task (3-term sums)
    at lr 3e-4 collapsed into copying the question (``9-3+7</answer>``, reward falling for 40 steps):
-   the survey alone does not say what the trainer can move, so the pilot measures it.
+   the survey alone does not say what the trainer can move, so the pilot measures it. Candidates whose
+   training split has fewer than 50 distinct questions are not piloted (a products run at difficulty
+   0 trained on one question, reached reward 1.0 and stayed at 0.06-0.09 held-out).
 3. **Train**: ``reasonkit train --dataset TASK`` with the task's own scorer as the only reward, its
    partial credit dropped (``rg:TASK.exact``: 1 for the right answer, else 0; a run on ``rg:products``
    with partial credit collapsed into ``3*8=24</answer>`` in every sample, 1/3 each, no signal left),
@@ -36,11 +38,12 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Task spaces large enough that the training split keeps thousands of distinct questions after the
+# test questions are dropped (products at difficulty 0 keeps one, chain_sum at difficulty 0 thirteen).
 CANDIDATES = [
-    "rg:chain_sum:difficulty=0",                       # a + b with one-digit numbers
-    "rg:basic_arithmetic:min_terms=2,max_terms=2,min_digits=1,max_digits=1",
-    "rg:chain_sum:min_terms=3,max_terms=3,min_digits=1,max_digits=1",
-    "rg:products:difficulty=0",                        # a * b
+    "rg:chain_sum:min_terms=3,max_terms=3,min_digits=1,max_digits=1",          # a + b - c, one digit each
+    "rg:basic_arithmetic:min_terms=2,max_terms=2,min_digits=1,max_digits=1",  # a op b, + - * /
+    "rg:products:difficulty=0,min_digits=1,max_digits=2",                      # a * b, up to two digits
 ]
 # untrained tasks that must not drop (the trained one is left out); the first is arithmetic of another kind
 CONTROLS = ["rg:chain_sum:difficulty=0", "rg:products:difficulty=0", "rg:letter_counting:difficulty=0"]
@@ -84,8 +87,15 @@ def survey(a, work: Path) -> list[dict]:
         reasonkit(*eval_args(a, task, a.survey_items, out, n=8, temperature=1.0))
         st = primary_stats(out)
         rows.append({"task": task, "items": st["items"], "pass@1": st["pass@1"], "pass@8": st.get("pass@8"),
-                     "truncation_rate": st["truncation_rate"]})
+                     "truncation_rate": st["truncation_rate"], "train_questions": train_questions(task)})
     return rows
+
+
+def train_questions(task: str) -> int:
+    """Distinct questions of the task's training split (after the test questions are dropped)."""
+    from reasonkit.verifiers.reasoning_gym import generate_items
+
+    return len({it["question"] for it in generate_items(task[3:], "train")})
 
 
 def choose(rows: list[dict]) -> str:
@@ -102,7 +112,11 @@ def pilot(a, rows: list[dict], work: Path) -> None:
     judge scores). The pilot's held-out accuracy (greedy, the first ``--eval-limit`` test items) is
     recorded as ``pilot_accuracy`` but not used: on 64 items one item is 1.6 points. ``--reuse`` keeps
     a pilot already complete in ``--work``."""
-    hopeful = [r for r in rows if (r["pass@8"] or 0) > r["pass@1"]] or rows  # none: try them all
+    from reasonkit.grpo.data_order import FEW_PROMPTS
+
+    # a task whose training split has few distinct questions is learnt by heart (see few_prompts_warning)
+    hopeful = [r for r in rows if (r["pass@8"] or 0) > r["pass@1"] and r.get("train_questions", 0) >= FEW_PROMPTS] \
+        or rows  # none: try them all
     for i, r in enumerate(rows):
         if r not in hopeful:
             continue

@@ -361,3 +361,16 @@ def test_cli_refuses_to_overwrite_a_run_without_resume(tmp_path):
     (tmp_path / "o" / "checkpoint-1" / "trainer_state.json").write_text("{}")
     res = CliRunner().invoke(main, ["train", "--output", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--resume" in res.output
+
+
+def test_few_distinct_prompts_are_warned_about(tiny_model_dir, tmp_path, capsys):
+    from reasonkit.grpo.data_order import few_prompts_warning
+
+    assert few_prompts_warning(["a"] * 95, steps=150, per_step=4).startswith("the training data have only 1 distinct")
+    assert few_prompts_warning([str(i) for i in range(60)], steps=150, per_step=4) is None  # enough distinct
+    assert few_prompts_warning(["a", "b"], steps=1, per_step=1) is None  # each seen at most once
+    r = CliRunner().invoke(main, ["train", "--model", tiny_model_dir, "--dataset", "rg:products:difficulty=0",
+                                  "--max-steps", "2", "--group-size", "2", "--prompts-per-step", "1",
+                                  "--max-tokens", "2", "--output", str(tmp_path / "o"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "only 1 distinct prompt" in r.output + capsys.readouterr().err

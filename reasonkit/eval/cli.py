@@ -45,7 +45,7 @@ def server_options(f):
         click.option("--base-url", "base_url", multiple=True, metavar="URL",
                      help="--backend openai: server base URL ending in /v1; repeat for replicas."),
         click.option("--concurrency", default=None, type=int, help="--backend openai: requests in flight "
-                     "(default 32 per replica)."),
+                     "(default 64 per replica)."),
         click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
                      help="Environment variable holding the API key (never written anywhere)."),
         click.option("--backend-options", "backend_options", default=None, metavar="K=V,...",

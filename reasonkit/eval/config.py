@@ -51,7 +51,7 @@ class EvalConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)  # passed to get_backend
     # --backend openai: replicas (each ending in /v1), requests in flight, where the key is read from
     base_url: tuple[str, ...] = ()
-    concurrency: int | None = None  # None = 32 per replica
+    concurrency: int | None = None  # None = 64 per replica
     api_key_env: str = "OPENAI_API_KEY"
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
 

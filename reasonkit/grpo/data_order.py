@@ -46,6 +46,26 @@ class DataOrder:
         self._order = epoch_order(self.seed, self.epoch, self.num_items)
 
 
+FEW_PROMPTS = 50  # distinct training prompts below which a run can memorise its data
+
+
+def few_prompts_warning(prompts, steps: int, per_step: int) -> str | None:
+    """A warning when the training data hold fewer than :data:`FEW_PROMPTS` distinct prompts and the
+    run will see each of them several times: the policy can learn the answers by heart and its
+    training reward says nothing about held-out accuracy. Measured: reasoning-gym ``products`` at
+    difficulty 0 has 100 possible questions; the test split holds 99 of them, and dropping those from
+    the training split left one (``3 * 8``). A run reached training reward 1.0 by step 40 and stayed
+    at 0.06-0.09 held-out."""
+    distinct = len(set(prompts))
+    visits = steps * per_step / max(distinct, 1)
+    if distinct >= FEW_PROMPTS or visits < 2:
+        return None
+    return (f"the training data have only {distinct} distinct prompt(s) ({len(prompts)} items) and the run will see "
+            f"each about {visits:.0f} times: it can memorise the answers, and its training reward will not say "
+            "how it does on new items. Use a task with more distinct questions (a higher difficulty, more "
+            "digits or terms) or more data.")
+
+
 def load_training_data(cfg, tokenizer):
     """``(benchmark, items, prompts, verifier)`` of a config's training split."""
     from reasonkit.errors import ReasonkitError

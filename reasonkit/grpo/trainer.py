@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ from .alarms import SignalAlarms
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config_checks import check_sampler_backend
-from .data_order import DataOrder, epoch_order, load_training_data  # noqa: F401 (epoch_order: re-exported)
+from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
 from .logging import RunLogger, completion_rows, rollout_metrics, tracker_init_kwargs
 from .logprobs import reference_logprobs
@@ -151,6 +152,9 @@ class GRPOTrainer:
 
         verifier = resolve(cfg.reward_spec if verifier is None else verifier)
         self.items, self.prompts, self.verifier = items, prompts, verifier
+        warning = few_prompts_warning(prompts, cfg.max_steps, cfg.num_prompts_per_step)
+        if warning and acc.is_main_process:
+            print(f"WARNING: {warning}", file=sys.stderr, flush=True)
         self.prompts_per_process = cfg.num_prompts_per_step // self.world
         self.data_order = DataOrder(cfg.seed, len(items))
         self.step = 0
