@@ -46,6 +46,7 @@ def main() -> None:
     out = Path(args.out)
     for loss_type in args.loss_types.split(","):
         cfg = TrainConfig(model=args.model, dtype="fp32", group_size=GROUP, prompts_per_step=PROMPTS, max_tokens=12,
+                          score_truncated=True,  # mechanics under test, not the truncation policy
                           lora_r=args.lora_r, lora_dropout=0.0, learning_rate=1e-2, loss_type=loss_type,
                           beta=0.04 if args.lora_r else 0.0, max_steps=2, seed=0, output=str(out / f"run-{loss_type}"),
                           gradient_accumulation_steps=args.accumulation)
@@ -82,6 +83,7 @@ def train(args) -> None:
     from reasonkit.verifiers.base import VerifierSpec
 
     cfg = TrainConfig(model=args.model, dtype="fp32", group_size=GROUP, prompts_per_step=PROMPTS, max_tokens=8,
+                      score_truncated=True,  # short completions: mechanics under test, not the truncation policy
                       lora_r=args.lora_r, lora_dropout=0.0, learning_rate=1e-2, beta=0.04 if args.lora_r else 0.0,
                       max_steps=2, save_steps=1, seed=0, output=args.out,
                       gradient_accumulation_steps=args.accumulation)

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 PREFILL = "Let me solve this step by step.\n<think>\nI combine the numbers.\n</think>\n<answer>"
 TRAIN = ["train", "--dataset", "countdown", "--rewards", "format_soft", "--prefill", PREFILL, "--group-size", "4",
          "--prompts-per-step", "2", "--max-tokens", "16", "--learning-rate", "1e-3", "--save-steps", "1",
-         "--seed", "3", "--quiet", "--dtype", "fp32", "--log-completions-steps", "1"]
+         "--seed", "3", "--quiet", "--dtype", "fp32", "--log-completions-steps", "1",
+         "--score-truncated"]  # 16 tokens: the run's mechanics are under test, not the truncation policy
 
 
 def _metrics(run):

@@ -45,7 +45,7 @@ def test_engine_logprobs_match_trainer_after_update(tmp_path, monkeypatch, defau
     from reasonkit.packing import pack as to_tensors
     from reasonkit.grpo.trainer import GRPOTrainer
 
-    cfg = TrainConfig(dtype="fp32", backend="vllm", group_size=4, prompts_per_step=2, max_tokens=16,
+    cfg = TrainConfig(dtype="fp32", backend="vllm", group_size=4, prompts_per_step=2, max_tokens=16, score_truncated=True,
                       learning_rate=2e-3, lora_dropout=0.0, max_steps=2, output=str(tmp_path / "run"),
                       backend_options={"max_model_len": 1024, "gpu_memory_utilization": 0.2})
     tok = AutoTokenizer.from_pretrained(default_model_path)

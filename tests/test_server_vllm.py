@@ -95,7 +95,7 @@ def test_grpo_rollouts_on_the_server_use_the_trainers_adapter(server, default_mo
     from reasonkit.packing import pack as to_tensors
 
     cfg = TrainConfig(dtype="fp32", backend="vllm-server", base_url=server, group_size=4, prompts_per_step=2,
-                      max_tokens=16, learning_rate=2e-3, lora_dropout=0.0, lora_r=8, max_steps=2,
+                      max_tokens=16, score_truncated=True, learning_rate=2e-3, lora_dropout=0.0, lora_r=8, max_steps=2,
                       output=str(tmp_path / "run"))
     tok = AutoTokenizer.from_pretrained(default_model_path)
     bench = get_benchmark("countdown")
