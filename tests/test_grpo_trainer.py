@@ -298,6 +298,21 @@ def test_periodic_evaluation_writes_eval_runs(tiny_model_dir, tmp_path):
     assert "eval/format" in rows[-1]
 
 
+def test_periodic_evaluation_scores_the_training_reward_too():
+    from types import SimpleNamespace
+
+    from reasonkit.grpo.evaluation import eval_verifiers
+
+    rg = "rg:chain_sum:min_terms=2,max_terms=2"
+    # the benchmark's own verifiers first (what it calls accuracy), then the reward's others, once each
+    assert eval_verifiers(SimpleNamespace(dataset=rg, reward_spec="gsm8k+0.2*format", seed=0)) == \
+        ("rg:chain_sum", "format", "gsm8k")
+    assert eval_verifiers(SimpleNamespace(dataset="countdown", reward_spec="countdown", seed=0)) == \
+        ("countdown", "format")
+    assert eval_verifiers(SimpleNamespace(dataset="custom", reward_spec="gsm8k+format", seed=0)) == \
+        ("gsm8k", "format")
+
+
 def test_sigint_finishes_the_step_then_saves(tiny_model_dir, tmp_path):
     import os
     import signal

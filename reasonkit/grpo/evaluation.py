@@ -5,9 +5,11 @@ the held-out split (``eval_split``, greedy, ``max_tokens`` as in training) with 
 (:func:`reasonkit.eval.runner.run`), into ``OUTPUT/eval/step-N`` (``samples.jsonl`` +
 ``summary.json``, readable by ``reasonkit report``). Generation uses the live policy through a
 thin :class:`~reasonkit.eval.backends.base.Backend` over
-:func:`~reasonkit.eval.backends.hf.generate_with_model`, so no second model is loaded; the
-verifiers are the benchmark's own (e.g. gsm8k strict + flexible, stepwise, format), not only the
-training reward.
+:func:`~reasonkit.eval.backends.hf.generate_with_model`, so no second model is loaded. The
+verifiers are the benchmark's own (e.g. gsm8k strict + flexible, stepwise, format), then each
+verifier of the training reward that is not among them (``--rewards gsm8k`` on an ``rg:`` task is
+scored on held-out items too): what is trained is watched on unseen items, next to what the
+benchmark calls accuracy.
 """
 from __future__ import annotations
 
@@ -49,17 +51,19 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path) ->
                       limit=cfg.eval_limit, n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed,
                       data=cfg.data, output=str(Path(output_dir) / "eval" / f"step-{step}"),
                       template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
-                      columns=dict(cfg.columns), verifiers=_custom_verifiers(cfg))
+                      columns=dict(cfg.columns), verifiers=eval_verifiers(cfg))
     _, summary = run(ecfg, engine=LivePolicyBackend(model, tokenizer), show=False)
     return {f"eval/{k}": v for k, v in _headline(summary).items()}
 
 
-def _custom_verifiers(cfg) -> tuple[str, ...]:
-    if cfg.dataset != "custom":
-        return ()
+def eval_verifiers(cfg) -> tuple[str, ...]:
+    """The benchmark's own verifiers (none for ``custom``), then the reward's verifiers not among them."""
+    from reasonkit.eval.benchmarks import get_benchmark
     from reasonkit.verifiers.compose import parse_expression
 
-    return tuple(parse_expression(cfg.reward_spec))
+    reward = tuple(parse_expression(cfg.reward_spec))
+    own = () if cfg.dataset == "custom" else tuple(get_benchmark(cfg.dataset, seed=cfg.seed).verifiers)
+    return own + tuple(v for v in reward if v not in own)
 
 
 def _headline(summary: dict[str, Any]) -> dict[str, float]:
