@@ -1,7 +1,8 @@
 """Does GRPO teach the embedded model a task? survey -> train -> held-out eval -> report, in one script.
 
 1. **Survey**: for each candidate task, ``reasonkit eval`` measures the base model's pass@1 and pass@8
-   (``--n 8 --temperature 1``) on ``--survey-items`` test items (GRPO turns pass@k into pass@1).
+   (``--n 8 --temperature 1``) on ``--survey-items`` test items (GRPO turns pass@k into pass@1), by
+   the reward's verifier and by the task's own scorer.
 2. **Pilot**: a ``--pilot-steps`` training run on each candidate whose pass@8 exceeds its pass@1; the
    task trained is the one whose training reward rose most over its pilot (:func:`pilot`; ties: the
    largest pass@8 - pass@1 gap; ``--pilot-steps 0`` picks by the gap alone, ``--task`` skips the
@@ -10,24 +11,31 @@
    the survey alone does not say what the trainer can move, so the pilot measures it. Candidates whose
    training split has fewer than 50 distinct questions are not piloted (a products run at difficulty
    0 trained on one question, reached reward 1.0 and stayed at 0.06-0.09 held-out).
-3. **Train**: ``reasonkit train --dataset TASK`` with the task's own scorer as the only reward, its
-   partial credit dropped (``rg:TASK.exact``: 1 for the right answer, else 0; a run on ``rg:products``
-   with partial credit collapsed into ``3*8=24</answer>`` in every sample, 1/3 each, no signal left),
-   periodic held-out evaluation (``--eval-steps``), TensorBoard logging.
+3. **Train**: ``reasonkit train --dataset TASK --rewards REWARD``, periodic held-out evaluation
+   (``--eval-steps``, scored by the benchmark's verifiers and the reward's), TensorBoard logging.
 4. **Judge**: base and adapter on ``--heldout`` test items (never in training: see
    :mod:`reasonkit.verifiers.reasoning_gym`), greedy and at temperature 1, with ``reasonkit eval
    --lora`` and ``reasonkit report``'s paired sign test; plus untrained tasks (``--control``), and a
-   lenient breakdown of where a change comes from (answers finished vs right numbers).
+   lenient breakdown of where a change comes from (answers finished, right numbers, equations
+   written out).
 5. **Record**: ``benchmarks/results/learning{suffix}.json`` / ``.md`` / ``.png`` (reward per step,
    held-out accuracy per periodic eval, truncation rate). Every number is read from the run files.
 
     python benchmarks/learning_run.py                      # the full run (about an hour on 2 CPU cores)
     python benchmarks/learning_run.py --steps 2 --survey-items 2 --heldout 4 --suffix=-smoke  # plumbing
 
+**The reward** (``--reward``, default ``gsm8k``): the number the answer states is right.
 All candidates share one prompt form: the reasoning system prompt and an assistant pre-fill that
-closes an empty think block and opens the answer tag (``--prefill``): a 135M model does not write
-the tags on its own, and the reward is the task's scorer alone (``rg:TASK``, which reads the text
-up to ``</answer>``), so it pays for the answer, not for the tags.
+opens the answer tag (``--prefill``; a 135M model does not write the tags on its own). Asked ``4 - 1 =`` the base model answers ``4 - 1 = 3`` about as often as ``3</answer>``,
+and the first form is right far more often (greedy, 64 items of 2-term sums: 0.52 of the answers
+right when the pre-fill is ``<answer>`` alone and it writes the sum out, 0.33 with the think block,
+where it more often guesses a bare number). reasoning-gym's scorers want the bare number: they give
+0 to ``4 - 1 = 3`` (the ``.exact`` reward, ``--reward task``, had a success rate of 1-4 % at temperature
+1, so nearly every group had no signal; five such runs are in the README). The ``gsm8k`` verifier
+reads the number the answer states (after the last ``=``, or a final "the answer is N"), with its
+policy against hedged answers and invented turns, and pays nothing for the form: a rise in its
+accuracy is a rise in right numbers. The task's own scorer is reported next to it, and the
+``shows_equation`` share says how much of a change comes from writing the sum out.
 """
 from __future__ import annotations
 
@@ -39,15 +47,18 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Task spaces large enough that the training split keeps thousands of distinct questions after the
-# test questions are dropped (products at difficulty 0 keeps one, chain_sum at difficulty 0 thirteen).
+# test questions are dropped (products at difficulty 0 keeps one, 2-term one-digit sums 200 at most).
 CANDIDATES = [
-    "rg:chain_sum:min_terms=3,max_terms=3,min_digits=1,max_digits=1",          # a + b - c, one digit each
+    "rg:chain_sum:min_terms=2,max_terms=2,min_digits=1,max_digits=2",          # a +- b, one or two digits
+    "rg:chain_sum:min_terms=3,max_terms=3,min_digits=1,max_digits=1",          # a +- b +- c, one digit each
     "rg:basic_arithmetic:min_terms=2,max_terms=2,min_digits=1,max_digits=1",  # a op b, + - * /
     "rg:products:difficulty=0,min_digits=1,max_digits=2",                      # a * b, up to two digits
 ]
-# untrained tasks that must not drop (the trained one is left out); the first is arithmetic of another kind
-CONTROLS = ["rg:chain_sum:difficulty=0", "rg:products:difficulty=0", "rg:letter_counting:difficulty=0"]
-PREFILL = "<think>\n</think>\n<answer>"
+# untrained tasks that must not drop (the trained one is left out): another operation, and no arithmetic
+CONTROLS = ["rg:products:min_digits=1,max_digits=1", "rg:letter_counting:difficulty=0"]
+# the reward and the judge's headline: the number the answer states (see the module docstring)
+REWARD = "gsm8k"
+PREFILL = "<answer>"
 
 
 def reasonkit(*args: str) -> None:
@@ -73,11 +84,31 @@ def eval_args(a, bench: str, limit: int, out: Path, *, n: int = 1, temperature: 
     args = ["eval", "-b", bench, "--backend", "hf", "--limit", str(limit), "--n", str(n), "--temperature",
             str(temperature), "--max-tokens", str(a.max_tokens), "--prefill", a.prefill, "--seed", str(a.seed),
             "-q", "-o", str(out)]
+    for v in dict.fromkeys([judge_verifier(a, bench), own_verifier(bench)]):
+        args += ["--verifier", v]
     if a.model:
         args += ["--model", a.model]
     if lora:
         args += ["--lora", f"adapter={lora}"]
     return args
+
+
+def own_verifier(task: str) -> str:
+    """The task's own scorer: ``rg:chain_sum`` for ``rg:chain_sum:min_terms=2,...``."""
+    return f"rg:{task[3:].partition(':')[0]}"
+
+
+def reward_expression(a, task: str) -> str:
+    """``--reward``; ``task`` is the task's own scorer without partial credit (``rg:TASK.exact``)."""
+    return f"{own_verifier(task)}.exact" if a.reward == "task" else a.reward
+
+
+def judge_verifier(a, task: str) -> str:
+    """The judge's headline: the reward's first verifier (``rg:TASK`` for ``--reward task``)."""
+    from reasonkit.verifiers.compose import parse_expression
+
+    first = next(iter(parse_expression(reward_expression(a, task))))
+    return own_verifier(task) if first.endswith(".exact") else first
 
 
 def survey(a, work: Path) -> list[dict]:
@@ -86,7 +117,9 @@ def survey(a, work: Path) -> list[dict]:
         out = work / "survey" / str(i)
         reasonkit(*eval_args(a, task, a.survey_items, out, n=8, temperature=1.0))
         st = primary_stats(out)
+        own = summary(out)["adapters"]["base"]["verifiers"].get(own_verifier(task), {})
         rows.append({"task": task, "items": st["items"], "pass@1": st["pass@1"], "pass@8": st.get("pass@8"),
+                     "own_pass@1": own.get("pass@1"), "own_pass@8": own.get("pass@8"),
                      "truncation_rate": st["truncation_rate"], "train_questions": train_questions(task)})
     return rows
 
@@ -126,7 +159,7 @@ def pilot(a, rows: list[dict], work: Path) -> None:
             train(a, r["task"], run, steps=a.pilot_steps, eval_steps=a.pilot_steps)
         steps, evals = curves(run)
         minutes = sum(x.get("step_seconds", 0.0) for x in steps) / 60
-        key = f"eval/rg:{r['task'][3:].partition(':')[0]}"
+        key = f"eval/{judge_verifier(a, r['task'])}"
         k = max(1, min(3, len(steps) // 2))
         r.update(pilot_accuracy=evals[-1].get(key) if evals else None, pilot_minutes=round(minutes, 2),
                  pilot_reward_first=sum(x["reward"] for x in steps[:k]) / k,
@@ -135,10 +168,10 @@ def pilot(a, rows: list[dict], work: Path) -> None:
 
 
 def train(a, task: str, out: Path, steps: int | None = None, eval_steps: int | None = None) -> float:
-    args = ["train", "--dataset", task, "--prefill", a.prefill, "--rewards",
-            f"rg:{task[3:].partition(':')[0]}.exact", "--group-size", str(a.group_size),
+    args = ["train", "--dataset", task, "--prefill", a.prefill, "--rewards", reward_expression(a, task),
+            "--group-size", str(a.group_size),
             "--prompts-per-step", str(a.prompts_per_step), "--max-tokens", str(a.max_tokens),
-            "--learning-rate", str(a.lr), "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
+            "--temperature", str(a.temperature), "--learning-rate", str(a.lr), "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
             "--lora-target-modules", "all-linear", "--dtype", "fp32", "--seed", str(a.seed), "--max-steps",
             str(steps or a.steps), "--eval-steps", str(eval_steps or a.eval_steps), "--eval-limit", str(a.eval_limit),
             "--log-completions-steps", "5", "--report-to", "tensorboard", "--output", str(out)]
@@ -160,8 +193,11 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
         run = work / f"judge-{label}"
         reasonkit(*eval_args(a, bench, a.heldout, run, n=n, temperature=temp, lora=str(adapter)))
         _, _, tests = report([run], md=str(run / "report.md"))
-        out[label] = {"task": bench, "base": primary_stats(run, "base"), "adapter": primary_stats(run, "adapter"),
-                      "paired": tests[0] if tests else None, "breakdown": breakdown(run)}
+        own = {m: summary(run)["adapters"][m]["verifiers"].get(own_verifier(bench), {}).get("accuracy")
+               for m in ("base", "adapter")}
+        out[label] = {"task": bench, "verifier": judge_verifier(a, bench), "base": primary_stats(run, "base"),
+                      "adapter": primary_stats(run, "adapter"), "paired": tests[0] if tests else None,
+                      "own_scorer": {"verifier": own_verifier(bench), **own}, "breakdown": breakdown(run)}
     return out
 
 
@@ -170,8 +206,10 @@ def breakdown(run: Path) -> dict:
     completions that close the answer tag before ``max_tokens`` (``finished``), and the share whose
     text up to the first ``</answer>`` (all of it when there is none) contains the reference answer as a
     number (``number_in_answer``: a lenient reading that credits ``3*8=24`` and an unfinished ``24 and
-    then...``, which the strict scorer refuses). A gain in accuracy with an equal ``number_in_answer``
-    is a gain in answering in the form asked, not in computing."""
+    then...``, which the strict scorer refuses), and the share that write out an equation before the
+    answer (``shows_equation``: an ``=`` in that text, as in ``4 - 1 = 3``). A gain in accuracy with an
+    equal ``number_in_answer`` is a gain in answering in the form asked, not in computing; a gain that
+    comes with a rise of ``shows_equation`` comes from writing the sum out before answering."""
     import re
 
     rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines() if x.strip()]
@@ -183,7 +221,8 @@ def breakdown(run: Path) -> dict:
         out[name] = {"samples": len(mine),
                      "finished": sum("</answer>" in r["completion"] and r["finish_reason"] != "length"
                                      for r in mine) / max(len(mine), 1),
-                     "number_in_answer": sum(right) / max(len(mine), 1)}
+                     "number_in_answer": sum(right) / max(len(mine), 1),
+                     "shows_equation": sum("=" in r["completion"].split("</answer>")[0] for r in mine) / max(len(mine), 1)}
     return out
 
 
@@ -215,7 +254,7 @@ def plot(steps: list[dict], evals: list[dict], task: str, path: Path) -> None:
     ax[0].plot(x, [r.get("reward") for r in steps], label="total reward", alpha=0.6)
     ax[0].set_title("training reward per step")
     ax[0].legend(fontsize=7)
-    for k in sorted({k for e in evals for k in e if k != "step" and "accuracy" in k}):
+    for k in sorted({k for e in evals for k in e if k.startswith("eval/")}):
         ax[1].plot([e["step"] for e in evals], [e.get(k) for e in evals], marker="o", label=k)
     ax[1].set_title("held-out accuracy (periodic eval)")
     ax[1].legend(fontsize=7)
@@ -228,6 +267,14 @@ def plot(steps: list[dict], evals: list[dict], task: str, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def survey_table(rows: list[dict], reward: str) -> list[str]:
+    lines = [f"| task | items | pass@1 ({reward}) | pass@8 ({reward}) | pass@1 (task's scorer) | "
+             "pass@8 (task's scorer) | truncated | distinct train questions |", "|---|---|---|---|---|---|---|---|"]
+    return lines + [f"| {r['task']} | {r['items']} | {r['pass@1']:.3f} | {r['pass@8'] or 0:.3f} | "
+                    f"{r.get('own_pass@1') or 0:.3f} | {r.get('own_pass@8') or 0:.3f} | {r['truncation_rate']:.2f} | "
+                    f"{r.get('train_questions', 'n/a')} |" for r in rows]
+
+
 def write(a, result: dict) -> None:
     a.results.mkdir(parents=True, exist_ok=True)
     base = a.results / f"learning{a.suffix}"
@@ -236,9 +283,7 @@ def write(a, result: dict) -> None:
     lines = [f"# GRPO learning run: {result['task']}", "",
              f"Command: `{result['command']}`", "",
              "## Survey (base model, temperature 1, 8 samples per item)", "",
-             "| task | items | pass@1 | pass@8 | truncated |", "|---|---|---|---|---|"]
-    lines += [f"| {r['task']} | {r['items']} | {r['pass@1']:.3f} | {r['pass@8'] or 0:.3f} | "
-              f"{r['truncation_rate']:.2f} |" for r in result["survey"]]
+             *survey_table(result["survey"], result["reward"])]
     piloted = [r for r in result["survey"] if "pilot_accuracy" in r]
     if piloted:
         lines += ["", f"Pilot: {result.get('pilot_steps')} training steps on each candidate; the task trained is the one whose "
@@ -251,19 +296,22 @@ def write(a, result: dict) -> None:
                   f"{r['pilot_gain']:+.3f} | {(r['pilot_accuracy'] or 0):.3f} | {r['pilot_minutes']:.1f} |"
                   for r in piloted]
     lines += ["", f"## Held-out ({result['heldout_items']} test items, never trained on)", "",
-              "| eval | task | base | adapter | paired p (sign test) |", "|---|---|---|---|---|"]
+              "| eval | task | verifier | base | adapter | paired p (sign test) | task's scorer: base | adapter |",
+              "|---|---|---|---|---|---|---|---|"]
     for label, j in result["judge"].items():
         p = (j["paired"] or {}).get("p_value")
-        lines.append(f"| {label} | {j['task']} | {j['base']['accuracy']:.3f} | {j['adapter']['accuracy']:.3f} | "
-                     f"{'n/a' if p is None else f'{p:.3g}'} |")
+        own = j.get("own_scorer") or {}
+        lines.append(f"| {label} | {j['task']} | {j.get('verifier')} | {j['base']['accuracy']:.3f} | "
+                     f"{j['adapter']['accuracy']:.3f} | {'n/a' if p is None else f'{p:.3g}'} | "
+                     f"{own.get('base') or 0:.3f} | {own.get('adapter') or 0:.3f} |")
     lines += ["", "Where the change comes from (greedy and t=1 samples; `finished` = closed `</answer>` before the "
               "token limit, `number in answer` = the answer's number occurs in the text before `</answer>`, finished or "
-              "not: a lenient reading):",
-              "", "| eval | model | finished | number in answer | accuracy |", "|---|---|---|---|---|"]
+              "not: a lenient reading; `shows equation` = an `=` in that text):",
+              "", "| eval | model | finished | number in answer | shows equation | accuracy |", "|---|---|---|---|---|---|"]
     for label, j in result["judge"].items():
         for name, b in j["breakdown"].items():
             lines.append(f"| {label} | {name} | {b['finished']:.3f} | {b['number_in_answer']:.3f} | "
-                         f"{j[name]['accuracy']:.3f} |")
+                         f"{b.get('shows_equation', 0):.3f} | {j[name]['accuracy']:.3f} |")
     gain = g["adapter"]["accuracy"] - g["base"]["accuracy"]
     lines += ["", f"Greedy held-out accuracy {result['base_accuracy']:.3f} -> {result['adapter_accuracy']:.3f} "
               f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training, "
@@ -278,14 +326,13 @@ def write_survey(a, rows: list[dict], task: str, argv) -> dict:
     a.results.mkdir(parents=True, exist_ok=True)
     base = a.results / f"learning{a.suffix}-survey"
     result = {"task": task, "survey": rows, "survey_items": a.survey_items, "max_tokens": a.max_tokens,
+              "reward": a.reward,
               "prefill": a.prefill, "model": a.model or "embedded SmolLM2-135M-Instruct",
               "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# GRPO learning run: survey only (no training in this record)", "", f"Command: `{result['command']}`",
              "", "Base model, temperature 1, 8 samples per item:", "",
-             "| task | items | pass@1 | pass@8 | truncated |", "|---|---|---|---|---|"]
-    lines += [f"| {r['task']} | {r['items']} | {r['pass@1']:.3f} | {r['pass@8'] or 0:.3f} | "
-              f"{r['truncation_rate']:.2f} |" for r in rows]
+             *survey_table(rows, a.reward)]
     lines += ["", f"Chosen for training (largest pass@8 - pass@1 gap with pass@1 < 0.6): `{task}`", ""]
     base.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
@@ -304,8 +351,12 @@ def main(argv=None) -> dict:
                     help="steps of the short run on each candidate that picks the task (0: pick by the survey alone)")
     ap.add_argument("--group-size", type=int, default=8)
     ap.add_argument("--prompts-per-step", type=int, default=4)
-    ap.add_argument("--max-tokens", type=int, default=24)
+    ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the training rollouts")
+    ap.add_argument("--reward", default=REWARD,
+                    help="training reward (a verifier expression) and the judge's headline verifier; 'task': the "
+                         "task's own scorer without partial credit (rg:TASK.exact)")
     ap.add_argument("--eval-steps", type=int, default=20)
     ap.add_argument("--eval-limit", type=int, default=64)
     ap.add_argument("--heldout", type=int, default=200)
@@ -339,6 +390,9 @@ def main(argv=None) -> dict:
         "adapter_accuracy": g["adapter"]["accuracy"], "p_value": (g["paired"] or {}).get("p_value"),
         "train_minutes": round(minutes, 2), "total_minutes": round((time.perf_counter() - t0) / 60, 2),
         "steps": a.steps, "pilot_steps": a.pilot_steps, "eval_limit": a.eval_limit, "lr": a.lr,
+        "temperature": a.temperature,
+        "reward": reward_expression(a, task), "verifier": judge_verifier(a, task), "prefill": a.prefill,
+        "max_tokens": a.max_tokens, "group_size": a.group_size, "prompts_per_step": a.prompts_per_step,
         "model": a.model or "embedded SmolLM2-135M-Instruct",
         "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "survey": rows, "judge": judged, "evals": evals,

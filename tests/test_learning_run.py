@@ -35,6 +35,11 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     assert [r["step"] for r in saved["curve"]] == [1, 2] and [e["step"] for e in saved["evals"]] == [1, 2]
     assert set(saved["judge"]) == {"greedy", "t1", "control"}
     assert set(saved["judge"]["greedy"]["breakdown"]) == {"base", "adapter"}
+    # judged by the reward's verifier (the stated number), the task's own scorer kept beside it
+    assert saved["reward"] == saved["judge"]["greedy"]["verifier"] == "gsm8k"
+    assert saved["judge"]["greedy"]["own_scorer"]["verifier"] == "rg:chain_sum"
+    assert "own_pass@1" in saved["survey"][0] and "shows_equation" in saved["judge"]["greedy"]["breakdown"]["base"]
+    assert any(k.startswith("eval/gsm8k") for k in saved["evals"][0])  # the reward, watched on held-out items
     assert {"pilot_accuracy", "pilot_gain"} <= set(saved["survey"][0]) and saved["task"] == task
     md = (tmp_path / "res" / "learning-smoke.md").read_text()
     assert "pass@8" in md and task in md
