@@ -26,7 +26,8 @@
 
 **The reward** (``--reward``, default ``gsm8k``): the number the answer states is right.
 All candidates share one prompt form: the reasoning system prompt and an assistant pre-fill that
-opens the answer tag (``--prefill``; a 135M model does not write the tags on its own). Asked ``4 - 1 =`` the base model answers ``4 - 1 = 3`` about as often as ``3</answer>``,
+closes an empty think block and opens the answer tag (``--prefill``; a 135M model does not write
+the tags on its own). Asked ``4 - 1 =`` the base model answers ``4 - 1 = 3`` about as often as ``3</answer>``,
 and the first form is right far more often (greedy, 64 items of 2-term sums: 0.52 of the answers
 right when the pre-fill is ``<answer>`` alone and it writes the sum out, 0.33 with the think block,
 where it more often guesses a bare number). reasoning-gym's scorers want the bare number: they give
@@ -36,6 +37,16 @@ reads the number the answer states (after the last ``=``, or a final "the answer
 policy against hedged answers and invented turns, and pays nothing for the form: a rise in its
 accuracy is a rise in right numbers. The task's own scorer is reported next to it, and the
 ``shows_equation`` share says how much of a change comes from writing the sum out.
+
+**What the judge separates.** With the think block pre-filled, the base model guesses a bare number
+more often than with ``<answer>`` alone, and is right less often; GRPO can gain by making it write the
+sum out (a one-line working it computes better), which is a gain of the trained prompt, not of
+arithmetic. So the trained task is judged a third time, greedy, with ``--alt-prefill`` (``<answer>``)
+for base and adapter: the adapter under the training prompt against the base under its better one
+says what is left once the prompt form is matched. Rollouts sample at ``--temperature`` 0.7: at 1
+the 135M model's samples are right on 1-2 % of the items its greedy answer gets wrong, so there is
+almost nothing to reinforce where greedy fails (pilots of 30 steps at 1 left greedy held-out accuracy
+unchanged; at 0.7 it moved).
 """
 from __future__ import annotations
 
@@ -58,7 +69,8 @@ CANDIDATES = [
 CONTROLS = ["rg:products:min_digits=1,max_digits=1", "rg:letter_counting:difficulty=0"]
 # the reward and the judge's headline: the number the answer states (see the module docstring)
 REWARD = "gsm8k"
-PREFILL = "<answer>"
+PREFILL = "<think>\n</think>\n<answer>"  # the form the system prompt asks for, reasoning left empty
+ALT_PREFILL = "<answer>"  # judged too: the base model's better prompt form (see the module docstring)
 
 
 def reasonkit(*args: str) -> None:
@@ -80,9 +92,9 @@ def primary_stats(run: Path, adapter: str = "base") -> dict:
 
 
 def eval_args(a, bench: str, limit: int, out: Path, *, n: int = 1, temperature: float = 0.0,
-              lora: str | None = None) -> list[str]:
+              lora: str | None = None, prefill: str | None = None) -> list[str]:
     args = ["eval", "-b", bench, "--backend", "hf", "--limit", str(limit), "--n", str(n), "--temperature",
-            str(temperature), "--max-tokens", str(a.max_tokens), "--prefill", a.prefill, "--seed", str(a.seed),
+            str(temperature), "--max-tokens", str(a.max_tokens), "--prefill", prefill or a.prefill, "--seed", str(a.seed),
             "-q", "-o", str(out)]
     for v in dict.fromkeys([judge_verifier(a, bench), own_verifier(bench)]):
         args += ["--verifier", v]
@@ -187,15 +199,17 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
 
     out: dict = {}
     controls = [c for c in a.control if c != task]
-    plan = [("greedy", task, 1, 0.0), ("t1", task, 4, 1.0)]
-    plan += [(f"control{i + 1}" if len(controls) > 1 else "control", c, 1, 0.0) for i, c in enumerate(controls)]
-    for label, bench, n, temp in plan:
+    plan = [("greedy", task, 1, 0.0, None), ("t1", task, 4, 1.0, None)]
+    if a.alt_prefill is not None and a.alt_prefill != a.prefill:  # the base's other prompt form
+        plan.append(("greedy-alt-prefill", task, 1, 0.0, a.alt_prefill))
+    plan += [(f"control{i + 1}" if len(controls) > 1 else "control", c, 1, 0.0, None) for i, c in enumerate(controls)]
+    for label, bench, n, temp, prefill in plan:
         run = work / f"judge-{label}"
-        reasonkit(*eval_args(a, bench, a.heldout, run, n=n, temperature=temp, lora=str(adapter)))
+        reasonkit(*eval_args(a, bench, a.heldout, run, n=n, temperature=temp, lora=str(adapter), prefill=prefill))
         _, _, tests = report([run], md=str(run / "report.md"))
         own = {m: summary(run)["adapters"][m]["verifiers"].get(own_verifier(bench), {}).get("accuracy")
                for m in ("base", "adapter")}
-        out[label] = {"task": bench, "verifier": judge_verifier(a, bench), "base": primary_stats(run, "base"),
+        out[label] = {"task": bench, "verifier": judge_verifier(a, bench), "prefill": prefill or a.prefill, "base": primary_stats(run, "base"),
                       "adapter": primary_stats(run, "adapter"), "paired": tests[0] if tests else None,
                       "own_scorer": {"verifier": own_verifier(bench), **own}, "breakdown": breakdown(run)}
     return out
@@ -353,7 +367,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--prompts-per-step", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the training rollouts")
+    ap.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of the training rollouts")
     ap.add_argument("--reward", default=REWARD,
                     help="training reward (a verifier expression) and the judge's headline verifier; 'task': the "
                          "task's own scorer without partial credit (rg:TASK.exact)")
@@ -361,6 +375,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--eval-limit", type=int, default=64)
     ap.add_argument("--heldout", type=int, default=200)
     ap.add_argument("--prefill", default=PREFILL)
+    ap.add_argument("--alt-prefill", default=ALT_PREFILL,
+                    help="a second pre-fill the trained task is also judged with (greedy), base and adapter")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("runs/learning"))
     ap.add_argument("--results", type=Path, default=RESULTS)

@@ -33,7 +33,8 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     assert 0 <= saved["base_accuracy"] <= 1 and 0 <= saved["adapter_accuracy"] <= 1
     assert [r["task"] for r in saved["survey"]] == [task] and saved["survey"][0]["items"] == 2
     assert [r["step"] for r in saved["curve"]] == [1, 2] and [e["step"] for e in saved["evals"]] == [1, 2]
-    assert set(saved["judge"]) == {"greedy", "t1", "control"}
+    assert set(saved["judge"]) == {"greedy", "t1", "greedy-alt-prefill", "control"}
+    assert saved["judge"]["greedy-alt-prefill"]["prefill"] == "<answer>" != saved["judge"]["greedy"]["prefill"]
     assert set(saved["judge"]["greedy"]["breakdown"]) == {"base", "adapter"}
     # judged by the reward's verifier (the stated number), the task's own scorer kept beside it
     assert saved["reward"] == saved["judge"]["greedy"]["verifier"] == "gsm8k"
