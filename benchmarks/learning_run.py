@@ -24,19 +24,19 @@
     python benchmarks/learning_run.py                      # the full run (about an hour on 2 CPU cores)
     python benchmarks/learning_run.py --steps 2 --survey-items 2 --heldout 4 --suffix=-smoke  # plumbing
 
-**The reward** (``--reward``, default ``gsm8k``): the number the answer states is right.
-All candidates share one prompt form: the reasoning system prompt and an assistant pre-fill that
-closes an empty think block and opens the answer tag (``--prefill``; a 135M model does not write
-the tags on its own). Asked ``4 - 1 =`` the base model answers ``4 - 1 = 3`` about as often as ``3</answer>``,
-and the first form is right far more often (greedy, 64 items of 2-term sums: 0.52 of the answers
-right when the pre-fill is ``<answer>`` alone and it writes the sum out, 0.33 with the think block,
-where it more often guesses a bare number). reasoning-gym's scorers want the bare number: they give
-0 to ``4 - 1 = 3`` (the ``.exact`` reward, ``--reward task``, had a success rate of 1-4 % at temperature
-1, so nearly every group had no signal; five such runs are in the README). The ``gsm8k`` verifier
-reads the number the answer states (after the last ``=``, or a final "the answer is N"), with its
-policy against hedged answers and invented turns, and pays nothing for the form: a rise in its
-accuracy is a rise in right numbers. The task's own scorer is reported next to it, and the
-``shows_equation`` share says how much of a change comes from writing the sum out.
+**The reward** (``--reward``, default ``gsm8k``): the number the answer states is right. All
+candidates share one prompt form: the reasoning system prompt and an assistant pre-fill that closes
+an empty think block and opens the answer tag (``--prefill``; a 135M model does not write the tags on
+its own). Asked ``4 - 1 =``, the base model sometimes writes the sum out (``4 - 1 = 3``) and sometimes
+a bare number (``3</answer>``), and the first form is right far more often. reasoning-gym's scorers
+want the bare number and give 0 to ``4 - 1 = 3``: greedy, on 64 items of 2-term sums, the task's
+scorer rated 0.000 under every pre-fill tried, while the ``gsm8k`` verifier rated 0.33 (this
+pre-fill) to 0.52 (``<answer>`` alone). The ``.exact`` reward (``--reward task``) had a success rate
+of 1-4 % at temperature 1, so nearly every group had no signal (see the runs in the README). The
+``gsm8k`` verifier reads the number the answer states (after the last ``=``, or a final "the answer
+is N"), with its policy against hedged answers and invented turns, and pays nothing for the form: a
+rise in its accuracy is a rise in right numbers. The task's own scorer is reported next to it, and
+the ``shows_equation`` share says how much of a change comes from writing the sum out.
 
 **What the judge separates.** With the think block pre-filled, the base model guesses a bare number
 more often than with ``<answer>`` alone, and is right less often; GRPO can gain by making it write
