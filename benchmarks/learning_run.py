@@ -211,7 +211,8 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
                for m in ("base", "adapter")}
         out[label] = {"task": bench, "verifier": judge_verifier(a, bench), "prefill": prefill or a.prefill, "base": primary_stats(run, "base"),
                       "adapter": primary_stats(run, "adapter"), "paired": tests[0] if tests else None,
-                      "own_scorer": {"verifier": own_verifier(bench), **own}, "breakdown": breakdown(run)}
+                      "own_scorer": {"verifier": own_verifier(bench), **own}, "breakdown": breakdown(run),
+                      "same_form": same_form(run, judge_verifier(a, bench))}
     return out
 
 
@@ -238,6 +239,19 @@ def breakdown(run: Path) -> dict:
                      "number_in_answer": sum(right) / max(len(mine), 1),
                      "shows_equation": sum("=" in r["completion"].split("</answer>")[0] for r in mine) / max(len(mine), 1)}
     return out
+
+
+def same_form(run: Path, verifier: str) -> dict:
+    """Base and adapter on the items where the base already wrote an equation (``shows_equation``),
+    first sample of each: the same items, the same form, so a gain here is a gain in right numbers,
+    not in writing the sum out."""
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines() if x.strip()]
+    first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
+    items = [i for (m, i), r in first.items() if m == "base" and "=" in r["completion"].split("</answer>")[0]
+             and ("adapter", i) in first]
+    acc = {m: sum(bool(first[(m, i)].get(f"{verifier}.correct")) for i in items) / max(len(items), 1)
+           for m in ("base", "adapter")}
+    return {"items": len(items), **acc}
 
 
 def _same_number(text: str, answer) -> bool:
@@ -326,6 +340,10 @@ def write(a, result: dict) -> None:
         for name, b in j["breakdown"].items():
             lines.append(f"| {label} | {name} | {b['finished']:.3f} | {b['number_in_answer']:.3f} | "
                          f"{b.get('shows_equation', 0):.3f} | {j[name]['accuracy']:.3f} |")
+    lines += ["", "On the items where the base model already wrote the sum out (first sample), same items, same form:", "",
+              "| eval | items | base | adapter |", "|---|---|---|---|"]
+    lines += [f"| {label} | {j['same_form']['items']} | {j['same_form']['base']:.3f} | {j['same_form']['adapter']:.3f} |"
+              for label, j in result["judge"].items() if j.get("same_form")]
     gain = g["adapter"]["accuracy"] - g["base"]["accuracy"]
     lines += ["", f"Greedy held-out accuracy {result['base_accuracy']:.3f} -> {result['adapter_accuracy']:.3f} "
               f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training, "
@@ -382,7 +400,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--suffix", default="", help="results file suffix, e.g. -smoke")
     ap.add_argument("--reuse", action="store_true",
-                    help="keep survey evals and pilots already complete in --work (same settings; evals resume)")
+                    help="keep survey evals, pilots and the training run already complete in --work (same settings; "
+                         "evals resume; train_minutes then sums the run's step times)")
     ap.add_argument("--survey-only", action="store_true",
                     help="stop after the survey: write learning{suffix}-survey.json/.md (no training claim)")
     a = ap.parse_args(argv)
@@ -396,7 +415,11 @@ def main(argv=None) -> dict:
     if a.survey_only:
         return write_survey(a, rows, task, argv)
     run = a.work / "train"
-    minutes = train(a, task, run)
+    done = run / f"checkpoint-{a.steps}"
+    if a.reuse and done.is_dir() and (run / "metrics.jsonl").is_file():  # the training run already complete
+        minutes = sum(x.get("step_seconds", 0.0) for x in curves(run)[0]) / 60
+    else:
+        minutes = train(a, task, run)
     adapter = run / f"checkpoint-{a.steps}"
     judged = judge(a, task, adapter, a.work)
     steps, evals = curves(run)
@@ -405,6 +428,7 @@ def main(argv=None) -> dict:
         "task": task, "heldout_items": g["base"]["items"], "base_accuracy": g["base"]["accuracy"],
         "adapter_accuracy": g["adapter"]["accuracy"], "p_value": (g["paired"] or {}).get("p_value"),
         "train_minutes": round(minutes, 2), "total_minutes": round((time.perf_counter() - t0) / 60, 2),
+        "reused": bool(a.reuse),
         "steps": a.steps, "pilot_steps": a.pilot_steps, "eval_limit": a.eval_limit, "lr": a.lr,
         "temperature": a.temperature,
         "reward": reward_expression(a, task), "verifier": judge_verifier(a, task), "prefill": a.prefill,

@@ -40,9 +40,32 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     assert saved["reward"] == saved["judge"]["greedy"]["verifier"] == "gsm8k"
     assert saved["judge"]["greedy"]["own_scorer"]["verifier"] == "rg:chain_sum"
     assert "own_pass@1" in saved["survey"][0] and "shows_equation" in saved["judge"]["greedy"]["breakdown"]["base"]
-    assert any(k.startswith("eval/gsm8k") for k in saved["evals"][0])  # the reward, watched on held-out items
+    assert any(k.startswith("eval/gsm8k") for k in saved["evals"][0])
+    same = saved["judge"]["greedy"]["same_form"]
+    assert 0 <= same["items"] <= 3 and 0 <= same["base"] <= 1 and 0 <= same["adapter"] <= 1  # the reward, watched on held-out items
     assert {"pilot_accuracy", "pilot_gain"} <= set(saved["survey"][0]) and saved["task"] == task
     md = (tmp_path / "res" / "learning-smoke.md").read_text()
     assert "pass@8" in md and task in md
     assert (tmp_path / "res" / "learning-smoke.png").stat().st_size > 1000
     assert list((tmp_path / "work" / "train").rglob("events.out.tfevents.*"))  # watched in TensorBoard
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("learning_run", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_same_form_compares_only_items_the_base_wrote_out(tmp_path):
+    rows = [  # item 0: base wrote the sum out (wrong), adapter right; item 1: base guessed a bare number
+        {"adapter": "base", "item_id": "0", "sample": 0, "completion": " 15 + 43 = 48", "gsm8k.correct": False},
+        {"adapter": "adapter", "item_id": "0", "sample": 0, "completion": " 15 + 43 = 58", "gsm8k.correct": True},
+        {"adapter": "base", "item_id": "1", "sample": 0, "completion": "7</answer>", "gsm8k.correct": False},
+        {"adapter": "adapter", "item_id": "1", "sample": 0, "completion": " 4 - 1 = 3", "gsm8k.correct": True},
+        {"adapter": "base", "item_id": "2", "sample": 0, "completion": " 2 + 2 = 4</answer>", "gsm8k.correct": True},
+        {"adapter": "adapter", "item_id": "2", "sample": 0, "completion": " 2 + 2 = 5", "gsm8k.correct": False},
+        {"adapter": "base", "item_id": "2", "sample": 1, "completion": " 2 + 2 = 9", "gsm8k.correct": False},
+    ]
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert _load().same_form(tmp_path, "gsm8k") == {"items": 2, "base": 0.5, "adapter": 0.5}
