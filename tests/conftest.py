@@ -9,10 +9,24 @@
   fast unit tests of generation and training code. Loads in well under a second.
 * ``tiny_lora_dirs`` (session): two different LoRA adapters (r=8, q/v projections, non-zero
   random B matrices) for the tiny model, as ``{"a": path, "b": path}``.
+
+The directory of the running interpreter goes first on ``PATH``: CI runs ``.venv/bin/python -m pytest``
+without activating the venv, and the tests that launch ``accelerate`` / ``torchrun`` / ``reasonkit``
+as real processes looked them up on ``PATH`` and skipped themselves when they were not there (so the
+DDP, DeepSpeed and FSDP2 tests never ran in CI). The venv's launchers are the ones that belong to
+this interpreter.
 """
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
+
+_BIN = str(Path(sys.executable).parent)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 
 @pytest.fixture(scope="session")
