@@ -207,17 +207,33 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
         run = work / f"judge-{label}"
         reasonkit(*eval_args(a, bench, a.heldout, run, n=n, temperature=temp, lora=str(adapter), prefill=prefill))
         _, _, tests = report([run], md=str(run / "report.md"))
+        verifier, rows = judge_verifier(a, bench), samples(run)
         own = {m: summary(run)["adapters"][m]["verifiers"].get(own_verifier(bench), {}).get("accuracy")
                for m in ("base", "adapter")}
-        out[label] = {"task": bench, "verifier": judge_verifier(a, bench), "prefill": prefill or a.prefill, "base": primary_stats(run, "base"),
-                      "adapter": primary_stats(run, "adapter"), "paired": tests[0] if tests else None,
-                      "own_scorer": {"verifier": own_verifier(bench), **own}, "breakdown": breakdown(run),
-                      "same_form": same_form(run, judge_verifier(a, bench))}
+        out[label] = {"task": bench, "verifier": verifier, "prefill": prefill or a.prefill,
+                      "base": primary_stats(run, "base"), "adapter": primary_stats(run, "adapter"),
+                      "paired": tests[0] if tests else None, "own_scorer": {"verifier": own_verifier(bench), **own},
+                      "breakdown": breakdown(rows), "same_form": same_form(rows, verifier)}
     return out
 
 
-def breakdown(run: Path) -> dict:
-    """Where a change in accuracy comes from, per adapter, read from samples.jsonl: the share of
+def samples(run: Path) -> list[dict]:
+    from reasonkit.eval.store import read_samples
+
+    return read_samples(run / "samples.jsonl")[0]
+
+
+def _answer_text(row: dict) -> str:
+    """The completion up to its first ``</answer>`` (all of it when there is none)."""
+    return row["completion"].split("</answer>")[0]
+
+
+def _shows_equation(row: dict) -> bool:
+    return "=" in _answer_text(row)
+
+
+def breakdown(rows: list[dict]) -> dict:
+    """Where a change in accuracy comes from, per adapter, read from an eval's samples: the share of
     completions that close the answer tag before ``max_tokens`` (``finished``), and the share whose
     text up to the first ``</answer>`` (all of it when there is none) contains the reference answer as a
     number (``number_in_answer``: a lenient reading that credits ``3*8=24`` and an unfinished ``24 and
@@ -227,28 +243,25 @@ def breakdown(run: Path) -> dict:
     comes with a rise of ``shows_equation`` comes from writing the sum out before answering."""
     import re
 
-    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines() if x.strip()]
     out: dict = {}
     for name in sorted({r["adapter"] for r in rows}):
         mine = [r for r in rows if r["adapter"] == name]
         right = [any(_same_number(x, (r.get("reference") or {}).get("answer"))
-                     for x in re.findall(r"-?\d+(?:\.\d+)?", r["completion"].split("</answer>")[0])) for r in mine]
+                     for x in re.findall(r"-?\d+(?:\.\d+)?", _answer_text(r))) for r in mine]
         out[name] = {"samples": len(mine),
                      "finished": sum("</answer>" in r["completion"] and r["finish_reason"] != "length"
                                      for r in mine) / max(len(mine), 1),
                      "number_in_answer": sum(right) / max(len(mine), 1),
-                     "shows_equation": sum("=" in r["completion"].split("</answer>")[0] for r in mine) / max(len(mine), 1)}
+                     "shows_equation": sum(map(_shows_equation, mine)) / max(len(mine), 1)}
     return out
 
 
-def same_form(run: Path, verifier: str) -> dict:
+def same_form(rows: list[dict], verifier: str) -> dict:
     """Base and adapter on the items where the base already wrote an equation (``shows_equation``),
     first sample of each: the same items, the same form, so a gain here is a gain in right numbers,
     not in writing the sum out."""
-    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines() if x.strip()]
     first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
-    items = [i for (m, i), r in first.items() if m == "base" and "=" in r["completion"].split("</answer>")[0]
-             and ("adapter", i) in first]
+    items = [i for (m, i), r in first.items() if m == "base" and _shows_equation(r) and ("adapter", i) in first]
     acc = {m: sum(bool(first[(m, i)].get(f"{verifier}.correct")) for i in items) / max(len(items), 1)
            for m in ("base", "adapter")}
     return {"items": len(items), **acc}

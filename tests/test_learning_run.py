@@ -68,4 +68,5 @@ def test_same_form_compares_only_items_the_base_wrote_out(tmp_path):
         {"adapter": "base", "item_id": "2", "sample": 1, "completion": " 2 + 2 = 9", "gsm8k.correct": False},
     ]
     (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert _load().same_form(tmp_path, "gsm8k") == {"items": 2, "base": 0.5, "adapter": 0.5}
+    mod = _load()
+    assert mod.same_form(mod.samples(tmp_path), "gsm8k") == {"items": 2, "base": 0.5, "adapter": 0.5}
