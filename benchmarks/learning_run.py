@@ -123,6 +123,18 @@ def judge_verifier(a, task: str) -> str:
     return own_verifier(task) if first.endswith(".exact") else first
 
 
+def check_reward(a) -> None:
+    """``--reward`` resolves for every candidate, before an hour of work: else one line, exit 2."""
+    from reasonkit.verifiers.compose import resolve
+
+    for task in [a.task] if a.task else a.candidates:
+        try:
+            resolve(reward_expression(a, task))
+        except ValueError as exc:  # unknown names and malformed expressions (VerifierLookupError)
+            print(f"learning_run.py: --reward {a.reward!r}: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
 def survey(a, work: Path) -> list[dict]:
     rows = []
     for i, task in enumerate(a.candidates):
@@ -418,6 +430,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--survey-only", action="store_true",
                     help="stop after the survey: write learning{suffix}-survey.json/.md (no training claim)")
     a = ap.parse_args(argv)
+    check_reward(a)
     a.results = Path(a.results)
     a.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -456,4 +469,10 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from reasonkit.errors import ReasonkitError
+
+    try:
+        main()
+    except ReasonkitError as exc:  # a reasonkit command refused its input: its one line, exit 2
+        print(f"learning_run.py: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

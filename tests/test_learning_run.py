@@ -70,3 +70,12 @@ def test_same_form_compares_only_items_the_base_wrote_out(tmp_path):
     (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     mod = _load()
     assert mod.same_form(mod.samples(tmp_path), "gsm8k") == {"items": 2, "base": 0.5, "adapter": 0.5}
+
+
+@pytest.mark.parametrize("reward", ["nope", "gsm8k+"])
+def test_bad_reward_is_one_line_and_exit_2_before_any_work(reward, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _load().main(["--reward", reward, "--work", str(tmp_path / "work"), "--results", str(tmp_path / "res")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("learning_run.py: --reward")
+    assert not (tmp_path / "work").exists()  # refused before the survey started
