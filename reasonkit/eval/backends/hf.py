@@ -1,8 +1,10 @@
 """The transformers backend: batched generation with left padding and peft adapters.
 
 * Decoding: :func:`reasonkit.eval.backends.hf_decode.decode_batch` (transformers' model forward
-  and KV cache; rows leave the batch as they finish) with, on CPU, the decode-step attention of
-  :mod:`reasonkit.eval.backends.hf_attention`. ``fast_decode=False`` uses plain
+  and a preallocated KV cache; rows leave the batch as they finish) with, on CPU, the decode-step
+  attention of :mod:`reasonkit.eval.backends.hf_attention`, an active LoRA adapter merged for
+  the call (:mod:`reasonkit.eval.backends.hf_merge`) and few-row linears in the layout this host
+  computes faster (:mod:`reasonkit.eval.backends.hf_linear`). ``fast_decode=False`` uses plain
   ``model.generate`` instead; the tests hold the two to the same output.
 * Batching: prompts are sorted by token length (longest first, so a batch that does not fit in
   memory fails early and batches hold similar lengths, i.e. little padding), generated in batches
@@ -98,13 +100,17 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     batch. ``fast_decode`` (default) generates with :func:`hf_decode.decode_batch` (finished rows
     leave the batch) and, for a CPU model on ``sdpa``, reasonkit's decode-step attention
     (:mod:`reasonkit.eval.backends.hf_attention`); ``fast_decode=False`` is plain transformers
-    ``generate`` with the model's attention, the reference both are tested against. The model's
-    train/eval mode is restored afterwards.
+    ``generate`` with the model's attention, the reference both are tested against. With
+    ``fast_decode`` an active LoRA adapter is also merged into the base weights for the call and
+    restored exactly afterwards (:mod:`reasonkit.eval.backends.hf_merge`). The model's train/eval
+    mode is restored afterwards.
     """
     import torch
 
     from reasonkit.eval.backends.hf_attention import decode_attention
     from reasonkit.eval.backends.hf_decode import decode_batch, stop_string_checker
+    from reasonkit.eval.backends.hf_linear import streaming_linears
+    from reasonkit.eval.backends.hf_merge import merged_lora
     from reasonkit.packing import left_pad, sequence_logprobs
 
     if batch_size < 1:
@@ -156,7 +162,8 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
     try:
-        with decode_attention(model, enabled=fast_decode), torch.no_grad():
+        with (decode_attention(model, enabled=fast_decode), merged_lora(model, enabled=fast_decode),
+              streaming_linears(model, enabled=fast_decode), torch.no_grad()):
             for start in range(0, len(order), prompts_per_batch):
                 batch = order[start:start + prompts_per_batch]
                 rows = [prompt_token_ids[i] for i in batch]

@@ -15,11 +15,23 @@ The loop, for one left-padded batch:
 * prefill each distinct prompt once (``logits_to_keep=1``); for ``n`` samples per prompt the KV
   cache is then repeated ``n`` times (``batch_repeat_interleave``) instead of prefilling ``n``
   copies as ``generate(num_return_sequences=n)`` does;
-* each step picks the next token from fp32 logits, exactly as ``generate`` does: ``argmax`` when
-  greedy, else logits / temperature, top-p with transformers' ``TopPLogitsWarper`` (top-k off, as
-  in vLLM), ``softmax`` and ``torch.multinomial`` on the global RNG;
+* each step picks the next token from fp32 logits as ``generate`` does: ``argmax`` when greedy,
+  else logits / temperature, top-p with transformers' ``TopPLogitsWarper`` (top-k off, as in
+  vLLM), ``softmax``, then one draw per row on the global RNG (:func:`sample_rows`);
 * a row finishes at an EOS token, when its text contains a stop string, or at ``max_new_tokens``;
   finished rows are dropped from the cache, the mask and the positions before the next step.
+
+Two parts of a CPU decode step that transformers makes costly are done differently (profiled on
+the embedded model, fp32, 8 rows x 64 tokens, 2 cores; ``benchmarks/bench_hf_decode.py`` has the
+end-to-end figures):
+
+* the KV cache: ``DynamicCache`` appends by ``torch.cat``, so every step copies every layer's whole
+  cache (13 % of the step here). :class:`PreallocatedLayer` writes each new token into a buffer
+  sized for prompt + ``max_new_tokens`` and hands attention a view of the filled part. Layers of
+  other kinds (sliding windows, linear attention) stay transformers' own;
+* the draw: ``torch.multinomial`` on CPU draws one exponential variate per vocabulary entry and row
+  (7 % of the step at a 49k vocabulary). :func:`sample_rows` draws one uniform per row and inverts
+  the cumulative distribution (``searchsorted``): the same distribution, other random numbers.
 
 Position ids follow ``generate`` (cumulative sum of the mask minus one), so greedy output equals
 ``generate``'s up to floating-point differences from the changing batch shape (identical in the
@@ -29,6 +41,101 @@ applied: the caller's sampling settings are all there is, as with vLLM given ``S
 from __future__ import annotations
 
 from typing import Callable, Sequence
+
+from transformers.cache_utils import DynamicLayer
+
+
+class PreallocatedLayer(DynamicLayer):
+    """A full-attention cache layer that appends into a preallocated buffer instead of ``torch.cat``.
+
+    ``keys`` / ``values`` are views of the filled part of the buffer, so everything that reads a
+    ``DynamicLayer`` reads this one the same way. The buffer holds ``capacity`` positions; an update
+    past it doubles the buffer (correct, only slower).
+    """
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+        self._k = self._v = None
+
+    def _views(self) -> None:
+        self.keys, self.values = self._k[:, :, :self.length], self._v[:, :, :self.length]
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        new = key_states.shape[-2]
+        if self._k is None or self.length + new > self._k.shape[-2]:
+            size = max(self.capacity, 2 * (self.length + new))
+            k = key_states.new_empty(*key_states.shape[:2], size, key_states.shape[-1])
+            v = value_states.new_empty(*value_states.shape[:2], size, value_states.shape[-1])
+            if self.length:
+                k[:, :, :self.length], v[:, :, :self.length] = self.keys, self.values
+            self._k, self._v = k, v
+        self._k[:, :, self.length:self.length + new] = key_states
+        self._v[:, :, self.length:self.length + new] = value_states
+        self.length += new
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.length:
+            self._k, self._v = self._k.repeat_interleave(repeats, dim=0), self._v.repeat_interleave(repeats, dim=0)
+            self._views()
+
+    def batch_select_indices(self, indices) -> None:
+        if self.length:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self._views()
+
+    def crop(self, tokens_to_remove: int) -> None:
+        if tokens_to_remove < 0:  # transformers' convention: a negative count is removed from the end
+            self.length = max(0, self.length + tokens_to_remove)
+        elif tokens_to_remove < self.length:  # a positive one is the length to keep
+            self.length = tokens_to_remove
+        if self._k is not None:
+            self._views()
+
+    def reset(self) -> None:
+        self.length = 0
+        self._k = self._v = None
+        super().reset()
+
+
+def preallocated_cache(model, capacity: int):
+    """transformers' ``DynamicCache`` for ``model`` with its plain full-attention layers preallocated."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=getattr(model, "config", None))
+    if not cache.layers:  # no config: the cache would add plain layers lazily
+        from transformers.cache_utils import Cache
+
+        cache = Cache(layer_class_to_replicate=lambda: PreallocatedLayer(capacity))
+    cache.layers = [PreallocatedLayer(capacity) if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    return cache
+
+
+def sample_rows(probs):
+    """One token per row of ``probs`` (rows sum to ~1, entries >= 0): inverse-CDF sampling.
+
+    A uniform ``u`` per row is scaled to the row's total and located in the cumulative sums with
+    ``searchsorted(..., right=True)``, so a token of probability 0 is never drawn (its cumulative
+    sum equals its predecessor's). Rounding can put the point past the last sum (probability about
+    2^-24 per draw); such a row takes its most likely token.
+    """
+    import torch
+
+    cdf = probs.cumsum(dim=-1)
+    point = torch.rand((probs.shape[0], 1), device=probs.device, dtype=cdf.dtype) * cdf[:, -1:]
+    tokens = torch.searchsorted(cdf, point, right=True).squeeze(1)
+    past = tokens >= probs.shape[-1]
+    if bool(past.any()):
+        tokens = torch.where(past, probs.argmax(dim=-1), tokens)
+    return tokens
 
 
 def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, eos_ids: Sequence[int], pad_id: int,
@@ -41,7 +148,6 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
     ``is_stopped(ids)`` is asked after each new token of a row (stop strings).
     """
     import torch
-    from transformers import DynamicCache
     from transformers.generation.logits_process import TopPLogitsWarper
 
     from reasonkit.packing import left_pad
@@ -52,7 +158,7 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
     ids, mask = left_pad(rows, pad_id, device)
     positions = mask.cumsum(-1) - 1
     positions.masked_fill_(mask == 0, 1)
-    cache = DynamicCache(config=getattr(model, "config", None))
+    cache = preallocated_cache(model, ids.shape[1] + max_new_tokens)
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                        use_cache=True, logits_to_keep=1).logits[:, -1]
@@ -71,10 +177,11 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
         if greedy:
             tokens = scores.argmax(dim=-1)
         else:
-            scores = scores / temperature
+            if temperature != 1.0:
+                scores = scores / temperature
             if top_p_warper is not None:
                 scores = top_p_warper(None, scores)
-            tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+            tokens = sample_rows(torch.softmax(scores, dim=-1))
         keep = []
         for j, (row, token) in enumerate(zip(active, tokens.tolist())):
             out[row].append(token)

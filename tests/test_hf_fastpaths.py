@@ -1,0 +1,199 @@
+"""The hf backend's decode fast paths: preallocated KV cache, inverse-CDF sampling, merged LoRA,
+few-row linear layout (reasonkit/eval/backends/hf_decode.py, hf_merge.py, hf_linear.py)."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from transformers.cache_utils import DynamicLayer  # noqa: E402
+
+from reasonkit.eval.backends import hf_linear  # noqa: E402
+from reasonkit.eval.backends.base import SamplingConfig  # noqa: E402
+from reasonkit.eval.backends.hf import generate_with_model  # noqa: E402
+from reasonkit.eval.backends.hf_decode import PreallocatedLayer, preallocated_cache, sample_rows  # noqa: E402
+from reasonkit.eval.backends.hf_merge import merged_lora  # noqa: E402
+
+PROMPTS = ["<|im_start|>user\nWhat is 12 * 7?<|im_end|>\n<|im_start|>assistant\n", "Hi", "The capital of France is"]
+
+
+def _kv(batch, length, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 2, length, 4, generator=g), torch.randn(batch, 2, length, 4, generator=g)
+
+
+@pytest.mark.parametrize("capacity", [3, 64])  # 3: every append past the prefill grows the buffer
+def test_preallocated_layer_matches_dynamic_layer(capacity):
+    ours, ref = PreallocatedLayer(capacity), DynamicLayer()
+    steps = [("update", _kv(2, 5, 0)), ("repeat", 3), ("update", _kv(6, 1, 1)), ("select", [0, 2, 5]),
+             ("update", _kv(3, 1, 2)), ("update", _kv(3, 2, 3)), ("crop", -1), ("update", _kv(3, 1, 4))]
+    for op, arg in steps:
+        for layer in (ours, ref):
+            if op == "update":
+                got = layer.update(*arg) if layer is ours else layer.update(*arg) and got
+            elif op == "repeat":
+                layer.batch_repeat_interleave(arg)
+            elif op == "select":
+                layer.batch_select_indices(torch.tensor(arg))
+            else:
+                layer.crop(arg)
+        if op == "update":
+            assert torch.equal(got[0], ref.keys) and torch.equal(got[1], ref.values)
+        assert ours.get_seq_length() == ref.get_seq_length()
+        assert torch.equal(ours.keys, ref.keys) and torch.equal(ours.values, ref.values)
+    assert ours.get_seq_length() == 9
+
+
+def test_preallocated_cache_replaces_only_plain_layers(tiny_model_dir):
+    from transformers import AutoConfig
+    from transformers.cache_utils import DynamicSlidingWindowLayer
+
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    model = type("M", (), {"config": config})()
+    cache = preallocated_cache(model, 40)
+    assert cache.layers and all(type(layer) is PreallocatedLayer for layer in cache.layers)
+    config.layer_types = ["sliding_attention"] + ["full_attention"] * (len(cache.layers) - 1)
+    config.sliding_window = 8
+    mixed = preallocated_cache(model, 40)
+    assert type(mixed.layers[0]) is DynamicSlidingWindowLayer  # sliding windows stay transformers' own
+    assert all(type(layer) is PreallocatedLayer for layer in mixed.layers[1:])
+
+
+def test_sample_rows_follows_the_distribution_and_never_draws_zero_mass():
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    torch.manual_seed(0)
+    draws = torch.stack([sample_rows(probs.repeat(500, 1)) for _ in range(20)]).reshape(-1, 2)
+    first, second = draws[:, 0], draws[:, 1]
+    assert set(second.tolist()) == {4}
+    assert not ((first == 1) | (first == 4)).any()  # tokens of probability 0
+    freq = torch.bincount(first, minlength=5).float() / first.numel()
+    assert torch.allclose(freq, probs[0], atol=0.01), freq  # 10,000 draws: sd of a frequency <= 0.005
+    torch.manual_seed(1)
+    a = sample_rows(probs)
+    torch.manual_seed(1)
+    assert torch.equal(a, sample_rows(probs))  # seeded like the rest of the loop
+
+
+def test_sample_rows_rounding_past_the_last_sum_takes_the_likeliest(monkeypatch):
+    probs = torch.tensor([[0.25, 0.75]])
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.full((1, 1), 1.5))  # a point past the total
+    assert sample_rows(probs).tolist() == [1]
+
+
+def _peft(tiny_model_dir, **lora):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    cfg = dict(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=["q_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
+    model = get_peft_model(model, LoraConfig(**{**cfg, **lora}))
+    for name, p in model.named_parameters():  # B is zero at init: make the adapter change the output
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.05)
+    return model.eval()
+
+
+def test_merged_lora_same_output_and_exact_restore(tiny_model_dir):
+    from peft.tuners.lora import LoraLayer
+
+    model = _peft(tiny_model_dir)
+    ids = torch.tensor([[5, 9, 2, 7, 11, 3]])
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    before = {id(m): (m.get_base_layer().weight.data, m.get_base_layer().weight.data.clone()) for m in layers}
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits
+        with merged_lora(model):
+            assert all(m.merged for m in layers)
+            merged = model(input_ids=ids).logits
+    assert not torch.allclose(plain, base, atol=1e-3)  # the adapter matters
+    assert torch.allclose(merged, plain, atol=1e-5)
+    for m in layers:  # the very tensor is back, bit for bit, and the layer is unmerged
+        tensor, copy = before[id(m)]
+        assert m.get_base_layer().weight.data_ptr() == tensor.data_ptr() and torch.equal(tensor, copy) and not m.merged
+
+
+def test_merged_lora_restores_on_error_and_skips_what_it_cannot_merge(tiny_model_dir):
+    from peft.tuners.lora import LoraLayer
+
+    model = _peft(tiny_model_dir)
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    with pytest.raises(RuntimeError):
+        with merged_lora(model):
+            raise RuntimeError("boom")
+    assert not any(m.merged for m in layers)
+    with model.disable_adapter(), merged_lora(model):
+        assert not any(m.merged for m in layers)  # the base is being run: nothing to merge
+    with merged_lora(model, enabled=False):
+        assert not any(m.merged for m in layers)
+    dora = _peft(tiny_model_dir, use_dora=True)
+    with merged_lora(dora):
+        assert not any(m.merged for m in dora.modules() if isinstance(m, LoraLayer))
+    plain = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    with merged_lora(plain):  # no LoRA at all
+        pass
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+@pytest.mark.parametrize("rows", [1, 5, 32, 33])
+def test_streaming_linears_equal_f_linear(monkeypatch, transposed, rows):
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket: transposed)
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 40), torch.nn.Linear(40, 8, bias=False))
+    x = torch.randn(rows, 1, 16)
+    with torch.no_grad():
+        ref = model(x)
+        calls = []
+        real = hf_linear._transposed
+        monkeypatch.setattr(hf_linear, "_transposed", lambda *a: calls.append(1) or real(*a))
+        with hf_linear.streaming_linears(model):
+            got = model(x)
+    assert got.shape == ref.shape and got.is_contiguous()
+    assert torch.allclose(got, ref, atol=1e-6)
+    assert len(calls) == (2 if transposed and rows <= hf_linear.MAX_ROWS else 0)
+    assert all("forward" not in m.__dict__ for m in model)  # restored
+
+
+def test_calibration_is_measured_once_per_bucket(monkeypatch):
+    seen = []
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket: seen.append(bucket) or True)
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+    model = torch.nn.Linear(8, 8)
+    with torch.no_grad(), hf_linear.streaming_linears(model):
+        for rows in (8, 7, 5, 3, 8, 1):
+            model(torch.randn(rows, 8))
+    assert seen == [8, 4, 1]
+    assert hf_linear._bucket(5) == 8 and hf_linear._bucket(1) == 1 and hf_linear._bucket(32) == 32
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+def test_fast_decode_of_a_peft_model_equals_generate(tiny_model_dir, monkeypatch, transposed):
+    """All fast paths on (merged LoRA, few-row layout, preallocated cache): greedy tokens equal generate's."""
+    from transformers import AutoTokenizer
+
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket: transposed)
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+    model = _peft(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    greedy = SamplingConfig(max_tokens=16)
+    fast = generate_with_model(model, tok, PROMPTS, greedy, fast_decode=True)
+    plain = generate_with_model(model, tok, PROMPTS, greedy, fast_decode=False)
+    assert [c.token_ids for o in fast for c in o.completions] == [c.token_ids for o in plain for c in o.completions]
+    sampled = generate_with_model(model, tok, PROMPTS, SamplingConfig(max_tokens=8, temperature=1.0, n=3, seed=4))
+    assert all(len(o.completions) == 3 for o in sampled)
+
+
+def test_calibration_leaves_the_global_rng_alone(monkeypatch):
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+    model = torch.nn.Linear(8, 8)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    with torch.no_grad(), hf_linear.streaming_linears(model):
+        model(torch.ones(2, 8))  # first use at 2 rows: calibrates
+    assert len(hf_linear._CHOICE) == 1
+    assert torch.equal(torch.rand(3), expected)
