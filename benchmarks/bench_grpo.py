@@ -64,18 +64,20 @@ def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROM
                                        "gpu_memory_utilization": 0.2} if backend == "vllm" else {})
     times: list[float] = []
     lengths: list[float] = []
+    gen: list[float] = []
     last = [time.perf_counter()]
 
     def on_step(step, metrics):
         now = time.perf_counter()
         times.append(now - last[0])
         lengths.append(float(metrics.get("completion_length", 0.0)))
+        gen.append(float(metrics.get("gen_seconds", float("nan"))))
         last[0] = now
 
     trainer = GRPOTrainer(cfg, show_progress=False, on_step_end=on_step)
     last[0] = time.perf_counter()
     trainer.train()
-    return {"step_seconds": times, "completion_length": lengths}
+    return {"step_seconds": times, "completion_length": lengths, "rollout_seconds": gen}
 
 
 def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, tokens: int = TOKENS) -> dict:
@@ -120,8 +122,19 @@ def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, to
                           peft_config=LoraConfig(r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.05,
                                                  target_modules=list(TARGETS), task_type="CAUSAL_LM"),
                           callbacks=[Timer()])
+    gen: list[float] = []
+    inner = trainer._generate_and_score_completions  # TRL's rollout + reward + (unused here) log-probs
+
+    def timed(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            gen.append(time.perf_counter() - t0)
+
+    trainer._generate_and_score_completions = timed
     trainer.train()
-    return {"step_seconds": times, "completion_length": lengths}
+    return {"step_seconds": times, "completion_length": lengths, "rollout_seconds": gen}
 
 
 def _child(side: str, steps: int, shape: dict) -> None:
@@ -152,6 +165,9 @@ def _run_side(side: str, steps: int, shape: dict) -> dict:
     mid = len(timed) // 2
     res["s_per_step"] = timed[mid] if len(timed) % 2 else (timed[mid - 1] + timed[mid]) / 2  # the median
     res["s_min"], res["s_max"] = timed[0], timed[-1]
+    rollout = sorted(res.get("rollout_seconds", [])[1:] or res.get("rollout_seconds", []))
+    res["rollout_median"] = rollout[len(rollout) // 2] if len(rollout) % 2 else (
+        (rollout[len(rollout) // 2 - 1] + rollout[len(rollout) // 2]) / 2 if rollout else None)
     lengths = res.get("completion_length") or []
     res["mean_completion_length"] = sum(lengths) / len(lengths) if lengths else None
     return res
@@ -210,11 +226,13 @@ def main() -> None:
         "",
         f"Environment: {env}",
         "",
-        f"| side | rollouts | median s/step [min-max] | steps (s) | mean completion tokens | peak RSS main (GB) | "
-        f"+ engine children (GB) | s/step vs {ref_name} [spread] | RSS vs {ref_name} |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+        f"| side | rollouts | median s/step [min-max] | of which rollout + reward (median s) | steps (s) | "
+        f"mean completion tokens | peak RSS main (GB) | + engine children (GB) | s/step vs {ref_name} [spread] | "
+        f"RSS vs {ref_name} |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
         *[f"| {s} | {ROLLOUTS[s]} | "
           f"{r['s_per_step']:.2f} [{r['s_min']:.2f}-{r['s_max']:.2f}] | "
+          f"{'n/a' if r.get('rollout_median') is None else format(r['rollout_median'], '.2f')} | "
           f"{', '.join(f'{t:.1f}' for t in r['step_seconds'])} | "
           f"{'n/a' if r.get('mean_completion_length') is None else format(r['mean_completion_length'], '.1f')} | "
           f"{r['peak_rss_gb']:.2f} | {r['peak_rss_children_gb']:.2f} | "

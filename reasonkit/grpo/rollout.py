@@ -80,10 +80,14 @@ def generate_hf(model, tokenizer, prompts: Sequence[str], items: Sequence[dict],
 
     ``generate_with_model`` puts the model in eval mode under ``no_grad`` (no dropout; gradient
     checkpointing is inactive outside training mode so the KV cache works) and restores its mode.
+    All of this process's completions decode as one batch (as TRL's ``generate`` does): a CPU
+    decode step streams every weight once whatever the number of rows, so fewer, fuller batches
+    finish sooner. The trainer's batch size already bounds it.
     """
     from reasonkit.eval.backends.hf import generate_with_model
 
-    outputs = generate_with_model(model, tokenizer, list(prompts), sampling)
+    outputs = generate_with_model(model, tokenizer, list(prompts), sampling,
+                                  batch_size=max(1, len(prompts) * max(1, sampling.n)))
     return _flatten(outputs, prompts, items, sampling.n)
 
 

@@ -1,0 +1,166 @@
+"""What each of the hf decode loop's fast paths buys on a GRPO rollout, side by side in one process.
+
+Workload: the GRPO benchmark's rollout (``bench_grpo.py``): the embedded SmolLM2-135M-Instruct in
+fp32 with a LoRA adapter (r=8, alpha 16, dropout 0.05, q/k/v/o; B initialised non-zero so that it
+is not a no-op), 2 Countdown prompts x 4 samples x 64 new tokens at temperature 1, EOS never
+allowed to end a row early (every row decodes all 64 tokens, so all paths do the same work).
+
+Paths, each adding one change to the one before (all run through ``generate_with_model``; the
+changes left out are switched off by this script, the library has no switches for them):
+
+1. ``baseline``: the decode loop with transformers' ``DynamicCache``, ``torch.multinomial``, the
+   adapter unmerged and ``F.linear`` (the loop as it was before these changes);
+2. ``+ preallocated cache`` (:class:`reasonkit.eval.backends.hf_decode.PreallocatedLayer`);
+3. ``+ inverse-CDF draw`` (:func:`reasonkit.eval.backends.hf_decode.sample_rows`);
+4. ``+ merged LoRA`` (:mod:`reasonkit.eval.backends.hf_merge`);
+5. ``+ few-row layout`` (:mod:`reasonkit.eval.backends.hf_linear`): all on, what reasonkit runs.
+
+The paths are interleaved over ``--rounds`` rounds (the machine is shared and noisy); each row
+shows the median wall time and its [min-max], and the ratio of medians to the baseline. Results go
+to ``benchmarks/results/decode_paths.md`` / ``.json``.
+
+    python benchmarks/bench_decode_paths.py               # 5 rounds
+    python benchmarks/bench_decode_paths.py --rounds 2 --quick   # print only
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PATHS = ("baseline", "+ preallocated cache", "+ inverse-CDF draw", "+ merged LoRA", "+ few-row layout")
+
+
+class _NoEos:
+    """The tokenizer without an EOS token (everything else passed through)."""
+
+    eos_token_id = None
+
+    def __init__(self, tok):
+        self._tok = tok
+        self.pad_token_id = tok.pad_token_id if tok.pad_token_id != tok.eos_token_id else 0
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+
+@contextlib.contextmanager
+def switched_off(level: int):
+    """Undo the fast paths from ``level`` on (1 = cache, 2 = draw, 3 = merge, 4 = layout)."""
+    import torch
+    from transformers import DynamicCache
+
+    from reasonkit.eval.backends import hf_decode, hf_linear, hf_merge
+
+    saved = (hf_decode.preallocated_cache, hf_decode.sample_rows, hf_merge.merged_lora, hf_linear.streaming_linears)
+    try:
+        if level <= 1:
+            hf_decode.preallocated_cache = lambda model, capacity: DynamicCache(config=model.config)
+        if level <= 2:
+            hf_decode.sample_rows = lambda probs: torch.multinomial(probs, num_samples=1).squeeze(1)
+        if level <= 3:
+            hf_merge.merged_lora = lambda model, enabled=True: contextlib.nullcontext()
+        if level <= 4:
+            hf_linear.streaming_linears = lambda model, enabled=True: contextlib.nullcontext()
+        yield
+    finally:
+        hf_decode.preallocated_cache, hf_decode.sample_rows, hf_merge.merged_lora, hf_linear.streaming_linears = saved
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--prompts", type=int, default=2)
+    ap.add_argument("--samples", type=int, default=4)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--quick", action="store_true", help="print only, record nothing")
+    args = ap.parse_args()
+
+    import torch
+    import transformers
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reasonkit.eval.backends.base import SamplingConfig, cpu_has_fast_bf16
+    from reasonkit.eval.backends.hf import generate_with_model
+    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.models import resolve_model
+
+    path = resolve_model(None)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model.generation_config.eos_token_id = None
+    torch.manual_seed(0)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.01)
+    bench = get_benchmark("countdown")
+    prompts = [bench.render(it, tok) for it in bench.load(split="train", limit=args.prompts)]
+    rows = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    no_eos = _NoEos(tok)  # no row stops early: every path decodes the same number of tokens
+    sampling = SamplingConfig(n=args.samples, temperature=1.0, max_tokens=args.tokens, seed=0)
+
+    def run(level: int) -> float:
+        with switched_off(level):
+            t0 = time.perf_counter()
+            out = generate_with_model(model, no_eos, prompts, sampling, prompt_token_ids=rows)
+            wall = time.perf_counter() - t0
+        assert all(len(c.token_ids) == args.tokens for o in out for c in o.completions)
+        return wall
+
+    for level in range(1, len(PATHS) + 1):  # warm-up, the layout calibration included
+        run(level)
+    times: dict[str, list[float]] = {p: [] for p in PATHS}
+    for _ in range(args.rounds):
+        for level, name in enumerate(PATHS, start=1):
+            times[name].append(run(level))
+            print(f"{name}: {times[name][-1]:.2f} s", flush=True)
+    base = statistics.median(times["baseline"])
+    rows_out = [{"path": p, "median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "seconds": t,
+                 "vs_baseline": statistics.median(t) / base} for p, t in times.items()]
+    from reasonkit.eval.backends import hf_linear
+
+    choices = {f"{str(k[0]).replace('torch.', '')}, {k[1]} rows": "W @ x^T" if v else "x @ W^T"
+               for k, v in sorted(hf_linear._CHOICE.items(), key=lambda kv: kv[0][1])}
+    env = (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, transformers "
+           f"{transformers.__version__}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} (unused: fp32); "
+           f"load average at start {os.getloadavg()[0]:.1f}")
+    head = (f"SmolLM2-135M-Instruct (embedded) fp32 + LoRA r=8 on q/k/v/o, {args.prompts} Countdown prompts x "
+            f"{args.samples} samples x {args.tokens} tokens (no early stop), temperature 1; {args.rounds} "
+            "interleaved rounds.")
+    lines = ["| path | median wall (s) [min-max] | s per decode step | vs baseline |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['path']} | {r['median_s']:.2f} [{r['min_s']:.2f}-{r['max_s']:.2f}] | "
+              f"{r['median_s'] / args.tokens * 1e3:.0f} ms | {r['vs_baseline']:.2f}x |" for r in rows_out]
+    cmd = "python benchmarks/bench_decode_paths.py " + " ".join(
+        a for a in os.sys.argv[1:] if a != "--quick")
+    print(head)
+    print("\n".join(lines))
+    print("layout chosen by the calibration:", choices)
+    if args.quick:
+        return
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    out = ROOT / "benchmarks" / "results" / "decode_paths"
+    out.with_suffix(".json").write_text(json.dumps(
+        {"date": stamp, "command": cmd.strip(), "workload": head, "environment": env, "paths": rows_out,
+         "layout_choice": choices}, indent=2) + "\n")
+    md = ["# hf decode loop: what each fast path buys on a GRPO rollout", "", head, "",
+          f"Command: `{cmd.strip()}` ({stamp})", "", f"Environment: {env}", ""] + lines + [
+          "", f"Layout chosen by `hf_linear`'s calibration on this host: "
+              f"{', '.join(f'{k}: {v}' for k, v in choices.items()) or 'none'}.",
+          "", "Each path adds one change to the row above; the script switches off the later ones (the library "
+              "has no switches for them). The per-step figure is the wall time over the tokens per row, prefill "
+              "included."]
+    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print(f"recorded {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
