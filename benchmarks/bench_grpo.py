@@ -51,13 +51,14 @@ def _items(n: int):
 
 
 def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROMPTS, group: int = GROUP,
-                  tokens: int = TOKENS) -> dict:
+                  tokens: int = TOKENS, micro_batch: int = 0) -> dict:
     from reasonkit.grpo.config import TrainConfig
     from reasonkit.grpo.trainer import GRPOTrainer
 
     cfg = TrainConfig(dtype="fp32", lora_r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.05,
                       lora_target_modules=TARGETS, dataset="countdown", rewards="countdown+format",
                       group_size=group, prompts_per_step=prompts, max_tokens=tokens, temperature=1.0,
+                      gradient_accumulation_steps=prompts * group // micro_batch if micro_batch else 1,
                       loss_type="dapo", beta=0.0, learning_rate=LR, max_steps=steps, output=out,
                       gradient_checkpointing=False, log_completions_steps=0, seed=0, backend=backend,
                       backend_options={"max_model_len": 1024, "kv_cache_space_gib": 1,
@@ -65,6 +66,7 @@ def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROM
     times: list[float] = []
     lengths: list[float] = []
     gen: list[float] = []
+    sync: list[float] = []  # vLLM rollouts: saving the adapter and registering it with the engine
     last = [time.perf_counter()]
 
     def on_step(step, metrics):
@@ -72,15 +74,18 @@ def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROM
         times.append(now - last[0])
         lengths.append(float(metrics.get("completion_length", 0.0)))
         gen.append(float(metrics.get("gen_seconds", float("nan"))))
+        if "sync_seconds" in metrics:
+            sync.append(float(metrics["sync_seconds"]))
         last[0] = now
 
     trainer = GRPOTrainer(cfg, show_progress=False, on_step_end=on_step)
     last[0] = time.perf_counter()
     trainer.train()
-    return {"step_seconds": times, "completion_length": lengths, "rollout_seconds": gen}
+    return {"step_seconds": times, "completion_length": lengths, "rollout_seconds": gen, "sync_seconds": sync}
 
 
-def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, tokens: int = TOKENS) -> dict:
+def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, tokens: int = TOKENS,
+            micro_batch: int = 0) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -98,7 +103,9 @@ def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, to
     items = [every[i] for i in epoch_order(0, 0, len(every))[:prompts * steps]]  # its first steps' prompts
     rows = [{"prompt": bench.render(it, tok), "numbers": it["numbers"], "target": it["target"]} for it in items]
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    args = GRPOConfig(output_dir=out, use_cpu=True, bf16=False, per_device_train_batch_size=prompts * group,
+    micro = micro_batch or prompts * group
+    args = GRPOConfig(output_dir=out, use_cpu=True, bf16=False, per_device_train_batch_size=micro,
+                      gradient_accumulation_steps=prompts * group // micro,
                       num_generations=group, max_completion_length=tokens, temperature=1.0, top_p=1.0,
                       loss_type="dapo", beta=0.0, learning_rate=LR, max_steps=steps, logging_steps=1,
                       report_to=[], save_strategy="no", gradient_checkpointing=False, seed=0,
@@ -138,12 +145,13 @@ def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, to
 
 
 def _child(side: str, steps: int, shape: dict) -> None:
+    kwargs = {k.replace("-", "_"): v for k, v in shape.items()}
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         if side == "trl":
-            res = run_trl(steps, out, **shape)
+            res = run_trl(steps, out, **kwargs)
         else:
-            res = run_reasonkit(steps, out, backend="vllm" if side == "reasonkit-vllm" else "hf", **shape)
+            res = run_reasonkit(steps, out, backend="vllm" if side == "reasonkit-vllm" else "hf", **kwargs)
         res.update(side=side, wall_seconds=time.perf_counter() - t0, peak_rss_gb=_peak_rss_gb())
         # vLLM's engine runs in child processes: their peak (the largest child) is added, an upper bound
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
@@ -173,6 +181,24 @@ def _run_side(side: str, steps: int, shape: dict) -> dict:
     return res
 
 
+def split_lines(results: dict) -> list[str]:
+    """One sentence per side: how its median step divides into rollout + reward and the rest."""
+    out = []
+    for side, r in results.items():
+        if r.get("rollout_median") is None:
+            continue
+        rest = r["s_per_step"] - r["rollout_median"]
+        sync = sorted(r.get("sync_seconds") or [])
+        synced = (f" (of which the adapter sync, save + register with the engine, median "
+                  f"{sync[len(sync) // 2]:.2f} s)" if sync else "")
+        out.append(f"- `{side}`: rollout + reward {r['rollout_median']:.2f} s{synced} of the median step "
+                   f"{r['s_per_step']:.2f} s; the rest (log-probs, loss, backward, optimiser) {rest:.2f} s.")
+    if out:
+        out.insert(0, "Where the time goes (medians of the timed steps; TRL's rollout is its "
+                      "`_generate_and_score_completions`, which also scores the rewards):")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=4)
@@ -181,9 +207,13 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=PROMPTS, help="prompts per step")
     ap.add_argument("--group", type=int, default=GROUP, help="completions per prompt")
     ap.add_argument("--tokens", type=int, default=TOKENS, help="max new tokens per completion")
+    ap.add_argument("--micro-batch", type=int, default=0,
+                    help="completions per forward/backward (gradient accumulation over the step; 0 = all at once)")
     ap.add_argument("--suffix", default="", help="results file suffix (grpo{suffix}.md / .json)")
     args = ap.parse_args()
-    shape = {"prompts": args.prompts, "group": args.group, "tokens": args.tokens}
+    if args.micro_batch and (args.prompts * args.group) % args.micro_batch:
+        ap.error(f"--micro-batch {args.micro_batch} must divide --prompts x --group = {args.prompts * args.group}")
+    shape = {"prompts": args.prompts, "group": args.group, "tokens": args.tokens, "micro-batch": args.micro_batch}
     if args.child:
         _child(args.child, args.steps, shape)
         return
@@ -218,6 +248,8 @@ def main() -> None:
         "",
         "Configuration (both sides): SmolLM2-135M-Instruct (embedded) fp32 on CPU, LoRA r=8 alpha 16 dropout "
         f"0.05 on q/k/v/o, {args.prompts} Countdown prompts x {args.group} completions x {args.tokens} max new tokens, "
+        + (f"forward/backward in micro-batches of {args.micro_batch} completions (gradients accumulated over the "
+           "step), " if args.micro_batch else "") +
         "temperature 1, "
         "reward countdown+format, loss dapo, beta 0, 1 update per generation batch, no gradient checkpointing. "
         "Each side in its own subprocess; s/step = the median of the steps after the first, [min-max] its spread; "
@@ -246,10 +278,17 @@ def main() -> None:
         "",
         "## What differs between the sides",
         "",
-        "Not a profile; the causes of TRL's extra time were not measured. Both `reasonkit` and `trl` sample "
-        "from the peft model on transformers: TRL with `generate`, reasonkit with its hf decode loop "
-        "(`reasonkit/eval/backends/hf_decode.py`: finished rows leave the batch, the 4 completions of a prompt "
-        "share one prefill; the decode attention of `hf_attention.py` is on, though in fp32 it gains little). "
+        *split_lines(results),
+        "",
+        "Both `reasonkit` and `trl` sample from the peft model on transformers: TRL with `generate`, reasonkit "
+        "with its hf decode loop (`reasonkit/eval/backends/hf_decode.py`). A CPU decode step streams every "
+        "weight from memory, so the loop cuts what each step reads and copies: finished rows leave the batch, "
+        "the completions of a prompt share one prefill, the KV cache is preallocated (no `torch.cat` of the "
+        "whole cache per token), the draw is one uniform per row (inverse CDF, not `torch.multinomial`'s one "
+        "exponential per vocabulary entry), the LoRA adapter is merged into the weights for the rollout and "
+        "restored exactly afterwards (`hf_merge.py`), and few-row linears use the layout this host streams "
+        "faster, chosen by a timing at first use (`hf_linear.py`). What each buys: "
+        "`benchmarks/bench_decode_paths.py` ([decode_paths.md](decode_paths.md)). "
         "reasonkit's training forward encodes each prompt once per group and runs the completions on a shared "
         "KV cache (`reasonkit/grpo/prefix.py`): with ~125-token prompts and 64-token completions that is "
         "2x125 + 8x64 = 762 tokens instead of 8x189 = 1512 for a per-completion `[prompt | completion]` "

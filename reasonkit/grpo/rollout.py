@@ -140,6 +140,19 @@ class VLLMRollouts:
         shutil.rmtree(self.sync_dir, ignore_errors=True)
 
 
+def open_sampler(cfg, model_path: str, out: Path, tokenizer, accelerator, rank: int):
+    """The rollout engine of ``cfg.backend``: a vLLM server (``vllm-server``) or an in-process engine."""
+    if cfg.backend == "vllm-server":
+        from .server_rollout import ServerRollouts
+
+        return ServerRollouts(cfg.base_url, out / ".sync" / "server", out, tokenizer,
+                              is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone,
+                              options=dict(cfg.backend_options))
+    dtype = str(cfg.resolved_dtype()).replace("torch.", "")
+    return VLLMRollouts(model_path, out / ".sync" / f"rank{rank}", lora_r=cfg.lora_r, dtype=dtype, seed=cfg.seed,
+                        engine_kwargs=dict(cfg.backend_options))
+
+
 # ------------------------------------------------------------------------------------------------ scoring
 
 def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool = False) -> Rollouts:

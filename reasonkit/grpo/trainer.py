@@ -61,7 +61,7 @@ from .logprobs import reference_logprobs
 from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, step_correction
 from .prefix import shared_prefix_logprobs
-from .rollout import Rollouts, VLLMRollouts, generate_hf, score
+from .rollout import Rollouts, generate_hf, open_sampler, score
 from .setup import load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
 
 
@@ -162,6 +162,7 @@ class GRPOTrainer:
         self._updating = False
         self.vllm = None  # VLLMRollouts or ServerRollouts, built at the first step
         self._is_weights = None
+        self._sync_seconds: float | None = None
         self._synced_step = -1
         self.last_checkpoint: Path | None = None
 
@@ -194,22 +195,15 @@ class GRPOTrainer:
         prompts, items = self._next_batch()
         sampling = self._sampling(step)
         if self.cfg.backend in SAMPLER_BACKENDS:
-            if self.vllm is None and self.cfg.backend == "vllm-server":
-                from .server_rollout import ServerRollouts
-
-                self.vllm = ServerRollouts(self.cfg.base_url, self.out / ".sync" / "server", self.out, self.tokenizer,
-                                           is_main=self.accelerator.is_main_process,
-                                           barrier=self.accelerator.wait_for_everyone,
-                                           options=dict(self.cfg.backend_options))
             if self.vllm is None:
-                dtype = str(self.cfg.resolved_dtype()).replace("torch.", "")
-                self.vllm = VLLMRollouts(self.model_path, self.out / ".sync" / f"rank{self.rank}",
-                                         lora_r=self.cfg.lora_r, dtype=dtype, seed=self.cfg.seed,
-                                         engine_kwargs=dict(self.cfg.backend_options))
+                self.vllm = open_sampler(self.cfg, self.model_path, self.out, self.tokenizer, self.accelerator,
+                                         self.rank)
             if self._synced_step != step:
+                t0 = time.perf_counter()
                 with dist_engine.gathered(self.accelerator, self.model) as bare:
                     self.vllm.sync(bare, step)
                 self._synced_step = step
+                self._sync_seconds = time.perf_counter() - t0  # adapter saved + registered (in gen_seconds)
             rollouts = self.vllm.generate(prompts, items, sampling)
         else:  # ZeRO-3 / FSDP2: from the gathered parameters (processes stop after different lengths)
             with dist_engine.gathered(self.accelerator, self.model) as bare:
@@ -381,6 +375,8 @@ class GRPOTrainer:
             raise
         self._updating = False
         metrics["gen_seconds"] = t_gen
+        if self._sync_seconds is not None:
+            metrics["sync_seconds"], self._sync_seconds = self._sync_seconds, None
         metrics["step_seconds"] = time.perf_counter() - t0
         self.step += 1
         self._last_rollouts = rollouts

@@ -21,9 +21,9 @@ The loop, for one left-padded batch:
 * a row finishes at an EOS token, when its text contains a stop string, or at ``max_new_tokens``;
   finished rows are dropped from the cache, the mask and the positions before the next step.
 
-Two parts of a CPU decode step that transformers makes costly are done differently (profiled on
-the embedded model, fp32, 8 rows x 64 tokens, 2 cores; ``benchmarks/bench_hf_decode.py`` has the
-end-to-end figures):
+Two parts of a CPU decode step that transformers makes costly are done differently (shares of the
+step profiled on the embedded model, fp32, 8 rows x 64 tokens, 2 cores; what each saves end to end:
+``benchmarks/bench_decode_paths.py``):
 
 * the KV cache: ``DynamicCache`` appends by ``torch.cat``, so every step copies every layer's whole
   cache (13 % of the step here). :class:`PreallocatedLayer` writes each new token into a buffer

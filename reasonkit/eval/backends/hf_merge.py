@@ -2,9 +2,9 @@
 
 Why: a peft LoRA layer runs its base matmul and then, per adapter, dropout, ``A``, ``B`` and a
 scale: four more small ops per projection, in every decode step. With the weights merged
-(``W + scale * B @ A``) a step is the base model's. Measured on the embedded model (fp32, LoRA r=8
-on q/k/v/o, 8 rows x 64 sampled tokens, 2 cores): merged decoding took about 20 % less time than
-decoding through the adapter (``benchmarks/bench_hf_decode.py`` records it).
+(``W + scale * B @ A``) a step is the base model's. What it saves on a GRPO rollout (embedded model,
+fp32, LoRA r=8 on q/k/v/o, 8 rows x 64 sampled tokens) is measured by
+``benchmarks/bench_decode_paths.py`` (``benchmarks/results/decode_paths.md``).
 
 How: each active vanilla LoRA layer is merged with peft's own ``merge(safe_merge=True)``, which
 builds the merged weight as a *new* tensor; the original weight tensor is kept, and on exit it is
@@ -32,7 +32,7 @@ def _mergeable_layers(model) -> list:
     for layer in layers:
         active = [a for a in layer.active_adapters if a in layer.lora_A]
         weight = getattr(layer.get_base_layer(), "weight", None)
-        if (layer.disable_adapters or layer.merged or len(active) != 1 or active[0] in layer.lora_variant
+        if (layer.disable_adapters or layer.merged or len(active) != 1 or active[0] in getattr(layer, "lora_variant", {})
                 or weight is None or hasattr(weight, "ds_id") or type(weight.data).__name__ == "DTensor"):
             return []
     return layers
