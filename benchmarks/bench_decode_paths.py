@@ -128,8 +128,8 @@ def main() -> None:
                  "vs_baseline": statistics.median(t) / base} for p, t in times.items()]
     from reasonkit.eval.backends import hf_linear
 
-    choices = {f"{str(k[0]).replace('torch.', '')}, {k[1]} rows": "W @ x^T" if v else "x @ W^T"
-               for k, v in sorted(hf_linear._CHOICE.items(), key=lambda kv: kv[0][1])}
+    choices = {f"{str(k[0]).replace('torch.', '')} {k[2][0]}x{k[2][1]}, {k[1]} rows": "W @ x^T" if v else "x @ W^T"
+               for k, v in sorted(hf_linear._CHOICE.items(), key=lambda kv: (kv[0][1], kv[0][2]))}
     env = (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, transformers "
            f"{transformers.__version__}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} (unused: fp32); "
            f"load average at start {os.getloadavg()[0]:.1f}")

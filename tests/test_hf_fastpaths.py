@@ -166,7 +166,7 @@ def test_calibration_is_measured_once_per_bucket(monkeypatch):
     with torch.no_grad(), hf_linear.streaming_linears(model):
         for rows in (8, 7, 5, 3, 8, 1):
             model(torch.randn(rows, 8))
-    assert seen == [8, 4, 1]
+    assert seen == [8, 4, 1]  # one weight shape: one calibration per row bucket
     assert hf_linear._bucket(5) == 8 and hf_linear._bucket(1) == 1 and hf_linear._bucket(32) == 32
 
 
@@ -197,3 +197,39 @@ def test_calibration_leaves_the_global_rng_alone(monkeypatch):
         model(torch.ones(2, 8))  # first use at 2 rows: calibrates
     assert len(hf_linear._CHOICE) == 1
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_each_weight_shape_gets_its_own_choice(monkeypatch):
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket: weights[0].shape[0] == 40)
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+    calls = []
+    real = hf_linear._transposed
+    monkeypatch.setattr(hf_linear, "_transposed", lambda x, w, b: calls.append(tuple(w.shape)) or real(x, w, b))
+    model = torch.nn.Sequential(torch.nn.Linear(16, 40), torch.nn.Linear(40, 8), torch.nn.Linear(8, 40))
+    with torch.no_grad(), hf_linear.streaming_linears(model):
+        model(torch.randn(4, 16))
+    assert calls == [(40, 16), (40, 8)]  # the 8x40 layer kept F.linear
+    assert {k[2] for k in hf_linear._CHOICE} == {(40, 16), (8, 40), (40, 8)}
+
+
+@pytest.mark.parametrize("slow", ["F.linear", "transposed"])
+def test_calibration_picks_the_faster_layout(monkeypatch, slow):
+    import time as _time
+
+    import torch.nn.functional as F
+
+    weights = [torch.randn(64, 32) for _ in range(2)]  # topped up with copies to stream from memory
+    real_linear, real_t = F.linear, hf_linear._transposed
+
+    def slowed(fn):
+        def run(*a):
+            _time.sleep(2e-5)
+            return fn(*a)
+        return run
+
+    if slow == "F.linear":
+        monkeypatch.setattr(F, "linear", slowed(real_linear))
+    else:
+        monkeypatch.setattr(hf_linear, "_transposed", slowed(real_t))
+    monkeypatch.setattr(hf_linear, "MIN_STREAM_ELEMENTS", 64 * 32 * 20)  # 20 matrices per pass
+    assert hf_linear._calibrate(weights, torch.float32, 4) is (slow == "F.linear")

@@ -11,12 +11,14 @@ on the host, the BLAS and the dtype, it is measured, not assumed.
 
 How: :func:`streaming_linears` swaps the forward of the model's plain ``nn.Linear`` modules (peft
 LoRA layers call theirs) for one that, for at most :data:`MAX_ROWS` rows, uses the layout that won
-for that dtype and row count. The choice is made once per process and (dtype, rows rounded up to a
-power of two, the weights' total size) by timing both layouts over the model's own linear weights
-(up to 128 MB of them, six alternating rounds, fastest of each: well under a second per row count),
-and kept; the transposed layout must win by 5 %. Larger inputs (prefill, training) always go to
-``F.linear``. The output is made contiguous, so the layers after it see the same tensor layout as
-before; values equal ``F.linear``'s up to float summation order. Only CPU models; the block restores the modules.
+for that weight shape, dtype and row count. The choice is made once per process and (dtype, rows
+rounded up to a power of two, weight shape) by timing both layouts over the model's weights of that
+shape (32 to 128 MB of them, four alternating rounds, the fastest of each; a few hundred ms per row
+count), and kept; the transposed layout must win by 5 %. Per shape, because shapes differ: in the
+same measurement a 576x1536 matrix at 8 rows favoured ``F.linear``. Larger inputs (prefill,
+training) always go to ``F.linear``. The output is made contiguous, so the layers after it see the
+same tensor layout as before; values equal ``F.linear``'s up to float summation order. Only CPU
+models; the block restores the modules.
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ import contextlib
 import time
 
 MAX_ROWS = 32
-CALIBRATION_ELEMENTS = 32_000_000  # 128 MB of fp32 weights per timed pass
-CALIBRATION_ROUNDS = 6
-_CHOICE: dict[tuple, bool] = {}  # (dtype, rows bucket, weights' total size) -> whether W @ x^T is faster
+CALIBRATION_ELEMENTS = 32_000_000  # at most 128 MB of fp32 weights per timed pass
+MIN_STREAM_ELEMENTS = 8_000_000    # at least 32 MB: more than a CPU cache holds
+CALIBRATION_ROUNDS = 4
+_CHOICE: dict[tuple, bool] = {}  # (dtype, rows bucket, weight shape, size timed) -> whether W @ x^T is faster
 
 
 def _bucket(rows: int) -> int:
@@ -44,11 +47,13 @@ def _transposed(x, weight, bias):
 
 
 def _calibrate(weights, dtype, bucket: int) -> bool:
-    """Whether ``W @ x^T`` streams ``weights`` at least 5 % faster than ``F.linear`` at ``bucket`` rows.
+    """Whether ``W @ x^T`` streams ``weights`` (all of one shape) at least 5 % faster than ``F.linear``.
 
-    Up to :data:`CALIBRATION_ELEMENTS` of the weights are used (more than a CPU cache holds, so they
-    stream from memory as in a decode step); the layouts alternate for :data:`CALIBRATION_ROUNDS`
-    rounds and each keeps its fastest, which discounts rounds slowed by other work on the machine.
+    The pass covers up to :data:`CALIBRATION_ELEMENTS` of the weights; fewer than
+    :data:`MIN_STREAM_ELEMENTS` are topped up with copies, so that the pass streams from memory as a
+    decode step does instead of hitting the cache. The layouts alternate for
+    :data:`CALIBRATION_ROUNDS` rounds and each keeps its fastest, which discounts rounds slowed by
+    other work on the machine.
     """
     import torch
     import torch.nn.functional as F
@@ -59,25 +64,29 @@ def _calibrate(weights, dtype, bucket: int) -> bool:
             break
         chosen.append(w)
         total += w.numel()
+    while total < MIN_STREAM_ELEMENTS:
+        chosen.append(weights[0].detach().clone())
+        total += weights[0].numel()
     rng = torch.Generator().manual_seed(0)  # the global RNG is the caller's: seeded sampling stays repeatable
-    inputs = {w.shape[1]: torch.randn(bucket, w.shape[1], generator=rng).to(dtype) for w in chosen}
+    x = torch.randn(bucket, weights[0].shape[1], generator=rng).to(dtype)
     best = {True: float("inf"), False: float("inf")}
     with torch.no_grad():
         for _ in range(CALIBRATION_ROUNDS):
             for transposed in (False, True):
                 t0 = time.perf_counter()
                 for w in chosen:
-                    x = inputs[w.shape[1]]
                     _transposed(x, w, None) if transposed else F.linear(x, w)
                 best[transposed] = min(best[transposed], time.perf_counter() - t0)
     return best[True] < 0.95 * best[False]
 
 
 def _decider(weights, dtype):
-    size = sum(w.numel() for w in weights)  # a model whose weights fit in cache may choose differently
+    """``use_transposed(rows)`` for linears whose weights are ``weights`` (one dtype, one shape)."""
+    size = min(sum(w.numel() for w in weights), CALIBRATION_ELEMENTS)
+    shape = tuple(weights[0].shape)
 
     def use_transposed(rows: int) -> bool:
-        key = (dtype, _bucket(rows), size)
+        key = (dtype, _bucket(rows), shape, size)
         if key not in _CHOICE:
             _CHOICE[key] = _calibrate(weights, dtype, key[1])
         return _CHOICE[key]
@@ -95,13 +104,13 @@ def streaming_linears(model, enabled: bool = True):
     if not linears:
         yield
         return
-    by_dtype: dict = {}
+    groups: dict = {}
     for m in linears:
-        by_dtype.setdefault(m.weight.dtype, []).append(m.weight)
-    deciders = {dtype: _decider(weights, dtype) for dtype, weights in by_dtype.items()}
+        groups.setdefault((m.weight.dtype, tuple(m.weight.shape)), []).append(m.weight)
+    deciders = {key: _decider(weights, key[0]) for key, weights in groups.items()}
 
     def make_forward(module):
-        use = deciders[module.weight.dtype]
+        use = deciders[(module.weight.dtype, tuple(module.weight.shape))]
 
         def forward(x):
             rows = x.numel() // x.shape[-1] if x.shape[-1] else MAX_ROWS + 1
