@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def main() -> None:
     lines += [f"| {r['path']} | {r['median_s']:.2f} [{r['min_s']:.2f}-{r['max_s']:.2f}] | "
               f"{r['median_s'] / args.tokens * 1e3:.0f} ms | {r['vs_baseline']:.2f}x |" for r in rows_out]
     cmd = "python benchmarks/bench_decode_paths.py " + " ".join(
-        a for a in os.sys.argv[1:] if a != "--quick")
+        a for a in sys.argv[1:] if a != "--quick")
     print(head)
     print("\n".join(lines))
     print("layout chosen by the calibration:", choices)
