@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import statistics
@@ -35,6 +34,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402  (benchmarks/record.py)
+
 PATHS = ("baseline", "+ preallocated cache", "+ inverse-CDF draw", "+ merged LoRA", "+ few-row layout")
 
 
@@ -148,10 +150,6 @@ def main() -> None:
     if args.quick:
         return
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    out = ROOT / "benchmarks" / "results" / "decode_paths"
-    out.with_suffix(".json").write_text(json.dumps(
-        {"date": stamp, "command": cmd.strip(), "workload": head, "environment": env, "paths": rows_out,
-         "layout_choice": choices}, indent=2) + "\n")
     md = ["# hf decode loop: what each fast path buys on a GRPO rollout", "", head, "",
           f"Command: `{cmd.strip()}` ({stamp})", "", f"Environment: {env}", ""] + lines + [
           "", f"Layout chosen by `hf_linear`'s calibration on this host: "
@@ -159,9 +157,9 @@ def main() -> None:
           "", "Each path adds one change to the row above; the script switches off the later ones (the library "
               "has no switches for them). The per-step figure is the wall time over the tokens per row, prefill "
               "included."]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    print(f"recorded {out.with_suffix('.md')}")
-
+    record.write(ROOT / "benchmarks" / "results" / "decode_paths",
+                 {"date": stamp, "command": cmd.strip(), "workload": head, "environment": env, "paths": rows_out,
+                  "layout_choice": choices}, md)
 
 if __name__ == "__main__":
     main()

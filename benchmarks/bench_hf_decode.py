@@ -22,13 +22,15 @@ about half the rows is made the EOS token so that completions have different len
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402  (benchmarks/record.py)
 
 
 def load(args):
@@ -146,20 +148,15 @@ def main() -> None:
     if args.quick:
         return
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"date": stamp, "workload": head, "device": device, "torch": torch.__version__,
-              "transformers": transformers.__version__, "load_avg": os.getloadavg(), "paths": table}
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     md = ["# hf backend: transformers generate vs reasonkit's decode path", "", head, "",
           f"Measured {stamp} by `python benchmarks/bench_hf_decode.py` (torch {torch.__version__}, transformers "
           f"{transformers.__version__}; load average {os.getloadavg()[0]:.1f}).", ""] + lines + [
           "", "Identical: same completion token ids as plain `generate`. In bf16 a different kernel or batch shape "
           "flips near-tied argmaxes (bf16 logits tie often), so bf16 paths diverge on some rows; the tests hold the "
           "paths to identical output in fp32."]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    print(f"recorded {out.with_suffix('.md')}")
-
+    record.write(Path(args.out), {"date": stamp, "workload": head, "device": device, "torch": torch.__version__,
+                                  "transformers": transformers.__version__, "load_avg": os.getloadavg(),
+                                  "paths": table}, md)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,20 @@
+"""Writing a benchmark's recorded result: ``STEM.json`` (the figures) and ``STEM.md`` (the table), side by side.
+
+Used by the scripts next to it, so that every recorded result is written the same way and only by
+the script that measured it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def write(stem: Path, record: dict, md_lines: list[str]) -> Path:
+    """Write ``record`` as JSON and ``md_lines`` as Markdown next to each other; returns the .md path."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    md = stem.with_suffix(".md")
+    md.write_text("\n".join(md_lines) + "\n")
+    print(f"recorded {md}")
+    return md
