@@ -211,8 +211,10 @@ def main() -> None:
                     help="completions per forward/backward (gradient accumulation over the step; 0 = all at once)")
     ap.add_argument("--suffix", default="", help="results file suffix (grpo{suffix}.md / .json)")
     args = ap.parse_args()
-    if args.micro_batch and (args.prompts * args.group) % args.micro_batch:
-        ap.error(f"--micro-batch {args.micro_batch} must divide --prompts x --group = {args.prompts * args.group}")
+    if args.micro_batch < 0 or (args.micro_batch and (args.prompts * args.group) % args.micro_batch):
+        sys.stderr.write(f"bench_grpo.py: --micro-batch {args.micro_batch} must be 0 or divide --prompts x --group "
+                         f"= {args.prompts * args.group}\n")
+        raise SystemExit(2)
     shape = {"prompts": args.prompts, "group": args.group, "tokens": args.tokens, "micro-batch": args.micro_batch}
     if args.child:
         _child(args.child, args.steps, shape)
