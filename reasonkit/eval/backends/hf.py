@@ -102,8 +102,9 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     (:mod:`reasonkit.eval.backends.hf_attention`); ``fast_decode=False`` is plain transformers
     ``generate`` with the model's attention, the reference both are tested against. With
     ``fast_decode`` an active LoRA adapter is also merged into the base weights for the call and
-    restored exactly afterwards (:mod:`reasonkit.eval.backends.hf_merge`). The model's train/eval
-    mode is restored afterwards.
+    restored exactly afterwards (:mod:`reasonkit.eval.backends.hf_merge`), and few-row linears use
+    the layout this host computes faster (:mod:`reasonkit.eval.backends.hf_linear`). The model's
+    train/eval mode is restored afterwards.
     """
     import torch
 
