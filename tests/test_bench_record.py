@@ -27,3 +27,11 @@ def test_bench_grpo_refuses_a_micro_batch_that_does_not_divide_the_step():
         assert proc.returncode == 2
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "--micro-batch" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_bench_grpo_refuses_an_unknown_side():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_grpo.py"), "--sides", "reasonkit,vllm"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--sides vllm" in lines[0] and "reasonkit-vllm-adapter" in lines[0]

@@ -358,7 +358,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_model_dir, tmp_path,
     (["--batch-size", "6", "--group-size", "4"], "divisible"),
     (["--rewards", "countdwn+format"], "countdown"),
     (["--config", "/nonexistent/x.yaml"], "cannot read"),
-    (["--backend", "vllm", "--lora-r", "0", "--max-steps", "1"], None),
+    (["--backend", "vllm", "--lora-r", "0", "--vllm-sync", "adapter", "--max-steps", "1"], "lora_r > 0"),
+    (["--backend", "vllm-server", "--base-url", "http://127.0.0.1:1/v1", "--vllm-sync", "weights"], "vllm-sync"),
+    (["--vllm-sync", "weight"], "did you mean"),
     (["--columns", "oops"], "KEY=VALUE"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, needle, tmp_path):

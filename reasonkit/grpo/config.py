@@ -33,6 +33,7 @@ from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCAL
 
 # the rollout engines: the in-process hf / vllm backends, or a vLLM server (a training choice, unlike eval's)
 BACKENDS = ("hf", "vllm", "vllm-server")
+VLLM_SYNC = ("auto", "weights", "adapter")  # how the engine gets the new policy (reasonkit.grpo.vllm_sync)
 DTYPES = ("auto", "bf16", "fp32")
 TRACKERS = ("none", "tensorboard", "wandb")
 # transformers.get_scheduler names (listed here so that reading a config does not import transformers)
@@ -145,6 +146,8 @@ class TrainConfig:
     backend: str = field(default="hf", metadata={"help": "hf | vllm (in the same job) | vllm-server (--base-url)"})
     backend_options: dict = field(default_factory=dict, metadata={"help": "options for the generation backend, e.g. gpu_memory_utilization=0.3"})
     base_url: tuple = field(default=(), metadata={"help": "vllm-server: base URL(s) ending in /v1, comma-separated"})
+    vllm_sync: str = field(default="auto", metadata={"help": "engine sync after each step: auto (weights on vllm, "
+                           "adapter on vllm-server) | weights (merged, loaded in place) | adapter (a new LoRA id)"})
     importance_sampling: str = field(default="auto", metadata={"help": "sampler correction: auto | none | "
                                      "token_truncate | token_mask | sequence_truncate | sequence_mask"})
     importance_sampling_cap: float = field(default=3.0, metadata={"help": "cap C of the importance weights"})
@@ -205,7 +208,7 @@ class TrainConfig:
             if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} = {getattr(self, name)!r}: must be a mapping (key: value)")
         for name in ("model", "dataset", "data", "split", "eval_split", "template", "system", "prefill",
-                     "rewards", "output", "dtype", "scale_rewards", "loss_type", "zero_variance", "backend",
+                     "rewards", "output", "dtype", "scale_rewards", "loss_type", "zero_variance", "backend", "vllm_sync",
                      "lr_scheduler", "kl_estimator", "importance_sampling_level"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
@@ -216,6 +219,7 @@ class TrainConfig:
     def _check_choices(self) -> None:
         for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
                               ("zero_variance", ZERO_VARIANCE), ("backend", BACKENDS), ("dtype", DTYPES),
+                              ("vllm_sync", VLLM_SYNC),
                               ("kl_estimator", KL_ESTIMATORS),
                               ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
                               ("lr_scheduler", LR_SCHEDULERS), ("dataset", _dataset_names())):
@@ -256,6 +260,9 @@ class TrainConfig:
         if (self.backend == "vllm-server") != bool(self.base_url):
             raise ConfigError("--backend vllm-server needs --base-url http://HOST:PORT/v1 (and --base-url is only "
                               "for vllm-server)")
+        if self.backend == "vllm-server" and self.vllm_sync == "weights":
+            raise ConfigError("vllm_sync weights loads the merged weights into an engine of this job; a vllm-server "
+                              "is synced by loading the adapter: use --vllm-sync adapter (or auto)")
         if self.backend == "vllm-server" and self.lora_r == 0:
             raise ConfigError("backend vllm-server loads the LoRA adapter on the server after every step, so it "
                               "needs lora_r > 0; use --backend hf for full fine-tuning")
@@ -358,6 +365,12 @@ class TrainConfig:
         return {"train_micro_batch_size_per_gpu": micro, "gradient_accumulation_steps": ga,
                 "train_batch_size": micro * ga * num_processes,
                 "gradient_clipping": self.max_grad_norm if self.max_grad_norm > 0 else 0.0}
+
+    def resolved_vllm_sync(self) -> str:
+        """``weights`` or ``adapter`` (``auto``: adapter for a vllm-server, weights in process)."""
+        if self.vllm_sync == "auto":
+            return "adapter" if self.backend == "vllm-server" else "weights"
+        return self.vllm_sync
 
     def resolved_dtype(self):  # -> torch.dtype
         import torch

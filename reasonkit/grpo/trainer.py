@@ -59,7 +59,7 @@ from . import distributed as dist_engine
 from .logging import RunLogger, completion_rows, rollout_metrics, tracker_init_kwargs
 from .logprobs import reference_logprobs
 from .loss import grpo_loss
-from .is_correction import SAMPLER_BACKENDS, step_correction
+from .is_correction import SAMPLER_BACKENDS, StepCorrection
 from .prefix import shared_prefix_logprobs
 from .rollout import Rollouts, generate_hf, open_sampler, score
 from .setup import load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
@@ -161,7 +161,7 @@ class GRPOTrainer:
         self._stop_requested = False
         self._updating = False
         self.vllm = None  # VLLMRollouts or ServerRollouts, built at the first step
-        self._is_weights = None
+        self._is = None  # the step's StepCorrection (vLLM sampler log-probs)
         self._sync_seconds: float | None = None
         self._synced_step = -1
         self.last_checkpoint: Path | None = None
@@ -249,23 +249,21 @@ class GRPOTrainer:
                 return shared_prefix_logprobs(bare, pids[g], pmask[g], cids[c], cmask[c], G, temperature)
             return completion_logprobs(model, input_ids[c], attention[c], T, temperature)
 
-        old_logp = ref_logp = recorded = None
+        old_logp = ref_logp = None
         # beta = 0 runs no reference at all (one forward pass less per step); KL is then not logged.
         want_ref = cfg.beta > 0
         sampler = batch.sampler_logprobs is not None and cfg.backend in SAMPLER_BACKENDS
-        if cfg.num_iterations > 1 or want_ref or sampler:
+        if cfg.num_iterations > 1 or want_ref:
             model.eval()  # no dropout while recording the sampling / reference policy
             with torch.no_grad():
-                if cfg.num_iterations > 1 or sampler:
-                    recorded = torch.cat([policy_logprobs(c) for c in chunks])
-                    old_logp = recorded if cfg.num_iterations > 1 else None
+                if cfg.num_iterations > 1:
+                    old_logp = torch.cat([policy_logprobs(c) for c in chunks])
                 if want_ref:
                     ref_logp = torch.cat([reference_logprobs(model, input_ids[c], attention[c], T, temperature,
                                                              ref_model=self.ref_model) for c in chunks])
-        self._is_weights, sampler_metrics = None, {}
-        if sampler:
-            self._is_weights, sampler_metrics = step_correction(acc, cfg, recorded, batch.sampler_logprobs.to(device),
-                                                                mask)
+        # one update per batch: the IS weights come from each micro-batch's training forward (is_correction)
+        self._is = StepCorrection(cfg, batch.sampler_logprobs.to(device), mask, old_logp) if sampler else None
+        sampler_metrics = {}
         model.train()
         tokens_global = acc.gather(mask.sum().reshape(1)).sum()
         sums: dict[str, float] = {}
@@ -277,6 +275,8 @@ class GRPOTrainer:
             sync_ctx = acc.no_sync(model) if manual_sync else contextlib.nullcontext()
             with sync_ctx:
                 self._accumulate(chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums)
+            if self._is is not None and not sampler_metrics:
+                sampler_metrics = self._is.metrics(acc)  # of the weights the first update used
             if manual_sync:
                 dist_engine.average_gradients(self.model, self.world)
             grad_norm = dist_engine.grad_norm(acc, model, cfg.max_grad_norm)
@@ -300,6 +300,7 @@ class GRPOTrainer:
         cfg, acc = self.cfg, self.accelerator
         for c in chunks:
             logp = policy_logprobs(c)
+            is_weights = None if self._is is None else self._is.weights(c, logp)
             loss, lm = grpo_loss(
                 logp, None if old_logp is None else old_logp[c], None if ref_logp is None else ref_logp[c],
                 advantages[c], mask[c], epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
@@ -308,7 +309,7 @@ class GRPOTrainer:
                 num_items_in_batch=tokens_global, num_processes=self.world,
                 # DeepSpeed's engine divides by its gradient_accumulation_steps itself
                 gradient_accumulation_steps=1 if self.deepspeed else len(chunks),
-                is_weights=None if self._is_weights is None else self._is_weights[c])
+                is_weights=is_weights)
             self._check_finite(loss, "loss")
             last = c is chunks[-1]
             if self.deepspeed and last:

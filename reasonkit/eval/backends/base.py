@@ -27,7 +27,7 @@ HF_ONLY_OPTIONS = frozenset({"batch_size", "threads", "fast_decode", "device"})
 VLLM_ONLY_OPTIONS = frozenset({"gpu_memory_utilization", "tensor_parallel_size", "max_model_len", "max_loras",
                                "enable_lora", "enable_prefix_caching", "kv_cache_space_gib", "seed", "max_lora_rank",
                                "enforce_eager", "use_tqdm", "enable_chunked_prefill", "data_parallel_size",
-                               "logprobs_mode"})
+                               "logprobs_mode", "worker_extension_cls"})
 
 
 def cpu_has_fast_bf16() -> bool:

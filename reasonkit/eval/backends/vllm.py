@@ -116,8 +116,9 @@ class VLLMBackend(Backend):
     (default: number of adapters, at least 1), ``max_lora_rank``, ``enable_lora``,
     ``enable_prefix_caching`` (True), ``seed`` (engine seed, 0), ``kv_cache_space_gib`` (CPU only,
     sets ``VLLM_CPU_KVCACHE_SPACE``), ``enforce_eager``, ``enable_chunked_prefill`` (None: off on
-    CPU, vLLM's default elsewhere), ``logprobs_mode`` (vLLM's), ``check_base`` (True), ``use_tqdm``
-    (False: report through ``progress`` instead)."""
+    CPU, vLLM's default elsewhere), ``logprobs_mode`` (vLLM's), ``worker_extension_cls`` (vLLM's:
+    a class whose methods ``collective_rpc`` can call in the workers), ``check_base`` (True),
+    ``use_tqdm`` (False: report through ``progress`` instead)."""
 
     name = "vllm"
 
@@ -128,7 +129,7 @@ class VLLMBackend(Backend):
                  enable_prefix_caching: bool = True, seed: int = 0, kv_cache_space_gib: float | None = None,
                  enforce_eager: bool | None = None, enable_chunked_prefill: bool | None = None,
                  check_base: bool = True, use_tqdm: bool = False, logprobs_mode: str | None = None,
-                 **unused):
+                 worker_extension_cls: str | None = None, **unused):
         from reasonkit.models import check_adapter, resolve_model
 
         # vLLM logs every engine step at INFO, which buries our progress bar and table; users who want
@@ -171,6 +172,8 @@ class VLLMBackend(Backend):
             engine_args["logprobs_mode"] = logprobs_mode
         if enforce_eager is not None:
             engine_args["enforce_eager"] = enforce_eager
+        if worker_extension_cls is not None:  # methods the trainer calls in the worker (weight sync)
+            engine_args["worker_extension_cls"] = worker_extension_cls
         if enable_chunked_prefill is None and on_cpu:
             enable_chunked_prefill = False  # see the module docstring (seeded sampling on CPU)
         if enable_chunked_prefill is not None:
