@@ -53,8 +53,9 @@ _HELP = {
     "beta": "KL weight; 0 runs no reference model.",
     "kl_estimator": "weighted_k3 (k3 x ratio: reverse-KL gradient, TRL's default) | k3 (DeepSeekMath's).",
     "importance_sampling_level": "token (GRPO) | sequence (GSPO; use with --loss-type grpo, small --epsilon).",
-    "backend": "Rollouts on hf (the live policy), vllm (engine in this process) or vllm-server (--base-url); "
-               "vllm ones need LoRA.",
+    "backend": "Rollouts on hf (the live policy), vllm (engine in this process) or vllm-server (--base-url; "
+               "needs LoRA).",
+    "vllm_sync": "auto | weights (merged, loaded into the engine in place; vllm) | adapter (a new LoRA id).",
     "base_url": "vllm-server: the base URL of the server (or of each replica) ending in /v1",
     "importance_sampling": "auto (token_truncate on vllm-server, else none) | none | token_truncate | "
                            "token_mask | sequence_truncate | sequence_mask.",

@@ -8,7 +8,7 @@ Two generation paths, one result type (:class:`Rollouts`):
   optimiser step :meth:`VLLMRollouts.sync` gives it the current policy, by default as merged
   weights loaded in place (``vllm_sync weights``; full fine-tuning too), or as the LoRA adapter
   registered under a fresh id (``vllm_sync adapter``); see :mod:`reasonkit.grpo.vllm_sync`.
-* ``vllm-server`` — a separate vLLM server, synced the same way through its adapter-loading
+* ``vllm-server`` — a separate vLLM server, given each step's adapter through its adapter-loading
   endpoint (:mod:`reasonkit.grpo.server_rollout`).
 
 Scoring uses a composite verifier (``reasonkit.verifiers.compose``) so the reward is the weighted sum
