@@ -8,8 +8,10 @@ Two ways (``TrainConfig.vllm_sync``):
   tensors are written to one safetensors file under the run's ``.sync`` directory and the engine's
   workers load them in place (:class:`WeightLoader`, through ``LLM.collective_rpc``) with vLLM's
   layer-wise ``reload_weights``: the layers that receive tensors are rebuilt and re-processed (on
-  CPU that repacks the oneDNN weights), the others keep theirs. Then the engine's prefix cache is
-  cleared, since its KV entries were computed with the old weights. The engine runs without LoRA,
+  CPU that repacks the oneDNN weights), the others keep theirs. A tied output head receives no
+  tensor of its own, so after a new embedding it is tied again and re-prepared by hand (without
+  that, full fine-tuning served a stale head: tested). Then the engine's prefix cache is cleared,
+  since its KV entries were computed with the old weights. The engine runs without LoRA,
   so its decode is the base model's: no LoRA kernels in every step.
 * ``adapter``: the adapter is saved in peft layout and registered under a new LoRA id (vLLM's LoRA
   kernels apply it in every decode step). The only way for a vLLM *server*
@@ -81,6 +83,17 @@ class WeightLoader:
 
         weights = load_file(path)
         self.reload_weights(weights_iterator=list(weights.items()), is_checkpoint_format=True)
+        model = self.model_runner.get_model()
+        head, embed = getattr(model, "lm_head", None), getattr(getattr(model, "model", None), "embed_tokens", None)
+        if (getattr(getattr(model, "config", None), "tie_word_embeddings", False) and head is not None
+                and embed is not None and any(k.endswith("embed_tokens.weight") for k in weights)):
+            # A tied output head shares the embedding's parameter but receives no tensor of its own, so
+            # the reload leaves it as it was: tie it to the new embedding again and redo its kernel
+            # preparation (on CPU a oneDNN handle made from the weight at load time).
+            head.weight = embed.weight
+            method = getattr(head, "quant_method", None)
+            if method is not None:
+                method.process_weights_after_loading(head)
         return len(weights)
 
 
