@@ -207,3 +207,20 @@ def test_import_is_light():
             "print(sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_vllm_sync_and_the_auto_correction_follow_the_engine():
+    from reasonkit.grpo.is_correction import engine_dtype_differs, resolve_mode
+
+    assert TrainConfig(backend="vllm").resolved_vllm_sync() == "weights"
+    assert TrainConfig(backend="vllm", vllm_sync="adapter").resolved_vllm_sync() == "adapter"
+    server = TrainConfig(backend="vllm-server", base_url="http://127.0.0.1:1/v1")
+    assert server.resolved_vllm_sync() == "adapter"
+    # a bf16 engine under an fp32 trainer is corrected by default; the same dtype is not
+    bf16 = TrainConfig(backend="vllm", dtype="fp32", backend_options={"dtype": "bfloat16"})
+    same = TrainConfig(backend="vllm", dtype="fp32", backend_options={"dtype": "float32"})
+    assert engine_dtype_differs(bf16) and not engine_dtype_differs(same)
+    assert not engine_dtype_differs(TrainConfig(backend="vllm", dtype="fp32"))
+    assert resolve_mode("auto", "vllm", engine_dtype_differs(bf16)) == "token_truncate"
+    assert resolve_mode("auto", "vllm", engine_dtype_differs(same)) == "none"
+    assert resolve_mode("none", "vllm", True) == "none"

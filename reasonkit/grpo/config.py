@@ -208,7 +208,8 @@ class TrainConfig:
             if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} = {getattr(self, name)!r}: must be a mapping (key: value)")
         for name in ("model", "dataset", "data", "split", "eval_split", "template", "system", "prefill",
-                     "rewards", "output", "dtype", "scale_rewards", "loss_type", "zero_variance", "backend", "vllm_sync",
+                     "rewards", "output", "dtype", "scale_rewards", "loss_type", "zero_variance", "backend",
+                     "vllm_sync",
                      "lr_scheduler", "kl_estimator", "importance_sampling_level"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):

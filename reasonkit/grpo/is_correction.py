@@ -25,8 +25,9 @@ recorded under ``torch.no_grad`` in eval mode before the updates, as TRL does. W
 batch (the default) the policy being updated *is* the one that was synced to the sampler, so
 ``logp_old`` is the detached log-prob of each micro-batch's own training forward
 (:class:`StepCorrection`). TRL runs an extra no-grad forward over the whole batch for it
-instead; skipping it saves a third of the update's compute. The two agree exactly without dropout
-(tested); with LoRA dropout the training forward's value carries that micro-batch's dropout mask.
+instead; skipping it saves one forward over the batch per step. Without dropout the two agree to
+float rounding (tested); with LoRA dropout the training forward's value carries that micro-batch's
+dropout mask.
 """
 from __future__ import annotations
 
@@ -133,7 +134,6 @@ def step_correction(accelerator, cfg, old_logp: torch.Tensor, sampler_logp: torc
     out["sampler/logprob_gap_max"] = float(accelerator.gather(
         torch.tensor([local["sampler/logprob_gap_max"]], device=dev)).max())
     return weights, out
-
 
 
 class StepCorrection:
