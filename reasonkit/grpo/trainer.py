@@ -203,7 +203,7 @@ class GRPOTrainer:
                 with dist_engine.gathered(self.accelerator, self.model) as bare:
                     self.vllm.sync(bare, step)
                 self._synced_step = step
-                self._sync_seconds = time.perf_counter() - t0  # adapter saved + registered (in gen_seconds)
+                self._sync_seconds = time.perf_counter() - t0  # weights / adapter written + loaded (in gen_seconds)
             rollouts = self.vllm.generate(prompts, items, sampling)
         else:  # ZeRO-3 / FSDP2: from the gathered parameters (processes stop after different lengths)
             with dist_engine.gathered(self.accelerator, self.model) as bare:
@@ -263,7 +263,6 @@ class GRPOTrainer:
                                                              ref_model=self.ref_model) for c in chunks])
         # one update per batch: the IS weights come from each micro-batch's training forward (is_correction)
         self._is = StepCorrection(cfg, batch.sampler_logprobs.to(device), mask, old_logp) if sampler else None
-        sampler_metrics = {}
         model.train()
         tokens_global = acc.gather(mask.sum().reshape(1)).sum()
         sums: dict[str, float] = {}
@@ -275,8 +274,6 @@ class GRPOTrainer:
             sync_ctx = acc.no_sync(model) if manual_sync else contextlib.nullcontext()
             with sync_ctx:
                 self._accumulate(chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums)
-            if self._is is not None and not sampler_metrics:
-                sampler_metrics = self._is.metrics(acc)  # of the weights the first update used
             if manual_sync:
                 dist_engine.average_gradients(self.model, self.world)
             grad_norm = dist_engine.grad_norm(acc, model, cfg.max_grad_norm)
@@ -286,6 +283,7 @@ class GRPOTrainer:
             self.optimizer.step()
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        sampler_metrics = self._is.metrics(acc) if self._is is not None else {}  # of logp_old, before the updates
         reduced = acc.reduce(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)], device=device), "mean")
         metrics = {k: float(v) for k, v in zip(sorted(sums), reduced.cpu())}
         metrics["grad_norm"] = float(grad_norm)

@@ -37,24 +37,20 @@ def merged_weights(model) -> dict:
     import torch
 
     from reasonkit.errors import ReasonkitError
+    from reasonkit.eval.backends.hf_merge import lora_layers, plain_adapter
 
-    try:
-        from peft.tuners.lora import LoraLayer
-    except ImportError:  # no peft: not a peft model
-        LoraLayer = ()
-    layers = [(name, m) for name, m in model.named_modules() if LoraLayer and isinstance(m, LoraLayer)]
+    layers = lora_layers(model)
     with torch.no_grad():
         if not layers:
             return {_hf_name(n): p.detach().contiguous().clone() for n, p in model.named_parameters()}
         out = {}
         for name, layer in layers:
-            active = [a for a in layer.active_adapters if a in layer.lora_A]
-            if layer.disable_adapters or layer.merged or len(active) != 1 or \
-                    active[0] in getattr(layer, "lora_variant", {}):
+            adapter = plain_adapter(layer)
+            if adapter is None:
                 raise ReasonkitError(f"vllm_sync weights: cannot merge the adapter of {name} (disabled, merged, "
                                      "several adapters or a LoRA variant such as DoRA); use --vllm-sync adapter")
             base = layer.get_base_layer()
-            delta = layer.get_delta_weight(active[0]).to(base.weight.dtype)
+            delta = layer.get_delta_weight(adapter).to(base.weight.dtype)
             out[_hf_name(name) + ".weight"] = (base.weight + delta).contiguous()
         return out
 

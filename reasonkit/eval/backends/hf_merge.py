@@ -23,17 +23,29 @@ from __future__ import annotations
 import contextlib
 
 
-def _mergeable_layers(model) -> list:
+def lora_layers(model) -> list[tuple[str, object]]:
+    """``(name, layer)`` of every peft LoRA layer of ``model`` (none without peft)."""
     try:
         from peft.tuners.lora import LoraLayer
     except ImportError:  # peft absent: nothing can be a LoRA layer
         return []
-    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, LoraLayer)]
+
+
+def plain_adapter(layer) -> str | None:
+    """The one active, enabled, unmerged vanilla LoRA adapter of ``layer`` (not DoRA and the like), else None."""
+    active = [a for a in layer.active_adapters if a in layer.lora_A]
+    if layer.disable_adapters or layer.merged or len(active) != 1 or active[0] in getattr(layer, "lora_variant", {}):
+        return None
+    return active[0]
+
+
+def _mergeable_layers(model) -> list:
+    layers = [layer for _, layer in lora_layers(model)]
     for layer in layers:
-        active = [a for a in layer.active_adapters if a in layer.lora_A]
         weight = getattr(layer.get_base_layer(), "weight", None)
-        if (layer.disable_adapters or layer.merged or len(active) != 1 or active[0] in getattr(layer, "lora_variant", {})
-                or weight is None or hasattr(weight, "ds_id") or type(weight.data).__name__ == "DTensor"):
+        if (plain_adapter(layer) is None or weight is None or hasattr(weight, "ds_id")
+                or type(weight.data).__name__ == "DTensor"):
             return []
     return layers
 
