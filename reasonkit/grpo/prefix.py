@@ -35,13 +35,9 @@ def shared_prefix_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.T
     first = out.logits[:, -1:, :].repeat_interleave(G, dim=0)  # predicts completion token 0
     cache.batch_repeat_interleave(G)
     mask = torch.cat([prompt_mask.repeat_interleave(G, dim=0), completion_mask], dim=1)
-    C = completion_ids.size(1)
-    if C > 1:
+    logp = selective_log_softmax(first, completion_ids[:, :1], temperature=temperature)
+    if completion_ids.size(1) > 1:  # scored apart from token 0: no copy of the vocabulary-sized logits
         rest = model(input_ids=completion_ids[:, :-1], attention_mask=mask[:, :-1], past_key_values=cache,
                      use_cache=True).logits
-        logits = torch.cat([first, rest], dim=1)
-    else:
-        logits = first
-    if temperature != 1.0:
-        logits = logits / temperature
-    return selective_log_softmax(logits, completion_ids)
+        logp = torch.cat([logp, selective_log_softmax(rest, completion_ids[:, 1:], temperature=temperature)], dim=1)
+    return logp

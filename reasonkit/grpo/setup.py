@@ -42,6 +42,9 @@ def wrap_policy(cfg, model):
                           target_modules=(cfg.lora_target_modules if isinstance(cfg.lora_target_modules, str)
                                           else list(cfg.lora_target_modules)), task_type="CAUSAL_LM", bias="none")
         model = get_peft_model(model, lora)
+        from .dropout import use_word_dropout
+
+        use_word_dropout(model)  # the same dropout with a cheaper CPU mask (reasonkit.grpo.dropout)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if cfg.lora_r > 0:

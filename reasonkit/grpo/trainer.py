@@ -51,6 +51,7 @@ import torch
 from reasonkit.packing import completion_logprobs
 
 from .alarms import SignalAlarms
+from .attention import gqa_attention
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config_checks import check_sampler_backend
@@ -227,7 +228,8 @@ class GRPOTrainer:
         if batch.skip:
             metrics.update(skipped_update=1.0)
             return metrics
-        metrics.update(self.update(batch))
+        with gqa_attention(self.model):  # CPU: no repeated key/value heads in the forwards (grpo.attention)
+            metrics.update(self.update(batch))
         return metrics
 
     def update(self, batch: UpdateBatch) -> dict[str, float]:
