@@ -20,6 +20,7 @@ go to ``benchmarks/results/grpo.md`` and ``grpo.json``.
 
     python benchmarks/bench_grpo.py                      # all three sides, 4 steps each
     python benchmarks/bench_grpo.py --steps 3 --sides reasonkit,trl
+    python benchmarks/bench_grpo.py --steps 6 --rounds 3 --sides reasonkit,trl   # interleaved, ratio per round
 """
 from __future__ import annotations
 
@@ -193,6 +194,40 @@ def _run_side(side: str, steps: int, shape: dict) -> dict:
     return res
 
 
+def _median(values: list[float]) -> float | None:
+    v = sorted(values)
+    if not v:
+        return None
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def merge_rounds(runs: list[dict]) -> dict:
+    """One side's rounds as one result: medians over every round's timed steps (each round's first
+    step is its warm-up), the per-round medians kept for the per-round ratios, peak memory the largest."""
+    res = dict(runs[-1])
+    timed = [t for r in runs for t in (r["step_seconds"][1:] or r["step_seconds"])]
+    rollout = [t for r in runs for t in (r.get("rollout_seconds", [])[1:] or r.get("rollout_seconds", []))]
+    lengths = [x for r in runs for x in (r.get("completion_length") or [])]
+    res.update(step_seconds=[t for r in runs for t in r["step_seconds"]], round_medians=[r["s_per_step"] for r in runs],
+               rounds=[r["step_seconds"] for r in runs],
+               s_per_step=_median(timed), s_min=min(timed), s_max=max(timed), rollout_median=_median(rollout),
+               sync_seconds=[t for r in runs for t in (r.get("sync_seconds") or [])],
+               mean_completion_length=sum(lengths) / len(lengths) if lengths else None,
+               **{k: max(r[k] for r in runs) for k in ("peak_rss_gb", "peak_rss_children_gb", "peak_rss_total_gb")})
+    return res
+
+
+def ratio_of(side: dict, ref: dict) -> tuple[float, float, float]:
+    """``side``'s s/step over ``ref``'s and its spread. With one round: median over median, spread the fastest
+    step of one over the slowest of the other and the reverse; with several: the median of the per-round ratios
+    (both sides measured in the same round) and their min-max."""
+    if len(side["round_medians"]) > 1:
+        per_round = [a / b for a, b in zip(side["round_medians"], ref["round_medians"])]
+        return _median(per_round), min(per_round), max(per_round)
+    return side["s_per_step"] / ref["s_per_step"], side["s_min"] / ref["s_max"], side["s_max"] / ref["s_min"]
+
+
 def split_lines(results: dict) -> list[str]:
     """One sentence per side: how its median step divides into rollout + reward and the rest."""
     out = []
@@ -221,11 +256,16 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=TOKENS, help="max new tokens per completion")
     ap.add_argument("--micro-batch", type=int, default=0,
                     help="completions per forward/backward (gradient accumulation over the step; 0 = all at once)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every side this many times, interleaved (the order reversed every other round)")
     ap.add_argument("--suffix", default="", help="results file suffix (grpo{suffix}.md / .json)")
     args = ap.parse_args()
     if args.micro_batch < 0 or (args.micro_batch and (args.prompts * args.group) % args.micro_batch):
         sys.stderr.write(f"bench_grpo.py: --micro-batch {args.micro_batch} must be 0 or divide --prompts x --group "
                          f"= {args.prompts * args.group}\n")
+        raise SystemExit(2)
+    if args.rounds < 1:
+        sys.stderr.write(f"bench_grpo.py: --rounds {args.rounds} must be at least 1\n")
         raise SystemExit(2)
     unknown = [side for side in args.sides.split(",") if side not in (*SIDES, "trl")]
     if unknown:
@@ -239,7 +279,14 @@ def main() -> None:
 
     print(f"CPU bf16: {'native (AVX512-BF16 / AMX)' if cpu_has_fast_bf16() else 'emulated (no AVX512-BF16)'}; "
           "this benchmark runs fp32", flush=True)
-    results = {side: _run_side(side, args.steps, shape) for side in args.sides.split(",")}
+    sides = args.sides.split(",")
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
+    for r in range(args.rounds):  # interleaved: each round measures every side under the same machine load
+        for side in (sides if r % 2 == 0 else sides[::-1]):
+            runs[side].append(_run_side(side, args.steps, shape))
+            if args.rounds > 1:
+                print(f"round {r + 1}/{args.rounds} {side}: median {runs[side][-1]['s_per_step']:.2f} s/step", flush=True)
+    results = {side: merge_rounds(runs[side]) for side in sides}
     for side, r in results.items():
         print(f"{side}: median {r['s_per_step']:.2f} s/step [{r['s_min']:.2f}-{r['s_max']:.2f}] "
               f"(steps: {', '.join(f'{t:.1f}' for t in r['step_seconds'])}), "
@@ -248,9 +295,11 @@ def main() -> None:
         return
     ref = results.get("trl") or results[next(iter(results))]
     ref_name = "trl" if "trl" in results else next(iter(results))
-    ratios = {side: (r["s_per_step"] / ref["s_per_step"], r["peak_rss_total_gb"] / ref["peak_rss_total_gb"],
-                     r["s_min"] / ref["s_max"], r["s_max"] / ref["s_min"])
-              for side, r in results.items() if side != ref_name}
+    ratios = {}
+    for side, r in results.items():
+        if side != ref_name:
+            ratio, low, high = ratio_of(r, ref)
+            ratios[side] = (ratio, r["peak_rss_total_gb"] / ref["peak_rss_total_gb"], low, high)
     import torch
     import transformers
     import trl as trl_mod
@@ -273,8 +322,12 @@ def main() -> None:
         "temperature 1, "
         "reward countdown+format, loss dapo, beta 0, 1 update per generation batch, no gradient checkpointing. "
         "Each side in its own subprocess; s/step = the median of the steps after the first, [min-max] its spread; "
-        f"ratios against `{ref_name}` (the spread of a ratio: fastest of a side over the slowest of the other, and the "
-        "reverse).",
+        + (f"{args.rounds} interleaved rounds (every side once per round, the order reversed every other round; "
+           "each round's first step is its warm-up and not timed), per-round medians in the table; "
+           f"ratio against `{ref_name}` = the median of the per-round ratios, [min-max] over the rounds."
+           if args.rounds > 1 else
+           f"ratios against `{ref_name}` (the spread of a ratio: fastest of a side over the slowest of the other, and "
+           "the reverse)."),
         "",
         f"Environment: {env}",
         "",
@@ -285,13 +338,16 @@ def main() -> None:
         *[f"| {s} | {ROLLOUTS[s]} | "
           f"{r['s_per_step']:.2f} [{r['s_min']:.2f}-{r['s_max']:.2f}] | "
           f"{'n/a' if r.get('rollout_median') is None else format(r['rollout_median'], '.2f')} | "
-          f"{', '.join(f'{t:.1f}' for t in r['step_seconds'])} | "
+          f"{' / '.join(', '.join(f'{t:.1f}' for t in steps) for steps in r['rounds'])} | "
           f"{'n/a' if r.get('mean_completion_length') is None else format(r['mean_completion_length'], '.1f')} | "
           f"{r['peak_rss_gb']:.2f} | {r['peak_rss_children_gb']:.2f} | "
           + (f"{ratios[s][0]:.2f}x [{ratios[s][2]:.2f}-{ratios[s][3]:.2f}] | {ratios[s][1]:.2f}x |" if s in ratios
              else "1.00x | 1.00x |")
           for s, r in results.items()],
         "",
+        *([f"Per-round ratios against `{ref_name}` (round medians): " + "; ".join(
+            f"`{side}` " + ", ".join(f"{a / b:.2f}" for a, b in zip(r["round_medians"], ref["round_medians"]))
+            for side, r in results.items() if side != ref_name), ""] if args.rounds > 1 else []),
         "Targets (issue #12): reasonkit at most 0.4x TRL's seconds per step on the default configuration; on a "
         "generation-heavy one (`--prompts 8 --group 8 --tokens 256`) the vLLM side faster than the hf side. "
         "RSS compares main + children (the vLLM engine's processes are children).",

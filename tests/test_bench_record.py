@@ -35,3 +35,32 @@ def test_bench_grpo_refuses_an_unknown_side():
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--sides vllm" in lines[0] and "reasonkit-vllm-adapter" in lines[0]
+
+
+def test_bench_grpo_refuses_zero_rounds():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_grpo.py"), "--rounds", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--rounds 0" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_bench_grpo_rounds_merge_and_give_per_round_ratios():
+    import bench_grpo
+
+    def run(steps, rollouts):
+        return {"step_seconds": steps, "rollout_seconds": rollouts, "completion_length": [60.0] * len(steps),
+                "s_per_step": bench_grpo._median(steps[1:]), "peak_rss_gb": 1.0 + steps[0] / 100,
+                "peak_rss_children_gb": 0.0, "peak_rss_total_gb": 1.0 + steps[0] / 100}
+
+    # round 2 ran on a machine twice as slow: both sides slowed alike, the per-round ratio does not move
+    side = bench_grpo.merge_rounds([run([50, 4, 5, 6], [9, 2, 3, 3]), run([70, 8, 10, 12], [9, 4, 6, 6])])
+    ref = bench_grpo.merge_rounds([run([60, 10, 10, 10], [9, 5, 5, 5]), run([80, 20, 20, 20], [9, 9, 9, 9])])
+    assert side["step_seconds"] == [50, 4, 5, 6, 70, 8, 10, 12] and side["rounds"] == [[50, 4, 5, 6], [70, 8, 10, 12]]
+    assert side["s_per_step"] == 7.0 and (side["s_min"], side["s_max"]) == (4, 12)  # warm-ups 50, 70 left out
+    assert side["rollout_median"] == 3.5 and side["round_medians"] == [5, 10]
+    assert side["peak_rss_total_gb"] == 1.7  # the larger round
+    assert bench_grpo.ratio_of(side, ref) == (0.5, 0.5, 0.5)
+    one = bench_grpo.merge_rounds([run([50, 4, 5, 6], [9, 2, 3, 3])])
+    ref1 = bench_grpo.merge_rounds([run([60, 10, 10, 10], [9, 5, 5, 5])])
+    assert bench_grpo.ratio_of(one, ref1) == (0.5, 0.4, 0.6)  # one round: step-level spread
