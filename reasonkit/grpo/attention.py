@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 
 NAME = "reasonkit_sdpa_gqa"
-_registered = False
 
 
 def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
@@ -47,15 +46,9 @@ def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, 
 
 def register() -> str:
     """Register the attention function and its mask builder (``sdpa``'s) with transformers."""
-    global _registered
-    if not _registered:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+    from reasonkit.eval.backends.hf_attention import register_attention
 
-        AttentionInterface.register(NAME, _attention)
-        AttentionMaskInterface.register(NAME, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
-        _registered = True
-    return NAME
+    return register_attention(NAME, _attention)
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 
 NAME = "reasonkit_sdpa_decode"
-_registered = False
+_registered: set[str] = set()
 
 
 def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
@@ -62,17 +62,22 @@ def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, 
     return out.reshape(batch, 1, heads, dim).to(query.dtype), None
 
 
-def register() -> str:
-    """Register the attention function and its mask builder with transformers (idempotent)."""
-    global _registered
-    if not _registered:
+def register_attention(name: str, function) -> str:
+    """Register an attention ``function`` under ``name`` with transformers' ``AttentionInterface``, with
+    ``sdpa``'s mask builder (``AttentionMaskInterface``); idempotent per name."""
+    if name not in _registered:
         from transformers import AttentionInterface
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
-        AttentionInterface.register(NAME, _attention)
-        AttentionMaskInterface.register(NAME, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
-        _registered = True
-    return NAME
+        AttentionInterface.register(name, function)
+        AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
+        _registered.add(name)
+    return name
+
+
+def register() -> str:
+    """Register the decode attention function and its mask builder with transformers (idempotent)."""
+    return register_attention(NAME, _attention)
 
 
 def _configs(model):
