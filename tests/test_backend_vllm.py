@@ -231,7 +231,11 @@ def test_seeded_batch_larger_than_one_step(engine, default_tokenizer):
     sampling = SamplingConfig(n=4, temperature=1.0, max_tokens=4, seed=3)
     out = engine.generate(prompts, sampling)
     assert [len(o.completions) for o in out] == [4] * 48
-    # Per-request seeds: a prompt's samples do not depend on the rest of the batch.
+    # Per-request seeds: a prompt's samples mostly do not depend on the rest of the batch. vLLM does not
+    # promise batch invariance: on an AMX host 2 of these 24 samples drew other tokens from the first one
+    # on (the 48-prompt batch is prefilled in chunks), so most, not all, must match. Unseeded sampling at
+    # temperature 1 matched 3 of the 24 in a probe.
     fewer = engine.generate(prompts[:6], sampling)
-    assert [c.token_ids for c in fewer[5].completions] == [c.token_ids for c in out[5].completions]
+    pairs = [(a.token_ids, b.token_ids) for i in range(6) for a, b in zip(fewer[i].completions, out[i].completions)]
+    assert len(pairs) == 24 and sum(a == b for a, b in pairs) >= 18
     assert len({tuple(c.token_ids) for c in out[5].completions}) > 1
