@@ -128,11 +128,11 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
         grad = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device)
         for start in range(0, logits.size(0), rows):
             c = slice(start, start + rows)
-            z = logits[c].float()
-            if inv_temp != 1.0:
-                z = z * inv_temp
-            buf = grad[c] if grad.dtype == torch.float32 else torch.empty_like(z)
-            torch.sub(z, lse[c].unsqueeze(-1), out=buf)
+            buf = grad[c] if grad.dtype == torch.float32 else torch.empty(logits[c].shape, device=logits.device)
+            if inv_temp != 1.0:  # z = logits / T, written straight into the buffer (no float32 copy first)
+                torch.mul(logits[c], inv_temp, out=buf).sub_(lse[c].unsqueeze(-1))
+            else:
+                torch.sub(logits[c], lse[c].unsqueeze(-1), out=buf)
             g = grad_out[c].float().unsqueeze(-1)
             buf.exp_().mul_(-g).scatter_add_(-1, index[c].unsqueeze(-1), g)  # (onehot - softmax) * g
             if inv_temp != 1.0:
