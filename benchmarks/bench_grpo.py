@@ -372,7 +372,7 @@ def main() -> None:
         "2x125 + 8x64 = 762 tokens instead of 8x189 = 1512 for a per-completion `[prompt | completion]` "
         "forward, which also bounds the activations kept for the backward pass. Three CPU fast paths of the update "
         "replace what the profile showed as costly: the LoRA dropout masks come from 16-bit random words "
-        "(`reasonkit/grpo/dropout.py`; `bernoulli_` was 0.84 s of a 6.6 s update), the selective log-softmax "
+        "(`reasonkit/grpo/dropout.py`, not one `bernoulli_` draw per element), the selective log-softmax "
         "has a hand-written backward that builds one vocabulary-sized tensor instead of four "
         "(`reasonkit/packing.py`), and attention runs with grouped-query heads instead of repeated key/value "
         "copies (`reasonkit/grpo/attention.py`). With beta 0 and one update per "

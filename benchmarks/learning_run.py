@@ -195,7 +195,7 @@ def train(a, task: str, out: Path, steps: int | None = None, eval_steps: int | N
     args = ["train", "--dataset", task, "--prefill", a.prefill, "--rewards", reward_expression(a, task),
             "--group-size", str(a.group_size),
             "--prompts-per-step", str(a.prompts_per_step), "--max-tokens", str(a.max_tokens),
-            "--temperature", str(a.temperature), "--learning-rate", str(a.lr), "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
+            "--temperature", str(a.temperature), "--learning-rate", str(a.lr), "--beta", str(a.beta), "--lora-r", "16", "--lora-alpha", "32", "--lora-dropout", "0",
             "--lora-target-modules", "all-linear", "--dtype", "fp32", "--seed", str(a.seed), "--max-steps",
             str(steps or a.steps), "--eval-steps", str(eval_steps or a.eval_steps), "--eval-limit", str(a.eval_limit),
             "--log-completions-steps", "5", "--report-to", "tensorboard", "--output", str(out)]
@@ -410,6 +410,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--prompts-per-step", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--beta", type=float, default=0.0,
+                    help="KL weight of the training run (the trainer's --beta; 0: no reference forward)")
     ap.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of the training rollouts")
     ap.add_argument("--reward", default=REWARD,
                     help="training reward (a verifier expression) and the judge's headline verifier; 'task': the "
@@ -455,7 +457,7 @@ def main(argv=None) -> dict:
         "adapter_accuracy": g["adapter"]["accuracy"], "p_value": (g["paired"] or {}).get("p_value"),
         "train_minutes": round(minutes, 2), "total_minutes": round((time.perf_counter() - t0) / 60, 2),
         "reused": bool(a.reuse),
-        "steps": a.steps, "pilot_steps": a.pilot_steps, "eval_limit": a.eval_limit, "lr": a.lr,
+        "steps": a.steps, "pilot_steps": a.pilot_steps, "eval_limit": a.eval_limit, "lr": a.lr, "beta": a.beta,
         "temperature": a.temperature,
         "reward": reward_expression(a, task), "verifier": judge_verifier(a, task), "prefill": a.prefill,
         "max_tokens": a.max_tokens, "group_size": a.group_size, "prompts_per_step": a.prompts_per_step,

@@ -23,13 +23,15 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     result = mod.main(["--model", tiny_model_dir, "--candidates", task, "--control", "rg:chain_sum:max_terms=3,"
                        "min_terms=3,test_size=4", "--survey-items", "2", "--steps", "2", "--pilot-steps", "1", "--group-size", "2",
                        "--prompts-per-step", "1", "--max-tokens", "4", "--eval-steps", "1", "--eval-limit", "2",
-                       "--heldout", "3", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "res"),
-                       "--suffix=-smoke"])
+                       "--heldout", "3", "--beta", "0.1", "--work", str(tmp_path / "work"),
+                       "--results", str(tmp_path / "res"), "--suffix=-smoke"])
     saved = json.loads((tmp_path / "res" / "learning-smoke.json").read_text())
     assert saved == json.loads(json.dumps(result))
     for key in ("task", "heldout_items", "base_accuracy", "adapter_accuracy", "p_value", "train_minutes"):
         assert key in saved, key
     assert saved["task"] == task and saved["heldout_items"] == 3
+    # --beta reaches the training run's resolved config and the record
+    assert saved["beta"] == 0.1 and "beta: 0.1" in (tmp_path / "work" / "train" / "config.yaml").read_text()
     assert 0 <= saved["base_accuracy"] <= 1 and 0 <= saved["adapter_accuracy"] <= 1
     assert [r["task"] for r in saved["survey"]] == [task] and saved["survey"][0]["items"] == 2
     assert [r["step"] for r in saved["curve"]] == [1, 2] and [e["step"] for e in saved["evals"]] == [1, 2]
