@@ -17,7 +17,8 @@
    :mod:`reasonkit.verifiers.reasoning_gym`), greedy and at temperature 1, with ``reasonkit eval
    --lora`` and ``reasonkit report``'s paired sign test; plus untrained tasks (``--control``), and a
    lenient breakdown of where a change comes from (answers finished, right numbers, equations
-   written out).
+   written out) and a paired same-form comparison with its own sign test
+   (``benchmarks/learning_analysis.py``). ``--beta`` adds the KL term to the training run.
 5. **Record**: ``benchmarks/results/learning{suffix}.json`` / ``.md`` / ``.png`` (reward per step,
    held-out accuracy per periodic eval, truncation rate). Every number is read from the run files.
 
@@ -55,6 +56,9 @@ import json
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from learning_analysis import breakdown, same_form  # noqa: E402  (benchmarks/learning_analysis.py)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Task spaces large enough that the training split keeps thousands of distinct questions after the
@@ -235,57 +239,6 @@ def samples(run: Path) -> list[dict]:
     return read_samples(run / "samples.jsonl")[0]
 
 
-def _answer_text(row: dict) -> str:
-    """The completion up to its first ``</answer>`` (all of it when there is none)."""
-    return row["completion"].split("</answer>")[0]
-
-
-def _shows_equation(row: dict) -> bool:
-    return "=" in _answer_text(row)
-
-
-def breakdown(rows: list[dict]) -> dict:
-    """Where a change in accuracy comes from, per adapter, read from an eval's samples: the share of
-    completions that close the answer tag before ``max_tokens`` (``finished``), and the share whose
-    text up to the first ``</answer>`` (all of it when there is none) contains the reference answer as a
-    number (``number_in_answer``: a lenient reading that credits ``3*8=24`` and an unfinished ``24 and
-    then...``, which the strict scorer refuses), and the share that write out an equation before the
-    answer (``shows_equation``: an ``=`` in that text, as in ``4 - 1 = 3``). A gain in accuracy with an
-    equal ``number_in_answer`` is a gain in answering in the form asked, not in computing; a gain that
-    comes with a rise of ``shows_equation`` comes from writing the sum out before answering."""
-    import re
-
-    out: dict = {}
-    for name in sorted({r["adapter"] for r in rows}):
-        mine = [r for r in rows if r["adapter"] == name]
-        right = [any(_same_number(x, (r.get("reference") or {}).get("answer"))
-                     for x in re.findall(r"-?\d+(?:\.\d+)?", _answer_text(r))) for r in mine]
-        out[name] = {"samples": len(mine),
-                     "finished": sum("</answer>" in r["completion"] and r["finish_reason"] != "length"
-                                     for r in mine) / max(len(mine), 1),
-                     "number_in_answer": sum(right) / max(len(mine), 1),
-                     "shows_equation": sum(map(_shows_equation, mine)) / max(len(mine), 1)}
-    return out
-
-
-def same_form(rows: list[dict], verifier: str) -> dict:
-    """Base and adapter on the items where the base already wrote an equation (``shows_equation``),
-    first sample of each: the same items, the same form, so a gain here is a gain in right numbers,
-    not in writing the sum out."""
-    first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
-    items = [i for (m, i), r in first.items() if m == "base" and _shows_equation(r) and ("adapter", i) in first]
-    acc = {m: sum(bool(first[(m, i)].get(f"{verifier}.correct")) for i in items) / max(len(items), 1)
-           for m in ("base", "adapter")}
-    return {"items": len(items), **acc}
-
-
-def _same_number(text: str, answer) -> bool:
-    try:
-        return float(text) == float(str(answer))
-    except (TypeError, ValueError):
-        return False
-
-
 def curves(run: Path) -> tuple[list[dict], list[dict]]:
     rows = {r["step"]: r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
     steps = [rows[k] for k in sorted(rows)]
@@ -328,6 +281,10 @@ def survey_table(rows: list[dict], reward: str) -> list[str]:
                     f"{r.get('train_questions', 'n/a')} |" for r in rows]
 
 
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|").replace("`", "'")
+
+
 def write(a, result: dict) -> None:
     a.results.mkdir(parents=True, exist_ok=True)
     base = a.results / f"learning{a.suffix}"
@@ -365,10 +322,20 @@ def write(a, result: dict) -> None:
         for name, b in j["breakdown"].items():
             lines.append(f"| {label} | {name} | {b['finished']:.3f} | {b['number_in_answer']:.3f} | "
                          f"{b.get('shows_equation', 0):.3f} | {j[name]['accuracy']:.3f} |")
-    lines += ["", "On the items where the base model already wrote the sum out (first sample), same items, same form:", "",
-              "| eval | items | base | adapter |", "|---|---|---|---|"]
-    lines += [f"| {label} | {j['same_form']['items']} | {j['same_form']['base']:.3f} | {j['same_form']['adapter']:.3f} |"
-              for label, j in result["judge"].items() if j.get("same_form")]
+    lines += ["", "On the items where the base model already wrote the equation out (first sample): the same items in "
+              "the same form for both models, so a change here is in the numbers; only-base / only-adapter count "
+              "the items one of them got right, with their exact sign test:", "",
+              "| eval | items | base | adapter | only base right | only adapter right | paired p |",
+              "|---|---|---|---|---|---|---|"]
+    forms = [(label, j["same_form"]) for label, j in result["judge"].items() if j.get("same_form")]
+    lines += [f"| {label} | {f['items']} | {f['base']:.3f} | {f['adapter']:.3f} | {f['base_only']} | "
+              f"{f['adapter_only']} | {f['p_value']:.3g} |" for label, f in forms]
+    shown = [(label, x) for label, f in forms for x in f["examples"]]
+    if shown:
+        lines += ["", "Same-form items only the base got right (first three of each eval), both answers up to `</answer>`:",
+                  "", "| eval | item | reference | base | adapter |", "|---|---|---|---|---|"]
+        lines += [f"| {label} | {x['item_id']} | {x['answer']} | `{_cell(x['base'])}` | `{_cell(x['adapter'])}` |"
+                  for label, x in shown]
     gain = g["adapter"]["accuracy"] - g["base"]["accuracy"]
     lines += ["", f"Greedy held-out accuracy {result['base_accuracy']:.3f} -> {result['adapter_accuracy']:.3f} "
               f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training, "

@@ -47,7 +47,8 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     assert 0 <= same["items"] <= 3 and 0 <= same["base"] <= 1 and 0 <= same["adapter"] <= 1  # the reward, watched on held-out items
     assert {"pilot_accuracy", "pilot_gain"} <= set(saved["survey"][0]) and saved["task"] == task
     md = (tmp_path / "res" / "learning-smoke.md").read_text()
-    assert "pass@8" in md and task in md
+    assert "pass@8" in md and task in md and "| only base right | only adapter right | paired p |" in md
+    assert {"base_only", "adapter_only", "p_value", "examples"} <= set(same)
     assert (tmp_path / "res" / "learning-smoke.png").stat().st_size > 1000
     assert list((tmp_path / "work" / "train").rglob("events.out.tfevents.*"))  # watched in TensorBoard
 
@@ -71,7 +72,24 @@ def test_same_form_compares_only_items_the_base_wrote_out(tmp_path):
     ]
     (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     mod = _load()
-    assert mod.same_form(mod.samples(tmp_path), "gsm8k") == {"items": 2, "base": 0.5, "adapter": 0.5}
+    got = mod.same_form(mod.samples(tmp_path), "gsm8k")
+    assert {k: got[k] for k in ("items", "base", "adapter", "base_only", "adapter_only")} == {
+        "items": 2, "base": 0.5, "adapter": 0.5, "base_only": 1, "adapter_only": 1}
+    assert got["p_value"] == 1.0  # one win, one loss
+    assert got["examples"] == [{"item_id": "2", "answer": None, "base": "2 + 2 = 4", "adapter": "2 + 2 = 5"}]
+
+
+def test_same_form_sign_test_counts_only_discordant_items():
+    from learning_analysis import same_form  # benchmarks/ is on sys.path once the script is loaded
+
+    _load()
+    rows = [{"adapter": m, "item_id": str(i), "sample": 0, "completion": f"{i} * 2 = {2 * i if ok else 0}",
+             "reference": {"answer": str(2 * i)}, "gsm8k.correct": ok}
+            for i in range(10) for m, ok in (("base", True), ("adapter", i >= 8))]
+    got = same_form(rows, "gsm8k", examples=2)
+    assert (got["items"], got["base_only"], got["adapter_only"]) == (10, 8, 0)
+    assert got["p_value"] == 2 / 2 ** 8  # exact two-sided: 8 losses of 8 discordant pairs
+    assert [x["item_id"] for x in got["examples"]] == ["0", "1"] and got["examples"][0]["adapter"] == "0 * 2 = 0"
 
 
 @pytest.mark.parametrize("reward", ["nope", "gsm8k+"])

@@ -1,0 +1,75 @@
+"""Where a held-out change of ``learning_run.py`` comes from, read from an eval's ``samples.jsonl`` rows.
+
+Two readings, both per adapter (``base`` and the trained ``adapter`` of one ``reasonkit eval --lora``):
+
+- ``breakdown``: how the completions are written (closed answer tag, the reference number anywhere in
+  the answer text, an equation written out), next to accuracy, so that a gain in form is not read as
+  a gain in computing.
+- ``same_form``: only the items where the base already wrote an equation, first sample of each, the
+  same items for both models. A change there is a change in the numbers, not in the form. It is a
+  paired comparison, so it carries its own exact sign test (``reasonkit.eval.report.sign_test``) and
+  the first items the adapter got wrong where the base was right, with both answers, to show what
+  went wrong (an untrained task's drop from interference reads as, e.g., a sum where a product was
+  asked).
+"""
+from __future__ import annotations
+
+import re
+
+
+def answer_text(row: dict) -> str:
+    """The completion up to its first ``</answer>`` (all of it when there is none)."""
+    return row["completion"].split("</answer>")[0]
+
+
+def shows_equation(row: dict) -> bool:
+    return "=" in answer_text(row)
+
+
+def _same_number(text: str, answer) -> bool:
+    try:
+        return float(text) == float(str(answer))
+    except (TypeError, ValueError):
+        return False
+
+
+def breakdown(rows: list[dict]) -> dict:
+    """Per adapter: the share of completions that close the answer tag before ``max_tokens``
+    (``finished``); the share whose answer text (up to the first ``</answer>``, all of it when there is
+    none) contains the reference answer as a number (``number_in_answer``: a lenient reading that
+    credits ``3*8=24`` and an unfinished ``24 and then...``, which the strict scorer refuses); the share
+    that write out an equation before the answer (``shows_equation``: an ``=`` in that text). A gain in
+    accuracy with an equal ``number_in_answer`` is a gain in answering in the form asked, not in
+    computing; a gain that comes with a rise of ``shows_equation`` comes from writing the sum out."""
+    out: dict = {}
+    for name in sorted({r["adapter"] for r in rows}):
+        mine = [r for r in rows if r["adapter"] == name]
+        right = [any(_same_number(x, (r.get("reference") or {}).get("answer"))
+                     for x in re.findall(r"-?\d+(?:\.\d+)?", answer_text(r))) for r in mine]
+        out[name] = {"samples": len(mine),
+                     "finished": sum("</answer>" in r["completion"] and r["finish_reason"] != "length"
+                                     for r in mine) / max(len(mine), 1),
+                     "number_in_answer": sum(right) / max(len(mine), 1),
+                     "shows_equation": sum(map(shows_equation, mine)) / max(len(mine), 1)}
+    return out
+
+
+def same_form(rows: list[dict], verifier: str, examples: int = 3) -> dict:
+    """Base and adapter on the items where the base wrote an equation (first sample of each): accuracy
+    of each, the items only the base got right (``base_only``) and only the adapter (``adapter_only``),
+    the exact two-sided sign test on those, and up to ``examples`` of the base-only items with both
+    answer texts."""
+    from reasonkit.eval.report import sign_test
+
+    first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
+    items = [i for (m, i), r in first.items() if m == "base" and shows_equation(r) and ("adapter", i) in first]
+    right = {(m, i): bool(first[(m, i)].get(f"{verifier}.correct")) for i in items for m in ("base", "adapter")}
+    base_only = [i for i in items if right[("base", i)] and not right[("adapter", i)]]
+    adapter_only = [i for i in items if right[("adapter", i)] and not right[("base", i)]]
+    return {"items": len(items),
+            **{m: sum(right[(m, i)] for i in items) / max(len(items), 1) for m in ("base", "adapter")},
+            "base_only": len(base_only), "adapter_only": len(adapter_only),
+            "p_value": sign_test(len(adapter_only), len(base_only)),
+            "examples": [{"item_id": i, "answer": (first[("base", i)].get("reference") or {}).get("answer"),
+                          "base": answer_text(first[("base", i)]).strip()[:80],
+                          "adapter": answer_text(first[("adapter", i)]).strip()[:80]} for i in base_only[:examples]]}
