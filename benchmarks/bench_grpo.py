@@ -52,6 +52,15 @@ SIDES = {"reasonkit": {"backend": "hf"}, "reasonkit-vllm": {"backend": "vllm"},
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (hosts differ: the ratio to TRL moves with them)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "unknown CPU")
+    except OSError:
+        return "unknown CPU"
+
+
 def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
@@ -306,7 +315,8 @@ def main() -> None:
     import transformers
     import trl as trl_mod
 
-    env = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    env = (f"{_cpu_model()} ({platform.machine()}, torch kernels {torch.backends.cpu.get_cpu_capability()}), "
+           f"{os.cpu_count()} cores, torch {torch.__version__}, "
            f"transformers {transformers.__version__}, trl {trl_mod.__version__}; load average at start "
            f"{os.getloadavg()[0]:.1f}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} "
            f"({'used by the reasonkit-vllm-bf16 engine only' if 'reasonkit-vllm-bf16' in results else 'unused: fp32'})")
