@@ -102,8 +102,10 @@ def test_shared_prefix_logprobs_equal_plain_forward(tiny_model_dir, tmp_path):
     g1 = torch.autograd.grad((plain * cm).sum(), [p for p in model.parameters() if p.requires_grad])
     shared = shared_prefix_logprobs(model, pids, pmask, cids, cmask, 4, temperature=0.7)
     g2 = torch.autograd.grad((shared * cm).sum(), [p for p in model.parameters() if p.requires_grad])
-    for a, b in zip(g1, g2):
-        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)
+    for a, b in zip(g1, g2):  # fp32 sums in another order: the error is relative to the tensor's scale,
+        # not to each element (an AVX2 host missed atol=1e-5 on one near-zero element of 256 by 2e-5)
+        assert a.abs().max() > 0
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4 * a.abs().max().item())
 
 
 def test_score_fills_composite_and_component_rewards_and_marks_unscored():
