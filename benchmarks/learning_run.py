@@ -400,6 +400,9 @@ def main(argv=None) -> dict:
                     help="stop after the survey: write learning{suffix}-survey.json/.md (no training claim)")
     a = ap.parse_args(argv)
     check_reward(a)
+    from reasonkit.grpo.config import TrainConfig
+
+    TrainConfig(beta=a.beta)  # the trainer's own check of --beta, before the survey's minutes (ConfigError: exit 2)
     a.results = Path(a.results)
     a.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -99,3 +99,15 @@ def test_bad_reward_is_one_line_and_exit_2_before_any_work(reward, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("learning_run.py: --reward")
     assert not (tmp_path / "work").exists()  # refused before the survey started
+
+
+def test_bad_beta_is_one_line_and_exit_2_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--beta", "-1", "--work", str(tmp_path / "work")],
+                          capture_output=True, text=True, timeout=120)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("learning_run.py: beta = -1.0") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "work").exists()  # refused before the survey started
