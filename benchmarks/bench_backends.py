@@ -23,10 +23,13 @@ import json
 import os
 import platform
 import re
+import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402  (benchmarks/record.py)
 
 
 def load_prompts(n_items: int, tokenizer) -> tuple[list[str], list[dict]]:
@@ -98,12 +101,7 @@ def agreement(a: list, b: list) -> dict:
 
 
 def machine() -> dict:
-    cpu = ""
-    try:
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                   "")
-    except OSError:
-        pass
+    cpu = record.cpu_model()
     versions = {}
     from importlib import metadata
 

@@ -38,6 +38,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import record  # noqa: E402  (benchmarks/record.py)
+
 RESULTS = HERE / "results"
 PROMPTS, GROUP, TOKENS, LR, LORA_R = 2, 4, 64, 1e-5, 8  # defaults of --prompts / --group / --tokens
 ROLLOUTS = {"reasonkit": "reasonkit hf decode loop (transformers model)",
@@ -50,15 +53,6 @@ SIDES = {"reasonkit": {"backend": "hf"}, "reasonkit-vllm": {"backend": "vllm"},
          "reasonkit-vllm-adapter": {"backend": "vllm", "vllm_sync": "adapter"},
          "reasonkit-vllm-bf16": {"backend": "vllm", "engine_dtype": "bfloat16"}}
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
-
-
-def _cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (hosts differ: the ratio to TRL moves with them)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "unknown CPU")
-    except OSError:
-        return "unknown CPU"
 
 
 def _peak_rss_gb() -> float:
@@ -315,7 +309,7 @@ def main() -> None:
     import transformers
     import trl as trl_mod
 
-    env = (f"{_cpu_model()} ({platform.machine()}, torch kernels {torch.backends.cpu.get_cpu_capability()}), "
+    env = (f"{record.cpu_model('unknown CPU')} ({platform.machine()}, torch kernels {torch.backends.cpu.get_cpu_capability()}), "
            f"{os.cpu_count()} cores, torch {torch.__version__}, "
            f"transformers {transformers.__version__}, trl {trl_mod.__version__}; load average at start "
            f"{os.getloadavg()[0]:.1f}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} "

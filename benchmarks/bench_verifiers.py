@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402  (benchmarks/record.py)
 from verifier_corpus import adversarial_inputs, corpus_for, countdown_rows, gsm8k_rows, math_rows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,14 +157,7 @@ def math_verify_baseline() -> Callable[..., bool]:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = record.cpu_model(platform.processor() or "")
 
     def version(pkg: str) -> str:
         try:

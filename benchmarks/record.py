@@ -18,3 +18,13 @@ def write(stem: Path, record: dict, md_lines: list[str]) -> Path:
     md.write_text("\n".join(md_lines) + "\n")
     print(f"recorded {md}")
     return md
+
+
+def cpu_model(default: str = "") -> str:
+    """The CPU's model name from /proc/cpuinfo; ``default`` where there is none (hosts differ, so
+    every record names its CPU)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), default)
+    except OSError:
+        return default
