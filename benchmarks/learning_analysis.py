@@ -11,10 +11,13 @@ Two readings, both per adapter (``base`` and the trained ``adapter`` of one ``re
   the first items the adapter got wrong where the base was right, with both answers, to show what
   went wrong (an untrained task's drop from interference reads as, e.g., a sum where a product was
   asked).
+
+And ``plot``: the run's PNG (reward per step, held-out accuracy per periodic eval, truncated share).
 """
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 
 def answer_text(row: dict) -> str:
@@ -73,3 +76,29 @@ def same_form(rows: list[dict], verifier: str, examples: int = 3) -> dict:
             "examples": [{"item_id": i, "answer": (first[("base", i)].get("reference") or {}).get("answer"),
                           "base": answer_text(first[("base", i)]).strip()[:80],
                           "adapter": answer_text(first[("adapter", i)]).strip()[:80]} for i in base_only[:examples]]}
+
+
+def plot(steps: list[dict], evals: list[dict], task: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+    x = [r["step"] for r in steps]
+    key = next((k for k in steps[0] if k.startswith("rewards/rg:")), "reward")
+    ax[0].plot(x, [r.get(key) for r in steps], label=key)
+    ax[0].plot(x, [r.get("reward") for r in steps], label="total reward", alpha=0.6)
+    ax[0].set_title("training reward per step")
+    ax[0].legend(fontsize=7)
+    for k in sorted({k for e in evals for k in e if k.startswith("eval/")}):
+        ax[1].plot([e["step"] for e in evals], [e.get(k) for e in evals], marker="o", label=k)
+    ax[1].set_title("held-out accuracy (periodic eval)")
+    ax[1].legend(fontsize=7)
+    ax[2].plot(x, [r.get("truncated") for r in steps])
+    ax[2].set_title("truncated share")
+    for a_ in ax:
+        a_.set_xlabel("step")
+    fig.suptitle(task, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

@@ -58,7 +58,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning_analysis import breakdown, same_form  # noqa: E402  (benchmarks/learning_analysis.py)
+import record  # noqa: E402  (benchmarks/record.py)
+from learning_analysis import breakdown, plot, same_form  # noqa: E402  (benchmarks/learning_analysis.py)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Task spaces large enough that the training split keeps thousands of distinct questions after the
@@ -247,32 +248,6 @@ def curves(run: Path) -> tuple[list[dict], list[dict]]:
     return steps, evals
 
 
-def plot(steps: list[dict], evals: list[dict], task: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
-    x = [r["step"] for r in steps]
-    key = next((k for k in steps[0] if k.startswith("rewards/rg:")), "reward")
-    ax[0].plot(x, [r.get(key) for r in steps], label=key)
-    ax[0].plot(x, [r.get("reward") for r in steps], label="total reward", alpha=0.6)
-    ax[0].set_title("training reward per step")
-    ax[0].legend(fontsize=7)
-    for k in sorted({k for e in evals for k in e if k.startswith("eval/")}):
-        ax[1].plot([e["step"] for e in evals], [e.get(k) for e in evals], marker="o", label=k)
-    ax[1].set_title("held-out accuracy (periodic eval)")
-    ax[1].legend(fontsize=7)
-    ax[2].plot(x, [r.get("truncated") for r in steps])
-    ax[2].set_title("truncated share")
-    for a_ in ax:
-        a_.set_xlabel("step")
-    fig.suptitle(task, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def survey_table(rows: list[dict], reward: str) -> list[str]:
     lines = [f"| task | items | pass@1 ({reward}) | pass@8 ({reward}) | pass@1 (task's scorer) | "
              "pass@8 (task's scorer) | truncated | distinct train questions |", "|---|---|---|---|---|---|---|---|"]
@@ -285,10 +260,26 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|").replace("`", "'")
 
 
+def check_reused(a, task: str, run: Path) -> None:
+    """``--reuse`` takes a finished training run only if it was trained as this command asks."""
+    import yaml
+
+    from reasonkit.errors import ReasonkitError
+
+    saved = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    wanted = {"dataset": task, "beta": a.beta, "learning_rate": a.lr, "temperature": a.temperature, "seed": a.seed,
+              "max_steps": a.steps, "group_size": a.group_size, "prompts_per_step": a.prompts_per_step,
+              "max_tokens": a.max_tokens}
+    for key, value in wanted.items():
+        if saved.get(key) != value:
+            raise ReasonkitError(f"--reuse: {run} was trained with {key} {saved.get(key)!r}, not {value!r}; "
+                                 "drop --reuse or give another --work")
+
+
 def write(a, result: dict) -> None:
     a.results.mkdir(parents=True, exist_ok=True)
     base = a.results / f"learning{a.suffix}"
-    base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    record.path(base, ".json").write_text(json.dumps(result, indent=2) + "\n")
     g = result["judge"]["greedy"]
     lines = [f"# GRPO learning run: {result['task']}", "",
              f"Command: `{result['command']}`", "",
@@ -341,8 +332,8 @@ def write(a, result: dict) -> None:
               f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training, "
               f"{result['steps']} steps. Target +10 points at p < 0.01: "
               f"{'reached' if gain >= 0.10 and (result['p_value'] or 1) < 0.01 else 'not reached'}.", ""]
-    base.with_suffix(".md").write_text("\n".join(lines))
-    plot(result["curve"], result["evals"], result["task"], base.with_suffix(".png"))
+    record.path(base, ".md").write_text("\n".join(lines))
+    plot(result["curve"], result["evals"], result["task"], record.path(base, ".png"))
     print("\n".join(lines))
 
 
@@ -353,12 +344,12 @@ def write_survey(a, rows: list[dict], task: str, argv) -> dict:
               "reward": a.reward,
               "prefill": a.prefill, "model": a.model or "embedded SmolLM2-135M-Instruct",
               "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    record.path(base, ".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# GRPO learning run: survey only (no training in this record)", "", f"Command: `{result['command']}`",
              "", "Base model, temperature 1, 8 samples per item:", "",
              *survey_table(rows, a.reward)]
     lines += ["", f"Chosen for training (largest pass@8 - pass@1 gap with pass@1 < 0.6): `{task}`", ""]
-    base.with_suffix(".md").write_text("\n".join(lines))
+    record.path(base, ".md").write_text("\n".join(lines))
     print("\n".join(lines))
     return result
 
@@ -377,8 +368,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--prompts-per-step", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--beta", type=float, default=0.0,
-                    help="KL weight of the training run (the trainer's --beta; 0: no reference forward)")
+    ap.add_argument("--beta", type=float, default=0.04,
+                    help="KL weight of the training run (the trainer's --beta; 0: no reference forward); 0.04 as in "
+                         "train/quick-cpu.yaml, where beta 0 lost accuracy")
     ap.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of the training rollouts")
     ap.add_argument("--reward", default=REWARD,
                     help="training reward (a verifier expression) and the judge's headline verifier; 'task': the "
@@ -415,6 +407,7 @@ def main(argv=None) -> dict:
     run = a.work / "train"
     done = run / f"checkpoint-{a.steps}"
     if a.reuse and done.is_dir() and (run / "metrics.jsonl").is_file():  # the training run already complete
+        check_reused(a, task, run)
         minutes = sum(x.get("step_seconds", 0.0) for x in curves(run)[0]) / 60
     else:
         minutes = train(a, task, run)

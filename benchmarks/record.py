@@ -9,12 +9,18 @@ import json
 from pathlib import Path
 
 
+def path(stem: Path, ext: str) -> Path:
+    """``stem`` + ``ext``. Not ``with_suffix``: a stem like ``learning-beta0.04`` keeps its ``.04``."""
+    stem = Path(stem)
+    return stem.with_name(stem.name + ext)
+
+
 def write(stem: Path, record: dict, md_lines: list[str]) -> Path:
     """Write ``record`` as JSON and ``md_lines`` as Markdown next to each other; returns the .md path."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    md = stem.with_suffix(".md")
+    path(stem, ".json").write_text(json.dumps(record, indent=2) + "\n")
+    md = path(stem, ".md")
     md.write_text("\n".join(md_lines) + "\n")
     print(f"recorded {md}")
     return md

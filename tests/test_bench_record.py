@@ -64,3 +64,10 @@ def test_bench_grpo_rounds_merge_and_give_per_round_ratios():
     one = bench_grpo.merge_rounds([run([50, 4, 5, 6], [9, 2, 3, 3])])
     ref1 = bench_grpo.merge_rounds([run([60, 10, 10, 10], [9, 5, 5, 5])])
     assert bench_grpo.ratio_of(one, ref1) == (0.5, 0.4, 0.6)  # one round: step-level spread
+
+
+def test_a_stem_with_a_dot_keeps_it(tmp_path):
+    """``--suffix=-beta0.04``: with_suffix would have written learning-beta0.json and overwritten another run's."""
+    record.write(tmp_path / "learning-beta0.04", {"x": 1}, ["# t"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["learning-beta0.04.json", "learning-beta0.04.md"]
+    assert record.path(tmp_path / "a.b", ".png").name == "a.b.png"

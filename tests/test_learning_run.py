@@ -111,3 +111,27 @@ def test_bad_beta_is_one_line_and_exit_2_before_any_work(tmp_path):
     assert proc.returncode == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("learning_run.py: beta = -1.0") and "Traceback" not in proc.stderr
     assert not (tmp_path / "work").exists()  # refused before the survey started
+
+
+def test_reuse_refuses_a_run_trained_otherwise(tmp_path):
+    """--reuse of a finished run trained with another beta (or task, lr, ...) is refused, not reported as this one."""
+    import yaml
+
+    from reasonkit.errors import ReasonkitError
+
+    mod = _load()
+    import argparse
+
+    a = argparse.Namespace(beta=0.04, lr=1e-4, temperature=0.7, seed=0, steps=200, group_size=8, prompts_per_step=4,
+                           max_tokens=32)
+    task = "rg:chain_sum:min_terms=2,max_terms=2"
+    cfg = {"dataset": task, "beta": 0.04, "learning_rate": a.lr, "temperature": a.temperature, "seed": a.seed,
+           "max_steps": a.steps, "group_size": a.group_size, "prompts_per_step": a.prompts_per_step,
+           "max_tokens": a.max_tokens}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    mod.check_reused(a, task, tmp_path)  # trained as asked: taken
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**cfg, "beta": 0.0}))
+    with pytest.raises(ReasonkitError, match=r"trained with beta 0\.0, not 0\.04"):
+        mod.check_reused(a, task, tmp_path)
+    with pytest.raises(ReasonkitError, match="dataset"):
+        mod.check_reused(a, "rg:products", tmp_path)
