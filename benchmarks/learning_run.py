@@ -329,7 +329,8 @@ def write(a, result: dict) -> None:
                   for label, x in shown]
     gain = g["adapter"]["accuracy"] - g["base"]["accuracy"]
     lines += ["", f"Greedy held-out accuracy {result['base_accuracy']:.3f} -> {result['adapter_accuracy']:.3f} "
-              f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training, "
+              f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training "
+              f"({'its steps summed: a reused run' if result['reused'] else 'wall time of the training process'}), "
               f"{result['steps']} steps. Target +10 points at p < 0.01: "
               f"{'reached' if gain >= 0.10 and (result['p_value'] or 1) < 0.01 else 'not reached'}.", ""]
     record.path(base, ".md").write_text("\n".join(lines))
