@@ -18,7 +18,7 @@
    --lora`` and ``reasonkit report``'s paired sign test; plus untrained tasks (``--control``), and a
    lenient breakdown of where a change comes from (answers finished, right numbers, equations
    written out) and a paired same-form comparison with its own sign test
-   (``benchmarks/learning_analysis.py``). ``--beta`` adds the KL term to the training run.
+   (``benchmarks/learning_analysis.py``). ``--beta`` (default 0.04) is the weight of the KL term of the training run.
 5. **Record**: ``benchmarks/results/learning{suffix}.json`` / ``.md`` / ``.png`` (reward per step,
    held-out accuracy per periodic eval, truncation rate). Every number is read from the run files.
 
