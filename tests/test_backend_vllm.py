@@ -164,8 +164,16 @@ def test_add_adapter_same_name_serves_new_weights(engine, prompts, loras, tmp_pa
     engine.add_adapter(Adapter("y", loras["y"]))
     fresh = engine.generate(prompts, sampling, adapter="y")
     assert texts(fresh) == texts(v2)
-    for a, b in zip(v2, fresh):  # same weights, same numbers: nothing computed with the old weights
-        assert a.completions[0].logprobs == pytest.approx(b.completions[0].logprobs, abs=1e-3)
+    # Same weights, same numbers: nothing computed with the old weights. In bf16 (the CPU default on
+    # hosts with native bf16) two runs of the same request can round differently: a full slow run on an
+    # AMX host saw 0.034 between them (texts equal); one bf16 step of a logit near 16 is 0.0625.
+    import torch
+
+    from reasonkit.eval.backends.base import pick_dtype
+
+    tol = 1e-3 if pick_dtype("auto", "cpu") == torch.float32 else 0.1
+    for a, b in zip(v2, fresh):
+        assert a.completions[0].logprobs == pytest.approx(b.completions[0].logprobs, abs=tol)
 
 
 @pytest.mark.vllm
