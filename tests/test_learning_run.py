@@ -115,13 +115,13 @@ def test_bad_beta_is_one_line_and_exit_2_before_any_work(tmp_path):
 
 def test_reuse_refuses_a_run_trained_otherwise(tmp_path):
     """--reuse of a finished run trained with another beta (or task, lr, ...) is refused, not reported as this one."""
+    import argparse
+
     import yaml
 
     from reasonkit.errors import ReasonkitError
 
     mod = _load()
-    import argparse
-
     a = argparse.Namespace(beta=0.04, lr=1e-4, temperature=0.7, seed=0, steps=200, group_size=8, prompts_per_step=4,
                            max_tokens=32)
     task = "rg:chain_sum:min_terms=2,max_terms=2"
