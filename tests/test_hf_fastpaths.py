@@ -137,30 +137,43 @@ def test_merged_lora_restores_on_error_and_skips_what_it_cannot_merge(tiny_model
         pass
 
 
-@pytest.mark.parametrize("transposed", [True, False])
+CAN_PACK = hf_linear.can_pack(torch.float32)
+needs_packing = pytest.mark.skipif(not CAN_PACK, reason="this PyTorch build or CPU has no oneDNN packed fp32 matmul")
+LAYOUTS = [pytest.param(layout, marks=needs_packing) if layout == "packed" else layout for layout in hf_linear.LAYOUTS]
+
+
+def _counting(monkeypatch, layout):
+    """Count the calls of ``layout``'s kernel (F.linear counts as no call: it is the fallback)."""
+    calls = []
+    name = {"transposed": "_transposed", "packed": "_packed"}.get(layout)
+    if name:
+        real = getattr(hf_linear, name)
+        monkeypatch.setattr(hf_linear, name, lambda x, w, b: calls.append(tuple(w.shape)) or real(x, w, b))
+    return calls
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("rows", [1, 5, 32, 33])
-def test_streaming_linears_equal_f_linear(monkeypatch, transposed, rows):
-    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket: transposed)
+def test_streaming_linears_equal_f_linear(monkeypatch, layout, rows):
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: layout)
     monkeypatch.setattr(hf_linear, "_CHOICE", {})
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(16, 40), torch.nn.Linear(40, 8, bias=False))
     x = torch.randn(rows, 1, 16)
     with torch.no_grad():
         ref = model(x)
-        calls = []
-        real = hf_linear._transposed
-        monkeypatch.setattr(hf_linear, "_transposed", lambda *a: calls.append(1) or real(*a))
+        calls = _counting(monkeypatch, layout)
         with hf_linear.streaming_linears(model):
             got = model(x)
     assert got.shape == ref.shape and got.is_contiguous()
-    assert torch.allclose(got, ref, atol=1e-6)
-    assert len(calls) == (2 if transposed and rows <= hf_linear.MAX_ROWS else 0)
+    assert torch.allclose(got, ref, atol=1e-5)
+    assert len(calls) == (2 if layout != "linear" and rows <= hf_linear.MAX_ROWS else 0)
     assert all("forward" not in m.__dict__ for m in model)  # restored
 
 
 def test_calibration_is_measured_once_per_bucket(monkeypatch):
     seen = []
-    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket: seen.append(bucket) or True)
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: seen.append(bucket) or "transposed")
     monkeypatch.setattr(hf_linear, "_CHOICE", {})
     model = torch.nn.Linear(8, 8)
     with torch.no_grad(), hf_linear.streaming_linears(model):
@@ -170,12 +183,12 @@ def test_calibration_is_measured_once_per_bucket(monkeypatch):
     assert hf_linear._bucket(5) == 8 and hf_linear._bucket(1) == 1 and hf_linear._bucket(32) == 32
 
 
-@pytest.mark.parametrize("transposed", [True, False])
-def test_fast_decode_of_a_peft_model_equals_generate(tiny_model_dir, monkeypatch, transposed):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_fast_decode_of_a_peft_model_equals_generate(tiny_model_dir, monkeypatch, layout):
     """All fast paths on (merged LoRA, few-row layout, preallocated cache): greedy tokens equal generate's."""
     from transformers import AutoTokenizer
 
-    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket: transposed)
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: layout)
     monkeypatch.setattr(hf_linear, "_CHOICE", {})
     model = _peft(tiny_model_dir)
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -200,11 +213,10 @@ def test_calibration_leaves_the_global_rng_alone(monkeypatch):
 
 
 def test_each_weight_shape_gets_its_own_choice(monkeypatch):
-    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket: weights[0].shape[0] == 40)
+    monkeypatch.setattr(hf_linear, "_calibrate",
+                        lambda weights, dtype, bucket, pack: "transposed" if weights[0].shape[0] == 40 else "linear")
     monkeypatch.setattr(hf_linear, "_CHOICE", {})
-    calls = []
-    real = hf_linear._transposed
-    monkeypatch.setattr(hf_linear, "_transposed", lambda x, w, b: calls.append(tuple(w.shape)) or real(x, w, b))
+    calls = _counting(monkeypatch, "transposed")
     model = torch.nn.Sequential(torch.nn.Linear(16, 40), torch.nn.Linear(40, 8), torch.nn.Linear(8, 40))
     with torch.no_grad(), hf_linear.streaming_linears(model):
         model(torch.randn(4, 16))
@@ -212,24 +224,82 @@ def test_each_weight_shape_gets_its_own_choice(monkeypatch):
     assert {k[2] for k in hf_linear._CHOICE} == {(40, 16), (8, 40), (40, 8)}
 
 
-@pytest.mark.parametrize("slow", ["F.linear", "transposed"])
-def test_calibration_picks_the_faster_layout(monkeypatch, slow):
+@pytest.mark.parametrize("fast", LAYOUTS)
+def test_calibration_picks_the_faster_layout(monkeypatch, fast):
+    """The layouts other than ``fast`` are slowed down; the calibration must pick ``fast``."""
     import time as _time
 
     import torch.nn.functional as F
 
     weights = [torch.randn(64, 32) for _ in range(2)]  # topped up with copies to stream from memory
-    real_linear, real_t = F.linear, hf_linear._transposed
 
     def slowed(fn):
-        def run(*a):
+        def run(*a, **k):
             _time.sleep(2e-5)
-            return fn(*a)
+            return fn(*a, **k)
         return run
 
-    if slow == "F.linear":
-        monkeypatch.setattr(F, "linear", slowed(real_linear))
-    else:
-        monkeypatch.setattr(hf_linear, "_transposed", slowed(real_t))
+    for layout, (owner, name) in {"linear": (F, "linear"), "transposed": (hf_linear, "_transposed"),
+                                  "packed": (hf_linear, "_matmul_packed")}.items():
+        if layout != fast:
+            monkeypatch.setattr(owner, name, slowed(getattr(owner, name)))
     monkeypatch.setattr(hf_linear, "MIN_STREAM_ELEMENTS", 64 * 32 * 20)  # 20 matrices per pass
-    assert hf_linear._calibrate(weights, torch.float32, 4) is (slow == "F.linear")
+    assert hf_linear._calibrate(weights, torch.float32, 4, pack=CAN_PACK) == fast
+
+
+@needs_packing
+def test_packed_weights_are_reordered_once_per_weight_and_again_after_a_change(monkeypatch):
+    reorders = []
+    real = hf_linear._reorder
+    monkeypatch.setattr(hf_linear, "_reorder", lambda w: reorders.append(tuple(w.shape)) or real(w))
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: "packed")
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+    model = torch.nn.Linear(16, 40)
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        with hf_linear.streaming_linears(model):
+            first = model(x)
+            model(x)
+        with hf_linear.streaming_linears(model):  # a later generation: the copy is still there
+            model(x)
+        assert len(reorders) == 1
+        model.weight.add_(1.0)  # an optimiser step in place: the copy is stale
+        with hf_linear.streaming_linears(model):
+            changed = model(x)
+        assert len(reorders) == 2 and torch.allclose(changed, torch.nn.functional.linear(x, model.weight, model.bias),
+                                                     atol=1e-5)
+        assert not torch.allclose(changed, first)
+        model.weight = torch.nn.Parameter(torch.zeros(40, 16))  # a new tensor, as hf_merge's merged weights
+        with hf_linear.streaming_linears(model):
+            assert torch.allclose(model(x), model.bias.expand(3, 40))
+    assert len(reorders) == 3
+    import gc
+
+    gc.collect()
+    assert len(hf_linear._PACKED) <= 1  # the replaced weight's copy went with it
+
+
+@needs_packing
+def test_packed_layout_is_not_used_where_a_gradient_is_needed(monkeypatch):
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: "packed")
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+    calls = _counting(monkeypatch, "packed")
+    model = torch.nn.Linear(16, 4)
+    with hf_linear.streaming_linears(model):
+        model(torch.randn(2, 16)).sum().backward()  # the weight needs a gradient
+    assert calls == [] and model.weight.grad is not None
+    with torch.no_grad(), hf_linear.streaming_linears(model):
+        model(torch.randn(2, 16))
+    assert calls == [(4, 16)]
+
+
+def test_packing_is_offered_only_while_the_copies_fit_in_memory(monkeypatch):
+    offered = []
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: offered.append(pack) or "linear")
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+    model = torch.nn.Linear(16, 4)  # 256 bytes of weights
+    for memory in (8 * 256, 8 * 256 - 1):  # the copies may take an eighth of the memory
+        monkeypatch.setattr(hf_linear, "_memory_bytes", lambda: memory)
+        with torch.no_grad(), hf_linear.streaming_linears(model):
+            model(torch.randn(2, 16))
+    assert offered == [CAN_PACK, False]

@@ -1,35 +1,57 @@
-"""Decode-step linear layers on CPU: ``(W @ x^T)^T`` where this host's BLAS computes it faster than ``x @ W^T``.
+"""Decode-step linear layers on CPU: the layout this host computes fastest for a few rows.
 
 Why: a decode step multiplies a few rows (one per sequence still generating) by every weight
-matrix of the model, so its time is the time to stream the weights from memory. ``F.linear``
-computes ``x @ W^T``; for a handful of rows, MKL's fp32 kernel for that layout streams the
-weights at a fraction of the memory bandwidth on some hosts, while the same product written as
-``W @ x^T`` does not. Measured here (AMD EPYC, 2 cores, MKL 2024.2, 60 distinct 1536x576 fp32
-matrices so that the weights come from memory): 2 rows 520 vs 129 us per matrix, 8 rows 361 vs
-271, 32 rows 564 vs 544; in bf16 the other way round (8 rows 158 vs 207). Since the answer depends
-on the host, the BLAS and the dtype, it is measured, not assumed.
+matrix of the model. ``F.linear`` hands that to MKL's GEMM, which for a handful of rows reaches a
+fraction of what the memory system can stream, and by how much depends on the host. Two other
+layouts of the same product can win:
+
+* ``transposed``: ``(W @ x^T)^T``. Measured on an AVX2-only AMD EPYC (2 cores, MKL 2024.2, 60
+  distinct 1536x576 fp32 matrices so that the weights come from memory): 2 rows 520 vs 129 us per
+  matrix, 8 rows 361 vs 271; in bf16 the other way round.
+* ``packed``: oneDNN's matmul on the weight reordered once into oneDNN's blocked layout
+  (``torch.ops.mkldnn._reorder_linear_weight`` / ``_linear_pointwise``, the pair PyTorch's
+  inductor uses for frozen CPU linears). Measured on an AMD EPYC with AVX512-BF16 (2 cores, the
+  same kind of pass): 8 rows of a 1536x576 fp32 matrix 129 vs 312 us, the 49152x576 output layer
+  2.5 vs 13.4 ms, bf16 8 rows 88 vs 178 us. MKL's GEMM streamed 11 GB/s there and oneDNN 27-45,
+  against ~60 GB/s for a plain ``sum`` over 1 GB.
+
+Since the answer depends on the host, the BLAS and the dtype, it is measured, not assumed.
 
 How: :func:`streaming_linears` swaps the forward of the model's plain ``nn.Linear`` modules (peft
 LoRA layers call theirs) for one that, for at most :data:`MAX_ROWS` rows, uses the layout that won
 for that weight shape, dtype and row count. The choice is made once per process and (dtype, rows
-rounded up to a power of two, weight shape) by timing both layouts over the model's weights of that
+rounded up to a power of two, weight shape) by timing the layouts over the model's weights of that
 shape (32 to 128 MB of them, four alternating rounds, the fastest of each; a few hundred ms per row
-count), and kept; the transposed layout must win by 5 %. Per shape, because shapes differ: in the
-same measurement a 576x1536 matrix at 8 rows favoured ``F.linear``. Larger inputs (prefill,
-training) always go to ``F.linear``. The output is made contiguous, so the layers after it see the
-same tensor layout as before; values equal ``F.linear``'s up to float summation order. Only CPU
-models; the block restores the modules.
+count), and kept; another layout must beat ``F.linear`` by 5 %. Per shape, because shapes differ.
+Larger inputs (prefill, training) and anything that needs a gradient always go to ``F.linear``.
+Outputs are contiguous, so the layers after see the same tensor layout as before; values equal
+``F.linear``'s up to float summation order. Only CPU models; the block restores the modules.
+
+Packed weights: each weight is reordered at its first packed use (1.4 ms for a 1536x576 fp32
+matrix, 160 ms for the 49152x576 output layer here) and the copy is kept as long as the weight
+tensor lives, keyed weakly by it, so frozen weights (a LoRA run's MLPs and output layer) are
+reordered once per process, while the merged LoRA weights of :mod:`hf_merge`, new tensors at each
+generation, are reordered per generation. A weight changed in place (its version counter) or given
+new storage is reordered again. The copies cost one more copy of the plain linears' weights; the
+layout is offered only while those weights take at most :data:`PACK_MEMORY_FRACTION` of the
+machine's memory (1/8: a 135M fp32 model's 0.5 GB qualifies on a 24 GB machine, a 7B bf16 model's
+14 GB does not). fp32 and bf16 only (oneDNN's fp16 path needs AVX512-FP16).
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 
 MAX_ROWS = 32
 CALIBRATION_ELEMENTS = 32_000_000  # at most 128 MB of fp32 weights per timed pass
 MIN_STREAM_ELEMENTS = 8_000_000    # at least 32 MB: more than a CPU cache holds
 CALIBRATION_ROUNDS = 4
-_CHOICE: dict[tuple, bool] = {}  # (dtype, rows bucket, weight shape, size timed) -> whether W @ x^T is faster
+PACK_MEMORY_FRACTION = 1 / 8
+LAYOUTS = ("linear", "transposed", "packed")
+_CHOICE: dict[tuple, str] = {}  # (dtype, rows bucket, weight shape, size timed, packing offered) -> layout
+_PACKED = None  # WeakTensorKeyDictionary: weight -> (data_ptr, version, packed copy)
+_CAN_PACK: dict = {}  # dtype -> whether oneDNN reorders weights of that dtype here
 
 
 def _bucket(rows: int) -> int:
@@ -46,17 +68,75 @@ def _transposed(x, weight, bias):
     return out.contiguous().view(*x.shape[:-1], weight.shape[0])
 
 
-def _calibrate(weights, dtype, bucket: int) -> bool:
-    """Whether ``W @ x^T`` streams ``weights`` (all of one shape) at least 5 % faster than ``F.linear``.
+def _reorder(weight):
+    import torch
+
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
+
+
+def can_pack(dtype) -> bool:
+    """Whether this PyTorch build and CPU run oneDNN's packed matmul for ``dtype`` (tried once per dtype)."""
+    import torch
+
+    if dtype not in _CAN_PACK:
+        ok = dtype in (torch.float32, torch.bfloat16) and torch.backends.mkldnn.is_available()
+        if ok:
+            try:
+                w, x = torch.ones(4, 8, dtype=dtype), torch.ones(2, 8, dtype=dtype)
+                ok = bool(torch.allclose(_matmul_packed(x, _reorder(w), None).float(), torch.full((2, 4), 8.0)))
+            except (RuntimeError, AttributeError):  # an op missing from this build, or no CPU support
+                ok = False
+        _CAN_PACK[dtype] = ok
+    return _CAN_PACK[dtype]
+
+
+def _matmul_packed(x, packed, bias):
+    import torch
+
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
+def packed_weight(weight):
+    """oneDNN's reordered copy of ``weight``, made at first use and kept while ``weight`` is unchanged."""
+    global _PACKED
+    if _PACKED is None:
+        from torch.utils.weak import WeakTensorKeyDictionary
+
+        _PACKED = WeakTensorKeyDictionary()
+    stamp = (weight.data_ptr(), weight._version)
+    entry = _PACKED.get(weight)
+    if entry is None or entry[:2] != stamp:
+        entry = (*stamp, _reorder(weight))
+        _PACKED[weight] = entry
+    return entry[2]
+
+
+def _packed(x, weight, bias):
+    return _matmul_packed(x, packed_weight(weight), bias)
+
+
+def _run(layout: str, x, weight, bias):
+    import torch.nn.functional as F
+
+    if layout == "transposed":
+        return _transposed(x, weight, bias)
+    if layout == "packed":
+        return _packed(x, weight, bias)
+    return F.linear(x, weight, bias)
+
+
+def _calibrate(weights, dtype, bucket: int, pack: bool = False) -> str:
+    """The fastest layout for ``weights`` (all of one shape) at ``bucket`` rows: ``linear`` unless
+    another streams them at least 5 % faster.
 
     The pass covers up to :data:`CALIBRATION_ELEMENTS` of the weights; fewer than
     :data:`MIN_STREAM_ELEMENTS` are topped up with copies, so that the pass streams from memory as a
     decode step does instead of hitting the cache. The layouts alternate for
     :data:`CALIBRATION_ROUNDS` rounds and each keeps its fastest, which discounts rounds slowed by
-    other work on the machine.
+    other work on the machine. ``pack``: whether ``packed`` is a candidate (its reordered copies
+    are made for the pass and dropped after).
     """
     import torch
-    import torch.nn.functional as F
 
     chosen, total = [], 0
     for w in weights:
@@ -69,35 +149,47 @@ def _calibrate(weights, dtype, bucket: int) -> bool:
         total += weights[0].numel()
     rng = torch.Generator().manual_seed(0)  # the global RNG is the caller's: seeded sampling stays repeatable
     x = torch.randn(bucket, weights[0].shape[1], generator=rng).to(dtype)
-    best = {True: float("inf"), False: float("inf")}
+    candidates = {"linear": lambda w: _run("linear", x, w, None),
+                  "transposed": lambda w: _transposed(x, w, None)}
+    if pack:
+        reordered = {id(w): _reorder(w) for w in chosen}
+        candidates["packed"] = lambda w: _matmul_packed(x, reordered[id(w)], None)
+    best = dict.fromkeys(candidates, float("inf"))
     with torch.no_grad():
         for _ in range(CALIBRATION_ROUNDS):
-            for transposed in (False, True):
+            for name, fn in candidates.items():
                 t0 = time.perf_counter()
                 for w in chosen:
-                    _transposed(x, w, None) if transposed else F.linear(x, w)
-                best[transposed] = min(best[transposed], time.perf_counter() - t0)
-    return best[True] < 0.95 * best[False]
+                    fn(w)
+                best[name] = min(best[name], time.perf_counter() - t0)
+    fastest = min(best, key=best.get)
+    return fastest if best[fastest] < 0.95 * best["linear"] else "linear"
 
 
-def _decider(weights, dtype):
-    """``use_transposed(rows)`` for linears whose weights are ``weights`` (one dtype, one shape)."""
+def _decider(weights, dtype, pack: bool):
+    """``layout(rows)`` for linears whose weights are ``weights`` (one dtype, one shape)."""
     size = min(sum(w.numel() for w in weights), CALIBRATION_ELEMENTS)
     shape = tuple(weights[0].shape)
 
-    def use_transposed(rows: int) -> bool:
-        key = (dtype, _bucket(rows), shape, size)
+    def layout(rows: int) -> str:
+        key = (dtype, _bucket(rows), shape, size, pack)
         if key not in _CHOICE:
-            _CHOICE[key] = _calibrate(weights, dtype, key[1])
+            _CHOICE[key] = _calibrate(weights, dtype, key[1], pack)
         return _CHOICE[key]
-    return use_transposed
+    return layout
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # no sysconf (not Linux/macOS): do not pack
+        return 0
 
 
 @contextlib.contextmanager
 def streaming_linears(model, enabled: bool = True):
-    """Within the block, ``model``'s plain linear layers use the faster layout for few-row inputs."""
+    """Within the block, ``model``'s plain linear layers use the fastest layout for few-row inputs."""
     import torch
-    import torch.nn.functional as F
 
     linears = [m for m in model.modules() if type(m) is torch.nn.Linear] if enabled else []
     linears = [m for m in linears if m.weight.device.type == "cpu" and m.weight.dim() == 2]
@@ -107,16 +199,21 @@ def streaming_linears(model, enabled: bool = True):
     groups: dict = {}
     for m in linears:
         groups.setdefault((m.weight.dtype, tuple(m.weight.shape)), []).append(m.weight)
-    deciders = {key: _decider(weights, key[0]) for key, weights in groups.items()}
+    weight_bytes = sum(w.numel() * w.element_size() for ws in groups.values() for w in {id(w): w for w in ws}.values())
+    fits = weight_bytes <= PACK_MEMORY_FRACTION * _memory_bytes()
+    deciders = {key: _decider(weights, key[0], fits and can_pack(key[0])) for key, weights in groups.items()}
 
     def make_forward(module):
-        use = deciders[(module.weight.dtype, tuple(module.weight.shape))]
+        layout_for = deciders[(module.weight.dtype, tuple(module.weight.shape))]
 
         def forward(x):
             rows = x.numel() // x.shape[-1] if x.shape[-1] else MAX_ROWS + 1
-            if rows <= MAX_ROWS and x.dtype == module.weight.dtype and use(rows):
-                return _transposed(x, module.weight, module.bias)
-            return F.linear(x, module.weight, module.bias)
+            if rows <= MAX_ROWS and x.dtype == module.weight.dtype:
+                layout = layout_for(rows)
+                if layout == "packed" and torch.is_grad_enabled() and (x.requires_grad or module.weight.requires_grad):
+                    layout = "linear"  # the packed matmul has no backward
+                return _run(layout, x, module.weight, module.bias)
+            return _run("linear", x, module.weight, module.bias)
         return forward
 
     for m in linears:
