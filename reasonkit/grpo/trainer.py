@@ -55,6 +55,7 @@ from .attention import gqa_attention
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config_checks import check_sampler_backend
+from .frozen_linear import packed_frozen_linears
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
 from .logging import RunLogger, completion_rows, rollout_metrics, tracker_init_kwargs
@@ -228,7 +229,10 @@ class GRPOTrainer:
         if batch.skip:
             metrics.update(skipped_update=1.0)
             return metrics
-        with gqa_attention(self.model):  # CPU: no repeated key/value heads in the forwards (grpo.attention)
+        # CPU: no repeated key/value heads in the forwards (grpo.attention), frozen linears on packed weights
+        # where measured faster (grpo.frozen_linear; not with sharded parameters)
+        packed = self.engine in ("single", "ddp")
+        with gqa_attention(self.model), packed_frozen_linears(self.model, enabled=packed):
             metrics.update(self.update(batch))
         return metrics
 

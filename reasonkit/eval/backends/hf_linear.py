@@ -50,7 +50,7 @@ CALIBRATION_ROUNDS = 4
 PACK_MEMORY_FRACTION = 1 / 8
 LAYOUTS = ("linear", "transposed", "packed")
 _CHOICE: dict[tuple, str] = {}  # (dtype, rows bucket, weight shape, size timed, packing offered) -> layout
-_PACKED = None  # WeakTensorKeyDictionary: weight -> (data_ptr, version, packed copy)
+_PACKED = None  # WeakTensorKeyDictionary: weight -> ((data_ptr, version), {transposed: packed copy})
 _CAN_PACK: dict = {}  # dtype -> whether oneDNN reorders weights of that dtype here
 
 
@@ -96,8 +96,9 @@ def _matmul_packed(x, packed, bias):
     return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
 
 
-def packed_weight(weight):
-    """oneDNN's reordered copy of ``weight``, made at first use and kept while ``weight`` is unchanged."""
+def packed_weight(weight, transposed: bool = False):
+    """oneDNN's reordered copy of ``weight`` (of ``weight.T`` when ``transposed``: the weight of
+    ``g @ W``, a backward pass), made at first use and kept while ``weight`` is unchanged."""
     global _PACKED
     if _PACKED is None:
         from torch.utils.weak import WeakTensorKeyDictionary
@@ -105,10 +106,12 @@ def packed_weight(weight):
         _PACKED = WeakTensorKeyDictionary()
     stamp = (weight.data_ptr(), weight._version)
     entry = _PACKED.get(weight)
-    if entry is None or entry[:2] != stamp:
-        entry = (*stamp, _reorder(weight))
+    if entry is None or entry[0] != stamp:
+        entry = (stamp, {})
         _PACKED[weight] = entry
-    return entry[2]
+    if transposed not in entry[1]:
+        entry[1][transposed] = _reorder(weight.detach().t().contiguous() if transposed else weight)
+    return entry[1][transposed]
 
 
 def _packed(x, weight, bias):
