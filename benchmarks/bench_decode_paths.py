@@ -13,7 +13,9 @@ changes left out are switched off by this script, the library has no switches fo
 2. ``+ preallocated cache`` (:class:`reasonkit.eval.backends.hf_decode.PreallocatedLayer`);
 3. ``+ inverse-CDF draw`` (:func:`reasonkit.eval.backends.hf_decode.sample_rows`);
 4. ``+ merged LoRA`` (:mod:`reasonkit.eval.backends.hf_merge`);
-5. ``+ few-row layout`` (:mod:`reasonkit.eval.backends.hf_linear`): all on, what reasonkit runs.
+5. ``+ few-row layout`` (:mod:`reasonkit.eval.backends.hf_linear`: per weight shape the fastest of
+   ``F.linear``, ``W @ x^T`` and oneDNN's matmul on a reordered weight, by a timing): all on, what
+   reasonkit runs.
 
 The paths are interleaved over ``--rounds`` rounds (the machine is shared and noisy); each row
 shows the median wall time and its [min-max], and the ratio of medians to the baseline. Results go
@@ -131,9 +133,11 @@ def main() -> None:
                  "vs_baseline": statistics.median(t) / base} for p, t in times.items()]
     from reasonkit.eval.backends import hf_linear
 
-    choices = {f"{str(k[0]).replace('torch.', '')} {k[2][0]}x{k[2][1]}, {k[1]} rows": "W @ x^T" if v else "x @ W^T"
+    names = {"linear": "x @ W^T (F.linear)", "transposed": "W @ x^T", "packed": "oneDNN packed"}
+    choices = {f"{str(k[0]).replace('torch.', '')} {k[2][0]}x{k[2][1]}, {k[1]} rows": names[v]
                for k, v in sorted(hf_linear._CHOICE.items(), key=lambda kv: (kv[0][1], kv[0][2]))}
-    env = (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, transformers "
+    env = (f"{record.cpu_model('unknown CPU')} ({platform.machine()}, torch kernels "
+           f"{torch.backends.cpu.get_cpu_capability()}), {os.cpu_count()} cores, torch {torch.__version__}, transformers "
            f"{transformers.__version__}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} (unused: fp32); "
            f"load average at start {os.getloadavg()[0]:.1f}")
     head = (f"SmolLM2-135M-Instruct (embedded) fp32 + LoRA r=8 on q/k/v/o, {args.prompts} Countdown prompts x "

@@ -13,3 +13,27 @@ def test_trainer_visits_items_in_epoch_order(tiny_model_dir, tmp_path):
     order = epoch_order(trainer.cfg.seed, 0, len(ITEMS))
     assert [it for step in seen for it in step] == [ITEMS[i] for i in order]
     assert order != sorted(order)  # a real shuffle, so the check can fail
+
+
+def test_the_record_names_the_layouts_the_timings_chose(monkeypatch):
+    """bench_grpo.py writes which linear layouts this host's timings picked, rollout and training."""
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from reasonkit.eval.backends import hf_linear
+    from reasonkit.grpo import frozen_linear
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_grpo
+
+    monkeypatch.setattr(hf_linear, "_CHOICE", {(torch.float32, 8, (1536, 576), 10, True): "packed",
+                                               (torch.float32, 2, (192, 576), 10, True): "linear"})
+    monkeypatch.setattr(frozen_linear, "_CHOICE", {(torch.float32, (1536, 576), 10): False})
+    layouts = bench_grpo.chosen_layouts()
+    assert layouts == {"rollout float32 192x576, 2 rows": "F.linear", "rollout float32 1536x576, 8 rows": "oneDNN packed",
+                       "training float32 1536x576": "F.linear"}
+    line = bench_grpo.layout_lines({"reasonkit": {"layouts": layouts}, "trl": {}})[0]
+    assert "rollout float32 1536x576, 8 rows: oneDNN packed" in line and "training float32 1536x576: F.linear" in line
+    assert bench_grpo.layout_lines({"trl": {}}) == []
