@@ -127,10 +127,5 @@ def packed_frozen_linears(model, enabled: bool = True):
             return F.linear(x, module.weight, module.bias)
         return forward
 
-    for m in patched:
-        m.forward = make_forward(m)
-    try:
+    with hf_linear.swapped_forwards(patched, make_forward):
         yield
-    finally:
-        for m in patched:
-            m.__dict__.pop("forward", None)

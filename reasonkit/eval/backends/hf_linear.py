@@ -219,10 +219,17 @@ def streaming_linears(model, enabled: bool = True):
             return _run("linear", x, module.weight, module.bias)
         return forward
 
-    for m in linears:
+    with swapped_forwards(linears, make_forward):
+        yield
+
+
+@contextlib.contextmanager
+def swapped_forwards(modules, make_forward):
+    """Within the block, each module's ``forward`` is ``make_forward(module)``; the class's afterwards."""
+    for m in modules:
         m.forward = make_forward(m)
     try:
         yield
     finally:
-        for m in linears:
+        for m in modules:
             m.__dict__.pop("forward", None)
