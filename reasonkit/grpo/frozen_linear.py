@@ -4,8 +4,9 @@ Why it exists: in a LoRA run most of the training forward and backward is produc
 weights (the base projections under the adapters, the MLPs, the output layer): ``x @ W^T``
 forward and ``g @ W`` for the input gradient, no weight gradient. ``F.linear`` hands both to
 MKL's GEMM, which on some hosts runs far below what oneDNN reaches on the same CPU. Measured on
-an AMD EPYC with AVX512-BF16 (2 cores, MKL 2024.2, fp32, a 1536x576 weight): 512 rows 5.5 ms vs
-2.2 ms with oneDNN's matmul on a weight reordered once into its blocked layout
+an AMD EPYC with AVX512-BF16 (2 cores, MKL 2024.2, fp32, a 1536x576 weight; ``benchmarks/
+bench_linear_kernels.py``): 512 rows 4.8 ms vs 2.0 ms with oneDNN's matmul on a weight reordered
+once into its blocked layout
 (``torch.ops.mkldnn._reorder_linear_weight`` / ``_linear_pointwise``, the pair PyTorch's inductor
 uses for frozen CPU linears; no library offers it with a backward, hence this module).
 

@@ -11,9 +11,10 @@ layouts of the same product can win:
 * ``packed``: oneDNN's matmul on the weight reordered once into oneDNN's blocked layout
   (``torch.ops.mkldnn._reorder_linear_weight`` / ``_linear_pointwise``, the pair PyTorch's
   inductor uses for frozen CPU linears). Measured on an AMD EPYC with AVX512-BF16 (2 cores, the
-  same kind of pass): 8 rows of a 1536x576 fp32 matrix 129 vs 312 us, the 49152x576 output layer
-  2.5 vs 13.4 ms, bf16 8 rows 88 vs 178 us. MKL's GEMM streamed 11 GB/s there and oneDNN 27-45,
-  against ~60 GB/s for a plain ``sum`` over 1 GB.
+  same kind of pass; ``benchmarks/bench_linear_kernels.py``, ``results/linear_kernels.md``): 8 rows
+  of a 1536x576 fp32 matrix 94 vs 286 us, the 49152x576 output layer 2.9 vs 12.1 ms, bf16 1536x576
+  57 vs 110 us. MKL's fp32 GEMM streamed 9-14 GB/s of weights there and oneDNN 16-39, against
+  44.5 GB/s for a plain ``sum`` over 1 GiB.
 
 Since the answer depends on the host, the BLAS and the dtype, it is measured, not assumed.
 
