@@ -21,6 +21,9 @@ def _register_commands() -> None:
 
     for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd):
         main.add_command(command)
+    from .qa.cli import qa  # verifier QA suite (issue 26)
+
+    main.add_command(qa)
 
 
 _register_commands()
