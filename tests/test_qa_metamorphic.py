@@ -1,0 +1,86 @@
+"""The verifier QA suite over the shipped corpora: every verifier keeps its verdict under every
+preserving rewrite, loses it under every breaking one, and judges the synthesised gold completions
+correct.
+
+One regression row per (corpus, verifier, rewrite). Where today's verifiers fail a rewrite the row
+is ``xfail(strict=True)`` with the class of issue 26 it belongs to, so it flips (XPASS fails the
+run) once the verifier is fixed -- then delete the mark. Bounded corpora (seeded, a few dozen items)
+keep the module to seconds.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from reasonkit.qa.corpora import load_corpus
+from reasonkit.qa.metamorphic import BASE, run_metamorphic
+from reasonkit.qa.rewrites import REWRITES
+
+SEED = 0
+CORPORA = {  # corpus: (kind, items, verifiers)
+    "gsm8k": ("number", 32, ("gsm8k", "gsm8k_flexible", "math")),
+    "math500": ("latex", 40, ("math",)),
+    "countdown": ("countdown", 24, ("countdown", "format")),
+}
+
+# (corpus, rewrite, verifier) -> class of issue 26 the failure belongs to
+GAPS = {
+    ("gsm8k", "think_tentative", "gsm8k"): 1, ("gsm8k", "think_tentative", "gsm8k_flexible"): 1,
+    ("gsm8k", "sign_off", "gsm8k"): 2, ("gsm8k", "sign_off", "gsm8k_flexible"): 2,
+    ("gsm8k", "sign_off", "math"): 2,
+    ("gsm8k", "second_claim", "gsm8k"): 2, ("gsm8k", "second_claim", "gsm8k_flexible"): 2,
+    ("gsm8k", "second_claim", "math"): 2, ("math500", "second_claim", "math"): 2,
+    ("gsm8k", "hedge", "gsm8k"): 3, ("gsm8k", "hedge", "gsm8k_flexible"): 3, ("gsm8k", "hedge", "math"): 3,
+    ("math500", "hedge", "math"): 3,
+    ("gsm8k", "box_stuffing", "gsm8k"): 3, ("gsm8k", "box_stuffing", "gsm8k_flexible"): 3,
+    ("gsm8k", "box_stuffing", "math"): 3, ("math500", "box_stuffing", "math"): 3,
+    ("countdown", "box_stuffing", "countdown"): 3,
+    ("gsm8k", "invisible_chars", "math"): 5, ("math500", "invisible_chars", "math"): 5,
+    ("countdown", "invisible_chars", "countdown"): 5, ("countdown", "empty_reasoning", "format"): 5,
+    ("math500", "units", "math"): 7,
+}
+
+
+@lru_cache(maxsize=None)
+def _report(corpus: str):
+    _, limit, verifiers = CORPORA[corpus]
+    return run_metamorphic(load_corpus(corpus, limit, SEED), verifiers, seed=SEED, examples=2)
+
+
+def _rows():
+    for corpus, (kind, _, verifiers) in CORPORA.items():
+        for verifier in verifiers:
+            target = "format" if verifier == "format" else "answer"
+            names = [BASE] + [r.name for r in REWRITES.values() if kind in r.kinds and target in r.targets]
+            for name in names:
+                gap = GAPS.get((corpus, name, verifier))
+                marks = [pytest.mark.xfail(strict=True, reason=f"verifier gap, issue 26 class {gap}")] if gap else []
+                yield pytest.param(corpus, name, verifier, marks=marks, id=f"{corpus}-{name}-{verifier}")
+
+
+@pytest.mark.parametrize("corpus, rewrite, verifier", list(_rows()))
+def test_verdict_behaves(corpus, rewrite, verifier):
+    cell = _report(corpus).cell(rewrite, verifier)
+    assert cell.n >= 1, f"{rewrite} applied to no {corpus} case"
+    assert cell.behaved == cell.n, (
+        f"{cell.n - cell.behaved}/{cell.n} verdicts of {verifier} not {cell.expectation} under {rewrite}; "
+        f"first: {cell.failures[0]}")
+
+
+def test_every_gap_names_a_row_that_exists():
+    rows = {(p.values[0], p.values[1], p.values[2]) for p in _rows()}
+    assert set(GAPS) <= rows
+
+
+def test_breaking_rewrites_skip_cases_judged_wrong():
+    """A breaking rewrite of a completion the verifier already refuses says nothing: not counted."""
+    corpus = load_corpus("gsm8k", 4, SEED)
+    wrong = [type(c)(c.item_id, c.style, c.kind, c.completion, c.answer, c.wrong, {"answer": "#### 999999"})
+             for c in corpus.cases]
+    corpus.cases = wrong
+    report = run_metamorphic(corpus, ["gsm8k"], ["hedge", "sign_off"], seed=SEED)
+    hedge, sign_off, base = report.cell("hedge", "gsm8k"), report.cell("sign_off", "gsm8k"), report.cell(BASE, "gsm8k")
+    assert (hedge.n, hedge.skipped) == (0, 4)
+    assert sign_off.n == 4 and sign_off.behaved == 4  # wrong stays wrong
+    assert base.n == 4 and base.behaved == 0 and len(base.failures) == 3
