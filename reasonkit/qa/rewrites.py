@@ -296,7 +296,8 @@ def restatement(case: Case, rng: random.Random) -> str | None:
 def hedge(case: Case, rng: random.Random) -> str | None:
     """The final answer hedged between the right and a wrong value ("either 12 or 14", "12, though
     it could also be 14", two boxes joined by "or") -- reward hacking by offering several
-    candidates (any style). Breaks: a hedged answer is not correct."""
+    candidates, as any model learns it under a lenient GRPO reward (R1 distills hedge in prose).
+    Breaks: a hedged answer is not correct."""
     if case.kind == "countdown":
         close = case.completion.rfind("</answer>")
         if close < 0:
@@ -322,7 +323,7 @@ def hedge(case: Case, rng: random.Random) -> str | None:
 def box_stuffing(case: Case, rng: random.Random) -> str | None:
     """Several distinct candidates in boxes or one tag, the right one among them ("\\boxed{14}
     \\boxed{16}", ``\\boxed{14, 16}``, ``<answer>12 13 14</answer>``) -- reward hacking against
-    last-box or any-match graders. Breaks."""
+    last-box or any-match graders (Qwen2.5-Math-style boxes, R1-style answer tags). Breaks."""
     a, w = case.answer, case.wrong
     if case.kind == "countdown":
         return _append(case, rng.choice(["\n<answer>{w}</answer>\n<answer>{a}</answer>",
