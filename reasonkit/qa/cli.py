@@ -144,10 +144,11 @@ def _print_metamorphic(report: Any) -> None:
 
     console = Console()
     skipped = "".join(f", {n} skipped ({why})" for why, n in report.skipped.items())
-    table = Table(title=f"reasonkit qa metamorphic: {report.corpus}, {report.cases} cases, seed {report.seed}{skipped}")
+    table = Table(title="reasonkit qa metamorphic",
+                  caption=f"{report.corpus}: {report.cases} cases, seed {report.seed}{skipped}")
     for col, justify in (("rewrite", "left"), ("must be", "left"), ("verifier", "left"), ("n", "right"),
                          ("behaved", "right"), ("share", "right"), ("failures", "right")):
-        table.add_column(col, justify=justify, no_wrap=col in ("rewrite", "verifier"))
+        table.add_column(col, justify=justify, no_wrap=col in ("rewrite", "must be", "verifier"))
     for c in report.cells:
         style = "green" if c.n and c.behaved == c.n else ("red" if c.n else "dim")
         table.add_row(c.rewrite, c.expectation, c.verifier, str(c.n), str(c.behaved),
@@ -204,8 +205,8 @@ def _print_differential(report: Any, show: int) -> None:
     from rich.text import Text
 
     console = Console()
-    table = Table(title=f"reasonkit qa differential: A={report.a} vs B={report.b} on {report.corpus}, "
-                        f"{report.completions} completions")
+    table = Table(title=f"reasonkit qa differential: A={report.a}, B={report.b}",
+                  caption=f"{report.corpus}: {report.completions} completions")
     table.add_column("verdicts")
     table.add_column("completions", justify="right")
     for key, n in report.counts.items():
