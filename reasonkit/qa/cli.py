@@ -205,8 +205,9 @@ def _print_differential(report: Any, show: int) -> None:
     from rich.text import Text
 
     console = Console()
-    table = Table(title=f"reasonkit qa differential: A={report.a}, B={report.b}",
-                  caption=f"{report.corpus}: {report.completions} completions")
+    console.print(Text(f"reasonkit qa differential: A={report.a}, B={report.b} on {report.corpus} "
+                       f"({report.completions} completions)", style="bold"))
+    table = Table()
     table.add_column("verdicts")
     table.add_column("completions", justify="right")
     for key, n in report.counts.items():
