@@ -11,8 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from reasonkit.cli import main
+from reasonkit.eval import runner as runner_mod
 from reasonkit.qa.corpora import load_corpus
 from reasonkit.qa.differential import run_differential
+
+from eval_fakes import FakeBackend
 
 
 def _invoke(*args):
@@ -49,6 +52,33 @@ def test_metamorphic_on_a_run(tmp_path):
     assert "(base)" not in cells  # a run's completions are not known to be correct
     assert cells["markdown_bold"]["n"] == 2 and cells["markdown_bold"]["behaved"] == 2
     assert cells["hedge"]["n"] == 1 and cells["hedge"]["skipped"] == 1  # the wrong row cannot be broken
+
+
+def _script(prompt, adapter, sample):
+    if "Janet" in prompt:  # GSM8K test item 0, gold 18
+        return "16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\n</think>\n<answer>18</answer>"
+    return "I am not sure.\n</think>\nThe answer is 5."
+
+
+def test_metamorphic_on_a_reasonkit_eval_run(tmp_path, monkeypatch):
+    """A run written by `reasonkit eval` (fake backend, pre-filled <think>) is read as its verifiers saw it."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(runner_mod, "open_backend", lambda config: (FakeBackend(_script), "fake-model"))
+    run = tmp_path / "run"
+    made = CliRunner().invoke(main, ["eval", "--limit", "3", "-o", str(run), "-q", "--verifier", "gsm8k",
+                                     "--verifier", "format", "--prefill", "<think>\n"])
+    assert made.exit_code == 0, made.output
+    result = _invoke("metamorphic", "--samples", str(run), "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["cases"] == 3
+    cells = {(c["rewrite"], c["verifier"]): c for c in report["cells"]}
+    assert {v for _, v in cells} == {"gsm8k", "format"}  # the run's verifiers
+    assert cells[("markdown_bold", "gsm8k")]["n"] == 3
+    assert cells[("hedge", "gsm8k")]["n"] + cells[("hedge", "gsm8k")]["skipped"] == 3
+    # the pre-filled <think> is part of what was scored: the think block is found and emptied
+    empty = cells[("empty_reasoning", "format")]
+    assert (empty["n"], empty["skipped"]) == (1, 2)  # only the correct row in think/answer format counts
 
 
 def test_differential_lists_disagreements_with_their_text(tmp_path):
