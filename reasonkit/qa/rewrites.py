@@ -315,8 +315,13 @@ def hedge(case: Case, rng: random.Random) -> str | None:
         first, second = (a, w) if rng.random() < 0.5 else (w, a)
         join = rng.choice(["} \\text{ or } \\boxed{", "} or \\boxed{"])
         return text[:box] + "\\boxed{" + first + join + second + "}" + text[e + 1:]
-    template = rng.choice(["either {a} or {w}", "{a}, though it could also be {w}", "{a} or {w}",
-                           "somewhere between {a} and {w}", "{a} (or possibly {w})"])
+    if _in_math(text, s):  # "$12$ or $14$" in inline math, "12 \text{ or } 14" in display math
+        inline = text[text.rfind("\n", 0, s) + 1:s].count("$") % 2 == 1
+        template = rng.choice(["{a}$ or ${w}", "{a}$, though it could also be ${w}"] if inline else
+                              ["{a} \\text{{ or }} {w}", "{a} \\text{{ or possibly }} {w}"])
+    else:
+        template = rng.choice(["either {a} or {w}", "{a}, though it could also be {w}", "{a} or {w}",
+                               "somewhere between {a} and {w}", "{a} (or possibly {w})"])
     return text[:s] + template.format(a=a, w=w) + text[e:]
 
 
