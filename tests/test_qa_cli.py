@@ -134,6 +134,7 @@ def test_rg_verifier_agrees_with_reasoning_gym_pipeline():
     (["metamorphic", "--corpus", "math500", "--verifier", "countdown", "--limit", "2"],
      "needs reference field(s) numbers, target"),
     (["metamorphic", "--rewrite", "bold", "--limit", "2"], "unknown rewrite 'bold'"),
+    (["metamorphic", "--corpus", "rg:nosuchtask", "--limit", "2"], "--corpus rg:nosuchtask: unknown reasoning-gym task"),
     (["metamorphic", "--corpus", "gsm8k", "--samples", "x.jsonl"], "not both"),
     (["metamorphic", "--limit", "2", "--json", "no/such/dir/out.json"], "does not exist"),
     (["differential", "--a", "gsm8k", "--b", "nope", "--limit", "2"], "unknown verifier 'nope'"),

@@ -167,6 +167,8 @@ def _reasoning_gym(name: str, limit: int | None, seed: int) -> Corpus:
 
     try:
         items = generate_items(name[3:], "test", seed=seed, limit=limit or 100)
+    except ImportError:
+        raise ReasonkitError(f"--corpus {name}: needs reasoning-gym (pip install 'reasonkit[rg]')") from None
     except (VerifierLookupError, ValueError, TypeError) as exc:
         raise ReasonkitError(f"--corpus {name}: {exc}") from None
     cases = []
