@@ -89,7 +89,7 @@ def test_differential_lists_disagreements_with_their_text(tmp_path):
     report = json.loads(out.read_text())
     counts = report["counts"]
     assert sum(counts[k] for k in ("both correct", "both not correct", "only A correct", "only B correct",
-                                   "unscored")) == report["completions"]
+                                   "unscored", "timeout")) == report["completions"]
     assert counts["disagreements"] == len(report["disagreements"]) > 0
     first = report["disagreements"][0]
     assert first["a"]["correct"] != first["b"]["correct"] and first["completion"]

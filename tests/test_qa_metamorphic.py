@@ -9,6 +9,7 @@ keep the module to seconds.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import pytest
@@ -84,3 +85,27 @@ def test_breaking_rewrites_skip_cases_judged_wrong():
     assert (hedge.n, hedge.skipped) == (0, 4)
     assert sign_off.n == 4 and sign_off.behaved == 4  # wrong stays wrong
     assert base.n == 4 and base.behaved == 0 and len(base.failures) == 3
+
+
+def _slow_then_fast(completion: str, answer: str):
+    """A grader that crashes on bold text and runs out of time on hedges."""
+    from reasonkit.verifiers.base import Verdict
+
+    if "**" in completion:
+        raise RuntimeError("boom")
+    if re.search(r"\b(?:or|though|between)\b", completion):
+        return Verdict(0.0, None, None, "timeout")
+    return Verdict(1.0, True, answer, "correct")
+
+
+def test_timeouts_are_skipped_and_crashes_are_failures(monkeypatch):
+    from reasonkit.verifiers import base
+
+    monkeypatch.setitem(base._REGISTRY, "qa_test", base.VerifierSpec("qa_test", _slow_then_fast, ("answer",), "t"))
+    corpus = load_corpus("gsm8k", 8, SEED)
+    corpus.cases = [c for c in corpus.cases if not re.search(r"\*\*|\b(?:or|though|between)\b", c.completion)]
+    report = run_metamorphic(corpus, ["qa_test"], ["markdown_bold", "hedge"], seed=SEED)
+    bold, hedge = report.cell("markdown_bold", "qa_test"), report.cell("hedge", "qa_test")
+    assert bold.n == len(corpus.cases) > 0 and bold.behaved == 0  # a crash on a preserving rewrite fails
+    assert bold.failures[0]["got"]["reason"] == "error"
+    assert (hedge.n, hedge.skipped) == (0, len(corpus.cases))  # timeouts: nothing to judge

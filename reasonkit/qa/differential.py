@@ -5,7 +5,8 @@ rewrite of it (:mod:`.rewrites`, seeded as in :mod:`.metamorphic`), so that the 
 forms models write; for a run's ``samples.jsonl``, its scoreable rows as they are. Both graders
 score every completion; a *disagreement* is a completion whose ``correct`` differs (``None`` --
 could not score -- counts as its own value). Agreement counts: both correct, both not correct,
-only A correct, only B correct, and rows one of them could not score.
+only A correct, only B correct, rows one of them could not score, and rows where one of them ran
+out of time (``timeout``: the machine's load decided it, so it is never a disagreement).
 
 Graders are verifier names or expressions (``gsm8k``, ``math``, ``rg:chain_sum``, ...) and two
 reference graders that exist for this comparison only:
@@ -26,6 +27,8 @@ from typing import Any, Callable
 from ..errors import ReasonkitError
 from .corpora import Corpus
 from .rewrites import REWRITES
+
+TIMEOUT = "timeout"  # reasonkit.verifiers.base.TIMEOUT
 
 __all__ = ["resolve_grader", "DiffReport", "run_differential", "completions"]
 
@@ -114,12 +117,16 @@ def run_differential(corpus: Corpus, a: str, b: str, seed: int = 0, limit_shown:
         specs[label] = spec
     texts = completions(corpus, seed)
     counts = {"both correct": 0, "both not correct": 0, "only A correct": 0, "only B correct": 0, "unscored": 0,
-              "disagreements": 0}
+              "timeout": 0, "disagreements": 0}
     report = DiffReport(a, b, corpus.name, len(texts), counts)
     for item, source, text, refs in texts:
+        if on_progress:
+            on_progress(1, len(texts))
         row = {"completion": text, **refs}
         va, vb = score_row(specs["--a"], row), score_row(specs["--b"], row)
-        if va.correct is None or vb.correct is None:
+        if TIMEOUT in (va.reason, vb.reason):  # decided by the machine's load, not by either policy
+            counts["timeout"] += 1
+        elif va.correct is None or vb.correct is None:
             counts["unscored"] += 1
         elif va.correct and vb.correct:
             counts["both correct"] += 1
@@ -129,13 +136,12 @@ def run_differential(corpus: Corpus, a: str, b: str, seed: int = 0, limit_shown:
             counts["only B correct"] += 1
         else:
             counts["both not correct"] += 1
-        if va.correct != vb.correct:
-            counts["disagreements"] += 1
-        if va.correct != vb.correct and (limit_shown is None or len(report.disagreements) < limit_shown):
+        if va.correct == vb.correct or TIMEOUT in (va.reason, vb.reason):
+            continue
+        counts["disagreements"] += 1
+        if limit_shown is None or len(report.disagreements) < limit_shown:
             report.disagreements.append({
                 "item": item, "source": source, "completion": text,
                 "a": {"correct": va.correct, "extracted": va.extracted, "reason": va.reason},
                 "b": {"correct": vb.correct, "extracted": vb.extracted, "reason": vb.reason}})
-        if on_progress:
-            on_progress(1, len(texts))
     return report

@@ -12,7 +12,9 @@ rewritten completion is scored. The rule a verdict must follow:
 * the **base** row (gold corpora only, whose completions are synthesised from the gold answer): the
   base completion is judged correct.
 
-Cases whose base could not be scored (``correct`` None) count for no rewrite (``skipped``). Per
+Cases whose base could not be scored (``correct`` None) count for no rewrite (``skipped``), and
+neither does a rewritten completion whose verdict is a ``timeout`` (the machine's load decided it,
+not the grader's policy; a crash, reason ``error``, is a failure). Per
 rewrite and grader the suite reports ``n`` (cases that count), ``behaved`` and the share
 ``behaved / n``, with up to ``examples`` failing examples (the rewritten text and both verdicts).
 
@@ -30,6 +32,8 @@ from typing import Any, Callable, Sequence
 from ..errors import ReasonkitError
 from .corpora import Corpus
 from .rewrites import REWRITES, Case, Rewrite
+
+TIMEOUT = "timeout"  # reasonkit.verifiers.base.TIMEOUT (not imported at module level: keeps --help fast)
 
 __all__ = ["Cell", "MetamorphicReport", "graders", "run_metamorphic", "BASE"]
 
@@ -161,6 +165,9 @@ def run_metamorphic(corpus: Corpus, verifier_names: Sequence[str], rewrites: Seq
                     cell.skipped += 1
                     continue
                 got = _verdict(specs[v][0], text, case.refs)
+                if got.reason == TIMEOUT:  # a verdict the machine's load decided, not the policy
+                    cell.skipped += 1
+                    continue
                 ok = got.correct == base.correct if rw.preserves else got.correct is not True
                 _count(cell, ok, case, text, base, got, examples)
         if on_progress:
