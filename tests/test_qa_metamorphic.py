@@ -39,7 +39,7 @@ GAPS = {
     ("countdown", "box_stuffing", "countdown"): 3,
     ("gsm8k", "invisible_chars", "math"): 5, ("math500", "invisible_chars", "math"): 5,
     ("countdown", "invisible_chars", "countdown"): 5, ("countdown", "empty_reasoning", "format"): 5,
-    ("math500", "units", "math"): 7,
+    ("gsm8k", "units", "math"): 7, ("math500", "units", "math"): 7,
 }
 
 

@@ -107,7 +107,8 @@ def _gsm8k(limit: int | None, seed: int) -> Corpus:
             ("boxed", f"{body}\n\nTherefore, the final answer is $\\boxed{{{gold}}}$."),
             ("r1", f"<think>\n{body}\n</think>\n\n{last}\n\n**Answer:** {gold}"),
         ][k % 4]
-        cases.append(Case(str(i), style, "number", text, gold, _wrong_number(gold, rng), {"answer": rows[i]["answer"]}))
+        # the gold number, not the whole solution: the suite tests reading the completion, not the gold
+        cases.append(Case(str(i), style, "number", text, gold, _wrong_number(gold, rng), {"answer": gold}))
     return Corpus("gsm8k", cases, True, _DEFAULT_VERIFIERS["number"])
 
 
