@@ -191,3 +191,14 @@ def test_bad_samples_are_one_line(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ReasonkitError, match=message):
         load_samples(path)
+
+
+def test_in_place_rewrites_edit_the_boxed_answer_not_a_later_mention():
+    """MATH solutions often go on after the box ("... $\\boxed{13}$. $$x \\equiv 13 \\pmod{18}.$$")."""
+    case = Case("1", "solution", "latex", "So the answer is $\\boxed{13}$. $$x\\equiv 13\\pmod {18}.$$", "13", "21",
+                {"answer": "13"})
+    for seed in range(8):
+        for name in ("hedge", "units", "markdown_bold"):
+            text = REWRITES[name].apply(case, random.Random(seed))
+            assert text.endswith("$$x\\equiv 13\\pmod {18}.$$") or name == "markdown_bold", (name, text)
+        assert "\\boxed{13}" not in REWRITES["units"].apply(case, random.Random(seed))

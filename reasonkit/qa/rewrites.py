@@ -85,10 +85,15 @@ def last_answer_span(text: str, answer: str, start: int = 0) -> tuple[int, int] 
 
 
 def _reply_span(case: Case) -> tuple[str, int, int] | None:
-    """(text, start, end) of the stated answer's last occurrence in the reply."""
+    """(text, start, end) of the stated answer in the reply: inside its last ``\\boxed{answer}``
+    when there is one (MATH solutions go on after the box), else its last occurrence."""
     parts = split_think(case.completion)
     if parts is None:
         return None
+    box = case.completion.rfind(f"\\boxed{{{case.answer}}}")
+    if box >= len(parts[0]) and case.answer:
+        start = box + len("\\boxed{")
+        return case.completion, start, start + len(case.answer)
     span = last_answer_span(case.completion, case.answer, len(parts[0]))
     return (case.completion, *span) if span else None
 
@@ -98,6 +103,8 @@ def _in_math(text: str, start: int) -> bool:
     line_start = text.rfind("\n", 0, start) + 1
     before = text[line_start:start]
     if text[:start].rstrip().endswith(("\\boxed{", "\\fbox{")) or before.count("$") % 2 == 1:
+        return True
+    if text[:start].count("$$") % 2 == 1:  # inside a $$ display
         return True
     return text.rfind("\\[", 0, start) > text.rfind("\\]", 0, start) or \
         text.rfind("\\(", 0, start) > text.rfind("\\)", 0, start)
@@ -316,7 +323,7 @@ def hedge(case: Case, rng: random.Random) -> str | None:
         join = rng.choice(["} \\text{ or } \\boxed{", "} or \\boxed{"])
         return text[:box] + "\\boxed{" + first + join + second + "}" + text[e + 1:]
     if _in_math(text, s):  # "$12$ or $14$" in inline math, "12 \text{ or } 14" in display math
-        inline = text[text.rfind("\n", 0, s) + 1:s].count("$") % 2 == 1
+        inline = text[text.rfind("\n", 0, s) + 1:s].replace("$$", "").count("$") % 2 == 1
         template = rng.choice(["{a}$ or ${w}", "{a}$, though it could also be ${w}"] if inline else
                               ["{a} \\text{{ or }} {w}", "{a} \\text{{ or possibly }} {w}"])
     else:
