@@ -84,6 +84,34 @@ def test_verify_commands_are_there():
     assert len(VERIFY) >= 3
 
 
+# eval / generate lines that run the embedded model on the shipped examples (no hub model, adapter or server)
+_NEEDS_MORE = ("--model", "-m", "--lora", "--backend", "--base-url", "--rescore")
+ON_EXAMPLES = [(b, args) for b in SHELL if not b.mark
+               for args in reasonkit_invocations(shell_commands(b.code))
+               if args[:1] in (["eval"], ["generate"]) and any(a.startswith("examples/") for a in args)
+               and not any(a.split("=", 1)[0] in _NEEDS_MORE for a in args)]
+
+
+def test_example_model_commands_are_there():
+    assert {args[0] for _, args in ON_EXAMPLES} == {"eval", "generate"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block,args", ON_EXAMPLES, ids=[f"{b.id}:{' '.join(a[:3])}" for b, a in ON_EXAMPLES])
+def test_example_model_commands_run_as_written(block, args, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from reasonkit.cli import main
+
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, f"{block.id}: reasonkit {' '.join(args)}: {result.output[-1500:]}"
+    if args[0] == "eval":
+        (summary,) = (tmp_path / "runs" / "eval").glob("*/summary.json")
+        assert '"items": 4' in summary.read_text()  # every row of examples/qa.jsonl was asked
+
+
 def test_marks_are_not_left_dangling():
     # a mark must sit right before a fence: a mark elsewhere would silently not apply
     for path in (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))):
