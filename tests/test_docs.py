@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import http.server
 import shutil
 import subprocess
@@ -184,3 +185,39 @@ def test_site_navigation_renders_in_a_browser(site_url, browser):
     active = browser.find_elements(By.CSS_SELECTOR, "nav.md-nav--primary .md-nav__link--active")
     assert any("Evaluation" in a.get_attribute("textContent") for a in active)
     assert browser.find_elements(By.CSS_SELECTOR, "nav.md-nav--secondary a.md-nav__link")  # the page's table of contents
+
+
+# --- the training options table against TrainConfig (docs/train.md once called the KL term plain k3) ---
+
+def _train_option_rows():
+    text = (ROOT / "docs" / "train.md").read_text(encoding="utf-8")
+    section = text.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| `--")]
+
+
+def test_train_options_table_names_real_flags_and_their_defaults():
+    import dataclasses
+
+    import click
+
+    from reasonkit.cli import main
+    from reasonkit.grpo.config import TrainConfig
+
+    known = {o for p in main.commands["train"].params if isinstance(p, click.Option) for o in p.opts}
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    rows = _train_option_rows()
+    flags = [flag for row in rows for flag in re.findall(r"`(--[\w-]+)`", row[0])]
+    assert len(rows) >= 20 and {"--kl-estimator", "--importance-sampling", "--importance-sampling-cap"} <= set(flags)
+    assert not set(flags) - known, f"docs/train.md lists flags reasonkit train does not have: {set(flags) - known}"
+    checked = 0
+    for row in rows:
+        names = re.findall(r"`--([\w-]+)`", row[0])
+        shown = row[1].strip("`")
+        if len(names) != 1 or not re.fullmatch(r"[\w.]+", shown) or shown in ("off", "unset"):
+            continue
+        actual = defaults[names[0].replace("-", "_")]
+        same = float(shown) == float(actual) if re.fullmatch(r"[\d.]+", shown) else shown == str(actual)
+        assert same, f"docs/train.md says --{names[0]} defaults to {shown}; TrainConfig has {actual!r}"
+        checked += 1
+    assert checked >= 12
