@@ -132,9 +132,12 @@ def option_problems(args: list[str]) -> list[str]:
 
     if not args or args[0] in ("-h", "--help", "--version"):
         return []
-    command = main.commands.get(args[0])
+    command, group, name = main.commands.get(args[0]), main, args[0]
+    while isinstance(command, click.Group) and len(args) > 1 and not args[1].startswith("-"):
+        group, name, args = command, f"{name} {args[1]}", args[1:]  # a sub-command of a group (reasonkit qa ...)
+        command = group.commands.get(args[0])
     if command is None:
-        return [f"unknown sub-command {args[0]!r} (known: {', '.join(sorted(main.commands))})"]
+        return [f"unknown sub-command {name!r} (known: {', '.join(sorted(group.commands))})"]
     known = {opt for p in command.params if isinstance(p, click.Option) for opt in (*p.opts, *p.secondary_opts)}
     known |= {"-h", "--help"}
     flags = {opt for p in command.params if isinstance(p, click.Option) and p.is_flag
@@ -145,10 +148,10 @@ def option_problems(args: list[str]) -> list[str]:
             expect_value = False
             continue
         if tok.startswith("-") and len(tok) > 1 and not re.match(r"^-\d", tok):
-            name = tok.split("=", 1)[0]
-            if name not in known:
-                problems.append(f"reasonkit {args[0]}: unknown option {name}")
-            elif "=" not in tok and name not in flags:
+            opt = tok.split("=", 1)[0]
+            if opt not in known:
+                problems.append(f"reasonkit {name}: unknown option {opt}")
+            elif "=" not in tok and opt not in flags:
                 expect_value = True
     return problems
 
