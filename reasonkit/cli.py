@@ -17,9 +17,10 @@ def _register_commands() -> None:
     # Each command module imports torch / transformers / vllm only inside its command body.
     from .eval.cli import eval_cmd, generate_cmd, report_cmd
     from .grpo.cli import train_cmd
+    from .sft.cli import sft_cmd
     from .verify_cli import verify
 
-    for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd):
+    for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd, sft_cmd):
         main.add_command(command)
     from .qa.cli import qa  # verifier QA suite (issue 26)
 

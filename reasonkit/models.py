@@ -29,6 +29,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from reasonkit.errors import ReasonkitError
 
@@ -183,6 +184,16 @@ def read_lora_rank(adapter_dir: str | os.PathLike) -> int:
         raise ReasonkitError(f"{Path(adapter_dir) / 'adapter_config.json'} has no 'r' (not a LoRA adapter?)")
     ranks = [int(config["r"])] + [int(v) for v in (config.get("rank_pattern") or {}).values()]
     return max(ranks)
+
+
+def adapter_shape(adapter_dir: str | os.PathLike) -> tuple[int, int, Any]:
+    """``(r, lora_alpha, target_modules)`` of a peft LoRA adapter (targets a tuple, or ``"all-linear"``)."""
+    config = _adapter_config(adapter_dir)
+    if "r" not in config:
+        raise ReasonkitError(f"{Path(adapter_dir) / 'adapter_config.json'} has no 'r' (not a LoRA adapter?)")
+    targets = config.get("target_modules") or "all-linear"
+    targets = targets if isinstance(targets, str) else tuple(sorted(str(t) for t in targets))
+    return int(config["r"]), int(config.get("lora_alpha", config["r"])), targets
 
 
 def model_key(model: str) -> str:

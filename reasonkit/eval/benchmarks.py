@@ -183,12 +183,14 @@ class Countdown(Benchmark):
 _OPS = ("+", "-", "*", "/")
 
 
-def generate_countdown(rng: random.Random, max_target: int = 100) -> dict[str, Any]:
-    """A solvable Countdown task: 3 or 4 numbers in 1..99, a target in 1..``max_target`` reached by
-    combining all of them with + - * / (exact, every intermediate a positive integer)."""
+def generate_countdown(rng: random.Random, max_target: int = 100, counts: tuple[int, ...] = (3, 4),
+                       max_number: int = 99) -> dict[str, Any]:
+    """A solvable Countdown task: ``counts`` numbers (3 or 4) in 1..``max_number``, a target in
+    1..``max_target`` reached by combining all of them with + - * / (exact, every intermediate a
+    positive integer)."""
     while True:
-        count = rng.choice((3, 4))
-        numbers = [rng.randint(1, 99) for _ in range(count)]
+        count = rng.choice(counts)
+        numbers = [rng.randint(1, max_number) for _ in range(count)]
         pool: list[tuple[Fraction, str]] = [(Fraction(x), str(x)) for x in numbers]
         while len(pool) > 1:  # combine two random operands until one expression is left
             a, b = rng.sample(range(len(pool)), 2)

@@ -54,6 +54,7 @@ class EvalConfig:
     concurrency: int | None = None  # None = 64 per replica
     api_key_env: str = "OPENAI_API_KEY"
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    skip_base: bool = False  # with --lora: generate with the adapters only (the model without adapter is not run)
 
     def __post_init__(self) -> None:
         self.lora = tuple(self.lora or ())

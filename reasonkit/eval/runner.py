@@ -171,7 +171,7 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     bench = build_benchmark(config)
     items = bench.load(config.split, config.data, config.limit)
     verifiers = resolve_all(bench.verifiers)
-    adapters = [BASE] + [name for name, _ in config.adapters]
+    adapters = ([] if config.skip_base and config.adapters else [BASE]) + [name for name, _ in config.adapters]
     early = None
     if config.backend == "openai" and not config.model and engine is None:
         # the model is the server's only base model: ask it (cheap: /v1/models) so the records name it

@@ -12,15 +12,13 @@ Multi-process: ``accelerate launch [--multi_gpu|--config_file train/accelerate/.
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import click
 
+from reasonkit.config_cli import field_options, overrides
 from reasonkit.errors import ReasonkitError
 
 try:
@@ -70,71 +68,7 @@ _LISTS = {"lora_target_modules", "report_to", "base_url"}  # comma-separated on 
 _DICTS = {"columns", "backend_options"}  # KEY=VALUE,KEY=VALUE (values read as YAML scalars)
 
 
-def _base_type(tp: Any) -> Any:
-    """``int | None`` -> int, ``Optional[float]`` -> float, ``tuple[str, ...]`` -> tuple."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _base_type(args[0]) if len(args) == 1 else str
-    if origin in (list, tuple, typing.Sequence):
-        return tuple
-    if origin is typing.Literal:
-        return str
-    return tp
-
-
-def _field_options():
-    hints = typing.get_type_hints(TrainConfig)
-    opts = []
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in _SKIP or not f.init:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        tp = _base_type(hints.get(f.name, str))
-        help_text = _HELP.get(f.name) or (f.metadata.get("help", "") if f.metadata else "")
-        literal = [a for a in typing.get_args(hints.get(f.name)) if isinstance(a, str)] \
-            if typing.get_origin(hints.get(f.name)) is typing.Literal else None
-        if f.name in _LISTS:
-            opt = click.Option([flag, f.name], default=None, metavar="A,B,...",
-                               help=(help_text + " (comma-separated)").strip())
-            tp = tuple
-        elif f.name in _DICTS:
-            opt = click.Option([flag, f.name], default=None, metavar="K=V,...",
-                               help=(help_text + " (KEY=VALUE pairs, comma-separated)").strip())
-            tp = dict
-        elif tp is bool:
-            opt = click.Option([f"{flag}/--no-{flag[2:]}", f.name], default=None, help=help_text)
-        elif tp is tuple:
-            opt = click.Option([flag, f.name], default=None, metavar="A,B,...",
-                               help=(help_text + " (comma-separated)").strip())
-        elif tp in (int, float):
-            opt = click.Option([flag, f.name], type=tp, default=None, help=help_text)
-        elif literal:
-            opt = click.Option([flag, f.name], type=click.Choice(literal), default=None, help=help_text)
-        else:
-            opt = click.Option([flag, f.name], type=str, default=None, help=help_text)
-        opts.append((f.name, tp, opt))
-    return opts
-
-
-_OPTIONS = _field_options()
-
-
-def _parse_pairs(name: str, text: str) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ReasonkitError(f"--{name.replace('_', '-')} {text!r}: write KEY=VALUE pairs separated by commas")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
+_OPTIONS = field_options(TrainConfig, help=_HELP, skip=_SKIP, lists=_LISTS, dicts=_DICTS)
 
 
 def _run(config_file: str | None, resume: str | None, quiet: bool, overrides: dict[str, Any]) -> None:
@@ -187,23 +121,18 @@ def _resume_path(resume: str | None, out: Path) -> Path | None:
     return path
 
 
+def _list_value(name: str, parts: tuple[str, ...]) -> Any:
+    # one tracker, or peft's "all-linear", is a plain string in TrainConfig
+    return parts[0] if len(parts) == 1 and name == "report_to" or parts == ("all-linear",) else parts
+
+
 def _command(**kwargs: Any) -> None:
     """GRPO fine-tuning with verifier rewards (LoRA or full), on the embedded model by default."""
     config_file = kwargs.pop("config_file")
     resume = kwargs.pop("resume")
     quiet = kwargs.pop("quiet")
-    overrides: dict[str, Any] = {}
-    for name, tp, _ in _OPTIONS:
-        value = kwargs.get(name)
-        if value is None:
-            continue
-        if tp is tuple:
-            parts = tuple(v.strip() for v in str(value).split(",") if v.strip())
-            value = parts[0] if len(parts) == 1 and name == "report_to" or parts == ("all-linear",) else parts
-        elif tp is dict:
-            value = _parse_pairs(name, value)
-        overrides[name] = value
-    _run(config_file, resume, quiet, overrides)
+    flags = overrides(_OPTIONS, kwargs, list_value=_list_value)
+    _run(config_file, resume, quiet, flags)
 
 
 train_cmd = click.Command(

@@ -81,6 +81,9 @@ class TrainConfig:
         default="auto", metadata={"help": "auto (bf16 on a GPU that supports it, else fp32) | bf16 | fp32"})
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "recompute activations in the backward pass (less memory, slower)"})
+    init_adapter: str | None = field(
+        default=None, metadata={"help": "start from this LoRA adapter (e.g. a `reasonkit sft` warm start); its rank, "
+                                       "alpha and target modules replace lora_r / lora_alpha / lora_target_modules"})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank; 0 = full fine-tuning"})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA branch"})
@@ -180,6 +183,7 @@ class TrainConfig:
             self.resume = None
         self.base_url = (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url or ())
         self._check_choices()
+        self._take_init_adapter()
         self._check_server()
         from reasonkit.eval.backends import check_option_values
 
@@ -188,6 +192,17 @@ class TrainConfig:
         check_batch(self)
         self._check_data()
         self._check_rewards()
+
+    def _take_init_adapter(self) -> None:
+        """With ``init_adapter``, the LoRA shape is the adapter's (so the saved config says what trains)."""
+        if self.init_adapter is None:
+            return
+        from reasonkit.models import adapter_shape
+
+        try:
+            self.lora_r, self.lora_alpha, self.lora_target_modules = adapter_shape(self.init_adapter)
+        except ReasonkitError as exc:
+            raise ConfigError(f"init_adapter: {exc}") from None
 
     def _check_types(self) -> None:
         for f in fields(self):

@@ -35,7 +35,17 @@ def load_policy(cfg, model_path: str):
 
 def wrap_policy(cfg, model):
     """Apply LoRA (or leave the model fully trainable) and gradient checkpointing."""
-    if cfg.lora_r > 0:
+    if cfg.lora_r > 0 and cfg.init_adapter:
+        from peft import PeftModel
+
+        from reasonkit.models import check_adapter
+
+        check_adapter(cfg.init_adapter, cfg.model)
+        model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
+        from .dropout import use_word_dropout
+
+        use_word_dropout(model)
+    elif cfg.lora_r > 0:
         from peft import LoraConfig, get_peft_model
 
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,

@@ -1,0 +1,308 @@
+"""Does the embedded model learn Countdown on CPU? survey -> RFT warm start -> GRPO -> held-out judge.
+
+Countdown is the seeds' own task (the AgileRL tutorial's prompt form: think, then an equation inside
+``<answer>`` tags). A 135M model writes almost no valid equation at first (pass@8 near 0 on the 3-4
+number tasks), so GRPO alone has nothing to reinforce; this script measures a warm start by
+rejection-sampling fine-tuning (``reasonkit sft``) before GRPO.
+
+1. **Data**: task files per variant from :func:`reasonkit.eval.benchmarks.generate_countdown`
+   (``VARIANTS``: 2 numbers as a curriculum rung, 3 numbers with small targets, 3-4 numbers as in
+   AgileRL), a training stream and a held-out stream from separate seeds; any held-out task (same
+   numbers, same target) is removed from the training stream.
+2. **Survey**: the base model's pass@1 (greedy) and pass@k (``--survey-k`` at temperature 1) per
+   variant, by the ``countdown`` verifier.
+3. **Arms**, each a ``reasonkit`` command: ``rft`` (``reasonkit sft``: k samples per training item,
+   the correct ones kept, LoRA fine-tune, ``--rft-iterations`` rounds), ``rft_grpo`` (``reasonkit
+   train --init-adapter`` on the RFT adapter, reward ``countdown`` plus ``--format-weight`` x format),
+   ``grpo`` (GRPO alone from the base for as many minutes as RFT+GRPO took in all: steps = the
+   rft_grpo steps + the RFT minutes / the measured GRPO step time).
+4. **Judge**: base and every adapter on ``--heldout`` held-out tasks of the trained variant (at least
+   3 numbers), greedy and at temperature 1, in one ``reasonkit eval`` with ``--lora`` per arm, then
+   ``reasonkit report``'s paired sign test per arm against the base; the **same-form** reading keeps
+   the items where both base and adapter wrote a well-formed equation (the verifier's reason is not
+   ``no_answer``/``parse_error``/``truncated``): a change there is a change in arithmetic, not in form.
+5. **Record**: ``benchmarks/results/learning-countdown{suffix}.json/.md/.png``, only when every stage
+   ran (a partial run writes into ``--work``); every figure is read from the run files.
+
+    python benchmarks/learning_countdown.py                     # the full measurement (CPU: ~90 min)
+    python benchmarks/learning_countdown.py --stages survey --survey-items 2 --suffix=-smoke   # plumbing
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402  (benchmarks/record.py)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# name -> (counts of numbers, largest number, largest target)
+VARIANTS = {"two": ((2,), 20, 40), "three-small": ((3,), 20, 30), "agilerl": ((3, 4), 99, 100)}
+STAGES = ("survey", "rft", "grpo", "judge")
+ARMS = ("rft", "rft_grpo", "grpo")
+FORMLESS = {"no_answer", "parse_error", "truncated"}
+
+
+def reasonkit(*args: str) -> None:
+    """One ``reasonkit`` command in this process, as a user types it (minus the exit)."""
+    from reasonkit.cli import main as cli
+
+    print("+ reasonkit " + " ".join(repr(x) if " " in x or "\n" in x else x for x in args), flush=True)
+    cli.main(list(args), standalone_mode=False)
+
+
+def make_data(a, work: Path) -> dict[str, dict[str, Path]]:
+    """``{variant: {"train": path, "heldout": path}}``: disjoint task files (JSONL: numbers, target, solution)."""
+    from reasonkit.eval.benchmarks import generate_countdown
+
+    out: dict[str, dict[str, Path]] = {}
+    (work / "data").mkdir(parents=True, exist_ok=True)
+    for name, (counts, max_number, max_target) in VARIANTS.items():
+        def stream(tag: str, n: int, avoid: set) -> list[dict]:
+            rows, i = [], 0
+            while len(rows) < n:
+                task = generate_countdown(random.Random(f"{tag}-{a.seed}-{name}-{i}"), max_target, counts, max_number)
+                i += 1
+                key = (tuple(sorted(task["numbers"])), task["target"])
+                if key not in avoid:
+                    avoid.add(key)
+                    rows.append({"id": f"{tag}-{len(rows)}", **task})
+            return rows
+
+        seen: set = set()
+        heldout = stream("heldout", max(a.heldout, a.survey_items), seen)
+        train = stream("train", a.train_items * max(1, a.rft_iterations) + a.steps * a.prompts_per_step, seen)
+        out[name] = {}
+        for split, rows in (("heldout", heldout), ("train", train)):
+            path = work / "data" / f"{name}-{split}.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            out[name][split] = path
+    return out
+
+
+def common(a) -> list[str]:
+    args = ["--max-tokens", str(a.max_tokens), "--seed", str(a.seed)]
+    return args + (["--model", a.model] if a.model else [])
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def rows_of(run: Path) -> list[dict]:
+    from reasonkit.eval.store import read_samples
+
+    return read_samples(run / "samples.jsonl")[0]
+
+
+def survey(a, data, work: Path) -> list[dict]:
+    out = []
+    for name in VARIANTS:
+        row = {"variant": name}
+        for label, n, temp in (("greedy", 1, 0.0), ("sampled", a.survey_k, 1.0)):
+            run = work / "survey" / f"{name}-{label}"
+            reasonkit("eval", "-b", "countdown", "--data", str(data[name]["train"]), "--backend", "hf", "--limit",
+                      str(a.survey_items), "--n", str(n), "--temperature", str(temp), "-q", "-o", str(run), *common(a))
+            m = summary(run)["adapters"]["base"]["verifiers"]["countdown"]
+            row["pass@1" if label == "greedy" else f"pass@{a.survey_k}"] = m.get(f"pass@{n}", m.get("accuracy"))
+            row[f"truncated_{label}"] = summary(run)["adapters"]["base"].get("truncation_rate")
+        out.append(row)
+    return out
+
+
+def choose(a, rows: list[dict]) -> str:
+    """``--task``, else the easiest variant of at least 3 numbers whose pass@k is above 0."""
+    if a.task:
+        return a.task
+    for row in rows:
+        if VARIANTS[row["variant"]][0][0] >= 3 and (row.get(f"pass@{a.survey_k}") or 0) > 0:
+            return row["variant"]
+    return "three-small"
+
+
+def timed(fn, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - t0) / 60
+
+
+def run_rft(a, train: Path, out: Path, iterations: int) -> float:
+    return timed(reasonkit, "sft", "--dataset", "countdown", "--data", str(train), "--split", "train", "--limit",
+                 str(a.train_items), "--samples-per-item", str(a.rft_k), "--iterations", str(iterations),
+                 "--temperature", "1.0", "--backend", "hf", "--lora-r", "16", "--lora-alpha", "32",
+                 "--epochs", str(a.rft_epochs), "--dtype", "fp32", "--output", str(out), "-q", *common(a))
+
+
+def run_grpo(a, train: Path, out: Path, steps: int, init: Path | None) -> float:
+    reward = "countdown" + (f"+{a.format_weight}*format" if a.format_weight else "")
+    args = ["train", "--dataset", "countdown", "--data", str(train), "--rewards", reward, "--group-size",
+            str(a.group_size), "--prompts-per-step", str(a.prompts_per_step), "--temperature", "1.0",
+            "--learning-rate", str(a.lr), "--beta", str(a.beta), "--lora-r", "16", "--lora-alpha", "32",
+            "--lora-dropout", "0", "--lora-target-modules", "all-linear", "--dtype", "fp32", "--max-steps",
+            str(steps), "--eval-steps", "0", "--log-completions-steps", "10", "--output", str(out), "-q", *common(a)]
+    return timed(reasonkit, *(args + (["--init-adapter", str(init)] if init else [])))
+
+
+def last_checkpoint(run: Path) -> Path:
+    from reasonkit.grpo.checkpoint import latest_checkpoint
+
+    return latest_checkpoint(run)
+
+
+def same_form(rows: list[dict], adapter: str) -> dict:
+    """Base vs ``adapter`` on the items where both wrote a well-formed equation (first sample of each)."""
+    from reasonkit.eval.report import sign_test
+
+    first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
+    items = [i for (m, i), r in first.items() if m == "base" and (adapter, i) in first
+             and r.get("countdown.reason") not in FORMLESS and first[(adapter, i)].get("countdown.reason") not in FORMLESS]
+    right = {(m, i): first[(m, i)].get("countdown.correct") is True for i in items for m in ("base", adapter)}
+    wins = sum(right[(adapter, i)] and not right[("base", i)] for i in items)
+    losses = sum(right[("base", i)] and not right[(adapter, i)] for i in items)
+    return {"items": len(items), "base": sum(right[("base", i)] for i in items) / max(1, len(items)),
+            "adapter": sum(right[(adapter, i)] for i in items) / max(1, len(items)),
+            "adapter_only": wins, "base_only": losses, "p_value": sign_test(wins, losses)}
+
+
+def judge(a, heldout: Path, adapters: dict[str, Path], work: Path) -> dict:
+    from reasonkit.eval.report import report
+
+    out = {}
+    for label, n, temp in (("greedy", 1, 0.0), ("t1", 4, 1.0)):
+        run = work / f"judge-{label}"
+        loras = [x for name, path in adapters.items() for x in ("--lora", f"{name}={path}")]
+        reasonkit("eval", "-b", "countdown", "--data", str(heldout), "--backend", "hf", "--limit", str(a.heldout),
+                  "--n", str(n), "--temperature", str(temp), "--verifier", "countdown", "--verifier", "format",
+                  "-q", "-o", str(run), *loras, *common(a))
+        _, _, tests = report([run], md=str(run / "report.md"))
+        s, rows = summary(run), rows_of(run)
+        acc = {m: s["adapters"][m]["verifiers"]["countdown"]["accuracy"] for m in s["adapters"]}
+        out[label] = {"accuracy": acc, "paired": tests,
+                      "truncated": {m: s["adapters"][m].get("truncation_rate") for m in s["adapters"]},
+                      "same_form": {name: same_form(rows, name) for name in adapters}}
+    return out
+
+
+def plot(runs: dict[str, Path], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for name, run in runs.items():
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] \
+            if (run / "metrics.jsonl").is_file() else []
+        pts = [(m["step"], m["reward"]) for m in lines if "reward" in m and "step" in m]
+        if pts:
+            ax.plot(*zip(*pts), label=name)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("training reward")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {', '.join(STAGES)}")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated subset of {', '.join(ARMS)}")
+    p.add_argument("--task", choices=sorted(VARIANTS), default=None, help="variant to train (default: chosen by the "
+                   "survey: the easiest of at least 3 numbers with pass@k > 0)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-tokens", type=int, default=160)
+    p.add_argument("--survey-items", type=int, default=32)
+    p.add_argument("--survey-k", type=int, default=8)
+    p.add_argument("--train-items", type=int, default=192, help="training tasks sampled per RFT iteration")
+    p.add_argument("--rft-k", type=int, default=8)
+    p.add_argument("--rft-iterations", type=int, default=2)
+    p.add_argument("--rft-epochs", type=float, default=2.0)
+    p.add_argument("--steps", type=int, default=40, help="GRPO steps after the warm start")
+    p.add_argument("--group-size", type=int, default=8)
+    p.add_argument("--prompts-per-step", type=int, default=4)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--beta", type=float, default=0.04)
+    p.add_argument("--format-weight", type=float, default=0.1)
+    p.add_argument("--heldout", type=int, default=200)
+    p.add_argument("--work", default="runs/learning-countdown")
+    p.add_argument("--suffix", default="", help="results file suffix (e.g. -seed1)")
+    a = p.parse_args(argv)
+    a.stages, a.arms = a.stages.split(","), a.arms.split(",")
+    for value, allowed, flag in ((a.stages, STAGES, "--stages"), (a.arms, ARMS, "--arms")):
+        bad = [x for x in value if x not in allowed]
+        if bad:
+            p.error(f"{flag}: {bad[0]!r} is not one of {', '.join(allowed)}")
+    for flag in ("survey_items", "survey_k", "train_items", "rft_k", "rft_iterations", "steps", "heldout"):
+        if getattr(a, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    return a
+
+
+def main(argv=None) -> dict:
+    a = parse(argv)
+    work = Path(a.work)
+    data = make_data(a, work)
+    result: dict = {"task": None, "heldout_items": a.heldout, "settings": vars(a), "cpu": record.cpu_model(),
+                    "minutes": {}}
+    rows = survey(a, data, work) if "survey" in a.stages else []
+    result["survey"] = rows
+    task = result["task"] = choose(a, rows)
+    train = data[task]["train"]
+    adapters: dict[str, Path] = {}
+    if "rft" in a.stages:
+        result["minutes"]["rft"] = run_rft(a, train, work / "rft", a.rft_iterations)
+        if "rft" in a.arms:
+            adapters["rft"] = work / "rft" / "adapter"
+    if "grpo" in a.stages and "rft_grpo" in a.arms and (work / "rft" / "adapter").is_dir():
+        result["minutes"]["rft_grpo_grpo"] = run_grpo(a, train, work / "rft_grpo", a.steps, work / "rft" / "adapter")
+        adapters["rft_grpo"] = last_checkpoint(work / "rft_grpo")
+    if "grpo" in a.stages and "grpo" in a.arms:
+        per_step = result["minutes"].get("rft_grpo_grpo", 0) / a.steps
+        extra = int(result["minutes"].get("rft", 0) / per_step) if per_step else 0
+        result["minutes"]["grpo"] = run_grpo(a, train, work / "grpo", a.steps + extra, None)
+        adapters["grpo"] = last_checkpoint(work / "grpo")
+    result["train_minutes"] = round(sum(v for k, v in result["minutes"].items() if k in ("rft", "rft_grpo_grpo")), 2)
+    if "judge" in a.stages and adapters:
+        result["judge"] = judge(a, data[task]["heldout"], adapters, work)
+        head = "rft_grpo" if "rft_grpo" in adapters else next(iter(adapters))
+        greedy = result["judge"]["greedy"]
+        test = next((t for t in greedy["paired"] if str(t.get("column", "")).endswith(head)), {})
+        result.update(headline_arm=head, base_accuracy=greedy["accuracy"]["base"],
+                      adapter_accuracy=greedy["accuracy"][head], p_value=test.get("p_value"),
+                      same_form_base=greedy["same_form"][head]["base"],
+                      same_form_adapter=greedy["same_form"][head]["adapter"])
+    full = set(a.stages) == set(STAGES)  # a partial (smoke) run never writes benchmarks/results/
+    stem = (RESULTS if full else work) / f"learning-countdown{a.suffix}"
+    write(a, result, stem, {k: v for k, v in (("rft_grpo", work / "rft_grpo"), ("grpo", work / "grpo")) if v.is_dir()})
+    return result
+
+
+def write(a, result: dict, stem: Path, runs: dict[str, Path]) -> None:
+    lines = [f"# Countdown on the embedded model ({result['cpu'] or 'CPU'})", "",
+             f"Written by `benchmarks/learning_countdown.py {' '.join(sys.argv[1:])}`.", "",
+             "| variant | pass@1 | pass@k | truncated (sampled) |", "|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r.get('pass@1')} | {r.get(f'pass@{a.survey_k}')} | {r.get('truncated_sampled')} |"
+              for r in result.get("survey", [])]
+    lines += ["", f"Trained variant: **{result['task']}**; minutes per stage: {result['minutes']}; "
+              f"train_minutes (RFT + GRPO after it): {result['train_minutes']}"]
+    for label, j in (result.get("judge") or {}).items():
+        lines += ["", f"## Held-out, {label} ({result['heldout_items']} tasks)", "",
+                  "| arm | accuracy | same-form base | same-form arm | same-form items |", "|---|---|---|---|---|"]
+        for arm, acc in j["accuracy"].items():
+            sf = j["same_form"].get(arm, {})
+            lines.append(f"| {arm} | {acc:.3f} | {sf.get('base', '-')} | {sf.get('adapter', '-')} | {sf.get('items', '-')} |")
+        lines += [f"- {t.get('column')}: Δ {t.get('diff')}, +{t.get('wins')}/-{t.get('losses')}, p = {t.get('p_value')}"
+                  for t in j["paired"]]
+    record.write(stem, result, lines)
+    if runs:
+        plot(runs, record.path(stem, ".png"))
+
+
+if __name__ == "__main__":
+    main()

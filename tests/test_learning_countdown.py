@@ -1,0 +1,54 @@
+"""benchmarks/learning_countdown.py on a tiny budget: the data streams are disjoint, the survey runs through
+`reasonkit eval` on a tiny model, and a partial run records into its work directory, never into
+benchmarks/results/."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_countdown.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("learning_countdown", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_heldout_and_training_tasks_never_meet(script, tmp_path):
+    a = script.parse(["--heldout", "50", "--train-items", "40", "--rft-iterations", "2", "--steps", "5",
+                      "--work", str(tmp_path)])
+    data = script.make_data(a, tmp_path)
+    for name, (counts, max_number, max_target) in script.VARIANTS.items():
+        load = [json.loads(x) for x in data[name]["heldout"].read_text().splitlines()]
+        train = [json.loads(x) for x in data[name]["train"].read_text().splitlines()]
+        assert len(load) == 50 and len(train) == 40 * 2 + 5 * a.prompts_per_step
+        keys = {(tuple(sorted(t["numbers"])), t["target"]) for t in load}
+        assert not keys & {(tuple(sorted(t["numbers"])), t["target"]) for t in train}
+        assert all(len(t["numbers"]) in counts and max(t["numbers"]) <= max_number and 1 <= t["target"] <= max_target
+                   for t in load + train)
+
+
+def test_survey_stage_on_a_tiny_model_records_into_the_work_dir(script, tiny_model_dir, tmp_path):
+    before = set((SCRIPT.parent / "results").iterdir())
+    result = script.main(["--stages", "survey", "--survey-items", "2", "--survey-k", "2", "--heldout", "2",
+                          "--train-items", "1", "--steps", "1", "--max-tokens", "4", "--model", tiny_model_dir,
+                          "--work", str(tmp_path), "--suffix=-test"])
+    assert [r["variant"] for r in result["survey"]] == list(script.VARIANTS)
+    assert all(0 <= r["pass@1"] <= 1 and 0 <= r["pass@2"] <= 1 for r in result["survey"])
+    assert result["task"] in script.VARIANTS and result["train_minutes"] == 0
+    saved = json.loads((tmp_path / "learning-countdown-test.json").read_text())
+    assert saved["survey"] == result["survey"]
+    assert set((SCRIPT.parent / "results").iterdir()) == before
+
+
+@pytest.mark.parametrize("argv", [["--stages", "survey,nope"], ["--arms", "rl"], ["--heldout", "0"]])
+def test_bad_flags_exit_2(script, argv):
+    with pytest.raises(SystemExit) as exc:
+        script.parse(argv)
+    assert exc.value.code == 2
