@@ -21,6 +21,12 @@ def _register_commands() -> None:
 
     for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd):
         main.add_command(command)
+    # --- reasonkit audit / reasonkit view (reasonkit/run_cli.py) ---
+    from .run_cli import audit_cmd, view_cmd
+
+    main.add_command(audit_cmd)
+    main.add_command(view_cmd)
+    # --- end audit / view ---
 
 
 _register_commands()
