@@ -97,3 +97,37 @@ def tiny_lora_dirs(tmp_path_factory, tiny_model_dir) -> dict[str, str]:
 def lora_factory():
     """``make_lora_adapter(model_dir, out_dir, seed, r=8, target_modules=("q_proj", "v_proj"), scale=1.0)``."""
     return make_lora_adapter
+
+
+# --- browser (reasonkit view, docs site) ------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium driven by selenium (a ``selenium.webdriver.Chrome``), for any test that opens
+    an HTML file (``browser.get(path.as_uri())``). Debian's ``chromium`` + ``chromium-driver``, which
+    ``make setup`` installs (apt-get, as root) when missing; nothing downloads a browser at run time.
+    Skipped only when Chromium is not installed. Window 1400x1000, so screenshots are comparable."""
+    import shutil
+
+    chromium = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if chromium is None:
+        pytest.skip(f"Chromium is not installed ({CHROMIUM}); `make setup` as root installs chromium and "
+                    "chromium-driver with apt-get")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not os.path.exists(driver_path):
+        pytest.fail(f"{chromium} is installed but chromedriver is not: apt-get install chromium-driver")
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1000", "--allow-file-access-from-files"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()
+# --- end browser ---
