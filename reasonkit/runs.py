@@ -132,10 +132,12 @@ def load_run(path: str | Path) -> Run:
 # ------------------------------------------------------------------------------------------- records
 
 def sample_record(row: dict[str, Any], verifiers: list[str], primary: str | None) -> Record:
-    """An eval ``samples.jsonl`` row as an audit record (group: adapter and item)."""
+    """An eval ``samples.jsonl`` row as an audit record (group: adapter and item; the text as scored:
+    the completion plus the stop string that ended it, e.g. ``</answer>``)."""
     verdicts = {v: {"score": row.get(f"{v}.score"), "correct": row.get(f"{v}.correct"),
                     "reason": row.get(f"{v}.reason")} for v in verifiers if f"{v}.correct" in row}
-    return Record(text=str(row.get("completion") or ""), prompt=str(row.get("prompt") or ""), verdicts=verdicts,
+    text = str(row.get("completion") or "") + str(row.get("stop_string") or "")
+    return Record(text=text, prompt=str(row.get("prompt") or ""), verdicts=verdicts,
                   finish_reason=row.get("finish_reason"), num_tokens=row.get("num_tokens"),
                   group=(row.get("adapter") or BASE, row.get("item_id")), primary=primary)
 

@@ -92,3 +92,15 @@ def test_audit_view_and_runs_import_no_heavy_library():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == []
+
+
+@pytest.mark.parametrize("row,hedged", [
+    ({"completion": "<think>x</think><answer>3 or 5", "stop_string": "</answer>"}, True),  # ended by a stop string
+    ({"completion": "<think>x</think><answer>3 or 5"}, False),                             # never closed
+    ({"completion": "<think>x</think><answer>3</answer>"}, False),
+])
+def test_eval_rows_are_audited_as_scored(row, hedged):
+    from reasonkit.audit import hedged_answer
+    from reasonkit.runs import sample_record
+
+    assert hedged_answer(sample_record(row, [], None)) is hedged
