@@ -16,7 +16,8 @@ group). Each class is one detector; a completion may be in several classes; the 
                      that is empty once whitespace and zero-width characters are removed.
 ``hedged_answer``    several candidate answers: two answer tags or ``\\boxed{}`` with different
                      contents, or an answer whose top level (outside brackets) lists candidates
-                     separated by ``or``, ``;`` or ``, `` (comma + space: ``1,000`` stays one number).
+                     separated by ``or`` or ``;``. Commas do not count: "all solutions" answers
+                     (``-2, 1``) are lists, and ``1,000`` is one number.
 ``invented_turn``    after the answer (the first ``</answer>``, else the first ``\\boxed{}``) the text
                      starts a new turn: a line opening with ``Human:``, ``User:``, ``Question:``,
                      ``Q:``, ``Assistant:``, ``Problem:`` or a chat-template marker (``<|im_start|>``, ...).
@@ -101,14 +102,14 @@ def final_answer(text: str) -> str | None:
 
 
 def _top_level_split(s: str) -> list[str]:
-    """``s`` cut at `` or ``, ``;`` and ``, `` outside brackets."""
+    """``s`` cut at `` or `` and ``;`` outside brackets."""
     parts, depth, cur, i = [], 0, [], 0
     while i < len(s):
         c = s[i]
         depth += 1 if c in "([{" else -1 if c in ")]}" else 0
         if depth <= 0:
-            m = re.match(r"\s+or\s+|;\s*|,\s+", s[i:], re.I)
-            if m and (c != "," or i > 0):
+            m = re.match(r"\s+or\s+|;\s*", s[i:], re.I)
+            if m:
                 parts.append("".join(cur))
                 cur, i = [], i + m.end()
                 continue
@@ -159,7 +160,7 @@ def empty_reasoning(rec: Record) -> bool:
 
 def hedged_answer(rec: Record) -> bool:
     """Policy: answer tags or boxes with two different contents, or one answer listing candidates
-    (`` or ``, ``;``, ``, `` at top level)."""
+    (`` or ``, ``;`` at top level; not commas: a list of all solutions is one answer)."""
     finals = {re.sub(r"\s+", "", a) for a in _ANSWER.findall(rec.text) + boxed_contents(rec.text)}
     finals.discard("")
     if len(finals) > 1:

@@ -77,7 +77,8 @@ def test_empty_reasoning(text, expected):
     (GOOD, False),
     ("<think>...</think><answer>18 or 20</answer>", True),
     ("<think>...</think><answer>18; 20</answer>", True),
-    ("<think>...</think><answer>18, 20, 22</answer>", True),
+    ("<think>...</think><answer>18, 20, 22</answer>", False),      # a list: "all solutions" answers look so
+    ("<think>...</think><answer>-2 or 1, 3</answer>", True),
     ("<think>...</think><answer>18</answer> <answer>20</answer>", True),
     ("Either \\boxed{18} or \\boxed{20}", True),
     ("<think>...</think><answer>1,000</answer>", False),           # thousands separator
