@@ -125,6 +125,8 @@ def load_run(path: str | Path) -> Run:
         return Run(p, "train", p.name, model=config.get("model") or "default (embedded)",
                    benchmark=config.get("dataset"), verifiers=names, metrics=metrics, completions=comps,
                    config=config)
+    if (p / "config.json").is_file():
+        raise ReasonkitError(f"{p}: an eval run with no samples.jsonl yet (nothing generated so far)")
     raise ReasonkitError(f"{p}: not a reasonkit run directory (no samples.jsonl, metrics.jsonl or "
                          "completions.jsonl)")
 

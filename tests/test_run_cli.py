@@ -63,6 +63,8 @@ def bad_dirs(tmp_path):
     torn = tmp_path / "torn"
     torn.mkdir()
     (torn / "samples.jsonl").write_text('{"item_id": 1}\n{oops\n{"item_id": 2}\n')
+    (tmp_path / "started").mkdir()
+    (tmp_path / "started" / "config.json").write_text("{}")
     notobj = tmp_path / "notobj"
     notobj.mkdir()
     (notobj / "metrics.jsonl").write_text("[1, 2]\n{}\n")
@@ -74,6 +76,7 @@ def bad_dirs(tmp_path):
     ("afile", "is a file, expected a run directory"),
     ("empty", "not a reasonkit run directory"),
     ("torn", "samples.jsonl line 2: malformed JSON"),
+    ("started", "an eval run with no samples.jsonl yet"),
     ("notobj", "metrics.jsonl line 1: expected a JSON object"),
 ])
 @pytest.mark.parametrize("command", ["audit", "view"])
