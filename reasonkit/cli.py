@@ -17,14 +17,13 @@ def _register_commands() -> None:
     # Each command module imports torch / transformers / vllm only inside its command body.
     from .eval.cli import eval_cmd, generate_cmd, report_cmd
     from .grpo.cli import train_cmd
+    from .qa.cli import qa  # checking a grader: metamorphic and differential tests
+    from .run_cli import audit_cmd, view_cmd  # the hack audit and the HTML run viewer
     from .sft.cli import sft_cmd
     from .verify_cli import verify
 
-    for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd, sft_cmd):
+    for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd, sft_cmd, qa, audit_cmd, view_cmd):
         main.add_command(command)
-    from .qa.cli import qa  # verifier QA suite (issue 26)
-
-    main.add_command(qa)
 
 
 _register_commands()

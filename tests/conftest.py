@@ -101,26 +101,36 @@ def lora_factory():
     return make_lora_adapter
 
 
-# --- browser fixture (headless chromium through selenium; the docs site and the audit viewer) ---
+# --- browser (reasonkit view, docs site) ------------------------------------------------------------
 CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="session")
 def browser():
-    """A headless selenium webdriver for Debian's chromium + chromedriver, shared by the session."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)")
+    """A headless Chromium driven by selenium (a ``selenium.webdriver.Chrome``), for any test that opens
+    an HTML file (``browser.get(path.as_uri())``). Debian's ``chromium`` + ``chromium-driver``, which
+    ``make setup`` installs (apt-get, as root) when missing; nothing downloads a browser at run time.
+    Skipped only when Chromium is not installed. Window 1400x1000, so screenshots are comparable."""
+    import shutil
+
+    chromium = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if chromium is None:
+        pytest.skip(f"Chromium is not installed ({CHROMIUM}); `make setup` as root installs chromium and "
+                    "chromium-driver with apt-get")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not os.path.exists(driver_path):
+        pytest.fail(f"{chromium} is installed but chromedriver is not: apt-get install chromium-driver")
+    options = Options()
+    options.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,900"):
+                "--window-size=1400,1000", "--allow-file-access-from-files"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
-# --- end browser fixture ---
+# --- end browser ---

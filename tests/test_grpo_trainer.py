@@ -244,6 +244,19 @@ def test_checkpoint_layout_and_logs(tiny_model_dir, tmp_path):
     assert "kl" not in rows[0]  # beta = 0 runs no reference model
     comps = [json.loads(line) for line in (run / "completions.jsonl").read_text().splitlines()]
     assert {c["step"] for c in comps} == {1, 2, 3} and "reward" in comps[0]
+    # the hack audit (reasonkit.audit) every logged step; completions carry what it needs
+    from reasonkit.audit import CLASSES
+
+    assert all(0.0 <= r[f"audit/{c}"] <= 1.0 for r in rows for c in CLASSES)
+    assert comps[0]["group"] == 0 and comps[0]["num_tokens"] > 0
+    from click.testing import CliRunner
+
+    from reasonkit.cli import main
+
+    audited = CliRunner().invoke(main, ["audit", str(run)])
+    assert audited.exit_code == 0 and "steps 1-3" in audited.output, audited.output
+    viewed = CliRunner().invoke(main, ["view", str(run), "-o", str(tmp_path / "report.html")])
+    assert viewed.exit_code == 0 and '"audit/truncated"' in (tmp_path / "report.html").read_text(), viewed.output
     # the adapter loads with plain peft on the base model
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

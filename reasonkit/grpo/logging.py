@@ -4,7 +4,8 @@ Every step the main process appends one JSON object to ``OUTPUT/metrics.jsonl`` 
 progress bar shows: reward, each verifier's reward, KL, loss, clip ratio, completion length,
 truncation share, zero-variance share, effective batch size, seconds per step). Every
 ``log_completions_steps`` steps a few sampled completions with their rewards go to
-``OUTPUT/completions.jsonl``. Optional accelerate trackers (tensorboard, wandb) receive the same
+``OUTPUT/completions.jsonl``. Every step also gets the hack audit's ``audit/<class>`` shares
+(:mod:`reasonkit.audit`, over the main process's completions). Optional accelerate trackers (tensorboard, wandb) receive the same
 metrics through ``Accelerator.log``; they are off unless the config names them. TensorBoard event
 files go to ``OUTPUT/<run name>/`` (``tensorboard --logdir OUTPUT``); wandb writes under ``OUTPUT/wandb``
 and runs offline (``wandb sync`` uploads later) unless ``WANDB_MODE`` says otherwise or
@@ -140,5 +141,15 @@ def completion_rows(rollouts, k: int) -> list[dict[str, Any]]:
     """The first ``k`` completions of a step with their rewards, for ``completions.jsonl``."""
     return [{"prompt": rollouts.prompts[i], "completion": rollouts.texts[i], "reward": float(rollouts.rewards[i]),
              **{f"rewards/{n}": float(v[i]) for n, v in rollouts.per_verifier.items()},
-             "finish_reason": rollouts.finish_reasons[i]}
+             "finish_reason": rollouts.finish_reasons[i], "num_tokens": len(rollouts.completion_ids[i]),
+             "group": i // rollouts.group_size}
             for i in range(min(k, len(rollouts)))]
+
+
+def audit_records(rollouts) -> list:
+    """This process's completions of a step as :class:`reasonkit.audit.Record` (for ``audit/<class>``)."""
+    from reasonkit.audit import rollout_records
+
+    return rollout_records(rollouts.prompts, rollouts.texts, rollouts.finish_reasons,
+                           [len(c) for c in rollouts.completion_ids], rollouts.group_size,
+                           {n: v.tolist() for n, v in rollouts.per_verifier.items()})

@@ -48,6 +48,7 @@ from typing import Any, Callable
 
 import torch
 
+from reasonkit.audit import StepAudit
 from reasonkit.packing import completion_logprobs
 
 from .alarms import SignalAlarms
@@ -58,7 +59,7 @@ from .config_checks import check_sampler_backend
 from .frozen_linear import packed_frozen_linears
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
-from .logging import RunLogger, completion_rows, rollout_metrics, tracker_init_kwargs
+from .logging import RunLogger, audit_records, completion_rows, rollout_metrics, tracker_init_kwargs
 from .logprobs import reference_logprobs
 from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, StepCorrection
@@ -400,6 +401,7 @@ class GRPOTrainer:
                            show_progress=self.show_progress, accelerator=acc, use_trackers=bool(cfg.trackers))
         interrupted = False
         alarms = SignalAlarms()
+        hack_audit = StepAudit()  # audit/<class> shares (reasonkit.audit), this process's completions
         previous = None
         try:
             previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -410,6 +412,7 @@ class GRPOTrainer:
                 metrics = self.train_step()
                 if cfg.eval_steps and self.step % cfg.eval_steps == 0:
                     metrics.update(self.evaluate())  # written to OUTPUT/eval/step-N, headline in the log
+                metrics.update(hack_audit.update(audit_records(self._last_rollouts)))
                 warnings = alarms.update(self.step, metrics)  # no learning signal: say so now
                 if warnings:
                     metrics["alarms"] = warnings
