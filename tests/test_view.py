@@ -76,6 +76,7 @@ def test_viewer_in_a_browser(browser, tmp_path):
     turns = sum(g % 2 == 0 and g % 3 == 0 for g in golds)
     assert 0 < disagree < n and 0 < turns < n
 
+    browser.get_log("browser")  # the session's browser may hold messages of pages other tests opened
     browser.get(out.as_uri())
     assert [r.text.split()[0] for r in visible(browser, "#summary tbody tr")] == ["a", "b", "t"]
     assert len(visible(browser, "#curves svg")) == 2 and len(visible(browser, "#curves polyline")) >= 4
