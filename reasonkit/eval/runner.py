@@ -38,7 +38,8 @@ BASE = "base"
 def build_benchmark(config: EvalConfig) -> Benchmark:
     return configure_benchmark(config.benchmark, verifiers=config.verifiers or None, columns=config.columns,
                                seed=config.seed, template=config.template, system=config.system,
-                               prefill=config.prefill, raw=config.raw, few_shot=config.few_shot)
+                               prefill=config.prefill, raw=config.raw, few_shot=config.few_shot,
+                               constant_prompt=config.constant_prompt)
 
 
 def open_backend(config: EvalConfig):
