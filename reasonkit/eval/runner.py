@@ -196,6 +196,10 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     elif own_engine:
         from .backends import choose_backend
 
+        if config.model and config.backend != "openai":  # a hub model that cannot be had: one line, before
+            from ..models import resolve_model           # any engine starts (issue 28)
+
+            resolve_model(config.model)
         name, why = choose_backend(config.backend, total * config.n * config.max_tokens)
         choice = f"backend {name}" + (f" (auto: {why})" if config.backend == "auto" else "")
         if show:
