@@ -181,9 +181,14 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     model_label = str(config.model) if config.model else "default:SmolLM2-135M-Instruct"
     rundir = RunDir(config.run_dir())
     record = _config_record(config, bench, model_label)
+    previous = _previous_summary(rundir) if rundir.exists() else {}
     kept = rundir.prepare(record, RESUME_KEYS, config.n)
     done = {(r["item_id"], r["adapter"]) for r in kept}
     total = sum((it["id"], a) not in done for it in items for a in adapters)  # prompts left to generate
+    if done:  # an existing run directory is reused: say so (issue 28: never silently)
+        print(f"resuming {rundir.path}: {len(done & {(it['id'], a) for it in items for a in adapters})} of "
+              f"{len(items) * len(adapters)} item groups are already there; {total} to generate "
+              "(--output DIR for a fresh run)", file=sys.stderr)
 
     from .backends.base import SamplingConfig
 
@@ -261,17 +266,42 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     order = {it["id"]: i for i, it in enumerate(items)}
     rows.sort(key=lambda r: (adapters.index(r["adapter"]) if r["adapter"] in adapters else 99,
                              order[r["item_id"]], r["sample"]))
-    if timing["generation_s"]:
-        timing["tokens_per_s"] = timing["completion_tokens"] / timing["generation_s"]
+    timing = _merge_timing(previous, timing, generated=total)
     extra = {"model": model_label, "model_path": model_path, "data_source": getattr(bench, "source", None),
              "backend": getattr(engine, "name", None) if total else None, "backend_choice": choice,
              "timing": timing,
              "resumed_groups": len(done), "run_dir": str(rundir.path)}
     if total and hasattr(engine, "describe"):
         extra["server"] = engine.describe()
+    if not total:  # nothing generated now: what the generating run recorded stays
+        extra.update({k: previous[k] for k in ("model_path", "backend", "backend_choice", "server")
+                      if previous.get(k) is not None})
     summary = summarize(rows, bench, config.n, adapters, dict(config.adapters), record, config.seed, extra)
     rundir.write_summary(summary)
     return rows, summary
+
+
+def _previous_summary(rundir: RunDir) -> dict[str, Any]:
+    try:
+        previous = read_json(rundir.path / "summary.json")
+    except ReasonkitError:
+        return {}
+    return previous if isinstance(previous, dict) else {}
+
+
+def _merge_timing(previous: dict[str, Any], timing: dict[str, Any], generated: int) -> dict[str, Any]:
+    """The timing a resumed run records: it never rewrites what it did not measure. Nothing generated
+    now: the previous summary's timing, unchanged. Some generated: generation seconds and tokens
+    added to the previous ones (the engine start is this session's). Fresh run: this session's."""
+    old = previous.get("timing") if isinstance(previous.get("timing"), dict) else None
+    if old is not None and not generated:
+        return old
+    if old is not None:
+        timing = {**timing, "generation_s": timing["generation_s"] + float(old.get("generation_s") or 0),
+                  "completion_tokens": timing["completion_tokens"] + int(old.get("completion_tokens") or 0)}
+    if timing["generation_s"]:
+        timing["tokens_per_s"] = timing["completion_tokens"] / timing["generation_s"]
+    return timing
 
 
 def _fields(verifier: Any) -> tuple[str, ...]:
