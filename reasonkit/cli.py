@@ -11,6 +11,9 @@ from . import __version__
 @click.version_option(__version__, prog_name="reasonkit")
 def main() -> None:
     """reasonkit: verifiers, evaluation and GRPO training for reasoning LLMs."""
+    from .threads import prepare_env  # OpenMP's passive wait policy, before any command loads torch
+
+    prepare_env()
 
 
 def _register_commands() -> None:
