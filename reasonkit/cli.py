@@ -24,6 +24,9 @@ def _register_commands() -> None:
 
     for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd):
         main.add_command(command)
+    from .serve_cli import serve_cmd  # `reasonkit serve` (issue 28)
+
+    main.add_command(serve_cmd)
 
 
 _register_commands()
