@@ -290,15 +290,14 @@ def _previous_summary(rundir: RunDir) -> dict[str, Any]:
 
 
 def _merge_timing(previous: dict[str, Any], timing: dict[str, Any], generated: int) -> dict[str, Any]:
-    """The timing a resumed run records: it never rewrites what it did not measure. Nothing generated
-    now: the previous summary's timing, unchanged. Some generated: generation seconds and tokens
-    added to the previous ones (the engine start is this session's). Fresh run: this session's."""
+    """The timing a run records: it never rewrites what it did not measure. Nothing generated now
+    (a resumed run with every group already there): the previous summary's timing, unchanged.
+    Otherwise this run's own measurement, with ``generated_prompts`` saying what it covers (after a
+    resume, only the prompts generated now)."""
     old = previous.get("timing") if isinstance(previous.get("timing"), dict) else None
     if old is not None and not generated:
         return old
-    if old is not None:
-        timing = {**timing, "generation_s": timing["generation_s"] + float(old.get("generation_s") or 0),
-                  "completion_tokens": timing["completion_tokens"] + int(old.get("completion_tokens") or 0)}
+    timing = {**timing, "generated_prompts": generated}
     if timing["generation_s"]:
         timing["tokens_per_s"] = timing["completion_tokens"] / timing["generation_s"]
     return timing
