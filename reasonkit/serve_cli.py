@@ -17,7 +17,9 @@ Then it waits until ``/v1/models`` answers (``--start-timeout``; the server exit
 time running out, is one line and exit 2, the server stopped), prints the base URL and the served
 model names to pass to ``--base-url`` / ``--model`` / ``--lora``, and stays in the foreground.
 Ctrl-C or SIGTERM stops it: SIGTERM to the server's process group, a wait of up to
-``STOP_GRACE_S`` seconds, then SIGKILL; exit 0. A server that dies on its own is exit 1.
+``STOP_GRACE_S`` seconds, then SIGKILL; exit 0. A server that dies on its own is exit 1. If the
+command itself is killed (SIGKILL), the server gets SIGTERM from the kernel (Linux
+``PR_SET_PDEATHSIG``) instead of running on without an owner.
 Bad flags (port, adapter, a busy port, a model that cannot be had) are one line, exit 2, before
 anything starts.
 """
@@ -118,6 +120,17 @@ def _served_names(url: str) -> list[str]:
         return []
 
 
+def _die_with_parent() -> None:
+    """In the server process (Linux): SIGTERM it when ``reasonkit serve`` dies, even by SIGKILL, so that
+    no server is left running without the command that owns it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class _Stop(Exception):
     pass
 
@@ -134,7 +147,7 @@ def run_server(argv: list[str], env: dict[str, str], url: str, *, start_timeout:
     out = open(log, "w") if log else None
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     try:
         try:
             seconds = wait_ready(url, proc, start_timeout)
@@ -212,8 +225,8 @@ def serve_cmd(model, lora, port, host, dtype, max_model_len, start_timeout, log,
     model_path = resolve_model(model)
     from .eval.backends.vllm import _on_cpu, round_lora_rank
 
+    rank = round_lora_rank(max(ranks)) if ranks else 16  # no adapter: no vLLM import for the rank list
     argv, env = build_command(model_path, port, host=host, on_cpu=_on_cpu(), lora_modules=modules,
-                              max_lora_rank=round_lora_rank(max(ranks)) if ranks else 16, dtype=dtype, max_model_len=max_model_len,
-                              extra=extra)
+                              max_lora_rank=rank, dtype=dtype, max_model_len=max_model_len, extra=extra)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     sys.exit(run_server(argv, env, f"http://{shown}:{port}/v1", start_timeout=start_timeout, log=log))

@@ -165,3 +165,25 @@ def test_ready_server_prints_the_base_url_and_stops_on_sigint(stub_server):
         time.sleep(0.1)
     assert serve_cli.port_is_free("127.0.0.1", port)
     assert signal.getsignal(signal.SIGINT) is not serve_cli._raise_stop  # handlers restored
+
+
+def test_the_server_does_not_outlive_a_killed_command():
+    """``reasonkit serve`` killed with SIGKILL (no chance to clean up): the server still stops."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    code = (f"import sys; from reasonkit.serve_cli import run_server; "
+            f"sys.exit(run_server({stub(port, 'ok')!r}, None, {url!r}, start_timeout=60, log=None))")
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().startswith("vLLM server ready")  # the stub answers
+        assert not serve_cli.port_is_free("127.0.0.1", port)
+        owner.kill()
+        owner.wait(timeout=30)
+        for _ in range(100):
+            if serve_cli.port_is_free("127.0.0.1", port):
+                break
+            time.sleep(0.1)
+        assert serve_cli.port_is_free("127.0.0.1", port)
+    finally:
+        if owner.poll() is None:
+            owner.kill()

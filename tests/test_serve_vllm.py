@@ -58,9 +58,13 @@ def test_serve_answers_and_stops_on_sigint(default_model_path, tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=90) == 0, "".join(output)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        if proc.poll() is None:  # a failed assertion: stop it the clean way first (it stops the server)
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
     for _ in range(60):  # the server's whole process group is gone: the port is free
         if port_is_free("127.0.0.1", port):
             break
