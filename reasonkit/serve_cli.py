@@ -163,6 +163,8 @@ def run_server(argv: list[str], env: dict[str, str], url: str, *, start_timeout:
         echo(f"Error: the vLLM server exited by itself with code {code}", err=True)
         return 1
     except _Stop:
+        for s in old:  # a second Ctrl-C while stopping does not cut the stop short
+            signal.signal(s, signal.SIG_IGN)
         echo("stopping the vLLM server ...", err=True)
         stop(proc)
         return 0
