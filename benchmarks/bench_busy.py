@@ -17,7 +17,10 @@ and OpenMP's default wait policy: ``REASONKIT_THREADS`` = all CPUs, ``OMP_WAIT_P
     python benchmarks/bench_busy.py --rounds 1 --limit 2 --no-write   # smoke run
 
 Writes ``benchmarks/results/busy.md`` and ``.json`` unless ``--no-write``. The machine must be
-otherwise idle for a clean figure: the load average before each run is in the table.
+otherwise idle for a clean figure: the load average before each run is in the table, and a setting
+whose quiet runs started with a load average above ``NOISY_LOAD`` per CPU is marked *not quiet*
+(its ratio compares two busy runs, not a quiet and a busy one). ``--render-only`` rewrites the
+Markdown table from the recorded JSON without measuring.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import record  # noqa: E402
 
 GOAL = 2.5
+NOISY_LOAD = 0.5  # load average per CPU before a quiet run above which it was not quiet
 BUSY = {"python": [sys.executable, "-c", "while True: pass"], "yes": ["sh", "-c", "exec yes > /dev/null"]}
 CLEARED = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "REASONKIT_THREADS", "MKL_NUM_THREADS")
 
@@ -97,7 +101,9 @@ def measure(args, cpus: list[int]) -> dict:
     return results
 
 
-def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
+def summarize(results: dict[str, list[dict]], cpus: int | None = None) -> dict[str, dict]:
+    """Median ratio, spread, median seconds per setting; with ``cpus``, also the highest load average
+    before a quiet run and whether it makes the setting *not quiet* (see the module docstring)."""
     out = {}
     for setting, rows in results.items():
         ratios = [r["ratio"] for r in rows]
@@ -105,15 +111,19 @@ def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
                         "max_ratio": max(ratios),
                         "median_quiet_s": round(statistics.median(r["quiet"]["wall_s"] for r in rows), 1),
                         "median_busy_s": round(statistics.median(r["busy"]["wall_s"] for r in rows), 1)}
+        if cpus:
+            load = max(r["quiet"].get("load_before", 0.0) for r in rows)
+            out[setting].update(max_load_before_quiet=load, noisy=load > NOISY_LOAD * cpus)
     return out
 
 
-def table(args, cpus, results, summary) -> list[str]:
+def table(args, cpus, results, summary, when: str | None = None, cpu: str | None = None) -> list[str]:
+    when = when or f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
     lines = ["# The main job on a busy machine", "",
              f"`reasonkit eval --benchmark gsm8k --limit {args.limit} --backend {args.backend}`, quiet and with one "
              f"competing busy process (`{args.busy}`) on the same {len(cpus)} CPU(s) {cpus}; {args.rounds} "
-             f"interleaved round(s); CPU: {record.cpu_model('unknown')}; recorded "
-             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `benchmarks/bench_busy.py`.", "",
+             f"interleaved round(s); CPU: {cpu or record.cpu_model('unknown')}; recorded "
+             f"{when} UTC by `benchmarks/bench_busy.py`.", "",
              "| setting | round | quiet s | busy s | ratio | backend | load before (quiet / busy) |",
              "|---|---|---|---|---|---|---|"]
     for setting, rows in results.items():
@@ -125,6 +135,9 @@ def table(args, cpus, results, summary) -> list[str]:
               f"{GOAL}x |", "|---|---|---|---|---|---|"]
     for setting, s in summary.items():
         met = "met" if s["median_ratio"] <= GOAL else "not met"
+        if s.get("noisy"):
+            met = (f"not measured: the quiet runs were not quiet (load average up to {s['max_load_before_quiet']} "
+                   f"on {len(cpus)} CPUs before them)")
         lines.append(f"| {setting} | {s['median_ratio']} | {s['min_ratio']}-{s['max_ratio']} | {s['median_quiet_s']} "
                      f"| {s['median_busy_s']} | {met} |")
     lines += ["", "`new`: reasonkit's policy (reasonkit/threads.py: torch threads = idle CPUs, OpenMP passive "
@@ -144,7 +157,10 @@ def main(argv=None) -> None:
     ap.add_argument("--settings", default="new", help="new, old or new,old")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "busy"))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--render-only", action="store_true", help="rewrite OUT.md from OUT.json; no measurement")
     args = ap.parse_args(argv)
+    if args.render_only:
+        return render(Path(args.out))
     if args.rounds < 1 or args.limit < 1:
         ap.error("--rounds and --limit must be at least 1")
     args.settings = [s.strip() for s in args.settings.split(",") if s.strip()]
@@ -158,14 +174,34 @@ def main(argv=None) -> None:
     if set(cpus) - set(allowed):
         ap.error(f"--cpus {args.cpus}: this process may only use {allowed}")
     results = measure(args, cpus)
-    summary = summarize(results)
-    lines = table(args, cpus, results, summary)
+    summary = summarize(results, len(cpus))
+    when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
+    lines = table(args, cpus, results, summary, when)
     print("\n".join(lines))
     if not args.no_write:
         record.write(Path(args.out), {"command": f"reasonkit eval --benchmark gsm8k --limit {args.limit} --backend "
-                                                 f"{args.backend}", "busy": args.busy, "cpus": cpus,
-                                      "cpu_model": record.cpu_model(), "rounds": results, "summary": summary,
+                                                 f"{args.backend}", "limit": args.limit, "backend": args.backend,
+                                      "busy": args.busy, "cpus": cpus, "cpu_model": record.cpu_model(),
+                                      "recorded": when, "rounds": results, "summary": summary,
                                       "goal_ratio": GOAL}, lines)
+
+
+def render(out: Path) -> None:
+    """Rewrite ``out.md`` from ``out.json`` (the figures as measured; the summary recomputed)."""
+    import argparse as _ap
+
+    data = json.loads(record.path(out, ".json").read_text())
+    words = data["command"].split()
+    args = _ap.Namespace(limit=int(data.get("limit") or words[words.index("--limit") + 1]),
+                         backend=data.get("backend") or words[words.index("--backend") + 1], busy=data["busy"],
+                         rounds=max(len(rows) for rows in data["rounds"].values()))
+    when = data.get("recorded") or \
+        f"{dt.datetime.fromtimestamp(record.path(out, '.json').stat().st_mtime, dt.timezone.utc):%Y-%m-%d %H:%M}"
+    data["summary"] = summarize(data["rounds"], len(data["cpus"]))
+    data["recorded"] = when
+    lines = table(args, data["cpus"], data["rounds"], data["summary"], when, data.get("cpu_model"))
+    print("\n".join(lines))
+    record.write(out, data, lines)
 
 
 if __name__ == "__main__":

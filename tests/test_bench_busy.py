@@ -2,6 +2,7 @@
 setting, and the ratio / spread summary."""
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,17 @@ def test_summary_gives_median_ratio_and_spread():
     s = bench_busy.summarize({"new": rows})["new"]
     assert s == {"median_ratio": 1.8, "min_ratio": 1.6, "max_ratio": 2.5, "median_quiet_s": 55.0,
                  "median_busy_s": 99.0}
+
+
+@pytest.mark.parametrize("load, noisy", [(0.1, False), (0.9, False), (1.5, True), (26.8, True)])
+def test_quiet_runs_on_a_loaded_machine_are_marked_not_quiet(load, noisy):
+    rows = [{"round": 1, "quiet": {"wall_s": 50.0, "load_before": load, "backend": "hf"},
+             "busy": {"wall_s": 90.0, "load_before": load + 1, "backend": "hf"},
+             "ratio": 1.8}]
+    s = bench_busy.summarize({"new": rows}, cpus=2)["new"]
+    assert s["noisy"] is noisy and s["max_load_before_quiet"] == load
+    lines = bench_busy.table(argparse.Namespace(limit=16, backend="auto", busy="python", rounds=1), [0, 1],
+                             {"new": rows}, {"new": s}, "2026-01-01 00:00", "cpu")
+    verdict = lines[-3]
+    assert ("not measured: the quiet runs were not quiet" in verdict) is noisy
+    assert verdict.endswith("| met |") is (not noisy)
