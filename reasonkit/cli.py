@@ -11,6 +11,9 @@ from . import __version__
 @click.version_option(__version__, prog_name="reasonkit")
 def main() -> None:
     """reasonkit: verifiers, evaluation and GRPO training for reasoning LLMs."""
+    from .threads import prepare_env  # OpenMP's passive wait policy, before any command loads torch
+
+    prepare_env()
 
 
 def _register_commands() -> None:
@@ -24,6 +27,9 @@ def _register_commands() -> None:
 
     for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd, sft_cmd, qa, audit_cmd, view_cmd):
         main.add_command(command)
+    from .serve_cli import serve_cmd  # `reasonkit serve` (issue 28)
+
+    main.add_command(serve_cmd)
 
 
 _register_commands()

@@ -8,8 +8,11 @@
   (``$REASONKIT_CACHE`` or ``~/.cache/reasonkit``, under ``models/SmolLM2-135M-Instruct``).
 * a path to a ``.gguf`` file -> the same conversion, cached under ``models/<stem>-<hash>``.
 * an existing local directory -> returned as an absolute path.
-* anything else that looks like a hub id (``org/name`` or ``name``) -> returned as is; loading
-  it is left to transformers / vLLM.
+* anything else that looks like a hub id (``org/name`` or ``name``) -> returned as is once
+  :func:`check_hub_model` has found its ``config.json`` in the Hugging Face cache or fetched it from
+  the hub (a few kB); a model that can be had from neither is one line naming the model and the
+  three places tried (local path, cache, hub), before torch or any weights are loaded. Loading the
+  weights is left to transformers / vLLM.
 
 The conversion is atomic (written to a temporary directory and renamed into place) and guarded
 by a file lock, so two processes resolving the default at the same time convert it once.
@@ -87,7 +90,54 @@ def resolve_model(model: str | os.PathLike | None) -> str:
     looks_local = text.startswith((".", "/", "~")) or text.lower().endswith(".gguf") or "\\" in text
     if looks_local or not _HUB_ID.match(text):
         raise ReasonkitError(f"model path {text} does not exist")
+    check_hub_model(text)
     return text  # a hub id
+
+
+def _hub_cache() -> Path:
+    """The Hugging Face hub cache as the environment names it now (``HF_HUB_CACHE``, ``HF_HOME/hub``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(str(f).strip().lower() in ("1", "true", "yes", "on") for f in flags)
+
+
+def check_hub_model(repo_id: str) -> None:
+    """Make sure the hub model ``repo_id`` can be loaded: its ``config.json`` is in the cache, or is
+    fetched now. Otherwise one line: the model and what was tried (local path, cache, hub)."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    cache = _hub_cache()
+    try:
+        if isinstance(try_to_load_from_cache(repo_id, "config.json", cache_dir=cache), str):
+            return
+    except Exception:  # noqa: BLE001 - an id the cache cannot hold is tried on the hub below
+        pass
+    tried = f"no local directory ./{repo_id}, not in the Hugging Face cache {cache}"
+    if _offline():
+        raise ReasonkitError(f"model {repo_id} cannot be loaded: {tried}, and the hub is not asked (offline: "
+                             "HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE is set); download it on a connected machine "
+                             "or give a local model directory")
+    from huggingface_hub import errors
+
+    try:
+        hf_hub_download(repo_id, "config.json", cache_dir=cache, etag_timeout=10)
+        return
+    except (errors.RepositoryNotFoundError, errors.GatedRepoError) as exc:
+        why = "gated: accept its license on the hub and log in (hf auth login)" \
+            if isinstance(exc, errors.GatedRepoError) else "no such repository on the hub (or it is private)"
+    except errors.RemoteEntryNotFoundError:
+        why = "the hub repository has no config.json (not a transformers model)"
+    except Exception as exc:  # noqa: BLE001 - no network, proxy, DNS, HTTP errors: all "hub unreachable"
+        why = f"the hub could not be reached ({type(exc).__name__})"
+    raise ReasonkitError(f"model {repo_id} cannot be loaded: {tried}, and {why}")
 
 
 def _gguf_cache_dir(gguf: Path) -> Path:

@@ -26,6 +26,11 @@ from pathlib import Path
 
 import pytest
 
+# The test command runs many tiny models one after another: one torch thread each (a pool only adds
+# barrier cost, and collapses when the machine is busy; see reasonkit/threads.py), unless the user set it.
+# Set here, before any test module imports torch.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 _BIN = str(Path(sys.executable).parent)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")

@@ -102,10 +102,22 @@ def test_other_gguf_files_get_their_own_cache_dir(tmp_path, monkeypatch):
     assert resolve_model(str(gguf)) == str(path) and len(calls) == 1
 
 
-def test_local_dirs_hub_ids_and_bad_paths(tmp_path, tiny_model_dir, tiny_lora_dirs):
+def _cached_hub_model(cache: Path, repo_id: str) -> None:
+    """Lay out ``repo_id``'s config.json in a Hugging Face hub cache as a download would."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("0" * 40) / "config.json").write_text("{}")
+
+
+def test_local_dirs_hub_ids_and_bad_paths(tmp_path, tiny_model_dir, tiny_lora_dirs, monkeypatch):
     assert resolve_model(tiny_model_dir) == str(Path(tiny_model_dir).resolve())
-    assert resolve_model("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
-    assert resolve_model("gpt2") == "gpt2"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for repo_id in ("Qwen/Qwen2.5-0.5B-Instruct", "gpt2"):  # in the cache: returned as is, offline
+        _cached_hub_model(tmp_path / "hub", repo_id)
+        assert resolve_model(repo_id) == repo_id
     for bad in (str(tmp_path / "missing"), "./runs/grpo/checkpoint-200", "runs/grpo/checkpoint-200",
                 "~/nope.gguf"):
         with pytest.raises(ReasonkitError, match="does not exist") as err:
@@ -165,3 +177,50 @@ def test_check_adapter_base(tmp_path, tiny_model_dir, tiny_lora_dirs, default_mo
         check_adapter_base(qwen, "Qwen/Qwen2.5-1.5B")
     (Path(qwen) / "adapter_config.json").write_text(json.dumps({"r": 8}))
     check_adapter_base(qwen, tiny_model_dir)  # no recorded base: accepted
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"TRANSFORMERS_OFFLINE": "1"}])
+def test_hub_model_that_cannot_be_fetched_is_one_line(tmp_path, monkeypatch, env):
+    """Offline, an empty HF_HOME: one line naming the model and the local path, cache and hub tried,
+    exit 2, before any engine starts (``reasonkit eval`` through CliRunner)."""
+    from click.testing import CliRunner
+
+    from reasonkit.cli import main
+    from reasonkit.eval import runner as runner_mod
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    started = []
+    monkeypatch.setattr(runner_mod, "open_backend", lambda config: started.append(config))
+    res = CliRunner().invoke(main, ["eval", "--model", "Qwen/Qwen2.5-0.5B-Instruct", "--limit", "2", "-q"])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1, res.output
+    for needle in ("model Qwen/Qwen2.5-0.5B-Instruct", "no local directory ./Qwen/Qwen2.5-0.5B-Instruct",
+                   f"Hugging Face cache {tmp_path / 'hf' / 'hub'}", "offline"):
+        assert needle in lines[0], lines[0]
+    assert not started  # no engine was started
+
+
+def test_hub_model_unreachable_hub_names_the_cause(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from reasonkit import models
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+    def no_network(*args, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    with pytest.raises(ReasonkitError, match=r"model org/missing-model cannot be loaded: no local directory .*"
+                                             r"not in the Hugging Face cache .*the hub could not be reached "
+                                             r"\(ConnectionError\)"):
+        models.check_hub_model("org/missing-model")

@@ -46,7 +46,7 @@ from typing import Any, Sequence
 from ..errors import ReasonkitError
 from . import prompts
 from .data import load_rows
-from .prompts import PromptTemplate, load_template
+from .prompts import PromptTemplate, check_not_constant, load_template, prompt_text
 
 
 @dataclass
@@ -292,11 +292,18 @@ def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template
 
 def configure_benchmark(name: str, *, verifiers: Sequence[str] | None = None, columns: dict[str, str] | None = None,
                         seed: int = 0, template: str | None = None, system: str | None = None,
-                        prefill: str | None = None, raw: bool = False, few_shot: int = 0) -> Benchmark:
+                        prefill: str | None = None, raw: bool = False, few_shot: int = 0,
+                        constant_prompt: bool = False) -> Benchmark:
     """A benchmark with a template / system prompt / pre-fill / raw mode applied on top of its
-    default prompt: the rules behind ``reasonkit eval``'s flags, shared with ``reasonkit train``."""
+    default prompt: the rules behind ``reasonkit eval``'s flags, shared with ``reasonkit train``.
+    Values naming files are read (or refused) by :func:`~reasonkit.eval.prompts.prompt_text`; a user
+    template with no ``{field}`` is refused unless ``constant_prompt``."""
+    system, prefill = prompt_text("--system", system), prompt_text("--prefill", prefill)
     default = get_benchmark(name, verifiers=verifiers, columns=columns, seed=seed) if name != "custom" else None
     chosen = load_template(template, default.template if default is not None else PromptTemplate())
+    if template is not None:
+        check_not_constant(replace(chosen, system=system if system is not None else chosen.system,
+                                   prefill=prefill if prefill is not None else chosen.prefill), constant_prompt)
     if system is not None:
         chosen = replace(chosen, system=system or None)
     if prefill is not None:

@@ -92,9 +92,11 @@ def _columns(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--rescore", is_flag=True, help="Recompute verdicts from the completions saved in --output; no model.")
 @click.option("--verifier", "verifiers", multiple=True, help="Verifier(s) to score with (replaces the benchmark's; "
               "required for custom). The first one is the headline.")
-@click.option("--template", default=None, help="User message with {fields}, or a .json/.yaml template file.")
-@click.option("--system", default=None, help="System prompt ('' for none).")
-@click.option("--prefill", default=None, help="Assistant pre-fill ('' for none).")
+@click.option("--template", default=None, help="User message with {fields}, or a file: .txt/.md (the message), "
+              ".jinja ({{ field }} placeholders), .json/.yaml (a full template).")
+@click.option("--constant-prompt", is_flag=True, help="Accept a --template with no {field} (same prompt for all).")
+@click.option("--system", default=None, help="System prompt, or a .txt/.md file holding it ('' for none).")
+@click.option("--prefill", default=None, help="Assistant pre-fill, or a .txt/.md file ('' for none).")
 @click.option("--raw", is_flag=True, help="No chat template (base models).")
 @click.option("--few-shot", default=0, show_default=True, type=int, help="Worked examples from the train split.")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="Map a data column to a field.")
@@ -106,8 +108,8 @@ def _columns(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @server_options
 def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_p, max_tokens, seed, data, output,
-             rescore, verifiers, template, system, prefill, raw, few_shot, columns, stop, chunk_size,
-             score_truncated, batch_size, dtype, quiet, base_url, concurrency, api_key_env, backend_options,
+             rescore, verifiers, template, constant_prompt, system, prefill, raw, few_shot, columns, stop,
+             chunk_size, score_truncated, batch_size, dtype, quiet, base_url, concurrency, api_key_env, backend_options,
              chat_template_kwargs):
     """Evaluate a model and LoRA adapters on a benchmark; write samples.jsonl and summary.json.
 
@@ -128,6 +130,7 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
                         limit=_limit(limit), n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                         seed=seed, data=data, output=output, rescore=rescore, verifiers=verifiers,
                         template=template, system=system, prefill=prefill, raw=raw, few_shot=few_shot,
+                        constant_prompt=constant_prompt,
                         columns=_columns(columns), stop=stop, chunk_size=chunk_size, score_truncated=score_truncated,
                         backend_options={**{k: v for k, v in (("batch_size", batch_size), ("dtype", dtype)) if v},
                                          **_pairs("--backend-options", backend_options)},
@@ -185,9 +188,10 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
                  base_url, concurrency, api_key_env, backend_options, chat_template_kwargs):
     """Generate completions for PROMPTS (or --file) with the model and each --lora adapter."""
     from .config import EvalConfig
-    from .prompts import PromptTemplate
+    from .prompts import PromptTemplate, prompt_text
     from .runner import BASE, open_backend
 
+    system, prefill = prompt_text("--system", system), prompt_text("--prefill", prefill)
     texts = list(prompts)
     if file_ is not None:
         from ..files import read_text

@@ -39,10 +39,11 @@ class EvalConfig:
     output: str | None = None  # run directory; default runs/eval/<benchmark>-<model>
     rescore: bool = False
     verifiers: tuple[str, ...] = ()  # override / extend the benchmark's verifiers (custom needs them)
-    template: str | None = None  # user message with {fields}, or a .json/.yaml file with a full template
+    template: str | None = None  # user message with {fields}, or a .txt/.md/.jinja/.json/.yaml file
     system: str | None = None  # override the template's system prompt ("" removes it)
     prefill: str | None = None  # override the template's assistant pre-fill ("" removes it)
     raw: bool = False  # no chat template (base models)
+    constant_prompt: bool = False  # accept a --template with no {field} (every item gets the same prompt)
     few_shot: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # template/verifier field -> data column
     stop: tuple[str, ...] = ()

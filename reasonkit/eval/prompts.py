@@ -19,10 +19,22 @@ saved ``completion`` column stays exactly what the model generated.
 
 ``load_template(spec, default)`` turns ``--template`` (a user message, or a .json / .yaml file)
 into a template; files are read through :mod:`reasonkit.files` (one-line errors).
+
+**Flags that name a file** (:func:`prompt_text`, for ``--template``, ``--system`` and ``--prefill``):
+a value that names an existing ``.txt`` / ``.md`` file is read and its text used (one trailing newline
+dropped); a ``.jinja`` / ``.j2`` file is read as an lm-eval-style Jinja template whose only
+expressions are ``{{ field }}`` placeholders (converted to ``{field}``; ``{% ... %}`` blocks and
+filters are refused); ``--template`` also reads ``.json`` / ``.yaml`` template files. Any other
+existing file or a directory is refused in one line that lists the extensions read, and so is a
+missing file whose name ends in one of them: the value would otherwise become the prompt itself
+(``--template prompt.txt`` sending the text "prompt.txt"). A user template in which no ``{field}``
+appears (system, user and pre-fill together) gives every item the same prompt; it is refused unless
+``constant_prompt`` (``--constant-prompt``) asks for it.
 """
 from __future__ import annotations
 
 import json
+import re
 import string
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -137,15 +149,90 @@ class PromptTemplate:
 TEMPLATE_KEYS = ("user", "system", "prefill", "raw", "few_shot")
 
 
+TEXT_FILES = (".txt", ".md")
+JINJA_FILES = (".jinja", ".j2")
+TEMPLATE_FILES = (".json", ".yaml", ".yml")
+_JINJA_FIELD = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
+
+
+def _read_extensions(flag: str) -> tuple[str, ...]:
+    return TEXT_FILES + JINJA_FILES + (TEMPLATE_FILES if flag == "--template" else ())
+
+
+def _existing(value: str) -> Path | None:
+    """``value`` as an existing path, or None (text with a newline or too long for a path is text)."""
+    if not value or "\n" in value or len(value) > 1024:
+        return None
+    try:
+        p = Path(value).expanduser()
+        return p if p.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
+def jinja_to_format(text: str, where: str) -> str:
+    """An lm-eval-style Jinja prompt whose only expressions are ``{{ field }}`` as a ``{field}`` format
+    string (other braces escaped); ``{% %}``, ``{# #}`` and filters are refused in one line."""
+    out, pos = [], 0
+    for m in _JINJA_FIELD.finditer(text):
+        out.append(text[pos:m.start()].replace("{", "{{").replace("}", "}}"))
+        out.append("{" + m.group(1) + "}")
+        pos = m.end()
+    rest = text[pos:]
+    out.append(rest.replace("{", "{{").replace("}", "}}"))
+    outside = _JINJA_FIELD.sub("", text)
+    for opener in ("{{", "{%", "{#"):
+        if opener in outside:
+            raise ReasonkitError(f"{where}: only {{{{ field }}}} placeholders are read from Jinja files "
+                                 f"(found {opener!r}: blocks, filters and expressions are not supported); "
+                                 "write the prompt with {field} placeholders in a .txt file")
+    return "".join(out)
+
+
+def prompt_text(flag: str, value: str | None) -> str | None:
+    """The text a ``--template`` / ``--system`` / ``--prefill`` value stands for (see the module
+    docstring): a .txt / .md / .jinja file's text, the value itself when it names no file, ``None``
+    for None. A ``--template`` .json / .yaml file is returned unchanged (``load_template`` reads it)."""
+    if value is None:
+        return None
+    exts = _read_extensions(flag)
+    listed = ", ".join(exts)
+    path = _existing(value)
+    suffix = Path(value).suffix.lower() if "\n" not in value else ""
+    if path is None:
+        if suffix in exts and not any(c.isspace() for c in value):
+            raise ReasonkitError(f"{flag} {value}: no such file (a value ending in {suffix} is read as a "
+                                 "file; to use it as the text itself, add a space or another word)")
+        return value
+    if path.is_dir():
+        raise ReasonkitError(f"{flag} {value}: is a directory; give the text itself or a file ({listed})")
+    if suffix in TEMPLATE_FILES and flag == "--template":
+        return value
+    if suffix not in TEXT_FILES + JINJA_FILES:
+        raise ReasonkitError(f"{flag} {value}: names a file of a kind that is not read (only {listed} files "
+                             "are read); give the text itself or one of those files")
+    text = read_text(path, f"{flag} ")
+    text = text[:-1] if text.endswith("\n") else text
+    return jinja_to_format(text, f"{flag} {value}") if suffix in JINJA_FILES else text
+
+
+def check_not_constant(template: PromptTemplate, constant_prompt: bool) -> None:
+    """Refuse a user template with no ``{field}`` at all (every item would get the same prompt)."""
+    if not constant_prompt and not template.fields:
+        raise ReasonkitError(f"--template {template.user[:60]!r}: no {{field}} of the data appears in the "
+                             "template, so every item would get the same prompt; add a placeholder such as "
+                             "{question}, or pass --constant-prompt if that is what you want")
+
+
 def load_template(spec: str | None, default: PromptTemplate) -> PromptTemplate:
-    """``--template``: a user message with ``{fields}`` (the rest of ``default`` kept), or a .json /
-    .yaml file holding a mapping with ``user`` and optionally ``system``, ``prefill``, ``raw``,
-    ``few_shot``."""
+    """``--template``: a user message with ``{fields}`` (the rest of ``default`` kept), a .txt / .md /
+    .jinja file holding one (:func:`prompt_text`), or a .json / .yaml file holding a mapping with
+    ``user`` and optionally ``system``, ``prefill``, ``raw``, ``few_shot``."""
     if spec is None:
         return default
     p = Path(spec).expanduser()
-    if p.suffix.lower() not in (".json", ".yaml", ".yml"):
-        return replace(default, user=spec)
+    if p.suffix.lower() not in TEMPLATE_FILES or "\n" in spec:
+        return replace(default, user=prompt_text("--template", spec))
     text = read_text(p, "--template ", "a .json / .yaml template file")
     try:
         if p.suffix.lower() == ".json":

@@ -38,7 +38,8 @@ BASE = "base"
 def build_benchmark(config: EvalConfig) -> Benchmark:
     return configure_benchmark(config.benchmark, verifiers=config.verifiers or None, columns=config.columns,
                                seed=config.seed, template=config.template, system=config.system,
-                               prefill=config.prefill, raw=config.raw, few_shot=config.few_shot)
+                               prefill=config.prefill, raw=config.raw, few_shot=config.few_shot,
+                               constant_prompt=config.constant_prompt)
 
 
 def open_backend(config: EvalConfig):
@@ -180,9 +181,14 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     model_label = str(config.model) if config.model else "default:SmolLM2-135M-Instruct"
     rundir = RunDir(config.run_dir())
     record = _config_record(config, bench, model_label)
+    previous = _previous_summary(rundir) if rundir.exists() else {}
     kept = rundir.prepare(record, RESUME_KEYS, config.n)
     done = {(r["item_id"], r["adapter"]) for r in kept}
     total = sum((it["id"], a) not in done for it in items for a in adapters)  # prompts left to generate
+    if done:  # an existing run directory is reused: say so (issue 28: never silently)
+        print(f"resuming {rundir.path}: {len(done & {(it['id'], a) for it in items for a in adapters})} of "
+              f"{len(items) * len(adapters)} item groups are already there; {total} to generate "
+              "(--output DIR for a fresh run)", file=sys.stderr)
 
     from .backends.base import SamplingConfig
 
@@ -195,6 +201,10 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     elif own_engine:
         from .backends import choose_backend
 
+        if config.model and config.backend != "openai":  # a hub model that cannot be had: one line, before
+            from ..models import resolve_model           # any engine starts (issue 28)
+
+            resolve_model(config.model)
         name, why = choose_backend(config.backend, total * config.n * config.max_tokens)
         choice = f"backend {name}" + (f" (auto: {why})" if config.backend == "auto" else "")
         if show:
@@ -256,17 +266,41 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     order = {it["id"]: i for i, it in enumerate(items)}
     rows.sort(key=lambda r: (adapters.index(r["adapter"]) if r["adapter"] in adapters else 99,
                              order[r["item_id"]], r["sample"]))
-    if timing["generation_s"]:
-        timing["tokens_per_s"] = timing["completion_tokens"] / timing["generation_s"]
+    timing = _merge_timing(previous, timing, generated=total)
     extra = {"model": model_label, "model_path": model_path, "data_source": getattr(bench, "source", None),
              "backend": getattr(engine, "name", None) if total else None, "backend_choice": choice,
              "timing": timing,
              "resumed_groups": len(done), "run_dir": str(rundir.path)}
     if total and hasattr(engine, "describe"):
         extra["server"] = engine.describe()
+    if not total:  # nothing generated now: what the generating run recorded stays
+        extra.update({k: previous[k] for k in ("model_path", "backend", "backend_choice", "server")
+                      if previous.get(k) is not None})
     summary = summarize(rows, bench, config.n, adapters, dict(config.adapters), record, config.seed, extra)
     rundir.write_summary(summary)
     return rows, summary
+
+
+def _previous_summary(rundir: RunDir) -> dict[str, Any]:
+    try:
+        previous = read_json(rundir.path / "summary.json")
+    except ReasonkitError:
+        return {}
+    return previous if isinstance(previous, dict) else {}
+
+
+def _merge_timing(previous: dict[str, Any], timing: dict[str, Any], generated: int) -> dict[str, Any]:
+    """The timing a run records: it never rewrites what it did not measure. Nothing generated now
+    (a resumed run with every group already there): the previous summary's timing, unchanged.
+    Otherwise this run's own measurement, with ``generated_prompts`` saying what it covers (after a
+    resume, only the prompts generated now)."""
+    old = previous.get("timing") if isinstance(previous.get("timing"), dict) else None
+    if old is not None and not generated:
+        return old
+    timing = {**timing, "generated_prompts": generated}
+    if timing["generation_s"]:
+        timing["tokens_per_s"] = timing["completion_tokens"] / timing["generation_s"]
+    return timing
 
 
 def _fields(verifier: Any) -> tuple[str, ...]:

@@ -44,6 +44,8 @@ import torch
 from reasonkit.errors import ReasonkitError
 from reasonkit.files import read_json
 
+from .checkpoint_check import damaged
+
 STATE_FILE = "trainer_state.json"
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 
@@ -71,8 +73,8 @@ def load_tensors(path: Path) -> Any:
     except FileNotFoundError:
         raise ReasonkitError(f"--resume: {path} is missing") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise ReasonkitError(f"--resume: {path} was refused: it holds objects other than tensors and numbers "
-                             f"(loading it could run code) or it is damaged ({type(exc).__name__})") from None
+        raise damaged(Path(path).parent, path, "it holds objects other than tensors and numbers (loading it "
+                      f"could run code) or it is damaged: {type(exc).__name__}", verb="was refused") from None
 
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
@@ -153,19 +155,16 @@ def load_checkpoint(path: str | Path, *, accelerator, model, optimizer, schedule
     unwrapped = accelerator.unwrap_model(model)
     if (path / "adapter_model.safetensors").is_file():
         from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
 
-        result = set_peft_model_state_dict(unwrapped, load_file(str(path / "adapter_model.safetensors")))
+        result = set_peft_model_state_dict(unwrapped, _load_safetensors(path, path / "adapter_model.safetensors"))
         missing = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]
         if missing:
             raise RuntimeError(f"{path}: adapter keys not in the model: {missing[:3]}")
     else:
-        from safetensors.torch import load_file
-
         files = sorted(path.glob("model*.safetensors"))
         sd = {}
         for f in files:
-            sd.update(load_file(str(f)))
+            sd.update(_load_safetensors(path, f))
         unwrapped.load_state_dict(sd, strict=False)
     optimizer_state = load_tensors(path / "optimizer.pt")
     scheduler_state = load_tensors(path / "scheduler.pt")
@@ -173,6 +172,16 @@ def load_checkpoint(path: str | Path, *, accelerator, model, optimizer, schedule
     optimizer.load_state_dict(optimizer_state)
     scheduler.load_state_dict(scheduler_state)
     return _apply_rng(path, accelerator, rng, state)
+
+
+def _load_safetensors(checkpoint: Path, f: Path) -> dict[str, Any]:
+    """``safetensors.torch.load_file``; a damaged file is one line naming the previous checkpoint."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(f))
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError: the file cannot be read
+        raise damaged(checkpoint, f, f"{type(exc).__name__}: {str(exc)[:120]}") from None
 
 
 def _full_optimizer_state(model, optimizer) -> dict[str, Any]:

@@ -106,6 +106,16 @@ def _run(config_file: str | None, resume: str | None, quiet: bool, overrides: di
 
 
 def _resume_path(resume: str | None, out: Path) -> Path | None:
+    """The checkpoint to resume from, its files checked (one line naming a damaged file) before any model loads."""
+    from .checkpoint_check import check_checkpoint
+
+    path = _find_checkpoint(resume, out)
+    if path is not None:
+        check_checkpoint(path)
+    return path
+
+
+def _find_checkpoint(resume: str | None, out: Path) -> Path | None:
     from .checkpoint import STATE_FILE, latest_checkpoint
 
     if resume is None:

@@ -99,10 +99,11 @@ class TrainConfig:
     eval_split: str = field(default="test", metadata={"help": "split used by the periodic evaluation"})
     columns: dict = field(default_factory=dict, metadata={"help": "template / verifier field -> data column"})
     template: str | None = field(
-        default=None, metadata={"help": "user message with {fields}, or a .json/.yaml template file"})
+        default=None, metadata={"help": "user message with {fields}, or a .txt/.md/.jinja/.json/.yaml file"})
     system: str | None = field(default=None, metadata={"help": "replace the template's system prompt ('' removes it)"})
     prefill: str | None = field(default=None, metadata={"help": "replace the assistant pre-fill ('' removes it)"})
     raw: bool = field(default=False, metadata={"help": "plain-text prompt, no chat template (base models)"})
+    constant_prompt: bool = field(default=False, metadata={"help": "accept a template with no {field}"})
     rewards: str | None = field(
         default=None, metadata={"help": "e.g. 'countdown+0.5*format'; None = the data set's default reward"})
     # --- GRPO -------------------------------------------------------------------------------------------

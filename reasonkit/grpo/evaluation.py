@@ -51,7 +51,7 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path) ->
                       limit=cfg.eval_limit, n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed,
                       data=cfg.data, output=str(Path(output_dir) / "eval" / f"step-{step}"),
                       template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
-                      columns=dict(cfg.columns), verifiers=eval_verifiers(cfg))
+                      constant_prompt=cfg.constant_prompt, columns=dict(cfg.columns), verifiers=eval_verifiers(cfg))
     _, summary = run(ecfg, engine=LivePolicyBackend(model, tokenizer), show=False)
     return {f"eval/{k}": v for k, v in _headline(summary).items()}
 

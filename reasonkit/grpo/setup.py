@@ -71,4 +71,5 @@ def build_benchmark(cfg):
 
     verifiers = list(parse_expression(cfg.reward_spec)) if cfg.dataset == "custom" else None
     return configure_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed,
-                               template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw)
+                               template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
+                               constant_prompt=cfg.constant_prompt)

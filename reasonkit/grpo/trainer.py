@@ -50,6 +50,7 @@ import torch
 
 from reasonkit.audit import StepAudit
 from reasonkit.packing import completion_logprobs
+from reasonkit.threads import apply_torch_threads
 
 from .alarms import SignalAlarms
 from .attention import gqa_attention
@@ -102,6 +103,8 @@ class GRPOTrainer:
         self.show_progress = show_progress
         self.on_step_end = on_step_end
         seed_everything(cfg.seed)
+        if acc.device.type == "cpu" and self.world == 1:  # a busy machine: see reasonkit/threads.py
+            apply_torch_threads()
 
         if model is None:
             from reasonkit.models import resolve_model

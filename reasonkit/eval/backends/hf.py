@@ -197,14 +197,14 @@ class HFBackend(Backend):
     """transformers + peft. Options: ``dtype`` (auto|float32|bfloat16|float16), ``batch_size``
     (sequences per generate call, default 16), ``device`` (default cuda if available else cpu),
     ``check_base`` (verify each adapter's base model, default True), ``threads`` (torch CPU
-    threads, default unchanged), ``fast_decode`` (default True; False: plain ``model.generate``)."""
+    threads; default: :func:`reasonkit.threads.apply_torch_threads`, the idle cores), ``fast_decode``
+    (default True; False: plain ``model.generate``)."""
 
     name = "hf"
 
     def __init__(self, model: str | None, adapters: Iterable[Adapter] = (), *, dtype: str = "auto",
                  batch_size: int = 16, device: str | None = None, check_base: bool = True,
                  threads: int | None = None, fast_decode: bool = True, **unused):
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from reasonkit.models import check_adapter, resolve_model
@@ -214,11 +214,13 @@ class HFBackend(Backend):
             raise ReasonkitError(f"hf backend: unknown option(s) {', '.join(sorted(ignored))}")
         if batch_size < 1:
             raise ReasonkitError(f"--batch-size must be at least 1, got {batch_size}")
-        if threads:
-            torch.set_num_threads(threads)
         self.model_name = model
         self.model_path = resolve_model(model)
         self.device = device or default_device()
+        if threads or str(self.device).startswith("cpu"):  # a busy machine: see reasonkit/threads.py
+            from reasonkit.threads import apply_torch_threads
+
+            self.threads = apply_torch_threads(threads)
         self.dtype = pick_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.check_base = check_base

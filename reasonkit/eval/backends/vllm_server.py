@@ -28,13 +28,13 @@ from typing import Iterator, Sequence
 
 def server_command(model_dir: str, port: int, *, dtype: str = "float32", lora_modules: Sequence[str] = (),
                    max_lora_rank: int = 16, max_loras: int = 2, max_model_len: int = 2048, enable_lora: bool = True,
-                   extra: Sequence[str] = ()) -> tuple[list[str], dict[str, str]]:
-    """``(argv, env)`` for a vLLM server on 127.0.0.1:``port`` serving ``model_dir`` (+ LoRA modules).
+                   extra: Sequence[str] = (), host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
+    """``(argv, env)`` for a vLLM server on ``host``:``port`` serving ``model_dir`` (+ LoRA modules).
     ``enable_lora=False`` serves the base model only (no LoRA layers in the forward pass)."""
     from reasonkit.eval.backends.vllm import DEFAULT_CPU_KVCACHE_GIB, _on_cpu, small_machine_omp_bind
 
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--host",
-            "127.0.0.1", "--port", str(port), "--dtype", dtype, "--max-model-len", str(max_model_len),
+            host, "--port", str(port), "--dtype", dtype, "--max-model-len", str(max_model_len),
             "--logprobs-mode", "processed_logprobs", "--enable-prefix-caching", "--seed", "0"]
     if enable_lora or lora_modules:
         argv += ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--max-loras", str(max_loras)]

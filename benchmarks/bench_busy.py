@@ -1,0 +1,208 @@
+"""The main job on a busy machine: ``reasonkit eval --benchmark gsm8k --limit 16`` quiet and with one
+competing busy process, on the same CPUs (issue 28, item 6; goal: at most 2.5x slower).
+
+Each round runs the job twice in fresh processes and fresh output directories, once quiet and once
+while a competing process spins on the same CPUs (``python -c 'while True: pass'`` or ``yes >
+/dev/null``, pinned with the job to ``--cpus``, default: every CPU this process may use); the order
+alternates between rounds so that drifting background load falls on both sides. Reported per
+round: wall seconds of each run, the ratio busy / quiet, the backend the job chose and the 1-minute
+load average before each run; over the rounds: the median ratio and its spread (min-max).
+
+``--settings new,old`` adds the previous behaviour as a second setting (torch's default thread count
+and OpenMP's default wait policy: ``REASONKIT_THREADS`` = all CPUs, ``OMP_WAIT_POLICY`` and
+``KMP_BLOCKTIME`` set empty so that reasonkit leaves OpenMP's defaults) to show what the policy of
+``reasonkit/threads.py`` changes.
+
+    python benchmarks/bench_busy.py                      # 3 rounds, recorded
+    python benchmarks/bench_busy.py --rounds 1 --limit 2 --no-write   # smoke run
+
+Writes ``benchmarks/results/busy.md`` and ``.json`` unless ``--no-write``. The machine must be
+otherwise idle for a clean figure: the load average before each run is in the table, and a setting
+whose quiet runs started with a load average above ``NOISY_LOAD`` per CPU is marked *not quiet*
+(its ratio compares two busy runs, not a quiet and a busy one). ``--render-only`` rewrites the
+Markdown table from the recorded JSON without measuring.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402
+
+GOAL = 2.5
+NOISY_LOAD = 0.5  # load average per CPU before a quiet run above which it was not quiet
+BUSY = {"python": [sys.executable, "-c", "while True: pass"], "yes": ["sh", "-c", "exec yes > /dev/null"]}
+CLEARED = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "REASONKIT_THREADS", "MKL_NUM_THREADS")
+
+
+def job_env(setting: str, cpus: list[int]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    if setting == "old":
+        env.update(REASONKIT_THREADS=str(len(cpus)), OMP_WAIT_POLICY="", KMP_BLOCKTIME="")
+    return env
+
+
+def run_job(args, setting: str, cpus: list[int], out: Path) -> dict:
+    cmd = [sys.executable, "-m", "reasonkit", "eval", "--benchmark", "gsm8k", "--limit", str(args.limit),
+           "--backend", args.backend, "-o", str(out), "-q"]
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=job_env(setting, cpus), capture_output=True, text=True,
+                          preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"the job failed (exit {proc.returncode}): {proc.stderr.strip()[-600:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    return {"wall_s": round(wall, 1), "backend": summary.get("backend"), "load_before": round(load, 2),
+            "tokens": (summary.get("timing") or {}).get("completion_tokens")}
+
+
+def start_busy(kind: str, cpus: list[int]) -> subprocess.Popen:
+    return subprocess.Popen(BUSY[kind], preexec_fn=lambda: os.sched_setaffinity(0, cpus), start_new_session=True)
+
+
+def stop_busy(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=30)
+
+
+def measure(args, cpus: list[int]) -> dict:
+    results: dict[str, list[dict]] = {s: [] for s in args.settings}
+    with tempfile.TemporaryDirectory(prefix="bench-busy-") as tmp:
+        n = 0
+        for r in range(args.rounds):
+            for setting in args.settings:
+                order = ("quiet", "busy") if r % 2 == 0 else ("busy", "quiet")
+                row = {"round": r + 1}
+                for side in order:
+                    n += 1
+                    busy = start_busy(args.busy, cpus) if side == "busy" else None
+                    try:
+                        if busy:
+                            time.sleep(1.0)  # let the competitor take its share first
+                        row[side] = run_job(args, setting, cpus, Path(tmp) / f"run-{n}")
+                    finally:
+                        if busy:
+                            stop_busy(busy)
+                row["ratio"] = round(row["busy"]["wall_s"] / row["quiet"]["wall_s"], 2)
+                print(f"[{setting}] round {r + 1}: quiet {row['quiet']['wall_s']} s, busy {row['busy']['wall_s']} s, "
+                      f"ratio {row['ratio']}", flush=True)
+                results[setting].append(row)
+    return results
+
+
+def summarize(results: dict[str, list[dict]], cpus: int | None = None) -> dict[str, dict]:
+    """Median ratio, spread, median seconds per setting; with ``cpus``, also the highest load average
+    before a quiet run and whether it makes the setting *not quiet* (see the module docstring)."""
+    out = {}
+    for setting, rows in results.items():
+        ratios = [r["ratio"] for r in rows]
+        out[setting] = {"median_ratio": round(statistics.median(ratios), 2), "min_ratio": min(ratios),
+                        "max_ratio": max(ratios),
+                        "median_quiet_s": round(statistics.median(r["quiet"]["wall_s"] for r in rows), 1),
+                        "median_busy_s": round(statistics.median(r["busy"]["wall_s"] for r in rows), 1)}
+        if cpus:
+            load = max(r["quiet"].get("load_before", 0.0) for r in rows)
+            out[setting].update(max_load_before_quiet=load, noisy=load > NOISY_LOAD * cpus)
+    return out
+
+
+def table(args, cpus, results, summary, when: str | None = None, cpu: str | None = None) -> list[str]:
+    when = when or f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
+    lines = ["# The main job on a busy machine", "",
+             f"`reasonkit eval --benchmark gsm8k --limit {args.limit} --backend {args.backend}`, quiet and with one "
+             f"competing busy process (`{args.busy}`) on the same {len(cpus)} CPU(s) {cpus}; {args.rounds} "
+             f"interleaved round(s); CPU: {cpu or record.cpu_model('unknown')}; recorded "
+             f"{when} UTC by `benchmarks/bench_busy.py`.", "",
+             "| setting | round | quiet s | busy s | ratio | backend | load before (quiet / busy) |",
+             "|---|---|---|---|---|---|---|"]
+    for setting, rows in results.items():
+        for r in rows:
+            lines.append(f"| {setting} | {r['round']} | {r['quiet']['wall_s']} | {r['busy']['wall_s']} | "
+                         f"{r['ratio']} | {r['quiet']['backend']} | {r['quiet']['load_before']} / "
+                         f"{r['busy']['load_before']} |")
+    lines += ["", "| setting | median ratio | spread (min-max) | median quiet s | median busy s | goal <= "
+              f"{GOAL}x |", "|---|---|---|---|---|---|"]
+    for setting, s in summary.items():
+        met = "met" if s["median_ratio"] <= GOAL else "not met"
+        if s.get("noisy"):
+            met = (f"not measured: the quiet runs were not quiet (load average up to {s['max_load_before_quiet']} "
+                   f"on {len(cpus)} CPUs before them)")
+        lines.append(f"| {setting} | {s['median_ratio']} | {s['min_ratio']}-{s['max_ratio']} | {s['median_quiet_s']} "
+                     f"| {s['median_busy_s']} | {met} |")
+    lines += ["", "`new`: reasonkit's policy (reasonkit/threads.py: torch threads = idle CPUs, OpenMP passive "
+              "wait). `old`: torch's default threads and OpenMP's default wait policy. A load average above "
+              "zero before a quiet run means other work shared the machine: the figures are then noisy."]
+    return lines
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=16)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--busy", choices=sorted(BUSY), default="python")
+    ap.add_argument("--cpus", default=None, help="CPU ids for the job and the competitor, e.g. 0,1 (default: all "
+                    "this process may use)")
+    ap.add_argument("--settings", default="new", help="new, old or new,old")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "busy"))
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--render-only", action="store_true", help="rewrite OUT.md from OUT.json; no measurement")
+    args = ap.parse_args(argv)
+    if args.render_only:
+        return render(Path(args.out))
+    if args.rounds < 1 or args.limit < 1:
+        ap.error("--rounds and --limit must be at least 1")
+    args.settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    if not args.settings or set(args.settings) - {"new", "old"}:
+        ap.error("--settings: new, old or new,old")
+    allowed = sorted(os.sched_getaffinity(0))
+    try:
+        cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else allowed
+    except ValueError:
+        ap.error(f"--cpus {args.cpus!r}: give CPU ids separated by commas")
+    if set(cpus) - set(allowed):
+        ap.error(f"--cpus {args.cpus}: this process may only use {allowed}")
+    results = measure(args, cpus)
+    summary = summarize(results, len(cpus))
+    when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
+    lines = table(args, cpus, results, summary, when)
+    print("\n".join(lines))
+    if not args.no_write:
+        record.write(Path(args.out), {"command": f"reasonkit eval --benchmark gsm8k --limit {args.limit} --backend "
+                                                 f"{args.backend}", "limit": args.limit, "backend": args.backend,
+                                      "busy": args.busy, "cpus": cpus, "cpu_model": record.cpu_model(),
+                                      "recorded": when, "rounds": results, "summary": summary,
+                                      "goal_ratio": GOAL}, lines)
+
+
+def render(out: Path) -> None:
+    """Rewrite ``out.md`` from ``out.json`` (the figures as measured; the summary recomputed)."""
+    import argparse as _ap
+
+    data = json.loads(record.path(out, ".json").read_text())
+    words = data["command"].split()
+    args = _ap.Namespace(limit=int(data.get("limit") or words[words.index("--limit") + 1]),
+                         backend=data.get("backend") or words[words.index("--backend") + 1], busy=data["busy"],
+                         rounds=max(len(rows) for rows in data["rounds"].values()))
+    when = data.get("recorded") or \
+        f"{dt.datetime.fromtimestamp(record.path(out, '.json').stat().st_mtime, dt.timezone.utc):%Y-%m-%d %H:%M}"
+    data["summary"] = summarize(data["rounds"], len(data["cpus"]))
+    data["recorded"] = when
+    lines = table(args, data["cpus"], data["rounds"], data["summary"], when, data.get("cpu_model"))
+    print("\n".join(lines))
+    record.write(out, data, lines)
+
+
+if __name__ == "__main__":
+    main()
