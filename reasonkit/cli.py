@@ -22,14 +22,13 @@ def _register_commands() -> None:
     from .grpo.cli import train_cmd
     from .qa.cli import qa  # checking a grader: metamorphic and differential tests
     from .run_cli import audit_cmd, view_cmd  # the hack audit and the HTML run viewer
+    from .serve_cli import serve_cmd  # an OpenAI-compatible vLLM server with this host's settings
     from .sft.cli import sft_cmd
     from .verify_cli import verify
 
-    for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd, sft_cmd, qa, audit_cmd, view_cmd):
+    for command in (verify, eval_cmd, report_cmd, generate_cmd, train_cmd, sft_cmd, serve_cmd, qa, audit_cmd,
+                    view_cmd):
         main.add_command(command)
-    from .serve_cli import serve_cmd  # `reasonkit serve` (issue 28)
-
-    main.add_command(serve_cmd)
 
 
 _register_commands()
