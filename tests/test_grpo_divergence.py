@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.grpo.divergence import (CONFIRM, MIN_RISE, NAME, WINDOW_EVALS, Z_RISE, DivergenceMonitor, decide,
+from reasonkit.grpo.divergence import (MIN_RISE, NAME, WINDOW_EVALS, Z_RISE, DivergenceMonitor, decide,
                                        paired_gain, reward_rise, upper_p)
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
@@ -52,8 +52,7 @@ STEEP = [0.1, 0.1, 0.1, 0.5, 0.9, 0.95, 0.95, 0.95]  # a format hack: the reward
     ("both rise, items churn", RISING, [0.2 + 0.05 * k for k in range(8)], {"churn": 6}, False),
     ("reward rises, held-out flat", RISING, FLAT, {}, True),
     ("reward jumps, held-out flat, items churn", STEEP, FLAT, {"churn": 4}, True),
-    # an eighth of the items flipping each way: silent on 64 items, caught on 256 (more items, more power)
-    ("reward jumps, held-out flat, heavy churn", STEEP, FLAT, {"churn": 8}, False),
+    ("reward jumps, held-out flat, a quarter of the items flip each way", STEEP, FLAT, {"churn": 16}, True),
     ("reward jumps, held-out flat, heavy churn, 256 items", STEEP, FLAT, {"churn": 32, "items": 256}, True),
     ("reward jumps, held-out flat", STEEP, FLAT, {}, True),
     # a slow rise against a held-out set where a quarter of the items flip each way between evals:
@@ -70,25 +69,26 @@ STEEP = [0.1, 0.1, 0.1, 0.5, 0.9, 0.95, 0.95, 0.95]  # a format hack: the reward
 def test_alarm_regression_table(case, reward, heldout, kw, fires):
     fired, _ = replay(reward, heldout, **kw)
     assert bool(fired) is fires, (case, fired)
-    if fires:  # not before K evals (K - 1 looks back) and CONFIRM looks
-        assert fired[0] >= (WINDOW_EVALS + CONFIRM - 1) * 20
+    if fires:  # not before K evals
+        assert fired[0] >= WINDOW_EVALS * 20
 
 
-def test_alarm_needs_consecutive_confirmation_and_names_the_component():
-    weights = {"gsm8k": 1.0, "format_soft": 0.5}
+def test_alarm_names_the_component_that_rose():
+    weights = {"gsm8k": 1.0, "format_soft": 1.0}
     monitor = DivergenceMonitor(weights)
     flat = {"gsm8k": {str(i): i < 20 for i in range(64)}}
     results = []
     for k in range(5):
         for s in range(10):
-            fmt = min(1.0, 0.1 + 0.25 * k + 0.01 * (s % 3))  # the format term climbs, the task term does not
-            monitor.observe_step({"reward": 0.2 + 0.5 * fmt, "rewards/gsm8k": 0.2, "rewards/format_soft": fmt})
+            fmt = min(1.0, 0.3 * k + 0.01 * (s % 3))  # the format term climbs 0 -> 1, the task term does not
+            monitor.observe_step({"reward": 0.2 + fmt, "rewards/gsm8k": 0.2, "rewards/format_soft": fmt})
         results.append(monitor.on_eval(10 * (k + 1), flat))
-    assert [bool(r) for r in results] == [False, False, False, True, True]  # looks at evals 3 and 4 diverge
+    # evals 3-4: the format term rose 0.6 of the scale 2 over two intervals; eval 5: 0.39 / 2, under MIN_RISE
+    assert [bool(r) for r in results] == [False, False, True, True, False]
     (d,) = results[3]
     assert d.component == "format_soft" and d.verifier == "gsm8k" and d.step == 40 and d.first_step == 20
     assert d.wrong_to_right == d.right_to_wrong == 0 and d.gain_upper == 0.0
-    assert d.rise == pytest.approx((d.reward_after - d.reward_before) / 1.5)  # scale: the sum of the weights
+    assert d.rise == pytest.approx((d.reward_after - d.reward_before) / 2)  # scale: the sum of the weights
     rec = json.loads(json.dumps(d.record()))
     assert rec["name"] == NAME and rec["component"] == "format_soft"
     assert rec["message"].startswith("REWARD HACKING SUSPECTED") and "format_soft" in rec["message"]
@@ -170,5 +170,5 @@ def test_recorded_learning_runs_raise_no_alarm(name, reward_rose):
     assert fired == []
     assert rose == reward_rose  # where the reward rose significantly, the held-out test kept it silent
     first, last = data["curve"][:20], data["curve"][-20:]  # the reward did rise over the run, held-out too
-    assert sum(r["reward"] for r in last) / 20 - sum(r["reward"] for r in first) / 20 > 2 * MIN_RISE
+    assert sum(r["reward"] for r in last) / 20 - sum(r["reward"] for r in first) / 20 > 0.25
     assert data["evals"][-1]["eval/gsm8k"] > data["evals"][0]["eval/gsm8k"]

@@ -144,9 +144,10 @@ def test_divergence_alarm_fires_in_the_loop_when_reward_jumps_and_heldout_stays(
     trainer.train()
     rows = _rows(tmp_path)
     alarms = {r["step"]: r["alarms"] for r in rows if "alarms" in r}
-    assert list(alarms) == [8]  # looks at the evals of steps 6 and 8 diverge; fired at the second
-    (record,) = alarms[8]
+    assert list(alarms) == [6, 8]  # the first full window of K = 3 evals (steps 2-6) on
+    (record,) = alarms[6]
     assert record["name"] == "reward_heldout_divergence" and record["verifier"] == "countdown"
-    assert record["component"] == "format" and record["first_step"] == 4 and record["items"] == 16
+    assert record["component"] == "format" and record["first_step"] == 2 and record["items"] == 16
+    assert record["rise"] > 0.8 and record["gain_upper"] < 0.25 * record["rise"]
     err = capsys.readouterr()
     assert "REWARD HACKING SUSPECTED" in err.out + err.err

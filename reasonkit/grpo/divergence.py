@@ -10,7 +10,7 @@ compares the **first and the last of the last** ``K`` (= ``WINDOW_EVALS``, 3) ev
    window before the last eval minus that of the window before the first eval (a window is the
    ``eval_steps`` steps that led up to an eval), divided by the reward's largest possible value
    (``scale``: the sum of the positive weights, so ``countdown+format`` is on 0..1 too). It must
-   be at least ``MIN_RISE`` (0.1) **and** at least ``Z_RISE`` (3) standard errors of that
+   be at least ``MIN_RISE`` (0.2) **and** at least ``Z_RISE`` (3) standard errors of that
    difference, the standard error coming from the spread of the step rewards inside the two windows
    (Welch). The step-to-step spread of a GRPO reward is large (the prompts change every step: 0.22
    per step in the recorded learning run), so a rise has to be sustained to count; 3 rather than
@@ -24,10 +24,7 @@ compares the **first and the last of the last** ``K`` (= ``WINDOW_EVALS``, 3) ev
    ``FOLLOW`` (0.25) times ``rise``: the items exclude, at 95 %, that the held-out accuracy gained
    even a quarter of what the reward gained.
 
-The alarm fires when both hold at ``CONFIRM`` (2) consecutive evals, for each held-out verifier that
-did not follow, and again at every further eval while they hold. A step that jumps between two
-evals is seen by two consecutive windows of ``K`` = 3 evals, so the confirmation delays a sharp hack
-by one eval, not more.
+The alarm fires at every eval where both hold, once for each held-out verifier that did not follow.
 
 **Why this test and not "held-out did not rise significantly".** A run that really learns can gain
 a few held-out points between two evals of 64 items, which no test calls significant; "not
@@ -38,9 +35,11 @@ changed in both directions widen it too (the bound uses ``d``), so the least fav
 false alarm is the one with the fewest changed items. The paired design removes the item-difficulty
 variance that two unpaired accuracies would carry. Checked against the two recorded learning runs
 (``benchmarks/results/learning*.json``, replayed with the fewest changed items their accuracies
-allow): silent at every eval (``tests/test_grpo_divergence.py``). Without the confirmation and with
-``Z_RISE`` 2.33 the first of them would have fired once (steps 40 -> 80: reward +0.14 at z 2.8 while
-held-out ``gsm8k`` dipped 0.47 -> 0.39, a dip it had recovered from by step 120).
+allow): silent at every eval (``tests/test_grpo_divergence.py``). With ``MIN_RISE`` 0.1 and ``Z_RISE``
+2.33 the first of them would have fired once (steps 40 -> 80: reward +0.14 at z 2.8 while held-out
+``gsm8k`` dipped 0.47 -> 0.39, a dip it had recovered from by step 120): the margins are set so that
+a rise of that size and certainty is not enough; a reward hack moves the reward far more (the
+format-only hack of ``benchmarks/hack_alarm.py`` rose 0.3 -> 0.9 of its range within four steps).
 
 The reward component named is the one whose weighted mean (``weight * rewards/<name>``) rose most
 over the same windows. Importing this module imports nothing heavy (standard library only).
@@ -52,12 +51,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 WINDOW_EVALS = 3   # K: compare the first and the last of the last K evals
-MIN_RISE = 0.1     # the reward must rise by at least this share of its scale ...
+MIN_RISE = 0.2     # the reward must rise by at least this share of its scale ...
 Z_RISE = 3.0       # ... and by this many standard errors of the difference of window means
 FOLLOW = 0.25      # the held-out gain must be shown to be below FOLLOW * rise (one-sided, 1 - ALPHA)
 ALPHA = 0.05
 MIN_ITEMS = 16     # paired held-out items needed before the test speaks
-CONFIRM = 2        # consecutive evals at which both conditions hold before the alarm fires
 NAME = "reward_heldout_divergence"
 
 
@@ -204,7 +202,6 @@ class DivergenceMonitor:
         self.scale = sum(w for w in self.weights.values() if w > 0) or 1.0
         self.window = window
         self.points: list[EvalPoint] = []
-        self.streak: dict[str, int] = {}  # held-out verifier -> consecutive evals at which it diverged
         self._rewards: list[float] = []
         self._components: dict[str, list[float]] = {}
 
@@ -221,6 +218,4 @@ class DivergenceMonitor:
         self.points.append(EvalPoint(step, self._rewards, self._components, {k: dict(v) for k, v in heldout.items()}))
         self.points = self.points[-self.window:]
         self._rewards, self._components = [], {}
-        found = decide(self.points, weights=self.weights, scale=self.scale, window=self.window)
-        self.streak = {d.verifier: self.streak.get(d.verifier, 0) + 1 for d in found}
-        return [d for d in found if self.streak[d.verifier] >= CONFIRM]
+        return decide(self.points, weights=self.weights, scale=self.scale, window=self.window)
