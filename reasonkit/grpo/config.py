@@ -162,6 +162,13 @@ class TrainConfig:
     save_total_limit: int = field(default=0, metadata={"help": "keep the newest N checkpoints (0 = all)"})
     eval_steps: int = field(default=0, metadata={"help": "evaluate every N steps on eval_split (0 = never)"})
     eval_limit: int = field(default=32, metadata={"help": "items per periodic evaluation"})
+    # held-out signal and divergence alarm (reasonkit.grpo.heldout, reasonkit.grpo.divergence)
+    eval_verifiers: tuple | None = field(
+        default=None, metadata={"help": "held-out verifiers logged as heldout/<name> at every eval and watched by "
+                                "the divergence alarm; None = the task's headline verifier, chosen from the data "
+                                "set, never from rewards: a benchmark's first verifier (gsm8k -> gsm8k, math500 -> "
+                                "math, countdown -> countdown), rg:TASK -> rg:TASK, custom -> the first non-format "
+                                "reward term"})
     logging_steps: int = field(default=1, metadata={"help": "write metrics every N steps"})
     log_completions_steps: int = field(
         default=10, metadata={"help": "sample completions to the log every N steps (0 = never)"})
@@ -193,6 +200,9 @@ class TrainConfig:
         check_batch(self)
         self._check_data()
         self._check_rewards()
+        from .heldout import check_eval_verifiers  # held-out signal
+
+        self.eval_verifiers = check_eval_verifiers(self.eval_verifiers)
 
     def _take_init_adapter(self) -> None:
         """With ``init_adapter``, the LoRA shape is the adapter's (so the saved config says what trains)."""

@@ -42,8 +42,10 @@ class LivePolicyBackend(Backend):
         return self._tokenizer
 
 
-def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path) -> dict[str, Any]:
-    """Evaluate the live policy; returns the headline metrics (``eval/<verifier>`` accuracies)."""
+def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path,
+                    rows_out: list | None = None) -> dict[str, Any]:
+    """Evaluate the live policy; returns the headline metrics (``eval/<verifier>`` accuracies) and
+    ``heldout/<verifier>`` (:mod:`reasonkit.grpo.heldout`); the eval rows are appended to ``rows_out``."""
     from reasonkit.eval.config import EvalConfig
     from reasonkit.eval.runner import run
 
@@ -52,18 +54,27 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path) ->
                       data=cfg.data, output=str(Path(output_dir) / "eval" / f"step-{step}"),
                       template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
                       constant_prompt=cfg.constant_prompt, columns=dict(cfg.columns), verifiers=eval_verifiers(cfg))
-    _, summary = run(ecfg, engine=LivePolicyBackend(model, tokenizer), show=False)
-    return {f"eval/{k}": v for k, v in _headline(summary).items()}
+    rows, summary = run(ecfg, engine=LivePolicyBackend(model, tokenizer), show=False)
+    from .heldout import heldout_items, heldout_metrics, heldout_verifiers
+
+    if rows_out is not None:
+        rows_out.extend(rows)
+    return {**{f"eval/{k}": v for k, v in _headline(summary).items()},
+            **heldout_metrics(heldout_items(rows, heldout_verifiers(cfg)))}
 
 
 def eval_verifiers(cfg) -> tuple[str, ...]:
-    """The benchmark's own verifiers (none for ``custom``), then the reward's verifiers not among them."""
+    """The benchmark's own verifiers (none for ``custom``), then the reward's verifiers not among them,
+    then the held-out verifiers (``eval_verifiers``) not among those."""
     from reasonkit.eval.benchmarks import get_benchmark
     from reasonkit.verifiers.compose import parse_expression
 
     reward = tuple(parse_expression(cfg.reward_spec))
     own = () if cfg.dataset == "custom" else tuple(get_benchmark(cfg.dataset, seed=cfg.seed).verifiers)
-    return own + tuple(v for v in reward if v not in own)
+    out = own + tuple(v for v in reward if v not in own)
+    if getattr(cfg, "eval_verifiers", None):
+        out += tuple(v for v in cfg.eval_verifiers if v not in out)
+    return out
 
 
 def _headline(summary: dict[str, Any]) -> dict[str, float]:

@@ -5,8 +5,10 @@ progress bar shows: reward, each verifier's reward, KL, loss, clip ratio, comple
 truncation share, zero-variance share, effective batch size, seconds per step). Every
 ``log_completions_steps`` steps a few sampled completions with their rewards go to
 ``OUTPUT/completions.jsonl``. Every step also gets the hack audit's ``audit/<class>`` shares
-(:mod:`reasonkit.audit`, over the main process's completions). Optional accelerate trackers (tensorboard, wandb) receive the same
-metrics through ``Accelerator.log``; they are off unless the config names them. TensorBoard event
+(:mod:`reasonkit.audit`, over the main process's completions). Optional accelerate trackers (tensorboard,
+wandb) receive the same metrics through ``Accelerator.log``; they are off unless the config names them.
+The held-out signal ``heldout/<verifier>`` (:mod:`reasonkit.grpo.heldout`) is one of those metrics at
+every eval step, and stays on the progress bar until the next eval. TensorBoard event
 files go to ``OUTPUT/<run name>/`` (``tensorboard --logdir OUTPUT``); wandb writes under ``OUTPUT/wandb``
 and runs offline (``wandb sync`` uploads later) unless ``WANDB_MODE`` says otherwise or
 ``WANDB_API_KEY`` is set; the key itself is only ever read by wandb from the environment.
@@ -57,6 +59,7 @@ class RunLogger:
         self.use_trackers = use_trackers
         self._progress = None
         self._alarm = ""
+        self._heldout: dict[str, Any] = {}  # the last eval's heldout/<verifier>, kept on the bar until the next
         if enabled and show_progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -73,6 +76,8 @@ class RunLogger:
             if self._progress is not None:
                 parts = [f"{label} {_fmt(metrics[key])}" for key, label in _BAR_KEYS if key in metrics]
                 parts += [f"{k.split('/', 1)[1]} {_fmt(v)}" for k, v in metrics.items() if k.startswith("rewards/")]
+                self._heldout.update({k: v for k, v in metrics.items() if k.startswith("heldout/")})
+                parts += [f"{k} {_fmt(v)}" for k, v in self._heldout.items()]
                 stats = " · ".join(parts) + (f" [bold red]{self._alarm}" if self._alarm else "")
                 self._progress.update(self._task, completed=step, stats=stats)
         if self.use_trackers and self.accelerator is not None:

@@ -58,6 +58,7 @@ from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config_checks import check_sampler_backend
 from .frozen_linear import packed_frozen_linears
+from .heldout import divergence_alarms, divergence_monitor
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
 from .logging import RunLogger, audit_records, completion_rows, rollout_metrics, tracker_init_kwargs
@@ -363,9 +364,10 @@ class GRPOTrainer:
         from .evaluation import evaluate_policy
 
         result: dict[str, float] = {}
+        self._eval_rows = []  # the eval's rows, for the divergence alarm (reasonkit.grpo.divergence)
         with dist_engine.gathered(self.accelerator, self.model) as bare:
             if self.accelerator.is_main_process:
-                result = evaluate_policy(self.cfg, bare, self.tokenizer, self.step, self.out)
+                result = evaluate_policy(self.cfg, bare, self.tokenizer, self.step, self.out, self._eval_rows)
         self.accelerator.wait_for_everyone()
         return result
 
@@ -405,6 +407,8 @@ class GRPOTrainer:
         interrupted = False
         alarms = SignalAlarms()
         hack_audit = StepAudit()  # audit/<class> shares (reasonkit.audit), this process's completions
+        divergence = divergence_monitor(self.verifier)  # reward rose, held-out did not: reward hacking?
+        self._eval_rows = None
         previous = None
         try:
             previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -413,6 +417,7 @@ class GRPOTrainer:
         try:
             while self.step < cfg.max_steps:
                 metrics = self.train_step()
+                divergence.observe_step(metrics)
                 if cfg.eval_steps and self.step % cfg.eval_steps == 0:
                     metrics.update(self.evaluate())  # written to OUTPUT/eval/step-N, headline in the log
                 metrics.update(hack_audit.update(audit_records(self._last_rollouts)))
@@ -422,6 +427,11 @@ class GRPOTrainer:
                     logger.alarm(warnings)
                 elif not any(alarms.streak.values()):
                     logger.alarm([])
+                if self._eval_rows is not None:  # an eval ran: reward / held-out divergence
+                    found = divergence_alarms(divergence, self.step, self._eval_rows, cfg, logger)
+                    self._eval_rows = None
+                    if found:
+                        metrics["alarms"] = [*metrics.get("alarms", []), *found]
                 if self.step % cfg.logging_steps == 0 or self.step == cfg.max_steps:
                     logger.log_step(self.step, metrics)
                 if cfg.log_completions_steps and self.step % cfg.log_completions_steps == 0:
