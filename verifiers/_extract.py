@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["last_tag_content", "last_boxed_content", "think_content"]
+__all__ = ["last_tag_content", "last_boxed_content", "think_content", "boxed_contents"]
 
 _BRACE_TOKENS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
 
@@ -71,3 +71,30 @@ def last_boxed_content(text: str) -> str | None:
             stack.append((m.end(), True))
         # else: an escaped brace, not structure
     return text[best[0]:best[1]].strip() if best else None
+
+
+def boxed_contents(text: str, limit: int = 16) -> list[tuple[int, str]]:
+    """``(start, content)`` of every outermost ``\\boxed{...}`` / ``\\fbox{...}`` with balanced
+    braces, in order, at most the last ``limit`` of them (a box nested in a box is part of its
+    content). Same single linear scan as :func:`last_boxed_content`."""
+    if not isinstance(text, str):
+        return []
+    starts = [p for p in (text.find("\\boxed"), text.find("\\fbox")) if p >= 0]
+    if not starts:
+        return []
+    stack: list[tuple[int, bool]] = []
+    found: list[tuple[int, str]] = []
+    for m in _BRACE_TOKENS.finditer(text, min(starts)):
+        tok = m.group()
+        if tok == "}":
+            if stack:
+                begin, is_box = stack.pop()
+                if is_box and not any(b for _, b in stack):
+                    found.append((begin, text[begin:m.start()].strip()))
+                    if len(found) > 4 * limit:
+                        del found[:-limit]
+        elif tok == "{":
+            stack.append((m.end(), False))
+        elif tok[-1] == "{" and len(tok) > 2:
+            stack.append((m.end(), True))
+    return found[-limit:]

@@ -65,26 +65,34 @@ from fractions import Fraction
 from functools import lru_cache
 from itertools import islice
 
-from ._extract import last_boxed_content, last_tag_content
-from ._final import hedged, last_sentence, own_turn
+from ._extract import boxed_contents, last_tag_content
+from ._final import CORRECTION as _CORRECTION, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, word_numbers
 from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, format_fraction, last_number
+from ._reply import normalize, split_reasoning
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, Verdict, register
 
 __all__ = ["verify_gsm8k", "extract_gsm8k_answer", "parse_gsm8k_gold"]
 
 _MODES = ("strict", "flexible")
 _ANSWER_IS = re.compile(
-    r"(?:\b(?:final\s+)?answer\s+(?:is|would\s+be|=)|\bfinal\s+answer\s*:|(?:^|\n)[ \t]*\**answer\**\s*:)\s*:?",
+    r"(?:\b(?:final\s+)?answer\s+(?:is|would\s+be|=)|\bfinal\s+answer\s*(?::|(?=[ \t]*\n))|\banswer\s*:)\s*:?",
     re.IGNORECASE,
 )
 _SPAN_CHARS = 200  # how far after "the answer is" / "####" we look for the number
 _MAX_MENTIONS = 64
+_MAX_CLAIMS = 16
 _TAIL_CHARS = 400  # flexible mode cleans LaTeX in this many characters before the last digit
 _CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\n")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 _LAST_DIGIT = re.compile(r"\d")
 _CONCLUSION = re.compile(r"\b(?:so|therefore|thus|hence|which (?:is|means|makes|gives)|that (?:is|makes)|"
-                         r"for a total of|comes? to|in total|altogether)\b", re.IGNORECASE)
+                         r"for a total of|comes? to|in total|altogether|leaving|leaves|left with|remains?)\b",
+                         re.IGNORECASE)
+#: a parenthetical that offers no alternative is an aside: "18 (= 20 - 2)", "6 hours (from 9 to 3)"
+_PAREN = re.compile(r"\([^()\n]{0,120}\)")
+_PAREN_HEDGE = re.compile(r"\b(?:or|maybe|perhaps|possibly|could|might|alternatively)\b", re.IGNORECASE)
 AMBIGUOUS = "ambiguous"
+UNCLOSED_REASONING = "unclosed_reasoning"
 #: Relative error under which a non-integer prediction is float noise from tool use, not a new value.
 FLOAT_RTOL = 1e-9
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
@@ -95,89 +103,150 @@ class _Answer:
     number: NumberMatch | None
     method: str | None
     candidates: list[str] | None = None  # set when the answer hedges (reason "ambiguous")
+    pos: int = 0  # where the claim sits in the reply (to order claims)
 
 
-def _clause_answer(span: str, method: str) -> _Answer | None:
-    """The answer in a span of answer text: after the last '=' when a number follows it, its first
-    number; the clause is cut at the end of that number's sentence and checked for hedging."""
-    span = clean_latex(span)
+def _drop_paren_asides(span: str) -> str:
+    if "(" not in span:
+        return span
+    return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(m.group()) else " ", span)
+
+
+def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False) -> _Answer | None:
+    """The answer in a span of answer text (POLICY, "which statement is the answer"): asides in
+    brackets are dropped; then the number after the last '=' when one follows it, else after the
+    last conclusion word ("so", "therefore", "which is", "leaving" ...), else the first number
+    (a small number word when there is no digit). ``sentence``: the span ends with the sentence
+    that holds its first number. The clause up to that number's sentence end is checked for
+    hedging (:func:`._final.hedged`)."""
+    span = _drop_paren_asides(clean_latex(span))
+    if sentence:
+        first = first_number(span)
+        if first is not None:
+            end = _SENTENCE_END.search(span, first.end)
+            span = span[:end.start() if end else len(span)]
     eq = span.rfind("=")
     start = eq + 1 if eq >= 0 and first_number(span, eq + 1) is not None else 0
+    if start == 0:
+        conclusion = None
+        for conclusion in _CONCLUSION.finditer(span):
+            pass
+        if conclusion is not None and first_number(span, conclusion.end()) is not None:
+            start = conclusion.end()
     m = first_number(span, start)
     if m is None:
-        return None
+        words = word_numbers(span[start:start + _SPAN_CHARS])
+        if not words:
+            return None
+        w = words[0]
+        m = NumberMatch(start + w.start, start + w.end, w.text, w.value, False)
     end = _CLAUSE_END.search(span, m.end)
-    clause = span[start:end.start() if end else len(span)]
-    return _Answer(m, method, hedged(clause))
+    clause = span[:end.start() if end else len(span)]
+    return _Answer(m, method, hedged(clause, m), pos)
 
 
 def _after_marker(text: str, marker_end: int) -> str:
-    """The rest of the line after a marker (bounded)."""
+    """The rest of the line after a marker (bounded); the next non-empty line when the marker ends
+    its line (a Markdown header "## Final Answer" above the answer)."""
     span = text[marker_end:marker_end + _SPAN_CHARS]
-    nl = span.find("\n", 1 if span.startswith("\n") else 0)
+    stripped = span.lstrip(" \t:")
+    if stripped.startswith("\n"):
+        span = stripped.lstrip()
+    nl = span.find("\n")
     return span if nl < 0 else span[:nl]
 
 
-def _last_answer_is(text: str) -> int | None:
-    """End of the last "the answer is" style marker. Looks only around the last
+def _answer_is_ends(text: str) -> list[int]:
+    """Ends of the "the answer is" style markers, last first. Looks only around the last
     :data:`_MAX_MENTIONS` occurrences of "answer", so repeated mentions cannot make it slow."""
     low = text.lower()
     if len(low) != len(text):  # a few Unicode letters change length when lowered: keep offsets
         low = text.translate(_ASCII_LOWER)
     pos = len(low)
+    ends: list[int] = []
     for _ in range(_MAX_MENTIONS):
         pos = low.rfind("answer", 0, pos)
         if pos < 0:
-            return None
+            break
         m = _ANSWER_IS.search(low, max(0, pos - 12), pos + 40)
-        if m is not None and m.end() > pos:
-            return m.end()
-    return None
+        if m is not None and m.end() > pos and (not ends or m.end() < ends[-1]):
+            ends.append(m.end())
+            if len(ends) >= _MAX_CLAIMS:
+                break
+    return ends
+
+
+def _claims(text: str) -> list[_Answer]:
+    """Every final-answer claim of the reply, in policy order: the last ``<answer>`` block, the
+    ``#### N`` lines (last first), the ``\\boxed{}`` (last first), the "answer is" markers (last
+    first); each holding a number."""
+    out: list[_Answer] = []
+    tag_end = text.rfind("</answer>")
+    tag = last_tag_content(text, "answer")
+    if tag is not None:
+        ans = _clause_answer(tag[-_SPAN_CHARS * 5:], "answer_tag", tag_end)
+        if ans is not None:
+            out.append(ans)
+    pos = len(text)
+    for _ in range(_MAX_CLAIMS):
+        pos = text.rfind("####", 0, pos)
+        if pos < 0:
+            break
+        ans = _clause_answer(_after_marker(text, pos + 4), "####", pos)
+        if ans is not None:
+            out.append(ans)
+    if "boxed" in text or "fbox" in text:
+        for begin, box in reversed(boxed_contents(text, _MAX_CLAIMS)):
+            ans = _clause_answer(box[-_SPAN_CHARS * 5:], "boxed", begin)
+            if ans is not None:
+                out.append(ans)
+    for end in _answer_is_ends(text):
+        ans = _clause_answer(text[end:end + _SPAN_CHARS].split("\n\n", 1)[0], "answer_is", end, sentence=True)
+        if ans is not None:
+            out.append(ans)
+    return out
+
+
+def _same(a: _Answer, b: _Answer) -> bool:
+    x, y = a.number, b.number
+    return x.value is not None and (x.value == y.value or y.value in x.alts or x.value in y.alts)
 
 
 def _marked(text: str) -> _Answer | None:
-    """The answer at the first marker (in policy order) that holds a number."""
-    tag = last_tag_content(text, "answer")
-    if tag is not None:
-        ans = _clause_answer(tag[-_SPAN_CHARS * 5:], "answer_tag")
-        if ans is not None:
-            return ans
-    pos = text.rfind("####")
-    if pos >= 0:
-        ans = _clause_answer(_after_marker(text, pos + 4), "####")
-        if ans is not None:
-            return ans
-    if "boxed" in text or "fbox" in text:
-        box = last_boxed_content(text)
-        if box is not None:
-            ans = _clause_answer(box[-_SPAN_CHARS * 5:], "boxed")
-            if ans is not None:
-                return ans
-    last = _last_answer_is(text)
-    if last is not None:
-        ans = _clause_answer(text[last:last + _SPAN_CHARS].split("\n\n", 1)[0], "answer_is")
-        if ans is not None:
-            return ans
-    return None
+    """The claim of the first marker (in policy order) that holds a number. POLICY (stuffing):
+    when the reply makes other claims with a different value that no correction ("wait",
+    "actually", "I made a mistake" ...) retracts, the answer is ``ambiguous``; a claim retracted by
+    a later one gives way to the latest claim."""
+    claims = _claims(text)
+    if not claims:
+        return None
+    by_pos = sorted(claims, key=lambda c: c.pos)
+    live = [c for c, nxt in zip(by_pos, by_pos[1:] + [None])
+            if nxt is None or _same(c, nxt) or not _CORRECTION.search(text, c.pos, nxt.pos)]
+    chosen = next((c for c in claims if c in live), by_pos[-1])
+    if chosen.candidates is None:
+        other = next((c for c in live if not _same(chosen, c) and c.number.value is not None), None)
+        if other is not None:
+            return _Answer(chosen.number, chosen.method, [_show(chosen.number), _show(other.number)], chosen.pos)
+    return chosen
 
 
 def _sentence_answer(text: str) -> _Answer | None:
-    """The last sentence's number when that sentence states one number (after its last '='), or
-    hedges between several; None when it holds none or several unrelated numbers."""
-    think_end = text.rfind("</think>")
-    if think_end >= 0:
-        text = text[think_end + len("</think>"):]
-    elif "<think>" in text:
-        return None  # reasoning never closed: cut off before any answer
+    """The last sentence's number when that sentence states one number (after its last '=', or its
+    last conclusion word), or hedges between several; None when it holds none or several unrelated
+    numbers."""
     if "<answer>" in text:
         return None  # the tag format was chosen; an unclosed or number-less tag is no answer
-    sentence = clean_latex(last_sentence(text))
+    sentence = _drop_paren_asides(clean_latex(last_sentence(text)))
     eq = sentence.rfind("=")
     clause = sentence[eq + 1:] if eq >= 0 and first_number(sentence, eq + 1) is not None else sentence
     nums = list(islice(find_numbers(clause), 3))
     if not nums:
-        return None
-    candidates = hedged(clause)
+        words = word_numbers(clause)
+        if len(words) != 1:
+            return None
+        return _Answer(words[0], "last_sentence", None)
+    candidates = hedged(clause, nums[0], lists=False)
     if len(nums) > 1 and candidates is None:
         conclusion = None
         for conclusion in _CONCLUSION.finditer(clause):
@@ -186,7 +255,7 @@ def _sentence_answer(text: str) -> _Answer | None:
             return None
         clause = clause[conclusion.end():]
         nums = list(islice(find_numbers(clause), 3))
-        candidates = hedged(clause)
+        candidates = hedged(clause, nums[0], lists=False) if nums else None
         if not nums or (len(nums) > 1 and candidates is None):
             return None
     return _Answer(nums[0], "last_sentence", candidates)
@@ -203,17 +272,40 @@ def _last_number_answer(text: str) -> _Answer | None:
         return None
     sentence = last_sentence(tail[:m.end] + " ")
     nums = list(find_numbers(sentence))
-    candidates = hedged(sentence[nums[-2].start:]) if len(nums) > 1 else None
+    candidates = hedged(sentence[nums[-2].start:], lists=False) if len(nums) > 1 else None
     return _Answer(m, "last_number", candidates)
 
 
-def _extract(completion: str, flexible: bool) -> tuple[_Answer | None, dict]:
-    reply, cut = own_turn(completion)
+def _reply(completion: str, tags=None) -> tuple[str | None, dict]:
+    """The reply every rule reads (normalised, reasoning block cut off, own turn only, Markdown
+    emphasis and asides dropped); None when the reasoning never closed."""
+    text, cut = end_of_turn(normalize(completion))
+    split = split_reasoning(text, tags)
+    if split.reply is None:
+        return None, {"reasoning": "unclosed"}
+    reply, cut2 = own_turn(split.reply)
+    cut = cut or cut2
     info = {"cut_at": cut} if cut else {}
-    ans = _marked(reply) or _sentence_answer(reply)
-    if ans is None and flexible:
-        ans = _last_number_answer(reply)
-    return ans, info
+    if "**" in reply or "__" in reply:
+        reply = reply.replace("**", "").replace("__", "")
+    return drop_asides(reply), info
+
+
+def _answers(reply: str | None) -> tuple[_Answer | None, _Answer | None]:
+    """(strict answer, flexible answer) of a prepared reply."""
+    if reply is None:
+        return None, None
+    ans = _marked(reply)
+    if ans is not None:
+        return ans, ans
+    reply = drop_signoff(reply)
+    ans = _sentence_answer(reply)
+    return ans, ans if ans is not None else _last_number_answer(reply)
+
+
+def _extract(completion: str, flexible: bool, tags=None) -> tuple[_Answer | None, dict]:
+    reply, info = _reply(completion, tags)
+    return _answers(reply)[1 if flexible else 0], info
 
 
 def extract_gsm8k_answer(completion: str, flexible: bool = False) -> tuple[NumberMatch | None, str | None]:
@@ -251,13 +343,13 @@ def _parse_gold_text(answer: str) -> Fraction | None:
     return m.value
 
 
-def _judge(ans: _Answer | None, gold: Fraction) -> tuple[bool, str]:
+def _judge(ans: _Answer | None, gold: Fraction, unclosed: bool = False) -> tuple[bool, str]:
     if ans is None:
-        return False, NO_ANSWER
+        return False, UNCLOSED_REASONING if unclosed else NO_ANSWER
     if ans.candidates is not None:
         return False, AMBIGUOUS
     value = ans.number.value
-    if value is not None and (value == gold or _float_artifact(value, gold)):
+    if value is not None and (value == gold or gold in ans.number.alts or _float_artifact(value, gold)):
         return True, CORRECT
     return False, NOT_EQUAL
 
@@ -273,7 +365,7 @@ def _show(m: NumberMatch | None) -> str | None:
     return m.text.strip() if len(m.text) <= 100 else m.text[:100] + "..."
 
 
-def verify_gsm8k(completion: str, answer, *, mode: str = "strict") -> Verdict:
+def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tags=None) -> Verdict:
     """GSM8K numeric answer: strict (answer markers, else a one-number last sentence) or flexible
     (else the last number).
 
@@ -284,8 +376,8 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict") -> Verdict:
         raise ValueError(f"gsm8k mode must be one of {_MODES}, got {mode!r}")
     if not isinstance(completion, str):
         completion = "" if completion is None else str(completion)
-    strict, info = _extract(completion, flexible=False)
-    flex = strict if strict is not None else _extract(completion, flexible=True)[0]
+    reply, info = _reply(completion, reasoning_tags)
+    strict, flex = _answers(reply)
     gold = parse_gsm8k_gold(answer)
     chosen = strict if mode == "strict" else flex
     m = chosen.number if chosen else None
@@ -301,7 +393,7 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict") -> Verdict:
     details["gold"] = format_fraction(gold)
     results = {}
     for name, ans in (("strict", strict), ("flexible", flex)):
-        ok, reason = _judge(ans, gold)
+        ok, reason = _judge(ans, gold, bool(info.get("reasoning")))
         results[name] = {"correct": ok, "extracted": _show(ans.number if ans else None), "reason": reason}
     details["strict"] = results["strict"]
     details["flexible"] = results["flexible"]

@@ -69,8 +69,10 @@ from functools import lru_cache
 from typing import Any
 
 from ._deadline import MAX_WORKERS, NO_SIGNALS, call_in_worker, call_with_alarm, can_use_alarm, shutdown_workers
-from ._extract import last_boxed_content, last_tag_content
+from ._extract import boxed_contents, last_boxed_content, last_tag_content
+from ._final import CORRECTION, drop_asides, end_of_turn, own_turn
 from ._mathfast import boxed_span, fast_verdict, kind, same_text, simple_answer
+from ._reply import normalize, split_reasoning
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
 
 __all__ = ["verify_math", "gold_to_latex", "prediction_spans", "DEFAULT_TIMEOUT", "MAX_CHARS",
@@ -154,6 +156,53 @@ def _is_prose(s: str) -> bool:
     return any(w.lower() not in _MATH_WORDS for w in _WORD.findall(_COMMAND_OR_TEXT.sub(" ", s)))
 
 
+_MAX_BOXES = 16
+AMBIGUOUS = "ambiguous"
+UNCLOSED_REASONING = "unclosed_reasoning"
+_THOUSANDS_COMMA = re.compile(r"\d,\d{3}(?!\d)")
+_MULTI_PART = re.compile(r",|\\pm|\\mp|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\}|\\cup|\\in\b")
+
+
+def _distinct(boxes: list[str]) -> list[str]:
+    """The boxes' answers without repeats (same text, or the same simple number written twice)."""
+    out: list[str] = []
+    keys: list = []
+    for b in boxes:
+        key = _value_key(b)
+        if not any(same_text(b, o) or k == key for o, k in zip(out, keys)):
+            out.append(b)
+            keys.append(key)
+    return out
+
+
+def _value_key(box: str):
+    simple = simple_answer(box)
+    if simple is None:
+        return box
+    return (simple[0], simple[1][:2]) if simple[0] == "scalar" else (simple[0], tuple(x[:2] for x in simple[1]))
+
+
+def _multi_part(answer: str) -> bool:
+    """A gold with several parts (``2, 5``, ``(1,2)``, ``3 \\pm \\sqrt 2``, an interval or set)."""
+    return _MULTI_PART.search(_THOUSANDS_COMMA.sub("", answer)) is not None
+
+
+_SEPARATORS = re.compile(r"\s*(?:,|;|\\text\{\s*(?:or|and)\s*\}|\\(?:quad|qquad|pm|mp)\b|\bor\b|\band\b)\s*|\s+")
+
+
+def _hedge(span: str) -> list[str] | None:
+    """POLICY (hedges, for a gold with one part): a span that is a list of several different simple
+    answers (``14, 16``, ``4 \\text{ or } 5``, ``12 13 14``, ``40 \\pm 5``) is ``ambiguous``."""
+    span = span.strip().strip("$").strip()
+    if len(span) > 200 or simple_answer(span) is not None:
+        return None
+    parts = [p for p in _SEPARATORS.split(_THOUSANDS_COMMA.sub(lambda m: m.group().replace(",", ""), span)) if p]
+    if len(parts) < 2 or any(simple_answer(p) is None for p in parts):
+        return None
+    distinct = _distinct(parts)
+    return distinct if len(distinct) > 1 else None
+
+
 def _tail(text: str, details: dict) -> str:
     if len(text) > MAX_CHARS:
         details["truncated"] = True
@@ -161,17 +210,21 @@ def _tail(text: str, details: dict) -> str:
     return text
 
 
-def prediction_spans(completion: str) -> tuple[str, list[str], dict]:
+def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
     """(source, texts for math-verify to parse in order, details) -- the policy's steps 1-4.
 
     An empty list means there is no answer to read. Linear in the completion's length.
     """
     details: dict[str, Any] = {}
-    think_end = completion.rfind("</think>")
-    if think_end < 0 and "<think>" in completion:  # reasoning never closed: cut off before any answer
+    text, cut = end_of_turn(normalize(completion))
+    split = split_reasoning(text, tags)
+    if split.reply is None:  # reasoning never closed: cut off before any answer
         details["source"] = "unclosed_think"
         return "unclosed_think", [], details
-    reply = completion[think_end + len("</think>"):] if think_end >= 0 else completion
+    reply, cut2 = own_turn(split.reply)
+    if cut or cut2:
+        details["cut_at"] = cut or cut2
+    reply = drop_asides(reply)
     content = last_tag_content(reply, "answer")
     if content is not None:
         details["source"] = "answer_tag"
@@ -183,9 +236,16 @@ def prediction_spans(completion: str) -> tuple[str, list[str], dict]:
             return "answer_tag", [], details
         as_latex, as_text = f"$\\boxed{{{_tail(cleaned, details)}}}$", _tail(content, details)
         return "answer_tag", ([as_text, as_latex] if _is_prose(cleaned) else [as_latex, as_text]), details
-    boxed = last_boxed_content(reply)
-    if boxed is not None:
+    found = boxed_contents(reply, _MAX_BOXES)
+    # a box retracted by a correction before the next one ("First 3, but correcting: 4") gives way
+    boxes = [b for (p, b), nxt in zip(found, found[1:] + [None])
+             if nxt is None or not CORRECTION.search(reply, p + len(b), nxt[0])]
+    if boxes:
+        boxed = boxes[-1]
         details["source"] = "boxed"
+        distinct = _distinct(boxes)
+        if len(distinct) > 1:
+            details["boxes"] = distinct
         return "boxed", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
     details["source"] = "text"
     opened = reply.rfind("<answer>")  # an answer cut off before its closing tag: read only that
@@ -298,7 +358,8 @@ def _fast(answer: str, texts: list[str]) -> tuple[bool, str] | None:
     return fast_verdict(simple, texts, gold_kind)
 
 
-def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True) -> Verdict:
+def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True,
+                reasoning_tags=None) -> Verdict:
     """MATH-style final answer checked by math-verify (``<answer>`` tag, ``\\boxed{}``, LaTeX), with
     a working timeout.
 
@@ -311,7 +372,18 @@ def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIME
     if answer is None or not str(answer).strip():
         return Verdict(0.0, None, None, BAD_GOLD, {})
     answer = str(answer)
-    _, texts, details = prediction_spans(completion)
+    source, texts, details = prediction_spans(completion, reasoning_tags)
+    if source == "unclosed_think":
+        return Verdict(0.0, False, None, UNCLOSED_REASONING, details)
+    if not _multi_part(answer):
+        boxes = details.get("boxes")
+        span = boxed_span(texts) if texts else None
+        candidates = boxes if boxes else (_hedge(span if span is not None else texts[0]) if texts else None)
+        if candidates:
+            details["candidates"] = candidates[:8]
+            return Verdict(0.0, False, (span or texts[0])[:500], AMBIGUOUS, details)
+    elif details.get("boxes"):  # a multi-part gold written as several boxes: compared as their tuple
+        texts = [f"$\\boxed{{{', '.join(details['boxes'])}}}$"]
     quick = _fast(answer, texts) if fast else None
     if quick is not None:
         details["path"] = "fast"
