@@ -54,7 +54,7 @@ _NUMBER = re.compile(
     (?:[eE](?P<exp>[-+\u2212]?\d{1,6})(?!\w|\.\d)
        |[ ]?[x\u00d7*\u00b7][ ]?10[ ]?\^[ ]?(?P<exp2>[-+\u2212]?\d{1,6})(?!\d|\.\d)
        |[ ]?\^[ ]?\{?[ ]?(?P<pow>\d{1,3})(?![\d.])(?:[ ]?\})?)?
-    (?:\s?/\s?(?P<den>\d+)(?![\d.]))?
+    (?:\s?/\s?(?P<den>\d+)(?!\d|\.\d))?
     (?P<scale>[ ](?:thousand|million|billion|trillion)\b)?
     (?P<pct>\s?%)?
     )
@@ -91,32 +91,34 @@ def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fra
     num = num.replace(",", "")
     if len(num) > MAX_DIGITS + 1 or (den is not None and len(den) > MAX_DIGITS):
         return None
-    value = Fraction(num)
+    whole, dot, decimals = num.partition(".")  # int arithmetic: Fraction(str) runs a regex per call
+    top = int(whole + decimals) if whole or decimals else 0
+    bottom = 10 ** len(decimals) if dot else 1
     if den is not None:
         d = int(den)
         if d == 0:
             return None
-        value /= d
-    return -value if negative else value
+        bottom *= d
+    return Fraction(-top if negative else top, bottom)
 
 
 def _make(m: re.Match) -> NumberMatch | None:
     """The match as a NumberMatch; None for a "mixed number" whose fraction is not proper (the
     caller re-reads the whole part alone)."""
-    if m.group("hh") is not None:  # "2 hours and 30 minutes": hours, with the minutes as an alternative
-        hours, minutes = int(m.group("hh")), int(m.group("mm"))
+    hh, mm, num, den, whole, dc, exp, exp2, pw, scale, pct, sign, sign2 = m.group(
+        "hh", "mm", "num", "den", "whole", "dc", "exp", "exp2", "pow", "scale", "pct", "sign", "sign2")
+    if hh is not None:  # "2 hours and 30 minutes": hours, with the minutes as an alternative
+        hours, minutes = int(hh), int(mm)
         return NumberMatch(m.start(), m.end(), m.group(0), hours + Fraction(minutes, 60), False,
                            alts=(Fraction(hours * 60 + minutes),))
-    num, den, whole = m.group("num"), m.group("den"), m.group("whole")
-    dc = m.group("dc")
     if dc is not None:
         num = dc.replace(",", ".")
-    exp = m.group("exp") or m.group("exp2")
+    exp = exp or exp2
     exponent = int(exp.replace("\u2212", "-")) if exp else 0
-    power = int(m.group("pow")) if m.group("pow") else None
+    power = int(pw) if pw else None
     too_long = len(num) > MAX_DIGITS + 1 + num.count(",") or (den is not None and len(den) > MAX_DIGITS) \
         or abs(exponent) > MAX_EXPONENT or (power is not None and len(num) * power > MAX_DIGITS)
-    negative = (m.group("sign") is not None) != (m.group("sign2") is not None)
+    negative = (sign is not None) != (sign2 is not None)
     value = None
     if not too_long:
         value = to_fraction(num, den, negative=negative)
@@ -132,9 +134,9 @@ def _make(m: re.Match) -> NumberMatch | None:
             if den is not None:  # "2^3/4": leave the fraction alone, read the power's base
                 return None
             value = value ** power
-        if value is not None and m.group("scale"):
-            value *= _SCALES[m.group("scale").strip()]
-    return NumberMatch(m.start(), m.end(), m.group(0), value, m.group("pct") is not None, too_long)
+        if value is not None and scale:
+            value *= _SCALES[scale.strip()]
+    return NumberMatch(m.start(), m.end(), m.group(0), value, pct is not None, too_long)
 
 
 def _matches(text: str, pos: int, endpos: int | None) -> Iterator[NumberMatch]:
@@ -160,7 +162,11 @@ def find_numbers(text: str, pos: int = 0, endpos: int | None = None) -> Iterator
 
 
 def first_number(text: str, pos: int = 0, endpos: int | None = None) -> NumberMatch | None:
-    return next(_matches(text, pos, endpos), None)
+    m = _NUMBER.search(text, pos) if endpos is None else _NUMBER.search(text, pos, endpos)
+    if m is None:
+        return None
+    made = _make(m)
+    return made if made is not None else next(_matches(text, m.start(), endpos), None)
 
 
 _LEAD = re.compile(r"[-\u2212\u2013]?(?:[$\u20ac\u00a3]\s?)?[-\u2212\u2013]?\d{1,%d}" % MAX_DIGITS)

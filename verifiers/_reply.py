@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["REASONING_TAGS", "Split", "normalize", "split_reasoning", "UNCLOSED", "CLOSED", "NO_BLOCK"]
 
@@ -61,6 +62,7 @@ _CF_RANGES = ((0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD), (0x7
               (0xE0020, 0xE007F))
 _FORMAT_CHARS: dict[int, str | None] = {cp: None for a, b in _CF_RANGES for cp in range(a, b + 1)}
 _FORMAT_CHARS[0x2044] = "/"  # fraction slash
+_FORMAT_RE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _CF_RANGES) + "\u2044]")
 _SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
 _SUPER_RUN = re.compile(f"[{_SUPERSCRIPTS}]{{1,12}}")
 _SUPER_MAP = {ord(c): str(i) for i, c in enumerate(_SUPERSCRIPTS)}
@@ -69,6 +71,7 @@ _VULGAR_MAP = {"\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4", "\u2153": "1/3
                "\u215a": "5/6", "\u215b": "1/8", "\u215c": "3/8", "\u215d": "5/8", "\u215e": "7/8",
                "\u2150": "1/7", "\u2151": "1/9", "\u2152": "1/10"}
 _VULGAR = re.compile(f"(\\d?)([{''.join(_VULGAR_MAP)}])")
+_VULGAR_CHAR = re.compile(f"[{''.join(_VULGAR_MAP)}]")  # the cheap pre-scan (no optional group in front)
 
 
 def normalize(text: str) -> str:
@@ -79,10 +82,10 @@ def normalize(text: str) -> str:
         return text
     if _SUPER_RUN.search(text):
         text = _SUPER_RUN.sub(lambda m: "^" + m.group().translate(_SUPER_MAP), text)
-    if _VULGAR.search(text):
+    if _VULGAR_CHAR.search(text):
         text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
     text = unicodedata.normalize("NFKC", text)
-    return text.translate(_FORMAT_CHARS)
+    return text.translate(_FORMAT_CHARS) if _FORMAT_RE.search(text) else text
 
 
 @dataclass(frozen=True)
@@ -94,31 +97,35 @@ class Split:
     state: str  # CLOSED, UNCLOSED or NO_BLOCK
 
 
+@lru_cache(maxsize=32)
+def _tag_regex(tags: tuple[tuple[str, str], ...]) -> tuple[re.Pattern, frozenset, bool]:
+    """(one regex for every tag, the closing tags, whether every tag starts with '<')."""
+    closing = frozenset(c for _, c in tags)
+    alternatives = sorted({t for pair in tags for t in pair}, key=len, reverse=True)
+    angled = all(t.startswith("<") for t in alternatives)
+    return re.compile("|".join(re.escape(t) for t in alternatives)), closing, angled
+
+
 def split_reasoning(text: str, tags: tuple[tuple[str, str], ...] | None = None) -> Split:
     """Cut ``text`` (already :func:`normalize`-d) by the think-block contract of the module docstring."""
-    tags = REASONING_TAGS if tags is None else tags
-    close_at, close_len = -1, 0
-    for _, closing in tags:
-        c = text.rfind(closing)
-        if c > close_at:
-            close_at, close_len = c, len(closing)
-    if close_at < 0:
-        opened = _first_open(text, tags, 0, len(text))
-        if opened is None:
+    pattern, closing, angled = _tag_regex(REASONING_TAGS if tags is None else tuple(tags))
+    if angled and "<" not in text:
+        return Split(text, None, NO_BLOCK)
+    first_open = last_close = last_open = None
+    for m in pattern.finditer(text):  # one C-level scan; tag occurrences are few
+        if m.group() in closing:
+            last_close = m
+        else:
+            if first_open is None:
+                first_open = m
+            last_open = m
+    if last_close is None:
+        if first_open is None:
             return Split(text, None, NO_BLOCK)
-        return Split(None, text[opened[0] + opened[1]:], UNCLOSED)
-    reply = text[close_at + close_len:]
-    opened = _first_open(text, tags, 0, close_at)
-    reasoning = text[opened[0] + opened[1]:close_at] if opened is not None else text[:close_at]
-    if _first_open(reply, tags, 0, len(reply)) is not None:  # re-opened and cut off
+        return Split(None, text[first_open.end():], UNCLOSED)
+    close_at = last_close.start()
+    start = first_open.end() if first_open is not None and first_open.start() < close_at else 0
+    reasoning = text[start:close_at]
+    if last_open is not None and last_open.start() > close_at:  # re-opened and cut off
         return Split(None, reasoning, UNCLOSED)
-    return Split(reply, reasoning, CLOSED)
-
-
-def _first_open(text: str, tags, start: int, end: int) -> tuple[int, int] | None:
-    best = None
-    for opening, _ in tags:
-        p = text.find(opening, start, end)
-        if p >= 0 and (best is None or p < best[0]):
-            best = (p, len(opening))
-    return best
+    return Split(text[last_close.end():], reasoning, CLOSED)

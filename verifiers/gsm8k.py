@@ -66,7 +66,8 @@ from functools import lru_cache
 from itertools import islice
 
 from ._extract import boxed_contents, last_tag_content
-from ._final import CORRECTION as _CORRECTION, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, word_numbers
+from ._final import CORRECTION as _CORRECTION
+from ._final import ascii_lower, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, word_numbers
 from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, format_fraction, last_number
 from ._reply import normalize, split_reasoning
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, Verdict, register
@@ -87,15 +88,14 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 _LAST_DIGIT = re.compile(r"\d")
 _CONCLUSION = re.compile(r"\b(?:so|therefore|thus|hence|which (?:is|means|makes|gives)|that (?:is|makes)|"
                          r"for a total of|comes? to|in total|altogether|leaving|leaves|left with|remains?)\b",
-                         re.IGNORECASE)
+                         0)
 #: a parenthetical that offers no alternative is an aside: "18 (= 20 - 2)", "6 hours (from 9 to 3)"
 _PAREN = re.compile(r"\([^()\n]{0,120}\)")
-_PAREN_HEDGE = re.compile(r"\b(?:or|maybe|perhaps|possibly|could|might|alternatively)\b", re.IGNORECASE)
+_PAREN_HEDGE = re.compile(r"\b(?:or|maybe|perhaps|possibly|could|might|alternatively)\b", 0)
 AMBIGUOUS = "ambiguous"
 UNCLOSED_REASONING = "unclosed_reasoning"
 #: Relative error under which a non-integer prediction is float noise from tool use, not a new value.
 FLOAT_RTOL = 1e-9
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class _Answer:
 def _drop_paren_asides(span: str) -> str:
     if "(" not in span:
         return span
-    return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(m.group()) else " ", span)
+    return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(ascii_lower(m.group())) else " ", span)
 
 
 def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False) -> _Answer | None:
@@ -120,20 +120,23 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False)
     that holds its first number. The clause up to that number's sentence end is checked for
     hedging (:func:`._final.hedged`)."""
     span = _drop_paren_asides(clean_latex(span))
-    if sentence:
-        first = first_number(span)
-        if first is not None:
-            end = _SENTENCE_END.search(span, first.end)
-            span = span[:end.start() if end else len(span)]
+    first = first_number(span)
+    if sentence and first is not None:
+        end = _SENTENCE_END.search(span, first.end)
+        if end is not None:
+            span = span[:end.start()]
+            first = first_number(span)
     eq = span.rfind("=")
-    start = eq + 1 if eq >= 0 and first_number(span, eq + 1) is not None else 0
-    if start == 0:
+    m = first_number(span, eq + 1) if eq >= 0 else None
+    start = eq + 1 if m is not None else 0
+    if m is None and first is not None:
         conclusion = None
-        for conclusion in _CONCLUSION.finditer(span):
+        for conclusion in _CONCLUSION.finditer(ascii_lower(span)):
             pass
-        if conclusion is not None and first_number(span, conclusion.end()) is not None:
-            start = conclusion.end()
-    m = first_number(span, start)
+        if conclusion is not None:
+            m = first_number(span, conclusion.end())
+        if m is None:
+            m = first
     if m is None:
         words = word_numbers(span[start:start + _SPAN_CHARS])
         if not words:
@@ -159,9 +162,7 @@ def _after_marker(text: str, marker_end: int) -> str:
 def _answer_is_ends(text: str) -> list[int]:
     """Ends of the "the answer is" style markers, last first. Looks only around the last
     :data:`_MAX_MENTIONS` occurrences of "answer", so repeated mentions cannot make it slow."""
-    low = text.lower()
-    if len(low) != len(text):  # a few Unicode letters change length when lowered: keep offsets
-        low = text.translate(_ASCII_LOWER)
+    low = ascii_lower(text)
     pos = len(low)
     ends: list[int] = []
     for _ in range(_MAX_MENTIONS):
@@ -222,7 +223,7 @@ def _marked(text: str) -> _Answer | None:
         return None
     by_pos = sorted(claims, key=lambda c: c.pos)
     live = [c for c, nxt in zip(by_pos, by_pos[1:] + [None])
-            if nxt is None or _same(c, nxt) or not _CORRECTION.search(text, c.pos, nxt.pos)]
+            if nxt is None or _same(c, nxt) or not _CORRECTION.search(ascii_lower(text[c.pos:nxt.pos]))]
     chosen = next((c for c in claims if c in live), by_pos[-1])
     if chosen.candidates is None:
         other = next((c for c in live if not _same(chosen, c) and c.number.value is not None), None)
@@ -249,7 +250,7 @@ def _sentence_answer(text: str) -> _Answer | None:
     candidates = hedged(clause, nums[0], lists=False)
     if len(nums) > 1 and candidates is None:
         conclusion = None
-        for conclusion in _CONCLUSION.finditer(clause):
+        for conclusion in _CONCLUSION.finditer(ascii_lower(clause)):
             pass
         if conclusion is None:
             return None

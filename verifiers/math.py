@@ -70,7 +70,7 @@ from typing import Any
 
 from ._deadline import MAX_WORKERS, NO_SIGNALS, call_in_worker, call_with_alarm, can_use_alarm, shutdown_workers
 from ._extract import boxed_contents, last_boxed_content, last_tag_content
-from ._final import CORRECTION, drop_asides, end_of_turn, own_turn
+from ._final import CORRECTION, ascii_lower, drop_asides, end_of_turn, own_turn
 from ._mathfast import boxed_span, fast_verdict, kind, same_text, simple_answer
 from ._reply import normalize, split_reasoning
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
@@ -239,7 +239,7 @@ def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
     found = boxed_contents(reply, _MAX_BOXES)
     # a box retracted by a correction before the next one ("First 3, but correcting: 4") gives way
     boxes = [b for (p, b), nxt in zip(found, found[1:] + [None])
-             if nxt is None or not CORRECTION.search(reply, p + len(b), nxt[0])]
+             if nxt is None or not CORRECTION.search(ascii_lower(reply[p + len(b):nxt[0]]))]
     if boxes:
         boxed = boxes[-1]
         details["source"] = "boxed"
