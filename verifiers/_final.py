@@ -32,14 +32,16 @@ END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "
                "</s>")
 SENTENCE_CHARS = 400
 #: "Now let's try a similar problem", "Here is another question for you" (at a line or sentence start)
-_FOLLOW_UP = (r"(?:Now,?[ \t]|Next,?[ \t])?(?:let's|let us|try|here's|here is|consider|you can try|can you (?:solve|try))"
+_FOLLOW_UP = (r"(?:Now,?[ \t]|Next,?[ \t])?"
+              r"(?:let's|let us|try|here's|here is|consider|you can try|can you (?:solve|try))"
               r"(?:[ \t]\w+){0,2}[ \t](?:another|a similar|a new|a different|a follow-up|a practice|a related|"
               r"the next|a bonus|this one)\b(?:[ \t]\w+)?(?:[ \t](?:problem|question|exercise|example|one))?")
 
 _NEW_TURN = re.compile(  # one linear scan; the line-start alternatives share one "\n" branch
     "|".join(re.escape(t) for t in END_OF_TURN)
     + r"|<\|im_start\|>|<\|user\|>|\[INST\]|<start_of_turn>"
-    + r"|\n[ \t]*(?:#{1,4}[ \t]*)?(?:\*\*)?(?:(?:Question|Problem|Q|Human|User)(?:[ \t]*\d{1,3})?[ \t]*(?:\*\*)?[:\uff1a]"
+    + r"|\n[ \t]*(?:#{1,4}[ \t]*)?(?:\*\*)?"
+    + r"(?:(?:Question|Problem|Q|Human|User)(?:[ \t]*\d{1,3})?[ \t]*(?:\*\*)?[:\uff1a]"
     # an invented follow-up exercise without a header: "Follow-up question: ...", "Bonus problem"
     + r"|(?:Follow[- ]?up|Bonus|Practice|Exercise|Challenge|Extra|Similar|Related|Next|New|Another)\b[^\n.:]{0,30}?"
       r"\b(?:problem|question|exercise|challenge)s?\b"
@@ -200,7 +202,8 @@ _SIGNOFF = re.compile(r"\b(?:let\s+me\s+know|feel\s+free|hope\s+(?:this|that|it)
                       r"math)|cheers|enjoy|keep\s+(?:practicing|up)|great\s+question|thanks?\s+(?:you\s+)?for)\b",
                       0)
 #: words between two claims that retract the earlier one ("#### 5 Wait, I made a mistake. #### 7")
-CORRECTION = re.compile(r"\b(?:wait|actually|correction|correcting|mistake|error|oops|sorry|miscalculated|recheck|re-check|"
+CORRECTION = re.compile(r"\b(?:wait|actually|correction|correcting|mistake|error|oops|sorry|miscalculated|"
+                        r"recheck|re-check|"
                         r"recalculate|recompute|redo|on second thought|scratch that|instead|corrected|let me fix)\b",
                         0)
 _WORDY = re.compile(r"[A-Za-z0-9]")
@@ -239,7 +242,8 @@ def drop_signoff(text: str) -> str:
         sentence = last_sentence(body)
         if not sentence:
             return body
-        if _SIGNOFF.search(ascii_lower(sentence)) or sentence.rstrip("*_ )").endswith("?") or not _WORDY.search(sentence):
+        to_reader = _SIGNOFF.search(ascii_lower(sentence)) or sentence.rstrip("*_ )").endswith("?")
+        if to_reader or not _WORDY.search(sentence):
             text = body[:len(body) - len(sentence)]
         else:
             return body
@@ -249,7 +253,8 @@ def drop_signoff(text: str) -> str:
 _WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
                                       "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
 _TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
-_NUMBER_WORD = re.compile(r"\b(?P<tens>twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[- ](?P<unit>one|two|three|"
+_NUMBER_WORD = re.compile(r"\b(?P<tens>twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+                          r"(?:[- ](?P<unit>one|two|three|"
                           r"four|five|six|seven|eight|nine)\b)?|\b(?P<word>zero|one|two|three|four|five|six|seven|"
                           r"eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|"
                           r"nineteen)\b", 0)

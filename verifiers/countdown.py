@@ -5,7 +5,8 @@ Policy (registered as ``countdown``, reference fields ``numbers`` and ``target``
 * **Where the answer is.** The content of the last ``<answer>…</answer>`` block of the *reply*: the
   completion is normalised and cut by the think-block contract of :mod:`._reply` (text after the
   last closing ``</think>``/``</reasoning>``/...; a reasoning block that never closes has no reply,
-  ``no_answer``), so an answer written only inside the reasoning block does not count. An ``<answer>`` that is never closed is
+  ``no_answer``), so an answer written only inside the reasoning block does not count. An
+  ``<answer>`` that is never closed is
   ``no_answer`` (``details["unclosed"]`` says so); an unclosed ``<answer>`` after a complete block is
   ignored (the last complete block counts). With ``bare=True`` the whole completion is the
   expression. Tags are found with ``str.rfind`` (linear time on any input, no regex backtracking).

@@ -271,12 +271,17 @@ _VULGAR_MAP = {"\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4", "\u2153": "1/3
 
 #: claims written in words or arrows are claims like "=" (issue 26, class 6): "12 * 3 → 36",
 #: "5 + 7 equals 12", "4 * 6 is 24", "3 * 5 gives 15"
-_WORD_EQ = re.compile(r"(?<=[\d)%])[ \t]*(?:\u2192|->|=>|\u21d2|\u27f6|\bequals\b|\bis equal to\b|\bis\b|\bgives(?: us)?\b|"
+_WORD_EQ = re.compile(r"(?<=[\d)%])[ \t]*(?:\u2192|->|=>|\u21d2|\u27f6|\bequals\b|\bis equal to\b|\bis\b|"
+                      r"\bgives(?: us)?\b|"
                       r"\bmakes\b|\byields\b|\bresults in\b)[ \t]*(?=\$?[-\u2212]?\d|\(|\.\d)")
 
 
+_WORD_EQ_HINTS = ("\u2192", "->", "=>", "\u21d2", "\u27f6", "equals", "equal to", " is ", "gives", "makes", "yields",
+                  "results in")
+
+
 def _prepare(text: str) -> str:
-    if _WORD_EQ.search(text):
+    if any(h in text for h in _WORD_EQ_HINTS) and _WORD_EQ.search(text):
         text = _WORD_EQ.sub(" = ", text)
     text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
     if "\\" in text:
