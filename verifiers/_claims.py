@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from itertools import islice
 
-from ._extract import boxed_contents, last_tag_content
+from ._extract import boxed_contents, tag_contents
 from ._final import CORRECTION as _CORRECTION
 from ._final import ascii_lower, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, word_numbers
 from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, last_number
@@ -142,12 +142,11 @@ def _claims(text: str) -> list[Answer]:
     ``#### N`` lines (last first), the ``\\boxed{}`` (last first), the "answer is" markers (last
     first); each holding a number."""
     out: list[Answer] = []
-    tag_end = text.rfind("</answer>")
-    tag = last_tag_content(text, "answer")
-    if tag is not None:
-        ans = _clause_answer(tag[-_SPAN_CHARS * 5:], "answer_tag", tag_end)
-        if ans is not None:
-            out.append(ans)
+    if "</answer>" in text:
+        for tag_end, tag in tag_contents(text, "answer", _MAX_CLAIMS):
+            ans = _clause_answer(tag[-_SPAN_CHARS * 5:], "answer_tag", tag_end)
+            if ans is not None:
+                out.append(ans)
     pos = len(text)
     for _ in range(_MAX_CLAIMS):
         pos = text.rfind("####", 0, pos)
@@ -193,9 +192,10 @@ def _marked(text: str) -> Answer | None:
 
 
 def _sentence_answer(text: str) -> Answer | None:
-    """The last sentence's number when that sentence states one number (after its last '=', or its
-    last conclusion word), or hedges between several; None when it holds none or several unrelated
-    numbers."""
+    """The last sentence's number: the first after its last '=' (the result of a shown equation:
+    "4 + 5 = 9 birds on the tree and 2 on the ground" -> 9), else the only number (after its last
+    conclusion word when it holds several), or a hedge between several; None when it holds none or
+    several unrelated numbers."""
     if "<answer>" in text:
         return None  # the tag format was chosen; an unclosed or number-less tag is no answer
     sentence = _drop_paren_asides(clean_latex(last_sentence(text)))
@@ -208,7 +208,7 @@ def _sentence_answer(text: str) -> Answer | None:
             return None
         return Answer(words[0], "last_sentence", None)
     candidates = hedged(clause, nums[0], lists=False)
-    if len(nums) > 1 and candidates is None:
+    if len(nums) > 1 and candidates is None and eq < 0:
         conclusion = None
         for conclusion in _CONCLUSION.finditer(ascii_lower(clause)):
             pass

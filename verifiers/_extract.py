@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["last_tag_content", "last_boxed_content", "think_content", "boxed_contents"]
+__all__ = ["last_tag_content", "last_boxed_content", "think_content", "boxed_contents", "tag_contents"]
 
 _BRACE_TOKENS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
 
@@ -98,3 +98,23 @@ def boxed_contents(text: str, limit: int = 16) -> list[tuple[int, str]]:
         elif tok[-1] == "{" and len(tok) > 2:
             stack.append((m.end(), True))
     return found[-limit:]
+
+
+def tag_contents(text: str, tag: str, limit: int = 16) -> list[tuple[int, str]]:
+    """``(end, content)`` of the last ``limit`` complete ``<tag>...</tag>`` blocks, last first (each
+    closing tag paired with the nearest opening tag before it, as :func:`last_tag_content`)."""
+    if not isinstance(text, str):
+        return []
+    close, opening = f"</{tag}>", f"<{tag}>"
+    out: list[tuple[int, str]] = []
+    end = len(text)
+    while len(out) < limit:
+        end = text.rfind(close, 0, end)
+        if end < 0:
+            break
+        start = text.rfind(opening, 0, end)
+        if start < 0:
+            break
+        out.append((end, text[start + len(opening):end].strip()))
+        end = start
+    return out

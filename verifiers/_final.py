@@ -55,7 +55,7 @@ _CONNECTORS = frozenset({"or", "to", "and", "&", "\u00b1", "~", "\u2013", "\u201
                          "nor"})
 #: words that offer an alternative however many words follow them ("12, though it could also be 14")
 _STRONG = frozenset({"though", "although", "alternatively", "otherwise", "possibly", "perhaps", "maybe", "could",
-                     "might", "unless", "else"})
+                     "might", "unless", "else", "or"})
 _FILLER = frozenset({"about", "even", "approximately", "roughly", "around", "just", "(", ")", ",", ";", "$",
                      "\u20ac", "\u00a3", "%", "*", "'", '"'})
 _LIST_SEP = re.compile(r"[ \t]*[,;/|]?[ \t]*")
@@ -63,7 +63,9 @@ _LIST_SEP = re.compile(r"[ \t]*[,;/|]?[ \t]*")
 _BOUND = re.compile(r"(?:\b(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|no\s+more\s+than|"
                     r"no\s+less\s+than|no\s+fewer\s+than|up\s+to|over|under|minimum\s+of|maximum\s+of|"
                     r"a\s+minimum\s+of|a\s+maximum\s+of)|[<>\u2264\u2265]=?)\s*\$?\s*$", 0)
-_EITHER = re.compile(r"\b(?:either|between|from)\b", re.IGNORECASE)
+#: a bound written after the number: "16+", "16 or more", "16 and up"
+_OPEN_END = re.compile(r"[ \t]*(?:\+(?![ \t]*[\d(])|or[ \t]+(?:more|less|fewer|greater|higher|lower|above|below|so)\b|"
+                       r"and[ \t]+(?:up|above|over|more)\b|plus\b(?![ \t]*\d))")
 _MAX_NUMBERS = 8
 
 
@@ -130,6 +132,9 @@ def hedged(clause: str, answer: NumberMatch | None = None, lists: bool = True) -
         bound = _BOUND.search(ascii_lower(window)) if window.strip() else None
         if bound is not None:
             return [f"{bound.group().strip()} {answer.text.strip()}", answer.text.strip()]
+        open_end = _OPEN_END.match(ascii_lower(clause[answer.end:answer.end + 30]))
+        if open_end is not None:
+            return [answer.text.strip() + open_end.group().rstrip(), answer.text.strip()]
         after = first_number(clause, answer.end)
         nums = [answer] if after is None else [answer, after]
     else:
