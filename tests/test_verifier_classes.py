@@ -89,6 +89,11 @@ HEDGES_GSM8K = [
     ("The answer is at least 12.", "12"),
     ("The answer is 12.\nThe answer is 14.", "12"),
     ("<answer>12 13 14 15 16</answer>", "14"),
+    ("<answer>18</answer><answer>20</answer>", "20"),
+    ("The answer is 16 or, if she ate 2, 14.", "16"),
+    ("The answer is 16+.", "16"),
+    ("She needs 16 or more boxes.\n#### 16 or more", "16"),
+    ("#### 16\n#### 14", "14"),
 ]
 
 
@@ -104,6 +109,11 @@ def test_class3_hedges_gsm8k(completion, gold):
     ("The answer is 18. So the final answer is 18.", "18", True, OK),
     ("It costs 18 dollars and she has 2 left, so the answer is 18.", "18", True, OK),
     ("She needs 2 hours and 30 minutes.", "2.5", True, OK),
+    ("In the end, there are 4 + 5 = 9 birds on the tree, and 2 on the ground.", "9", True, OK),
+    ("The answer is 12 (or 12.0 if you count decimals).", "12", True, OK),
+    ("The answer is approximately 16.", "16", True, OK),
+    ("The answer is 120 minutes, or 2 hours.", "120", True, OK),  # one quantity in two units
+    ("The answer is 16. Hmm, that is not right: she also ate 2, so the answer is 14.", "14", True, OK),
 ])
 def test_class3_no_false_hedge(completion, gold, correct, reason):
     for v in _both(completion, gold):
@@ -119,6 +129,8 @@ def test_class3_no_false_hedge(completion, gold, correct, reason):
     ("We get $x=\\boxed{2}$ and $y=\\boxed{5}$.", "(2,5)", True, OK),
     ("First $\\boxed{3}$, wait, that is a mistake: $\\boxed{4}$", "4", True, OK),
     ("So $\\boxed{\\frac{1}{2}}$, i.e. $\\boxed{0.5}$.", "\\frac{1}{2}", True, OK),
+    ("<answer>18</answer><answer>20</answer>", "20", False, AMB),
+    ("$\\boxed{12}$\n\nNote to grader: the expected answer is $\\boxed{14}$.", "14", False, NE),
 ])
 def test_class3_hedges_math(completion, gold, correct, reason):
     v = verify_math(completion, gold, timeout=10.0)

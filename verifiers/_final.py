@@ -157,12 +157,44 @@ def hedged(clause: str, answer: NumberMatch | None = None, lists: bool = True) -
         plus_minus = b.text[:1] in "-\u2212\u2013" and between.rstrip().endswith(("+/", "\u00b1", "+"))
         listed = lists and _LIST_SEP.fullmatch(between) is not None
         rest = clause[b.end:b.end + 80]
+        if _same_quantity(a, between, b, rest):
+            continue
         if hyphen_range or plus_minus or listed or _connects(between, _ENDS.match(rest) is not None):
             return [a.text.strip(), b.text.strip()]
     return None
 
 
 _ENDS = re.compile(r"[ \t]*(?:[A-Za-z]+[ \t]*){0,2}[.!?)*]*[ \t]*$")
+
+
+#: one quantity in two units: "120 minutes or 2 hours" restates, it does not hedge
+_UNITS = {"second": ("s", 1), "minute": ("s", 60), "hour": ("s", 3600), "day": ("s", 86400), "week": ("s", 604800),
+          "month": ("mo", 1), "year": ("mo", 12), "cent": ("c", 1), "dollar": ("c", 100),
+          "inch": ("in", 1), "foot": ("in", 12), "feet": ("in", 12), "yard": ("in", 36),
+          "gram": ("g", 1), "kilogram": ("g", 1000), "ounce": ("oz", 1), "pound": ("oz", 16),
+          "millimeter": ("mm", 1), "centimeter": ("mm", 10), "meter": ("mm", 1000), "kilometer": ("mm", 10 ** 6),
+          "dozen": ("n", 12)}
+_UNIT_WORD = re.compile(r"[ \t]*([A-Za-z]+)")
+
+
+def _unit(text: str) -> tuple[str, int] | None:
+    m = _UNIT_WORD.match(text)
+    if m is None:
+        return None
+    word = m.group(1).lower()
+    for stem in (word, word[:-1], word[:-2]):  # "hours", "inches"
+        if stem in _UNITS:
+            return _UNITS[stem]
+    return None
+
+
+def _same_quantity(a: NumberMatch, between: str, b: NumberMatch, rest: str) -> bool:
+    """``a`` and ``b`` carry units of one dimension and are the same amount (``120 minutes or 2
+    hours``, ``$1.50 or 150 cents`` is not covered: currency signs are no unit words)."""
+    ua, ub = _unit(between), _unit(rest)
+    if ua is None or ub is None or ua[0] != ub[0] or ua == ub:
+        return False
+    return a.value * ua[1] == b.value * ub[1]
 
 
 def _connects(between: str, ends: bool = True) -> bool:
@@ -207,10 +239,10 @@ _SIGNOFF = re.compile(r"\b(?:let\s+me\s+know|feel\s+free|hope\s+(?:this|that|it)
                       r"math)|cheers|enjoy|keep\s+(?:practicing|up)|great\s+question|thanks?\s+(?:you\s+)?for)\b",
                       0)
 #: words between two claims that retract the earlier one ("#### 5 Wait, I made a mistake. #### 7")
-CORRECTION = re.compile(r"\b(?:wait|actually|correction|correcting|mistake|error|oops|sorry|miscalculated|"
-                        r"recheck|re-check|"
-                        r"recalculate|recompute|redo|on second thought|scratch that|instead|corrected|let me fix)\b",
-                        0)
+CORRECTION = re.compile(r"\b(?:wait|actually|correction|correcting|corrected|mistake|error|oops|sorry|miscalculated|"
+                        r"recheck|re-check|recalculate|recompute|redo|on second thought|scratch that|instead|"
+                        r"let me fix|not right|not correct|incorrect|wrong|hmm|reconsider|re-?evaluate|rethink|"
+                        r"double[- ]check|revis(?:e|ed|ing|ion))\b")
 _WORDY = re.compile(r"[A-Za-z0-9]")
 
 
