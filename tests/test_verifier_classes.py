@@ -169,6 +169,19 @@ def test_class4_countdown_reads_like_a_grader(expr, numbers, target):
     assert verify_countdown(f"<answer>{expr}</answer>", numbers, target).correct is True
 
 
+@pytest.mark.parametrize("step,answer,gold", [
+    ("2,5 × 4 = 10", "The answer is 2,5 × 4 = 10.", "10"),
+    ("€7,50 × 2 = €15", "She pays €7,50 × 2 = €15.", "15"),
+    ("$1.5 million / 3 = $500,000", "Each gets $1.5 million / 3 = $500,000.", "500000"),
+    ("2 1/2 × 4 = 10", "So 2 1/2 × 4 = 10 cups.", "10"),
+    ("10^6 / 1000 = 1000", "So 10^6 / 1000 = 1000.", "1000"),
+    ("3 x 4 = 12", "So 3 x 4 = 12.", "12"),
+])
+def test_class4_one_reading_for_stepwise_and_gsm8k(step, answer, gold):
+    assert verify_stepwise(f"<think>{step}</think>").correct is True
+    assert verify_gsm8k(answer, gold).correct is True
+
+
 def test_class4_half_and_times_agree_across_verifiers():
     assert verify_stepwise("<think>½ × 8 = 4</think>").correct is True
     assert verify_gsm8k("<think>½ × 8</think>\nThe answer is ½.", "0.5").correct is True

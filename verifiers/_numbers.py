@@ -22,7 +22,7 @@ from typing import Iterator
 
 __all__ = [
     "MAX_DIGITS", "NumberMatch", "find_numbers", "last_number", "first_number", "to_fraction",
-    "clean_latex", "format_fraction", "MINUS_CHARS",
+    "clean_latex", "format_fraction", "MINUS_CHARS", "plain_numbers",
 ]
 
 #: Longest digit string (integer + decimal digits) that is converted to a Fraction.
@@ -243,3 +243,30 @@ def format_fraction(value: Fraction | None) -> str | None:
         sign = "-" if value < 0 else ""
         return f"{sign}{whole}.{str(frac).rjust(k, '0').rstrip('0')}"
     return f"{value.numerator}/{value.denominator}"
+
+
+_FORMS_HINT = re.compile(r"\d,\d{1,2}(?!\d)|thousand|million|billion|trillion")
+
+
+def plain_numbers(text: str) -> str:
+    """``text`` with the number forms only this reader knows written plainly, so that another
+    parser (the stepwise arithmetic) reads them the same way: a decimal comma becomes a point
+    (``€7,50`` -> ``€7.50``, ``2,5 × 4`` -> ``2.5 × 4``) and a scale word is multiplied out
+    (``$1.5 million`` -> ``$1500000``)."""
+    if _FORMS_HINT.search(text) is None:
+        return text
+    out: list[str] = []
+    last = 0
+    for m in _NUMBER.finditer(text):
+        if m.group("dc") is not None:
+            a, b = m.span("dc")
+            out += [text[last:a], m.group("dc").replace(",", ".")]
+            last = b
+        elif m.group("scale") is not None and m.group("num") is not None and m.group("den") is None \
+                and not (m.group("exp") or m.group("exp2") or m.group("pow")) and len(m.group("num")) <= 30:
+            a, b = m.start("num"), m.end("scale")
+            value = to_fraction(m.group("num")) * _SCALES[m.group("scale").strip()]
+            out += [text[last:a], format_fraction(value)]
+            last = b
+    out.append(text[last:])
+    return "".join(out)

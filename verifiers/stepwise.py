@@ -14,7 +14,9 @@ completion):
   ``=``; ``≈`` counts as ``=``). Operators: ``+ - − – * × x · / ÷ ^ **`` with the usual precedence
   and parentheses. A step needs at least one binary operator; ``x = 5`` or ``total = 15`` is not a step.
 * Numbers: ``1,000``, ``$5``, ``.5``, ``50%``, mixed numbers ``3 1/2`` (only when the fraction is
-  proper), ``½ ¼ ¾ ⅓ ⅔ ⅛``, ``\\frac{a}{b}``, and space-grouped thousands after a currency sign
+  proper), ``½ ¼ ¾ ⅓ ⅔ ⅛`` (every vulgar fraction and superscript power, by :mod:`._reply`), decimal
+  commas and scale words as :mod:`._numbers` reads them for gsm8k (``€7,50``, ``2,5 × 4``, ``$1.5
+  million``; POLICY, class 4: one reading of a number for every verifier), ``\\frac{a}{b}``, and space-grouped thousands after a currency sign
   (``$350 000``). Implicit multiplication is read only when written glued (``2(40+9)``,
   ``27(1/3)``); a spaced parenthesis after a number (``= 4 (15 minutes)``, ``1/2 (68)``) is an aside:
   a claim keeps its leading number, a left side holding it is not checked.
@@ -68,7 +70,7 @@ from fractions import Fraction
 
 from ._arith import _Bad, _Parser, _Skip, _tokenize
 from ._reply import UNCLOSED, normalize, split_reasoning
-from ._numbers import format_fraction
+from ._numbers import format_fraction, plain_numbers
 from .base import CORRECT, Verdict, register
 
 __all__ = ["verify_stepwise", "find_steps", "check_equation", "NO_STEPS", "WRONG_STEPS", "UNVERIFIABLE_STEPS"]
@@ -281,6 +283,7 @@ _WORD_EQ_HINTS = ("\u2192", "->", "=>", "\u21d2", "\u27f6", "equals", "equal to"
 
 
 def _prepare(text: str) -> str:
+    text = plain_numbers(text)  # decimal commas and scale words, read as gsm8k reads them
     if any(h in text for h in _WORD_EQ_HINTS) and _WORD_EQ.search(text):
         text = _WORD_EQ.sub(" = ", text)
     text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
