@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from ._reply import CLOSED, normalize, split_reasoning
+
 __all__ = ["last_tag_content", "last_boxed_content", "think_content", "boxed_contents", "tag_contents"]
 
 _BRACE_TOKENS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
@@ -33,15 +35,13 @@ def last_tag_content(text: str, tag: str) -> str | None:
 
 
 def think_content(text: str) -> str | None:
-    """The reasoning inside ``<think>...</think>``; also handles a prompt that pre-filled ``<think>``
-    (only ``</think>`` present: everything before it). None when there is no ``</think>``."""
+    """The reasoning of a *closed* reasoning block by the think-block contract of :mod:`._reply`
+    (also a prompt that pre-filled ``<think>``: everything before ``</think>``); None when no block
+    closes."""
     if not isinstance(text, str):
         return None
-    end = text.find("</think>")
-    if end < 0:
-        return None
-    start = text.rfind("<think>", 0, end)
-    return text[(start + 7) if start >= 0 else 0:end]
+    split = split_reasoning(normalize(text))
+    return split.reasoning if split.state == CLOSED else None
 
 
 def last_boxed_content(text: str) -> str | None:

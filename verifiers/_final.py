@@ -1,21 +1,36 @@
-"""Where a model's own answer ends, and whether a final answer offers more than one candidate.
+"""Where a model's own answer ends, which of its sentences are no answer, and whether a final answer
+offers more than one candidate (issue 26, classes 2 and 3).
 
-Shared by the numeric verifiers (:mod:`.gsm8k`; :mod:`.format` uses the end-of-turn list):
+Shared by the answer verifiers (:mod:`._claims` for gsm8k, :mod:`.math`; :mod:`.format` uses the
+end-of-turn list):
 
-* :func:`own_turn` -- the part of a completion that is the model's reply to *this* question. It ends
-  at the first known end-of-turn / end-of-text token (``<|im_end|>``, ``<|endoftext|>``, ``</s>``,
-  ``<|eot_id|>``, ...) and at the first line that opens a new turn or a new few-shot block of the
-  model's own invention (``Question:``, ``Q:``, ``Problem:``, ``Human:``, ``User:``, ``### Question``,
-  ``<|im_start|>``, ``<|user|>``, ``[INST]``, ``<start_of_turn>``), so an invented question with its
-  own answer is never read as the answer to this one. One regex search: linear time.
+* :func:`end_of_turn` / :func:`own_turn` -- the part of a completion that is the model's reply to
+  *this* question. It ends at the first end-of-turn / end-of-text token (``<|im_end|>``,
+  ``<|endoftext|>``, ``</s>``, ``<|eot_id|>``, ...; cut before the reasoning block is looked for)
+  and at the first line that opens a new turn or few-shot block of the model's own invention
+  (``Question:``, ``Q:``, ``Problem:``, ``Human:``, ``User:``, ``### Question``, ``<|im_start|>``,
+  ``[INST]``, ...) or an invented follow-up exercise ("Follow-up question: ...", "Bonus problem",
+  "Now let's try a similar problem"), so an invented question with its own answer is never read
+  as the answer to this one. POLICY: the reply ends where the model starts a new task.
+* :func:`drop_asides` -- POLICY: a sentence that poses a hypothetical ("if ... would", "instead",
+  "suppose") or addresses a grader ("the expected / reference answer is", "grader", "verifier")
+  never states the answer; it is removed before any marker is looked for.
+* :func:`drop_signoff` -- POLICY: trailing chatter ("Let me know if you have questions about any
+  of the 3 steps!", "Hope this helps", a question to the reader, an emoji) is not the last sentence.
 * :func:`last_sentence` -- the last sentence of a text (its last non-empty line, cut after the last
   ``.``/``!``/``?`` + space that is not inside a number), bounded to :data:`SENTENCE_CHARS`.
-* :func:`hedged` -- a final-answer clause that offers two or more *distinct* numbers as the answer:
-  ``12 or 14``, ``either 12 or 14``, ``between 12 and 14``, ``from 12 to 14``, ``40 ± 5``,
-  ``40 +/- 5``, ``12–14`` (en/em dash), ``12-14`` (a hyphen between a smaller and a larger whole
+* :func:`hedged` -- POLICY: a final answer offered with an alternative is a hedge: ``12 or 14``,
+  ``either 12 or 14``, ``between 12 and 14``, ``12 and 14``, ``from 12 to 14``, ``40 ± 5``,
+  ``40 +/- 5``, ``12–14`` (en/em dash), ``12-14`` / ``12 - 14`` (a smaller then a larger whole
   number: a range; ``10-5`` stays a subtraction), ``12/14`` (a slash between two whole numbers
-  that is not a fraction in lowest terms and not a whole number, e.g. ``12/14``; ``3/4`` and
-  ``120/2`` are values). Repeating one value (``12 or 12.0``) is not a hedge.
+  that is not a fraction in lowest terms; ``3/4`` and ``120/2`` are values), ``12, though it could
+  also be 14``, a list inside a marker (``12, 13, 14``), a bound (``at least 12``, ``16+``, ``16 or
+  more``). Repeating one value (``12 or 12.0``) or one quantity in another unit (``120 minutes,
+  or 2 hours``) is not a hedge, nor is an aside about other numbers (``6 hours (from 9 to 3)``).
+* :data:`CORRECTION` -- words that retract an earlier claim ("wait", "actually", "I made a mistake").
+* :func:`word_numbers` -- small numbers written as words, for an answer with no digits.
+
+Every regex is bounded or linear; word regexes match ASCII-lowered text (:func:`ascii_lower`).
 """
 from __future__ import annotations
 
