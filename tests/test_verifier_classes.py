@@ -70,6 +70,9 @@ STATEMENT = [
      "18", True, OK),
     ("So Tom has 14 marbles left.\n\nLet me know if you have questions about any of the 3 steps!", "14", True, OK),
     ("Tom has fourteen marbles left.", "14", True, OK),
+    ("<answer>48 + 24</answer>", "72", True, OK),  # unevaluated arithmetic is its value
+    ("<answer>16 - 14</answer>", "16", False, NE),
+    ("The answer is 18. This is because the answer is 20 - 2.", "18", True, OK),
 ]
 
 

@@ -13,7 +13,8 @@ POLICY lines (issue 26, class 2 "which statement is the answer" and class 3 "hed
 * **Inside a marker** (:func:`_clause_answer`): bracketed asides without an alternative are dropped
   (``18 (= 20 - 2)``, ``6 hours (from 9 to 3)``); the number after the last ``=`` wins, else the
   number after the last conclusion word (``so``, ``therefore``, ``which is``, ``leaving``...), else
-  the first number, else a small number word ("twelve").
+  the first number, else a small number word ("twelve"); an answer written as unevaluated arithmetic
+  ("the answer is 20 - 2", ``<answer>48 + 24</answer>``) is its exact value.
 * **Several claims** (:func:`_marked`): the first marker in policy order answers; another claim
   with a different value makes the answer ``ambiguous`` (stuffing), unless a correction word
   between them ("wait", "actually", "I made a mistake", "correcting"...) retracts the earlier one,
@@ -105,7 +106,49 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False)
         m = NumberMatch(start + w.start, start + w.end, w.text, w.value, False)
     end = _CLAUSE_END.search(span, m.end)
     clause = span[:end.start() if end else len(span)]
-    return Answer(m, method, hedged(clause, m), pos)
+    candidates = hedged(clause, m)
+    if candidates is None and _OPERATOR.match(clause, m.end):
+        m = _expression(clause, m) or m
+    return Answer(m, method, candidates, pos)
+
+
+_OPERATOR = re.compile(r"[ \t]*[-+*x\u00d7\u00b7\u00f7\u2212][ \t]*[$\d(]")
+_TERM = re.compile(r"[ \t]*([-+*x\u00d7\u00b7\u00f7\u2212])[ \t]*")
+_MAX_TERMS = 12
+
+
+def _expression(clause: str, first: NumberMatch) -> NumberMatch | None:
+    """An answer written as unevaluated arithmetic ("the answer is 20 - 2", ``<answer>48 +
+    24</answer>``): its exact value, ``*``/``×``/``x``/``÷`` before ``+``/``-``; None when what
+    follows is no plain arithmetic (a unit word between numbers, brackets, a percent)."""
+    values, ops = [first.value], []
+    pos = first.end
+    for _ in range(_MAX_TERMS):
+        op = _TERM.match(clause, pos)
+        if op is None:
+            break
+        nxt = first_number(clause, op.end(), op.end() + 40)
+        if nxt is None or nxt.start != op.end() or nxt.value is None or nxt.percent or nxt.alts:
+            break
+        ops.append(op.group(1))
+        values.append(nxt.value)
+        pos = nxt.end
+    if not ops or any(v is None for v in values) or clause[pos:].strip(" \t.!*$") and \
+            not clause[pos:].lstrip()[:1].isalpha():
+        return None
+    terms, signs = [values[0]], []
+    for op, v in zip(ops, values[1:]):
+        if op in "*x\u00d7\u00b7":
+            terms[-1] = terms[-1] * v
+        elif op == "\u00f7":
+            if v == 0:
+                return None
+            terms[-1] = terms[-1] / v
+        else:
+            signs.append(-1 if op in "-\u2212" else 1)
+            terms.append(v)
+    total = terms[0] + sum(sg * t for sg, t in zip(signs, terms[1:]))
+    return NumberMatch(first.start, pos, clause[first.start:pos], total, False)
 
 
 def _after_marker(text: str, marker_end: int) -> str:
