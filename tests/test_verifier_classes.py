@@ -52,6 +52,13 @@ def test_class1_contract_is_shared():
     assert split_reasoning("<think>a").state == "unclosed"
     assert split_reasoning("<scratch>a</scratch>b", (("<scratch>", "</scratch>"),)).reply == "b"
     assert verify_countdown("<think>try 6 * 4", [6, 4], 24).reason == UNC
+    custom = (("[THINK]", "[/THINK]"),)  # configurable tag pairs reach every answer verifier
+    assert verify_gsm8k("[THINK]maybe 5[/THINK] The answer is 7.", "5", reasoning_tags=custom).correct is False
+    assert verify_gsm8k("[THINK]maybe 5[/THINK] The answer is 7.", "7", reasoning_tags=custom).correct is True
+    assert verify_gsm8k("[THINK]maybe 5", "5", reasoning_tags=custom).reason == UNC
+    assert verify_math("[THINK]$\\boxed{5}$[/THINK] So $\\boxed{7}$.", "7", reasoning_tags=custom).correct is True
+    assert verify_countdown("[THINK]x[/THINK]<answer>6*4</answer>", [6, 4], 24, reasoning_tags=custom).correct
+    assert verify_stepwise("[THINK]2 + 2 = 5[/THINK] 3 + 3 = 6", reasoning_tags=custom).correct is False
     assert verify_countdown("<reasoning><answer>6+4</answer></reasoning>\n<answer>6*4</answer>", [6, 4], 24).correct
 
 
