@@ -104,6 +104,10 @@ HEDGES_GSM8K = [
     ("The answer is 16+.", "16"),
     ("She needs 16 or more boxes.\n#### 16 or more", "16"),
     ("#### 16\n#### 14", "14"),
+    ("The answer is 18. Or 20.", "20"),
+    ("She has 18 apples. Or maybe 20.", "18"),
+    ("#### 18\nMaybe 20 though.", "18"),
+    ("So the answer is $\\boxed{18}$ or maybe 20.", "18"),
 ]
 
 

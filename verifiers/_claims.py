@@ -73,7 +73,7 @@ def _drop_paren_asides(span: str) -> str:
     return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(ascii_lower(m.group())) else " ", span)
 
 
-def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False) -> Answer | None:
+def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False, tail: str = "") -> Answer | None:
     """The answer in a span of answer text (POLICY, "which statement is the answer"): asides in
     brackets are dropped; then the number after the last '=' when one follows it, else after the
     last conclusion word ("so", "therefore", "which is", "leaving" ...), else the first number
@@ -81,6 +81,7 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False)
     that holds its first number. The clause up to that number's sentence end is checked for
     hedging (:func:`._final.hedged`)."""
     span = _drop_paren_asides(clean_latex(span))
+    full = span + tail  # what follows the marker's line, read only for an afterthought hedge
     first = first_number(span)
     if sentence and first is not None:
         end = _SENTENCE_END.search(span, first.end)
@@ -107,9 +108,19 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False)
     end = _CLAUSE_END.search(span, m.end)
     clause = span[:end.start() if end else len(span)]
     candidates = hedged(clause, m)
+    if candidates is None:
+        after = _AFTERTHOUGHT.match(ascii_lower(full[len(clause):len(clause) + 80]))
+        if after is not None:  # "The answer is 18. Or 20." / "18\nor maybe 20"
+            candidates = [m.text.strip(), after.group(1)]
     if candidates is None and _OPERATOR.match(clause, m.end):
         m = _expression(clause, m) or m
     return Answer(m, method, candidates, pos)
+
+
+#: an alternative offered right after the answer's clause, in the next sentence or line
+_AFTERTHOUGHT = re.compile(r"[ \t]*[.!?;,]?[ \t]*\n?[ \t]*(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b"
+                           r"[^.!?\n\d]{0,50}?(\d[\d,.]*)")
+_HEDGE_START = re.compile(r"[ \t*_(]*(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b")
 
 
 _OPERATOR = re.compile(r"[ \t]*[-+*x\u00d7\u00b7\u00f7\u2212][ \t]*[$\d(]")
@@ -195,7 +206,8 @@ def _claims(text: str) -> list[Answer]:
         pos = text.rfind("####", 0, pos)
         if pos < 0:
             break
-        ans = _clause_answer(_after_marker(text, pos + 4), "####", pos)
+        line = _after_marker(text, pos + 4)
+        ans = _clause_answer(line, "####", pos, tail=text[pos + 4 + len(line):pos + 84 + len(line)])
         if ans is not None:
             out.append(ans)
     if "boxed" in text or "fbox" in text:
@@ -231,6 +243,9 @@ def _marked(text: str) -> Answer | None:
         other = next((c for c in live if not _same(chosen, c) and c.number.value is not None), None)
         if other is not None:
             return Answer(chosen.number, chosen.method, [show(chosen.number), show(other.number)], chosen.pos)
+        hedging = next((c for c in live if c.candidates is not None), None)
+        if hedging is not None:  # "The answer is $\\boxed{18}$ or maybe 20": the box alone is no answer
+            return Answer(chosen.number, chosen.method, hedging.candidates, chosen.pos)
     return chosen
 
 
@@ -242,6 +257,9 @@ def _sentence_answer(text: str) -> Answer | None:
     if "<answer>" in text:
         return None  # the tag format was chosen; an unclosed or number-less tag is no answer
     sentence = _drop_paren_asides(clean_latex(last_sentence(text)))
+    if _HEDGE_START.match(ascii_lower(sentence)):  # "She has 18 apples. Or maybe 20."
+        num = first_number(sentence)
+        return Answer(num, "last_sentence", [num.text.strip(), "an earlier statement"]) if num else None
     eq = sentence.rfind("=")
     clause = sentence[eq + 1:] if eq >= 0 and first_number(sentence, eq + 1) is not None else sentence
     nums = list(islice(find_numbers(clause), 3))
