@@ -176,6 +176,11 @@ _THOUSANDS_COMMA = re.compile(r"\d,\d{3}(?!\d)")
 _MULTI_PART = re.compile(r",|\\pm|\\mp|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\}|\\cup|\\in\b")
 
 
+#: an alternative offered right after the final box: "$\\boxed{4}$ or maybe 5", "\\boxed{4}. Possibly 5."
+_AFTERTHOUGHT = re.compile(r"[\s$)\\\]}.,;]{0,8}(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b"
+                           r"[^.!?\n\d\\]{0,40}?(\d[\d,/]*(?:\.\d+)?|\\boxed)")
+
+
 def _live(reply: str, found: list[tuple[int, str]]) -> list[str]:
     """The answers of ``found`` (``(start, text)`` in order) that no correction retracts: one followed
     by "wait", "actually", "correcting", "I made a mistake" ... before the next gives way to it."""
@@ -262,13 +267,18 @@ def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
             return "answer_tag", [], details
         as_latex, as_text = f"$\\boxed{{{_tail(cleaned, details)}}}$", _tail(content, details)
         return "answer_tag", ([as_text, as_latex] if _is_prose(cleaned) else [as_latex, as_text]), details
-    boxes = _live(reply, boxed_contents(reply, _MAX_BOXES))
+    found = boxed_contents(reply, _MAX_BOXES)
+    boxes = _live(reply, found)
     if boxes:
         boxed = boxes[-1]
         details["source"] = "boxed"
         distinct = _distinct(boxes)
         if len(distinct) > 1:
             details["answers"] = distinct
+        after = found[-1][0] + len(found[-1][1]) + 1
+        other = _AFTERTHOUGHT.match(ascii_lower(reply[after:after + 100]))
+        if other is not None:  # "$\\boxed{4}$, or maybe 5"
+            details["afterthought"] = [boxed, other.group(1)]
         return "boxed", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
     details["source"] = "text"
     opened = reply.rfind("<answer>")  # an answer cut off before its closing tag: read only that
@@ -401,7 +411,8 @@ def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIME
     if not _multi_part(answer):
         boxes = details.get("answers")
         span = boxed_span(texts) if texts else None
-        candidates = boxes if boxes else (_hedge(span if span is not None else texts[0]) if texts else None)
+        candidates = boxes or details.get("afterthought") or (
+            _hedge(span if span is not None else texts[0]) if texts else None)
         if candidates:
             details["candidates"] = candidates[:8]
             return Verdict(0.0, False, (span or texts[0])[:500], AMBIGUOUS, details)
