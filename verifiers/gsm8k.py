@@ -40,7 +40,8 @@ Policy (documented here because it decides rewards):
   "I made a mistake") retracts the earlier claim; an answer offered with an alternative --
   ``12 or 14``, ``either 12 or 14``, ``between 12 and 14``, ``12 and 14``, ``12 to 14``, ``40 ± 5``,
   ``12–14``, ``12 - 14`` (smaller-larger whole numbers), ``12/14`` (no fraction in lowest terms),
-  ``12, though it could also be 14``, a list inside a marker (``\\boxed{14, 16}``,
+  ``12, though it could also be 14``, an afterthought (``18. Or maybe 20.``, ``#### 18`` then
+  "Maybe 20"), a list inside a marker (``\\boxed{14, 16}``,
   ``<answer>12 13 14</answer>``), a bound (``at least 12``, ``more than 12``). An aside about other
   numbers is no hedge (``6 hours (from 9 to 3)`` is 6).
 * **Numbers**: commas (``1,000``), LaTeX separators (``1{,}250``, ``1\\,250``, ``1\\!250``),
