@@ -127,6 +127,9 @@ def test_class3_hedges_gsm8k(completion, gold):
     ("The answer is 12 (or 12.0 if you count decimals).", "12", True, OK),
     ("The answer is approximately 16.", "16", True, OK),
     ("The answer is 120 minutes, or 2 hours.", "120", True, OK),  # one quantity in two units
+    ("The answer is 18. Maybe I should double-check: 9 × 2 = 18.", "18", True, OK),
+    ("She has 18 apples. Maybe I should double-check: 9 × 2 = 18.", "18", True, OK),
+    ("The answer is 12 or so.", "12", True, OK),
     ("The answer is 16. Hmm, that is not right: she also ate 2, so the answer is 14.", "14", True, OK),
 ])
 def test_class3_no_false_hedge(completion, gold, correct, reason):

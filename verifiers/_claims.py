@@ -118,9 +118,12 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False,
 
 
 #: an alternative offered right after the answer's clause, in the next sentence or line
-_AFTERTHOUGHT = re.compile(r"[ \t]*[.!?;,]?[ \t]*\n?[ \t]*(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b"
-                           r"[^.!?\n\d]{0,50}?(\d[\d,.]*)")
-_HEDGE_START = re.compile(r"[ \t*_(]*(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b")
+_AFTERTHOUGHT = re.compile(r"[ \t]*[.!?;,]?[ \t]*\n?[ \t]*(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b[ \t,]*"
+                           + r"(?:(?:" + "|".join(("it", "it's", "its", "is", "was", "could", "might", "be", "even",
+                                                   "also", "just", "about", "the", "answer", "maybe", "perhaps",
+                                                   "possibly", "equal", "to", "actually", "rather")) + r")\b[ \t,]*){0,5}"
+                           r"\$?(\d[\d,]*(?:\.\d+)?)")
+_HEDGE_START = re.compile(_AFTERTHOUGHT.pattern.replace(r"[ \t]*[.!?;,]?[ \t]*\n?[ \t]*", r"[ \t*_(]*", 1))
 
 
 _OPERATOR = re.compile(r"[ \t]*[-+*x\u00d7\u00b7\u00f7\u2212][ \t]*[$\d(]")

@@ -79,7 +79,7 @@ _BOUND = re.compile(r"(?:\b(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer
                     r"no\s+less\s+than|no\s+fewer\s+than|up\s+to|over|under|minimum\s+of|maximum\s+of|"
                     r"a\s+minimum\s+of|a\s+maximum\s+of)|[<>\u2264\u2265]=?)\s*\$?\s*$", 0)
 #: a bound written after the number: "16+", "16 or more", "16 and up"
-_OPEN_END = re.compile(r"[ \t]*(?:\+(?![ \t]*[\d(])|or[ \t]+(?:more|less|fewer|greater|higher|lower|above|below|so)\b|"
+_OPEN_END = re.compile(r"[ \t]*(?:\+(?![ \t]*[\d(])|or[ \t]+(?:more|less|fewer|greater|higher|lower|above|below)\b|"
                        r"and[ \t]+(?:up|above|over|more)\b|plus\b(?![ \t]*\d))")
 _MAX_NUMBERS = 8
 

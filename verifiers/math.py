@@ -177,8 +177,9 @@ _MULTI_PART = re.compile(r",|\\pm|\\mp|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\}
 
 
 #: an alternative offered right after the final box: "$\\boxed{4}$ or maybe 5", "\\boxed{4}. Possibly 5."
-_AFTERTHOUGHT = re.compile(r"[\s$)\\\]}.,;]{0,8}(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b"
-                           r"[^.!?\n\d\\]{0,40}?(\d[\d,/]*(?:\.\d+)?|\\boxed)")
+_AFTERTHOUGHT = re.compile(r"[\s$)\\\]}.,;]{0,8}(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b[ \t,]*"
+                           r"(?:(?:it|it's|its|is|was|could|might|be|even|also|just|the|answer|maybe|perhaps|possibly|"
+                           r"actually|rather)\b[ \t,]*){0,5}[$\\(]*(\d[\d,/]*(?:\.\d+)?|\\boxed)")
 
 
 def _live(reply: str, found: list[tuple[int, str]]) -> list[str]:
