@@ -124,9 +124,9 @@ def test_non_string_completion_is_a_verdict():
                               "repeated_marker", "repeated_hash"])
 def test_pathological_inputs_fast(text):
     for mode in ("strict", "flexible"):
-        t = time.perf_counter()
+        t = time.process_time()  # CPU time: a busy shared host does not fail it
         v = verify_gsm8k(text, "5", mode=mode)
-        assert time.perf_counter() - t < 1.0
+        assert time.process_time() - t < 1.0
         assert v.correct is False
 
 
