@@ -58,14 +58,14 @@ CASES = [
     ("leading_zero_literal", ans("06 * 4"), [6, 4], 24, "parse_error"),
     ("function_call_injection", ans("__import__('os').system('ls')"), [6, 4], 24, "parse_error"),
     ("builtin_abs", ans("abs(4 - 28)"), [4, 28], 24, "parse_error"),
-    ("implicit_multiplication", ans("6(4)"), [6, 4], 24, "parse_error"),
+    ("implicit_multiplication", ans("6(4)"), [6, 4], 24, "correct"),  # issue 26 class 4/5: a grader reads it so
     ("juxtaposed_numbers", ans("6 4"), [6, 4], 24, "parse_error"),
     ("unbalanced_parentheses", ans("(6 * 4"), [6, 4], 24, "parse_error"),
-    ("square_brackets", ans("[6 * 4]"), [6, 4], 24, "parse_error"),
+    ("square_brackets", ans("[6 * 4]"), [6, 4], 24, "correct"),  # issue 26 class 4/5: a grader reads it so
     ("markdown_backticks", ans("`6 * 4`"), [6, 4], 24, "parse_error"),
     ("prose_in_answer", ans("The answer is 6 * 4"), [6, 4], 24, "parse_error"),
-    ("fullwidth_digits", ans("６ * 4"), [6, 4], 24, "parse_error"),
-    ("x_letter_as_times", ans("6 x 4"), [6, 4], 24, "parse_error"),
+    ("fullwidth_digits", ans("６ * 4"), [6, 4], 24, "correct"),  # issue 26 class 4/5: a grader reads it so
+    ("x_letter_as_times", ans("6 x 4"), [6, 4], 24, "correct"),  # issue 26 class 4/5: a grader reads it so
     ("unary_minus_refused", ans("-(2 - 8) * 4"), [2, 8, 4], 24, "unary_minus"),
     ("unary_plus_allowed", ans("+(8 - 2) * 4"), [2, 8, 4], 24, "correct"),
     ("negative_target", ans("2 - 5"), [2, 5], -3, "correct"),

@@ -34,14 +34,17 @@ CASES = [
     ("space_thousands", "#### 1 000", "1000", CORRECT, CORRECT),
     ("latex_thousands", "The answer is $\\boxed{1{,}000}$", "1000", CORRECT, CORRECT),
     ("multiple_hash_last_wins", "#### 5\nWait, I made a mistake.\n#### 7", "7", CORRECT, CORRECT),
-    ("answer_tag_over_hash", "<think>48+24</think><answer>72</answer>\n#### 5", "72", CORRECT, CORRECT),
+    # two different final claims (tag 72, #### 5) are stuffing, not a tag that outranks a hash
+    ("answer_tag_and_hash_disagree", "<think>48+24</think><answer>72</answer>\n#### 5", "72", "ambiguous", "ambiguous"),
     ("answer_tag_last_wins", "<answer>3</answer> no wait <answer>4</answer>", "4", CORRECT, CORRECT),
     ("answer_tag_equation", "<answer>48 + 24 = 72</answer>", "72", CORRECT, CORRECT),
     ("answer_tag_sentence", "<answer>She sold 72 clips.</answer>", "72", CORRECT, CORRECT),
     ("answer_tag_no_number_falls_back", "<answer>seventy-two</answer>\n#### 72", "72", CORRECT, CORRECT),
     ("unclosed_answer_tag", "<answer>72", "72", NO_ANSWER, CORRECT),
-    ("hash_over_boxed", "\\boxed{5}\n#### 6", "6", CORRECT, CORRECT),
-    ("boxed_over_answer_is", "The answer is 5. Final: \\boxed{6}", "6", CORRECT, CORRECT),
+    # two different final claims with no correction between them are stuffing (issue 26, class 3)
+    ("boxed_and_hash_disagree", "\\boxed{5}\n#### 6", "6", "ambiguous", "ambiguous"),
+    ("answer_is_and_boxed_disagree", "The answer is 5. Final: \\boxed{6}", "6", "ambiguous", "ambiguous"),
+    ("corrected_claim_wins", "The answer is 5. Wait, I misread the question. Final: \\boxed{6}", "6", CORRECT, CORRECT),
     ("boxed_with_text_unit", "\\boxed{18 \\text{ dollars}}", "18", CORRECT, CORRECT),
     ("boxed_with_dollar", "\\boxed{\\$18}", "18", CORRECT, CORRECT),
     ("the_answer_is_case", "THE ANSWER IS 12", "12", CORRECT, CORRECT),
@@ -121,9 +124,9 @@ def test_non_string_completion_is_a_verdict():
                               "repeated_marker", "repeated_hash"])
 def test_pathological_inputs_fast(text):
     for mode in ("strict", "flexible"):
-        t = time.perf_counter()
+        t = time.process_time()  # CPU time: a busy shared host does not fail it
         v = verify_gsm8k(text, "5", mode=mode)
-        assert time.perf_counter() - t < 1.0
+        assert time.process_time() - t < 1.0
         assert v.correct is False
 
 
@@ -221,7 +224,7 @@ LAST_SENTENCE = [  # instruct models end with a sentence, no marker: the headlin
     ("<think>\n5 * 4 = 20 and 20 - 2 = 18.\n</think>\nShe has 18 apples left.", "18", CORRECT),
     ("So he has 20 apples left.", "18", NOT_EQUAL),
     ("She buys 4 boxes at $3 each and pays $12", "12", NO_ANSWER),  # several numbers, no '=': flexible only
-    ("<think>\n5 * 4 = 20, so 20 apples", "20", NO_ANSWER),  # reasoning never closed
+    ("<think>\n5 * 4 = 20, so 20 apples", "20", "unclosed_reasoning"),  # reasoning never closed
     ("<think>ok</think>\n<answer>\nShe has 18 apples.", "18", NO_ANSWER),  # unclosed answer tag
 ]
 
@@ -230,7 +233,7 @@ LAST_SENTENCE = [  # instruct models end with a sentence, no marker: the headlin
 def test_last_sentence_policy(completion, gold, reason):
     v = verify_gsm8k(completion, gold)
     assert v.reason == reason, v
-    if reason != NO_ANSWER:
+    if reason not in (NO_ANSWER, "unclosed_reasoning"):
         assert v.details["method"] == "last_sentence"
 
 

@@ -458,4 +458,4 @@ def test_fast_path_is_taken_for_simple_answers():
 
 def test_unclosed_reasoning_is_no_answer():
     v = verify_math("<think>\nThe sum is $\\boxed{7}$ if we", "7")
-    assert (v.correct, v.reason, v.details["source"]) == (False, NO_ANSWER, "unclosed_think")
+    assert (v.correct, v.reason, v.details["source"]) == (False, "unclosed_reasoning", "unclosed_think")

@@ -125,9 +125,9 @@ def test_per_step_reward_count():
                          ids=["long_chain", "deep_parens", "giant_numbers", "power_tower", "many_equals",
                               "nested_notes", "binary_garbage", "minus_run"])
 def test_pathological_inputs_fast(text):
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time: a busy shared host does not fail it
     v = verify_stepwise(text)
-    assert time.perf_counter() - t < 2.0
+    assert time.process_time() - t < 2.0
     assert v.correct in (True, False, None)
     assert v.details["n_steps"] <= 2000
 

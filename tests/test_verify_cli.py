@@ -172,7 +172,7 @@ def test_verify_progress_bar_runs(tmp_path, exact):
 GSM8K_ROWS = [
     {"completion": "<think>16 - 3 - 4 = 9, 9 * 2 = 18</think>\n<answer>18</answer>", "answer": "9*2=<<9*2=18>>18\n#### 18"},
     {"completion": "She makes $1,000.00 in total.\n#### 1,000", "answer": "1000"},
-    {"completion": "So 3 + 4 = 7 and she has 7 apples left", "answer": "7"},  # flexible only
+    {"completion": "Each box costs $3 and 4 boxes cost $12", "answer": "12"},  # flexible only
     {"completion": "<answer>12</answer>", "answer": "#### 13"},
     {"completion": "The answer is 5.", "answer": "no gold here"},  # could not score
 ]

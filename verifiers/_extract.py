@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["last_tag_content", "last_boxed_content", "think_content"]
+from ._reply import CLOSED, normalize, split_reasoning
+
+__all__ = ["last_tag_content", "last_boxed_content", "think_content", "boxed_contents", "tag_contents"]
 
 _BRACE_TOKENS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
 
@@ -33,15 +35,13 @@ def last_tag_content(text: str, tag: str) -> str | None:
 
 
 def think_content(text: str) -> str | None:
-    """The reasoning inside ``<think>...</think>``; also handles a prompt that pre-filled ``<think>``
-    (only ``</think>`` present: everything before it). None when there is no ``</think>``."""
+    """The reasoning of a *closed* reasoning block by the think-block contract of :mod:`._reply`
+    (also a prompt that pre-filled ``<think>``: everything before ``</think>``); None when no block
+    closes."""
     if not isinstance(text, str):
         return None
-    end = text.find("</think>")
-    if end < 0:
-        return None
-    start = text.rfind("<think>", 0, end)
-    return text[(start + 7) if start >= 0 else 0:end]
+    split = split_reasoning(normalize(text))
+    return split.reasoning if split.state == CLOSED else None
 
 
 def last_boxed_content(text: str) -> str | None:
@@ -71,3 +71,50 @@ def last_boxed_content(text: str) -> str | None:
             stack.append((m.end(), True))
         # else: an escaped brace, not structure
     return text[best[0]:best[1]].strip() if best else None
+
+
+def boxed_contents(text: str, limit: int = 16) -> list[tuple[int, str]]:
+    """``(start, content)`` of every outermost ``\\boxed{...}`` / ``\\fbox{...}`` with balanced
+    braces, in order, at most the last ``limit`` of them (a box nested in a box is part of its
+    content). Same single linear scan as :func:`last_boxed_content`."""
+    if not isinstance(text, str):
+        return []
+    starts = [p for p in (text.find("\\boxed"), text.find("\\fbox")) if p >= 0]
+    if not starts:
+        return []
+    stack: list[tuple[int, bool]] = []
+    found: list[tuple[int, str]] = []
+    for m in _BRACE_TOKENS.finditer(text, min(starts)):
+        tok = m.group()
+        if tok == "}":
+            if stack:
+                begin, is_box = stack.pop()
+                if is_box and not any(b for _, b in stack):
+                    found.append((begin, text[begin:m.start()].strip()))
+                    if len(found) > 4 * limit:
+                        del found[:-limit]
+        elif tok == "{":
+            stack.append((m.end(), False))
+        elif tok[-1] == "{" and len(tok) > 2:
+            stack.append((m.end(), True))
+    return found[-limit:]
+
+
+def tag_contents(text: str, tag: str, limit: int = 16) -> list[tuple[int, str]]:
+    """``(end, content)`` of the last ``limit`` complete ``<tag>...</tag>`` blocks, last first (each
+    closing tag paired with the nearest opening tag before it, as :func:`last_tag_content`)."""
+    if not isinstance(text, str):
+        return []
+    close, opening = f"</{tag}>", f"<{tag}>"
+    out: list[tuple[int, str]] = []
+    end = len(text)
+    while len(out) < limit:
+        end = text.rfind(close, 0, end)
+        if end < 0:
+            break
+        start = text.rfind(opening, 0, end)
+        if start < 0:
+            break
+        out.append((end, text[start + len(opening):end].strip()))
+        end = start
+    return out

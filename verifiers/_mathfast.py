@@ -163,6 +163,10 @@ _CONSTANT_PARTS = re.compile(r"\\pi|\\[dt]?frac|\\sqrt|[\d{}()+\-*/.]")
 _VARIABLE = re.compile(r"(?<![A-Za-z])[a-df-hj-z](?![A-Za-z])")  # a letter that is no e / i constant
 
 
+#: a unit after a number, or a unit command: the fast path never decides these (issue 26, class 7)
+_UNIT = re.compile(r"\\(?:mathrm|mbox|textrm|operatorname|mathit|mathbf|rm)\b|\d(?:\s|\\[,;:! ]|~)*[A-Za-z]")
+
+
 def kind(latex: str) -> str | None:
     """"number" (the simple forms), "matrix", "set" (intervals, unions), "text" (no digits),
     "symbolic" (a variable, no '=' or ','), else None."""
@@ -174,6 +178,8 @@ def kind(latex: str) -> str | None:
     if _TEXT_ONLY.match(s):
         return "text"
     if "=" in s or "," in s or "\\text" in s or "_" in s or "^\\circ" in s or "\\$" in s:
+        return None
+    if _UNIT.search(latex):  # "6\\,\\mathrm{m}", "30 s": math-verify drops some units; let it decide
         return None
     if _SET.search(s):
         return "set"

@@ -22,7 +22,7 @@ from typing import Iterator
 
 __all__ = [
     "MAX_DIGITS", "NumberMatch", "find_numbers", "last_number", "first_number", "to_fraction",
-    "clean_latex", "format_fraction", "MINUS_CHARS",
+    "clean_latex", "format_fraction", "MINUS_CHARS", "plain_numbers",
 ]
 
 #: Longest digit string (integer + decimal digits) that is converted to a Fraction.
@@ -37,20 +37,31 @@ MINUS_CHARS = "-\u2212\u2013"
 # ("x5", "1.5" -> not "5"); a sign counts only when it is not a binary minus ("10-5" -> 5).
 # Thousands separators must be exact groups of three ("1,000", "12,345,678"); "1,2,3" is three
 # numbers. The fraction part ("3/4") needs a plain integer denominator.
+_CUR = "$\u20ac\u00a3"
 _NUMBER = re.compile(
     r"""
     (?<![\w.])
+    (?:
+    (?P<hh>\d{1,4})[ ]?(?:hours?|hrs?|h)\b,?[ ]?(?:and[ ])?(?P<mm>\d{1,2})[ ]?(?:minutes?|mins?)\b
+    |
     (?P<sign>[-\u2212\u2013])?
     (?P<cur>[$\u20ac\u00a3]\s?)?
     (?P<sign2>(?<=[$\u20ac\u00a3])[-\u2212\u2013])?
-    (?P<num>(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)
+    (?:(?P<whole>\d{1,9})[ ](?=\d{1,9}[ ]?/[ ]?\d))?
+    (?:(?P<dc>\d{1,9},\d{1,2})(?![\d,])
+         (?(cur)|(?=[ ]?(?:[\u00d7*\u00b7\u00f7/\u20ac%]|x[ ]|EUR\b|euros?\b|kg\b|km\b|cm\b|m\b|l\b|ml\b|g\b)))
+      |(?P<num>(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+))
     (?:[eE](?P<exp>[-+\u2212]?\d{1,6})(?!\w|\.\d)
-       |[ ]?[x\u00d7*\u00b7][ ]?10[ ]?\^[ ]?(?P<exp2>[-+\u2212]?\d{1,6})(?!\d|\.\d))?
-    (?:\s?/\s?(?P<den>\d+)(?![\d.]))?
+       |[ ]?[x\u00d7*\u00b7][ ]?10[ ]?\^[ ]?(?P<exp2>[-+\u2212]?\d{1,6})(?!\d|\.\d)
+       |[ ]?\^[ ]?\{?[ ]?(?P<pow>\d{1,3})(?![\d.])(?:[ ]?\})?)?
+    (?:\s?/\s?(?P<den>\d+)(?!\d|\.\d))?
+    (?P<scale>[ ](?:thousand|million|billion|trillion)\b)?
     (?P<pct>\s?%)?
+    )
     """,
     re.VERBOSE,
 )
+_SCALES = {"thousand": 10 ** 3, "million": 10 ** 6, "billion": 10 ** 9, "trillion": 10 ** 12}
 
 # LaTeX that models put around numbers in answers: \frac{3}{4}, \dfrac34, \$, \%, \text{...},
 # thin spaces (\, \! \;), and the {,} thousands separator.
@@ -71,6 +82,7 @@ class NumberMatch:
     value: Fraction | None  # None only when too_long
     percent: bool
     too_long: bool = False
+    alts: tuple = ()  # other readings of the same quantity (``2 hours 30 minutes``: 150 minutes)
 
 
 def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fraction | None:
@@ -79,42 +91,93 @@ def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fra
     num = num.replace(",", "")
     if len(num) > MAX_DIGITS + 1 or (den is not None and len(den) > MAX_DIGITS):
         return None
-    value = Fraction(num)
+    whole, dot, decimals = num.partition(".")  # int arithmetic: Fraction(str) runs a regex per call
+    top = int(whole + decimals) if whole or decimals else 0
+    bottom = 10 ** len(decimals) if dot else 1
     if den is not None:
         d = int(den)
         if d == 0:
             return None
-        value /= d
-    return -value if negative else value
+        bottom *= d
+    return Fraction(-top if negative else top, bottom)
 
 
-def _make(m: re.Match) -> NumberMatch:
-    num, den = m.group("num"), m.group("den")
-    exp = m.group("exp") or m.group("exp2")
+def _make(m: re.Match) -> NumberMatch | None:
+    """The match as a NumberMatch; None for a "mixed number" whose fraction is not proper (the
+    caller re-reads the whole part alone)."""
+    hh, mm, num, den, whole, dc, exp, exp2, pw, scale, pct, sign, sign2 = m.group(
+        "hh", "mm", "num", "den", "whole", "dc", "exp", "exp2", "pow", "scale", "pct", "sign", "sign2")
+    if hh is not None:  # "2 hours and 30 minutes": hours, with the minutes as an alternative
+        hours, minutes = int(hh), int(mm)
+        return NumberMatch(m.start(), m.end(), m.group(0), hours + Fraction(minutes, 60), False,
+                           alts=(Fraction(hours * 60 + minutes),))
+    if dc is not None:
+        num = dc.replace(",", ".")
+    exp = exp or exp2
     exponent = int(exp.replace("\u2212", "-")) if exp else 0
+    power = int(pw) if pw else None
     too_long = len(num) > MAX_DIGITS + 1 + num.count(",") or (den is not None and len(den) > MAX_DIGITS) \
-        or abs(exponent) > MAX_EXPONENT
-    negative = (m.group("sign") is not None) != (m.group("sign2") is not None)
+        or abs(exponent) > MAX_EXPONENT or (power is not None and len(num) * power > MAX_DIGITS)
+    negative = (sign is not None) != (sign2 is not None)
     value = None
     if not too_long:
         value = to_fraction(num, den, negative=negative)
         if value is None and den is not None:  # "5/0": keep the numerator only, not a fraction
             value = to_fraction(num, None, negative=negative)
+        if whole is not None:
+            if den is None or value is None or not 0 < abs(value) < 1:
+                return None
+            value = (int(whole) + abs(value)) * (-1 if negative else 1)
         if value is not None and exponent:
             value *= Fraction(10) ** exponent
-    return NumberMatch(m.start(), m.end(), m.group(0), value, m.group("pct") is not None, too_long)
+        if value is not None and power is not None:
+            if den is not None:  # "2^3/4": leave the fraction alone, read the power's base
+                return None
+            value = value ** power
+        if value is not None and scale:
+            value *= _SCALES[scale.strip()]
+    return NumberMatch(m.start(), m.end(), m.group(0), value, pct is not None, too_long)
+
+
+def _matches(text: str, pos: int, endpos: int | None) -> Iterator[NumberMatch]:
+    end = len(text) if endpos is None else endpos
+    while pos < end:
+        m = _NUMBER.search(text, pos, end)
+        if m is None:
+            return
+        made = _make(m)
+        if made is None:  # not a mixed number / power after all: read the leading digits alone
+            lead = _LEAD.match(text, m.start(), end)
+            if lead is None:
+                pos = m.end()
+                continue
+            made, m = _lead(lead), lead
+        yield made
+        pos = max(m.end(), pos + 1)
 
 
 def find_numbers(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[NumberMatch]:
     """All numbers in ``text[pos:endpos]`` in order (look-behind still sees text before ``pos``)."""
-    it = _NUMBER.finditer(text, pos) if endpos is None else _NUMBER.finditer(text, pos, endpos)
-    for m in it:
-        yield _make(m)
+    return _matches(text, pos, endpos)
 
 
 def first_number(text: str, pos: int = 0, endpos: int | None = None) -> NumberMatch | None:
     m = _NUMBER.search(text, pos) if endpos is None else _NUMBER.search(text, pos, endpos)
-    return _make(m) if m else None
+    if m is None:
+        return None
+    made = _make(m)
+    return made if made is not None else next(_matches(text, m.start(), endpos), None)
+
+
+_LEAD = re.compile(r"[-\u2212\u2013]?(?:[$\u20ac\u00a3]\s?)?[-\u2212\u2013]?\d{1,%d}" % MAX_DIGITS)
+
+
+def _lead(m: re.Match) -> NumberMatch:
+    """The leading integer of a match that was no mixed number after all (``5 7/3``: 5)."""
+    t = m.group(0)
+    negative = t.count("-") + t.count("\u2212") + t.count("\u2013") == 1
+    digits = re.sub(r"\D", "", t)
+    return NumberMatch(m.start(), m.end(), t, Fraction(int(digits)) * (-1 if negative else 1), False)
 
 
 _ANY_DIGIT = re.compile(r"\d")
@@ -135,12 +198,12 @@ def last_number(text: str) -> NumberMatch | None:
     # to its tail
     start = max(0, n - run.end() - 64, n - m.start() - 2 * MAX_DIGITS - 64)
     last = None
-    for last in _NUMBER.finditer(text, start):
+    for last in _matches(text, start, None):
         pass
     if last is None:  # e.g. the last digits sit inside a word ("x5"): scan everything
-        for last in _NUMBER.finditer(text):
+        for last in _matches(text, 0, None):
             pass
-    return _make(last) if last is not None else None
+    return last
 
 
 def clean_latex(span: str) -> str:
@@ -180,3 +243,30 @@ def format_fraction(value: Fraction | None) -> str | None:
         sign = "-" if value < 0 else ""
         return f"{sign}{whole}.{str(frac).rjust(k, '0').rstrip('0')}"
     return f"{value.numerator}/{value.denominator}"
+
+
+_FORMS_HINT = re.compile(r"\d,\d{1,2}(?!\d)|thousand|million|billion|trillion")
+
+
+def plain_numbers(text: str) -> str:
+    """``text`` with the number forms only this reader knows written plainly, so that another
+    parser (the stepwise arithmetic) reads them the same way: a decimal comma becomes a point
+    (``€7,50`` -> ``€7.50``, ``2,5 × 4`` -> ``2.5 × 4``) and a scale word is multiplied out
+    (``$1.5 million`` -> ``$1500000``)."""
+    if _FORMS_HINT.search(text) is None:
+        return text
+    out: list[str] = []
+    last = 0
+    for m in _NUMBER.finditer(text):
+        if m.group("dc") is not None:
+            a, b = m.span("dc")
+            out += [text[last:a], m.group("dc").replace(",", ".")]
+            last = b
+        elif m.group("scale") is not None and m.group("num") is not None and m.group("den") is None \
+                and not (m.group("exp") or m.group("exp2") or m.group("pow")) and len(m.group("num")) <= 30:
+            a, b = m.start("num"), m.end("scale")
+            value = to_fraction(m.group("num")) * _SCALES[m.group("scale").strip()]
+            out += [text[last:a], format_fraction(value)]
+            last = b
+    out.append(text[last:])
+    return "".join(out)

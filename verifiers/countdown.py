@@ -2,16 +2,20 @@
 
 Policy (registered as ``countdown``, reference fields ``numbers`` and ``target``):
 
-* **Where the answer is.** The content of the last ``<answer>…</answer>`` block. When the completion
-  contains ``</think>``, only text after the last ``</think>`` is searched, so an answer written only
-  inside the reasoning block does not count (``no_answer``). An ``<answer>`` that is never closed is
+* **Where the answer is.** The content of the last ``<answer>…</answer>`` block of the *reply*: the
+  completion is normalised and cut by the think-block contract of :mod:`._reply` (text after the
+  last closing ``</think>``/``</reasoning>``/...; a reasoning block that never closes has no reply,
+  ``no_answer``), so an answer written only inside the reasoning block does not count. An
+  ``<answer>`` that is never closed is
   ``no_answer`` (``details["unclosed"]`` says so); an unclosed ``<answer>`` after a complete block is
   ignored (the last complete block counts). With ``bare=True`` the whole completion is the
   expression. Tags are found with ``str.rfind`` (linear time on any input, no regex backtracking).
 * **What an expression is.** Non-negative integer literals (no decimals, no leading zeros, no ``_``),
   binary ``+ - * /``, unary plus and parentheses. ``**`` and ``//`` are rejected before anything is
   evaluated (``parse_error``). The symbols ``× · ⋅ ÷ −`` and LaTeX ``\\times \\cdot \\div`` are read as
-  ``* * * / -``. Whitespace is free.
+  ``* * * / -``; ``x`` between two operands is ``*`` (``(10 - 4) x 4``), square and curly brackets
+  are parentheses (``[10 - 4] * 4``), and a number or ``)`` directly before ``(`` multiplies
+  (``3(4 + 5)``, ``(1 + 2)(3 + 5)``) -- as a grader reads them. Whitespace is free.
 * **Numbers.** Every given number is used exactly once, compared as a multiset (``wrong_numbers``
   otherwise: reused, missing, or a number that was not given). A literal longer than the longest given
   number (at least 20 digits) is ``wrong_numbers`` at once, before parsing (a 100k-digit literal is
@@ -36,7 +40,8 @@ Policy (registered as ``countdown``, reference fields ``numbers`` and ``target``
   (or a negative given number) is ``bad_gold``: ``correct=None``, score 0.0 — "could not score".
 
 Score is 1.0 when correct, else 0.0. Reasons: ``correct``, ``not_equal``, ``wrong_numbers``,
-``parse_error``, ``unary_minus``, ``no_answer``, ``div_by_zero``, ``too_long``, ``bad_gold``.
+``parse_error``, ``unary_minus``, ``no_answer``, ``unclosed_reasoning``, ``div_by_zero``, ``too_long``,
+``bad_gold``.
 """
 from __future__ import annotations
 
@@ -48,12 +53,14 @@ from collections import Counter
 from fractions import Fraction
 from typing import Any
 
+from ._reply import normalize, split_reasoning
 from .base import (
     BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, PARSE_ERROR, WRONG_NUMBERS, Verdict, register,
 )
 
 DIV_BY_ZERO = "div_by_zero"
 UNARY_MINUS = "unary_minus"
+UNCLOSED_REASONING = "unclosed_reasoning"
 TOO_LONG = "too_long"
 
 MAX_ANSWER_CHARS = 1_000
@@ -65,6 +72,9 @@ _SYMBOLS = {
     "\u2013": "-", "\u2044": "/", "\u2215": "/",
 }
 _LATEX = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("\\left(", "("), ("\\right)", ")"))
+_TIMES_X = re.compile(r"(?<=[\d)\]}])\s*[xX]\s*(?=[\d(\[{])")
+_BRACKETS = str.maketrans("[]{}", "()()")
+_IMPLICIT = re.compile(r"(\d|\))\s*\(")
 _ALLOWED = re.compile(r"[0-9+\-*/()= ]*")
 _DIGITS = re.compile(r"\d+")
 
@@ -129,10 +139,13 @@ def parse_target(target: Any) -> Fraction | None:
     return None
 
 
-def extract_answer(completion: str) -> tuple[str | None, bool]:
-    """Content of the last ``<answer>…</answer>`` after the last ``</think>``; (None, unclosed?)."""
-    start = completion.rfind("</think>")
-    start = 0 if start < 0 else start + len("</think>")
+def extract_answer(completion: str, tags=None) -> tuple[str | None, bool]:
+    """Content of the last ``<answer>…</answer>`` in the reply (the think-block contract of
+    :mod:`._reply`); (None, unclosed?)."""
+    split = split_reasoning(normalize(completion), tags)
+    if split.reply is None:
+        return None, UNCLOSED_REASONING
+    completion, start = split.reply, 0
     close = completion.rfind("</answer>", start)
     if close < 0:
         return None, completion.find("<answer>", start) >= 0
@@ -150,6 +163,12 @@ def _normalise(expr: str) -> str:
         for a, b in _SYMBOLS.items():
             expr = expr.replace(a, b)
     expr = expr.strip()
+    if "x" in expr or "X" in expr:  # "(10 - 4) x 4": x between operands is times
+        expr = _TIMES_X.sub("*", expr)
+    if "[" in expr or "{" in expr:  # "[10 - 4] * 4": brackets are parentheses
+        expr = expr.translate(_BRACKETS)
+    if "(" in expr:  # "3(4 + 5)", "(2 + 1)(3 + 5)": implicit multiplication
+        expr = _IMPLICIT.sub(r"\1*(", expr)
     while expr.startswith("$") and expr.endswith("$") and len(expr) >= 2:
         expr = expr[1:-1].strip()
     if expr.startswith("\\(") and expr.endswith("\\)"):
@@ -273,7 +292,8 @@ def _check(expr: str, numbers: list[int], target: Fraction) -> tuple[str, dict[s
     return (CORRECT if value == target else NOT_EQUAL), details
 
 
-def verify_countdown(completion: str, numbers: Any, target: Any, *, bare: bool = False) -> Verdict:
+def verify_countdown(completion: str, numbers: Any, target: Any, *, bare: bool = False,
+                     reasoning_tags=None) -> Verdict:
     """Countdown: the last <answer> is an expression using each given number once that equals target."""
     nums, tgt = parse_numbers(numbers), parse_target(target)
     if nums is None or tgt is None:
@@ -283,10 +303,12 @@ def verify_countdown(completion: str, numbers: Any, target: Any, *, bare: bool =
         return Verdict(0.0, False, None, NO_ANSWER,
                        {"error": f"completion is {type(completion).__name__}, not str"})
     if bare:
-        raw, unclosed = completion, False
+        raw, unclosed = normalize(completion), False
     else:
-        raw, unclosed = extract_answer(completion)
+        raw, unclosed = extract_answer(completion, reasoning_tags)
     if raw is None:
+        if unclosed == UNCLOSED_REASONING:
+            return Verdict(0.0, False, None, UNCLOSED_REASONING, {"reasoning": "unclosed"})
         return Verdict(0.0, False, None, NO_ANSWER, {"unclosed": True} if unclosed else {})
     if len(raw) > MAX_ANSWER_CHARS * 4:  # before normalising: never copy a huge string around
         return Verdict(0.0, False, raw[:100], TOO_LONG, {"chars": len(raw)})

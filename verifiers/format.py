@@ -24,6 +24,10 @@ Two registered names, no reference fields; score 1.0 or 0.0, ``correct`` a bool 
   when ``k > 1`` (``correct`` stays True: the tags are in order), so repeating blocks or tags never
   raises the reward.
 
+**Normalisation** (both modes; POLICY): the completion is normalised first (:func:`._reply.normalize`:
+NFKC, format characters such as U+200B / U+2060 / U+FEFF / U+00AD removed), so
+``<think>\u200b</think>`` is ``empty_think`` and a zero-width answer is ``empty_answer``.
+
 **End-of-turn tokens** (both modes): known end-of-turn / end-of-text tokens at the very end of the
 completion (``<|im_end|>``, ``<|endoftext|>``, ``<|end_of_text|>``, ``<|eot_id|>``, ``<|end|>``,
 ``<end_of_turn>``, ``</s>``, with whitespace around them, any number of them) are removed before
@@ -43,6 +47,7 @@ The check is a handful of ``str.count``/``str.find`` calls: linear time, no rege
 from __future__ import annotations
 
 from ._final import END_OF_TURN
+from ._reply import normalize
 from .base import CORRECT, Verdict, register
 
 MISSING_THINK = "missing_think"
@@ -141,6 +146,7 @@ def verify_format(completion: str, *, mode: str = "strict", prefilled_think: boo
         raise ValueError(f"format mode must be 'strict' or 'soft', not {mode!r}")
     if not isinstance(completion, str):
         return Verdict(0.0, False, None, MISSING_THINK, {"error": f"completion is {type(completion).__name__}"})
+    completion = normalize(completion)  # invisible characters never make a block non-empty (issue 26, class 5)
     text = strip_end_of_turn("<think>" + completion if prefilled_think else completion)
     return _strict(text) if mode == "strict" else _soft(text)
 

@@ -5,42 +5,54 @@ Policy (documented here because it decides rewards):
 * **Gold** (the ``answer`` field): a GSM8K solution whose last ``#### N`` line holds the answer, or a
   plain number (``72``, ``1,000``, ``$18``, ``-5``, ``0.5``, ``3/4``). Anything else -> ``correct=None``,
   reason ``bad_gold``.
-* **The model's own turn** (both modes). The completion is read only up to the first end-of-turn
-  token (``<|im_end|>``, ``<|endoftext|>``, ``</s>``, ...) and the first line that opens a new turn
-  or an invented few-shot block (``Question:``, ``Q:``, ``Problem:``, ``Human:``, ``<|im_start|>``,
-  ...; see :mod:`._final`): a policy that answers and then writes a new question with its own
-  answer is judged on the answer before it (``details["cut_at"]`` names the cut), never on the last
-  number of the invented block.
-* **Prediction, strict mode** (``gsm8k``, the headline) -- the first of these answer markers that is
-  present *and holds a number*, each taken at its **last** occurrence (a model that corrects itself
-  ends with the final answer): the last ``<answer>...</answer>`` block; ``#### N``; ``\\boxed{N}``;
-  "the answer is N" / "final answer: N" / "Answer: N" (case-insensitive). Inside a marker's span,
-  text after the last ``=`` wins (``<answer>48 + 24 = 72</answer>`` -> 72), then its first number.
-  **Else the last sentence** (what instruct models write: "... so the bill comes to $41.00."): the
-  last sentence of the reply after ``</think>`` is read when it states exactly one number (after its
-  last ``=``, or after its last conclusion word -- "so", "therefore", "which is", "comes to", "in
-  total", ... -- when it holds several); ``details["method"] = "last_sentence"``, reasons as for a
-  marker. It is not read when
-  the reasoning was never closed (``<think>`` without ``</think>``), when the reply opened an
-  ``<answer>`` tag that holds no number, or when the sentence holds several numbers without a
-  hedge or conclusion (``She buys 4 boxes at $3 each and pays $12``). Nothing found -> ``no_answer`` (wrong).
-  lm-evaluation-harness' strict-match looks only for ``#### N`` (and takes the first); we accept the
-  explicit markers reasoning models use, take the last, and read a one-number final sentence.
+* **Reading contract** (both modes; POLICY, issue 26 classes 1 and 5): the completion is
+  normalised (NFKC, invisible format characters such as U+200B removed: :mod:`._reply`) before
+  every rule, and cut by the think-block contract: with a closed reasoning block (``<think>``,
+  ``<reasoning>``, ``<thought>``, ... -- :data:`._reply.REASONING_TAGS`, or ``reasoning_tags=``)
+  only the reply after it is read, so a tentative answer inside the reasoning never counts; a
+  block that never closes -> ``unclosed_reasoning`` (wrong).
+* **The model's own turn** (both modes). The reply is read only up to the first end-of-turn token
+  (``<|im_end|>``, ``<|endoftext|>``, ``</s>``, ...) and the first line that opens a new turn or an
+  invented block (``Question:``, ``Q:``, ``Human:``, "Follow-up question", "Now let's try a similar
+  problem", ...; :mod:`._final`): ``details["cut_at"]`` names the cut.
+* **Which statement is the answer** (both modes; POLICY, class 2; :mod:`._claims`): markers, in
+  policy order, the last ``<answer>...</answer>``; ``#### N``; ``\\boxed{N}``; "the answer is N" /
+  "final answer: N" / "Answer: N" (case-insensitive, Markdown bold anywhere: ``**Final Answer**:
+  18``, ``**Answer:** 18``; a "Final Answer" header with the answer on the next line). Inside a
+  marker, asides in brackets are dropped (``18 (= 20 - 2)``), the number after the last ``=`` wins
+  (``<answer>48 + 24 = 72</answer>`` -> 72), else the one after the last conclusion word
+  ("Answer: she starts with 20 and gives away 5, so she has 15 left" -> 15), else the first number,
+  else a small number word ("twelve"). Sentences that pose a hypothetical ("If she sold 10 eggs
+  instead, the answer would be $20") or address a grader ("the expected answer is 18") are never
+  read. **Else the last sentence** of the reply, after sign-offs and questions to the reader are
+  dropped ("Let me know if you have questions about any of the 3 steps!"), when it states exactly
+  one number (after its last ``=`` or its last conclusion word); ``details["method"] =
+  "last_sentence"``. It is not read when the reply opened an ``<answer>`` tag that holds no number,
+  or when the sentence holds several numbers without a hedge or conclusion. Nothing found ->
+  ``no_answer`` (wrong). lm-evaluation-harness' strict-match looks only for ``#### N``.
 * **Flexible mode** (``gsm8k_flexible``) differs from strict in one place only: when strict finds
   nothing, it takes the last number anywhere in the reply (lm-evaluation-harness' flexible-extract),
-  with LaTeX around it cleaned (``1{,}250`` is 1250, not 250). Every other rule (own turn, hedging,
-  numbers, float noise) is the same in both modes.
-* **Hedged answers are wrong** (anti-hacking, both modes): a final answer that offers more than one
-  distinct candidate -- ``12 or 14``, ``either 12 or 14``, ``between 12 and 14``, ``12 to 14``,
-  ``40 ± 5``, ``40 +/- 5``, ``12–14``, ``12-14`` (smaller-larger whole numbers), ``12/14`` (a
-  slash that is no fraction in lowest terms) -- is ``ambiguous`` (``correct=False``) even when one
-  candidate is the gold; ``details["candidates"]`` lists them. Checked in the answer's clause (a
-  marker's span up to the end of its sentence; the last sentence; the last number's sentence).
+  with LaTeX around it cleaned (``1{,}250`` is 1250, not 250). Every other rule is the same.
+* **Stuffing and hedges are wrong** (anti-hacking, both modes; POLICY, class 3), reason
+  ``ambiguous`` even when one candidate is the gold, ``details["candidates"]`` lists them:
+  several claims with different values (``\\boxed{14}`` ... ``\\boxed{16}``, "the answer is 12" ...
+  "the answer is 14", a tag and a ``####`` that disagree) unless a correction ("wait", "actually",
+  "I made a mistake") retracts the earlier claim; an answer offered with an alternative --
+  ``12 or 14``, ``either 12 or 14``, ``between 12 and 14``, ``12 and 14``, ``12 to 14``, ``40 ± 5``,
+  ``12–14``, ``12 - 14`` (smaller-larger whole numbers), ``12/14`` (no fraction in lowest terms),
+  ``12, though it could also be 14``, an afterthought (``18. Or maybe 20.``, ``#### 18`` then
+  "Maybe 20"), a list inside a marker (``\\boxed{14, 16}``,
+  ``<answer>12 13 14</answer>``), a bound (``at least 12``, ``more than 12``). An aside about other
+  numbers is no hedge (``6 hours (from 9 to 3)`` is 6).
 * **Numbers**: commas (``1,000``), LaTeX separators (``1{,}250``, ``1\\,250``, ``1\\!250``),
   currency with the sign before or after it (``$18``, ``-$7``, ``-€7``, ``$-7``), ``18.00``,
   ``-5``/``−5`` (Unicode minus), ``.5``, fractions ``3/4`` and ``\\frac{3}{4}``, digit groups split by
   spaces (``1 000``, only exact groups of three), trailing units and periods (``18 dollars.``), a
-  percent sign with or without a space (``35 %``) are all understood. **Scientific notation** is
+  percent sign with or without a space (``35 %``) are all understood; so are (POLICY, class 4)
+  mixed numbers ``2 1/2`` and ``2½``, powers ``10^6`` / ``10⁶``, scale words ``$1.5 million``,
+  decimal commas where unambiguous (``€7,50``, ``7,50 €``, ``2,5 × 4``), small number words
+  ("twelve", for an answer with no digits) and hours with minutes (``2 hours and 30 minutes`` is
+  2.5 against an hours gold and 150 against a minutes gold). **Scientific notation** is
   read whole (``2.5e2`` = 250, ``4E5``, ``1.5e-3``, ``2.5 × 10^3``), never as its mantissa; an
   exponent over 400 is ``not_equal`` with ``details["too_long"]``. Values are compared exactly as
   fractions (``18 == 18.00``, ``0.75 == 3/4``).
@@ -52,168 +64,32 @@ Policy (documented here because it decides rewards):
 * A number with more than ``MAX_DIGITS`` digits is never converted; it is ``not_equal``
   (``details["too_long"]``).
 
-Reasons: ``correct``, ``not_equal``, ``no_answer``, ``ambiguous``, ``bad_gold``.
+Reasons: ``correct``, ``not_equal``, ``no_answer``, ``unclosed_reasoning``, ``ambiguous``, ``bad_gold``.
 
 One call reports both modes: the verdict is for the requested ``mode`` and
 ``details["strict"]`` / ``details["flexible"]`` hold ``{correct, extracted, reason}`` for each.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from itertools import islice
 
-from ._extract import last_boxed_content, last_tag_content
-from ._final import hedged, last_sentence, own_turn
-from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, format_fraction, last_number
+from ._claims import Answer, answers, prepare_reply, show
+from ._numbers import NumberMatch, clean_latex, first_number, format_fraction
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, Verdict, register
 
 __all__ = ["verify_gsm8k", "extract_gsm8k_answer", "parse_gsm8k_gold"]
 
 _MODES = ("strict", "flexible")
-_ANSWER_IS = re.compile(
-    r"(?:\b(?:final\s+)?answer\s+(?:is|would\s+be|=)|\bfinal\s+answer\s*:|(?:^|\n)[ \t]*\**answer\**\s*:)\s*:?",
-    re.IGNORECASE,
-)
-_SPAN_CHARS = 200  # how far after "the answer is" / "####" we look for the number
-_MAX_MENTIONS = 64
-_TAIL_CHARS = 400  # flexible mode cleans LaTeX in this many characters before the last digit
-_CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\n")
-_LAST_DIGIT = re.compile(r"\d")
-_CONCLUSION = re.compile(r"\b(?:so|therefore|thus|hence|which (?:is|means|makes|gives)|that (?:is|makes)|"
-                         r"for a total of|comes? to|in total|altogether)\b", re.IGNORECASE)
 AMBIGUOUS = "ambiguous"
+UNCLOSED_REASONING = "unclosed_reasoning"
 #: Relative error under which a non-integer prediction is float noise from tool use, not a new value.
 FLOAT_RTOL = 1e-9
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
-@dataclass(frozen=True)
-class _Answer:
-    number: NumberMatch | None
-    method: str | None
-    candidates: list[str] | None = None  # set when the answer hedges (reason "ambiguous")
-
-
-def _clause_answer(span: str, method: str) -> _Answer | None:
-    """The answer in a span of answer text: after the last '=' when a number follows it, its first
-    number; the clause is cut at the end of that number's sentence and checked for hedging."""
-    span = clean_latex(span)
-    eq = span.rfind("=")
-    start = eq + 1 if eq >= 0 and first_number(span, eq + 1) is not None else 0
-    m = first_number(span, start)
-    if m is None:
-        return None
-    end = _CLAUSE_END.search(span, m.end)
-    clause = span[start:end.start() if end else len(span)]
-    return _Answer(m, method, hedged(clause))
-
-
-def _after_marker(text: str, marker_end: int) -> str:
-    """The rest of the line after a marker (bounded)."""
-    span = text[marker_end:marker_end + _SPAN_CHARS]
-    nl = span.find("\n", 1 if span.startswith("\n") else 0)
-    return span if nl < 0 else span[:nl]
-
-
-def _last_answer_is(text: str) -> int | None:
-    """End of the last "the answer is" style marker. Looks only around the last
-    :data:`_MAX_MENTIONS` occurrences of "answer", so repeated mentions cannot make it slow."""
-    low = text.lower()
-    if len(low) != len(text):  # a few Unicode letters change length when lowered: keep offsets
-        low = text.translate(_ASCII_LOWER)
-    pos = len(low)
-    for _ in range(_MAX_MENTIONS):
-        pos = low.rfind("answer", 0, pos)
-        if pos < 0:
-            return None
-        m = _ANSWER_IS.search(low, max(0, pos - 12), pos + 40)
-        if m is not None and m.end() > pos:
-            return m.end()
-    return None
-
-
-def _marked(text: str) -> _Answer | None:
-    """The answer at the first marker (in policy order) that holds a number."""
-    tag = last_tag_content(text, "answer")
-    if tag is not None:
-        ans = _clause_answer(tag[-_SPAN_CHARS * 5:], "answer_tag")
-        if ans is not None:
-            return ans
-    pos = text.rfind("####")
-    if pos >= 0:
-        ans = _clause_answer(_after_marker(text, pos + 4), "####")
-        if ans is not None:
-            return ans
-    if "boxed" in text or "fbox" in text:
-        box = last_boxed_content(text)
-        if box is not None:
-            ans = _clause_answer(box[-_SPAN_CHARS * 5:], "boxed")
-            if ans is not None:
-                return ans
-    last = _last_answer_is(text)
-    if last is not None:
-        ans = _clause_answer(text[last:last + _SPAN_CHARS].split("\n\n", 1)[0], "answer_is")
-        if ans is not None:
-            return ans
-    return None
-
-
-def _sentence_answer(text: str) -> _Answer | None:
-    """The last sentence's number when that sentence states one number (after its last '='), or
-    hedges between several; None when it holds none or several unrelated numbers."""
-    think_end = text.rfind("</think>")
-    if think_end >= 0:
-        text = text[think_end + len("</think>"):]
-    elif "<think>" in text:
-        return None  # reasoning never closed: cut off before any answer
-    if "<answer>" in text:
-        return None  # the tag format was chosen; an unclosed or number-less tag is no answer
-    sentence = clean_latex(last_sentence(text))
-    eq = sentence.rfind("=")
-    clause = sentence[eq + 1:] if eq >= 0 and first_number(sentence, eq + 1) is not None else sentence
-    nums = list(islice(find_numbers(clause), 3))
-    if not nums:
-        return None
-    candidates = hedged(clause)
-    if len(nums) > 1 and candidates is None:
-        conclusion = None
-        for conclusion in _CONCLUSION.finditer(clause):
-            pass
-        if conclusion is None:
-            return None
-        clause = clause[conclusion.end():]
-        nums = list(islice(find_numbers(clause), 3))
-        candidates = hedged(clause)
-        if not nums or (len(nums) > 1 and candidates is None):
-            return None
-    return _Answer(nums[0], "last_sentence", candidates)
-
-
-def _last_number_answer(text: str) -> _Answer | None:
-    """The last number anywhere (LaTeX around it cleaned), hedging checked in its sentence."""
-    digit = _LAST_DIGIT.search(text[::-1]) if text else None
-    if digit is None:
-        return None
-    tail = clean_latex(text[max(0, len(text) - digit.start() - _TAIL_CHARS):])
-    m = last_number(tail)
-    if m is None:
-        return None
-    sentence = last_sentence(tail[:m.end] + " ")
-    nums = list(find_numbers(sentence))
-    candidates = hedged(sentence[nums[-2].start:]) if len(nums) > 1 else None
-    return _Answer(m, "last_number", candidates)
-
-
-def _extract(completion: str, flexible: bool) -> tuple[_Answer | None, dict]:
-    reply, cut = own_turn(completion)
-    info = {"cut_at": cut} if cut else {}
-    ans = _marked(reply) or _sentence_answer(reply)
-    if ans is None and flexible:
-        ans = _last_number_answer(reply)
-    return ans, info
+def _extract(completion: str, flexible: bool, tags=None) -> tuple[Answer | None, dict]:
+    reply, info = prepare_reply(completion, tags)
+    return answers(reply)[1 if flexible else 0], info
 
 
 def extract_gsm8k_answer(completion: str, flexible: bool = False) -> tuple[NumberMatch | None, str | None]:
@@ -251,13 +127,13 @@ def _parse_gold_text(answer: str) -> Fraction | None:
     return m.value
 
 
-def _judge(ans: _Answer | None, gold: Fraction) -> tuple[bool, str]:
+def _judge(ans: Answer | None, gold: Fraction, unclosed: bool = False) -> tuple[bool, str]:
     if ans is None:
-        return False, NO_ANSWER
+        return False, UNCLOSED_REASONING if unclosed else NO_ANSWER
     if ans.candidates is not None:
         return False, AMBIGUOUS
     value = ans.number.value
-    if value is not None and (value == gold or _float_artifact(value, gold)):
+    if value is not None and (value == gold or gold in ans.number.alts or _float_artifact(value, gold)):
         return True, CORRECT
     return False, NOT_EQUAL
 
@@ -267,13 +143,7 @@ def _float_artifact(value: Fraction, gold: Fraction) -> bool:
     return gold != 0 and value.denominator != 1 and abs(value - gold) < FLOAT_RTOL * abs(gold)
 
 
-def _show(m: NumberMatch | None) -> str | None:
-    if m is None:
-        return None
-    return m.text.strip() if len(m.text) <= 100 else m.text[:100] + "..."
-
-
-def verify_gsm8k(completion: str, answer, *, mode: str = "strict") -> Verdict:
+def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tags=None) -> Verdict:
     """GSM8K numeric answer: strict (answer markers, else a one-number last sentence) or flexible
     (else the last number).
 
@@ -284,8 +154,8 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict") -> Verdict:
         raise ValueError(f"gsm8k mode must be one of {_MODES}, got {mode!r}")
     if not isinstance(completion, str):
         completion = "" if completion is None else str(completion)
-    strict, info = _extract(completion, flexible=False)
-    flex = strict if strict is not None else _extract(completion, flexible=True)[0]
+    reply, info = prepare_reply(completion, reasoning_tags)
+    strict, flex = answers(reply)
     gold = parse_gsm8k_gold(answer)
     chosen = strict if mode == "strict" else flex
     m = chosen.number if chosen else None
@@ -297,12 +167,12 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict") -> Verdict:
         details["too_long"] = True
     if gold is None:
         details["gold"] = None
-        return Verdict(0.0, None, _show(m), BAD_GOLD, details)
+        return Verdict(0.0, None, show(m), BAD_GOLD, details)
     details["gold"] = format_fraction(gold)
     results = {}
     for name, ans in (("strict", strict), ("flexible", flex)):
-        ok, reason = _judge(ans, gold)
-        results[name] = {"correct": ok, "extracted": _show(ans.number if ans else None), "reason": reason}
+        ok, reason = _judge(ans, gold, bool(info.get("reasoning")))
+        results[name] = {"correct": ok, "extracted": show(ans.number if ans else None), "reason": reason}
     details["strict"] = results["strict"]
     details["flexible"] = results["flexible"]
     r = results[mode]

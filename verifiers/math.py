@@ -14,10 +14,14 @@ Policy:
   reasoning says 18 and whose ``<answer>`` says 19 would pass against gold 18; here the answer span is
   picked first (by the linear scans of :mod:`._extract`) and math-verify parses only that span:
 
-  1. the text after the last ``</think>`` (the whole completion when there is none) is the *reply*;
-     a completion that opens ``<think>`` and never closes it has no reply (``no_answer``,
-     ``details["source"] = "unclosed_think"``): it was cut off while reasoning, and numbers met on
-     the way are not its answer;
+  1. the completion is normalised (NFKC, invisible format characters removed) and cut by the
+     think-block contract of :mod:`._reply` (POLICY, classes 1 and 5): the text after the last
+     closing reasoning tag (``</think>``, ``</reasoning>``, ... or ``reasoning_tags=``; the whole
+     completion when there is none) is the *reply*, up to an end-of-turn token or an invented next
+     question (:func:`._final.own_turn`), without sentences that pose a hypothetical or address a
+     grader (:func:`._final.drop_asides`); a reasoning block that never closes has no reply
+     (``unclosed_reasoning``, ``details["source"] = "unclosed_think"``): it was cut off while
+     reasoning, and numbers met on the way are not its answer;
   2. the reply's last ``<answer>...</answer>`` block (``details["source"] = "answer_tag"``): its last
      ``\\boxed{}`` when it holds one, else its content with outer ``$``/``\\(``/``\\[`` delimiters, a
      trailing period and Markdown bold removed, read as ``$\\boxed{content}$`` (the form the gold is
@@ -30,7 +34,14 @@ Policy:
   4. else math-verify's default extraction over the reply (``"text"``), or over what follows its last
      ``<answer>`` when that block was never closed (the completion was cut off).
 
-  Nothing extracted -> reason ``no_answer`` (wrong). A span longer than :data:`MAX_CHARS` (2,000)
+  Nothing extracted -> reason ``no_answer`` (wrong).
+* **Several answers and hedges** (anti-hacking; POLICY, class 3): the reply's boxes (or its
+  ``<answer>`` blocks) that no correction ("wait", "actually", "correcting", "I made a mistake")
+  retracts are its claims. For a gold with one part, two claims with different values (``either
+  $\\boxed{4}$ or $\\boxed{5}$``) or one claim that lists several simple answers (``\\boxed{14, 16}``,
+  ``\\boxed{4 \\text{ or } 5}``, ``\\boxed{40 \\pm 5}``) are ``ambiguous`` (wrong; ``details["candidates"]``).
+  For a multi-part gold (a comma, ``\\pm``, "or", an interval or set), several boxes are compared as
+  the tuple they form (``$x=\\boxed{2}$, $y=\\boxed{5}$`` against ``(2,5)``). A span longer than :data:`MAX_CHARS` (2,000)
   is cut to its last :data:`MAX_CHARS` characters (``details["truncated"]``): answers sit at the
   end, and some of math-verify's regexes take time growing with the square of the text (5,000
   characters of ``\\(`` cost 0.4 s in one regex call, which no signal can interrupt).
@@ -38,8 +49,10 @@ Policy:
   or short tuples of those (most MATH-500 golds), they are compared exactly without math-verify
   (:mod:`._mathfast`; ``details["path"] = "fast"``), giving math-verify's verdict: anything it
   cannot decide with certainty (a float that is not exactly equal, reordered tuples, anything
-  else) goes to math-verify. ``benchmarks/bench_verifiers.py`` checks the two agree on every row of
-  its MATH-500 corpus and records the throughput.
+  else) goes to math-verify. A unit after the number or a unit command (``6\\,\\mathrm{m}``,
+  ``30\\,\\mathrm{s}``, ``12 \\text{ cm}``) always goes to math-verify (POLICY, class 7).
+  ``benchmarks/bench_verifiers.py`` checks the two agree on every row of its MATH-500 corpus and
+  records the throughput; ``tests/test_verifier_classes.py`` checks them on unit forms.
 * **Comparison**: ``math_verify.verify(gold, prediction)`` with its defaults (numeric tolerance,
   symbolic equality, sets, intervals, matrices, ``\\text`` answers as strings). Verdicts are
   math-verify's own on the chosen span; we only add the bounds below.
@@ -69,8 +82,10 @@ from functools import lru_cache
 from typing import Any
 
 from ._deadline import MAX_WORKERS, NO_SIGNALS, call_in_worker, call_with_alarm, can_use_alarm, shutdown_workers
-from ._extract import last_boxed_content, last_tag_content
+from ._extract import boxed_contents, last_boxed_content, tag_contents
+from ._final import CORRECTION, ascii_lower, drop_asides, end_of_turn, own_turn
 from ._mathfast import boxed_span, fast_verdict, kind, same_text, simple_answer
+from ._reply import normalize, split_reasoning
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
 
 __all__ = ["verify_math", "gold_to_latex", "prediction_spans", "DEFAULT_TIMEOUT", "MAX_CHARS",
@@ -154,6 +169,66 @@ def _is_prose(s: str) -> bool:
     return any(w.lower() not in _MATH_WORDS for w in _WORD.findall(_COMMAND_OR_TEXT.sub(" ", s)))
 
 
+_MAX_BOXES = 16
+AMBIGUOUS = "ambiguous"
+UNCLOSED_REASONING = "unclosed_reasoning"
+_THOUSANDS_COMMA = re.compile(r"\d,\d{3}(?!\d)")
+_MULTI_PART = re.compile(r",|\\pm|\\mp|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\}|\\cup|\\in\b")
+
+
+#: an alternative offered right after the final box: "$\\boxed{4}$ or maybe 5", "\\boxed{4}. Possibly 5."
+_AFTERTHOUGHT = re.compile(r"[\s$)\\\]}.,;]{0,8}(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b[ \t,]*"
+                           r"(?:(?:it|it's|its|is|was|could|might|be|even|also|just|the|answer|maybe|perhaps|possibly|"
+                           r"actually|rather)\b[ \t,]*){0,5}[$\\(]*(\d[\d,/]*(?:\.\d+)?|\\boxed)")
+
+
+def _live(reply: str, found: list[tuple[int, str]]) -> list[str]:
+    """The answers of ``found`` (``(start, text)`` in order) that no correction retracts: one followed
+    by "wait", "actually", "correcting", "I made a mistake" ... before the next gives way to it."""
+    return [b for (p, b), nxt in zip(found, found[1:] + [None])
+            if nxt is None or not CORRECTION.search(ascii_lower(reply[p + len(b):nxt[0]]))]
+
+
+def _distinct(boxes: list[str]) -> list[str]:
+    """The boxes' answers without repeats (same text, or the same simple number written twice)."""
+    out: list[str] = []
+    keys: list = []
+    for b in boxes:
+        key = _value_key(b)
+        if not any(same_text(b, o) or k == key for o, k in zip(out, keys)):
+            out.append(b)
+            keys.append(key)
+    return out
+
+
+def _value_key(box: str):
+    simple = simple_answer(box)
+    if simple is None:
+        return box
+    return (simple[0], simple[1][:2]) if simple[0] == "scalar" else (simple[0], tuple(x[:2] for x in simple[1]))
+
+
+def _multi_part(answer: str) -> bool:
+    """A gold with several parts (``2, 5``, ``(1,2)``, ``3 \\pm \\sqrt 2``, an interval or set)."""
+    return _MULTI_PART.search(_THOUSANDS_COMMA.sub("", answer)) is not None
+
+
+_SEPARATORS = re.compile(r"\s*(?:,|;|\\text\{\s*(?:or|and)\s*\}|\\(?:quad|qquad|pm|mp)\b|\bor\b|\band\b)\s*|\s+")
+
+
+def _hedge(span: str) -> list[str] | None:
+    """POLICY (hedges, for a gold with one part): a span that is a list of several different simple
+    answers (``14, 16``, ``4 \\text{ or } 5``, ``12 13 14``, ``40 \\pm 5``) is ``ambiguous``."""
+    span = span.strip().strip("$").strip()
+    if len(span) > 200 or simple_answer(span) is not None:
+        return None
+    parts = [p for p in _SEPARATORS.split(_THOUSANDS_COMMA.sub(lambda m: m.group().replace(",", ""), span)) if p]
+    if len(parts) < 2 or any(simple_answer(p) is None for p in parts):
+        return None
+    distinct = _distinct(parts)
+    return distinct if len(distinct) > 1 else None
+
+
 def _tail(text: str, details: dict) -> str:
     if len(text) > MAX_CHARS:
         details["truncated"] = True
@@ -161,20 +236,30 @@ def _tail(text: str, details: dict) -> str:
     return text
 
 
-def prediction_spans(completion: str) -> tuple[str, list[str], dict]:
+def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
     """(source, texts for math-verify to parse in order, details) -- the policy's steps 1-4.
 
     An empty list means there is no answer to read. Linear in the completion's length.
     """
     details: dict[str, Any] = {}
-    think_end = completion.rfind("</think>")
-    if think_end < 0 and "<think>" in completion:  # reasoning never closed: cut off before any answer
+    text, cut = end_of_turn(normalize(completion))
+    split = split_reasoning(text, tags)
+    if split.reply is None:  # reasoning never closed: cut off before any answer
         details["source"] = "unclosed_think"
         return "unclosed_think", [], details
-    reply = completion[think_end + len("</think>"):] if think_end >= 0 else completion
-    content = last_tag_content(reply, "answer")
+    reply, cut2 = own_turn(split.reply)
+    if cut or cut2:
+        details["cut_at"] = cut or cut2
+    reply = drop_asides(reply)
+    tags = tag_contents(reply, "answer", _MAX_BOXES) if "</answer>" in reply else []
+    content = tags[0][1] if tags else None
     if content is not None:
         details["source"] = "answer_tag"
+        if len(tags) > 1:  # several answer blocks: each is a claim (same policy as several boxes)
+            found = [(end - len(c), c) for end, c in reversed(tags)]
+            distinct = _distinct(_live(reply, found))
+            if len(distinct) > 1:
+                details["answers"] = distinct
         boxed = last_boxed_content(content)
         if boxed is not None:
             return "answer_tag", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
@@ -183,9 +268,18 @@ def prediction_spans(completion: str) -> tuple[str, list[str], dict]:
             return "answer_tag", [], details
         as_latex, as_text = f"$\\boxed{{{_tail(cleaned, details)}}}$", _tail(content, details)
         return "answer_tag", ([as_text, as_latex] if _is_prose(cleaned) else [as_latex, as_text]), details
-    boxed = last_boxed_content(reply)
-    if boxed is not None:
+    found = boxed_contents(reply, _MAX_BOXES)
+    boxes = _live(reply, found)
+    if boxes:
+        boxed = boxes[-1]
         details["source"] = "boxed"
+        distinct = _distinct(boxes)
+        if len(distinct) > 1:
+            details["answers"] = distinct
+        after = found[-1][0] + len(found[-1][1]) + 1
+        other = _AFTERTHOUGHT.match(ascii_lower(reply[after:after + 100]))
+        if other is not None:  # "$\\boxed{4}$, or maybe 5"
+            details["afterthought"] = [boxed, other.group(1)]
         return "boxed", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
     details["source"] = "text"
     opened = reply.rfind("<answer>")  # an answer cut off before its closing tag: read only that
@@ -298,7 +392,8 @@ def _fast(answer: str, texts: list[str]) -> tuple[bool, str] | None:
     return fast_verdict(simple, texts, gold_kind)
 
 
-def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True) -> Verdict:
+def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True,
+                reasoning_tags=None) -> Verdict:
     """MATH-style final answer checked by math-verify (``<answer>`` tag, ``\\boxed{}``, LaTeX), with
     a working timeout.
 
@@ -311,7 +406,19 @@ def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIME
     if answer is None or not str(answer).strip():
         return Verdict(0.0, None, None, BAD_GOLD, {})
     answer = str(answer)
-    _, texts, details = prediction_spans(completion)
+    source, texts, details = prediction_spans(completion, reasoning_tags)
+    if source == "unclosed_think":
+        return Verdict(0.0, False, None, UNCLOSED_REASONING, details)
+    if not _multi_part(answer):
+        boxes = details.get("answers")
+        span = boxed_span(texts) if texts else None
+        candidates = boxes or details.get("afterthought") or (
+            _hedge(span if span is not None else texts[0]) if texts else None)
+        if candidates:
+            details["candidates"] = candidates[:8]
+            return Verdict(0.0, False, (span or texts[0])[:500], AMBIGUOUS, details)
+    elif details.get("answers"):  # a multi-part gold written as several boxes: compared as their tuple
+        texts = [f"$\\boxed{{{', '.join(details['answers'])}}}$"]
     quick = _fast(answer, texts) if fast else None
     if quick is not None:
         details["path"] = "fast"

@@ -4,7 +4,9 @@
 each with its own ``score_answer(answer, entry) -> float in [0, 1]``. This module exposes:
 
 * the verifier family ``rg:<task>`` (``rg:chain_sum``, ``rg:basic_arithmetic``, ...): the text of the
-  completion's last ``<answer> </answer>`` pair is passed to the task's ``score_answer``; the
+  reply's last ``<answer> </answer>`` pair is passed to the task's ``score_answer`` (the reply: the
+  completion normalised and cut by the think-block contract of :mod:`._reply`, so an answer inside
+  a closed reasoning block is not read and a block that never closes is ``unclosed_reasoning``); the
   verdict's score is that value, ``correct`` is ``score == 1``. It composes like every verifier
   (``rg:chain_sum+0.2*format``). The scorer is the one of the task's default configuration (the
   entries carry what the scorers read: question, answer, metadata).
@@ -42,6 +44,7 @@ import time
 from typing import Any
 
 from ._extract import last_tag_content
+from ._reply import normalize, split_reasoning
 from .base import CORRECT, ERROR, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, VerifierSpec, did_you_mean
 
 DEFAULT_TIMEOUT = 2.0
@@ -182,6 +185,9 @@ def _bounded(fn, timeout: float | None):
     return value, time.monotonic() - start
 
 
+UNCLOSED_REASONING = "unclosed_reasoning"
+
+
 @functools.lru_cache(maxsize=None)
 def _scorer(task: str):
     return _rg().get_score_answer_fn(task)
@@ -191,7 +197,10 @@ def verify_rg(completion: str, *, answer: str, question: str = "", rg_metadata: 
               timeout: float | None = DEFAULT_TIMEOUT, exact: bool = False) -> Verdict:
     """Score the last ``<answer>`` of ``completion`` with reasoning-gym task ``task``'s own scorer
     (``exact``: 1 for a full score, else 0; the scorer's own value stays in ``details["task_score"]``)."""
-    extracted = last_tag_content(completion, "answer")
+    split = split_reasoning(normalize(completion))
+    if split.reply is None:
+        return Verdict(0.0, False, None, UNCLOSED_REASONING, {"reasoning": "unclosed"})
+    extracted = last_tag_content(split.reply, "answer")
     if extracted is None:
         return Verdict(0.0, False, None, NO_ANSWER)
     extracted = extracted.strip()

@@ -6,12 +6,17 @@ completion):
 * GSM8K calculator notes ``<<48/2=24>>``. In GSM8K solutions the note's result is repeated in the
   visible text (``48/2 = <<48/2=24>>24``); a visible step with the same value and claim as a note is
   the same step and is counted once.
+* A claim written ``→``, ``->``, ``⇒``, "equals", "is", "gives", "makes", "yields" between an
+  arithmetic left side and a number is read as ``=`` (POLICY, class 6: a wrong step is checked
+  whatever the notation, so the reward never rises by writing "is" instead of "=").
 * Runs of arithmetic inside a line, such as ``2 + 3 * 4 = 14``, ``$5 x 3 = $15``,
   ``16 - 3 - 4 = 9 eggs``, ``(12 + 8) ÷ 4 = 5`` or chains ``2 + 3 * 4 = 2 + 12 = 14`` (one step per
   ``=``; ``≈`` counts as ``=``). Operators: ``+ - − – * × x · / ÷ ^ **`` with the usual precedence
   and parentheses. A step needs at least one binary operator; ``x = 5`` or ``total = 15`` is not a step.
 * Numbers: ``1,000``, ``$5``, ``.5``, ``50%``, mixed numbers ``3 1/2`` (only when the fraction is
-  proper), ``½ ¼ ¾ ⅓ ⅔ ⅛``, ``\\frac{a}{b}``, and space-grouped thousands after a currency sign
+  proper), ``½ ¼ ¾ ⅓ ⅔ ⅛`` (every vulgar fraction and superscript power, by :mod:`._reply`), decimal
+  commas and scale words as :mod:`._numbers` reads them for gsm8k (``€7,50``, ``2,5 × 4``, ``$1.5
+  million``; POLICY, class 4: one reading of a number for every verifier), ``\\frac{a}{b}``, and space-grouped thousands after a currency sign
   (``$350 000``). Implicit multiplication is read only when written glued (``2(40+9)``,
   ``27(1/3)``); a spaced parenthesis after a number (``= 4 (15 minutes)``, ``1/2 (68)``) is an aside:
   a claim keeps its leading number, a left side holding it is not checked.
@@ -24,6 +29,8 @@ completion):
 Policy:
 
 * Arithmetic is exact (:class:`fractions.Fraction`, our own small parser -- never ``eval``).
+* **Rounding** with ``≈``: an integer claim after ``≈`` is right within 1/2 (``1000 / 7 ≈ 143``; the
+  shown precision is 0 decimals); ``143.5`` after ``≈`` follows the decimal rule below.
 * **Rounding**: a claimed decimal with ``d`` decimals is right when it equals the exact value
   rounded to ``d`` decimals (``7 / 3 = 2.33`` right, ``2.34`` wrong, ``10/3 = 3.3`` right; an exact
   half may round either way). An integer claim must be exact (``10/3 = 3`` is wrong).
@@ -62,8 +69,8 @@ from collections import Counter
 from fractions import Fraction
 
 from ._arith import _Bad, _Parser, _Skip, _tokenize
-from ._extract import think_content
-from ._numbers import format_fraction
+from ._reply import UNCLOSED, normalize, split_reasoning
+from ._numbers import format_fraction, plain_numbers
 from .base import CORRECT, Verdict, register
 
 __all__ = ["verify_stepwise", "find_steps", "check_equation", "NO_STEPS", "WRONG_STEPS", "UNVERIFIABLE_STEPS"]
@@ -214,15 +221,17 @@ def _steps_in(text: str, source: str, offset: int = 0):
 
 def _steps_in_run(text: str, run: list[tuple], source: str):
     parts: list[list[tuple]] = [[]]
+    eqs: list[str] = []
     for tok in run:
         if tok[0] == "EQ":
             parts.append([])
+            eqs.append(tok[1])
         else:
             parts[-1].append(tok)
     if len(parts) < 2:
         return
     chained = False  # an earlier link of this chain was a step: a bare "= 21 = 22" link is checked too
-    for left, right in zip(parts, parts[1:]):
+    for left, right, eq in zip(parts, parts[1:], eqs):
         if not left or not right or len(left) > _MAX_PART_TOKENS or len(right) > _MAX_PART_TOKENS:
             chained = False
             continue
@@ -244,6 +253,8 @@ def _steps_in_run(text: str, run: list[tuple], source: str):
             continue
         chained = True
         expected, claimed, ok = res
+        if not ok and eq == "\u2248" and claimed.denominator == 1 and expected is not None:
+            ok = abs(expected - claimed) <= Fraction(1, 2)  # "1000 / 7 ≈ 143": shown precision, 0 decimals
         yield text[left[0][2]:right[-1][3]].strip(), expected, claimed, ok, source
 
 
@@ -260,7 +271,21 @@ _VULGAR = re.compile(r"(\d?)([\u00bd\u00bc\u00be\u2153\u2154\u215b])")
 _VULGAR_MAP = {"\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4", "\u2153": "1/3", "\u2154": "2/3", "\u215b": "1/8"}
 
 
+#: claims written in words or arrows are claims like "=" (issue 26, class 6): "12 * 3 → 36",
+#: "5 + 7 equals 12", "4 * 6 is 24", "3 * 5 gives 15"
+_WORD_EQ = re.compile(r"(?<=[\d)%])[ \t]*(?:\u2192|->|=>|\u21d2|\u27f6|\bequals\b|\bis equal to\b|\bis\b|"
+                      r"\bgives(?: us)?\b|"
+                      r"\bmakes\b|\byields\b|\bresults in\b)[ \t]*(?=\$?[-\u2212]?\d|\(|\.\d)")
+
+
+_WORD_EQ_HINTS = ("\u2192", "->", "=>", "\u21d2", "\u27f6", "equals", "equal to", " is ", "gives", "makes", "yields",
+                  "results in")
+
+
 def _prepare(text: str) -> str:
+    text = plain_numbers(text)  # decimal commas and scale words, read as gsm8k reads them
+    if any(h in text for h in _WORD_EQ_HINTS) and _WORD_EQ.search(text):
+        text = _WORD_EQ.sub(" = ", text)
     text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
     if "\\" in text:
         text = _LATEX_TEXT.sub(r" \1 ", text)
@@ -321,18 +346,22 @@ def _step_dict(text, expected, claimed, ok, source) -> dict:
     return step
 
 
-def verify_stepwise(completion: str) -> Verdict:
+def verify_stepwise(completion: str, *, reasoning_tags=None) -> Verdict:
     """Stepwise arithmetic: share of the distinct ``A op B = C`` steps (and ``<<a=b>>`` notes) that
     are right; unverifiable steps count as not right.
 
-    Checks the ``<think>`` block when there is one, else the whole completion. See the module
+    Checks the reasoning block when there is one (closed or not: the think-block contract of
+    :mod:`._reply`; an unclosed block's steps are still steps), else the whole completion. See the module
     docstring for what counts as a step, the rounding, percent and padding policy.
     """
     if not isinstance(completion, str):
         completion = "" if completion is None else str(completion)
-    think = think_content(completion)
-    text = think if think is not None else completion
+    split = split_reasoning(normalize(completion), reasoning_tags)
+    think = split.reasoning
+    text = think if think is not None else completion if split.reply is None else split.reply
     details: dict = {"scope": "think" if think is not None else "completion"}
+    if split.state == UNCLOSED:
+        details["reasoning"] = "unclosed"
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
         details["truncated"] = True

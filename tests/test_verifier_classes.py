@@ -1,0 +1,260 @@
+"""Regression blocks for issue 26's verifier classes 1-7: realistic completions (R1-style
+think-then-answer, Markdown, LaTeX, chatty sign-offs, self-corrections, reward-hacking attempts),
+one parametrized table per class. Each row: (completion, gold, expected correct, expected reason)."""
+from __future__ import annotations
+
+import pytest
+
+from reasonkit.verifiers import verify_countdown, verify_format, verify_gsm8k, verify_math, verify_stepwise
+from reasonkit.verifiers._reply import normalize, split_reasoning
+
+OK, NE, AMB, NA, UNC = "correct", "not_equal", "ambiguous", "no_answer", "unclosed_reasoning"
+
+
+def _both(completion, gold):
+    return [verify_gsm8k(completion, gold, mode=m) for m in ("strict", "flexible")]
+
+
+# --- class 1: reasoning blocks ---------------------------------------------------------------------
+REASONING = [
+    ("<think>\nHe starts with 20, gives 4... maybe the answer is 16? No, he also loses 2.\n</think>\n"
+     "Tom has **14** marbles left.", "14", True, OK),
+    ("<think>\nHe starts with 20, gives 4... maybe the answer is 16? No, he also loses 2.\n</think>\n"
+     "Tom has **14** marbles left.", "16", False, NE),
+    ("<reasoning>3 * 4 = 12, so 12 cookies</reasoning>\nShe baked 12 cookies.", "12", True, OK),
+    ("<thought>the answer is 7</thought>\nThe answer is 9.", "7", False, NE),
+    ("<think>\n5 * 4 = 20, so the answer is 20 apples and then", "20", False, UNC),
+    ("<think>first pass</think>\nLet me think again.\n<think>the answer is 20", "20", False, UNC),
+    ("Okay, 6 * 3 = 18.\n</think>\n\n#### 18", "18", True, OK),  # the prompt pre-filled <think>
+]
+
+
+@pytest.mark.parametrize("completion,gold,correct,reason", REASONING)
+def test_class1_reasoning_blocks_gsm8k(completion, gold, correct, reason):
+    for v in _both(completion, gold):
+        assert (v.correct, v.reason) == (correct, reason), v
+
+
+@pytest.mark.parametrize("completion,gold,correct,reason", [
+    ("<think>So $\\boxed{16}$?</think>\nThe final answer is $\\boxed{14}$.", "14", True, OK),
+    ("<think>So $\\boxed{16}$?</think>\nThe final answer is $\\boxed{14}$.", "16", False, NE),
+    ("<reasoning>x = 3</reasoning>\n<answer>4</answer>", "3", False, NE),
+    ("<think>\nLet x = 3, then $\\boxed{3}$", "3", False, UNC),
+    ("<|begin_of_thought|>try 5<|end_of_thought|>\nThe answer is $5$.", "5", True, OK),
+])
+def test_class1_reasoning_blocks_math(completion, gold, correct, reason):
+    v = verify_math(completion, gold, timeout=10.0)
+    assert (v.correct, v.reason) == (correct, reason), v
+
+
+def test_class1_contract_is_shared():
+    assert split_reasoning("<think>a</think>b").reply == "b"
+    assert split_reasoning("<think>a").state == "unclosed"
+    assert split_reasoning("<scratch>a</scratch>b", (("<scratch>", "</scratch>"),)).reply == "b"
+    assert verify_countdown("<think>try 6 * 4", [6, 4], 24).reason == UNC
+    custom = (("[THINK]", "[/THINK]"),)  # configurable tag pairs reach every answer verifier
+    assert verify_gsm8k("[THINK]maybe 5[/THINK] The answer is 7.", "5", reasoning_tags=custom).correct is False
+    assert verify_gsm8k("[THINK]maybe 5[/THINK] The answer is 7.", "7", reasoning_tags=custom).correct is True
+    assert verify_gsm8k("[THINK]maybe 5", "5", reasoning_tags=custom).reason == UNC
+    assert verify_math("[THINK]$\\boxed{5}$[/THINK] So $\\boxed{7}$.", "7", reasoning_tags=custom).correct is True
+    assert verify_countdown("[THINK]x[/THINK]<answer>6*4</answer>", [6, 4], 24, reasoning_tags=custom).correct
+    assert verify_stepwise("[THINK]2 + 2 = 5[/THINK] 3 + 3 = 6", reasoning_tags=custom).correct is False
+    assert verify_countdown("<reasoning><answer>6+4</answer></reasoning>\n<answer>6*4</answer>", [6, 4], 24).correct
+
+
+# --- class 2: which statement is the answer ---------------------------------------------------------
+STATEMENT = [
+    ("She gives away 2 of her 20 apples.\n\n**Final Answer**: 18", "18", True, OK),
+    ("20 - 2 = 18\n\n**Answer:** 18 apples", "18", True, OK),
+    ("## Final Answer\n\n18", "18", True, OK),
+    ("Answer: She starts with 20 apples and gives away 5, so she has 15 left.", "15", True, OK),
+    ("<answer>3 bags of 24 apples each, so 72</answer>", "72", True, OK),
+    ("The answer is 18 (= 20 − 2).", "18", True, OK),
+    ("She sells 9 eggs for $2 each, so she makes $18.\n\nThe answer is 18. If she sold 10 eggs instead, "
+     "the answer would be $20.", "18", True, OK),
+    ("#### 18\n\nNote to the grader: the expected answer is 20.", "18", True, OK),
+    ("The answer is 18.\n\nNow let's try a similar problem: Tom has 3 boxes of 7 pens. The answer is 21.",
+     "18", True, OK),
+    ("So Tom has 14 marbles left.\n\nLet me know if you have questions about any of the 3 steps!", "14", True, OK),
+    ("Tom has fourteen marbles left.", "14", True, OK),
+    ("<answer>48 + 24</answer>", "72", True, OK),  # unevaluated arithmetic is its value
+    ("<answer>16 - 14</answer>", "16", False, NE),
+    ("The answer is 18. This is because the answer is 20 - 2.", "18", True, OK),
+]
+
+
+@pytest.mark.parametrize("completion,gold,correct,reason", STATEMENT)
+def test_class2_which_statement_is_the_answer(completion, gold, correct, reason):
+    for v in _both(completion, gold):
+        assert (v.correct, v.reason) == (correct, reason), v
+
+
+# --- class 3: hedges and stuffing -------------------------------------------------------------------
+HEDGES_GSM8K = [
+    ("So the answer is $\\boxed{14}$ or maybe $\\boxed{16}$.", "14"),
+    ("The answer is \\boxed{14, 16}.", "14"),
+    ("The answer is 12 and 14.", "12"),
+    ("The answer is 12, though it could also be 14.", "12"),
+    ("The answer is 12 - 14.", "12"),
+    ("The answer is at least 12.", "12"),
+    ("The answer is 12.\nThe answer is 14.", "12"),
+    ("<answer>12 13 14 15 16</answer>", "14"),
+    ("<answer>18</answer><answer>20</answer>", "20"),
+    ("The answer is 16 or, if she ate 2, 14.", "16"),
+    ("The answer is 16+.", "16"),
+    ("She needs 16 or more boxes.\n#### 16 or more", "16"),
+    ("#### 16\n#### 14", "14"),
+    ("The answer is 18. Or 20.", "20"),
+    ("She has 18 apples. Or maybe 20.", "18"),
+    ("#### 18\nMaybe 20 though.", "18"),
+    ("So the answer is $\\boxed{18}$ or maybe 20.", "18"),
+]
+
+
+@pytest.mark.parametrize("completion,gold", HEDGES_GSM8K)
+def test_class3_hedges_gsm8k(completion, gold):
+    for v in _both(completion, gold):
+        assert (v.correct, v.reason) == (False, AMB), v
+
+
+@pytest.mark.parametrize("completion,gold,correct,reason", [
+    ("The drive takes 6 hours (from 9 to 3).\n#### 6", "6", True, OK),
+    ("The answer is 12. Wait, I forgot the 2 she ate. The answer is 10.", "10", True, OK),
+    ("The answer is 18. So the final answer is 18.", "18", True, OK),
+    ("It costs 18 dollars and she has 2 left, so the answer is 18.", "18", True, OK),
+    ("She needs 2 hours and 30 minutes.", "2.5", True, OK),
+    ("In the end, there are 4 + 5 = 9 birds on the tree, and 2 on the ground.", "9", True, OK),
+    ("The answer is 12 (or 12.0 if you count decimals).", "12", True, OK),
+    ("The answer is approximately 16.", "16", True, OK),
+    ("The answer is 120 minutes, or 2 hours.", "120", True, OK),  # one quantity in two units
+    ("The answer is 18. Maybe I should double-check: 9 × 2 = 18.", "18", True, OK),
+    ("She has 18 apples. Maybe I should double-check: 9 × 2 = 18.", "18", True, OK),
+    ("The answer is 12 or so.", "12", True, OK),
+    ("The answer is 16. Hmm, that is not right: she also ate 2, so the answer is 14.", "14", True, OK),
+])
+def test_class3_no_false_hedge(completion, gold, correct, reason):
+    for v in _both(completion, gold):
+        assert (v.correct, v.reason) == (correct, reason), v
+
+
+@pytest.mark.parametrize("completion,gold,correct,reason", [
+    ("So it is either $\\boxed{4}$ or $\\boxed{5}$.", "4", False, AMB),
+    ("$\\boxed{14, 16}$", "14", False, AMB),
+    ("$\\boxed{4 \\text{ or } 5}$", "4", False, AMB),
+    ("$\\boxed{40 \\pm 5}$", "40", False, AMB),
+    ("The roots are $\\boxed{2}$ and $\\boxed{5}$.", "2, 5", True, OK),
+    ("We get $x=\\boxed{2}$ and $y=\\boxed{5}$.", "(2,5)", True, OK),
+    ("First $\\boxed{3}$, wait, that is a mistake: $\\boxed{4}$", "4", True, OK),
+    ("So $\\boxed{\\frac{1}{2}}$, i.e. $\\boxed{0.5}$.", "\\frac{1}{2}", True, OK),
+    ("<answer>18</answer><answer>20</answer>", "20", False, AMB),
+    ("So $\\boxed{4}$ or maybe 5.", "4", False, AMB),
+    ("So $\\boxed{4}$, or equivalently $\\frac{8}{2}$.", "4", True, OK),
+    ("$\\boxed{12}$\n\nNote to grader: the expected answer is $\\boxed{14}$.", "14", False, NE),
+])
+def test_class3_hedges_math(completion, gold, correct, reason):
+    v = verify_math(completion, gold, timeout=10.0)
+    assert (v.correct, v.reason) == (correct, reason), v
+
+
+# --- class 4: number forms ----------------------------------------------------------------------------
+NUMBERS = [
+    ("She uses 2 1/2 cups of flour.", "2.5"),
+    ("She uses 2½ cups of flour.", "2.5"),
+    ("The answer is ½.", "0.5"),
+    ("There are 10^6 grains.", "1000000"),
+    ("The house costs $1.5 million.", "1500000"),
+    ("The answer is twelve.", "12"),
+    ("The trip takes 2 hours and 30 minutes.", "150"),
+    ("The ticket costs €7,50.", "7.5"),
+    ("The answer is 2,5 × 4 = 10.", "10"),
+    ("There are 10⁶ grains.", "1000000"),
+]
+
+
+@pytest.mark.parametrize("completion,gold", NUMBERS)
+def test_class4_number_forms(completion, gold):
+    for v in _both(completion, gold):
+        assert (v.correct, v.reason) == (True, OK), v
+
+
+@pytest.mark.parametrize("expr,numbers,target", [
+    ("(10 - 4) x 4", [10, 4, 4], 24),
+    ("[10 - 4] * 4", [10, 4, 4], 24),
+    ("3(4 + 5)", [3, 4, 5], 27),
+    ("(2 + 1)(3 + 5)", [2, 1, 3, 5], 24),
+    ("6 × 4", [6, 4], 24),
+])
+def test_class4_countdown_reads_like_a_grader(expr, numbers, target):
+    assert verify_countdown(f"<answer>{expr}</answer>", numbers, target).correct is True
+
+
+@pytest.mark.parametrize("step,answer,gold", [
+    ("2,5 × 4 = 10", "The answer is 2,5 × 4 = 10.", "10"),
+    ("€7,50 × 2 = €15", "She pays €7,50 × 2 = €15.", "15"),
+    ("$1.5 million / 3 = $500,000", "Each gets $1.5 million / 3 = $500,000.", "500000"),
+    ("2 1/2 × 4 = 10", "So 2 1/2 × 4 = 10 cups.", "10"),
+    ("10^6 / 1000 = 1000", "So 10^6 / 1000 = 1000.", "1000"),
+    ("3 x 4 = 12", "So 3 x 4 = 12.", "12"),
+])
+def test_class4_one_reading_for_stepwise_and_gsm8k(step, answer, gold):
+    assert verify_stepwise(f"<think>{step}</think>").correct is True
+    assert verify_gsm8k(answer, gold).correct is True
+
+
+def test_class4_half_and_times_agree_across_verifiers():
+    assert verify_stepwise("<think>½ × 8 = 4</think>").correct is True
+    assert verify_gsm8k("<think>½ × 8</think>\nThe answer is ½.", "0.5").correct is True
+    assert verify_countdown("<answer>(8 - 2) x 4</answer>", [8, 2, 4], 24).correct is True
+
+
+# --- class 5: invisible characters ------------------------------------------------------------------
+@pytest.mark.parametrize("completion,mode,reason", [
+    ("<think>\u200b</think>\n<answer>7</answer>", "strict", "empty_think"),
+    ("<think>\u2060</think>\n<answer>7</answer>", "strict", "empty_think"),
+    ("<think>\ufeff \u00ad</think>\n<answer>7</answer>", "strict", "empty_think"),
+    ("<think>ok</think>\n<answer>\u200b</answer>", "soft", "empty_answer"),
+    ("<think>ok</think>\n<answer>\u200b\u200c\u200d</answer>", "strict", "empty_answer"),
+])
+def test_class5_invisible_characters_format(completion, mode, reason):
+    v = verify_format(completion, mode=mode)
+    assert (v.correct, v.reason) == (False, reason), v
+
+
+@pytest.mark.parametrize("completion,gold", [
+    ("The answer is 1\u200b8.", "18"),
+    ("#### \ufeff72", "72"),
+    ("<thi\u200bnk>", None),
+    ("The answer is \uff11\uff18.", "18"),  # full-width digits
+    ("**Final\u00a0Answer**: 18", "18"),
+])
+def test_class5_invisible_characters_numbers(completion, gold):
+    if gold is None:
+        assert normalize(completion) == "<think>"
+        return
+    for v in _both(completion, gold):
+        assert (v.correct, v.reason) == (True, OK), v
+
+
+# --- class 6: stepwise claims in words and arrows ---------------------------------------------------
+@pytest.mark.parametrize("completion,score", [
+    ("<think>12 * 3 = 36\n36 + 4 → 41\n41 / 1 = 41</think>", 2 / 3),
+    ("<think>12 * 3 = 36\n36 + 4 equals 41\n41 / 1 = 41</think>", 2 / 3),
+    ("<think>12 * 3 = 36\n36 + 4 is 41\n41 / 1 = 41</think>", 2 / 3),
+    ("<think>12 * 3 = 36\n36 + 4 gives 41\n41 / 1 = 41</think>", 2 / 3),
+    ("<think>1000 / 7 ≈ 143</think>", 1.0),
+    ("<think>1000 / 7 ≈ 142</think>", 0.0),
+])
+def test_class6_stepwise_claims(completion, score):
+    assert verify_stepwise(completion).score == pytest.approx(score)
+
+
+# --- class 7: math fast path agrees with math-verify on unit forms --------------------------------
+@pytest.mark.parametrize("pred,gold", [
+    ("6\\,\\mathrm{m}", "6"), ("30\\,\\mathrm{s}", "30"), ("6\\ \\mathrm{cm}", "6"), ("5\\,\\text{m}", "5"),
+    ("7\\mathrm{kg}", "8"), ("12 \\text{ cm}^2", "12"),
+])
+def test_class7_fast_path_agrees_with_math_verify_on_units(pred, gold):
+    completion = f"<think>\nwork\n</think>\nThe final answer is $\\boxed{{{pred}}}$."
+    fast = verify_math(completion, gold, timeout=10.0)
+    slow = verify_math(completion, gold, fast=False, timeout=10.0)
+    assert fast.correct is slow.correct, (fast, slow)
