@@ -107,7 +107,6 @@ def _fast_vs_math_verify():
     return run_differential(load_corpus("math500", 30), "math", "math-verify")
 
 
-@pytest.mark.xfail(strict=True, reason="verifier gap, issue 26 class 7")
 def test_math_fast_path_agrees_with_math_verify():
     report = _fast_vs_math_verify()
     assert report.counts["disagreements"] == 0, report.disagreements[:2]
@@ -122,7 +121,10 @@ def test_math_fast_path_disagrees_only_on_units():
 def test_rg_verifier_agrees_with_reasoning_gym_pipeline():
     report = run_differential(load_corpus("rg:chain_sum", 6), "rg:chain_sum", "rg-native:chain_sum")
     assert report.completions >= 18
-    assert report.counts["both correct"] > 0 and report.counts["disagreements"] == 0, report.disagreements[:2]
+    # the one designed difference: reasonkit reads text with invisible characters removed (issue 26
+    # class 5), reasoning-gym's scorer compares the raw string
+    assert report.counts["both correct"] > 0
+    assert {d["source"] for d in report.disagreements} <= {"invisible_chars"}, report.disagreements[:2]
 
 
 @pytest.mark.parametrize("args, message", [
