@@ -292,6 +292,7 @@ class GRPOTrainer:
         sampler_metrics = self._is.metrics(acc) if self._is is not None else {}  # of logp_old, before the updates
         reduced = acc.reduce(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)], device=device), "mean")
         metrics = {k: float(v) for k, v in zip(sorted(sums), reduced.cpu())}
+        metrics["loss"] = metrics["policy_loss"] + metrics["kl_loss"]  # the step loss, as TRL logs it
         metrics["grad_norm"] = float(grad_norm)
         metrics["lr"] = float(self.scheduler.get_last_lr()[0])
         metrics.update(sampler_metrics)
@@ -320,10 +321,10 @@ class GRPOTrainer:
                 self._updating = True  # the engine steps inside this backward
             factor = dist_engine.deepspeed_loss_factor(acc, self.model, cfg.loss_type)  # dapo x GA under DeepSpeed
             dist_engine.backward(acc, self.model, loss * factor, last=last)
-            for k, v in lm.items():
-                sums[k] = sums.get(k, 0.0) + float(v) / (len(chunks) * cfg.num_iterations)
-            undo_ga = 1.0 if cfg.loss_type == "dapo" or self.deepspeed else len(chunks)  # see grpo_loss's GA
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * undo_ga / (len(chunks) * cfg.num_iterations)
+            for k, v in lm.items():  # means over micro-batches and updates; dapo's loss terms are each
+                # micro-batch's share of the step loss, so they add up to it (issue 23 item 10)
+                n = 1 if cfg.loss_type == "dapo" and k in ("policy_loss", "kl_loss") else len(chunks)
+                sums[k] = sums.get(k, 0.0) + float(v) / (n * cfg.num_iterations)
 
     def _check_finite(self, value: torch.Tensor, what: str) -> None:
         bad = torch.tensor([0.0 if torch.isfinite(value).all() else 1.0], device=self.accelerator.device)
