@@ -138,7 +138,7 @@ class TrainConfig:
     # --- optimiser --------------------------------------------------------------------------------------
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    warmup: float = field(default=0.0, metadata={"help": "steps (>= 1) or a fraction of max_steps (< 1)"})
+    warmup: float = field(default=0.0, metadata={"help": "linear warmup (any lr_scheduler): steps >= 1 or a fraction of max_steps"})
     lr_scheduler: str = field(
         default="constant", metadata={"help": "transformers scheduler name: constant, linear, cosine, ..."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm; 0 = no clipping"})

@@ -17,7 +17,7 @@ objective, its aggregation variants and the departures from the paper are docume
    (``mask_truncated``), minus unscored completions, minus zero-variance groups when
    ``zero_variance = "skip"`` (``"keep"`` keeps them: they carry no policy gradient but still add
    the KL term and count in the normalisers); a step whose groups are all zero-variance everywhere
-   makes no update;
+   makes no update (its learning-rate schedule steps still pass);
 5. store old log-probs (only when mu > 1) and reference log-probs (only when beta > 0; LoRA runs
    disable the adapter instead of holding a second model), then mu updates with gradient clipping.
    The policy forward encodes each prompt once per group (:mod:`reasonkit.grpo.prefix`) unless
@@ -42,6 +42,7 @@ import contextlib
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -64,7 +65,7 @@ from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, StepCorrection
 from .prefix import shared_prefix_logprobs
 from .rollout import Rollouts, generate_hf, open_sampler, score
-from .setup import load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
+from .setup import load_policy, make_accelerator, make_scheduler, seed_everything, step_seed, wrap_policy
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
@@ -120,12 +121,7 @@ class GRPOTrainer:
         model = wrap_policy(cfg, model)
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        from transformers import get_scheduler
-
-        updates = cfg.max_steps * cfg.num_iterations
-        self.scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer,
-                                       num_warmup_steps=cfg.warmup_steps * cfg.num_iterations,
-                                       num_training_steps=updates)
+        self.scheduler = make_scheduler(cfg, self.optimizer)  # warmup under every schedule
         self.engine = dist_engine.engine(acc)  # single | ddp | deepspeed | fsdp (see reasonkit.grpo.distributed)
         self.deepspeed = self.engine == "deepspeed"
         if self.deepspeed:  # no DataLoader to infer the "auto" batch entries from
@@ -228,6 +224,10 @@ class GRPOTrainer:
         metrics = rollout_metrics(acc, self.cfg, rollouts, all_rewards, batch.zero_variance, batch.completion_mask)
         if batch.skip:
             metrics.update(skipped_update=1.0)
+            with warnings.catch_warnings():  # torch warns of a scheduler step before any optimiser step
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(self.cfg.num_iterations):  # the schedule counts skipped steps too (issue 23 a);
+                    getattr(self.scheduler, "scheduler", self.scheduler).step()  # DeepSpeed's wrapper: no-op
             return metrics
         # CPU: no repeated key/value heads in the forwards (grpo.attention), frozen linears on packed weights
         # where measured faster (grpo.frozen_linear; not with sharded parameters)
