@@ -51,7 +51,7 @@ import torch
 
 from reasonkit.packing import completion_logprobs
 
-from .alarms import SignalAlarms
+from .alarms import SignalAlarms, reward_range
 from .attention import gqa_attention
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -400,7 +400,7 @@ class GRPOTrainer:
         logger = RunLogger(self.out, total_steps=cfg.max_steps, start_step=self.step, enabled=acc.is_main_process,
                            show_progress=self.show_progress, accelerator=acc, use_trackers=bool(cfg.trackers))
         interrupted = False
-        alarms = SignalAlarms()
+        alarms = SignalAlarms(reward_range=reward_range(self.verifier))  # "solved" on the reward's scale
         previous = None
         try:
             previous = signal.signal(signal.SIGINT, self._on_sigint)
