@@ -90,3 +90,73 @@ def test_issue23_item9_periodic_eval_runs_the_policy_even_if_the_directory_exist
     again = samples.read_text()
     assert "STALE" not in again
     assert again.splitlines() == fresh
+
+
+# ------------------------------------------------------------------------------ (b), (e), (f): resume checks
+
+@pytest.fixture(scope="module")
+def one_step_checkpoint(tiny_model_dir, tmp_path_factory):
+    """A LoRA run of one step (seed 0, lr 1e-2) and its checkpoint-1."""
+    tmp = tmp_path_factory.mktemp("resume")
+    make_trainer(tiny_model_dir, tmp, max_steps=1).train()
+    return tmp, tmp / "run" / "checkpoint-1"
+
+
+@pytest.mark.parametrize("change, refused", [
+    ({"seed": 1}, "seed"),
+    ({"learning_rate": 5e-3}, "learning_rate"),
+    ({"loss_type": "grpo"}, "loss_type"),
+    ({"beta": 0.04}, "beta"),
+    ({"group_size": 2}, "group_size"),
+    ({"max_steps": 3}, None),  # extending a run is allowed
+    ({"save_steps": 1, "logging_steps": 2, "eval_limit": 4, "report_to": "none"}, None),
+    ({"gradient_checkpointing": True}, None),
+], ids=["seed", "lr", "loss_type", "beta", "group_size", "max_steps", "logging", "checkpointing"])
+def test_issue23_b_resume_refuses_a_config_that_changes_training(tiny_model_dir, one_step_checkpoint, change,
+                                                                  refused):
+    from reasonkit.errors import ReasonkitError
+
+    tmp, ckpt = one_step_checkpoint
+    kw = {"max_steps": 2, **change}
+    trainer = make_trainer(tiny_model_dir, tmp, **kw)
+    if refused is None:
+        trainer.resume(ckpt)
+        assert trainer.step == 1
+        return
+    with pytest.raises(ReasonkitError) as err:
+        trainer.resume(ckpt)
+    msg = err.value.message
+    assert err.value.exit_code == 2 and len(msg.splitlines()) == 1
+    assert f"{refused} was" in msg and str(ckpt) in msg
+
+
+def test_issue23_f_resume_refuses_data_edited_in_place(tiny_model_dir, one_step_checkpoint):
+    from reasonkit.errors import ReasonkitError
+
+    from train_fakes import ITEMS
+
+    tmp, ckpt = one_step_checkpoint
+    edited = [dict(it, question=it["question"] + "?") if it["id"] == "3" else it for it in ITEMS]  # same count
+    with pytest.raises(ReasonkitError, match="training data differ") as err:
+        make_trainer(tiny_model_dir, tmp, max_steps=2, items=edited).resume(ckpt)
+    assert err.value.exit_code == 2
+    make_trainer(tiny_model_dir, tmp, max_steps=2, items=ITEMS).resume(ckpt)  # the same data: fine
+
+
+def test_issue23_e_full_fine_tuning_resume_checks_missing_weights(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from reasonkit.errors import ReasonkitError
+
+    make_trainer(tiny_model_dir, tmp_path, max_steps=1, lora_r=0).train()
+    ckpt = tmp_path / "run" / "checkpoint-1"
+    resumed = make_trainer(tiny_model_dir, tmp_path, max_steps=2, lora_r=0)
+    resumed.resume(ckpt)  # the tied output head is not in the file and is not missing
+    assert resumed.step == 1
+    weights = load_file(str(ckpt / "model.safetensors"))
+    dropped = sorted(k for k in weights if k.endswith("self_attn.k_proj.weight"))[0]
+    del weights[dropped]
+    save_file(weights, str(ckpt / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ReasonkitError, match="lacks 1 weights") as err:
+        make_trainer(tiny_model_dir, tmp_path, max_steps=2, lora_r=0).resume(ckpt)
+    assert err.value.exit_code == 2 and dropped in err.value.message

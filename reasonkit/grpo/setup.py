@@ -80,3 +80,17 @@ def make_scheduler(cfg, optimizer):
     name = "constant_with_warmup" if cfg.lr_scheduler == "constant" and warmup else cfg.lr_scheduler
     return get_scheduler(name, optimizer, num_warmup_steps=warmup,
                          num_training_steps=cfg.max_steps * cfg.num_iterations)
+
+
+def advance_schedule(scheduler, updates: int) -> None:
+    """Step the schedule as ``updates`` optimiser updates would, without one (a skipped step).
+
+    Under DeepSpeed the prepared scheduler is accelerate's wrapper, whose ``step`` does nothing
+    (the engine steps the schedule inside its own ``step``): the wrapped schedule is stepped.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # torch warns of a scheduler step before any optimiser step
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(updates):
+            getattr(scheduler, "scheduler", scheduler).step()

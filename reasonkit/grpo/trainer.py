@@ -42,7 +42,6 @@ import contextlib
 import signal
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -64,8 +63,10 @@ from .logprobs import reference_logprobs
 from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, StepCorrection
 from .prefix import shared_prefix_logprobs
+from .resume_check import check_resume, run_identity
 from .rollout import Rollouts, generate_hf, open_sampler, score
-from .setup import load_policy, make_accelerator, make_scheduler, seed_everything, step_seed, wrap_policy
+from .setup import (advance_schedule, load_policy, make_accelerator, make_scheduler, seed_everything, step_seed,
+                    wrap_policy)
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
@@ -150,6 +151,7 @@ class GRPOTrainer:
 
         verifier = resolve(cfg.reward_spec if verifier is None else verifier)
         self.items, self.prompts, self.verifier = items, prompts, verifier
+        self.identity = run_identity(cfg, items, prompts)  # config + data fingerprint, checked on resume
         warning = few_prompts_warning(prompts, cfg.max_steps, cfg.num_prompts_per_step)
         if warning and acc.is_main_process:
             print(f"WARNING: {warning}", file=sys.stderr, flush=True)
@@ -224,10 +226,7 @@ class GRPOTrainer:
         metrics = rollout_metrics(acc, self.cfg, rollouts, all_rewards, batch.zero_variance, batch.completion_mask)
         if batch.skip:
             metrics.update(skipped_update=1.0)
-            with warnings.catch_warnings():  # torch warns of a scheduler step before any optimiser step
-                warnings.simplefilter("ignore", UserWarning)
-                for _ in range(self.cfg.num_iterations):  # the schedule counts skipped steps too (issue 23 a);
-                    getattr(self.scheduler, "scheduler", self.scheduler).step()  # DeepSpeed's wrapper: no-op
+            advance_schedule(self.scheduler, self.cfg.num_iterations)  # skipped steps count too (issue 23 a)
             return metrics
         # CPU: no repeated key/value heads in the forwards (grpo.attention), frozen linears on packed weights
         # where measured faster (grpo.frozen_linear; not with sharded parameters)
@@ -339,13 +338,14 @@ class GRPOTrainer:
     def save(self) -> Path:
         path = save_checkpoint(self.out, self.step, accelerator=self.accelerator, model=self.model,
                                tokenizer=self.tokenizer, optimizer=self.optimizer, scheduler=self.scheduler,
-                               state=self.data_order.state(), keep=self.cfg.save_total_limit)
+                               state={**self.data_order.state(), **self.identity}, keep=self.cfg.save_total_limit)
         self.last_checkpoint = path
         return path
 
     def resume(self, path: str | Path) -> None:
         state = load_checkpoint(path, accelerator=self.accelerator, model=self.model, optimizer=self.optimizer,
                                 scheduler=self.scheduler)
+        check_resume(path, state, self.identity)  # same training config, seed and data, or one line
         if state.get("num_items") not in (None, len(self.items)):
             from reasonkit.errors import ReasonkitError
 
