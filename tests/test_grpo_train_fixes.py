@@ -160,3 +160,34 @@ def test_issue23_e_full_fine_tuning_resume_checks_missing_weights(tiny_model_dir
     with pytest.raises(ReasonkitError, match="lacks 1 weights") as err:
         make_trainer(tiny_model_dir, tmp_path, max_steps=2, lora_r=0).resume(ckpt)
     assert err.value.exit_code == 2 and dropped in err.value.message
+
+
+# ------------------------------------------------------------------------------ (c): sampler log-probs per completion
+
+@pytest.mark.parametrize("logprobs, backend, rows_with_values", [
+    ([[-1.0, -2.0], None, [-0.5], [-0.1, -0.2]], "vllm", [True, False, True, True]),  # was: no correction at all
+    ([None, None, None, None], "vllm", [False] * 4),      # a process with none still holds a tensor
+    ([[-1.0, -2.0], [-3.0], [-0.5], [-0.1, -0.2]], "vllm", [True] * 4),
+    ([None, None, None, None], "hf", None),               # no sampler: no tensor
+], ids=["one_missing", "all_missing_on_this_process", "all_present", "hf_backend"])
+def test_issue23_c_a_completion_without_logprobs_keeps_the_correction_for_the_others(logprobs, backend,
+                                                                                     rows_with_values):
+    from reasonkit.eval.backends.base import Completion, GenerationOutput
+    from reasonkit.grpo.batch import prepare_batch
+    from reasonkit.grpo.config import TrainConfig
+    from reasonkit.grpo.rollout import _flatten
+
+    ids = [[5, 6], [7], [8], [2, 3]]
+    outputs = [GenerationOutput("p", [1, 2], [Completion("x", ids[i + j], "stop", logprobs[i + j]) for j in (0, 1)])
+               for i in (0, 2)]
+    r = _flatten(outputs, ["p", "q"], [{}, {}], 2)
+    r.rewards = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    cfg = TrainConfig(group_size=2, prompts_per_step=2, backend=backend, lora_r=8)
+    b = prepare_batch(cfg, r, r.rewards, rank=0, pad_id=0, micro_batch=2)
+    if rows_with_values is None:
+        assert b.sampler_logprobs is None
+        return
+    assert b.sampler_logprobs is not None and b.sampler_logprobs.shape == (4, 2)
+    assert [bool(torch.isfinite(row).any()) for row in b.sampler_logprobs] == rows_with_values
+    if rows_with_values[0]:
+        assert b.sampler_logprobs[0].tolist() == [-1.0, -2.0]
