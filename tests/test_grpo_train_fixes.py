@@ -191,3 +191,26 @@ def test_issue23_c_a_completion_without_logprobs_keeps_the_correction_for_the_ot
     assert [bool(torch.isfinite(row).any()) for row in b.sampler_logprobs] == rows_with_values
     if rows_with_values[0]:
         assert b.sampler_logprobs[0].tolist() == [-1.0, -2.0]
+
+
+# ------------------------------------------------------------------------------ (d): top_p < 1 is said once
+
+@pytest.mark.parametrize("top_p, backend, needles", [
+    (1.0, "hf", None),
+    (0.9, "hf", ["top_p = 0.9 < 1", "off-policy"]),
+    (0.9, "vllm", ["top_p = 0.9 < 1", "sampler/logprob_gap", "importance weights"]),
+])
+def test_issue23_d_top_p_below_one_is_warned_once(tiny_model_dir, tmp_path, capsys, top_p, backend, needles):
+    from types import SimpleNamespace
+
+    from reasonkit.grpo.config_checks import top_p_warning
+
+    msg = top_p_warning(SimpleNamespace(top_p=top_p, backend=backend))
+    if needles is None:
+        assert msg is None
+    else:
+        assert all(n in msg for n in needles) and len(msg.splitlines()) == 1
+    if backend == "hf":  # through the trainer: printed once, at start
+        make_trainer(tiny_model_dir, tmp_path, max_steps=2, top_p=top_p).train()
+        err = capsys.readouterr().err
+        assert err.count("top_p =") == (0 if needles is None else 1)

@@ -116,7 +116,8 @@ class TrainConfig:
     max_tokens: int = field(default=128, metadata={"help": "completion length limit (new tokens)"})
     temperature: float = field(
         default=1.0, metadata={"help": "sampling temperature of the rollouts (log-probs use the same)"})
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of the rollouts"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of the rollouts (< 1: sampled from the "
+                         "renormalised nucleus, trained on full-vocabulary log-probs: slightly off-policy)"})
     epsilon: float = field(
         default=0.2, metadata={"help": "lower clip range of the ratio (and upper, unless epsilon_high)"})
     epsilon_high: float | None = field(

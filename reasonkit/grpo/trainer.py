@@ -54,7 +54,7 @@ from .alarms import SignalAlarms, reward_range
 from .attention import gqa_attention
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config_checks import check_sampler_backend
+from .config_checks import check_sampler_backend, top_p_warning
 from .frozen_linear import packed_frozen_linears
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
@@ -152,9 +152,9 @@ class GRPOTrainer:
         verifier = resolve(cfg.reward_spec if verifier is None else verifier)
         self.items, self.prompts, self.verifier = items, prompts, verifier
         self.identity = run_identity(cfg, items, prompts)  # config + data fingerprint, checked on resume
-        warning = few_prompts_warning(prompts, cfg.max_steps, cfg.num_prompts_per_step)
-        if warning and acc.is_main_process:
-            print(f"WARNING: {warning}", file=sys.stderr, flush=True)
+        for warning in (few_prompts_warning(prompts, cfg.max_steps, cfg.num_prompts_per_step), top_p_warning(cfg)):
+            if warning and acc.is_main_process:
+                print(f"WARNING: {warning}", file=sys.stderr, flush=True)
         self.prompts_per_process = cfg.num_prompts_per_step // self.world
         self.data_order = DataOrder(cfg.seed, len(items))
         self.step = 0
