@@ -111,7 +111,10 @@ def one_step_checkpoint(tiny_model_dir, tmp_path_factory):
     ({"max_steps": 3}, None),  # extending a run is allowed
     ({"save_steps": 1, "logging_steps": 2, "eval_limit": 4, "report_to": "none"}, None),
     ({"gradient_checkpointing": True}, None),
-], ids=["seed", "lr", "loss_type", "beta", "group_size", "max_steps", "logging", "checkpointing"])
+    ({"batch_size": 8, "prompts_per_step": None}, None),  # 2 prompts x 4, given the other way
+    ({"prompts_per_step": 3}, "prompts_per_step"),
+], ids=["seed", "lr", "loss_type", "beta", "group_size", "max_steps", "logging", "checkpointing", "batch_size",
+        "prompts"])
 def test_issue23_b_resume_refuses_a_config_that_changes_training(tiny_model_dir, one_step_checkpoint, change,
                                                                   refused):
     from reasonkit.errors import ReasonkitError

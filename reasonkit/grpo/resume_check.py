@@ -15,7 +15,9 @@ completion, a reward or an update: where the run writes and how often (``output`
 vLLM server is and how it is sized (``base_url``, ``backend_options``), gradient checkpointing (the
 same update, recomputed) and ``max_steps`` (a run may be extended; a schedule that decays over
 ``max_steps`` then follows the new length, as in TRL). A checkpoint written before this check has
-no identity and is resumed as before.
+no identity and is resumed as before. Fields are compared as they are in force: ``rewards`` as the
+reward expression used (a data set's default written out is the same run), ``prompts_per_step``
+whether given directly or through ``batch_size``.
 """
 from __future__ import annotations
 
@@ -51,6 +53,9 @@ def data_fingerprint(items: Sequence[dict], prompts: Sequence[str]) -> str:
 def run_identity(cfg, items: Sequence[dict], prompts: Sequence[str]) -> dict[str, Any]:
     """``{"config": {field: value}, "data_fingerprint": hex}`` to store in a checkpoint."""
     config = {k: v for k, v in cfg.to_dict().items() if k not in FREE_ON_RESUME}
+    # the values in force, not how they were given (a default reward spelled out, batch_size vs prompts)
+    config.update(rewards=cfg.reward_spec, prompts_per_step=cfg.num_prompts_per_step)
+    config.pop("batch_size", None)
     return {"config": _plain(config), "data_fingerprint": data_fingerprint(items, prompts)}
 
 
