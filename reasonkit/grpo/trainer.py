@@ -345,12 +345,12 @@ class GRPOTrainer:
     def resume(self, path: str | Path) -> None:
         state = load_checkpoint(path, accelerator=self.accelerator, model=self.model, optimizer=self.optimizer,
                                 scheduler=self.scheduler)
-        check_resume(path, state, self.identity)  # same training config, seed and data, or one line
         if state.get("num_items") not in (None, len(self.items)):
             from reasonkit.errors import ReasonkitError
 
             raise ReasonkitError(f"{path}: checkpoint was trained on {state['num_items']} items, the data now "
                                  f"has {len(self.items)}; resume with the same data")
+        check_resume(path, state, self.identity)  # same training config, seed and data, or one line
         self.step = int(state["step"])
         self.data_order.restore(state)
         self.last_checkpoint = Path(path)
