@@ -44,7 +44,7 @@ def test_issue23_item10_logged_loss_is_the_step_loss_whatever_the_accumulation(t
 
 # ------------------------------------------------------------------------------ item 6 and (a): schedule
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step()`")
+@pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")
 @pytest.mark.parametrize("scheduler, warmup, factors", [
     ("constant", 2, [0.0, 0.5, 1.0, 1.0]),   # was [1, 1, 1, 1]: warmup ignored
     ("constant", 0, [1.0, 1.0, 1.0, 1.0]),
