@@ -106,7 +106,7 @@ class _Payload:
 def test_resume_refuses_a_crafted_pickle_in_a_checkpoint(tiny_model_dir, tmp_path):
     import torch
 
-    from test_grpo_trainer import make_trainer
+    from train_fakes import make_trainer
 
     trainer = make_trainer(tiny_model_dir, tmp_path, max_steps=1)
     trainer.train()

@@ -6,7 +6,7 @@ from reasonkit.grpo.trainer import epoch_order
 
 
 def test_trainer_visits_items_in_epoch_order(tiny_model_dir, tmp_path):
-    from test_grpo_trainer import ITEMS, make_trainer
+    from train_fakes import ITEMS, make_trainer
 
     trainer = make_trainer(tiny_model_dir, tmp_path, prompts_per_step=2)
     seen = [trainer._next_batch()[1] for _ in range(3)]  # 3 steps x 2 prompts = one epoch of 6 items

@@ -96,14 +96,28 @@ def test_primary_is_first_component():
     assert spec.fields == ("numbers", "target")
 
 
-def test_unscored_component_makes_composite_unscored():
-    spec = compose("countdown+format")
-    v = spec(GOOD_BOTH, numbers=[6, 4], target="not a number")
-    assert v.correct is None and not v.scored and v.score == 0.0
-    assert v.reason == "bad_gold"
-    assert v.details["unscored"] == ["countdown"]
-    assert v.details["partial_score"] == 1.0  # format scored; kept for inspection only
-    assert spec.component_scores(v) == {"countdown": None, "format": 1.0}
+# Issue 23 item 7: a term that cannot score contributes 0; only a completion no term can score is
+# unscored. (Before: one unscored term made the composite unscored, so under gsm8k+0.2*stepwise a
+# right answer without arithmetic left the GRPO loss.)
+@pytest.mark.parametrize("expression, completion, fields, score, correct, reason, unscored", [
+    ("gsm8k+0.2*stepwise", "The answer is 18.", {"answer": "18"}, 1.0, True, "correct", ["stepwise"]),
+    ("gsm8k+0.2*stepwise", "5 + 13 = 18. The answer is 18.", {"answer": "18"}, 1.2, True, "correct", None),
+    ("gsm8k+0.2*stepwise", "The answer is 17.", {"answer": "18"}, 0.0, False, "not_equal", ["stepwise"]),
+    ("countdown+format", GOOD_BOTH, {"numbers": [6, 4], "target": "not a number"}, 1.0, False,
+     "countdown: bad_gold", ["countdown"]),
+    ("stepwise+countdown", "no arithmetic here", {"numbers": [6, 4], "target": "x"}, 0.0, None, "no_steps",
+     ["stepwise", "countdown"]),
+], ids=["no_steps_right_answer", "steps_right_answer", "no_steps_wrong_answer", "primary_unscored",
+        "no_term_scores"])
+def test_issue23_item7_unscored_term_contributes_zero(expression, completion, fields, score, correct, reason,
+                                                       unscored):
+    spec = compose(expression)
+    v = spec(completion, **fields)
+    assert v.score == pytest.approx(score) and v.correct is correct and v.reason == reason
+    assert v.scored is (correct is not None)
+    assert v.details.get("unscored") == unscored
+    scores = spec.component_scores(v)
+    assert [name for name, s in scores.items() if s is None] == (unscored or [])
 
 
 def test_each_component_receives_only_its_fields():

@@ -28,8 +28,28 @@ def test_zero_variance_alarm_says_whether_the_task_is_too_hard_or_too_easy(rewar
     assert a.update(3, m) == [] and len(a.update(4, m)) == 1  # repeated while it lasts
 
 
+@pytest.mark.parametrize("rewards, reward, flag", [
+    ("gsm8k+0.5*format", 0.5, "too hard"),          # formats right, answers wrong: 0.5 of 1.5
+    ("gsm8k+0.5*format", 1.5, "harder --dataset"),  # everything right
+    ("gsm8k+0.5*format", 1.4, "harder --dataset"),
+    ("2*gsm8k+0.5*format", 1.0, "too hard"),
+    ("gsm8k", 0.6, "too hard"),
+    ("gsm8k", 1.0, "harder --dataset"),
+    ("gsm8k+-0.1*format", 0.95, "harder --dataset"),  # right answer, penalised format: near the top
+    ("gsm8k+-0.1*format", -0.1, "too hard"),
+], ids=["format_only", "all_right", "nearly_all_right", "weighted_half", "single_0.6", "single_all",
+        "negative_weight_top", "negative_weight_bottom"])
+def test_issue23_item11_solved_is_judged_on_the_reward_scale(rewards, reward, flag):
+    from reasonkit.grpo.alarms import reward_range
+    from reasonkit.verifiers import resolve
+
+    a = SignalAlarms(steps=1, reward_range=reward_range(resolve(rewards)))
+    (msg,) = a.update(1, {"truncated": 0.0, "zero_variance": 1.0, "reward": reward})
+    assert flag in msg
+
+
 def test_training_loop_warns_and_records_alarms(tiny_model_dir, tmp_path, capsys):
-    from test_grpo_trainer import fake_rollouts, make_trainer
+    from train_fakes import fake_rollouts, make_trainer
 
     trainer = make_trainer(tiny_model_dir, tmp_path, max_steps=STEPS + 1)
 

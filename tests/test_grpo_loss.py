@@ -239,6 +239,26 @@ def test_accumulation_and_processes_reproduce_the_full_batch_gradient(loss_type)
     assert torch.allclose(grads, full.grad, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("loss_type", LOSS_TYPES)
+def test_issue23_item10_policy_loss_excludes_kl_and_kl_loss_is_logged_apart(loss_type):
+    """``policy_loss`` is the surrogate alone, ``kl_loss`` = the beta * KL part, and their sum is the
+    micro-batch loss before the accumulation division (issue 23 item 10: policy_loss held beta * KL)."""
+    logp, old, ref, adv, mask = make_inputs()
+    kw = dict(eps=0.2, eps_high=None, loss_type=loss_type, max_len=MAXLEN, num_items=int(mask.sum()),
+              kl_estimator="weighted_k3")
+    surrogate = reference_loss(logp, old, ref, adv, mask, beta=0.0, **kw).item()
+    with_kl = reference_loss(logp, old, ref, adv, mask, beta=0.04, **kw).item()
+    loss, m = grpo_loss(logp, old, ref, adv, mask, beta=0.04, loss_type=loss_type, max_completion_length=MAXLEN,
+                        gradient_accumulation_steps=1 if loss_type == "dapo" else 3)
+    assert m["policy_loss"].item() == pytest.approx(surrogate, rel=1e-10)
+    assert m["kl_loss"].item() == pytest.approx(with_kl - surrogate, rel=1e-8)
+    assert with_kl - surrogate > 0
+    ga = 1 if loss_type == "dapo" else 3
+    assert (m["policy_loss"] + m["kl_loss"]).item() == pytest.approx(loss.item() * ga, rel=1e-10)
+    _, m0 = grpo_loss(logp, old, None, adv, mask, loss_type=loss_type, max_completion_length=MAXLEN)
+    assert m0["kl_loss"].item() == 0.0
+
+
 def test_input_errors():
     logp, old, ref, adv, mask = make_inputs()
     with pytest.raises(ValueError, match="ref_logp"):

@@ -84,7 +84,7 @@ def test_config_checks():
 
 
 def _trainer(tiny_model_dir, tmp_path, url, **kw):
-    from test_grpo_trainer import ITEMS
+    from train_fakes import ITEMS
 
     from reasonkit.grpo.trainer import GRPOTrainer
 

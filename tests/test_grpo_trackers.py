@@ -52,7 +52,7 @@ def test_tensorboard_and_wandb_offline_receive_the_metrics(tiny_model_dir, tmp_p
     pytest.importorskip("tensorboard")
     pytest.importorskip("wandb")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from test_grpo_trainer import make_trainer
+    from train_fakes import make_trainer
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)  # no key: the run must go offline by itself

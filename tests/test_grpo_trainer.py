@@ -13,52 +13,11 @@ import torch
 from click.testing import CliRunner
 
 from reasonkit.cli import main
-from reasonkit.grpo.config import TrainConfig
 from reasonkit.grpo.rollout import Rollouts
 from reasonkit.packing import pack as to_tensors
-from reasonkit.grpo.setup import step_seed
-from reasonkit.grpo.trainer import GRPOTrainer, TrainingDiverged
+from reasonkit.grpo.trainer import TrainingDiverged
 
-ITEMS = [{"id": str(i), "question": f"q{i}"} for i in range(6)]
-
-
-def make_trainer(tiny_model_dir, tmp_path, *, fake=True, **overrides):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kw = dict(model=tiny_model_dir, dtype="fp32", max_steps=4, group_size=4, prompts_per_step=2, max_tokens=8,
-              learning_rate=1e-2, output=str(tmp_path / "run"), log_completions_steps=1, lora_dropout=0.0)
-    kw.update(overrides)
-    cfg = TrainConfig(**kw)
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    prompts = [f"Question {i}: say something." for i in range(len(ITEMS))]
-    trainer = GRPOTrainer(cfg, model=model, tokenizer=tok, items=ITEMS, prompts=prompts,
-                          verifier="format", show_progress=False)
-    if fake:
-        trainer.generate = lambda step: fake_rollouts(trainer, step)
-    return trainer
-
-
-def fake_rollouts(trainer, step: int) -> Rollouts:
-    """Completions of random tokens drawn from the step's seed; reward = share of even token ids."""
-    prompts, items = trainer._next_batch()
-    g = torch.Generator().manual_seed(step_seed(trainer.cfg.seed, step, trainer.rank))
-    G, T = trainer.cfg.group_size, trainer.cfg.max_tokens
-    rows = {"prompts": [], "items": [], "pids": [], "cids": [], "fin": []}
-    for p, it in zip(prompts, items):
-        pid = trainer.tokenizer(p, add_special_tokens=False)["input_ids"]
-        for _ in range(G):
-            n = int(torch.randint(2, T + 1, (1,), generator=g))
-            rows["prompts"].append(p)
-            rows["items"].append(it)
-            rows["pids"].append(pid)
-            rows["cids"].append(torch.randint(0, 1000, (n,), generator=g).tolist())
-            rows["fin"].append("length" if n == T else "stop")
-    r = Rollouts(rows["prompts"], rows["items"], rows["pids"], rows["cids"], ["x"] * len(rows["cids"]),
-                 rows["fin"], G)
-    r.rewards = torch.tensor([sum(t % 2 == 0 for t in c) / len(c) for c in rows["cids"]])
-    r.per_verifier = {"even": r.rewards.clone()}
-    return r
+from train_fakes import fake_rollouts, make_trainer  # the fake-generation trainer (shared helper module)
 
 
 def lora_state(model):

@@ -37,8 +37,12 @@ def _length_reward():
     return VerifierSpec("length", length, (), "longer is better (test reward)")
 
 
-@pytest.mark.parametrize("sync, lora_r", [("weights", 8), ("adapter", 8), ("weights", 0)])
-def test_engine_logprobs_match_trainer_after_update(sync, lora_r, tmp_path, monkeypatch, default_model_path):
+@pytest.mark.parametrize("sync, lora_r, targets", [
+    ("weights", 8, None), ("adapter", 8, None), ("weights", 0, None),  # None: the default q/k/v/o
+    ("weights", 8, ("q_proj", "v_proj")),  # issue 23 item 2: part of the fused qkv_proj adapted
+], ids=["weights", "adapter", "full", "weights_qv_item2"])
+def test_engine_logprobs_match_trainer_after_update(sync, lora_r, targets, tmp_path, monkeypatch,
+                                                    default_model_path):
     pytest.importorskip("vllm")
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     from transformers import AutoTokenizer
@@ -53,6 +57,7 @@ def test_engine_logprobs_match_trainer_after_update(sync, lora_r, tmp_path, monk
     cfg = TrainConfig(dtype="fp32", backend="vllm", group_size=4, prompts_per_step=2, max_tokens=16, score_truncated=True,
                       learning_rate=2e-3 if lora_r else 1e-4, lora_dropout=0.0, max_steps=2, lora_r=lora_r,
                       vllm_sync=sync, output=str(tmp_path / "run"),
+                      **({"lora_target_modules": targets} if targets else {}),
                       backend_options={"max_model_len": 1024, "gpu_memory_utilization": 0.2})
     tok = AutoTokenizer.from_pretrained(default_model_path)
     bench = get_benchmark("countdown")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_grpo_trainer import fake_rollouts, make_trainer
+from train_fakes import fake_rollouts, make_trainer
 
 from reasonkit.grpo.logprobs import completion_logprobs
 

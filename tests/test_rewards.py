@@ -48,9 +48,11 @@ def test_trl_chat_message_completions():
 
 
 def test_trl_unscored_is_none_not_zero():
-    fn = trl_reward("countdown+format")
+    fn = trl_reward("countdown")
     rewards = fn([RIGHT, RIGHT], numbers=[[6, 4], [6, 4]], target=[24, "n/a"])
-    assert rewards == [2.0, None]
+    assert rewards == [1.0, None]
+    # in a composite the unscored term contributes 0 and the others still count (issue 23 item 7)
+    assert trl_reward("countdown+format")([RIGHT, RIGHT], numbers=[[6, 4], [6, 4]], target=[24, "n/a"]) == [2.0, 1.0]
 
 
 def test_trl_missing_column_fails_loudly():

@@ -9,12 +9,21 @@ Policy of the composite verdict:
 
 * ``score`` = Σ weight·score over the components; ``correct``, ``extracted`` and ``reason`` come from
   the first (primary) component, so ``countdown+format`` is "correct" when the equation is right.
-* If any component could not score (its ``correct`` is None: bad gold, timeout on gold), the composite
-  could not score either: ``correct=None``, ``score=0.0`` as a placeholder (the same convention as
-  every unscored verdict; check ``verdict.scored``), ``reason`` = that component's reason and
-  ``details["unscored"]`` names it. The reward adapters turn an unscored verdict into ``None``
-  (TRL: missing), never into a silent 0. The partial sum over scored components stays in
-  ``details["partial_score"]`` for inspection.
+* A component that could not score (its ``correct`` is None: bad gold, timeout on gold, or nothing
+  to judge, like ``stepwise`` on a completion with no arithmetic) contributes **0** to the sum; the
+  other components still count. We chose 0 over renormalising the remaining weights so that the
+  reward keeps one scale for every completion (renormalising ``gsm8k+0.2*stepwise`` would pay a right
+  answer without steps 1.0 and one with steps up to 1.2, depending only on whether steps were
+  written). ``details["unscored"]`` names such components. If the primary component could not score
+  but another did, ``correct`` is False (the composite is "correct" only when its primary says so)
+  and ``reason`` is ``"<primary>: <its reason>"``.
+* Only a completion that **no** component can score is unscored: ``correct=None``, ``score=0.0`` as
+  a placeholder (the same convention as every unscored verdict; check ``verdict.scored``),
+  ``reason`` = the primary's reason. The reward adapters turn an unscored verdict into ``None``
+  (TRL: missing), never into a silent 0, and the GRPO trainer drops it from loss and baseline.
+  Before this policy one unscored term made the whole composite unscored, so in
+  ``gsm8k+0.2*stepwise`` every completion without arithmetic, right answers included, left the
+  GRPO loss (issue 23 item 7).
 * ``details["components"]`` = ``{name: verdict.to_dict()}``, ``details["weights"]`` = ``{name: w}``;
   :meth:`CompositeSpec.component_scores` returns ``{name: score or None}`` for trainers that log each.
 
@@ -60,17 +69,22 @@ class CompositeSpec:
         verdicts: dict[str, Verdict] = {}
         for spec, _ in self.components:
             verdicts[spec.name] = spec(completion, **{k: fields[k] for k in spec.fields if k in fields})
-        primary = verdicts[self.components[0][0].name]
-        partial = sum(w * verdicts[spec.name].score for spec, w in self.components if verdicts[spec.name].scored)
+        primary_name = self.components[0][0].name
+        primary = verdicts[primary_name]
+        # an unscored component contributes 0 (see the module docstring)
+        total = sum(w * verdicts[spec.name].score for spec, w in self.components if verdicts[spec.name].scored)
         details: dict[str, Any] = {
             "components": {name: _as_dict(v) for name, v in verdicts.items()},
             "weights": self.weights,
         }
         unscored = [name for name, v in verdicts.items() if not v.scored]
         if unscored:
-            details.update(unscored=unscored, partial_score=partial)
-            return Verdict(0.0, None, primary.extracted, verdicts[unscored[0]].reason, details)
-        return Verdict(float(partial), primary.correct, primary.extracted, primary.reason, details)
+            details["unscored"] = unscored
+        if len(unscored) == len(verdicts):  # nothing could be scored: the completion is unscored
+            return Verdict(0.0, None, primary.extracted, primary.reason, details)
+        if not primary.scored:
+            return Verdict(float(total), False, primary.extracted, f"{primary_name}: {primary.reason}", details)
+        return Verdict(float(total), primary.correct, primary.extracted, primary.reason, details)
 
     def component_scores(self, verdict: Verdict) -> dict[str, float | None]:
         """Per-component scores of a verdict this composite returned (None where unscored)."""

@@ -10,6 +10,13 @@ project's own first quick run: every completion truncated, every group zero-vari
   the advantages are 0 -> all wrong: an easier task (``--dataset``), partial credit
   (``--rewards``), more samples (``--group-size``); all right: a harder task.
 
+"All right" is judged on the reward expression's own scale (issue 23 item 11: a fixed 0.5 told a
+model that formats right and answers wrong under ``gsm8k+0.5*format``, reward 0.5 of 1.5, to pick a
+harder data set). :func:`reward_range` gives ``(lo, hi)``: ``hi`` = the sum of the positive weights
+(every component scoring 1.0, the most a completion can earn), ``lo`` = the sum of the negative
+ones; a single verifier is ``(0, 1)``. "Solved" means the mean reward is at least ``THRESHOLD`` of
+the way from ``lo`` to ``hi``, i.e. nearly every completion earns the full reward.
+
 An alarm fires after ``STEPS`` consecutive steps in such a state, is repeated every ``STEPS``
 steps while it lasts, and is cleared by one healthy step. Importing this module imports nothing
 heavy.
@@ -23,11 +30,22 @@ THRESHOLD = 0.9
 STEPS = 3
 
 
-class SignalAlarms:
-    """Feed every step's metrics to :meth:`update`; it returns the warnings to show now (maybe none)."""
+def reward_range(verifier) -> tuple[float, float]:
+    """``(lowest, highest)`` reward a composite can give (scores in [0, 1] per component)."""
+    weights = [w for _, w in getattr(verifier, "components", ())] or [1.0]
+    return sum(min(w, 0.0) for w in weights), sum(max(w, 0.0) for w in weights)
 
-    def __init__(self, *, threshold: float = THRESHOLD, steps: int = STEPS):
+
+class SignalAlarms:
+    """Feed every step's metrics to :meth:`update`; it returns the warnings to show now (maybe none).
+
+    ``reward_range``: the reward's ``(lo, hi)`` (:func:`reward_range` of the trainer's verifier).
+    """
+
+    def __init__(self, *, threshold: float = THRESHOLD, steps: int = STEPS,
+                 reward_range: tuple[float, float] = (0.0, 1.0)):
         self.threshold, self.steps = threshold, steps
+        self.reward_range = reward_range
         self.streak = {"truncated": 0, "zero_variance": 0}
 
     def update(self, step: int, metrics: dict[str, Any]) -> list[str]:
@@ -50,7 +68,8 @@ class SignalAlarms:
                     f"a row; the answers are cut off before they can be rewarded. Raise --max-tokens "
                     f"(or shorten the prompt's reasoning).")
         reward = metrics.get("reward")
-        if isinstance(reward, (int, float)) and not math.isnan(reward) and reward >= 0.5:
+        lo, hi = self.reward_range
+        if isinstance(reward, (int, float)) and not math.isnan(reward) and reward - lo >= self.threshold * (hi - lo):
             fix = "every group is already solved: use a harder --dataset (or a stricter --rewards)"
         else:
             fix = ("the task is too hard for the model: choose an easier --dataset, add partial credit to "

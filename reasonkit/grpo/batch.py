@@ -14,7 +14,10 @@ gathers the rewards of every process first and then runs the updates on the resu
   (:mod:`reasonkit.grpo.prefix`) a micro-batch holds whole groups and the distinct prompts are
   packed once (:func:`reasonkit.packing.pack_groups`).
 * ``sampler_logprobs``: the vLLM sampler's log-prob of each sampled token, ``(n, T)`` NaN-padded
-  (:func:`reasonkit.grpo.is_correction.sampler_tensor`), when the rollouts carry them.
+  (:func:`reasonkit.grpo.is_correction.sampler_tensor`), when the rollouts carry them, and always on
+  a sampler backend (``vllm``, ``vllm-server``): a completion without log-probs is a NaN row (IS
+  weight 1, outside the gap metrics), never a reason to drop the correction for the whole batch,
+  and every process takes part in the correction's collectives.
 """
 from __future__ import annotations
 
@@ -72,11 +75,14 @@ def prepare_batch(cfg, rollouts, all_rewards: torch.Tensor, *, rank: int, pad_id
         mask = mask * (~zv).float()[:, None]
     shared = shared_prefix and micro_batch % G == 0
     groups = pack_groups(rollouts.prompt_ids, rollouts.completion_ids, G, pad_id) if shared else None
-    sampler = None
-    if getattr(rollouts, "engine_logprobs", None) is not None:
-        from .is_correction import sampler_tensor
+    from .is_correction import SAMPLER_BACKENDS, sampler_tensor
 
-        sampler = sampler_tensor(rollouts.engine_logprobs, mask.size(1))
+    sampler = None
+    engine_lp = getattr(rollouts, "engine_logprobs", None)
+    if engine_lp is not None or cfg.backend in SAMPLER_BACKENDS:
+        # On a sampler backend every process has a tensor (NaN where a completion has no log-probs), so
+        # every process runs the correction's collectives in the same step (issue 23 c).
+        sampler = sampler_tensor(engine_lp if engine_lp is not None else [None] * n, mask.size(1))
     return UpdateBatch(input_ids, attention, cmask, mask, advantages, zv_all,
                        [slice(i, i + micro_batch) for i in range(0, n, micro_batch)],
                        skip=cfg.zero_variance == "skip" and bool(zv_all.all()), groups=groups,

@@ -165,7 +165,7 @@ def load_checkpoint(path: str | Path, *, accelerator, model, optimizer, schedule
         sd = {}
         for f in files:
             sd.update(_load_safetensors(path, f))
-        unwrapped.load_state_dict(sd, strict=False)
+        _check_full_weights(path, unwrapped, unwrapped.load_state_dict(sd, strict=False))
     optimizer_state = load_tensors(path / "optimizer.pt")
     scheduler_state = load_tensors(path / "scheduler.pt")
     rng, state = _read_rng_and_state(path, accelerator)
@@ -182,6 +182,21 @@ def _load_safetensors(checkpoint: Path, f: Path) -> dict[str, Any]:
         return load_file(str(f))
     except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError: the file cannot be read
         raise damaged(checkpoint, f, f"{type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def _check_full_weights(path: Path, model, result) -> None:
+    """Full fine-tuning resume: every weight of the model must come from the checkpoint (one line, exit 2).
+
+    ``strict=False`` because ``save_pretrained`` leaves out a tied weight (the output head that shares
+    the embedding); any other missing or unexpected key means another model's checkpoint (issue 23 e).
+    """
+    own = model.state_dict()
+    loaded = {own[k].data_ptr() for k in own if k not in result.missing_keys}
+    missing = [k for k in result.missing_keys if own[k].data_ptr() not in loaded]  # tied to a loaded one: fine
+    if missing or result.unexpected_keys:
+        what = (f"lacks {len(missing)} weights of the model (first: {missing[0]})" if missing
+                else f"has {len(result.unexpected_keys)} weights the model does not (first: {result.unexpected_keys[0]})")
+        raise ReasonkitError(f"--resume {path}: the checkpoint {what}; it was written for another model")
 
 
 def _full_optimizer_state(model, optimizer) -> dict[str, Any]:

@@ -120,7 +120,8 @@ class TrainConfig:
     max_tokens: int = field(default=128, metadata={"help": "completion length limit (new tokens)"})
     temperature: float = field(
         default=1.0, metadata={"help": "sampling temperature of the rollouts (log-probs use the same)"})
-    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of the rollouts"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of the rollouts (< 1: sampled from the "
+                         "renormalised nucleus, trained on full-vocabulary log-probs: slightly off-policy)"})
     epsilon: float = field(
         default=0.2, metadata={"help": "lower clip range of the ratio (and upper, unless epsilon_high)"})
     epsilon_high: float | None = field(
@@ -142,7 +143,7 @@ class TrainConfig:
     # --- optimiser --------------------------------------------------------------------------------------
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    warmup: float = field(default=0.0, metadata={"help": "steps (>= 1) or a fraction of max_steps (< 1)"})
+    warmup: float = field(default=0.0, metadata={"help": "linear warmup (any lr_scheduler): steps >= 1 or a fraction of max_steps"})
     lr_scheduler: str = field(
         default="constant", metadata={"help": "transformers scheduler name: constant, linear, cosine, ..."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm; 0 = no clipping"})

@@ -98,3 +98,20 @@ def check_sampler_backend(cfg, engine: str) -> None:
     if engine == "fsdp":
         raise ConfigError(f"backend {cfg.backend} is not supported under FSDP (the adapter sync reads sharded "
                           "parameters); use --backend hf, or DeepSpeed ZeRO-2 / DDP with vllm")
+
+
+def top_p_warning(cfg) -> str | None:
+    """The one-time warning for ``top_p < 1`` (issue 23 d): the sampler's and the trainer's log-probs differ.
+
+    Nucleus sampling draws each token from the top-p tokens, renormalised; the trainer's log-probs
+    (and TRL's) are over the whole vocabulary. So the completions are off-policy by the cut-off mass,
+    and a vLLM sampler's log-probs (renormalised over the nucleus) sit above the trainer's: the gap
+    metric does not reach 0 and the importance-sampling weights ``exp(logp_old - logp_s)`` lean below 1.
+    """
+    if cfg.top_p >= 1:
+        return None
+    where = (" and the vLLM sampler's log-probs sit above the trainer's (sampler/logprob_gap > 0, "
+             "importance weights biased below 1)" if cfg.backend in ("vllm", "vllm-server") else "")
+    return (f"top_p = {cfg.top_p:g} < 1: completions are drawn from the renormalised nucleus while the "
+            f"trainer's log-probs are over the whole vocabulary, so updates are slightly off-policy{where}; "
+            f"top_p 1 (the default) avoids it")

@@ -3,7 +3,8 @@
 Every ``eval_steps`` steps the main process evaluates the current policy on ``eval_limit`` items of
 the held-out split (``eval_split``, greedy, ``max_tokens`` as in training) with the eval harness
 (:func:`reasonkit.eval.runner.run`), into ``OUTPUT/eval/step-N`` (``samples.jsonl`` +
-``summary.json``, readable by ``reasonkit report``). Generation uses the live policy through a
+``summary.json``, readable by ``reasonkit report``); a ``step-N`` directory already there is
+replaced, never resumed, since it holds another policy's completions. Generation uses the live policy through a
 thin :class:`~reasonkit.eval.backends.base.Backend` over
 :func:`~reasonkit.eval.backends.hf.generate_with_model`, so no second model is loaded. The
 verifiers are the benchmark's own (e.g. gsm8k strict + flexible, stepwise, format), then each
@@ -13,6 +14,7 @@ benchmark calls accuracy.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -49,9 +51,15 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path,
     from reasonkit.eval.config import EvalConfig
     from reasonkit.eval.runner import run
 
+    out = Path(output_dir) / "eval" / f"step-{step}"
+    # A directory already there holds another policy's completions (a re-run into the same output, a
+    # resume from an older checkpoint); the eval harness would resume from it without generating.
+    # This policy is evaluated afresh (issue 23 item 9).
+    if out.exists():
+        shutil.rmtree(out)
     ecfg = EvalConfig(model=cfg.model, benchmark=cfg.dataset, backend="hf", split=cfg.eval_split,
                       limit=cfg.eval_limit, n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed,
-                      data=cfg.data, output=str(Path(output_dir) / "eval" / f"step-{step}"),
+                      data=cfg.data, output=str(out),
                       template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
                       constant_prompt=cfg.constant_prompt, columns=dict(cfg.columns), verifiers=eval_verifiers(cfg))
     rows, summary = run(ecfg, engine=LivePolicyBackend(model, tokenizer), show=False)

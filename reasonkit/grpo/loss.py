@@ -142,7 +142,10 @@ def grpo_loss(
 
     Returns:
         ``(loss, metrics)``: a scalar to ``backward()``, and detached scalar tensors
-        ``policy_loss`` (before the accumulation division), ``kl`` (token mean of the chosen KL
+        ``policy_loss`` (the clipped-surrogate part, without the KL term) and ``kl_loss`` (the
+        ``beta * kl`` part; 0 when ``beta = 0``), both aggregated like the loss and before the
+        accumulation division, so ``policy_loss + kl_loss`` is this micro-batch's loss (for
+        ``dapo``: its share of the optimiser step's loss, which the micro-batches *sum* to), ``kl`` (token mean of the chosen KL
         estimator; only when ``ref_logp`` is given), ``ratio`` (token mean of s), ``clip_ratio/low``
         (rho < 1 - eps_low with A < 0), ``clip_ratio/high`` (rho > 1 + eps_high with A > 0),
         ``clip_ratio/region`` (either) — token means over the mask — and ``tokens`` (mask sum).
@@ -186,30 +189,16 @@ def grpo_loss(
         per_token = per_token * is_weights.detach().to(logp.dtype).masked_fill(~keep, 0.0)
 
     kl = None
+    kl_term = None
     if ref_logp is not None:
         d = ref_logp.detach().to(logp.dtype).masked_fill(~keep, 0.0) - logp
         kl = torch.exp(d) - d - 1.0
         if kl_estimator == "weighted_k3":
             kl = kl * ratio
         if beta > 0:
-            per_token = per_token + beta * kl
+            kl_term = beta * kl
 
-    total = (per_token * m).sum()
-    if loss_type == "grpo":
-        loss = ((per_token * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)).mean()
-        policy_loss = loss
-        loss = loss / gradient_accumulation_steps
-    elif loss_type == "bnpo":
-        loss = total / m.sum().clamp(min=1.0)
-        policy_loss = loss
-        loss = loss / gradient_accumulation_steps
-    elif loss_type == "dr_grpo":
-        if not max_completion_length:
-            raise ValueError("loss_type 'dr_grpo' needs max_completion_length (the generation's max tokens)")
-        loss = total / (logp.size(0) * max_completion_length)
-        policy_loss = loss
-        loss = loss / gradient_accumulation_steps
-    else:  # dapo
+    if loss_type == "dapo":
         if num_items_in_batch is None:
             if num_processes > 1 or gradient_accumulation_steps > 1:
                 raise ValueError(
@@ -218,8 +207,25 @@ def grpo_loss(
                 )
             num_items_in_batch = m.sum()
         n_items = torch.as_tensor(num_items_in_batch, dtype=logp.dtype, device=logp.device).clamp(min=1.0)
-        loss = total / (n_items / num_processes)
-        policy_loss = loss
+    elif loss_type == "dr_grpo" and not max_completion_length:
+        raise ValueError("loss_type 'dr_grpo' needs max_completion_length (the generation's max tokens)")
+
+    def aggregate(x: torch.Tensor) -> torch.Tensor:
+        """``loss_type``'s aggregation of per-token terms (linear, so policy and KL parts add up)."""
+        x = x.expand_as(logp) * m
+        if loss_type == "grpo":
+            return (x.sum(dim=1) / m.sum(dim=1).clamp(min=1.0)).mean()
+        if loss_type == "bnpo":
+            return x.sum() / m.sum().clamp(min=1.0)
+        if loss_type == "dr_grpo":
+            return x.sum() / (logp.size(0) * max_completion_length)
+        return x.sum() / (n_items / num_processes)  # dapo
+
+    policy_loss = aggregate(per_token)
+    kl_loss = aggregate(kl_term) if kl_term is not None else torch.zeros((), dtype=logp.dtype, device=logp.device)
+    loss = policy_loss + kl_loss
+    if loss_type != "dapo":  # dapo already divides by the token count of the whole optimiser step
+        loss = loss / gradient_accumulation_steps
 
     with torch.no_grad():
         ratio = ratio.expand_as(logp)
@@ -227,6 +233,7 @@ def grpo_loss(
         high = ((ratio > 1.0 + eps_high) & (adv > 0)).to(logp.dtype).expand_as(logp)
         metrics: dict[str, torch.Tensor] = {
             "policy_loss": policy_loss.detach(),
+            "kl_loss": kl_loss.detach(),
             "ratio": _masked_mean(ratio, m),
             "clip_ratio/low": _masked_mean(low, m),
             "clip_ratio/high": _masked_mean(high, m),

@@ -37,7 +37,7 @@ class Rollouts:
     texts: list[str]
     finish_reasons: list[str]            # "stop" | "length"
     group_size: int
-    engine_logprobs: list[list[float]] | None = None   # the engine's log-probs, when sampling asked for them
+    engine_logprobs: list[list[float] | None] | None = None  # the engine's log-probs (None: that one has none)
     rewards: torch.Tensor | None = None                # (N,) float32
     per_verifier: dict[str, torch.Tensor] = field(default_factory=dict)
     unscored: int = 0
@@ -69,7 +69,9 @@ def _flatten(outputs, prompts: Sequence[str], items: Sequence[dict], group_size:
             rows["texts"].append(comp.text)
             rows["finish_reasons"].append(comp.finish_reason)
             rows["logprobs"].append(comp.logprobs)
-    have_lp = all(lp is not None for lp in rows["logprobs"])
+    # per completion: one without log-probs is None in the list (its tokens get IS weight 1), it does not
+    # turn the sampler correction off for the whole batch (issue 23 c)
+    have_lp = any(lp is not None for lp in rows["logprobs"])
     return Rollouts(rows["prompts"], rows["items"], rows["prompt_ids"], rows["completion_ids"], rows["texts"],
                     rows["finish_reasons"], group_size, rows["logprobs"] if have_lp else None)
 

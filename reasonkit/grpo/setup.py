@@ -73,3 +73,35 @@ def build_benchmark(cfg):
     return configure_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed,
                                template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
                                constant_prompt=cfg.constant_prompt)
+
+
+# ------------------------------------------------------------------------------------------ lr schedule
+
+def make_scheduler(cfg, optimizer):
+    """The learning-rate schedule over ``max_steps * num_iterations`` optimiser updates.
+
+    ``warmup`` applies under every schedule: linear warmup from 0 over ``warmup_steps * mu`` updates,
+    then the named schedule. transformers' ``constant`` ignores ``num_warmup_steps``, so ``constant``
+    with a warmup is run as ``constant_with_warmup`` (what TRL's ``lr_scheduler_type="constant"``
+    plus ``warmup_steps`` gives through the HF Trainer, which does the same).
+    """
+    from transformers import get_scheduler
+
+    warmup = cfg.warmup_steps * cfg.num_iterations
+    name = "constant_with_warmup" if cfg.lr_scheduler == "constant" and warmup else cfg.lr_scheduler
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup,
+                         num_training_steps=cfg.max_steps * cfg.num_iterations)
+
+
+def advance_schedule(scheduler, updates: int) -> None:
+    """Step the schedule as ``updates`` optimiser updates would, without one (a skipped step).
+
+    Under DeepSpeed the prepared scheduler is accelerate's wrapper, whose ``step`` does nothing
+    (the engine steps the schedule inside its own ``step``): the wrapped schedule is stepped.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # torch warns of a scheduler step before any optimiser step
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(updates):
+            getattr(scheduler, "scheduler", scheduler).step()

@@ -17,7 +17,7 @@ objective, its aggregation variants and the departures from the paper are docume
    (``mask_truncated``), minus unscored completions, minus zero-variance groups when
    ``zero_variance = "skip"`` (``"keep"`` keeps them: they carry no policy gradient but still add
    the KL term and count in the normalisers); a step whose groups are all zero-variance everywhere
-   makes no update;
+   makes no update (its learning-rate schedule steps still pass);
 5. store old log-probs (only when mu > 1) and reference log-probs (only when beta > 0; LoRA runs
    disable the adapter instead of holding a second model), then mu updates with gradient clipping.
    The policy forward encodes each prompt once per group (:mod:`reasonkit.grpo.prefix`) unless
@@ -52,11 +52,11 @@ from reasonkit.audit import StepAudit
 from reasonkit.packing import completion_logprobs
 from reasonkit.threads import apply_torch_threads
 
-from .alarms import SignalAlarms
+from .alarms import SignalAlarms, reward_range
 from .attention import gqa_attention
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config_checks import check_sampler_backend
+from .config_checks import check_sampler_backend, top_p_warning
 from .frozen_linear import packed_frozen_linears
 from .heldout import divergence_alarms, divergence_monitor
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
@@ -66,8 +66,10 @@ from .logprobs import reference_logprobs
 from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, StepCorrection
 from .prefix import shared_prefix_logprobs
+from .resume_check import check_resume, run_identity
 from .rollout import Rollouts, generate_hf, open_sampler, score
-from .setup import load_policy, make_accelerator, seed_everything, step_seed, wrap_policy
+from .setup import (advance_schedule, load_policy, make_accelerator, make_scheduler, seed_everything, step_seed,
+                    wrap_policy)
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
@@ -125,12 +127,7 @@ class GRPOTrainer:
         model = wrap_policy(cfg, model)
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        from transformers import get_scheduler
-
-        updates = cfg.max_steps * cfg.num_iterations
-        self.scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer,
-                                       num_warmup_steps=cfg.warmup_steps * cfg.num_iterations,
-                                       num_training_steps=updates)
+        self.scheduler = make_scheduler(cfg, self.optimizer)  # warmup under every schedule
         self.engine = dist_engine.engine(acc)  # single | ddp | deepspeed | fsdp (see reasonkit.grpo.distributed)
         self.deepspeed = self.engine == "deepspeed"
         if self.deepspeed:  # no DataLoader to infer the "auto" batch entries from
@@ -159,9 +156,10 @@ class GRPOTrainer:
 
         verifier = resolve(cfg.reward_spec if verifier is None else verifier)
         self.items, self.prompts, self.verifier = items, prompts, verifier
-        warning = few_prompts_warning(prompts, cfg.max_steps, cfg.num_prompts_per_step)
-        if warning and acc.is_main_process:
-            print(f"WARNING: {warning}", file=sys.stderr, flush=True)
+        self.identity = run_identity(cfg, items, prompts)  # config + data fingerprint, checked on resume
+        for warning in (few_prompts_warning(prompts, cfg.max_steps, cfg.num_prompts_per_step), top_p_warning(cfg)):
+            if warning and acc.is_main_process:
+                print(f"WARNING: {warning}", file=sys.stderr, flush=True)
         self.prompts_per_process = cfg.num_prompts_per_step // self.world
         self.data_order = DataOrder(cfg.seed, len(items))
         self.step = 0
@@ -233,6 +231,7 @@ class GRPOTrainer:
         metrics = rollout_metrics(acc, self.cfg, rollouts, all_rewards, batch.zero_variance, batch.completion_mask)
         if batch.skip:
             metrics.update(skipped_update=1.0)
+            advance_schedule(self.scheduler, self.cfg.num_iterations)  # skipped steps count too (issue 23 a)
             return metrics
         # CPU: no repeated key/value heads in the forwards (grpo.attention), frozen linears on packed weights
         # where measured faster (grpo.frozen_linear; not with sharded parameters)
@@ -297,6 +296,7 @@ class GRPOTrainer:
         sampler_metrics = self._is.metrics(acc) if self._is is not None else {}  # of logp_old, before the updates
         reduced = acc.reduce(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)], device=device), "mean")
         metrics = {k: float(v) for k, v in zip(sorted(sums), reduced.cpu())}
+        metrics["loss"] = metrics["policy_loss"] + metrics["kl_loss"]  # the step loss, as TRL logs it
         metrics["grad_norm"] = float(grad_norm)
         metrics["lr"] = float(self.scheduler.get_last_lr()[0])
         metrics.update(sampler_metrics)
@@ -325,10 +325,10 @@ class GRPOTrainer:
                 self._updating = True  # the engine steps inside this backward
             factor = dist_engine.deepspeed_loss_factor(acc, self.model, cfg.loss_type)  # dapo x GA under DeepSpeed
             dist_engine.backward(acc, self.model, loss * factor, last=last)
-            for k, v in lm.items():
-                sums[k] = sums.get(k, 0.0) + float(v) / (len(chunks) * cfg.num_iterations)
-            undo_ga = 1.0 if cfg.loss_type == "dapo" or self.deepspeed else len(chunks)  # see grpo_loss's GA
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * undo_ga / (len(chunks) * cfg.num_iterations)
+            for k, v in lm.items():  # means over micro-batches and updates; dapo's loss terms are each
+                # micro-batch's share of the step loss, so they add up to it (issue 23 item 10)
+                n = 1 if cfg.loss_type == "dapo" and k in ("policy_loss", "kl_loss") else len(chunks)
+                sums[k] = sums.get(k, 0.0) + float(v) / (n * cfg.num_iterations)
 
     def _check_finite(self, value: torch.Tensor, what: str) -> None:
         bad = torch.tensor([0.0 if torch.isfinite(value).all() else 1.0], device=self.accelerator.device)
@@ -343,7 +343,7 @@ class GRPOTrainer:
     def save(self) -> Path:
         path = save_checkpoint(self.out, self.step, accelerator=self.accelerator, model=self.model,
                                tokenizer=self.tokenizer, optimizer=self.optimizer, scheduler=self.scheduler,
-                               state=self.data_order.state(), keep=self.cfg.save_total_limit)
+                               state={**self.data_order.state(), **self.identity}, keep=self.cfg.save_total_limit)
         self.last_checkpoint = path
         return path
 
@@ -355,6 +355,7 @@ class GRPOTrainer:
 
             raise ReasonkitError(f"{path}: checkpoint was trained on {state['num_items']} items, the data now "
                                  f"has {len(self.items)}; resume with the same data")
+        check_resume(path, state, self.identity)  # same training config, seed and data, or one line
         self.step = int(state["step"])
         self.data_order.restore(state)
         self.last_checkpoint = Path(path)
@@ -405,7 +406,7 @@ class GRPOTrainer:
         logger = RunLogger(self.out, total_steps=cfg.max_steps, start_step=self.step, enabled=acc.is_main_process,
                            show_progress=self.show_progress, accelerator=acc, use_trackers=bool(cfg.trackers))
         interrupted = False
-        alarms = SignalAlarms()
+        alarms = SignalAlarms(reward_range=reward_range(self.verifier))  # "solved" on the reward's scale
         hack_audit = StepAudit()  # audit/<class> shares (reasonkit.audit), this process's completions
         divergence = divergence_monitor(self.verifier)  # reward rose, held-out did not: reward hacking?
         self._eval_rows = None
