@@ -510,3 +510,97 @@ def test_evaluate_import_is_light():
             "print(sorted(m for m in ('torch', 'transformers', 'vllm', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- issue 23, item 4 and (c): everything that changes a completion or a verdict is the run's identity ---
+
+@pytest.mark.parametrize("first, second, setting", [
+    ([], ["--score-truncated"], "score_truncated"),
+    ([], ["--chat-template-kwargs", "enable_thinking=false"], "chat_template_kwargs.enable_thinking"),
+    (["--dtype", "bfloat16"], ["--dtype", "float32"], "engine_options.dtype"),
+    ([], ["--dtype", "float32"], "engine_options.dtype"),
+    ([], ["--backend-options", "fast_decode=false"], "engine_options.fast_decode"),
+    ([], ["--batch-size", "3"], "engine_options.batch_size"),
+    ([], ["--system", "Be brief."], "template.system"),
+    ([], ["--stop", "###"], "stop"),
+    ([], ["--max-tokens", "64"], "max_tokens"),
+])
+def test_issue23_item4_resume_refuses_a_changed_setting(tmp_path, fake_engine, first, second, setting):
+    base = ["eval", "--limit", "2", "-o", str(tmp_path / "run"), "-q", "--verifier", "gsm8k"]
+    assert CliRunner().invoke(main, base + first).exit_code == 0
+    r = CliRunner().invoke(main, base + second)
+    assert r.exit_code == 2, r.output
+    assert f"existing run has {setting}=" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_issue23_item4_settings_that_change_nothing_resume(tmp_path, fake_engine):
+    base = ["eval", "-o", str(tmp_path / "run"), "-q", "--verifier", "gsm8k"]
+    assert CliRunner().invoke(main, base + ["--limit", "2", "--chunk-size", "1"]).exit_code == 0
+    r = CliRunner().invoke(main, base + ["--limit", "3", "--backend-options", "threads=1"])
+    assert r.exit_code == 0, r.output
+    assert [e.calls for e in fake_engine][-1] == [(1, None)]  # only the new item was generated
+
+
+def test_issue23_item4_auto_backend_is_chosen_once_per_run(tmp_path, monkeypatch):
+    """``--backend auto`` chooses by the tokens left; a resume with fewer left kept its first choice."""
+    from reasonkit.eval import backends
+
+    monkeypatch.setattr(backends, "vllm_available", lambda: True)
+    monkeypatch.setattr(backends, "_has_gpu", lambda: False)
+    monkeypatch.setattr(backends, "CPU_VLLM_STARTUP_S", 9.6)  # break-even at 800 tokens: 4 x 256 -> vllm, 1 -> hf
+    opened = []
+
+    def open_backend(config):
+        opened.append(config.backend)
+        return FakeBackend(even_items_right), "fake-model"
+
+    monkeypatch.setattr(runner_mod, "open_backend", open_backend)
+    base = ["eval", "-o", str(tmp_path / "run"), "-q", "--verifier", "gsm8k"]
+    assert CliRunner().invoke(main, base + ["--limit", "4"]).exit_code == 0
+    assert CliRunner().invoke(main, base + ["--limit", "5"]).exit_code == 0
+    assert opened == ["vllm", "vllm"]
+    r = CliRunner().invoke(main, base + ["--limit", "6", "--backend", "hf"])
+    assert r.exit_code == 2 and "existing run has resolved_backend='vllm'" in r.output
+
+
+def test_issue23_item4_every_config_field_says_whether_it_is_identity():
+    from dataclasses import dataclass, field
+
+    from reasonkit.eval.config import RESUME_KEYS
+    from reasonkit.eval.identity import identity_keys
+
+    for key in ("score_truncated", "chat_template_kwargs", "engine_options", "resolved_backend", "template",
+                "adapters", "benchmark_version", "stop", "seed"):
+        assert key in RESUME_KEYS
+    for key in ("limit", "output", "chunk_size", "rescore", "base_url", "concurrency"):
+        assert key not in RESUME_KEYS
+
+    @dataclass
+    class Forgot:
+        a: int = field(default=0, metadata={"identity": True})
+        b: int = 0
+
+    with pytest.raises(TypeError, match="Forgot.b"):
+        identity_keys(Forgot)
+
+
+@pytest.fixture
+def answer_four(monkeypatch):
+    monkeypatch.setattr(runner_mod, "open_backend",
+                        lambda config: (FakeBackend(lambda p, a, s: "<answer>4</answer>"), "fake-model"))
+
+
+def test_issue23_itemc_data_edited_in_place_is_refused_on_resume_and_rescore(tmp_path, answer_four):
+    data = tmp_path / "qa.jsonl"
+    rows = [{"question": f"What is {i} + {4 - i}?", "answer": "#### 4"} for i in range(3)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = ["eval", "-b", "custom", "--data", str(data), "--verifier", "gsm8k", "-o", str(tmp_path / "run"), "-q"]
+    assert CliRunner().invoke(main, base + ["--limit", "2"]).exit_code == 0
+    assert CliRunner().invoke(main, base + ["--limit", "3"]).exit_code == 0  # unchanged rows: resumes
+    rows[1] = {"question": "What is 2 + 3?", "answer": "#### 5"}  # edited in place: same row, other task
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for extra in (["--limit", "3"], ["--rescore"]):
+        r = CliRunner().invoke(main, base + extra)
+        assert r.exit_code == 2, r.output
+        assert f"{data}: item 1 is not the one" in r.output and len(r.output.strip().splitlines()) == 1
