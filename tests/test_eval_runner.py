@@ -604,3 +604,60 @@ def test_issue23_itemc_data_edited_in_place_is_refused_on_resume_and_rescore(tmp
         r = CliRunner().invoke(main, base + extra)
         assert r.exit_code == 2, r.output
         assert f"{data}: item 1 is not the one" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+# --- issue 23, item 5: report pairs items by identity and says what differs between runs ----------
+
+def _countdown_run(tmp_path, name, seed, **kw):
+    config = EvalConfig(benchmark="countdown", limit=4, seed=seed, output=str(tmp_path / name), **kw)
+    return run(config, engine=FakeBackend(lambda p, a, s: "<answer>1 + 2</answer>"), show=False)
+
+
+def test_issue23_item5_report_does_not_pair_different_tasks_under_one_id(tmp_path):
+    """Countdown with seeds 0 and 1: ids 0..3 are different tasks. Paired by index they made a sign test
+    over 4 "shared" items; by identity they share none."""
+    _countdown_run(tmp_path, "s0", 0)
+    _countdown_run(tmp_path, "s1", 1)
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "s0"), str(tmp_path / "s1")])
+    assert result.exit_code == 0, result.output
+    header, body, tests = report([tmp_path / "s0", tmp_path / "s1"])
+    assert tests[0]["shared_items"] == 0 and tests[0]["p_value"] is None
+    assert tests[0]["same_id_other_content"] == 4
+    out = " ".join(result.output.split())
+    assert "share no items" in out and "4 item id(s) of s1:base are in s0:base with other content" in out
+    assert "seed: s0=0, s1=1" in out
+
+
+def test_issue23_item5_report_names_differing_settings_and_counts_differing_completions(tmp_path):
+    run(cfg(tmp_path, limit=4, output=str(tmp_path / "a")), engine=FakeBackend(even_items_right), show=False)
+    good = lambda p, a, s: even_items_right(p, "good", s)  # noqa: E731 - one of the 4 items is answered otherwise
+    run(cfg(tmp_path, limit=4, output=str(tmp_path / "b"), max_tokens=64, backend_options={"dtype": "float32"}),
+        engine=FakeBackend(good), show=False)
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "a"), str(tmp_path / "b"),
+                                       "--markdown", str(tmp_path / "r.md")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "max tokens: a=256, b=64" in out and "dtype: a='auto', b='float32'" in out
+    assert "a:base vs b:base (same model and adapter): 1 of 4 completions differ" in out
+    assert out.index("max tokens") < out.index("gsm8k accuracy")  # above the table
+    assert "max tokens: a=256, b=64" in (tmp_path / "r.md").read_text()
+    header, body, tests = report([tmp_path / "a", tmp_path / "b"])
+    assert tests[0]["shared_items"] == 4  # same items: paired as before
+
+
+@pytest.mark.parametrize("a_ref, b_ref, shared", [
+    ({"answer": "#### 4"}, {"answer": "#### 4"}, 1),
+    ({"answer": "#### 4"}, {"answer": "#### 5"}, 0),
+])
+def test_issue23_item5_rows_without_fingerprint_pair_on_their_reference(a_ref, b_ref, shared):
+    from reasonkit.eval.report import Column
+
+    def col(ref, label, fingerprint=None):
+        row = {"benchmark": "gsm8k", "item_id": "0", "sample": 0, "reference": ref, "completion": "x"}
+        if fingerprint:
+            row["item_fingerprint"] = fingerprint
+        return Column(label, {}, rows=[row])
+
+    assert len(col(a_ref, "a").shared_with(col(b_ref, "b"))[0]) == shared  # two runs written before fingerprints
+    assert len(col(a_ref, "a", "f1").shared_with(col(b_ref, "b"))[0]) == shared  # one new, one old
+    assert len(col(a_ref, "a", "f1").shared_with(col(a_ref, "b", "f2"))[0]) == 0  # content hashes decide
