@@ -180,3 +180,32 @@ def test_issue23_item8_mean_score_leaves_out_unscored_verdicts(verdicts, mean, s
              "num_tokens": 3} for r in rows]
     assert adapter_metrics(rows, ["stepwise"], 1)["stepwise_accuracy"] == (pytest.approx(mean) if mean is not None
                                                                            else None)
+
+
+class _Unscorable:
+    fields = ("answer",)
+
+    def __call__(self, text, answer):
+        return {"score": 0.0, "correct": None, "extracted": "18", "reason": "bad gold", "details": {}}
+
+
+class _Right:
+    fields = ("answer",)
+
+    def __call__(self, text, answer):
+        return {"score": 1.0, "correct": True, "extracted": "18", "reason": "correct", "details": {}}
+
+
+@pytest.mark.parametrize("verifier, finish, score_truncated, correct, reason", [
+    (_Unscorable(), "length", False, None, "bad gold"),  # truncated and unscorable: unscored, not wrong
+    (_Right(), "length", False, False, "truncated"),  # truncated and scorable: wrong (the policy)
+    (_Right(), "length", True, True, "correct"),
+    (_Unscorable(), "stop", False, None, "bad gold"),
+])
+def test_issue23_itema_truncated_unscorable_stays_unscored(verifier, finish, score_truncated, correct, reason):
+    from reasonkit.eval.scoring import score_completion
+
+    out = score_completion({"v": verifier}, "... 18", finish, {"answer": "x"}, score_truncated=score_truncated)
+    assert out["v.correct"] is correct and out["v.reason"] == reason
+    if finish == "length" and correct is None:
+        assert out["v.details"]["truncated"] is True
