@@ -661,3 +661,32 @@ def test_issue23_item5_rows_without_fingerprint_pair_on_their_reference(a_ref, b
     assert len(col(a_ref, "a").shared_with(col(b_ref, "b"))[0]) == shared  # two runs written before fingerprints
     assert len(col(a_ref, "a", "f1").shared_with(col(b_ref, "b"))[0]) == shared  # one new, one old
     assert len(col(a_ref, "a", "f1").shared_with(col(a_ref, "b", "f2"))[0]) == 0  # content hashes decide
+
+
+class _SeedRecorder(FakeBackend):
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.seeds: dict[str, int] = {}
+
+    def generate(self, prompts, sampling, adapter=None, progress=None):
+        outs = super().generate(prompts, sampling, adapter, progress)
+        for p, seed in zip(prompts, sampling.seeds):
+            self.seeds[answer_of(p)] = seed
+        return outs
+
+
+def test_issue23_itemb_an_item_gets_its_seed_whatever_its_chunk_or_a_resume(tmp_path):
+    sampled = dict(temperature=0.7, n=2, limit=5)
+    whole = _SeedRecorder(even_items_right)
+    run(cfg(tmp_path, output=str(tmp_path / "whole"), chunk_size=5, **sampled), engine=whole, show=False)
+    killed = _SeedRecorder(even_items_right, fail_after_calls=1)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg(tmp_path, output=str(tmp_path / "parts"), chunk_size=2, **sampled), engine=killed, show=False)
+    resumed = _SeedRecorder(even_items_right)
+    run(cfg(tmp_path, output=str(tmp_path / "parts"), chunk_size=3, **sampled), engine=resumed, show=False)
+    assert len(killed.seeds) == 2 and len(resumed.seeds) == 3
+    assert {**killed.seeds, **resumed.seeds} == whole.seeds
+    assert len(set(whole.seeds.values())) == 5  # one seed per item
+    other = _SeedRecorder(even_items_right)
+    run(cfg(tmp_path, output=str(tmp_path / "other"), seed=1, **sampled), engine=other, show=False)
+    assert set(other.seeds.values()).isdisjoint(whole.seeds.values())  # --seed still matters

@@ -388,3 +388,25 @@ def test_issue23_item1_hf_backend_two_adapters_packed_equal_plain_generate(tiny_
     for name in ("a", "b", "a", "b"):
         got = [c.token_ids for o in fast.generate(PROMPTS, greedy, adapter=name) for c in o.completions]
         assert got == want[name], name
+
+
+@pytest.mark.parametrize("fast_decode", [True, False])
+def test_issue23_itemb_per_prompt_seeds_do_not_depend_on_the_batch(tiny_model_dir, fast_decode):
+    """With ``sampling.seeds`` a prompt's samples are the same alone, first or last in a batch."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+
+    def tokens(prompts, seeds):
+        sampling = SamplingConfig(max_tokens=8, temperature=1.0, n=2, seeds=tuple(seeds))
+        outs = generate_with_model(model, tok, prompts, sampling, fast_decode=fast_decode)
+        return {p: [c.token_ids for c in o.completions] for p, o in zip(prompts, outs)}
+
+    together = tokens(PROMPTS, [11, 22, 33])
+    alone = tokens([PROMPTS[2]], [33])
+    reordered = tokens(PROMPTS[::-1], [33, 22, 11])
+    assert together[PROMPTS[2]] == alone[PROMPTS[2]] == reordered[PROMPTS[2]]
+    assert together == reordered
+    assert together[PROMPTS[2]][0] != together[PROMPTS[2]][1]  # the two samples differ (seed + j)
+    assert tokens([PROMPTS[2]], [34])[PROMPTS[2]] != alone[PROMPTS[2]]  # the seed matters

@@ -13,6 +13,9 @@ backend option except :data:`NON_IDENTITY_OPTIONS`, the ones that only change sp
 logging; an option not listed there counts). On resume, :func:`first_difference` names the first
 setting that differs, as ``key`` or ``key.subkey`` (``engine_options.dtype``), with both values.
 
+**Item seeds** (issue 23, b): :func:`item_seed` gives each item its own sampling seed from the run's
+seed and the item's identity, so resuming or retrying an item does not change its samples.
+
 **Item fingerprints** (issue 23, items 5 and c). :func:`item_fingerprint` is a short SHA-256 of an
 item's content (every field but ``id``, JSON with sorted keys). Each sample row carries it
 (``item_fingerprint``), so a resume or ``--rescore`` can tell that the data file was edited in place
@@ -91,6 +94,15 @@ def row_fingerprint(row: dict[str, Any]) -> str:
     """The item fingerprint a sample row carries, or (older rows) one of its saved reference fields."""
     saved = row.get("item_fingerprint")
     return saved if saved else "ref:" + _digest(row.get("reference") or {})
+
+
+def item_seed(seed: int, item: dict[str, Any]) -> int:
+    """The sampling seed of an item (its first sample; sample ``j`` gets ``+ j``): a hash of the run's
+    seed, the item's id and its content, in [0, 2**31 - 2**16). The same item gets the same seed in an
+    uninterrupted run, a resumed one and a retry, whatever chunk or position it lands in (issue 23, b).
+    """
+    text = f"{seed}\0{item.get('id')}\0{item_fingerprint(item)}"
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) % (2 ** 31 - 2 ** 16)
 
 
 def changed_items(rows: Iterable[dict[str, Any]], items: Iterable[dict[str, Any]]) -> list[str]:

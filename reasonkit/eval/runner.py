@@ -26,7 +26,7 @@ from ..models import adapter_has_weights
 from .benchmarks import Benchmark, configure_benchmark, get_benchmark
 from .config import RESUME_KEYS, EvalConfig
 from .engine_io import engine_prompt, error_row_fields, failure_counts, is_error
-from .identity import changed_items, engine_identity, item_fingerprint
+from .identity import changed_items, engine_identity, item_fingerprint, item_seed
 from .metrics import adapter_metrics
 from .prompts import PromptTemplate
 from .scoring import resolve_all, score_completion
@@ -241,7 +241,8 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
                     continue
                 progress.set_description(f"generating ({adapter})")
                 t0 = time.perf_counter()
-                outs = engine.generate([prompts[it["id"]] for it in sub], sampling,
+                seeds = tuple(item_seed(config.seed, it) for it in sub)  # per item, not per position in the chunk
+                outs = engine.generate([prompts[it["id"]] for it in sub], replace(sampling, seeds=seeds),
                                        adapter=None if adapter == BASE else adapter, progress=progress)
                 timing["generation_s"] += time.perf_counter() - t0
                 rows = []
