@@ -286,6 +286,8 @@ class HFBackend(Backend):
                                            batch_size=self.batch_size, progress=progress,
                                            fast_decode=self.fast_decode)
         self.model.set_adapter(adapter)
+        if self.model.active_adapter != adapter:  # decode with the weights of the adapter reported, or not at all
+            raise RuntimeError(f"hf backend: asked for adapter {adapter!r}, peft has {self.model.active_adapter!r} active")
         return generate_with_model(self.model, self._tokenizer, prompts, sampling, batch_size=self.batch_size,
                                    progress=progress, fast_decode=self.fast_decode)
 
