@@ -196,8 +196,8 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
                 scores = scores / temperature
             if top_p_warper is not None:
                 scores = top_p_warper(None, scores)
-            tokens = sample_rows(torch.softmax(scores, dim=-1),
-                                 None if generators is None else [generators[r] for r in active])
+            probs = torch.softmax(scores, dim=-1)
+            tokens = sample_rows(probs) if generators is None else sample_rows(probs, [generators[r] for r in active])
         keep = []
         for j, (row, token) in enumerate(zip(active, tokens.tolist())):
             out[row].append(token)
