@@ -115,3 +115,97 @@ def test_paired_uses_shared_items_only():
     assert t["diff"] == pytest.approx(2 / 3)
     assert t["p_value"] == pytest.approx(0.5)
     assert paired(ref, {("x", "1"): 1.0})["diff"] is None
+
+
+# --- issue 23, items 3 and 8 ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("written, key", [
+    ("$18", "18"), ("18", "18"), ("18.0", "18"), ("18 dollars", "18"), ("x = 18", "18"), ("The answer is 18.", "18"),
+    ("\\boxed{18}", "18"), ("\\$18", "18"), ("$18$", "18"), ("1{,}000", "1000"), ("1,000", "1000"),
+    ("1/2", "1/2"), ("0.5", "1/2"), ("\\frac{1}{2}", "1/2"), (".5", "1/2"), ("1 / 2", "1/2"), ("50%", "50"),
+    ("-3", "-3"), ("x = -3", "-3"), ("\u22123", "-3"), ("-0", "0"),
+    # not numbers: kept as text, normalised for whitespace and case only
+    ("3,4", "3,4"), ("y+18", "y+18"), ("\\sqrt{2}", "\\sqrt{2}"), ("2x", "2x"), ("2pi", "2pi"), ("(2)", "(2)"),
+    ("  New   York ", "new york"), ("x + 1", "x+1"), ("1/0", "1/0"),
+    (None, None), ("", None), ("  ", None),
+])
+def test_issue23_item3_answer_key(written, key):
+    from reasonkit.verifiers import answer_key
+
+    assert answer_key(written) == key
+
+
+def _voted(samples, verifier="v"):
+    """Rows of one item: (extracted, correct, reason, details) per sample."""
+    return [{"item_id": "0", "sample": s, f"{verifier}.extracted": e, f"{verifier}.correct": c,
+             f"{verifier}.reason": reason, f"{verifier}.score": float(c is True), f"{verifier}.details": d}
+            for s, (e, c, reason, d) in enumerate(samples)]
+
+
+@pytest.mark.parametrize("samples, maj", [
+    # three right answers written three ways outvote two identical wrong ones (raw strings: 0.0)
+    ([("$18", True, "correct", {}), ("18", True, "correct", {}), ("18.0", True, "correct", {}),
+      ("17", False, "wrong", {}), ("17", False, "wrong", {})], 1.0),
+    # truncated completions do not vote, even with an extracted answer
+    ([("18", True, "correct", {}), ("17", False, "truncated", {}), ("17", False, "truncated", {})], 1.0),
+    # unscored samples (correct None) do not vote
+    ([("5", None, "bad gold", {}), ("5", None, "bad gold", {}), ("18", True, "correct", {})], 1.0),
+    # the verifier's normalised answer wins over the key of the extracted text
+    ([("a", True, "correct", {"normalized": "x"}), ("b", True, "correct", {"normalized": "x"}),
+      ("c", False, "wrong", {}), ("c", False, "wrong", {}), ("c", False, "wrong", {})], 0.0),
+    ([("a", True, "correct", {"normalized": "x"}), ("b", True, "correct", {"normalized": "x"}),
+      ("c", False, "wrong", {})], 1.0),
+    # nobody votes: not correct
+    ([("18", False, "truncated", {}), (None, False, "no answer", {})], 0.0),
+])
+def test_issue23_item3_maj_votes_on_normalised_answer(samples, maj):
+    out = verifier_metrics(_voted(samples), "v", len(samples))
+    assert out[f"maj@{len(samples)}"] == maj
+
+
+@pytest.mark.parametrize("verdicts, mean, scored", [
+    # (score, correct): the 0.0 of an unscored verdict is a placeholder, not a score
+    ([(1.0, True), (1.0, True), (0.0, None), (0.0, None)], 1.0, 2),
+    ([(0.5, False), (1.0, True), (0.0, None)], 0.75, 2),
+    ([(0.0, None), (0.0, None)], None, 0),
+    ([(0.0, False), (1.0, True)], 0.5, 2),
+])
+def test_issue23_item8_mean_score_leaves_out_unscored_verdicts(verdicts, mean, scored):
+    rows = [{"item_id": str(i), "sample": 0, "v.score": s, "v.correct": c, "v.extracted": None, "v.reason": "r"}
+            for i, (s, c) in enumerate(verdicts)]
+    out = verifier_metrics(rows, "v", 1)
+    assert out["mean_score"] == (pytest.approx(mean) if mean is not None else None)
+    assert out["scored_samples"] == scored
+    rows = [{**r, "stepwise.score": r["v.score"], "stepwise.correct": r["v.correct"], "finish_reason": "stop",
+             "num_tokens": 3} for r in rows]
+    assert adapter_metrics(rows, ["stepwise"], 1)["stepwise_accuracy"] == (pytest.approx(mean) if mean is not None
+                                                                           else None)
+
+
+class _Unscorable:
+    fields = ("answer",)
+
+    def __call__(self, text, answer):
+        return {"score": 0.0, "correct": None, "extracted": "18", "reason": "bad gold", "details": {}}
+
+
+class _Right:
+    fields = ("answer",)
+
+    def __call__(self, text, answer):
+        return {"score": 1.0, "correct": True, "extracted": "18", "reason": "correct", "details": {}}
+
+
+@pytest.mark.parametrize("verifier, finish, score_truncated, correct, reason", [
+    (_Unscorable(), "length", False, None, "bad gold"),  # truncated and unscorable: unscored, not wrong
+    (_Right(), "length", False, False, "truncated"),  # truncated and scorable: wrong (the policy)
+    (_Right(), "length", True, True, "correct"),
+    (_Unscorable(), "stop", False, None, "bad gold"),
+])
+def test_issue23_itema_truncated_unscorable_stays_unscored(verifier, finish, score_truncated, correct, reason):
+    from reasonkit.eval.scoring import score_completion
+
+    out = score_completion({"v": verifier}, "... 18", finish, {"answer": "x"}, score_truncated=score_truncated)
+    assert out["v.correct"] is correct and out["v.reason"] == reason
+    if finish == "length" and correct is None:
+        assert out["v.details"]["truncated"] is True

@@ -510,3 +510,183 @@ def test_evaluate_import_is_light():
             "print(sorted(m for m in ('torch', 'transformers', 'vllm', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- issue 23, item 4 and (c): everything that changes a completion or a verdict is the run's identity ---
+
+@pytest.mark.parametrize("first, second, setting", [
+    ([], ["--score-truncated"], "score_truncated"),
+    ([], ["--chat-template-kwargs", "enable_thinking=false"], "chat_template_kwargs.enable_thinking"),
+    (["--dtype", "bfloat16"], ["--dtype", "float32"], "engine_options.dtype"),
+    ([], ["--dtype", "float32"], "engine_options.dtype"),
+    ([], ["--backend-options", "fast_decode=false"], "engine_options.fast_decode"),
+    ([], ["--batch-size", "3"], "engine_options.batch_size"),
+    ([], ["--system", "Be brief."], "template.system"),
+    ([], ["--stop", "###"], "stop"),
+    ([], ["--max-tokens", "64"], "max_tokens"),
+])
+def test_issue23_item4_resume_refuses_a_changed_setting(tmp_path, fake_engine, first, second, setting):
+    base = ["eval", "--limit", "2", "-o", str(tmp_path / "run"), "-q", "--verifier", "gsm8k"]
+    assert CliRunner().invoke(main, base + first).exit_code == 0
+    r = CliRunner().invoke(main, base + second)
+    assert r.exit_code == 2, r.output
+    assert f"existing run has {setting}=" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_issue23_item4_settings_that_change_nothing_resume(tmp_path, fake_engine):
+    base = ["eval", "-o", str(tmp_path / "run"), "-q", "--verifier", "gsm8k"]
+    assert CliRunner().invoke(main, base + ["--limit", "2", "--chunk-size", "1"]).exit_code == 0
+    r = CliRunner().invoke(main, base + ["--limit", "3", "--backend-options", "threads=1"])
+    assert r.exit_code == 0, r.output
+    assert [e.calls for e in fake_engine][-1] == [(1, None)]  # only the new item was generated
+
+
+def test_issue23_item4_auto_backend_is_chosen_once_per_run(tmp_path, monkeypatch):
+    """``--backend auto`` chooses by the tokens left; a resume with fewer left kept its first choice."""
+    from reasonkit.eval import backends
+
+    monkeypatch.setattr(backends, "vllm_available", lambda: True)
+    monkeypatch.setattr(backends, "_has_gpu", lambda: False)
+    monkeypatch.setattr(backends, "CPU_VLLM_STARTUP_S", 9.6)  # break-even at 800 tokens: 4 x 256 -> vllm, 1 -> hf
+    opened = []
+
+    def open_backend(config):
+        opened.append(config.backend)
+        return FakeBackend(even_items_right), "fake-model"
+
+    monkeypatch.setattr(runner_mod, "open_backend", open_backend)
+    base = ["eval", "-o", str(tmp_path / "run"), "-q", "--verifier", "gsm8k"]
+    assert CliRunner().invoke(main, base + ["--limit", "4"]).exit_code == 0
+    assert CliRunner().invoke(main, base + ["--limit", "5"]).exit_code == 0
+    assert opened == ["vllm", "vllm"]
+    r = CliRunner().invoke(main, base + ["--limit", "6", "--backend", "hf"])
+    assert r.exit_code == 2 and "existing run has resolved_backend='vllm'" in r.output
+
+
+def test_issue23_item4_every_config_field_says_whether_it_is_identity():
+    from dataclasses import dataclass, field
+
+    from reasonkit.eval.config import RESUME_KEYS
+    from reasonkit.eval.identity import identity_keys
+
+    for key in ("score_truncated", "chat_template_kwargs", "engine_options", "resolved_backend", "template",
+                "adapters", "benchmark_version", "stop", "seed"):
+        assert key in RESUME_KEYS
+    for key in ("limit", "output", "chunk_size", "rescore", "base_url", "concurrency"):
+        assert key not in RESUME_KEYS
+
+    @dataclass
+    class Forgot:
+        a: int = field(default=0, metadata={"identity": True})
+        b: int = 0
+
+    with pytest.raises(TypeError, match="Forgot.b"):
+        identity_keys(Forgot)
+
+
+@pytest.fixture
+def answer_four(monkeypatch):
+    monkeypatch.setattr(runner_mod, "open_backend",
+                        lambda config: (FakeBackend(lambda p, a, s: "<answer>4</answer>"), "fake-model"))
+
+
+def test_issue23_itemc_data_edited_in_place_is_refused_on_resume_and_rescore(tmp_path, answer_four):
+    data = tmp_path / "qa.jsonl"
+    rows = [{"question": f"What is {i} + {4 - i}?", "answer": "#### 4"} for i in range(3)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = ["eval", "-b", "custom", "--data", str(data), "--verifier", "gsm8k", "-o", str(tmp_path / "run"), "-q"]
+    assert CliRunner().invoke(main, base + ["--limit", "2"]).exit_code == 0
+    assert CliRunner().invoke(main, base + ["--limit", "3"]).exit_code == 0  # unchanged rows: resumes
+    rows[1] = {"question": "What is 2 + 3?", "answer": "#### 5"}  # edited in place: same row, other task
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for extra in (["--limit", "3"], ["--rescore"]):
+        r = CliRunner().invoke(main, base + extra)
+        assert r.exit_code == 2, r.output
+        assert f"{data}: item 1 is not the one" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+# --- issue 23, item 5: report pairs items by identity and says what differs between runs ----------
+
+def _countdown_run(tmp_path, name, seed, **kw):
+    config = EvalConfig(benchmark="countdown", limit=4, seed=seed, output=str(tmp_path / name), **kw)
+    return run(config, engine=FakeBackend(lambda p, a, s: "<answer>1 + 2</answer>"), show=False)
+
+
+def test_issue23_item5_report_does_not_pair_different_tasks_under_one_id(tmp_path):
+    """Countdown with seeds 0 and 1: ids 0..3 are different tasks. Paired by index they made a sign test
+    over 4 "shared" items; by identity they share none."""
+    _countdown_run(tmp_path, "s0", 0)
+    _countdown_run(tmp_path, "s1", 1)
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "s0"), str(tmp_path / "s1")])
+    assert result.exit_code == 0, result.output
+    header, body, tests = report([tmp_path / "s0", tmp_path / "s1"])
+    assert tests[0]["shared_items"] == 0 and tests[0]["p_value"] is None
+    assert tests[0]["same_id_other_content"] == 4
+    out = " ".join(result.output.split())
+    assert "share no items" in out and "4 item id(s) of s1:base are in s0:base with other content" in out
+    assert "seed: s0=0, s1=1" in out
+
+
+def test_issue23_item5_report_names_differing_settings_and_counts_differing_completions(tmp_path):
+    run(cfg(tmp_path, limit=4, output=str(tmp_path / "a")), engine=FakeBackend(even_items_right), show=False)
+    good = lambda p, a, s: even_items_right(p, "good", s)  # noqa: E731 - one of the 4 items is answered otherwise
+    run(cfg(tmp_path, limit=4, output=str(tmp_path / "b"), max_tokens=64, backend_options={"dtype": "float32"}),
+        engine=FakeBackend(good), show=False)
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "a"), str(tmp_path / "b"),
+                                       "--markdown", str(tmp_path / "r.md")])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "max tokens: a=256, b=64" in out and "dtype: a='auto', b='float32'" in out
+    assert "a:base vs b:base (same model and adapter): 1 of 4 completions differ" in out
+    assert out.index("max tokens") < out.index("gsm8k accuracy")  # above the table
+    assert "max tokens: a=256, b=64" in (tmp_path / "r.md").read_text()
+    header, body, tests = report([tmp_path / "a", tmp_path / "b"])
+    assert tests[0]["shared_items"] == 4  # same items: paired as before
+
+
+@pytest.mark.parametrize("a_ref, b_ref, shared", [
+    ({"answer": "#### 4"}, {"answer": "#### 4"}, 1),
+    ({"answer": "#### 4"}, {"answer": "#### 5"}, 0),
+])
+def test_issue23_item5_rows_without_fingerprint_pair_on_their_reference(a_ref, b_ref, shared):
+    from reasonkit.eval.report import Column
+
+    def col(ref, label, fingerprint=None):
+        row = {"benchmark": "gsm8k", "item_id": "0", "sample": 0, "reference": ref, "completion": "x"}
+        if fingerprint:
+            row["item_fingerprint"] = fingerprint
+        return Column(label, {}, rows=[row])
+
+    assert len(col(a_ref, "a").shared_with(col(b_ref, "b"))[0]) == shared  # two runs written before fingerprints
+    assert len(col(a_ref, "a", "f1").shared_with(col(b_ref, "b"))[0]) == shared  # one new, one old
+    assert len(col(a_ref, "a", "f1").shared_with(col(a_ref, "b", "f2"))[0]) == 0  # content hashes decide
+
+
+class _SeedRecorder(FakeBackend):
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.seeds: dict[str, int] = {}
+
+    def generate(self, prompts, sampling, adapter=None, progress=None):
+        outs = super().generate(prompts, sampling, adapter, progress)
+        for p, seed in zip(prompts, sampling.seeds):
+            self.seeds[answer_of(p)] = seed
+        return outs
+
+
+def test_issue23_itemb_an_item_gets_its_seed_whatever_its_chunk_or_a_resume(tmp_path):
+    sampled = dict(temperature=0.7, n=2, limit=5)
+    whole = _SeedRecorder(even_items_right)
+    run(cfg(tmp_path, output=str(tmp_path / "whole"), chunk_size=5, **sampled), engine=whole, show=False)
+    killed = _SeedRecorder(even_items_right, fail_after_calls=1)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg(tmp_path, output=str(tmp_path / "parts"), chunk_size=2, **sampled), engine=killed, show=False)
+    resumed = _SeedRecorder(even_items_right)
+    run(cfg(tmp_path, output=str(tmp_path / "parts"), chunk_size=3, **sampled), engine=resumed, show=False)
+    assert len(killed.seeds) == 2 and len(resumed.seeds) == 3
+    assert {**killed.seeds, **resumed.seeds} == whole.seeds
+    assert len(set(whole.seeds.values())) == 5  # one seed per item
+    other = _SeedRecorder(even_items_right)
+    run(cfg(tmp_path, output=str(tmp_path / "other"), seed=1, **sampled), engine=other, show=False)
+    assert set(other.seeds.values()).isdisjoint(whole.seeds.values())  # --seed still matters

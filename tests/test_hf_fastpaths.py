@@ -303,3 +303,110 @@ def test_packing_is_offered_only_while_the_copies_fit_in_memory(monkeypatch):
         with torch.no_grad(), hf_linear.streaming_linears(model):
             model(torch.randn(2, 16))
     assert offered == [CAN_PACK, False]
+
+
+# --- issue 23, item 1: a packed copy must never stand for other weights than the module's own -------
+
+def _force_packed(monkeypatch):
+    monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: "packed")
+    monkeypatch.setattr(hf_linear, "_CHOICE", {})
+
+
+@needs_packing
+def test_issue23_item1_packed_copy_follows_values_written_without_a_version_bump(monkeypatch):
+    """``weight.data.copy_(new)`` keeps the address and the version counter: the old stamp matched."""
+    _force_packed(monkeypatch)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(16, 40)
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        with hf_linear.streaming_linears(model):
+            model(x)  # the packed copy of the first values is made here
+        ptr, version = model.weight.data_ptr(), model.weight._version
+        model.weight.data.copy_(torch.randn(40, 16))
+        assert (model.weight.data_ptr(), model.weight._version) == (ptr, version)  # the stamp cannot tell
+        with hf_linear.streaming_linears(model):
+            got = model(x)
+    assert torch.allclose(got, torch.nn.functional.linear(x, model.weight, model.bias), atol=1e-5)
+
+
+@needs_packing
+def test_issue23_item1_swapped_data_at_a_reused_address_is_packed_again(monkeypatch):
+    """hf_merge's pattern without hf_merge: ``weight.data = merged`` per generation, the base put back and
+    the merged tensor freed, so the allocator may hand the next merge the same address."""
+    _force_packed(monkeypatch)
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(48, 48)
+    base = layer.weight.data
+    x = torch.randn(2, 48)
+    with torch.no_grad():
+        for step in range(8):
+            merged = base + 0.5 * torch.randn(48, 48)
+            layer.weight.data = merged
+            with hf_linear.streaming_linears(layer):
+                got = layer(x)
+            assert torch.allclose(got, torch.nn.functional.linear(x, merged, layer.bias), atol=1e-5), step
+            layer.weight.data = base
+            del merged
+
+
+@needs_packing
+def test_issue23_item1_merged_lora_of_two_adapters_decodes_with_the_active_one(tiny_model_dir, monkeypatch):
+    """Two adapters merged in turn (peft's merge): each packed decode step equals the unmerged peft layer."""
+    from peft import LoraConfig
+
+    _force_packed(monkeypatch)
+    model = _peft(tiny_model_dir)
+    model.add_adapter("second", LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"],
+                                           init_lora_weights=False))
+    ids = torch.tensor([[5, 9, 2, 7, 11, 3]])
+    with torch.no_grad():
+        for name in ["default", "second", "default", "second", "default"]:
+            model.set_adapter(name)
+            want = model(input_ids=ids[:, -1:]).logits  # one row: the decode-step size that gets packed
+            with merged_lora(model), hf_linear.streaming_linears(model):
+                got = model(input_ids=ids[:, -1:]).logits
+            assert torch.allclose(got, want, atol=1e-4), name
+
+
+@needs_packing
+def test_issue23_item1_hf_backend_two_adapters_packed_equal_plain_generate(tiny_model_dir, tiny_lora_dirs,
+                                                                        monkeypatch):
+    """End to end: ``--lora a --lora b`` on the hf backend with the packed layout forced, every switch
+    (a, b, a, b) decodes like plain ``model.generate`` with that adapter."""
+    from reasonkit.eval.backends.base import Adapter
+    from reasonkit.eval.backends.hf import HFBackend
+
+    _force_packed(monkeypatch)
+    adapters = [Adapter("a", tiny_lora_dirs["a"]), Adapter("b", tiny_lora_dirs["b"])]
+    greedy = SamplingConfig(max_tokens=12)
+    fast = HFBackend(tiny_model_dir, adapters, dtype="float32", batch_size=8)
+    plain = HFBackend(tiny_model_dir, adapters, dtype="float32", batch_size=8, fast_decode=False)
+    want = {name: [c.token_ids for o in plain.generate(PROMPTS, greedy, adapter=name) for c in o.completions]
+            for name in ("a", "b")}
+    assert want["a"] != want["b"]  # the adapters differ, so a stale copy shows
+    for name in ("a", "b", "a", "b"):
+        got = [c.token_ids for o in fast.generate(PROMPTS, greedy, adapter=name) for c in o.completions]
+        assert got == want[name], name
+
+
+@pytest.mark.parametrize("fast_decode", [True, False])
+def test_issue23_itemb_per_prompt_seeds_do_not_depend_on_the_batch(tiny_model_dir, fast_decode):
+    """With ``sampling.seeds`` a prompt's samples are the same alone, first or last in a batch."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+
+    def tokens(prompts, seeds):
+        sampling = SamplingConfig(max_tokens=8, temperature=1.0, n=2, seeds=tuple(seeds))
+        outs = generate_with_model(model, tok, prompts, sampling, fast_decode=fast_decode)
+        return {p: [c.token_ids for c in o.completions] for p, o in zip(prompts, outs)}
+
+    together = tokens(PROMPTS, [11, 22, 33])
+    alone = tokens([PROMPTS[2]], [33])
+    reordered = tokens(PROMPTS[::-1], [33, 22, 11])
+    assert together[PROMPTS[2]] == alone[PROMPTS[2]] == reordered[PROMPTS[2]]
+    assert together == reordered
+    assert together[PROMPTS[2]][0] != together[PROMPTS[2]][1]  # the two samples differ (seed + j)
+    assert tokens([PROMPTS[2]], [34])[PROMPTS[2]] != alone[PROMPTS[2]]  # the seed matters

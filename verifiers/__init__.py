@@ -27,3 +27,4 @@ from .base import register_family  # noqa: E402
 
 register_family("rg", rg_verifier)
 from ._extract import last_boxed_content, last_tag_content, think_content  # noqa: F401,E402
+from .answer_key import answer_key  # noqa: F401,E402  (maj@k's canonical answer; issue 23, item 3)

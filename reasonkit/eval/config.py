@@ -2,7 +2,8 @@
 
 The same dataclass backs ``reasonkit eval`` and ``reasonkit.evaluate(...)``. Invariants are checked in
 ``__post_init__`` with messages that say the fix; the resolved form (``to_dict``) is written to the run
-directory and compared on resume (:data:`RESUME_KEYS`).
+directory and compared on resume: :data:`RESUME_KEYS`, derived from each field's ``identity``
+metadata by :func:`reasonkit.eval.identity.identity_keys` (issue 23, item 4).
 """
 from __future__ import annotations
 
@@ -13,49 +14,52 @@ from typing import Any
 from ..errors import ReasonkitError, check_keys
 from ..models import parse_adapter
 from .backends.base import BACKENDS
+from .identity import identity_keys
 
 
-# Fields whose change makes saved completions invalid for the new run: resume refuses a mismatch.
-# (limit may grow or shrink; output, chunk size and rescore never change a completion.)
-RESUME_KEYS = ("model", "adapters", "benchmark", "benchmark_version", "data", "split", "n", "temperature",
-               "top_p", "max_tokens", "seed", "template", "verifiers", "columns", "few_shot", "backend",
-               "stop")
+def _f(default: Any = None, *, identity: bool | str, factory: Any = None) -> Any:
+    """A field with its place in the run's identity (see :mod:`reasonkit.eval.identity`)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"identity": identity})
+    return field(default=default, metadata={"identity": identity})
 
 
 @dataclass
 class EvalConfig:
-    model: str | None = None  # None = the embedded default (SmolLM2-135M-Instruct)
-    lora: tuple[str, ...] = ()  # "PATH" or "NAME=PATH"
-    benchmark: str = "gsm8k"
-    backend: str = "auto"
-    split: str = "test"
-    limit: int | None = 8
-    n: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 256
-    seed: int = 0
-    data: str | None = None
-    output: str | None = None  # run directory; default runs/eval/<benchmark>-<model>
-    rescore: bool = False
-    verifiers: tuple[str, ...] = ()  # override / extend the benchmark's verifiers (custom needs them)
-    template: str | None = None  # user message with {fields}, or a .txt/.md/.jinja/.json/.yaml file
-    system: str | None = None  # override the template's system prompt ("" removes it)
-    prefill: str | None = None  # override the template's assistant pre-fill ("" removes it)
-    raw: bool = False  # no chat template (base models)
-    constant_prompt: bool = False  # accept a --template with no {field} (every item gets the same prompt)
-    few_shot: int = 0
-    columns: dict[str, str] = field(default_factory=dict)  # template/verifier field -> data column
-    stop: tuple[str, ...] = ()
-    chunk_size: int = 64  # items generated (and saved) per step; smaller = finer-grained resume
-    score_truncated: bool = False  # score completions that hit max_tokens as answers anyway
-    backend_options: dict[str, Any] = field(default_factory=dict)  # passed to get_backend
+    # identity=True: part of the run's identity (a resume with another value is refused); a string: folded
+    # into that resolved record key; False: never changes a completion or a verdict.
+    model: str | None = _f(None, identity=True)  # None = the embedded default (SmolLM2-135M-Instruct)
+    lora: tuple[str, ...] = _f((), identity="adapters")  # "PATH" or "NAME=PATH"
+    benchmark: str = _f("gsm8k", identity=True)
+    backend: str = _f("auto", identity="resolved_backend")  # what auto chose is the identity
+    split: str = _f("test", identity=True)
+    limit: int | None = _f(8, identity=False)  # may grow or shrink
+    n: int = _f(1, identity=True)
+    temperature: float = _f(0.0, identity=True)
+    top_p: float = _f(1.0, identity=True)
+    max_tokens: int = _f(256, identity=True)
+    seed: int = _f(0, identity=True)
+    data: str | None = _f(None, identity=True)  # its rows: item fingerprints on every sample row
+    output: str | None = _f(None, identity=False)  # run directory; default runs/eval/<benchmark>-<model>
+    rescore: bool = _f(False, identity=False)
+    verifiers: tuple[str, ...] = _f((), identity=True)  # override / extend the benchmark's verifiers
+    template: str | None = _f(None, identity=True)  # user message with {fields}, or a .txt/.md/.jinja/.json/.yaml file
+    system: str | None = _f(None, identity="template")  # override the template's system prompt ("" removes it)
+    prefill: str | None = _f(None, identity="template")  # override the template's assistant pre-fill
+    raw: bool = _f(False, identity="template")  # no chat template (base models)
+    constant_prompt: bool = _f(False, identity=False)  # accept a --template with no {field} (same prompt for all)
+    few_shot: int = _f(0, identity=True)
+    columns: dict[str, str] = _f(identity=True, factory=dict)  # template/verifier field -> data column
+    stop: tuple[str, ...] = _f((), identity=True)
+    chunk_size: int = _f(64, identity=False)  # items generated (and saved) per step; smaller = finer resume
+    score_truncated: bool = _f(False, identity=True)  # score completions that hit max_tokens as answers anyway
+    backend_options: dict[str, Any] = _f(identity="engine_options", factory=dict)  # passed to get_backend
     # --backend openai: replicas (each ending in /v1), requests in flight, where the key is read from
-    base_url: tuple[str, ...] = ()
-    concurrency: int | None = None  # None = 64 per replica
-    api_key_env: str = "OPENAI_API_KEY"
-    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
-    skip_base: bool = False  # with --lora: generate with the adapters only (the model without adapter is not run)
+    base_url: tuple[str, ...] = _f((), identity=False)
+    concurrency: int | None = _f(None, identity=False)  # None = 64 per replica
+    api_key_env: str = _f("OPENAI_API_KEY", identity=False)
+    chat_template_kwargs: dict[str, Any] = _f(identity=True, factory=dict)
+    skip_base: bool = _f(False, identity=False)  # with --lora: generate with the adapters only (no base rows)
 
     def __post_init__(self) -> None:
         self.lora = tuple(self.lora or ())
@@ -174,3 +178,8 @@ class EvalConfig:
         """A config from a mapping of field names; an unknown key is refused with "did you mean"."""
         check_keys(d, (f.name for f in fields(cls)), where)
         return cls(**d)
+
+
+# Record keys whose change makes saved completions or verdicts invalid for the new run: resume refuses a
+# mismatch. Derived from the fields' metadata, so a new option cannot be left out.
+RESUME_KEYS = identity_keys(EvalConfig)

@@ -8,11 +8,19 @@ Definitions (per verifier, per adapter; an item has ``n`` samples, ``c`` of them
 * ``pass@k`` — the unbiased estimator of Chen et al. 2021 (HumanEval), per item
   ``1 - C(n-c, k) / C(n, k)``, averaged over items, for k = 1..n. Computed as the product
   ``prod_{i=n-c+1..n} (1 - k/i)`` to avoid huge binomials (the same identity the paper uses).
-* ``maj@k`` — majority vote over the extracted answers of the first k samples (samples with no
-  extracted answer do not vote; ties go to the answer seen first); the item counts as correct when a
-  sample carrying the winning answer is correct.
+* ``maj@k`` — majority vote over the *normalised* answers of the first k samples (issue 23, item 3):
+  a sample's vote is the verifier's ``details["normalized"]`` when it gives one, else
+  :func:`reasonkit.verifiers.answer_key` of the extracted answer (``$18``, ``18`` and ``18.0`` are one
+  vote). Samples with no answer, truncated samples that were not scored as answers (reason
+  ``truncated``) and samples the verifier could not score (``correct`` None) do not vote; ties go to
+  the answer seen first. The item counts as correct when a sample carrying the winning answer is
+  correct; an item where no sample votes counts as not correct.
 * ``extraction_failure_rate`` — share of scored (not truncated) samples with no extracted answer.
 * ``could_not_score`` — share with ``correct`` None (bad gold, verifier error).
+* ``mean_score`` — mean ``score`` over the *scored* samples only (``correct`` not None; issue 23,
+  item 8: the 0.0 an unscored verdict carries is a placeholder, not a score); ``scored_samples`` says
+  how many that is. A truncated sample that was not scored as an answer counts as scored 0 (as in
+  ``accuracy``).
 * ``truncation_rate`` and ``mean_completion_tokens`` are per adapter (they do not depend on a verifier).
 """
 from __future__ import annotations
@@ -45,8 +53,23 @@ def majority(answers: Sequence[str | None]) -> str | None:
     return next(a for a in answers if a is not None and votes[a] == best)
 
 
+def vote(row: dict[str, Any], verifier: str) -> str | None:
+    """The answer a sample row votes for in maj@k, or None when it does not vote (see the module docstring)."""
+    from reasonkit.verifiers import answer_key
+
+    if row.get(f"{verifier}.reason") == TRUNCATED or row.get(f"{verifier}.correct") is None:
+        return None
+    details = row.get(f"{verifier}.details")
+    normalized = details.get("normalized") if isinstance(details, dict) else None
+    if normalized is not None:
+        return str(normalized)
+    extracted = row.get(f"{verifier}.extracted")
+    return answer_key(extracted if extracted is None else str(extracted))
+
+
 def maj_at_k(samples: Sequence[tuple[str | None, bool | None]], k: int) -> bool:
-    """samples: (extracted, correct) in sample order. True when the vote of the first k is correct."""
+    """samples: (vote, correct) in sample order (vote None: does not vote). True when the vote of the
+    first k is correct."""
     first = samples[:k]
     winner = majority([e for e, _ in first])
     if winner is None:
@@ -87,15 +110,15 @@ def verifier_metrics(rows: Iterable[dict[str, Any]], verifier: str, n: int) -> d
         item_acc.append(sum(flags) / len(flags))
         total += len(group)
         for r in group:
-            if _finite(r.get(score_col)):
-                scores.append(float(r[score_col]))
             if r.get(correct_col) is None:
                 unscorable += 1
+            elif _finite(r.get(score_col)):
+                scores.append(float(r[score_col]))
             if r.get(reason_col) != TRUNCATED:
                 scored += 1
                 no_extract += r.get(extracted_col) is None
         m, n_correct = len(group), sum(flags)
-        votes = [(r.get(extracted_col), r.get(correct_col)) for r in group]
+        votes = [(vote(r, verifier), r.get(correct_col)) for r in group]
         for k in range(1, min(n, m) + 1):
             pass_k[k].append(pass_at_k(m, n_correct, k))
             maj_k[k].append(1.0 if maj_at_k(votes, k) else 0.0)
@@ -104,6 +127,7 @@ def verifier_metrics(rows: Iterable[dict[str, Any]], verifier: str, n: int) -> d
         "accuracy": acc,
         "stderr": se,
         "mean_score": sum(scores) / len(scores) if scores else None,
+        "scored_samples": len(scores),
         "items": len(by_item),
         "samples": total,
         "extraction_failure_rate": no_extract / scored if scored else None,

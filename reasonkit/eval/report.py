@@ -1,7 +1,9 @@
 """Side-by-side reports of runs and adapters, with a paired test of each column against the first.
 
 A *column* is one adapter of one run (``base``, or a LoRA name). The first column is the reference;
-every other column gets the difference in accuracy on the items both answered, and an exact two-sided
+every other column gets the difference in accuracy on the items both answered (the same id *and* the
+same content: :mod:`reasonkit.eval.run_compare`; runs that share no items get no test and a warning,
+and the settings that differ between runs are named above the table), and an exact two-sided
 **sign test** on the per-item differences (per-item accuracy = share of correct samples; items where
 both agree are ties and drop out). With one sample per item this is exactly McNemar's exact test
 (b = items only the reference got right, c = items only the other got right, p from Binomial(b + c, ½)).
@@ -20,6 +22,8 @@ from typing import Any, Sequence
 
 from ..errors import ReasonkitError
 from ..files import check_writable, read_json, write_text
+from .run_compare import (completion_differences, fingerprints, reference_hashes, setting_differences,
+                          shared_items)
 from .store import SAMPLES, SUMMARY, read_samples
 
 
@@ -56,6 +60,14 @@ class Column:
     label: str
     metrics: dict[str, Any]  # the adapter's block of summary.json
     scores: dict[str, dict[Any, float]] = field(default_factory=dict)  # verifier -> item scores
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the adapter's scored rows
+    run: str = ""  # the run it comes from
+    adapter: tuple[str, str] = ("", "")  # (model, adapter path or name)
+
+    def shared_with(self, other: "Column") -> tuple[set, set]:
+        """Items both columns answered with the same content, and ids they share for other content."""
+        return shared_items(fingerprints(self.rows), fingerprints(other.rows), reference_hashes(self.rows),
+                            reference_hashes(other.rows))
 
 
 def columns_from_run(path: str | Path, label: str | None = None) -> tuple[list[Column], dict[str, Any]]:
@@ -75,11 +87,13 @@ def columns_from_run(path: str | Path, label: str | None = None) -> tuple[list[C
 def columns_from_summary(summary: dict[str, Any], rows: Sequence[dict[str, Any]] | None,
                          label: str = "") -> list[Column]:
     verifiers = list(summary.get("benchmark", {}).get("verifiers", []))
+    paths = dict((summary.get("config") or {}).get("adapters") or [])
     out = []
     for adapter, metrics in summary.get("adapters", {}).items():
         # error rows (requests that failed) have no verdict: they are not items the column got wrong
         mine = [r for r in rows or () if r.get("adapter") == adapter and r.get("finish_reason") != "error"]
-        col = Column(f"{label}:{adapter}" if label else adapter, metrics)
+        col = Column(f"{label}:{adapter}" if label else adapter, metrics, rows=mine, run=label,
+                     adapter=(str(summary.get("model")), paths.get(adapter, adapter)))
         if rows is not None:
             col.scores = {v: item_scores(mine, v) for v in verifiers}
         out.append(col)
@@ -127,8 +141,11 @@ def table(columns: Sequence[Column], primary: str, verifiers: Sequence[str]) -> 
         ref = columns[0]
         diff_row, p_row = ["-"], ["-"]
         for c in columns[1:]:
-            t = paired(ref.scores.get(primary, {}), c.scores.get(primary, {}))
-            t.update({"reference": ref.label, "column": c.label, "verifier": primary})
+            shared, clash = ref.shared_with(c)
+            t = paired({k: v for k, v in ref.scores.get(primary, {}).items() if k in shared},
+                       {k: v for k, v in c.scores.get(primary, {}).items() if k in shared})
+            t.update({"reference": ref.label, "column": c.label, "verifier": primary,
+                      "same_id_other_content": len(clash)})
             tests.append(t)
             if t["diff"] is None:
                 diff_row.append("no shared items")
@@ -141,11 +158,14 @@ def table(columns: Sequence[Column], primary: str, verifiers: Sequence[str]) -> 
     return ["metric"] + [c.label for c in columns], rows, tests
 
 
-def print_table(header: list[str], rows: list[list[str]], title: str, warnings: Sequence[str] = ()) -> None:
+def print_table(header: list[str], rows: list[list[str]], title: str, warnings: Sequence[str] = (),
+                notes: Sequence[str] = ()) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    for note in notes:
+        console.print(note, markup=False)
     t = Table(title=title)
     for i, h in enumerate(header):
         t.add_column(h, justify="left" if i == 0 else "right")
@@ -182,19 +202,22 @@ def report(runs: Sequence[str | Path], csv: str | None = None, md: str | None = 
             check_writable(Path(out))
     cols: list[Column] = []
     summaries = []
+    run_labels = []
     names = [Path(r).name for r in runs]
     for run, name in zip(runs, names):
         label = name if names.count(name) == 1 else str(run)
         c, s = columns_from_run(run, label if len(runs) > 1 else "")
         cols.extend(c)
         summaries.append(s)
+        run_labels.append(label if len(runs) > 1 else "")
     verifiers = list(dict.fromkeys(v for s in summaries for v in s["benchmark"]["verifiers"]))
     primary = verifier or summaries[0]["primary_verifier"]
     if primary not in verifiers:
         raise ReasonkitError(f"--verifier {primary}: not scored in these runs (scored: {', '.join(verifiers)})")
     header, body, tests = table(cols, primary, verifiers)
-    warnings = [w for s in summaries for w in s.get("warnings", [])]
-    print_table(header, body, "reasonkit report", warnings)
+    warnings = [w for s in summaries for w in s.get("warnings", [])] + pairing_warnings(tests)
+    notes = comparison_notes(cols, summaries, run_labels)
+    print_table(header, body, "reasonkit report", warnings, notes)
     if csv:
         import csv as _csv
         import io
@@ -203,5 +226,35 @@ def report(runs: Sequence[str | Path], csv: str | None = None, md: str | None = 
         _csv.writer(buf).writerows([header, *body])
         write_text(Path(csv), buf.getvalue())
     if md:
-        write_text(Path(md), markdown(header, body))
+        write_text(Path(md), "".join(f"- {n}\n" for n in notes) + ("\n" if notes else "") + markdown(header, body))
     return header, body, tests
+
+
+def pairing_warnings(tests: Sequence[dict[str, Any]]) -> list[str]:
+    """A warning per paired test over no shared item, and per column whose item ids are the reference's
+    for other content (another seed, other data): those items are not paired."""
+    out = []
+    for t in tests:
+        if t["shared_items"] == 0:
+            out.append(f"{t['column']} and {t['reference']} share no items (same benchmark, id and content): "
+                       "no paired test")
+        if t.get("same_id_other_content"):
+            out.append(f"{t['same_id_other_content']} item id(s) of {t['column']} are in {t['reference']} with other "
+                       "content (another seed or data): not paired")
+    return out
+
+
+def comparison_notes(cols: Sequence[Column], summaries: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[str]:
+    """Lines shown above a table of several runs: the settings that differ, and for columns of the same
+    model and adapter in different runs, how many completions differ."""
+    if len(summaries) < 2:
+        return []
+    diffs = setting_differences(summaries, labels)
+    notes = ["settings that differ between the runs: " + "; ".join(diffs)] if diffs else []
+    for i, a in enumerate(cols):
+        for b in cols[i + 1:]:
+            if a.run != b.run and a.adapter == b.adapter and a.rows and b.rows:
+                differ, shared = completion_differences(a.rows, b.rows)
+                notes.append(f"{a.label} vs {b.label} (same model and adapter): {differ} of {shared} completions "
+                             "differ")
+    return notes

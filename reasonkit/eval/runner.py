@@ -17,6 +17,7 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
@@ -25,6 +26,7 @@ from ..models import adapter_has_weights
 from .benchmarks import Benchmark, configure_benchmark, get_benchmark
 from .config import RESUME_KEYS, EvalConfig
 from .engine_io import engine_prompt, error_row_fields, failure_counts, is_error
+from .identity import changed_items, engine_identity, item_fingerprint, item_seed
 from .metrics import adapter_metrics
 from .prompts import PromptTemplate
 from .scoring import resolve_all, score_completion
@@ -129,12 +131,29 @@ class _Progress:
             self.bar.stop()
 
 
-def _config_record(config: EvalConfig, bench: Benchmark, model_label: str) -> dict[str, Any]:
+def _config_record(config: EvalConfig, bench: Benchmark, model_label: str, backend: str) -> dict[str, Any]:
+    """config.json: the config as given plus the resolved identity keys (:mod:`reasonkit.eval.identity`)."""
     d = config.to_dict()
     d.update({"benchmark_version": bench.version, "template": bench.template.to_dict(),
               "verifiers": list(bench.verifiers), "adapters": [list(a) for a in config.adapters],
-              "model": model_label, "columns": dict(bench.columns)})
+              "model": model_label, "columns": dict(bench.columns), "resolved_backend": backend,
+              "engine_options": engine_identity(config.backend_options)})
     return d
+
+
+def _resolve_backend(config: EvalConfig, engine: Any, rundir: RunDir, prompts: int) -> tuple[str, str]:
+    """``(backend, why)``: an engine's own name; under ``auto`` on resume, what the run's start chose
+    (choosing again by the tokens left could switch engines mid-run); else :func:`choose_backend`."""
+    from .backends import choose_backend
+
+    if engine is not None:
+        return str(getattr(engine, "name", config.backend)), "engine given"
+    saved_path = rundir.path / "config.json"
+    if config.backend == "auto" and saved_path.exists():
+        saved = read_json(saved_path).get("resolved_backend")
+        if saved:
+            return choose_backend(saved)[0], f"as chosen when {rundir.path} was started"
+    return choose_backend(config.backend, prompts * config.n * config.max_tokens)
 
 
 def summarize(rows: list[dict[str, Any]], bench: Benchmark, n: int, adapters: Sequence[str],
@@ -180,9 +199,11 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
         config = replace(config, model=early[0].model)
     model_label = str(config.model) if config.model else "default:SmolLM2-135M-Instruct"
     rundir = RunDir(config.run_dir())
-    record = _config_record(config, bench, model_label)
+    resolved, why = _resolve_backend(config, early[0] if early else engine, rundir, len(items) * len(adapters))
+    record = _config_record(config, bench, model_label, resolved)
     previous = _previous_summary(rundir) if rundir.exists() else {}
     kept = rundir.prepare(record, RESUME_KEYS, config.n)
+    _refuse_changed_items(kept, items, getattr(bench, "source", None) or config.data, rundir)
     done = {(r["item_id"], r["adapter"]) for r in kept}
     total = sum((it["id"], a) not in done for it in items for a in adapters)  # prompts left to generate
     if done:  # an existing run directory is reused: say so (issue 28: never silently)
@@ -199,18 +220,15 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
         engine, model_path = early
         choice = "backend openai"
     elif own_engine:
-        from .backends import choose_backend
-
         if config.model and config.backend != "openai":  # a hub model that cannot be had: one line, before
             from ..models import resolve_model           # any engine starts (issue 28)
 
             resolve_model(config.model)
-        name, why = choose_backend(config.backend, total * config.n * config.max_tokens)
-        choice = f"backend {name}" + (f" (auto: {why})" if config.backend == "auto" else "")
+        choice = f"backend {resolved}" + (f" (auto: {why})" if config.backend == "auto" else "")
         if show:
             print(choice, file=sys.stderr)
         t0 = time.perf_counter()
-        engine, model_path = open_backend(replace(config, backend=name))
+        engine, model_path = open_backend(replace(config, backend=resolved))
         timing["engine_start_s"] = time.perf_counter() - t0
     if total:
         tokenizer = engine.tokenizer
@@ -233,18 +251,21 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
                     continue
                 progress.set_description(f"generating ({adapter})")
                 t0 = time.perf_counter()
-                outs = engine.generate([prompts[it["id"]] for it in sub], sampling,
+                seeds = tuple(item_seed(config.seed, it) for it in sub)  # per item, not per position in the chunk
+                outs = engine.generate([prompts[it["id"]] for it in sub], replace(sampling, seeds=seeds),
                                        adapter=None if adapter == BASE else adapter, progress=progress)
                 timing["generation_s"] += time.perf_counter() - t0
                 rows = []
                 for it, out in zip(sub, outs):
+                    fingerprint = item_fingerprint(it)
                     for s, comp in enumerate(out.completions):
                         timing["completion_tokens"] += comp.num_tokens or 0
                         row = {"benchmark": bench.name, "item_id": it["id"], "model": model_label,
                                "adapter": adapter, "sample": s, "prompt": out.prompt,
                                "completion": comp.text, "num_tokens": comp.num_tokens,
                                "finish_reason": comp.finish_reason,
-                               "reference": {f: it[f] for f in refs_fields}, **served.get(adapter, {})}
+                               "reference": {f: it[f] for f in refs_fields}, "item_fingerprint": fingerprint,
+                               **served.get(adapter, {})}
                         if comp.error is not None:  # a failed request: saved, never scored, retried next run
                             row.update(error_row_fields(comp.error))
                         else:
@@ -307,6 +328,16 @@ def _fields(verifier: Any) -> tuple[str, ...]:
     return tuple(verifier.fields)
 
 
+def _refuse_changed_items(rows: list[dict[str, Any]], items: list[dict[str, Any]], source: Any, rundir: RunDir) -> None:
+    """One line when saved rows were generated for other content under the same item id (issue 23, c)."""
+    changed = changed_items(rows, items)
+    if changed:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        raise ReasonkitError(f"{source or 'the data'}: item {changed[0]}{more} is not the one {rundir.path} was "
+                             "generated for (the data was edited in place); use another --output or delete the "
+                             "directory")
+
+
 def rescore(config: EvalConfig, show: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Recompute every verdict from the saved completions (no model). ``--verifier`` may replace the
     run's verifiers and ``score_truncated`` may change; everything else comes from the saved run."""
@@ -325,9 +356,13 @@ def rescore(config: EvalConfig, show: bool = True) -> tuple[list[dict[str, Any]]
     verifiers = resolve_all(bench.verifiers)
     need = {f for v in verifiers.values() for f in _fields(v)}
     lookup = None
-    if any(not need <= set(r.get("reference") or {}) for r in rows):
-        items = bench.load(saved.get("split", "test"), saved.get("data"), None)
-        lookup = {it["id"]: it for it in items}
+    data = saved.get("data")
+    user_file = bool(data) and not str(data).startswith("hub:") and Path(str(data)).expanduser().is_file()
+    missing = any(not need <= set(r.get("reference") or {}) for r in rows)
+    if user_file or missing:  # a user's file may have been edited since: its rows are checked
+        items = bench.load(saved.get("split", "test"), data, None)
+        _refuse_changed_items(rows, items, data, rundir)
+        lookup = {it["id"]: it for it in items} if missing else None
     for r in rows:
         if is_error(r):  # a failed request has nothing to score; the next eval run regenerates it
             continue

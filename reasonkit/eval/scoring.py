@@ -7,7 +7,9 @@ Columns per verifier ``v``: ``v.score``, ``v.correct``, ``v.extracted``, ``v.rea
 unfinished answer. Unless ``score_truncated`` is set, every verifier's verdict for it is
 ``correct=False, score=0.0, reason="truncated"``; what the verifier would have said is kept in
 ``v.details["untruncated"]`` and its extraction in ``v.extracted``, so nothing is lost for analysis.
-A verifier that crashes gives ``correct=None, reason="error"`` (never a silent 0).
+A verifier that crashes gives ``correct=None, reason="error"`` (never a silent 0). A truncated
+completion the verifier could not score at all (``correct`` None: bad gold, a crash) keeps that
+verdict, with ``details["truncated"] = True``: it is unscored, not wrong (issue 23, lower-impact a).
 """
 from __future__ import annotations
 
@@ -53,9 +55,11 @@ def score_completion(verifiers: dict[str, Any], completion: str, finish_reason: 
     for name, verifier in verifiers.items():
         refs = {f: item[f] for f in verifier.fields}
         d = _verdict(verifier, text, refs)
-        if finish_reason == "length" and not score_truncated:
+        if finish_reason == "length" and not score_truncated and d.get("correct") is not None:
             d = {"score": 0.0, "correct": False, "extracted": d.get("extracted"), "reason": TRUNCATED,
                  "details": {"untruncated": {k: d.get(k) for k in ("score", "correct", "reason")}}}
+        elif finish_reason == "length" and not score_truncated:  # could not score: unscored, not "wrong"
+            d = {**d, "details": {**(d.get("details") or {}), "truncated": True}}
         for key in VERDICT_FIELDS:
             value = d.get(key)
             if key == "score" and isinstance(value, float) and not math.isfinite(value):

@@ -1,7 +1,8 @@
 """The run directory: ``config.json`` (written first), ``samples.jsonl`` (appended and flushed chunk by
 chunk as completions arrive) and ``summary.json`` (written last).
 
-Resume rule: a sample group is ``(item_id, adapter)`` with all ``n`` samples. On restart, complete
+Resume rule: the saved ``config.json`` must match the new run's on every identity key
+(:mod:`reasonkit.eval.identity`; the first that differs is named). A sample group is ``(item_id, adapter)`` with all ``n`` samples. On restart, complete
 groups without an error row (a request that failed, ``finish_reason="error"``) are kept and never
 regenerated; groups with an error row are dropped and generated again; a torn last line (killed mid-write) and the rows of incomplete
 groups are dropped, the file being rewritten atomically (temp file + rename) first.
@@ -67,12 +68,14 @@ class RunDir:
             raise ReasonkitError(f"--output {self.path}: {exc.strerror or exc}") from None
         cfg_path = self.path / CONFIG
         if cfg_path.exists():
-            old = read_json(cfg_path)
-            for key in keys:
-                if old.get(key) != config.get(key):
-                    raise ReasonkitError(
-                        f"{self.path}: existing run has {key}={old.get(key)!r}, this command has "
-                        f"{key}={config.get(key)!r}; use another --output or delete the directory")
+            from .identity import first_difference
+
+            diff = first_difference(read_json(cfg_path), config, keys)
+            if diff is not None:
+                key, was, now = diff
+                raise ReasonkitError(
+                    f"{self.path}: existing run has {key}={was!r}, this command has "
+                    f"{key}={now!r}; use another --output or delete the directory")
         rows, torn = read_samples(self.samples_path)
         counts = Counter((r.get("item_id"), r.get("adapter")) for r in rows)
         failed = {(r.get("item_id"), r.get("adapter")) for r in rows

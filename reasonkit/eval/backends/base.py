@@ -69,6 +69,16 @@ class SamplingConfig:
     seed: int | None = 0
     stop: tuple[str, ...] = ()
     logprobs: bool = False  # return the log-prob of each sampled token
+    # One seed per prompt (sample j of prompt i: seeds[i] + j), so that a prompt's samples do not depend
+    # on which other prompts share the call (issue 23: the eval runner seeds by item identity). None:
+    # prompt i of a call gets seed + i * n.
+    seeds: tuple[int, ...] | None = None
+
+    def prompt_seed(self, i: int, n: int) -> int | None:
+        """The seed of prompt ``i``'s first sample (``n`` samples per prompt in this call)."""
+        if self.seeds is not None:
+            return self.seeds[i]
+        return None if self.seed is None else self.seed + i * n
 
 
 @dataclass(frozen=True)

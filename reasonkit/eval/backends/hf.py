@@ -13,6 +13,9 @@
   times (they would be identical, as in vLLM). Otherwise ``n`` samples per prompt (temperature,
   top-p; top-k disabled: transformers defaults to 50, vLLM to none). ``torch.manual_seed(seed)``
   is set once per ``generate`` call, so the same call with the same batch size repeats exactly.
+  With ``sampling.seeds`` (one per prompt: the eval runner's per-item seeds) sample ``j`` of prompt
+  ``i`` draws from its own generator seeded ``seeds[i] + j``, whatever else is in the batch
+  (``fast_decode=False``: one prompt per ``generate`` call, the global RNG seeded ``seeds[i]``).
 * Stops: EOS, or the first of ``sampling.stop``: the text is cut
   before the stop string and ``finish_reason`` is ``"stop"``; the token ids run up to and including
   the token that completed the stop string (vLLM's convention). ``"length"`` when ``max_tokens``
@@ -131,6 +134,11 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     greedy = sampling.temperature <= 0
     per_prompt = 1 if greedy else sampling.n  # greedy samples are identical: generate once, copy
     prompts_per_batch = max(1, batch_size // per_prompt)
+    per_prompt_seeds = sampling.seeds is not None and not greedy
+    if per_prompt_seeds and len(sampling.seeds) != len(prompts):
+        raise ValueError("sampling.seeds needs one seed per prompt")
+    if per_prompt_seeds and not fast_decode:
+        prompts_per_batch = 1  # plain generate draws from the global RNG: seeded per prompt, one at a time
     device = next(model.parameters()).device
     eos_ids = _eos_ids(model, tokenizer)
     pad_id = _pad_id(tokenizer, eos_ids)
@@ -138,10 +146,10 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     if fast_decode:
         is_stopped = stop_string_checker(tokenizer, stop)
 
-        def generate_rows(rows):
+        def generate_rows(rows, seeds=None):
             return decode_batch(model, rows, max_new_tokens=sampling.max_tokens, eos_ids=eos_ids, pad_id=pad_id,
                                 temperature=sampling.temperature, top_p=sampling.top_p, n=per_prompt,
-                                is_stopped=is_stopped)
+                                is_stopped=is_stopped, seeds=seeds)
     else:
         kwargs = dict(max_new_tokens=sampling.max_tokens, num_return_sequences=per_prompt, pad_token_id=pad_id,
                       eos_token_id=eos_ids, return_dict_in_generate=True)
@@ -152,7 +160,9 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
         if stop:
             kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
 
-        def generate_rows(rows):
+        def generate_rows(rows, seeds=None):
+            if seeds is not None:  # one prompt per batch (see below): its own seed on the global RNG
+                torch.manual_seed(int(seeds[0]))
             ids, mask = left_pad(rows, pad_id, device)
             out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
             return out.sequences[:, ids.shape[1]:].tolist()
@@ -168,7 +178,7 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
             for start in range(0, len(order), prompts_per_batch):
                 batch = order[start:start + prompts_per_batch]
                 rows = [prompt_token_ids[i] for i in batch]
-                new = generate_rows(rows)
+                new = generate_rows(rows, [sampling.seeds[i] for i in batch] if per_prompt_seeds else None)
                 finished = [_finish(tokenizer, row, eos_ids, stop, sampling.max_tokens) for row in new]
                 logprobs = None
                 if sampling.logprobs:
@@ -278,6 +288,8 @@ class HFBackend(Backend):
                                            batch_size=self.batch_size, progress=progress,
                                            fast_decode=self.fast_decode)
         self.model.set_adapter(adapter)
+        if self.model.active_adapter != adapter:  # decode with the weights of the adapter reported, or not at all
+            raise RuntimeError(f"hf backend: asked for adapter {adapter!r}, peft has {self.model.active_adapter!r} active")
         return generate_with_model(self.model, self._tokenizer, prompts, sampling, batch_size=self.batch_size,
                                    progress=progress, fast_decode=self.fast_decode)
 

@@ -119,8 +119,11 @@ def preallocated_cache(model, capacity: int):
     return cache
 
 
-def sample_rows(probs):
+def sample_rows(probs, generators=None):
     """One token per row of ``probs`` (rows sum to ~1, entries >= 0): inverse-CDF sampling.
+
+    ``generators``: one ``torch.Generator`` per row (each row's draws then depend on its own seed
+    only, not on the other rows of the batch); None: the global RNG.
 
     A uniform ``u`` per row is scaled to the row's total and located in the cumulative sums with
     ``searchsorted(..., right=True)``, so a token of probability 0 is never drawn (its cumulative
@@ -130,7 +133,12 @@ def sample_rows(probs):
     import torch
 
     cdf = probs.cumsum(dim=-1)
-    point = torch.rand((probs.shape[0], 1), device=probs.device, dtype=cdf.dtype) * cdf[:, -1:]
+    if generators is None:
+        uniform = torch.rand((probs.shape[0], 1), device=probs.device, dtype=cdf.dtype)
+    else:
+        uniform = torch.cat([torch.rand((1, 1), generator=g, device=probs.device, dtype=cdf.dtype)
+                             for g in generators])
+    point = uniform * cdf[:, -1:]
     tokens = torch.searchsorted(cdf, point, right=True).squeeze(1)
     past = tokens >= probs.shape[-1]
     if bool(past.any()):
@@ -140,12 +148,15 @@ def sample_rows(probs):
 
 def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, eos_ids: Sequence[int], pad_id: int,
                  temperature: float = 0.0, top_p: float = 1.0, n: int = 1,
-                 is_stopped: Callable[[list[int]], bool] | None = None) -> list[list[int]]:
+                 is_stopped: Callable[[list[int]], bool] | None = None,
+                 seeds: Sequence[int] | None = None) -> list[list[int]]:
     """Generate for ``rows`` (prompt token ids, none empty); ``n`` completions per row when sampling.
 
     Returns ``len(rows) * n`` lists of new token ids, row-major (row ``i``'s completions at
     ``i * n .. i * n + n - 1``), each ending with its EOS token when it stopped on one.
-    ``is_stopped(ids)`` is asked after each new token of a row (stop strings).
+    ``is_stopped(ids)`` is asked after each new token of a row (stop strings). ``seeds`` (one per
+    row of ``rows``): sample ``j`` of row ``i`` draws from its own generator seeded ``seeds[i] + j``,
+    so its tokens do not depend on the batch it is in; None: the global RNG.
     """
     import torch
     from transformers.generation.logits_process import TopPLogitsWarper
@@ -172,6 +183,10 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
     eos = set(eos_ids)
     out: list[list[int]] = [[] for _ in range(len(rows) * copies)]
     active = list(range(len(out)))  # the output row of each row still in the batch
+    generators = None
+    if seeds is not None and not greedy:
+        generators = [torch.Generator(device=device).manual_seed(int(seeds[r // copies]) + r % copies)
+                      for r in range(len(out))]
     for step in range(max_new_tokens):
         scores = logits.float()
         if greedy:
@@ -181,7 +196,8 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
                 scores = scores / temperature
             if top_p_warper is not None:
                 scores = top_p_warper(None, scores)
-            tokens = sample_rows(torch.softmax(scores, dim=-1))
+            probs = torch.softmax(scores, dim=-1)
+            tokens = sample_rows(probs) if generators is None else sample_rows(probs, [generators[r] for r in active])
         keep = []
         for j, (row, token) in enumerate(zip(active, tokens.tolist())):
             out[row].append(token)

@@ -32,8 +32,21 @@ Packed weights: each weight is reordered at its first packed use (1.4 ms for a 1
 matrix, 160 ms for the 49152x576 output layer here) and the copy is kept as long as the weight
 tensor lives, keyed weakly by it, so frozen weights (a LoRA run's MLPs and output layer) are
 reordered once per process, while the merged LoRA weights of :mod:`hf_merge`, new tensors at each
-generation, are reordered per generation. A weight changed in place (its version counter) or given
-new storage is reordered again. The copies cost one more copy of the plain linears' weights; the
+generation, are reordered per generation. When a copy is still valid (issue 23, item 1):
+
+* its stamp is ``(data_ptr, _version, shape, strides, dtype)`` of the weight's data, and the entry
+  holds an alias of the data it was made from, so that storage cannot be freed and its address
+  handed to another tensor while the copy lives (a ``weight.data = new`` swap, as :mod:`hf_merge`
+  does, does not bump ``_version``: with a reused address the old stamp matched the new weights);
+* :func:`forget` drops a weight's copy explicitly; :mod:`hf_merge` calls it when it restores the base;
+* a :func:`fingerprint` of the values (fp32 sum and L2 norm of 32 evenly spaced rows: a few ms for
+  all the linears of the embedded model, where whole weights took ~75 times longer) is recorded with
+  the copy, and :func:`streaming_linears` checks it against the weight's current values
+  at the first packed use of each weight in each block (once per generation): a write that moved
+  neither the address nor the version counter (``weight.data.copy_(...)``) is caught there, the copy
+  made again, and a copy whose fingerprint still differs is an error, not a silent wrong matmul.
+
+The copies cost one more copy of the plain linears' weights; the
 layout is offered only while those weights take at most :data:`PACK_MEMORY_FRACTION` of the
 machine's memory (1/8: a 135M fp32 model's 0.5 GB qualifies on a 24 GB machine, a 7B bf16 model's
 14 GB does not). fp32 and bf16 only (oneDNN's fp16 path needs AVX512-FP16).
@@ -49,9 +62,10 @@ CALIBRATION_ELEMENTS = 32_000_000  # at most 128 MB of fp32 weights per timed pa
 MIN_STREAM_ELEMENTS = 8_000_000    # at least 32 MB: more than a CPU cache holds
 CALIBRATION_ROUNDS = 4
 PACK_MEMORY_FRACTION = 1 / 8
+FINGERPRINT_ROWS = 32  # rows of a weight read by fingerprint()
 LAYOUTS = ("linear", "transposed", "packed")
 _CHOICE: dict[tuple, str] = {}  # (dtype, rows bucket, weight shape, size timed, packing offered) -> layout
-_PACKED = None  # WeakTensorKeyDictionary: weight -> ((data_ptr, version), {transposed: packed copy})
+_PACKED = None  # WeakTensorKeyDictionary: weight -> _Entry
 _CAN_PACK: dict = {}  # dtype -> whether oneDNN reorders weights of that dtype here
 
 
@@ -97,22 +111,79 @@ def _matmul_packed(x, packed, bias):
     return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
 
 
-def packed_weight(weight, transposed: bool = False):
-    """oneDNN's reordered copy of ``weight`` (of ``weight.T`` when ``transposed``: the weight of
-    ``g @ W``, a backward pass), made at first use and kept while ``weight`` is unchanged."""
+class _Entry:
+    """The packed copies of one weight and what they were made from."""
+
+    __slots__ = ("stamp", "source", "fingerprint", "copies")
+
+    def __init__(self, weight):
+        self.stamp = _stamp(weight)
+        self.source = weight.detach()  # pins the storage: its address cannot be reused while the copies live
+        self.fingerprint = fingerprint(weight)
+        self.copies: dict = {}  # transposed -> packed copy
+
+
+def _stamp(weight) -> tuple:
+    return (weight.data_ptr(), weight._version, tuple(weight.shape), tuple(weight.stride()), weight.dtype)
+
+
+def fingerprint(weight) -> tuple[str, str]:
+    """A cheap checksum of ``weight``'s values: sum and L2 norm, accumulated in fp32, of
+    :data:`FINGERPRINT_ROWS` evenly spaced rows (the first and last included; all rows of a smaller
+    matrix), as hex so that NaN equals NaN. What a packed copy is checked against; a LoRA merge or a
+    new set of values changes every row. About 0.1 ms per matrix whatever its size."""
+    import torch
+
+    with torch.no_grad():
+        w = weight.detach()
+        if w.dim() == 2 and w.shape[0] > FINGERPRINT_ROWS:
+            w = w.index_select(0, torch.linspace(0, w.shape[0] - 1, FINGERPRINT_ROWS).round().long())
+        return (float(w.sum(dtype=torch.float32)).hex(),
+                float(torch.linalg.vector_norm(w, dtype=torch.float32)).hex())
+
+
+def _cache():
     global _PACKED
     if _PACKED is None:
         from torch.utils.weak import WeakTensorKeyDictionary
 
         _PACKED = WeakTensorKeyDictionary()
-    stamp = (weight.data_ptr(), weight._version)
-    entry = _PACKED.get(weight)
-    if entry is None or entry[0] != stamp:
-        entry = (stamp, {})
-        _PACKED[weight] = entry
-    if transposed not in entry[1]:
-        entry[1][transposed] = _reorder(weight.detach().t().contiguous() if transposed else weight)
-    return entry[1][transposed]
+    return _PACKED
+
+
+def forget(weight) -> None:
+    """Drop ``weight``'s packed copies (the next packed use reorders it again)."""
+    if _PACKED is not None:
+        _PACKED.pop(weight, None)
+
+
+def packed_weight(weight, transposed: bool = False):
+    """oneDNN's reordered copy of ``weight`` (of ``weight.T`` when ``transposed``: the weight of
+    ``g @ W``, a backward pass), made at first use and kept while ``weight`` is unchanged (same
+    storage, address, version counter and layout; see the module docstring)."""
+    cache = _cache()
+    entry = cache.get(weight)
+    if entry is None or entry.stamp != _stamp(weight):
+        entry = _Entry(weight)
+        cache[weight] = entry
+    if transposed not in entry.copies:
+        entry.copies[transposed] = _reorder(weight.detach().t().contiguous() if transposed else weight)
+    return entry.copies[transposed]
+
+
+def check_packed(weight) -> None:
+    """Make sure ``weight``'s packed copy, if any, was made from its current values: the copy is made
+    again when the fingerprint recorded with it differs from the weight's now (a write that kept the
+    address and the version counter), and a copy that still differs raises."""
+    entry = _cache().get(weight)
+    if entry is None:
+        return
+    now = fingerprint(weight)
+    if entry.fingerprint != now or entry.stamp != _stamp(weight):
+        forget(weight)
+        packed_weight(weight)
+        if _cache()[weight].fingerprint != now:  # the weight changed under us: never decode with a stale copy
+            raise RuntimeError("hf_linear: a packed weight does not match the weight it stands for")
 
 
 def _packed(x, weight, bias):
@@ -206,6 +277,7 @@ def streaming_linears(model, enabled: bool = True):
     weight_bytes = sum(w.numel() * w.element_size() for ws in groups.values() for w in {id(w): w for w in ws}.values())
     fits = weight_bytes <= PACK_MEMORY_FRACTION * _memory_bytes()
     deciders = {key: _decider(weights, key[0], fits and can_pack(key[0])) for key, weights in groups.items()}
+    checked: set = set()  # modules whose packed copy was checked against their weights in this block
 
     def make_forward(module):
         layout_for = deciders[(module.weight.dtype, tuple(module.weight.shape))]
@@ -216,6 +288,9 @@ def streaming_linears(model, enabled: bool = True):
                 layout = layout_for(rows)
                 if layout == "packed" and torch.is_grad_enabled() and (x.requires_grad or module.weight.requires_grad):
                     layout = "linear"  # the packed matmul has no backward
+                if layout == "packed" and module not in checked:  # once per weight and block: no stale copy
+                    check_packed(module.weight)
+                    checked.add(module)
                 return _run(layout, x, module.weight, module.bias)
             return _run("linear", x, module.weight, module.bias)
         return forward

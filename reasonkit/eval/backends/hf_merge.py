@@ -8,7 +8,9 @@ fp32, LoRA r=8 on q/k/v/o, 8 rows x 64 sampled tokens) is measured by
 
 How: each active vanilla LoRA layer is merged with peft's own ``merge(safe_merge=True)``, which
 builds the merged weight as a *new* tensor; the original weight tensor is kept, and on exit it is
-put back and the layer marked unmerged. So nothing is subtracted again (peft's ``unmerge`` does
+put back and the layer marked unmerged, and the packed copy :mod:`hf_linear` made of the merged
+weight is dropped (``.data`` swaps do not bump a tensor's version counter, so the next merge, given
+the freed address, would otherwise be served this merge's copy). So nothing is subtracted again (peft's ``unmerge`` does
 ``W -= delta``, which in bf16 would round the base weights a little more on every call, and a
 trainer merges once per step). The cost is one extra copy of the adapted weights while the block
 runs, and the merge itself (one ``B @ A`` per layer).
@@ -65,7 +67,10 @@ def merged_lora(model, enabled: bool = True):
                 layer.merge(safe_merge=True)
         yield
     finally:
+        from reasonkit.eval.backends.hf_linear import forget
+
         for layer, base, weight, bias in saved:
+            forget(base.weight)  # the merged weight's packed copy (issue 23, item 1): never served again
             base.weight.data = weight
             if bias is not None:
                 base.bias.data = bias

@@ -14,7 +14,7 @@ Sampling: ``n`` samples per prompt through the API's ``n``; a server that refuse
 (vLLM answers 400 "n must be 1 when using greedy sampling" for greedy requests) gets ``n``
 requests of ``n = 1`` with seeds ``seed + j`` from then on. Greedy requests are sent once with
 ``n = 1`` and the answer copied ``n`` times (as the in-process backends do). Prompt ``i`` of a
-call gets the seed ``seed + i * n``. ``finish_reason="length"`` maps to ``length`` (truncated),
+call gets the seed ``seeds[i]`` when the caller gives one per prompt, else ``seed + i * n``. ``finish_reason="length"`` maps to ``length`` (truncated),
 ``stop`` to ``stop``; token counts come from vLLM's ``return_token_ids`` (ids per choice) when the
 server is vLLM, else from ``usage`` (exact with one choice per request; unknown, None, otherwise).
 
@@ -337,7 +337,7 @@ class OpenAIBackend(Backend):
         n = sampling.n
 
         async def task(i, prompt):
-            seed = None if sampling.seed is None else sampling.seed + i * n
+            seed = sampling.prompt_seed(i, n)
             try:
                 comps, prompt_ids = await self._one(client, sem, prompt, sampling, model, seed)
                 if len(comps) != n:

@@ -13,7 +13,8 @@
 * Prefix caching is on: the ``n`` samples of a prompt share its KV blocks.
 * Prompts are tokenized here with ``add_special_tokens=False`` and passed as ``TokensPrompt`` so
   the hf and vllm backends see identical ids. Greedy ``n > 1`` is generated once and copied.
-* Seeds: with ``sampling.seed`` set, prompt ``i`` gets the per-request seed ``seed + i * n``
+* Seeds: prompt ``i`` gets the per-request seed ``sampling.seeds[i]`` when the caller gives one per
+  prompt (the eval runner: one per item), else with ``sampling.seed`` set ``seed + i * n``
   (vLLM gives its ``n`` samples ``seed + 0 .. n-1``), so a prompt's samples do not depend on what
   else is in the batch.
 * Log-probs: ``logprobs=0`` returns the sampled token's log-prob under the raw model distribution
@@ -260,8 +261,8 @@ class VLLMBackend(Backend):
             if lora is not None:
                 prompt["cache_salt"] = f"reasonkit-lora-{lora.lora_int_id}"
             inputs.append(prompt)
-        params = [self._sampling_params(sampling, n, None if sampling.seed is None or greedy
-                                        else sampling.seed + i * n) for i in range(len(prompts))]
+        params = [self._sampling_params(sampling, n, None if greedy else sampling.prompt_seed(i, n))
+                  for i in range(len(prompts))]
         outputs = self._run(inputs, params, lora, progress)
         copies = sampling.n if greedy else 1
         for result, out in zip(results, outputs):
