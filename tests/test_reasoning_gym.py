@@ -79,8 +79,10 @@ def test_scorer_crash_and_timeout_are_unscored_not_zero(monkeypatch):
     v = rgv.verify_rg("<answer>3</answer>", task="chain_sum", timeout=0.2, **ref)
     assert time.monotonic() - t0 < 1.5
     assert v.correct is None and v.reason == "timeout"
-    # a composite with an unscored component is unscored too (the trainer leaves it out of the loss)
-    assert resolve("rg:chain_sum+0.2*format")("<think>x</think>\n<answer>3</answer>", **ref).correct is None
+    # in a composite an unscored term contributes 0 (issue 23 item 7); only a completion no term can score
+    # is unscored
+    v = resolve("rg:chain_sum+0.2*format")("<think>x</think>\n<answer>3</answer>", **ref)
+    assert v.correct is False and v.score == pytest.approx(0.2) and v.details["unscored"] == ["rg:chain_sum"]
 
 
 def test_items_follow_the_options_and_train_never_sees_a_test_question():

@@ -35,8 +35,10 @@ def table_rows(output: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize("script,expected", [
     # two wrong answers (70001, 541) in a well-formed completion: format paid, task failed
     (honest, {**{c: "0.0%" for c in CLASSES}, "format_paid_task_failed": "33.3%"}),
+    # the zero-width "reasoning" of the hedged answer no longer earns format (verifiers read text with
+    # invisible characters removed: issue 26 class 5), so nothing here is format-paid-task-failed
     (hacker, {**{c: "0.0%" for c in CLASSES}, "invented_turn": "33.3%", "hedged_answer": "16.7%",
-              "empty_reasoning": "16.7%", "format_paid_task_failed": "16.7%"}),
+              "empty_reasoning": "16.7%"}),
 ])
 def test_audit_of_an_eval_run(tmp_path, script, expected):
     run_dir = eval_run(tmp_path / "run", script)
