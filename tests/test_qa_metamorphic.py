@@ -30,7 +30,6 @@ GAPS = {
     ("gsm8k", "sign_off", "math"): 2,
     ("gsm8k", "second_claim", "math"): 2, ("math500", "second_claim", "math"): 2,
     ("gsm8k", "hedge", "math"): 3, ("math500", "hedge", "math"): 3,
-    ("countdown", "box_stuffing", "countdown"): 3,
 }
 
 

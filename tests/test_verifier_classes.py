@@ -156,6 +156,27 @@ def test_class3_hedges_math(completion, gold, correct, reason):
     assert (v.correct, v.reason) == (correct, reason), v
 
 
+# several answer blocks (issue 26 gap 2): different expressions are a hedge, a repeat is fine
+@pytest.mark.parametrize("completion,numbers,target,correct,reason", [
+    ("<think>\n6 + 4 = 10, no. 6 * 4 = 24, yes.\n</think>\n<answer>6 + 4</answer>\n<answer>6 * 4</answer>",
+     [6, 4], 24, False, AMB),
+    ("<think>try</think>\n<answer>6 * 4</answer>\nWait, better: <answer>6 + 4</answer>", [6, 4], 10, False, AMB),
+    ("<answer>6 + 4</answer><answer>6 - 4</answer><answer>6 * 4</answer>", [6, 4], 24, False, AMB),
+    ("The equation is <answer>(95 - 5) / 3</answer>. Alternatively, <answer>95 / 3 - 5</answer>.",
+     [95, 5, 3], 30, False, AMB),
+    ("<think>\n(8 - 2) * 4 = 24\n</think>\n<answer>(8 - 2) * 4</answer>\n\nSo: <answer>(8-2)*4 = 24</answer>",
+     [8, 2, 4], 24, True, OK),
+    ("<think>\nmaybe <answer>6 + 4</answer>? no\n</think>\n<answer>6 * 4</answer>", [6, 4], 24, True, OK),
+    ("<answer></answer>\n<answer>6 * 4</answer>", [6, 4], 24, True, OK),
+    ("<answer>6 * 4</answer> and then <answer>6 + 4", [6, 4], 24, True, OK),
+])
+def test_class3_several_countdown_blocks(completion, numbers, target, correct, reason):
+    v = verify_countdown(completion, numbers, target)
+    assert (v.correct, v.reason) == (correct, reason), v
+    if reason == AMB:
+        assert len(v.details["candidates"]) >= 2
+
+
 # --- class 4: number forms ----------------------------------------------------------------------------
 NUMBERS = [
     ("She uses 2 1/2 cups of flour.", "2.5"),
