@@ -79,11 +79,14 @@ import logging
 import re
 import time
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from ._deadline import MAX_WORKERS, NO_SIGNALS, call_in_worker, call_with_alarm, can_use_alarm, shutdown_workers
+from ._claims import drop_paren_asides, statement
 from ._extract import boxed_contents, last_boxed_content, tag_contents
-from ._final import CORRECTION, ascii_lower, drop_asides, end_of_turn, own_turn
+from ._final import _ENDS, CORRECTION, ascii_lower, drop_asides, end_of_turn, own_turn
+from ._final import _connects as connects
 from ._mathfast import boxed_span, fast_verdict, kind, same_text, simple_answer
 from ._reply import normalize, split_reasoning
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
@@ -170,6 +173,7 @@ def _is_prose(s: str) -> bool:
 
 
 _MAX_BOXES = 16
+_TEXT_CLAIMS = ("answer_is", "####")
 AMBIGUOUS = "ambiguous"
 UNCLOSED_REASONING = "unclosed_reasoning"
 _THOUSANDS_COMMA = re.compile(r"\d,\d{3}(?!\d)")
@@ -229,6 +233,30 @@ def _hedge(span: str) -> list[str] | None:
     return distinct if len(distinct) > 1 else None
 
 
+#: a LaTeX or algebraic answer ("\\frac{270}7", "x^8 + x^7", "1 - 12i"), whose numbers the numeric hedge rules misread
+_LATEX = re.compile(r"\\[A-Za-z]|[\^{_]|\d[A-Za-z]\b")
+_MATH_SEGMENT = re.compile(r"\$([^$]{1,200})\$|\\\((.{1,200}?)\\\)")
+
+
+def _latex_alternatives(stated: str) -> list[str] | None:
+    """POLICY (hedges in a plain-text statement, for a gold with one part): the statement's first
+    math segment offered with another by the connectors gsm8k reads as a hedge
+    (:func:`._final.hedged`: "$1+2\\sqrt{3}$, though it could also be $12$", "$x = 2$ or
+    $x = 5$"); asides in brackets are dropped first, equal simple answers are no alternative."""
+    if stated.count("$") < 4 and "\\(" not in stated:
+        return None
+    stated = drop_paren_asides(stated)
+    segs = list(islice(_MATH_SEGMENT.finditer(stated), 2))
+    if len(segs) < 2:
+        return None
+    a, b = segs
+    between = stated[a.end():b.start()]
+    x, y = (a.group(1) or a.group(2)).strip(), (b.group(1) or b.group(2)).strip()
+    if len(between) > 60 or "\n" in between or len(_distinct([x, y])) < 2:
+        return None
+    return [x, y] if connects(between, _ENDS.match(stated, b.end()) is not None) else None
+
+
 def _tail(text: str, details: dict) -> str:
     if len(text) > MAX_CHARS:
         details["truncated"] = True
@@ -270,6 +298,10 @@ def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
         return "answer_tag", ([as_text, as_latex] if _is_prose(cleaned) else [as_latex, as_text]), details
     found = boxed_contents(reply, _MAX_BOXES)
     boxes = _live(reply, found)
+    claim, stated = statement(reply)
+    if boxes and claim is not None and claim.method in _TEXT_CLAIMS and claim.pos > found[-1][0] and \
+            CORRECTION.search(ascii_lower(reply[found[-1][0]:claim.pos])):
+        boxes = []  # "\boxed{21}. Wait, I made a mistake: the answer is 31." -- the later claim is read
     if boxes:
         boxed = boxes[-1]
         details["source"] = "boxed"
@@ -284,7 +316,15 @@ def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
     details["source"] = "text"
     opened = reply.rfind("<answer>")  # an answer cut off before its closing tag: read only that
     if opened >= 0:
-        reply = reply[opened + len("<answer>"):]
+        claim, reply = statement(reply[opened + len("<answer>"):])
+    else:
+        reply = stated
+    if claim is not None and claim.candidates is not None and (claim.rival or not _LATEX.search(reply)):
+        details["claims"] = claim.candidates  # gsm8k's hedge rules read numbers, not LaTeX
+    elif claim is not None and claim.method in _TEXT_CLAIMS:
+        other = _latex_alternatives(reply)
+        if other is not None:
+            details["claims"] = other
     return "text", ([_tail(reply, details)] if reply.strip() else []), details
 
 
@@ -412,7 +452,7 @@ def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIME
     if not _multi_part(answer):
         boxes = details.get("answers")
         span = boxed_span(texts) if texts else None
-        candidates = boxes or details.get("afterthought") or (
+        candidates = boxes or details.get("afterthought") or details.get("claims") or (
             _hedge(span if span is not None else texts[0]) if texts else None)
         if candidates:
             details["candidates"] = candidates[:8]
