@@ -156,6 +156,25 @@ def test_class3_hedges_math(completion, gold, correct, reason):
     assert (v.correct, v.reason) == (correct, reason), v
 
 
+# one quantity in two units (issue 26 known misses): either reading is the answer, no hedge
+@pytest.mark.parametrize("completion,gold,correct,reason", [
+    ("Each ticket costs $3.70, so 5 tickets cost 18 dollars and 50 cents.\n#### 18 dollars and 50 cents", "18.50",
+     True, OK),
+    ("The answer is $18 and 50 cents.", "18.5", True, OK),
+    ("So she spent 18 dollars and 5 cents in total.", "18.05", True, OK),
+    ("The answer is 18 dollars and 50 cents.", "18", False, NE),
+    ("The movie lasts 120 minutes, or 2 hours.\n\nThe answer is 120 minutes, or 2 hours.", "2", True, OK),
+    ("The answer is 120 minutes, or 2 hours.", "120", True, OK),
+    ("It takes 120 minutes, or 2 hours.", "2", True, OK),
+    ("The board is 24 inches, or 2 feet, long.\n#### 24 inches or 2 feet", "2", True, OK),
+    ("The answer is 120 minutes, or 3 hours.", "120", False, AMB),
+    ("The answer is 2 hours or 3 hours.", "2", False, AMB),
+])
+def test_two_units_one_quantity(completion, gold, correct, reason):
+    for v in _both(completion, gold):
+        assert (v.correct, v.reason) == (correct, reason), v
+
+
 # math on plain-text final answers (issue 26 gap 1): the same claims rules as gsm8k
 MATH_TEXT = [
     # Llama-3-instruct / Minerva style: hedges and second claims after "The final answer is"

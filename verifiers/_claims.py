@@ -34,7 +34,8 @@ from itertools import islice
 
 from ._extract import boxed_contents, tag_contents
 from ._final import CORRECTION as _CORRECTION
-from ._final import ascii_lower, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, word_numbers
+from ._final import (ascii_lower, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, restated,
+                     word_numbers)
 from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, last_number
 from ._reply import normalize, split_reasoning
 
@@ -111,6 +112,7 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False,
     clause = span[:end.start() if end else len(span)]
     candidates = hedged(clause, m)
     if candidates is None:
+        m = restated(clause, m)
         after = _AFTERTHOUGHT.match(ascii_lower(full[len(clause):len(clause) + 80]))
         if after is not None:  # "The answer is 18. Or 20." / "18\nor maybe 20"
             candidates = [m.text.strip(), after.group(1)]
@@ -279,6 +281,10 @@ def _sentence_answer(text: str) -> Answer | None:
             return None
         return Answer(words[0], "last_sentence", None)
     candidates = hedged(clause, nums[0], lists=False)
+    if len(nums) == 2 and candidates is None:
+        first = restated(clause, nums[0])
+        if first is not nums[0]:  # "It takes 120 minutes, or 2 hours."
+            return Answer(first, "last_sentence", None)
     if len(nums) > 1 and candidates is None and eq < 0:
         conclusion = None
         for conclusion in _CONCLUSION.finditer(ascii_lower(clause)):

@@ -35,6 +35,7 @@ Every regex is bounded or linear; word regexes match ASCII-lowered text (:func:`
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from fractions import Fraction
 from math import gcd
 
@@ -210,6 +211,19 @@ def _same_quantity(a: NumberMatch, between: str, b: NumberMatch, rest: str) -> b
     if ua is None or ub is None or ua[0] != ub[0] or ua == ub:
         return False
     return a.value * ua[1] == b.value * ub[1]
+
+
+def restated(clause: str, answer: NumberMatch) -> NumberMatch:
+    """``answer`` with the same quantity restated in another unit right after it as an
+    alternative reading (``120 minutes, or 2 hours`` is 120 against a minutes gold and 2 against an
+    hours gold: one quantity, no hedge)."""
+    after = first_number(clause, answer.end)
+    if after is None or answer.value is None or after.value is None:
+        return answer
+    between = clause[answer.end:after.start]
+    if len(between) > 60 or "\n" in between or not _same_quantity(answer, between, after, clause[after.end:after.end + 80]):
+        return answer
+    return replace(answer, alts=answer.alts + (after.value,) + after.alts)
 
 
 def _connects(between: str, ends: bool = True) -> bool:

@@ -44,6 +44,8 @@ _NUMBER = re.compile(
     (?:
     (?P<hh>\d{1,4})[ ]?(?:hours?|hrs?|h)\b,?[ ]?(?:and[ ])?(?P<mm>\d{1,2})[ ]?(?:minutes?|mins?)\b
     |
+    (?P<dcur>\$[ ]?)?(?P<dd>\d{1,9})(?(dcur)(?:[ ]?dollars?\b)?|[ ]?(?:dollars?|bucks)\b)[ ]?(?:and[ ])?(?P<cc>\d{1,2})[ ]?cents?\b
+    |
     (?P<sign>[-\u2212\u2013])?
     (?P<cur>[$\u20ac\u00a3]\s?)?
     (?P<sign2>(?<=[$\u20ac\u00a3])[-\u2212\u2013])?
@@ -82,7 +84,8 @@ class NumberMatch:
     value: Fraction | None  # None only when too_long
     percent: bool
     too_long: bool = False
-    alts: tuple = ()  # other readings of the same quantity (``2 hours 30 minutes``: 150 minutes)
+    alts: tuple = ()  # other readings of the same quantity (``2 hours 30 minutes``: 150 minutes;
+    #                   ``18 dollars and 50 cents``: 1850 cents)
 
 
 def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fraction | None:
@@ -111,6 +114,10 @@ def _make(m: re.Match) -> NumberMatch | None:
         hours, minutes = int(hh), int(mm)
         return NumberMatch(m.start(), m.end(), m.group(0), hours + Fraction(minutes, 60), False,
                            alts=(Fraction(hours * 60 + minutes),))
+    if m.group("dd") is not None:  # "18 dollars and 50 cents": dollars, with the cents as an alternative
+        dollars, cents = int(m.group("dd")), int(m.group("cc"))
+        return NumberMatch(m.start(), m.end(), m.group(0), dollars + Fraction(cents, 100), False,
+                           alts=(Fraction(dollars * 100 + cents),))
     if dc is not None:
         num = dc.replace(",", ".")
     exp = exp or exp2
