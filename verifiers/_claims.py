@@ -48,6 +48,7 @@ _ANSWER_IS = re.compile(
 _SPAN_CHARS = 200  # how far after "the answer is" / "####" we look for the number
 _MAX_MENTIONS = 64
 _MAX_CLAIMS = 16
+_LOOKAHEAD = 12  # characters after a number that the number pattern's look-aheads may read
 _TAIL_CHARS = 400  # flexible mode cleans LaTeX in this many characters before the last digit
 _CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\n")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
@@ -90,7 +91,8 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False,
         end = _SENTENCE_END.search(span, first.end)
         if end is not None:
             span = span[:end.start()]
-            first = first_number(span)
+            if end.start() < first.end + _LOOKAHEAD:  # the cut may change how the number reads
+                first = first_number(span)
     eq = span.rfind("=")
     m = first_number(span, eq + 1) if eq >= 0 else None
     start = eq + 1 if m is not None else 0

@@ -92,6 +92,8 @@ _TURN_TOKEN = re.compile("|".join(re.escape(t) for t in END_OF_TURN)
 def end_of_turn(text: str) -> tuple[str, str | None]:
     """(``text`` up to the first end-of-turn / chat-template token, that token or None): cut before
     the reasoning block is looked for, so an invented next turn's ``</think>`` is not ours."""
+    if "<" not in text and "[INST]" not in text:  # every token holds one of these: skip the scan
+        return text, None
     m = _TURN_TOKEN.search(text, 1)
     if m is None:
         return text, None

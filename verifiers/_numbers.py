@@ -108,6 +108,9 @@ def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fra
 def _make(m: re.Match) -> NumberMatch | None:
     """The match as a NumberMatch; None for a "mixed number" whose fraction is not proper (the
     caller re-reads the whole part alone)."""
+    text = m.group(0)
+    if len(text) <= MAX_DIGITS and text.isascii() and text.isdigit():  # the common case: a plain integer
+        return NumberMatch(m.start(), m.end(), text, Fraction(int(text)), False)
     hh, mm, num, den, whole, dc, exp, exp2, pw, scale, pct, sign, sign2 = m.group(
         "hh", "mm", "num", "den", "whole", "dc", "exp", "exp2", "pow", "scale", "pct", "sign", "sign2")
     if hh is not None:  # "2 hours and 30 minutes": hours, with the minutes as an alternative

@@ -173,6 +173,9 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tag
     details["gold"] = format_fraction(gold)
     results = {}
     for name, ans in (("strict", strict), ("flexible", flex)):
+        if name == "flexible" and flex is strict:  # the same answer: the same judgement
+            results[name] = dict(results["strict"])
+            continue
         ok, reason = _judge(ans, gold, bool(info.get("reasoning")))
         results[name] = {"correct": ok, "extracted": show(ans.number if ans else None), "reason": reason}
     details["strict"] = results["strict"]
