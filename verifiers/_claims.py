@@ -18,7 +18,12 @@ POLICY lines (issue 26, class 2 "which statement is the answer" and class 3 "hed
 * **Several claims** (:func:`_marked`): the first marker in policy order answers; another claim
   with a different value makes the answer ``ambiguous`` (stuffing), unless a correction word
   between them ("wait", "actually", "I made a mistake", "correcting"...) retracts the earlier one,
-  which then gives way to the latest claim.
+  which then gives way to the latest claim; a claim repeated just before a retracted one ("Final
+  Answer: The final answer is 21. ... Wait, actually the answer is 31.") is retracted with it.
+* **Two units, one quantity** (:func:`._final.restated`): ``120 minutes, or 2 hours`` is no hedge;
+  either value is the answer (whichever unit the gold is in).
+* **For math** (:func:`statement`): the same claim, and the text of its statement (its paragraph up
+  to its sentence end) for math-verify to parse.
 * **No marker**: the last sentence (sign-offs and questions to the reader dropped first:
   :func:`._final.drop_signoff`) when it states one number (after ``=`` or a conclusion word),
   else -- flexible mode only -- the last number of the reply.
@@ -355,9 +360,8 @@ def statement(reply: str) -> tuple[Answer | None, str]:
     reply it prepared (:func:`answers`, with Markdown emphasis masked in place) and the text that
     states it -- from the start of the chosen marker's paragraph to the end of its sentence
     (:data:`_STATEMENT_END`), so that a claim it retracted, a sign-off or an afterthought after it
-    is never read; the reply without its
-    sign-offs (:func:`._final.drop_signoff`) when no marker holds a number. Same rules as gsm8k's,
-    one mechanism: a hedge shows as ``Answer.candidates``."""
+    is never read; the reply without its sign-offs (:func:`._final.drop_signoff`) when no marker
+    holds a number. Same rules as gsm8k's, one mechanism: a hedge shows as ``Answer.candidates``."""
     masked = reply.replace("**", "  ").replace("__", "  ") if "**" in reply or "__" in reply else reply
     ans = _marked(masked)
     if ans is None:
