@@ -64,7 +64,9 @@ _NEW_TURN = re.compile(  # one linear scan; the line-start alternatives share on
     + r"|" + _FOLLOW_UP + ")"
 )
 _FOLLOW_UP_SENTENCE = re.compile(r"[.!?][ \t]{1,4}(?:\*\*)?" + _FOLLOW_UP)
-_FOLLOW_UP_HINT = re.compile(r"another|similar|a new|a different|follow-up|practice|related|the next|bonus|this one")
+#: words without which no follow-up sentence can match (checked with str.find: faster than one regex)
+_FOLLOW_UP_HINTS = ("another", "similar", "a new", "a different", "follow-up", "practice", "related", "the next",
+                    "bonus", "this one")
 _SENTENCE_END = re.compile(r"[.!?](?:\*\*)?\s+(?=\S)")
 _TOKENS = re.compile(r"[A-Za-z]+|\+/-|\+-|[^\sA-Za-z]")
 _CONNECTORS = frozenset({"or", "to", "and", "&", "\u00b1", "~", "\u2013", "\u2014", "+/-", "+-", "vs", "versus",
@@ -104,7 +106,7 @@ def own_turn(text: str) -> tuple[str, str | None]:
     """(the reply up to where a new turn / invented block starts, what cut it or None)."""
     m = _NEW_TURN.search(text, 1)
     end = m.start() if m is not None else len(text)
-    if _FOLLOW_UP_HINT.search(text, 0, end) is not None:
+    if any(text.find(w, 0, end) >= 0 for w in _FOLLOW_UP_HINTS):
         f = _FOLLOW_UP_SENTENCE.search(text, 1, end)
         if f is not None:
             m = f
