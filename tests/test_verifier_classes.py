@@ -239,6 +239,8 @@ def test_class3_several_countdown_blocks(completion, numbers, target, correct, r
 
 # --- class 4: number forms ----------------------------------------------------------------------------
 NUMBERS = [
+    ("Therefore, the final answer is $\\boxed{1,\\!240}$.", "1240"),  # Qwen2.5-Math thousands separator
+    ("The answer is 1,\\,240.", "1240"),
     ("She uses 2 1/2 cups of flour.", "2.5"),
     ("She uses 2½ cups of flour.", "2.5"),
     ("The answer is ½.", "0.5"),

@@ -70,6 +70,7 @@ _SCALES = {"thousand": 10 ** 3, "million": 10 ** 6, "billion": 10 ** 9, "trillio
 _LATEX_FRAC = re.compile(r"(-?)\\[dt]?frac\s*\{\s*(-?[\d.,]+)\s*\}\s*\{\s*([\d.,]+)\s*\}")
 _LATEX_FRAC_SHORT = re.compile(r"\\[dt]?frac(\d)(\d)")
 _LATEX_TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox|textrm)\s*\{([^{}]{0,200})\}")
+_LATEX_THOUSANDS = re.compile(r"(?<=\d),\\[,!;:][ ]?(?=\d{3}(?!\d))")
 _LATEX_SPACES = re.compile(r"\\[,!;: ]|\\q?quad")
 _SPACE_GROUPS = re.compile(r"(?<=\d)[ \u00a0\u2009\u202f](?=\d{3}(?!\d))")
 
@@ -223,6 +224,7 @@ def clean_latex(span: str) -> str:
         span = _LATEX_FRAC.sub(lambda m: f"{m.group(1)}{m.group(2)}/{m.group(3)}", span)
         span = _LATEX_FRAC_SHORT.sub(r"\1/\2", span)
         span = _LATEX_TEXT.sub(r" \1 ", span)
+        span = _LATEX_THOUSANDS.sub(",", span)  # "1,\\!240" (Qwen2.5-Math) is 1,240
         span = _LATEX_SPACES.sub(" ", span)
         span = span.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%").replace("\\left", "")
         span = span.replace("\\right", "").replace("\\cdot", "*").replace("\\times", "*")
