@@ -184,6 +184,8 @@ MATH_TEXT = [
     ("Final Answer: The final answer is $x = 3$ or $x = 4$. I hope it is correct.", "3", False, AMB),
     ("The answer is 12.\n\nLooking at it again, the answer is 14.", "14", False, AMB),
     ("The answer is at least 7.", "7", False, AMB),
+    ("Let x be the camels: 2x + 180 - x = 304, so x = 124.\nThe final answer is 56 (or possibly 46).", "56", False, AMB),
+    ("Let 2x = 10.\nSo she has 5 or 6 apples.", "5", False, AMB),
     # R1 / QwQ style self-corrections: the later claim is the answer, against either gold
     ("<think>\nplan\n</think>\nThe final answer is 21.\n\nNo wait, I made a mistake. The answer is 31.", "31", True, OK),
     ("The final answer is 21.\n\nNo wait, I made a mistake. The answer is 31.", "21", False, NE),

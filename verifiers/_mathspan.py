@@ -16,7 +16,7 @@ from typing import Any
 
 from ._claims import drop_paren_asides, statement
 from ._extract import boxed_contents, last_boxed_content, tag_contents
-from ._final import _ENDS, CORRECTION, ascii_lower, drop_asides, end_of_turn, own_turn
+from ._final import _ENDS, CORRECTION, ascii_lower, drop_asides, end_of_turn, last_sentence, own_turn
 from ._final import _connects as connects
 from ._mathfast import same_text, simple_answer
 from ._reply import normalize, split_reasoning
@@ -198,11 +198,13 @@ def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
         return "boxed", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
     details["source"] = "text"
     opened = reply.rfind("<answer>")  # an answer cut off before its closing tag: read only that
+    read = reply[opened + len("<answer>"):] if opened >= 0 else reply
     if opened >= 0:
-        claim, reply = statement(reply[opened + len("<answer>"):])
-    else:
-        reply = stated
-    if claim is not None and claim.candidates is not None and (claim.rival or not _LATEX.search(reply)):
+        claim, stated = statement(read)
+    reply = stated
+    own = "" if claim is None else last_sentence(stated) if claim.method == "last_sentence" else \
+        read[claim.pos:claim.pos + 200].split("\n\n", 1)[0]  # the claim's own text
+    if claim is not None and claim.candidates is not None and (claim.rival or not _LATEX.search(own)):
         details["claims"] = claim.candidates  # gsm8k's hedge rules read numbers, not LaTeX
     elif claim is not None and claim.method in _TEXT_CLAIMS:
         other = _latex_alternatives(reply)

@@ -44,7 +44,7 @@ Policy (documented here because it decides rewards):
   "Maybe 20"), a list inside a marker (``\\boxed{14, 16}``,
   ``<answer>12 13 14</answer>``), a bound (``at least 12``, ``more than 12``). An aside about other
   numbers is no hedge (``6 hours (from 9 to 3)`` is 6).
-* **Numbers**: commas (``1,000``), LaTeX separators (``1{,}250``, ``1\\,250``, ``1\\!250``),
+* **Numbers**: commas (``1,000``), LaTeX separators (``1{,}250``, ``1\\,250``, ``1\\!250``, ``1,\\!250``),
   currency with the sign before or after it (``$18``, ``-$7``, ``-€7``, ``$-7``), ``18.00``,
   ``-5``/``−5`` (Unicode minus), ``.5``, fractions ``3/4`` and ``\\frac{3}{4}``, digit groups split by
   spaces (``1 000``, only exact groups of three), trailing units and periods (``18 dollars.``), a
