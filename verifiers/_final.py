@@ -221,8 +221,10 @@ def restated(clause: str, answer: NumberMatch) -> NumberMatch:
     """``answer`` with the same quantity restated in another unit right after it as an
     alternative reading (``120 minutes, or 2 hours`` is 120 against a minutes gold and 2 against an
     hours gold: one quantity, no hedge)."""
+    if answer.value is None or _unit(clause[answer.end:answer.end + 80]) is None:
+        return answer  # no unit word after the answer: nothing to restate (the common case)
     after = first_number(clause, answer.end)
-    if after is None or answer.value is None or after.value is None:
+    if after is None or after.value is None:
         return answer
     between = clause[answer.end:after.start]
     if len(between) > 60 or "\n" in between or not _same_quantity(answer, between, after, clause[after.end:after.end + 80]):
