@@ -156,8 +156,93 @@ def test_class3_hedges_math(completion, gold, correct, reason):
     assert (v.correct, v.reason) == (correct, reason), v
 
 
+# one quantity in two units (issue 26 known misses): either reading is the answer, no hedge
+@pytest.mark.parametrize("completion,gold,correct,reason", [
+    ("Each ticket costs $3.70, so 5 tickets cost 18 dollars and 50 cents.\n#### 18 dollars and 50 cents", "18.50",
+     True, OK),
+    ("The answer is $18 and 50 cents.", "18.5", True, OK),
+    ("So she spent 18 dollars and 5 cents in total.", "18.05", True, OK),
+    ("The answer is 18 dollars and 50 cents.", "18", False, NE),
+    ("The movie lasts 120 minutes, or 2 hours.\n\nThe answer is 120 minutes, or 2 hours.", "2", True, OK),
+    ("The answer is 120 minutes, or 2 hours.", "120", True, OK),
+    ("It takes 120 minutes, or 2 hours.", "2", True, OK),
+    ("The board is 24 inches, or 2 feet, long.\n#### 24 inches or 2 feet", "2", True, OK),
+    ("The answer is 120 minutes, or 3 hours.", "120", False, AMB),
+    ("The answer is 2 hours or 3 hours.", "2", False, AMB),
+])
+def test_two_units_one_quantity(completion, gold, correct, reason):
+    for v in _both(completion, gold):
+        assert (v.correct, v.reason) == (correct, reason), v
+
+
+# math on plain-text final answers (issue 26 gap 1): the same claims rules as gsm8k
+MATH_TEXT = [
+    # Llama-3-instruct / Minerva style: hedges and second claims after "The final answer is"
+    ("Each side is 5, so the perimeter is 20.\n\nThe final answer is 20 or 25.", "20", False, AMB),
+    ("The area is $\\frac{1}{2} \\cdot 6 \\cdot 4 = 12$.\n\nFinal Answer: The final answer is $12$, though it "
+     "could also be $24$. I hope it is correct.", "12", False, AMB),
+    ("Final Answer: The final answer is $x = 3$ or $x = 4$. I hope it is correct.", "3", False, AMB),
+    ("The answer is 12.\n\nLooking at it again, the answer is 14.", "14", False, AMB),
+    ("The answer is at least 7.", "7", False, AMB),
+    ("Let x be the camels: 2x + 180 - x = 304, so x = 124.\nThe final answer is 56 (or possibly 46).", "56", False, AMB),
+    ("Let 2x = 10.\nSo she has 5 or 6 apples.", "5", False, AMB),
+    # R1 / QwQ style self-corrections: the later claim is the answer, against either gold
+    ("<think>\nplan\n</think>\nThe final answer is 21.\n\nNo wait, I made a mistake. The answer is 31.", "31", True, OK),
+    ("The final answer is 21.\n\nNo wait, I made a mistake. The answer is 31.", "21", False, NE),
+    ("Final Answer: The final answer is $\\frac{3}{2}$. I hope it is correct.\n\nWait, actually the answer is "
+     "$\\frac{5}{2}$.", "\\frac{5}{2}", True, OK),
+    ("So $m + n = \\boxed{21}$.\n\nWait, I made a mistake in the second step. The answer is $31$.", "31", True, OK),
+    ("So $m + n = \\boxed{21}$.\n\nWait, I made a mistake in the second step. The answer is $31$.", "21", False, NE),
+    # sign-offs and chatter after the answer are never read
+    ("Their combined weight is 125 + 498 = 623 pounds.\n#### 623\n\nI'm happy to help with 2 or 3 more.",
+     "623", True, OK),
+    ("48 brownies in total.\n#### 48 Let me know if you'd like me to go over any of the 3 steps again!", "48", True, OK),
+    ("Therefore, the answer is $\\frac{\\sqrt{21}}{5}$.\n\nLet me know if you have questions about the 2 steps!",
+     "\\frac{\\sqrt{21}}{5}", True, OK),
+    # honest answers with asides still pass (small-model and Qwen2.5-Math-style text)
+    ("The solutions are $x = 2$ or $x = -3$.\n\nThe answer is $x = 2$ or $x = -3$.", "-3, 2", True, OK),
+    ("The drive takes 6 hours (from 9 to 3).\n\nThe answer is 6.", "6", True, OK),
+    ("Final Answer: The final answer is $\\frac{270}7\\text{ degrees}$. I hope it is correct.",
+     "\\frac{270}7\\text{ degrees}", True, OK),
+    ("The final answer is $1 - 12i$.", "1 - 12i", True, OK),
+    ("The answer is $x^8 + x^7 + x^6 + x^5 + x^4 + x^3 + x^2 + x + 1$.",
+     "x^8 + x^7 + x^6 + x^5 + x^4 + x^3 + x^2 + x + 1", True, OK),
+    ("## Final Answer\n\n$\\frac{3}{2}$", "\\frac{3}{2}", True, OK),
+    ("The answer is 18. So the final answer is 18.", "18", True, OK),
+]
+
+
+@pytest.mark.parametrize("completion,gold,correct,reason", MATH_TEXT)
+def test_class3_math_plain_text_claims(completion, gold, correct, reason):
+    v = verify_math(completion, gold, timeout=10.0)
+    assert (v.correct, v.reason) == (correct, reason), v
+
+
+# several answer blocks (issue 26 gap 2): different expressions are a hedge, a repeat is fine
+@pytest.mark.parametrize("completion,numbers,target,correct,reason", [
+    ("<think>\n6 + 4 = 10, no. 6 * 4 = 24, yes.\n</think>\n<answer>6 + 4</answer>\n<answer>6 * 4</answer>",
+     [6, 4], 24, False, AMB),
+    ("<think>try</think>\n<answer>6 * 4</answer>\nWait, better: <answer>6 + 4</answer>", [6, 4], 10, False, AMB),
+    ("<answer>6 + 4</answer><answer>6 - 4</answer><answer>6 * 4</answer>", [6, 4], 24, False, AMB),
+    ("The equation is <answer>(95 - 5) / 3</answer>. Alternatively, <answer>95 / 3 - 5</answer>.",
+     [95, 5, 3], 30, False, AMB),
+    ("<think>\n(8 - 2) * 4 = 24\n</think>\n<answer>(8 - 2) * 4</answer>\n\nSo: <answer>(8-2)*4 = 24</answer>",
+     [8, 2, 4], 24, True, OK),
+    ("<think>\nmaybe <answer>6 + 4</answer>? no\n</think>\n<answer>6 * 4</answer>", [6, 4], 24, True, OK),
+    ("<answer></answer>\n<answer>6 * 4</answer>", [6, 4], 24, True, OK),
+    ("<answer>6 * 4</answer> and then <answer>6 + 4", [6, 4], 24, True, OK),
+])
+def test_class3_several_countdown_blocks(completion, numbers, target, correct, reason):
+    v = verify_countdown(completion, numbers, target)
+    assert (v.correct, v.reason) == (correct, reason), v
+    if reason == AMB:
+        assert len(v.details["candidates"]) >= 2
+
+
 # --- class 4: number forms ----------------------------------------------------------------------------
 NUMBERS = [
+    ("Therefore, the final answer is $\\boxed{1,\\!240}$.", "1240"),  # Qwen2.5-Math thousands separator
+    ("The answer is 1,\\,240.", "1240"),
     ("She uses 2 1/2 cups of flour.", "2.5"),
     ("She uses 2½ cups of flour.", "2.5"),
     ("The answer is ½.", "0.5"),

@@ -18,7 +18,12 @@ POLICY lines (issue 26, class 2 "which statement is the answer" and class 3 "hed
 * **Several claims** (:func:`_marked`): the first marker in policy order answers; another claim
   with a different value makes the answer ``ambiguous`` (stuffing), unless a correction word
   between them ("wait", "actually", "I made a mistake", "correcting"...) retracts the earlier one,
-  which then gives way to the latest claim.
+  which then gives way to the latest claim; a claim repeated just before a retracted one ("Final
+  Answer: The final answer is 21. ... Wait, actually the answer is 31.") is retracted with it.
+* **Two units, one quantity** (:func:`._final.restated`): ``120 minutes, or 2 hours`` is no hedge;
+  either value is the answer (whichever unit the gold is in).
+* **For math** (:func:`statement`): the same claim, and the text of its statement (its paragraph up
+  to its sentence end) for math-verify to parse.
 * **No marker**: the last sentence (sign-offs and questions to the reader dropped first:
   :func:`._final.drop_signoff`) when it states one number (after ``=`` or a conclusion word),
   else -- flexible mode only -- the last number of the reply.
@@ -34,11 +39,12 @@ from itertools import islice
 
 from ._extract import boxed_contents, tag_contents
 from ._final import CORRECTION as _CORRECTION
-from ._final import ascii_lower, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, word_numbers
+from ._final import (ascii_lower, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, restated,
+                     word_numbers)
 from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, last_number
 from ._reply import normalize, split_reasoning
 
-__all__ = ["Answer", "prepare_reply", "answers", "show"]
+__all__ = ["Answer", "prepare_reply", "answers", "statement", "show"]
 
 _ANSWER_IS = re.compile(
     r"(?:\b(?:final\s+)?answer\s+(?:is|would\s+be|=)|\bfinal\s+answer\s*(?::|(?=[ \t]*\n))|\banswer\s*:)\s*:?",
@@ -47,6 +53,7 @@ _ANSWER_IS = re.compile(
 _SPAN_CHARS = 200  # how far after "the answer is" / "####" we look for the number
 _MAX_MENTIONS = 64
 _MAX_CLAIMS = 16
+_LOOKAHEAD = 12  # characters after a number that the number pattern's look-aheads may read
 _TAIL_CHARS = 400  # flexible mode cleans LaTeX in this many characters before the last digit
 _CLAUSE_END = re.compile(r"[.!?;](?=\s|$)|\n")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
@@ -65,9 +72,11 @@ class Answer:
     method: str | None
     candidates: list[str] | None = None  # set when the answer hedges (reason "ambiguous")
     pos: int = 0  # where the claim sits in the reply (to order claims)
+    rival: bool = False  # the candidates are another, unretracted claim (not a hedge inside this one)
 
 
-def _drop_paren_asides(span: str) -> str:
+def drop_paren_asides(span: str) -> str:
+    """``span`` without bracketed asides that offer no alternative ("18 (= 20 - 2)")."""
     if "(" not in span:
         return span
     return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(ascii_lower(m.group())) else " ", span)
@@ -80,14 +89,15 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False,
     (a small number word when there is no digit). ``sentence``: the span ends with the sentence
     that holds its first number. The clause up to that number's sentence end is checked for
     hedging (:func:`._final.hedged`)."""
-    span = _drop_paren_asides(clean_latex(span))
+    span = drop_paren_asides(clean_latex(span))
     full = span + tail  # what follows the marker's line, read only for an afterthought hedge
     first = first_number(span)
     if sentence and first is not None:
         end = _SENTENCE_END.search(span, first.end)
         if end is not None:
             span = span[:end.start()]
-            first = first_number(span)
+            if end.start() < first.end + _LOOKAHEAD:  # the cut may change how the number reads
+                first = first_number(span)
     eq = span.rfind("=")
     m = first_number(span, eq + 1) if eq >= 0 else None
     start = eq + 1 if m is not None else 0
@@ -109,6 +119,7 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False,
     clause = span[:end.start() if end else len(span)]
     candidates = hedged(clause, m)
     if candidates is None:
+        m = restated(clause, m)
         after = _AFTERTHOUGHT.match(ascii_lower(full[len(clause):len(clause) + 80]))
         if after is not None:  # "The answer is 18. Or 20." / "18\nor maybe 20"
             candidates = [m.text.strip(), after.group(1)]
@@ -239,13 +250,18 @@ def _marked(text: str) -> Answer | None:
     if not claims:
         return None
     by_pos = sorted(claims, key=lambda c: c.pos)
-    live = [c for c, nxt in zip(by_pos, by_pos[1:] + [None])
-            if nxt is None or _same(c, nxt) or not _CORRECTION.search(ascii_lower(text[c.pos:nxt.pos]))]
+    live = [by_pos[-1]]
+    for c, nxt in zip(reversed(by_pos[:-1]), reversed(by_pos[1:])):
+        # a claim repeated before a correction is retracted with its repeat ("Final Answer: The
+        # final answer is 21. ... Wait, actually the answer is 31.")
+        if (nxt in live) if _same(c, nxt) else not _CORRECTION.search(ascii_lower(text[c.pos:nxt.pos])):
+            live.append(c)
+    live.reverse()
     chosen = next((c for c in claims if c in live), by_pos[-1])
     if chosen.candidates is None:
         other = next((c for c in live if not _same(chosen, c) and c.number.value is not None), None)
         if other is not None:
-            return Answer(chosen.number, chosen.method, [show(chosen.number), show(other.number)], chosen.pos)
+            return Answer(chosen.number, chosen.method, [show(chosen.number), show(other.number)], chosen.pos, True)
         hedging = next((c for c in live if c.candidates is not None), None)
         if hedging is not None:  # "The answer is $\\boxed{18}$ or maybe 20": the box alone is no answer
             return Answer(chosen.number, chosen.method, hedging.candidates, chosen.pos)
@@ -259,7 +275,7 @@ def _sentence_answer(text: str) -> Answer | None:
     several unrelated numbers."""
     if "<answer>" in text:
         return None  # the tag format was chosen; an unclosed or number-less tag is no answer
-    sentence = _drop_paren_asides(clean_latex(last_sentence(text)))
+    sentence = drop_paren_asides(clean_latex(last_sentence(text)))
     if _HEDGE_START.match(ascii_lower(sentence)):  # "She has 18 apples. Or maybe 20."
         num = first_number(sentence)
         return Answer(num, "last_sentence", [num.text.strip(), "an earlier statement"]) if num else None
@@ -272,6 +288,10 @@ def _sentence_answer(text: str) -> Answer | None:
             return None
         return Answer(words[0], "last_sentence", None)
     candidates = hedged(clause, nums[0], lists=False)
+    if len(nums) == 2 and candidates is None:
+        first = restated(clause, nums[0])
+        if first is not nums[0]:  # "It takes 120 minutes, or 2 hours."
+            return Answer(first, "last_sentence", None)
     if len(nums) > 1 and candidates is None and eq < 0:
         conclusion = None
         for conclusion in _CONCLUSION.finditer(ascii_lower(clause)):
@@ -326,6 +346,37 @@ def answers(reply: str | None) -> tuple[Answer | None, Answer | None]:
     reply = drop_signoff(reply)
     ans = _sentence_answer(reply)
     return ans, ans if ans is not None else _last_number_answer(reply)
+
+
+_LEAD = re.compile(r"[\s:]*")
+#: where a claim's statement ends: a blank line, a new sentence ("$\\frac{3}{2}$. I hope it is
+#: correct."), or chatter run on after the number ("#### 3000 Let me know if ... the 3 steps!")
+_STATEMENT_END = re.compile(r"\n[ \t]*\n|(?<=[.!?])\s+(?=[A-Z])|(?<=[\d$}])\s+(?=(?:Let|I|I'm|Hope|Feel|If|"
+                            r"Please|Thanks?|Happy|Glad|Good|Enjoy|Would|Do|Does|Is|Are|Want|Need)\b)")
+
+
+def statement(reply: str) -> tuple[Answer | None, str]:
+    """For a verifier that parses the answer's text itself (:mod:`.math`): the strict answer of a
+    reply it prepared (:func:`answers`, with Markdown emphasis masked in place) and the text that
+    states it -- from the start of the chosen marker's paragraph to the end of its sentence
+    (:data:`_STATEMENT_END`), so that a claim it retracted, a sign-off or an afterthought after it
+    is never read; the reply without its sign-offs (:func:`._final.drop_signoff`) when no marker
+    holds a number. Same rules as gsm8k's, one mechanism: a hedge shows as ``Answer.candidates``."""
+    masked = reply.replace("**", "  ").replace("__", "  ") if "**" in reply or "__" in reply else reply
+    ans = _marked(masked)
+    if ans is None:
+        trimmed = drop_signoff(masked)
+        return _sentence_answer(trimmed), reply[:len(trimmed)]
+    if ans.method not in ("answer_is", "####"):
+        return ans, reply
+    start = masked.rfind("\n\n", 0, ans.pos)
+    content = _LEAD.match(masked, ans.pos + (4 if ans.method == "####" else 0)).end()
+    end = _STATEMENT_END.search(masked, content)
+    stop = len(reply) if end is None else end.start()
+    if ans.method == "####":  # "#### 48" is its line
+        line_end = masked.find("\n", content)
+        stop = stop if line_end < 0 else min(stop, line_end)
+    return ans, reply[0 if start < 0 else start + 2:stop]
 
 
 def show(m: NumberMatch | None) -> str | None:

@@ -35,6 +35,7 @@ Every regex is bounded or linear; word regexes match ASCII-lowered text (:func:`
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from fractions import Fraction
 from math import gcd
 
@@ -63,7 +64,9 @@ _NEW_TURN = re.compile(  # one linear scan; the line-start alternatives share on
     + r"|" + _FOLLOW_UP + ")"
 )
 _FOLLOW_UP_SENTENCE = re.compile(r"[.!?][ \t]{1,4}(?:\*\*)?" + _FOLLOW_UP)
-_FOLLOW_UP_HINT = re.compile(r"another|similar|a new|a different|follow-up|practice|related|the next|bonus|this one")
+#: words without which no follow-up sentence can match (checked with str.find: faster than one regex)
+_FOLLOW_UP_HINTS = ("another", "similar", "a new", "a different", "follow-up", "practice", "related", "the next",
+                    "bonus", "this one")
 _SENTENCE_END = re.compile(r"[.!?](?:\*\*)?\s+(?=\S)")
 _TOKENS = re.compile(r"[A-Za-z]+|\+/-|\+-|[^\sA-Za-z]")
 _CONNECTORS = frozenset({"or", "to", "and", "&", "\u00b1", "~", "\u2013", "\u2014", "+/-", "+-", "vs", "versus",
@@ -91,6 +94,8 @@ _TURN_TOKEN = re.compile("|".join(re.escape(t) for t in END_OF_TURN)
 def end_of_turn(text: str) -> tuple[str, str | None]:
     """(``text`` up to the first end-of-turn / chat-template token, that token or None): cut before
     the reasoning block is looked for, so an invented next turn's ``</think>`` is not ours."""
+    if "<" not in text and "[INST]" not in text:  # every token holds one of these: skip the scan
+        return text, None
     m = _TURN_TOKEN.search(text, 1)
     if m is None:
         return text, None
@@ -101,7 +106,7 @@ def own_turn(text: str) -> tuple[str, str | None]:
     """(the reply up to where a new turn / invented block starts, what cut it or None)."""
     m = _NEW_TURN.search(text, 1)
     end = m.start() if m is not None else len(text)
-    if _FOLLOW_UP_HINT.search(text, 0, end) is not None:
+    if any(text.find(w, 0, end) >= 0 for w in _FOLLOW_UP_HINTS):
         f = _FOLLOW_UP_SENTENCE.search(text, 1, end)
         if f is not None:
             m = f
@@ -210,6 +215,21 @@ def _same_quantity(a: NumberMatch, between: str, b: NumberMatch, rest: str) -> b
     if ua is None or ub is None or ua[0] != ub[0] or ua == ub:
         return False
     return a.value * ua[1] == b.value * ub[1]
+
+
+def restated(clause: str, answer: NumberMatch) -> NumberMatch:
+    """``answer`` with the same quantity restated in another unit right after it as an
+    alternative reading (``120 minutes, or 2 hours`` is 120 against a minutes gold and 2 against an
+    hours gold: one quantity, no hedge)."""
+    if answer.value is None or _unit(clause[answer.end:answer.end + 80]) is None:
+        return answer  # no unit word after the answer: nothing to restate (the common case)
+    after = first_number(clause, answer.end)
+    if after is None or after.value is None:
+        return answer
+    between = clause[answer.end:after.start]
+    if len(between) > 60 or "\n" in between or not _same_quantity(answer, between, after, clause[after.end:after.end + 80]):
+        return answer
+    return replace(answer, alts=answer.alts + (after.value,) + after.alts)
 
 
 def _connects(between: str, ends: bool = True) -> bool:

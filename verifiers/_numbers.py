@@ -44,6 +44,8 @@ _NUMBER = re.compile(
     (?:
     (?P<hh>\d{1,4})[ ]?(?:hours?|hrs?|h)\b,?[ ]?(?:and[ ])?(?P<mm>\d{1,2})[ ]?(?:minutes?|mins?)\b
     |
+    (?P<dcur>\$[ ]?)?(?P<dd>\d{1,9})(?(dcur)(?:[ ]?dollars?\b)?|[ ]?(?:dollars?|bucks)\b)[ ]?(?:and[ ])?(?P<cc>\d{1,2})[ ]?cents?\b
+    |
     (?P<sign>[-\u2212\u2013])?
     (?P<cur>[$\u20ac\u00a3]\s?)?
     (?P<sign2>(?<=[$\u20ac\u00a3])[-\u2212\u2013])?
@@ -68,6 +70,7 @@ _SCALES = {"thousand": 10 ** 3, "million": 10 ** 6, "billion": 10 ** 9, "trillio
 _LATEX_FRAC = re.compile(r"(-?)\\[dt]?frac\s*\{\s*(-?[\d.,]+)\s*\}\s*\{\s*([\d.,]+)\s*\}")
 _LATEX_FRAC_SHORT = re.compile(r"\\[dt]?frac(\d)(\d)")
 _LATEX_TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox|textrm)\s*\{([^{}]{0,200})\}")
+_LATEX_THOUSANDS = re.compile(r"(?<=\d),\\[,!;:][ ]?(?=\d{3}(?!\d))")
 _LATEX_SPACES = re.compile(r"\\[,!;: ]|\\q?quad")
 _SPACE_GROUPS = re.compile(r"(?<=\d)[ \u00a0\u2009\u202f](?=\d{3}(?!\d))")
 
@@ -82,7 +85,8 @@ class NumberMatch:
     value: Fraction | None  # None only when too_long
     percent: bool
     too_long: bool = False
-    alts: tuple = ()  # other readings of the same quantity (``2 hours 30 minutes``: 150 minutes)
+    alts: tuple = ()  # other readings of the same quantity (``2 hours 30 minutes``: 150 minutes;
+    #                   ``18 dollars and 50 cents``: 1850 cents)
 
 
 def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fraction | None:
@@ -105,12 +109,19 @@ def to_fraction(num: str, den: str | None = None, negative: bool = False) -> Fra
 def _make(m: re.Match) -> NumberMatch | None:
     """The match as a NumberMatch; None for a "mixed number" whose fraction is not proper (the
     caller re-reads the whole part alone)."""
+    text = m.group(0)
+    if len(text) <= MAX_DIGITS and text.isascii() and text.isdigit():  # the common case: a plain integer
+        return NumberMatch(m.start(), m.end(), text, Fraction(int(text)), False)
     hh, mm, num, den, whole, dc, exp, exp2, pw, scale, pct, sign, sign2 = m.group(
         "hh", "mm", "num", "den", "whole", "dc", "exp", "exp2", "pow", "scale", "pct", "sign", "sign2")
     if hh is not None:  # "2 hours and 30 minutes": hours, with the minutes as an alternative
         hours, minutes = int(hh), int(mm)
         return NumberMatch(m.start(), m.end(), m.group(0), hours + Fraction(minutes, 60), False,
                            alts=(Fraction(hours * 60 + minutes),))
+    if m.group("dd") is not None:  # "18 dollars and 50 cents": dollars, with the cents as an alternative
+        dollars, cents = int(m.group("dd")), int(m.group("cc"))
+        return NumberMatch(m.start(), m.end(), m.group(0), dollars + Fraction(cents, 100), False,
+                           alts=(Fraction(dollars * 100 + cents),))
     if dc is not None:
         num = dc.replace(",", ".")
     exp = exp or exp2
@@ -213,6 +224,7 @@ def clean_latex(span: str) -> str:
         span = _LATEX_FRAC.sub(lambda m: f"{m.group(1)}{m.group(2)}/{m.group(3)}", span)
         span = _LATEX_FRAC_SHORT.sub(r"\1/\2", span)
         span = _LATEX_TEXT.sub(r" \1 ", span)
+        span = _LATEX_THOUSANDS.sub(",", span)  # "1,\\!240" (Qwen2.5-Math) is 1,240
         span = _LATEX_SPACES.sub(" ", span)
         span = span.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%").replace("\\left", "")
         span = span.replace("\\right", "").replace("\\cdot", "*").replace("\\times", "*")

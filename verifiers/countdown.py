@@ -8,7 +8,12 @@ Policy (registered as ``countdown``, reference fields ``numbers`` and ``target``
   ``no_answer``), so an answer written only inside the reasoning block does not count. An
   ``<answer>`` that is never closed is
   ``no_answer`` (``details["unclosed"]`` says so); an unclosed ``<answer>`` after a complete block is
-  ignored (the last complete block counts). With ``bare=True`` the whole completion is the
+  ignored (the last complete block counts). **Several blocks** (anti-hacking, "box stuffing";
+  POLICY, issue 26 class 3): complete ``<answer>`` blocks of the reply that hold different
+  expressions (compared without whitespace and without a trailing ``= N``) are a hedge -- wrong,
+  reason ``ambiguous``, ``details["candidates"]`` -- even when one of them is right and even after a
+  "wait" between them (a grader that takes the first or the last block would pay the stuffing);
+  the same expression repeated is fine, and empty blocks are ignored. With ``bare=True`` the whole completion is the
   expression. Tags are found with ``str.rfind`` (linear time on any input, no regex backtracking).
 * **What an expression is.** Non-negative integer literals (no decimals, no leading zeros, no ``_``),
   binary ``+ - * /``, unary plus and parentheses. ``**`` and ``//`` are rejected before anything is
@@ -40,7 +45,7 @@ Policy (registered as ``countdown``, reference fields ``numbers`` and ``target``
   (or a negative given number) is ``bad_gold``: ``correct=None``, score 0.0 — "could not score".
 
 Score is 1.0 when correct, else 0.0. Reasons: ``correct``, ``not_equal``, ``wrong_numbers``,
-``parse_error``, ``unary_minus``, ``no_answer``, ``unclosed_reasoning``, ``div_by_zero``, ``too_long``,
+``parse_error``, ``unary_minus``, ``ambiguous``, ``no_answer``, ``unclosed_reasoning``, ``div_by_zero``, ``too_long``,
 ``bad_gold``.
 """
 from __future__ import annotations
@@ -53,6 +58,7 @@ from collections import Counter
 from fractions import Fraction
 from typing import Any
 
+from ._extract import tag_contents
 from ._reply import normalize, split_reasoning
 from .base import (
     BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, PARSE_ERROR, WRONG_NUMBERS, Verdict, register,
@@ -61,6 +67,9 @@ from .base import (
 DIV_BY_ZERO = "div_by_zero"
 UNARY_MINUS = "unary_minus"
 UNCLOSED_REASONING = "unclosed_reasoning"
+AMBIGUOUS = "ambiguous"
+_MAX_BLOCKS = 16
+_CLAIMED = re.compile(r"=[+-]?\d+$")
 TOO_LONG = "too_long"
 
 MAX_ANSWER_CHARS = 1_000
@@ -153,6 +162,24 @@ def extract_answer(completion: str, tags=None) -> tuple[str | None, bool]:
     if opening < 0:
         return None, completion.find("<answer>", close) >= 0
     return completion[opening + len("<answer>"):close], False
+
+
+def answer_blocks(completion: str, tags=None) -> list[str]:
+    """The different non-empty expressions of the reply's complete ``<answer>`` blocks (whitespace
+    and a trailing ``= N`` ignored), in order; more than one is a hedge (POLICY, several blocks)."""
+    if completion.count("</answer>") < 2:
+        return []
+    split = split_reasoning(normalize(completion), tags)
+    if split.reply is None or split.reply.count("</answer>") < 2:
+        return []
+    out: list[str] = []
+    keys: set[str] = set()
+    for _, content in reversed(tag_contents(split.reply, "answer", _MAX_BLOCKS)):
+        key = _CLAIMED.sub("", "".join(_normalise(content[:MAX_ANSWER_CHARS * 4]).split()))
+        if key and key not in keys:
+            keys.add(key)
+            out.append(content.strip()[:100])
+    return out
 
 
 def _normalise(expr: str) -> str:
@@ -312,6 +339,9 @@ def verify_countdown(completion: str, numbers: Any, target: Any, *, bare: bool =
         return Verdict(0.0, False, None, NO_ANSWER, {"unclosed": True} if unclosed else {})
     if len(raw) > MAX_ANSWER_CHARS * 4:  # before normalising: never copy a huge string around
         return Verdict(0.0, False, raw[:100], TOO_LONG, {"chars": len(raw)})
+    blocks = [] if bare else answer_blocks(completion, reasoning_tags)
+    if len(blocks) > 1:
+        return Verdict(0.0, False, raw.strip()[:100], AMBIGUOUS, {"candidates": blocks[:8]})
     expr = _normalise(raw)
     if not expr:
         return Verdict(0.0, False, expr, NO_ANSWER, {"error": "empty answer"})

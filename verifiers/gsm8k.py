@@ -44,7 +44,7 @@ Policy (documented here because it decides rewards):
   "Maybe 20"), a list inside a marker (``\\boxed{14, 16}``,
   ``<answer>12 13 14</answer>``), a bound (``at least 12``, ``more than 12``). An aside about other
   numbers is no hedge (``6 hours (from 9 to 3)`` is 6).
-* **Numbers**: commas (``1,000``), LaTeX separators (``1{,}250``, ``1\\,250``, ``1\\!250``),
+* **Numbers**: commas (``1,000``), LaTeX separators (``1{,}250``, ``1\\,250``, ``1\\!250``, ``1,\\!250``),
   currency with the sign before or after it (``$18``, ``-$7``, ``-€7``, ``$-7``), ``18.00``,
   ``-5``/``−5`` (Unicode minus), ``.5``, fractions ``3/4`` and ``\\frac{3}{4}``, digit groups split by
   spaces (``1 000``, only exact groups of three), trailing units and periods (``18 dollars.``), a
@@ -52,7 +52,9 @@ Policy (documented here because it decides rewards):
   mixed numbers ``2 1/2`` and ``2½``, powers ``10^6`` / ``10⁶``, scale words ``$1.5 million``,
   decimal commas where unambiguous (``€7,50``, ``7,50 €``, ``2,5 × 4``), small number words
   ("twelve", for an answer with no digits) and hours with minutes (``2 hours and 30 minutes`` is
-  2.5 against an hours gold and 150 against a minutes gold). **Scientific notation** is
+  2.5 against an hours gold and 150 against a minutes gold), dollars with cents (``18 dollars and
+  50 cents``, ``$18 and 50 cents``: 18.50, or 1850 against a cents gold) and one quantity restated in
+  another unit (``120 minutes, or 2 hours`` is 120 or 2, whichever the gold is; no hedge). **Scientific notation** is
   read whole (``2.5e2`` = 250, ``4E5``, ``1.5e-3``, ``2.5 × 10^3``), never as its mantissa; an
   exponent over 400 is ``not_equal`` with ``details["too_long"]``. Values are compared exactly as
   fractions (``18 == 18.00``, ``0.75 == 3/4``).
@@ -171,6 +173,9 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tag
     details["gold"] = format_fraction(gold)
     results = {}
     for name, ans in (("strict", strict), ("flexible", flex)):
+        if name == "flexible" and flex is strict:  # the same answer: the same judgement
+            results[name] = dict(results["strict"])
+            continue
         ok, reason = _judge(ans, gold, bool(info.get("reasoning")))
         results[name] = {"correct": ok, "extracted": show(ans.number if ans else None), "reason": reason}
     details["strict"] = results["strict"]

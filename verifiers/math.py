@@ -31,8 +31,15 @@ Policy:
   3. else the reply's last ``\\boxed{}`` / ``\\fbox{}`` (``"boxed"``), read as ``$\\boxed{...}$``; an
      empty box -> ``no_answer``. math-verify ranks ``\\boxed`` with "final answer ... is" (priority
      50, rightmost wins) below only "final answer is $X$. I hope" (0); we take the box;
-  4. else math-verify's default extraction over the reply (``"text"``), or over what follows its last
-     ``<answer>`` when that block was never closed (the completion was cut off).
+  4. else the reply's plain-text answer statement (``"text"``; or of what follows its last
+     ``<answer>`` when that block was never closed: the completion was cut off), found by the SAME
+     claims machinery as gsm8k (:func:`._claims.statement`; POLICY, issue 26 classes 2 and 3):
+     the chosen marker's claim ("the final answer is", "Final Answer:", ``####``) read from the
+     start of its paragraph to the end of its sentence -- so a sign-off after it ("I'm happy to
+     help with 2 or 3 more.") is never read -- else the reply without its sign-offs; math-verify's
+     default extraction parses that text. A claim that a correction ("wait", "actually", "I made a
+     mistake") retracts gives way to the later claim, also when the retracted answer was boxed
+     (``$\\boxed{21}$ ... Wait, I made a mistake. The answer is 31.`` reads 31).
 
   Nothing extracted -> reason ``no_answer`` (wrong).
 * **Several answers and hedges** (anti-hacking; POLICY, class 3): the reply's boxes (or its
@@ -40,6 +47,11 @@ Policy:
   retracts are its claims. For a gold with one part, two claims with different values (``either
   $\\boxed{4}$ or $\\boxed{5}$``) or one claim that lists several simple answers (``\\boxed{14, 16}``,
   ``\\boxed{4 \\text{ or } 5}``, ``\\boxed{40 \\pm 5}``) are ``ambiguous`` (wrong; ``details["candidates"]``).
+  In a plain-text statement (step 4) the gsm8k rules apply: an unretracted second claim with a
+  different value ("The final answer is 21. ... The answer is 31."), a hedge on a plain number
+  ("5 or 1", "at least 12", "18. Or maybe 20.") and a LaTeX answer offered with another
+  ("$210$, though it could also be $219$", "$x = 2$ or $x = 5$") are ``ambiguous``; gsm8k's
+  number rules are not applied to a LaTeX or algebraic answer (``\\frac{270}7``, ``1 - 12i``).
   For a multi-part gold (a comma, ``\\pm``, "or", an interval or set), several boxes are compared as
   the tuple they form (``$x=\\boxed{2}$, $y=\\boxed{5}$`` against ``(2,5)``). A span longer than :data:`MAX_CHARS` (2,000)
   is cut to its last :data:`MAX_CHARS` characters (``details["truncated"]``): answers sit at the
@@ -82,10 +94,8 @@ from functools import lru_cache
 from typing import Any
 
 from ._deadline import MAX_WORKERS, NO_SIGNALS, call_in_worker, call_with_alarm, can_use_alarm, shutdown_workers
-from ._extract import boxed_contents, last_boxed_content, tag_contents
-from ._final import CORRECTION, ascii_lower, drop_asides, end_of_turn, own_turn
 from ._mathfast import boxed_span, fast_verdict, kind, same_text, simple_answer
-from ._reply import normalize, split_reasoning
+from ._mathspan import AMBIGUOUS, MAX_CHARS, UNCLOSED_REASONING, hedge, multi_part, prediction_spans
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
 
 __all__ = ["verify_math", "gold_to_latex", "prediction_spans", "DEFAULT_TIMEOUT", "MAX_CHARS",
@@ -94,7 +104,6 @@ __all__ = ["verify_math", "gold_to_latex", "prediction_spans", "DEFAULT_TIMEOUT"
 #: Seconds for gold parse + prediction parse + verify together; under the issue's 1 s per completion
 #: with room for the handler's latency and the clean-up after it.
 DEFAULT_TIMEOUT = 0.9
-MAX_CHARS = 2_000
 _WORKER_MODULE = "reasonkit.verifiers._math_worker"
 _GOLD_CACHE_SIZE = 4096
 
@@ -136,156 +145,6 @@ def gold_to_latex(answer: Any) -> str:
     if s.startswith("$") and s.endswith("$") and len(s) > 1:
         s = s.strip("$")
     return f"$\\boxed{{{s}}}$"
-
-
-# ------------------------------------------------------------------------------ answer-span choice
-_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-
-
-def _clean_answer(content: str) -> str:
-    """``<answer>`` content as a bare LaTeX expression: no Markdown bold, trailing period or outer
-    math delimiters; a lone ``$`` left inside is a currency sign (``$18.00``) and is escaped."""
-    s = content.strip()
-    while len(s) > 4 and s.startswith("**") and s.endswith("**"):
-        s = s[2:-2].strip()
-    s = s.rstrip(".").rstrip()
-    for left, right in _DELIMITERS:
-        if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
-            s = s[len(left):-len(right)].strip().rstrip(".").rstrip()
-            break
-    return s.replace("\\$", "$").replace("$", "\\$")
-
-
-_COMMAND_OR_TEXT = re.compile(r"\\(?:text\w*|math\w*|mbox|operatorname|begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
-_WORD = re.compile(r"[A-Za-z]{3,}")
-_MATH_WORDS = frozenset("sin cos tan cot sec csc log exp sqrt arcsin arccos arctan sinh cosh tanh det gcd lcm "
-                        "mod max min and inf".split())
-
-
-def _is_prose(s: str) -> bool:
-    """A word of 3+ letters outside LaTeX commands and ``\\text{}`` that is no function name
-    (``the answer is 7``, ``18 dollars``): math-verify's own extraction reads such a block better
-    than LaTeX parsing, which would take the words for products of symbols."""
-    return any(w.lower() not in _MATH_WORDS for w in _WORD.findall(_COMMAND_OR_TEXT.sub(" ", s)))
-
-
-_MAX_BOXES = 16
-AMBIGUOUS = "ambiguous"
-UNCLOSED_REASONING = "unclosed_reasoning"
-_THOUSANDS_COMMA = re.compile(r"\d,\d{3}(?!\d)")
-_MULTI_PART = re.compile(r",|\\pm|\\mp|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\}|\\cup|\\in\b")
-
-
-#: an alternative offered right after the final box: "$\\boxed{4}$ or maybe 5", "\\boxed{4}. Possibly 5."
-_AFTERTHOUGHT = re.compile(r"[\s$)\\\]}.,;]{0,8}(?:or|maybe|perhaps|possibly|alternatively|otherwise)\b[ \t,]*"
-                           r"(?:(?:it|it's|its|is|was|could|might|be|even|also|just|the|answer|maybe|perhaps|possibly|"
-                           r"actually|rather)\b[ \t,]*){0,5}[$\\(]*(\d[\d,/]*(?:\.\d+)?|\\boxed)")
-
-
-def _live(reply: str, found: list[tuple[int, str]]) -> list[str]:
-    """The answers of ``found`` (``(start, text)`` in order) that no correction retracts: one followed
-    by "wait", "actually", "correcting", "I made a mistake" ... before the next gives way to it."""
-    return [b for (p, b), nxt in zip(found, found[1:] + [None])
-            if nxt is None or not CORRECTION.search(ascii_lower(reply[p + len(b):nxt[0]]))]
-
-
-def _distinct(boxes: list[str]) -> list[str]:
-    """The boxes' answers without repeats (same text, or the same simple number written twice)."""
-    out: list[str] = []
-    keys: list = []
-    for b in boxes:
-        key = _value_key(b)
-        if not any(same_text(b, o) or k == key for o, k in zip(out, keys)):
-            out.append(b)
-            keys.append(key)
-    return out
-
-
-def _value_key(box: str):
-    simple = simple_answer(box)
-    if simple is None:
-        return box
-    return (simple[0], simple[1][:2]) if simple[0] == "scalar" else (simple[0], tuple(x[:2] for x in simple[1]))
-
-
-def _multi_part(answer: str) -> bool:
-    """A gold with several parts (``2, 5``, ``(1,2)``, ``3 \\pm \\sqrt 2``, an interval or set)."""
-    return _MULTI_PART.search(_THOUSANDS_COMMA.sub("", answer)) is not None
-
-
-_SEPARATORS = re.compile(r"\s*(?:,|;|\\text\{\s*(?:or|and)\s*\}|\\(?:quad|qquad|pm|mp)\b|\bor\b|\band\b)\s*|\s+")
-
-
-def _hedge(span: str) -> list[str] | None:
-    """POLICY (hedges, for a gold with one part): a span that is a list of several different simple
-    answers (``14, 16``, ``4 \\text{ or } 5``, ``12 13 14``, ``40 \\pm 5``) is ``ambiguous``."""
-    span = span.strip().strip("$").strip()
-    if len(span) > 200 or simple_answer(span) is not None:
-        return None
-    parts = [p for p in _SEPARATORS.split(_THOUSANDS_COMMA.sub(lambda m: m.group().replace(",", ""), span)) if p]
-    if len(parts) < 2 or any(simple_answer(p) is None for p in parts):
-        return None
-    distinct = _distinct(parts)
-    return distinct if len(distinct) > 1 else None
-
-
-def _tail(text: str, details: dict) -> str:
-    if len(text) > MAX_CHARS:
-        details["truncated"] = True
-        return text[-MAX_CHARS:]
-    return text
-
-
-def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
-    """(source, texts for math-verify to parse in order, details) -- the policy's steps 1-4.
-
-    An empty list means there is no answer to read. Linear in the completion's length.
-    """
-    details: dict[str, Any] = {}
-    text, cut = end_of_turn(normalize(completion))
-    split = split_reasoning(text, tags)
-    if split.reply is None:  # reasoning never closed: cut off before any answer
-        details["source"] = "unclosed_think"
-        return "unclosed_think", [], details
-    reply, cut2 = own_turn(split.reply)
-    if cut or cut2:
-        details["cut_at"] = cut or cut2
-    reply = drop_asides(reply)
-    tags = tag_contents(reply, "answer", _MAX_BOXES) if "</answer>" in reply else []
-    content = tags[0][1] if tags else None
-    if content is not None:
-        details["source"] = "answer_tag"
-        if len(tags) > 1:  # several answer blocks: each is a claim (same policy as several boxes)
-            found = [(end - len(c), c) for end, c in reversed(tags)]
-            distinct = _distinct(_live(reply, found))
-            if len(distinct) > 1:
-                details["answers"] = distinct
-        boxed = last_boxed_content(content)
-        if boxed is not None:
-            return "answer_tag", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
-        cleaned = _clean_answer(content)
-        if not cleaned:
-            return "answer_tag", [], details
-        as_latex, as_text = f"$\\boxed{{{_tail(cleaned, details)}}}$", _tail(content, details)
-        return "answer_tag", ([as_text, as_latex] if _is_prose(cleaned) else [as_latex, as_text]), details
-    found = boxed_contents(reply, _MAX_BOXES)
-    boxes = _live(reply, found)
-    if boxes:
-        boxed = boxes[-1]
-        details["source"] = "boxed"
-        distinct = _distinct(boxes)
-        if len(distinct) > 1:
-            details["answers"] = distinct
-        after = found[-1][0] + len(found[-1][1]) + 1
-        other = _AFTERTHOUGHT.match(ascii_lower(reply[after:after + 100]))
-        if other is not None:  # "$\\boxed{4}$, or maybe 5"
-            details["afterthought"] = [boxed, other.group(1)]
-        return "boxed", ([f"$\\boxed{{{_tail(boxed, details)}}}$"] if boxed else []), details
-    details["source"] = "text"
-    opened = reply.rfind("<answer>")  # an answer cut off before its closing tag: read only that
-    if opened >= 0:
-        reply = reply[opened + len("<answer>"):]
-    return "text", ([_tail(reply, details)] if reply.strip() else []), details
 
 
 # ------------------------------------------------------------------------------------ unbounded work
@@ -409,11 +268,11 @@ def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIME
     source, texts, details = prediction_spans(completion, reasoning_tags)
     if source == "unclosed_think":
         return Verdict(0.0, False, None, UNCLOSED_REASONING, details)
-    if not _multi_part(answer):
+    if not multi_part(answer):
         boxes = details.get("answers")
         span = boxed_span(texts) if texts else None
-        candidates = boxes or details.get("afterthought") or (
-            _hedge(span if span is not None else texts[0]) if texts else None)
+        candidates = boxes or details.get("afterthought") or details.get("claims") or (
+            hedge(span if span is not None else texts[0]) if texts else None)
         if candidates:
             details["candidates"] = candidates[:8]
             return Verdict(0.0, False, (span or texts[0])[:500], AMBIGUOUS, details)
