@@ -18,8 +18,9 @@ and OpenMP's default wait policy: ``REASONKIT_THREADS`` = all CPUs, ``OMP_WAIT_P
 
 Writes ``benchmarks/results/busy.md`` and ``.json`` unless ``--no-write``. The machine must be
 otherwise idle for a clean figure: the load average before each run is in the table, and a setting
-whose quiet runs started with a load average above ``NOISY_LOAD`` per CPU is marked *not quiet*
-(its ratio compares two busy runs, not a quiet and a busy one). ``--render-only`` rewrites the
+whose quiet runs started with more than ``NOISY_SHARE`` of the CPUs busy (sampled from /proc/stat
+over 2 s just before the run; the 1-minute load average still holds this script's previous busy run)
+is marked *not quiet* (its ratio compares two busy runs, not a quiet and a busy one). ``--render-only`` rewrites the
 Markdown table from the recorded JSON without measuring.
 """
 from __future__ import annotations
@@ -40,7 +41,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import record  # noqa: E402
 
 GOAL = 2.5
-NOISY_LOAD = 0.5  # load average per CPU before a quiet run above which it was not quiet
+NOISY_SHARE = 0.25  # share of the CPUs busy with other work just before a quiet run above which it was not quiet
+
+
+def busy_share(seconds: float = 2.0) -> float:
+    """The share of the machine's CPU time spent busy over ``seconds`` (from /proc/stat), measured just
+    before a run: what other work takes *now*. The 1-minute load average is not used for the verdict
+    because it still holds the previous (busy) run of this script for minutes after it ended."""
+    def sample():
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        return sum(v), v[3] + (v[4] if len(v) > 4 else 0)  # total, idle + iowait
+
+    (t0, i0) = sample()
+    time.sleep(seconds)
+    (t1, i1) = sample()
+    return round(1 - (i1 - i0) / max(1, t1 - t0), 3)
 BUSY = {"python": [sys.executable, "-c", "while True: pass"], "yes": ["sh", "-c", "exec yes > /dev/null"]}
 CLEARED = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "REASONKIT_THREADS", "MKL_NUM_THREADS")
 
@@ -55,7 +71,7 @@ def job_env(setting: str, cpus: list[int]) -> dict[str, str]:
 def run_job(args, setting: str, cpus: list[int], out: Path) -> dict:
     cmd = [sys.executable, "-m", "reasonkit", "eval", "--benchmark", "gsm8k", "--limit", str(args.limit),
            "--backend", args.backend, "-o", str(out), "-q"]
-    load = os.getloadavg()[0]
+    load, share = os.getloadavg()[0], busy_share()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=job_env(setting, cpus), capture_output=True, text=True,
                           preexec_fn=lambda: os.sched_setaffinity(0, cpus))
@@ -63,7 +79,7 @@ def run_job(args, setting: str, cpus: list[int], out: Path) -> dict:
     if proc.returncode != 0:
         sys.exit(f"the job failed (exit {proc.returncode}): {proc.stderr.strip()[-600:]}")
     summary = json.loads((out / "summary.json").read_text())
-    return {"wall_s": round(wall, 1), "backend": summary.get("backend"), "load_before": round(load, 2),
+    return {"wall_s": round(wall, 1), "backend": summary.get("backend"), "load_before": round(load, 2), "busy_share_before": share,
             "tokens": (summary.get("timing") or {}).get("completion_tokens")}
 
 
@@ -113,7 +129,10 @@ def summarize(results: dict[str, list[dict]], cpus: int | None = None) -> dict[s
                         "median_busy_s": round(statistics.median(r["busy"]["wall_s"] for r in rows), 1)}
         if cpus:
             load = max(r["quiet"].get("load_before", 0.0) for r in rows)
-            out[setting].update(max_load_before_quiet=load, noisy=load > NOISY_LOAD * cpus)
+            shares = [r["quiet"]["busy_share_before"] for r in rows if "busy_share_before" in r["quiet"]]
+            share = max(shares) if shares else None  # records older than the /proc/stat sample: load average
+            noisy = share > NOISY_SHARE if share is not None else load > 0.5 * cpus
+            out[setting].update(max_load_before_quiet=load, max_busy_share_before_quiet=share, noisy=noisy)
     return out
 
 
@@ -124,25 +143,27 @@ def table(args, cpus, results, summary, when: str | None = None, cpu: str | None
              f"competing busy process (`{args.busy}`) on the same {len(cpus)} CPU(s) {cpus}; {args.rounds} "
              f"interleaved round(s); CPU: {cpu or record.cpu_model('unknown')}; recorded "
              f"{when} UTC by `benchmarks/bench_busy.py`.", "",
-             "| setting | round | quiet s | busy s | ratio | backend | load before (quiet / busy) |",
-             "|---|---|---|---|---|---|---|"]
+             "| setting | round | quiet s | busy s | ratio | backend | load before (quiet / busy) | CPU busy just "
+             "before quiet |", "|---|---|---|---|---|---|---|---|"]
     for setting, rows in results.items():
         for r in rows:
             lines.append(f"| {setting} | {r['round']} | {r['quiet']['wall_s']} | {r['busy']['wall_s']} | "
                          f"{r['ratio']} | {r['quiet']['backend']} | {r['quiet']['load_before']} / "
-                         f"{r['busy']['load_before']} |")
+                         f"{r['busy']['load_before']} | {r['quiet'].get('busy_share_before', '-')} |")
     lines += ["", "| setting | median ratio | spread (min-max) | median quiet s | median busy s | goal <= "
               f"{GOAL}x |", "|---|---|---|---|---|---|"]
     for setting, s in summary.items():
         met = "met" if s["median_ratio"] <= GOAL else "not met"
         if s.get("noisy"):
-            met = (f"not measured: the quiet runs were not quiet (load average up to {s['max_load_before_quiet']} "
-                   f"on {len(cpus)} CPUs before them)")
+            met = (f"not measured: the quiet runs were not quiet (up to {s.get('max_busy_share_before_quiet')} of the "
+                   f"CPUs busy, load average up to {s['max_load_before_quiet']}, just before them)")
         lines.append(f"| {setting} | {s['median_ratio']} | {s['min_ratio']}-{s['max_ratio']} | {s['median_quiet_s']} "
                      f"| {s['median_busy_s']} | {met} |")
     lines += ["", "`new`: reasonkit's policy (reasonkit/threads.py: torch threads = idle CPUs, OpenMP passive "
-              "wait). `old`: torch's default threads and OpenMP's default wait policy. A load average above "
-              "zero before a quiet run means other work shared the machine: the figures are then noisy."]
+              "wait). `old`: torch's default threads and OpenMP's default wait policy. \"CPU busy just before quiet\" "
+              f"is the share of the machine's CPU time in use over 2 s before each quiet run (/proc/stat); above "
+              f"{NOISY_SHARE} other work shared the machine and the ratio is marked not measured. The 1-minute load "
+              "average is shown too, but it still holds this script's previous busy run."]
     return lines
 
 
