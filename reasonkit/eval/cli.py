@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..config_cli import parse_pairs
 from ..errors import ReasonkitError
 
 CTX = {"help_option_names": ["-h", "--help"]}
@@ -19,24 +20,6 @@ def _limit(value: str) -> int | None:
         return int(value)
     except ValueError:
         raise ReasonkitError(f"--limit {value!r}: give a number of items or 'all'") from None
-
-
-def _pairs(flag: str, text: str | None) -> dict:
-    """``key=value,key=value`` -> dict, values read as YAML scalars (``2``, ``0.5``, ``true``, ``null``)."""
-    import yaml
-
-    out: dict = {}
-    for part in (p.strip() for p in (text or "").split(",")):
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ReasonkitError(f"{flag} {text!r}: write KEY=VALUE pairs separated by commas")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
 
 
 def server_options(f):
@@ -133,9 +116,9 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
                         constant_prompt=constant_prompt,
                         columns=_columns(columns), stop=stop, chunk_size=chunk_size, score_truncated=score_truncated,
                         backend_options={**{k: v for k, v in (("batch_size", batch_size), ("dtype", dtype)) if v},
-                                         **_pairs("--backend-options", backend_options)},
+                                         **parse_pairs("--backend-options", backend_options)},
                         base_url=base_url, concurrency=concurrency, api_key_env=api_key_env,
-                        chat_template_kwargs=_pairs("--chat-template-kwargs", chat_template_kwargs))
+                        chat_template_kwargs=parse_pairs("--chat-template-kwargs", chat_template_kwargs))
     try:
         rows, summary = run(config, show=not quiet)
     except KeyboardInterrupt:
@@ -206,8 +189,8 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
         click.echo(f"backend {name} (auto: {why})", err=True)
     config = EvalConfig(model=model, lora=lora, backend=name, n=n, temperature=temperature, top_p=top_p,
                         max_tokens=max_tokens, seed=seed, limit=None, base_url=base_url, concurrency=concurrency,
-                        api_key_env=api_key_env, backend_options=_pairs("--backend-options", backend_options),
-                        chat_template_kwargs=_pairs("--chat-template-kwargs", chat_template_kwargs))
+                        api_key_env=api_key_env, backend_options=parse_pairs("--backend-options", backend_options),
+                        chat_template_kwargs=parse_pairs("--chat-template-kwargs", chat_template_kwargs))
     engine, _ = open_backend(config)
     from types import SimpleNamespace
 
