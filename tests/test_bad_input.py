@@ -12,19 +12,10 @@ from reasonkit.errors import ReasonkitError
 from reasonkit.eval import runner as runner_mod
 from reasonkit.eval.config import EvalConfig
 
+from cli_checks import one_line_error
 from eval_fakes import FakeBackend
 
 LATIN1 = "r\u00e9sum\u00e9: caf\u00e9".encode("latin-1")
-
-
-def one_line_error(result, *needles: str) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture
