@@ -221,7 +221,8 @@ def check_adapter_dir(adapter_dir: str | os.PathLike, flag: str | None = None) -
     run by eval, train and sft on the paths they are given; the message names ``flag`` when given."""
     path = Path(adapter_dir).expanduser()
     if not path.is_dir():
-        raise ReasonkitError(f"{flag} {adapter_dir}: adapter directory does not exist" if flag
+        raise ReasonkitError(f"{flag} {adapter_dir}: adapter directory does not exist (a peft LoRA adapter is a "
+                             "folder with adapter_config.json)" if flag
                              else f"adapter directory {adapter_dir} does not exist")
     if not (path / "adapter_config.json").is_file():
         raise ReasonkitError(f"{flag + ' ' if flag else ''}{adapter_dir} is not a LoRA adapter: "
