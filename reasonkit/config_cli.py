@@ -274,7 +274,7 @@ def check_fields(cfg: Any, error: type[ReasonkitError] = ReasonkitError,
         if tp is str and not isinstance(v, str):
             raise error(f"{name_of(f.name, v)}: must be a string")
         if choices and v not in choices:
-            raise error(f"{name_of(f.name, v).split(' = ')[0]}: {did_you_mean(str(v), choices, f.name.replace('_', ' '))}")
+            raise error(f"{name_of(f.name, v)}: {did_you_mean(str(v), choices, f.name.replace('_', ' '))}")
         if tp in (int, float):
             problem = _bounds_error(meta, v)
             if problem:
