@@ -243,7 +243,7 @@ def check_fields(cfg: Any, error: type[ReasonkitError] = ReasonkitError,
                  label: Callable[[str, Any], str] | None = None) -> None:
     """Hold every field of the dataclass instance ``cfg`` to its annotation and bounds metadata.
 
-    Whole numbers must be ints (not bools); numbers may be ints (stored as float) and must be finite;
+    A ``none_words`` string becomes None. Whole numbers must be ints (not bools); numbers may be ints (stored as float) and must be finite;
     booleans must be bools; text must be str; ``Literal`` values must be a choice (with "did you mean");
     dict fields must be mappings; a list for a tuple field becomes a tuple. ``label(name, value)`` names
     the value in the message (default ``name = value``)."""
@@ -254,6 +254,8 @@ def check_fields(cfg: Any, error: type[ReasonkitError] = ReasonkitError,
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         hint = hints.get(f.name, Any)
+        if isinstance(v, str) and v.strip().lower() in (f.metadata or {}).get("none_words", ()):
+            setattr(cfg, f.name, v := None)  # ``limit: all`` in a file, as ``--limit all`` on the command line
         if v is None or hint is Any:
             continue
         tp, choices, meta = base_type(hint), literal_choices(hint), dict(f.metadata or {})
