@@ -1,5 +1,9 @@
 """``reasonkit eval``, ``reasonkit report`` and ``reasonkit generate``. Heavy libraries load inside the
-command bodies only."""
+command bodies only.
+
+``reasonkit eval``'s options are generated from :class:`reasonkit.eval.config.EvalConfig`'s fields by
+:mod:`reasonkit.config_cli` (no hand-written option list): flags override ``--config FILE.yaml``, which
+overrides the dataclass defaults. ``generate`` offers the same server flags, from the same fields."""
 from __future__ import annotations
 
 import sys

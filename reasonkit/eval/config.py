@@ -4,6 +4,12 @@ The same dataclass backs ``reasonkit eval`` and ``reasonkit.evaluate(...)``. Inv
 ``__post_init__`` with messages that say the fix; the resolved form (``to_dict``) is written to the run
 directory and compared on resume: :data:`RESUME_KEYS`, derived from each field's ``identity``
 metadata by :func:`reasonkit.eval.identity.identity_keys` (issue 23, item 4).
+
+Each field also carries its command-line form (help, flag names and aliases, repeatable, bounds;
+:mod:`reasonkit.config_cli`): ``reasonkit eval``'s options are generated from these fields, and
+``--config FILE.yaml`` (:meth:`EvalConfig.from_yaml`) takes the same names. Types, choices and bounds
+are checked by :func:`reasonkit.config_cli.check_fields`; the checks between fields stay here. The
+runner also saves the config as ``OUTPUT/config.yaml`` (:meth:`EvalConfig.to_yaml`), which re-runs.
 """
 from __future__ import annotations
 
