@@ -244,9 +244,9 @@ def check_fields(cfg: Any, error: type[ReasonkitError] = ReasonkitError,
     """Hold every field of the dataclass instance ``cfg`` to its annotation and bounds metadata.
 
     A ``none_words`` string becomes None. Whole numbers must be ints (not bools); numbers may be ints
-    (stored as float) and must be finite; booleans must be bools; text must be str; ``Literal`` values must be a choice (with "did you mean");
-    dict fields must be mappings; a list for a tuple field becomes a tuple. ``label(name, value)`` names
-    the value in the message (default ``name = value``)."""
+    (stored as float) and must be finite; booleans must be bools; text must be str; ``Literal`` values
+    must be a choice (with "did you mean"); dict fields must be mappings; a list for a tuple field
+    becomes a tuple. ``label(name, value)`` names the value in the message (default ``name = value``)."""
     from reasonkit.verifiers.base import did_you_mean  # standard library only
 
     name_of = label or (lambda name, v: f"{name} = {v!r}")
