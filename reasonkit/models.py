@@ -17,7 +17,8 @@
 The conversion is atomic (written to a temporary directory and renamed into place) and guarded
 by a file lock, so two processes resolving the default at the same time convert it once.
 
-Adapters: ``check_adapter`` is the one check every backend runs before loading an adapter: a peft
+Adapters: ``check_adapter_dir`` is the one check that a path given to eval, train or sft is a peft
+adapter directory; ``check_adapter`` is the one check every backend runs before loading an adapter: a peft
 LoRA directory (``read_lora_rank``) made for this base model (``check_adapter_base``, see its
 docstring for the matching rule). ``adapter_has_weights`` tells a freshly initialised adapter
 (all ``lora_B`` zero) from a trained one. This module imports torch / transformers only inside the conversion.
@@ -215,12 +216,22 @@ def _write_converted(gguf: Path, tmp: Path) -> None:
 
 # --------------------------------------------------------------------------- adapters
 
+def check_adapter_dir(adapter_dir: str | os.PathLike, flag: str | None = None) -> Path:
+    """The one check that ``adapter_dir`` is a peft adapter directory (it holds ``adapter_config.json``),
+    run by eval, train and sft on the paths they are given; the message names ``flag`` when given."""
+    path = Path(adapter_dir).expanduser()
+    if not path.is_dir():
+        raise ReasonkitError(f"{flag} {adapter_dir}: adapter directory does not exist (a peft LoRA adapter is a "
+                             "folder with adapter_config.json)" if flag
+                             else f"adapter directory {adapter_dir} does not exist")
+    if not (path / "adapter_config.json").is_file():
+        raise ReasonkitError(f"{flag + ' ' if flag else ''}{adapter_dir} is not a LoRA adapter: "
+                             "adapter_config.json is missing")
+    return path
+
+
 def _adapter_config(adapter_dir: str | os.PathLike) -> dict:
-    path = Path(adapter_dir).expanduser() / "adapter_config.json"
-    if not Path(adapter_dir).expanduser().is_dir():
-        raise ReasonkitError(f"adapter directory {adapter_dir} does not exist")
-    if not path.is_file():
-        raise ReasonkitError(f"{adapter_dir} is not a LoRA adapter: {path.name} is missing")
+    path = check_adapter_dir(adapter_dir) / "adapter_config.json"
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:

@@ -1,99 +1,39 @@
 """``reasonkit eval``, ``reasonkit report`` and ``reasonkit generate``. Heavy libraries load inside the
-command bodies only."""
+command bodies only.
+
+``reasonkit eval``'s options are generated from :class:`reasonkit.eval.config.EvalConfig`'s fields by
+:mod:`reasonkit.config_cli` (no hand-written option list): flags override ``--config FILE.yaml``, which
+overrides the dataclass defaults. ``generate`` offers the same server flags, from the same fields."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ..config_cli import parse_pairs
+from ..config_cli import field_options, overrides
 from ..errors import ReasonkitError
+from .config import EvalConfig
 
 CTX = {"help_option_names": ["-h", "--help"]}
 
 
-def _limit(value: str) -> int | None:
-    if value.strip().lower() in ("all", "none"):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ReasonkitError(f"--limit {value!r}: give a number of items or 'all'") from None
+# The server flags of eval, also offered by generate (generated from the same EvalConfig fields).
+SERVER_FIELDS = ("base_url", "concurrency", "api_key_env", "backend_options", "chat_template_kwargs")
+_OPTIONS = field_options(EvalConfig)  # every EvalConfig field is a flag (reasonkit.config_cli)
+_SERVER_OPTIONS = [opt for opt in _OPTIONS if opt[0] in SERVER_FIELDS]
 
 
 def server_options(f):
     """The flags shared by eval and generate for engines and OpenAI-compatible servers."""
-    for opt in reversed([
-        click.option("--base-url", "base_url", multiple=True, metavar="URL",
-                     help="--backend openai: server base URL ending in /v1; repeat for replicas."),
-        click.option("--concurrency", default=None, type=int, help="--backend openai: requests in flight "
-                     "(default 64 per replica)."),
-        click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
-                     help="Environment variable holding the API key (never written anywhere)."),
-        click.option("--backend-options", "backend_options", default=None, metavar="K=V,...",
-                     help="Engine options, e.g. tensor_parallel_size=2,max_model_len=4096 (vllm) or "
-                     "timeout=600,max_retries=8 (openai)."),
-        click.option("--chat-template-kwargs", "chat_template_kwargs", default=None, metavar="K=V,...",
-                     help="Passed to the chat template, e.g. enable_thinking=false."),
-    ]):
-        f = opt(f)
+    for _, _, opt in reversed(_SERVER_OPTIONS):
+        f = click.option(*opt.opts, opt.name, multiple=opt.multiple, type=opt.type, default=None,
+                         metavar=opt.metavar, help=opt.help)(f)
     return f
 
 
-def _columns(specs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for spec in specs:
-        name, sep, col = spec.partition("=")
-        if not sep or not name.strip() or not col.strip():
-            raise ReasonkitError(f"--column {spec!r}: write FIELD=COLUMN, e.g. --column question=problem")
-        out[name.strip()] = col.strip()
-    return out
-
-
-@click.command("eval", context_settings=CTX)
-@click.option("--model", "-m", default=None, help="Hub id, local directory or .gguf file. "
-              "Default: the embedded SmolLM2-135M-Instruct (offline).")
-@click.option("--lora", multiple=True, metavar="[NAME=]PATH",
-              help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in one engine. "
-              "With --backend openai: the served adapter's NAME.")
-@click.option("--benchmark", "-b", default="gsm8k", show_default=True, help="gsm8k, math500, countdown, custom, or "
-              "rg:TASK[:difficulty=0,test_size=N,KEY=V] (reasoning-gym).")
-@click.option("--backend", default="auto", show_default=True,
-              help="auto (chosen by the run's cost; the choice and reason are printed), vllm, hf, "
-              "openai (a server: see --base-url).")
-@click.option("--split", default="test", show_default=True, type=click.Choice(["test", "train"]))
-@click.option("--limit", default="8", show_default=True, help="First N items ('all' for every item).")
-@click.option("--n", "n", default=1, show_default=True, type=int, help="Samples per item (pass@k, maj@k for k<=n).")
-@click.option("--temperature", default=0.0, show_default=True, type=float, help="0 = greedy.")
-@click.option("--top-p", default=1.0, show_default=True, type=float)
-@click.option("--max-tokens", default=256, show_default=True, type=int)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--data", default=None, metavar="PATH", help="Data file (.jsonl/.json/.parquet/.csv) or hub:org/name[:config].")
-@click.option("--output", "-o", default=None, metavar="DIR",
-              help="Run directory (default runs/eval/<benchmark>-<model>). The same command resumes it.")
-@click.option("--rescore", is_flag=True, help="Recompute verdicts from the completions saved in --output; no model.")
-@click.option("--verifier", "verifiers", multiple=True, help="Verifier(s) to score with (replaces the benchmark's; "
-              "required for custom). The first one is the headline.")
-@click.option("--template", default=None, help="User message with {fields}, or a file: .txt/.md (the message), "
-              ".jinja ({{ field }} placeholders), .json/.yaml (a full template).")
-@click.option("--constant-prompt", is_flag=True, help="Accept a --template with no {field} (same prompt for all).")
-@click.option("--system", default=None, help="System prompt, or a .txt/.md file holding it ('' for none).")
-@click.option("--prefill", default=None, help="Assistant pre-fill, or a .txt/.md file ('' for none).")
-@click.option("--raw", is_flag=True, help="No chat template (base models).")
-@click.option("--few-shot", default=0, show_default=True, type=int, help="Worked examples from the train split.")
-@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN", help="Map a data column to a field.")
-@click.option("--stop", multiple=True, help="Stop string (repeatable).")
-@click.option("--chunk-size", default=64, show_default=True, type=int, help="Items per saved chunk.")
-@click.option("--score-truncated", is_flag=True, help="Score completions that hit --max-tokens as answers.")
-@click.option("--batch-size", default=None, type=int, help="hf backend: sequences per generate batch.")
-@click.option("--dtype", default=None, help="Model dtype: auto, float32, bfloat16, float16.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@server_options
-def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_p, max_tokens, seed, data, output,
-             rescore, verifiers, template, constant_prompt, system, prefill, raw, few_shot, columns, stop,
-             chunk_size, score_truncated, batch_size, dtype, quiet, base_url, concurrency, api_key_env, backend_options,
-             chat_template_kwargs):
+def _eval(**kwargs: Any) -> None:
     """Evaluate a model and LoRA adapters on a benchmark; write samples.jsonl and summary.json.
 
     \b
@@ -104,21 +44,14 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
       reasonkit eval -b custom --data qa.jsonl --column question=prompt --verifier gsm8k
       reasonkit eval --output runs/eval/x --rescore --verifier gsm8k_flexible
       reasonkit eval --backend openai --base-url http://127.0.0.1:8000/v1 --model base --lora my-adapter
+      reasonkit eval --config eval.yaml --limit all    # a YAML file of EvalConfig fields; flags win
     """
-    from .config import EvalConfig
     from .report import print_summary
     from .runner import run
 
-    config = EvalConfig(model=model, lora=lora, benchmark=benchmark, backend=backend, split=split,
-                        limit=_limit(limit), n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
-                        seed=seed, data=data, output=output, rescore=rescore, verifiers=verifiers,
-                        template=template, system=system, prefill=prefill, raw=raw, few_shot=few_shot,
-                        constant_prompt=constant_prompt,
-                        columns=_columns(columns), stop=stop, chunk_size=chunk_size, score_truncated=score_truncated,
-                        backend_options={**{k: v for k, v in (("batch_size", batch_size), ("dtype", dtype)) if v},
-                                         **parse_pairs("--backend-options", backend_options)},
-                        base_url=base_url, concurrency=concurrency, api_key_env=api_key_env,
-                        chat_template_kwargs=parse_pairs("--chat-template-kwargs", chat_template_kwargs))
+    config_file, quiet = kwargs.pop("config_file"), kwargs.pop("quiet")
+    flags = overrides(_OPTIONS, kwargs)
+    config = EvalConfig.from_yaml(config_file, **flags) if config_file else EvalConfig(**flags)
     try:
         rows, summary = run(config, show=not quiet)
     except KeyboardInterrupt:
@@ -133,6 +66,21 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
         click.echo(f"Error: {failed} of {len(rows) // max(config.n, 1)} requests failed and were not scored "
                    f"(first: {first[:160]}); run the same command again to retry only those", err=True)
         sys.exit(1)
+
+
+eval_cmd = click.Command(
+    "eval",
+    callback=_eval,
+    context_settings=CTX,
+    help=_eval.__doc__,
+    params=[
+        click.Option(["--config", "config_file"], type=click.Path(dir_okay=False), default=None, metavar="FILE.yaml",
+                     help="YAML config (EvalConfig field names as keys); flags given here override it. Every run "
+                     "saves its resolved config as OUTPUT/config.yaml."),
+        *[opt for _, _, opt in _OPTIONS],
+        click.Option(["--quiet", "-q", "quiet"], is_flag=True, default=False, help="No progress bar."),
+    ],
+)
 
 
 @click.command("report", context_settings=CTX)
@@ -170,7 +118,6 @@ def report_cmd(runs, csv_path, md_path, verifier):
 def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, temperature, top_p, max_tokens, seed,
                  base_url, concurrency, api_key_env, backend_options, chat_template_kwargs):
     """Generate completions for PROMPTS (or --file) with the model and each --lora adapter."""
-    from .config import EvalConfig
     from .prompts import PromptTemplate, prompt_text
     from .runner import BASE, open_backend
 
@@ -187,10 +134,11 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
     name, why = choose_backend(backend, len(texts) * n * max_tokens * max(1, len(lora)))
     if backend == "auto":
         click.echo(f"backend {name} (auto: {why})", err=True)
+    server = overrides(_SERVER_OPTIONS, dict(base_url=base_url, concurrency=concurrency, api_key_env=api_key_env,
+                                              backend_options=backend_options,
+                                              chat_template_kwargs=chat_template_kwargs))
     config = EvalConfig(model=model, lora=lora, backend=name, n=n, temperature=temperature, top_p=top_p,
-                        max_tokens=max_tokens, seed=seed, limit=None, base_url=base_url, concurrency=concurrency,
-                        api_key_env=api_key_env, backend_options=parse_pairs("--backend-options", backend_options),
-                        chat_template_kwargs=parse_pairs("--chat-template-kwargs", chat_template_kwargs))
+                        max_tokens=max_tokens, seed=seed, limit=None, **server)
     engine, _ = open_backend(config)
     from types import SimpleNamespace
 

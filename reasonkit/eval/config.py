@@ -4,91 +4,120 @@ The same dataclass backs ``reasonkit eval`` and ``reasonkit.evaluate(...)``. Inv
 ``__post_init__`` with messages that say the fix; the resolved form (``to_dict``) is written to the run
 directory and compared on resume: :data:`RESUME_KEYS`, derived from each field's ``identity``
 metadata by :func:`reasonkit.eval.identity.identity_keys` (issue 23, item 4).
+
+Each field also carries its command-line form (help, flag names and aliases, repeatable, bounds;
+:mod:`reasonkit.config_cli`): ``reasonkit eval``'s options are generated from these fields, and
+``--config FILE.yaml`` (:meth:`EvalConfig.from_yaml`) takes the same names. Types, choices and bounds
+are checked by :func:`reasonkit.config_cli.check_fields`; the checks between fields stay here. The
+runner also saves the config as ``OUTPUT/config.yaml`` (:meth:`EvalConfig.to_yaml`), which re-runs.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from ..config_cli import check_fields, read_yaml, run_dir
 from ..errors import ReasonkitError, check_keys
-from ..models import parse_adapter
+from ..models import check_adapter_dir, parse_adapter
 from .backends.base import BACKENDS
 from .identity import identity_keys
 
 
-def _f(default: Any = None, *, identity: bool | str, factory: Any = None) -> Any:
-    """A field with its place in the run's identity (see :mod:`reasonkit.eval.identity`)."""
+def _f(default: Any = None, *, identity: bool | str, factory: Any = None, help: str = "", **cli: Any) -> Any:
+    """A field with its place in the run's identity (see :mod:`reasonkit.eval.identity`) and its command-line
+    form (see :mod:`reasonkit.config_cli`: help, flags, multiple, bounds...)."""
+    metadata = {"identity": identity, "help": help, **cli}
     if factory is not None:
-        return field(default_factory=factory, metadata={"identity": identity})
-    return field(default=default, metadata={"identity": identity})
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class EvalConfig:
     # identity=True: part of the run's identity (a resume with another value is refused); a string: folded
     # into that resolved record key; False: never changes a completion or a verdict.
-    model: str | None = _f(None, identity=True)  # None = the embedded default (SmolLM2-135M-Instruct)
-    lora: tuple[str, ...] = _f((), identity="adapters")  # "PATH" or "NAME=PATH"
-    benchmark: str = _f("gsm8k", identity=True)
-    backend: str = _f("auto", identity="resolved_backend")  # what auto chose is the identity
-    split: str = _f("test", identity=True)
-    limit: int | None = _f(8, identity=False)  # may grow or shrink
-    n: int = _f(1, identity=True)
-    temperature: float = _f(0.0, identity=True)
-    top_p: float = _f(1.0, identity=True)
-    max_tokens: int = _f(256, identity=True)
-    seed: int = _f(0, identity=True)
-    data: str | None = _f(None, identity=True)  # its rows: item fingerprints on every sample row
-    output: str | None = _f(None, identity=False)  # run directory; default runs/eval/<benchmark>-<model>
-    rescore: bool = _f(False, identity=False)
-    verifiers: tuple[str, ...] = _f((), identity=True)  # override / extend the benchmark's verifiers
-    template: str | None = _f(None, identity=True)  # user message with {fields}, or a .txt/.md/.jinja/.json/.yaml file
-    system: str | None = _f(None, identity="template")  # override the template's system prompt ("" removes it)
-    prefill: str | None = _f(None, identity="template")  # override the template's assistant pre-fill
-    raw: bool = _f(False, identity="template")  # no chat template (base models)
-    constant_prompt: bool = _f(False, identity=False)  # accept a --template with no {field} (same prompt for all)
-    few_shot: int = _f(0, identity=True)
-    columns: dict[str, str] = _f(identity=True, factory=dict)  # template/verifier field -> data column
-    stop: tuple[str, ...] = _f((), identity=True)
-    chunk_size: int = _f(64, identity=False)  # items generated (and saved) per step; smaller = finer resume
-    score_truncated: bool = _f(False, identity=True)  # score completions that hit max_tokens as answers anyway
-    backend_options: dict[str, Any] = _f(identity="engine_options", factory=dict)  # passed to get_backend
+    model: str | None = _f(None, identity=True, flags=("--model", "-m"), help="Hub id, local directory or .gguf "
+                           "file. Default: the embedded SmolLM2-135M-Instruct (offline).")
+    lora: tuple[str, ...] = _f((), identity="adapters", multiple=True, metavar="[NAME=]PATH",
+                               help="A peft LoRA adapter; repeat for several. Base and adapters run side by side in "
+                               "one engine. With --backend openai: the served adapter's NAME.")
+    benchmark: str = _f("gsm8k", identity=True, flags=("--benchmark", "-b"), help="gsm8k, math500, countdown, "
+                        "custom, or rg:TASK[:difficulty=0,test_size=N,KEY=V] (reasoning-gym).")
+    backend: Literal[BACKENDS] = _f("auto", identity="resolved_backend",  # what auto chose is the identity
+                                    help="auto (chosen by the run's cost; the choice and reason are printed), vllm, "
+                                    "hf, openai (a server: see --base-url).")
+    split: Literal["test", "train"] = _f("test", identity=True, help="Split the items come from.")
+    limit: int | None = _f(8, identity=False, none_words=("all", "none"), ge=1, hint=" (--limit all for every item)",
+                           help="First N items ('all' for every item); may grow or shrink on resume.")
+    n: int = _f(1, identity=True, flags=("--n",), ge=1, hint=" sample per item",
+                help="Samples per item (pass@k, maj@k for k<=n).")
+    temperature: float = _f(0.0, identity=True, ge=0, hint=" (0 = greedy)", help="0 = greedy.")
+    top_p: float = _f(1.0, identity=True, gt=0, le=1, help="Nucleus sampling.")
+    max_tokens: int = _f(256, identity=True, ge=1, help="Completion length limit (new tokens).")
+    seed: int = _f(0, identity=True, help="Sampling seed (each item gets its own from it).")
+    data: str | None = _f(None, identity=True, metavar="PATH",  # its rows: item fingerprints on every sample row
+                          help="Data file (.jsonl/.json/.parquet/.csv) or hub:org/name[:config].")
+    output: str | None = _f(None, identity=False, flags=("--output", "-o"), metavar="DIR",
+                            help="Run directory (default runs/eval/<benchmark>-<model>). The same command resumes it.")
+    rescore: bool = _f(False, identity=False,
+                       help="Recompute verdicts from the completions saved in --output; no model.")
+    verifiers: tuple[str, ...] = _f((), identity=True, flags=("--verifier",), multiple=True, metavar="NAME",
+                                    help="Verifier(s) to score with (replaces the benchmark's; required for custom). "
+                                    "The first one is the headline.")
+    template: str | None = _f(None, identity=True, help="User message with {fields}, or a file: .txt/.md (the "
+                              "message), .jinja ({{ field }} placeholders), .json/.yaml (a full template).")
+    system: str | None = _f(None, identity="template",
+                            help="System prompt, or a .txt/.md file holding it ('' for none).")
+    prefill: str | None = _f(None, identity="template", help="Assistant pre-fill, or a .txt/.md file ('' for none).")
+    raw: bool = _f(False, identity="template", help="No chat template (base models).")
+    constant_prompt: bool = _f(False, identity=False,
+                               help="Accept a --template with no {field} (same prompt for all).")
+    few_shot: int = _f(0, identity=True, ge=0, help="Worked examples from the train split.")
+    columns: dict[str, str] = _f(identity=True, factory=dict, flags=("--column",), multiple=True,
+                                 metavar="FIELD=COLUMN", help="Map a data column to a template/verifier field.")
+    stop: tuple[str, ...] = _f((), identity=True, multiple=True, metavar="TEXT", help="Stop string.")
+    chunk_size: int = _f(64, identity=False, ge=1,
+                         help="Items generated (and saved) per step; smaller = finer resume.")
+    score_truncated: bool = _f(False, identity=True, help="Score completions that hit --max-tokens as answers.")
+    backend_options: dict[str, Any] = _f(identity="engine_options", factory=dict, metavar="K=V,...",
+                                         help="Engine options, e.g. tensor_parallel_size=2,max_model_len=4096 (vllm) "
+                                         "or timeout=600,max_retries=8 (openai).")
+    # shortcuts into backend_options (moved there by __post_init__, so they count through engine_options)
+    batch_size: int | None = _f(None, identity=False, ge=1,
+                                help="hf backend: sequences per generate batch (backend_options batch_size).")
+    dtype: str | None = _f(None, identity=False,
+                           help="Model dtype: auto, float32, bfloat16, float16 (backend_options dtype).")
     # --backend openai: replicas (each ending in /v1), requests in flight, where the key is read from
-    base_url: tuple[str, ...] = _f((), identity=False)
-    concurrency: int | None = _f(None, identity=False)  # None = 64 per replica
-    api_key_env: str = _f("OPENAI_API_KEY", identity=False)
-    chat_template_kwargs: dict[str, Any] = _f(identity=True, factory=dict)
-    skip_base: bool = _f(False, identity=False)  # with --lora: generate with the adapters only (no base rows)
+    base_url: tuple[str, ...] = _f((), identity=False, multiple=True, metavar="URL",
+                                   help="--backend openai: server base URL ending in /v1; repeat for replicas.")
+    concurrency: int | None = _f(None, identity=False, ge=1,
+                                 help="--backend openai: requests in flight (default 64 per replica).")
+    api_key_env: str = _f("OPENAI_API_KEY", identity=False,
+                          help="Environment variable holding the API key (never written anywhere).")
+    chat_template_kwargs: dict[str, Any] = _f(identity=True, factory=dict, metavar="K=V,...",
+                                              help="Passed to the chat template, e.g. enable_thinking=false.")
+    skip_base: bool = _f(False, identity=False, help="With --lora: generate with the adapters only (no base rows).")
 
     def __post_init__(self) -> None:
-        self.lora = tuple(self.lora or ())
-        self.verifiers = tuple(self.verifiers or ())
-        self.stop = tuple(self.stop or ())
-        self.columns = dict(self.columns or {})
-        self.base_url = (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url or ())
-        self.chat_template_kwargs = dict(self.chat_template_kwargs or {})
-        if self.backend not in BACKENDS:
-            raise ReasonkitError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
-        if self.split not in ("test", "train"):
-            raise ReasonkitError(f"--split {self.split!r}: choose test or train")
-        if self.limit is not None and self.limit < 1:
-            raise ReasonkitError(f"--limit {self.limit}: must be at least 1 (--limit all for every item)")
-        if self.n < 1:
-            raise ReasonkitError(f"--n {self.n}: must be at least 1 sample per item")
-        if self.temperature < 0:
-            raise ReasonkitError(f"--temperature {self.temperature}: must be >= 0 (0 = greedy)")
+        for name in ("lora", "verifiers", "stop", "base_url"):  # a YAML / Python string is one entry
+            value = getattr(self, name)
+            setattr(self, name, (value,) if isinstance(value, str) else value)
+        for name in ("columns", "backend_options", "chat_template_kwargs"):
+            if getattr(self, name) is None:
+                setattr(self, name, {})
+        check_fields(self, label=_flag_label)  # types, Literal choices and bounds of every field
+        for name in ("lora", "verifiers", "stop", "base_url"):
+            setattr(self, name, tuple(getattr(self, name) or ()))
+        self.columns, self.chat_template_kwargs = dict(self.columns), dict(self.chat_template_kwargs)
+        self.backend_options = dict(self.backend_options)
+        for name in ("batch_size", "dtype"):  # shortcuts: an explicit backend option wins
+            if getattr(self, name):
+                self.backend_options.setdefault(name, getattr(self, name))
+            setattr(self, name, None)
         if self.temperature == 0 and self.n > 1:
             raise ReasonkitError(f"--n {self.n} with --temperature 0 gives {self.n} identical greedy samples; "
                                  "set --temperature (e.g. 0.7) for pass@k, or --n 1")
-        if not 0 < self.top_p <= 1:
-            raise ReasonkitError(f"--top-p {self.top_p}: must be in (0, 1]")
-        if self.max_tokens < 1:
-            raise ReasonkitError(f"--max-tokens {self.max_tokens}: must be at least 1")
-        if self.chunk_size < 1:
-            raise ReasonkitError(f"chunk_size {self.chunk_size}: must be at least 1")
-        if self.few_shot < 0:
-            raise ReasonkitError(f"--few-shot {self.few_shot}: must be >= 0")
         if self.benchmark == "custom" and not self.data:
             raise ReasonkitError("--benchmark custom needs --data PATH (JSONL, parquet, CSV or a hub id)")
         if self.benchmark == "custom" and not self.verifiers:
@@ -101,11 +130,7 @@ class EvalConfig:
                 raise ReasonkitError(f"--lora {spec}: the name 'base' is reserved for the model without adapter")
             if name in names:
                 raise ReasonkitError(f"--lora {spec}: two adapters named {name!r}; name them with --lora NAME=PATH")
-            p = Path(path).expanduser()
-            if not p.is_dir():
-                raise ReasonkitError(f"--lora {path}: adapter directory does not exist")
-            if not (p / "adapter_config.json").is_file():
-                raise ReasonkitError(f"--lora {path}: no adapter_config.json (not a peft LoRA adapter)")
+            check_adapter_dir(path, "--lora")
             names.append(name)
         if self.model is not None:
             text = str(self.model)
@@ -129,8 +154,6 @@ class EvalConfig:
             return
         if not self.base_url:
             raise ReasonkitError("--backend openai needs --base-url http://HOST:PORT/v1 (repeat it for replicas)")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise ReasonkitError(f"--concurrency {self.concurrency}: must be at least 1")
         if not self.api_key_env.isidentifier():
             raise ReasonkitError(f"--api-key-env {self.api_key_env!r}: give the NAME of an environment variable")
         for spec in self.lora:
@@ -150,10 +173,8 @@ class EvalConfig:
         return [(n, str(Path(p).expanduser().resolve())) for n, p in map(parse_adapter, self.lora)]
 
     def run_dir(self) -> Path:
-        if self.output:
-            return Path(self.output).expanduser()
-        model = Path(str(self.model)).name if self.model else "default"
-        return Path("runs") / "eval" / f"{self.benchmark}-{model.replace('.gguf', '')}"
+        """``--output``, else ``runs/eval/<benchmark>-<model>`` (:func:`reasonkit.config_cli.run_dir`)."""
+        return run_dir("eval", self.output, self.benchmark, self.model)
 
     def engine_options(self) -> dict[str, Any]:
         """The keyword options of ``get_backend``: ``backend_options`` plus the server flags."""
@@ -178,6 +199,38 @@ class EvalConfig:
         """A config from a mapping of field names; an unknown key is refused with "did you mean"."""
         check_keys(d, (f.name for f in fields(cls)), where)
         return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **flags: Any) -> "EvalConfig":
+        """The config of a YAML file (keys = field names) with ``flags`` (field values) laid over it.
+        An unknown key or a value of the wrong type / outside its bounds is one line naming the file;
+        the invariants between fields are checked once the flags are in."""
+        data = read_yaml(path)
+        where = f"config {path}"
+        check_keys(data, (f.name for f in fields(cls)), where)
+        probe = cls.__new__(cls)  # the file's values alone, held to their annotations
+        for f in fields(cls):
+            default = f.default_factory() if f.default_factory is not MISSING else f.default
+            setattr(probe, f.name, data.get(f.name, default))
+        try:
+            check_fields(probe, label=lambda name, v: f"{name} = {v!r}")
+        except ReasonkitError as exc:
+            raise ReasonkitError(f"{where}: {exc.message}") from None
+        return cls(**{**data, **flags})
+
+    def to_yaml(self, path: str | Path) -> Path:
+        """Write the resolved config (``to_dict``) as YAML: ``reasonkit eval --config`` re-runs it."""
+        import yaml
+
+        from ..files import write_text
+
+        path = Path(path)
+        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        return path
+
+
+def _flag_label(name: str, value: Any) -> str:
+    return f"--{name.replace('_', '-')} {value!r}"
 
 
 # Record keys whose change makes saved completions or verdicts invalid for the new run: resume refuses a

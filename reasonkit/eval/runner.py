@@ -203,6 +203,7 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
     record = _config_record(config, bench, model_label, resolved)
     previous = _previous_summary(rundir) if rundir.exists() else {}
     kept = rundir.prepare(record, RESUME_KEYS, config.n)
+    config.to_yaml(rundir.path / "config.yaml")  # the resolved config: `reasonkit eval --config` re-runs it
     _refuse_changed_items(kept, items, getattr(bench, "source", None) or config.data, rundir)
     done = {(r["item_id"], r["adapter"]) for r in kept}
     total = sum((it["id"], a) not in done for it in items for a in adapters)  # prompts left to generate

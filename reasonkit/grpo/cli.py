@@ -28,47 +28,9 @@ except ModuleNotFoundError as exc:  # config module not there yet: leave `train`
         raise
     raise ModuleNotFoundError(str(exc), name=__name__) from exc
 
-# One-line help per flag (the semantics are documented on TrainConfig and in docs/train.md).
-_HELP = {
-    "model": "Hub id or local directory. Default: the embedded SmolLM2-135M-Instruct.",
-    "dtype": "auto | bf16 | fp32.",
-    "lora_r": "LoRA rank; 0 = full fine-tuning.",
-    "lora_target_modules": "Modules that get LoRA (or all-linear).",
-    "dataset": "countdown | gsm8k | math500 | custom (with --data) | rg:TASK[:difficulty=0,size=N,KEY=V] "
-               "(reasoning-gym).",
-    "data": "Data file or hub:org/name (custom, or to replace a built-in's data).",
-    "rewards": "Weighted verifiers, e.g. countdown+0.5*format. Default: the data set's.",
-    "prefill": "Assistant pre-fill of every prompt ('' removes the benchmark's).",
-    "group_size": "Completions per prompt (G).",
-    "prompts_per_step": "Prompts per optimiser step over all processes (default 2).",
-    "batch_size": "Completions per step (= prompts_per_step x group_size); give one of the two.",
-    "max_steps": "Generation batches to train on.",
-    "max_tokens": "Max new tokens per completion.",
-    "num_iterations": "mu: optimiser updates per generation batch.",
-    "loss_type": "grpo | bnpo | dapo | dr_grpo.",
-    "scale_rewards": "group | batch | none (Dr. GRPO).",
-    "zero_variance": "keep | skip groups whose rewards are all equal.",
-    "beta": "KL weight; 0 runs no reference model.",
-    "kl_estimator": "weighted_k3 (k3 x ratio: reverse-KL gradient, TRL's default) | k3 (DeepSeekMath's).",
-    "importance_sampling_level": "token (GRPO) | sequence (GSPO; use with --loss-type grpo, small --epsilon).",
-    "backend": "Rollouts on hf (the live policy), vllm (engine in this process) or vllm-server (--base-url; "
-               "needs LoRA).",
-    "vllm_sync": "auto | weights (merged, loaded into the engine in place; vllm) | adapter (a new LoRA id).",
-    "base_url": "vllm-server: the base URL of the server (or of each replica) ending in /v1",
-    "importance_sampling": "auto (token_truncate on vllm-server, else none) | none | token_truncate | "
-                           "token_mask | sequence_truncate | sequence_mask.",
-    "backend_options": "Engine options, e.g. gpu_memory_utilization=0.3,max_model_len=2048.",
-    "output": "Run directory (default runs/train/<dataset>-<model>).",
-    "save_steps": "Checkpoint every N steps (0 = only at the end).",
-    "eval_steps": "Evaluate on eval_split every N steps (0 = never).",
-    "report_to": "none | tensorboard | wandb.",
-}
-_SKIP = {"resume"}  # handled by hand: --resume alone means "latest"
-_LISTS = {"lora_target_modules", "report_to", "base_url"}  # comma-separated on the command line
-_DICTS = {"columns", "backend_options"}  # KEY=VALUE,KEY=VALUE (values read as YAML scalars)
-
-
-_OPTIONS = field_options(TrainConfig, help=_HELP, skip=_SKIP, lists=_LISTS, dicts=_DICTS)
+# Every TrainConfig field is a flag, its help and form (lists, pairs) from the field's metadata; resume
+# (metadata cli: False) is the hand-written --resume [PATH] below.
+_OPTIONS = field_options(TrainConfig)
 
 
 def _run(config_file: str | None, resume: str | None, quiet: bool, overrides: dict[str, Any]) -> None:

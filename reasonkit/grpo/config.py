@@ -27,56 +27,20 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..config_cli import check_fields, read_yaml, run_dir
 from ..errors import ReasonkitError, check_keys
-from .config_checks import ConfigError, check_batch, check_numbers
-from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
+from .config_checks import (ConfigError, _did_you_mean, check_batch, check_choices, check_data, check_numbers,
+                            check_server)
 
-# the rollout engines: the in-process hf / vllm backends, or a vLLM server (a training choice, unlike eval's)
-BACKENDS = ("hf", "vllm", "vllm-server")
-VLLM_SYNC = ("auto", "weights", "adapter")  # how the engine gets the new policy (reasonkit.grpo.vllm_sync)
-DTYPES = ("auto", "bf16", "fp32")
-TRACKERS = ("none", "tensorboard", "wandb")
-# transformers.get_scheduler names (listed here so that reading a config does not import transformers)
-LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
-                 "polynomial", "inverse_sqrt")
-DATASETS = ("countdown", "gsm8k", "math500", "custom")
 # The reward each built-in data set trains on when ``rewards`` is not given.
 DEFAULT_REWARDS = {"countdown": "countdown+format", "gsm8k": "gsm8k+0.5*format", "math500": "math+0.5*format"}
-
-
-def _known_dataset(name: str) -> bool:
-    return name.startswith("rg:") or name in _dataset_names()
-
-
-def _dataset_names() -> tuple[str, ...]:
-    """The eval harness's benchmark names (its registry is light to import), else the built-in list."""
-    try:
-        from reasonkit.eval.benchmarks import benchmark_names
-    except ImportError:
-        return DATASETS
-    return tuple(benchmark_names())
-
-
-def _did_you_mean(name: str, choices: tuple[str, ...] | list[str], kind: str) -> str:
-    from reasonkit.verifiers.base import did_you_mean  # stdlib only; imported lazily all the same
-
-    return str(did_you_mean(name, tuple(choices), kind))
-
-
-# Field kinds for type checks of YAML values (click already types the flags).
-_INT = {"lora_r", "lora_alpha", "group_size", "prompts_per_step", "batch_size", "per_device_batch_size",
-        "gradient_accumulation_steps", "max_steps", "max_tokens", "num_iterations", "seed", "save_steps",
-        "eval_steps", "eval_limit", "log_completions_steps", "logging_steps", "save_total_limit"}
-_FLOAT = {"lora_dropout", "temperature", "top_p", "learning_rate", "weight_decay", "warmup", "max_grad_norm",
-          "epsilon", "epsilon_high", "beta", "importance_sampling_cap"}
-_BOOL = {"raw", "mask_truncated", "score_truncated", "gradient_checkpointing"}
 
 
 @dataclass
 class TrainConfig:
     # --- model -------------------------------------------------------------------------------------
     model: str | None = field(
-        default=None, metadata={"help": "hub id or local dir; None = the embedded SmolLM2-135M-Instruct"})
+        default=None, metadata={"help": "hub id or local directory; None = the embedded SmolLM2-135M-Instruct"})
     dtype: str = field(
         default="auto", metadata={"help": "auto (bf16 on a GPU that supports it, else fp32) | bf16 | fp32"})
     gradient_checkpointing: bool = field(
@@ -88,11 +52,12 @@ class TrainConfig:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA branch"})
     lora_target_modules: Any = field(
-        default=("q_proj", "k_proj", "v_proj", "o_proj"), metadata={"help": "modules that get LoRA: a list, or peft's 'all-linear'"})
+        default=("q_proj", "k_proj", "v_proj", "o_proj"),
+        metadata={"help": "modules that get LoRA: a list, or peft's 'all-linear'", "list": True})
     # --- data and rewards -----------------------------------------------------------------------------
     dataset: str = field(
         default="countdown", metadata={"help": "a benchmark of the eval harness: countdown | gsm8k | math500 | custom "
-                                              "| rg:TASK[:difficulty=0,size=N,...] (reasoning-gym)"})
+                                              "(with data) | rg:TASK[:difficulty=0,size=N,KEY=V] (reasoning-gym)"})
     data: str | None = field(
         default=None, metadata={"help": "file / hub id for custom (or to replace a built-in's data)"})
     split: str = field(default="train", metadata={"help": "training split; periodic evaluation uses eval_split"})
@@ -105,18 +70,20 @@ class TrainConfig:
     raw: bool = field(default=False, metadata={"help": "plain-text prompt, no chat template (base models)"})
     constant_prompt: bool = field(default=False, metadata={"help": "accept a template with no {field}"})
     rewards: str | None = field(
-        default=None, metadata={"help": "e.g. 'countdown+0.5*format'; None = the data set's default reward"})
+        default=None, metadata={"help": "weighted verifiers, e.g. 'countdown+0.5*format'; None = the data set's "
+                                       "default reward"})
     # --- GRPO -------------------------------------------------------------------------------------------
     group_size: int = field(default=4, metadata={"help": "completions per prompt (G)"})
     prompts_per_step: int | None = field(
         default=None, metadata={"help": "prompts per optimiser step, all processes (default 2)"})
     batch_size: int | None = field(
-        default=None, metadata={"help": "completions per optimiser step = prompts_per_step * group_size"})
+        default=None, metadata={"help": "completions per optimiser step = prompts_per_step * group_size; give one "
+                                       "of the two"})
     per_device_batch_size: int | None = field(
         default=None, metadata={"help": "completions per micro-batch on one process (derived if None)"})
     gradient_accumulation_steps: int = field(
         default=1, metadata={"help": "micro-batches per optimiser step on each process"})
-    max_steps: int = field(default=10, metadata={"help": "optimiser steps (generation batches) to train"})
+    max_steps: int = field(default=10, metadata={"help": "optimiser steps (generation batches) to train on"})
     max_tokens: int = field(default=128, metadata={"help": "completion length limit (new tokens)"})
     temperature: float = field(
         default=1.0, metadata={"help": "sampling temperature of the rollouts (log-probs use the same)"})
@@ -130,7 +97,8 @@ class TrainConfig:
     kl_estimator: str = field(
         default="weighted_k3", metadata={"help": "weighted_k3 (reverse-KL gradient, TRL's default) | k3 (the paper's)"})
     importance_sampling_level: str = field(
-        default="token", metadata={"help": "token (GRPO) | sequence (GSPO: one ratio per completion)"})
+        default="token", metadata={"help": "token (GRPO) | sequence (GSPO: one ratio per completion; use with "
+                                          "loss_type grpo and a small epsilon)"})
     num_iterations: int = field(default=1, metadata={"help": "mu: optimiser passes over each generation batch"})
     scale_rewards: str = field(default="group", metadata={"help": "group | batch | none (Dr. GRPO)"})
     loss_type: str = field(
@@ -148,8 +116,10 @@ class TrainConfig:
         default="constant", metadata={"help": "transformers scheduler name: constant, linear, cosine, ..."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm; 0 = no clipping"})
     # --- generation backend ---------------------------------------------------------------------------
-    backend: str = field(default="hf", metadata={"help": "hf | vllm (in the same job) | vllm-server (--base-url)"})
-    backend_options: dict = field(default_factory=dict, metadata={"help": "options for the generation backend, e.g. gpu_memory_utilization=0.3"})
+    backend: str = field(default="hf", metadata={"help": "rollouts on hf (the live policy), vllm (an engine in this "
+                                                         "job) or vllm-server (base_url; needs LoRA)"})
+    backend_options: dict = field(default_factory=dict, metadata={
+        "help": "options for the generation backend, e.g. gpu_memory_utilization=0.3,max_model_len=2048"})
     base_url: tuple = field(default=(), metadata={"help": "vllm-server: base URL(s) ending in /v1, comma-separated"})
     vllm_sync: str = field(default="auto", metadata={"help": "engine sync after each step: auto (weights on vllm, "
                            "adapter on vllm-server) | weights (merged, loaded in place) | adapter (a new LoRA id)"})
@@ -173,13 +143,17 @@ class TrainConfig:
     logging_steps: int = field(default=1, metadata={"help": "write metrics every N steps"})
     log_completions_steps: int = field(
         default=10, metadata={"help": "sample completions to the log every N steps (0 = never)"})
-    report_to: Any = field(default="none", metadata={"help": "none | tensorboard | wandb, or a list of them"})
-    resume: Any = field(
-        default=None, metadata={"help": "None, 'latest' (newest checkpoint in output) or a checkpoint directory"})
+    report_to: Any = field(default="none",
+                           metadata={"help": "none | tensorboard | wandb, or a list of them", "list": True})
+    resume: Any = field(  # --resume [PATH] is written by hand in reasonkit.grpo.cli (a bare --resume = latest)
+        default=None, metadata={"cli": False,
+                                "help": "None, 'latest' (newest checkpoint in output) or a checkpoint directory"})
 
     # ----------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        self._check_types()
+        check_fields(self, ConfigError)  # types (from the annotations), Literal choices, bounds
+        if self.resume is not None and not isinstance(self.resume, (str, bool)):
+            raise ConfigError(f"resume = {self.resume!r}: use 'latest' or a checkpoint directory")
         if isinstance(self.lora_target_modules, (list, tuple)):
             self.lora_target_modules = tuple(str(m) for m in self.lora_target_modules)
         self.columns = dict(self.columns or {})
@@ -191,15 +165,15 @@ class TrainConfig:
         elif self.resume is False:
             self.resume = None
         self.base_url = (self.base_url,) if isinstance(self.base_url, str) else tuple(self.base_url or ())
-        self._check_choices()
+        check_choices(self)
         self._take_init_adapter()
-        self._check_server()
+        check_server(self)
         from reasonkit.eval.backends import check_option_values
 
         check_option_values(self.backend_options)
         check_numbers(self)
         check_batch(self)
-        self._check_data()
+        check_data(self)
         self._check_rewards()
         from .heldout import check_eval_verifiers  # held-out signal
 
@@ -215,102 +189,6 @@ class TrainConfig:
             self.lora_r, self.lora_alpha, self.lora_target_modules = adapter_shape(self.init_adapter)
         except ReasonkitError as exc:
             raise ConfigError(f"init_adapter: {exc}") from None
-
-    def _check_types(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if v is None:
-                continue
-            if f.name in _INT and (isinstance(v, bool) or not isinstance(v, int)):
-                raise ConfigError(f"{f.name} = {v!r}: must be a whole number")
-            if f.name in _FLOAT:
-                if isinstance(v, bool) or not isinstance(v, (int, float)):
-                    raise ConfigError(f"{f.name} = {v!r}: must be a number")
-                if not math.isfinite(v):
-                    raise ConfigError(f"{f.name} = {v!r}: must be a finite number")
-                setattr(self, f.name, float(v))
-            if f.name in _BOOL and not isinstance(v, bool):
-                raise ConfigError(f"{f.name} = {v!r}: must be true or false")
-        for name in ("columns", "backend_options"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
-                raise ConfigError(f"{name} = {getattr(self, name)!r}: must be a mapping (key: value)")
-        for name in ("model", "dataset", "data", "split", "eval_split", "template", "system", "prefill",
-                     "rewards", "output", "dtype", "scale_rewards", "loss_type", "zero_variance", "backend",
-                     "vllm_sync",
-                     "lr_scheduler", "kl_estimator", "importance_sampling_level"):
-            v = getattr(self, name)
-            if v is not None and not isinstance(v, str):
-                raise ConfigError(f"{name} = {v!r}: must be a string")
-        if self.resume is not None and not isinstance(self.resume, (str, bool)):
-            raise ConfigError(f"resume = {self.resume!r}: use 'latest' or a checkpoint directory")
-
-    def _check_choices(self) -> None:
-        for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
-                              ("zero_variance", ZERO_VARIANCE), ("backend", BACKENDS), ("dtype", DTYPES),
-                              ("vllm_sync", VLLM_SYNC),
-                              ("kl_estimator", KL_ESTIMATORS),
-                              ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
-                              ("lr_scheduler", LR_SCHEDULERS), ("dataset", _dataset_names())):
-            value = getattr(self, name)
-            if name == "dataset" and _known_dataset(value):
-                continue
-            if value not in choices:
-                raise ConfigError(f"{name}: {_did_you_mean(value, choices, name.replace('_', ' '))}")
-        if not isinstance(self.report_to, (str, tuple)):
-            raise ConfigError(f"report_to {self.report_to!r}: give a tracker name or a list of them "
-                              f"({', '.join(TRACKERS)})")
-        trackers = (self.report_to,) if isinstance(self.report_to, str) else self.report_to
-        for t in trackers:
-            if t not in TRACKERS:
-                raise ConfigError(f"report_to: {_did_you_mean(str(t), TRACKERS, 'tracker')}")
-        if "none" in trackers and len(trackers) > 1:
-            raise ConfigError(f"report_to {list(trackers)}: 'none' cannot be combined with trackers; drop it")
-        for name in ("split", "eval_split"):
-            if getattr(self, name) not in ("train", "test"):
-                raise ConfigError(f"{name} {getattr(self, name)!r}: choose train or test")
-        if not isinstance(self.lora_target_modules, (str, tuple)):
-            raise ConfigError(f"lora_target_modules {self.lora_target_modules!r}: give module names such as "
-                              "[q_proj, v_proj] or all-linear")
-        if isinstance(self.lora_target_modules, str):
-            if not self.lora_target_modules:
-                raise ConfigError("lora_target_modules is empty: list module names such as [q_proj, v_proj] "
-                                  "or use all-linear")
-        elif not self.lora_target_modules:
-            raise ConfigError("lora_target_modules is empty: list module names such as [q_proj, v_proj] "
-                              "or use all-linear")
-
-    def _check_server(self) -> None:
-        from .is_correction import check
-
-        problem = check(self.importance_sampling, self.importance_sampling_cap, self.backend)
-        if problem:
-            raise ConfigError(problem)
-        if (self.backend == "vllm-server") != bool(self.base_url):
-            raise ConfigError("--backend vllm-server needs --base-url http://HOST:PORT/v1 (and --base-url is only "
-                              "for vllm-server)")
-        if self.backend == "vllm-server" and self.vllm_sync == "weights":
-            raise ConfigError("vllm_sync weights loads the merged weights into an engine of this job; a vllm-server "
-                              "is synced by loading the adapter: use --vllm-sync adapter (or auto)")
-        if self.backend == "vllm-server" and self.lora_r == 0:
-            raise ConfigError("backend vllm-server loads the LoRA adapter on the server after every step, so it "
-                              "needs lora_r > 0; use --backend hf for full fine-tuning")
-
-    def _check_data(self) -> None:
-        if self.dataset == "custom":
-            if not self.data:
-                raise ConfigError("dataset custom needs data: a JSONL / parquet / CSV file or a hub id")
-            if not self.rewards:
-                raise ConfigError("dataset custom needs rewards, e.g. rewards: gsm8k+0.5*format")
-        if self.data and not self.data.startswith("hub:") and \
-                (self.data.startswith((".", "/", "~")) or Path(self.data).suffix) and \
-                not Path(self.data).expanduser().exists():
-            raise ConfigError(f"data {self.data}: no such file")
-        if self.model is not None and self.model.startswith((".", "/", "~")) and \
-                not Path(self.model).expanduser().exists():
-            raise ConfigError(f"model {self.model}: no such directory")
-        if self.resume not in (None, "latest") and not Path(self.resume).expanduser().is_dir():
-            raise ConfigError(f"resume {self.resume}: no such checkpoint directory (use 'latest' for the newest "
-                              "checkpoint in the output directory)")
 
     def _check_rewards(self) -> None:
         """Parse the reward expression against the verifier registry (imported only here)."""
@@ -410,10 +288,8 @@ class TrainConfig:
         return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
 
     def run_dir(self) -> Path:
-        if self.output:
-            return Path(self.output).expanduser()
-        model = Path(str(self.model)).name if self.model else "default"
-        return Path("runs") / "train" / f"{self.dataset}-{model}"
+        """``output``, else ``runs/train/<dataset>-<model>`` (:func:`reasonkit.config_cli.run_dir`)."""
+        return run_dir("train", self.output, self.dataset, self.model)
 
     # --- YAML and overrides ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -438,27 +314,7 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        import yaml
-
-        from reasonkit.files import read_text
-
-        path = Path(path)
-        try:
-            text = read_text(path, "config ", "a YAML config file")
-        except ReasonkitError as exc:  # "config PATH: <why>"
-            why = exc.message[len(f"config {path}: "):]
-            raise ConfigError(f"config {path}: cannot read it ({why})") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"config {path}{where}: not valid YAML ({problem})") from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"config {path}: must be a mapping of key: value lines, not a {type(data).__name__}")
+        data = read_yaml(path, ConfigError)  # one line starting "config PATH" for a bad file
         try:
             return cls.from_dict(data, where=f"config {path}")
         except ConfigError as exc:

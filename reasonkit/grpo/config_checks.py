@@ -1,13 +1,120 @@
-"""The numeric and batch-size invariants of :class:`reasonkit.grpo.config.TrainConfig`, as functions that
-``TrainConfig.__post_init__`` calls (kept apart so that the config module reads top to bottom). Each
-violation raises :class:`ConfigError` with a message that says the fix. Standard library only."""
+"""The invariants of :class:`reasonkit.grpo.config.TrainConfig` (choices, engine, paths, numeric ranges,
+batch sizes), as functions that ``TrainConfig.__post_init__`` calls, and the name lists they check
+against; the field definitions stay in :mod:`reasonkit.grpo.config`, the per-field type checks are
+:func:`reasonkit.config_cli.check_fields`. Each violation raises :class:`ConfigError` with a message
+that says the fix. Standard library only (the data-set registry and the sampler checks load lazily)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import ReasonkitError
+from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
 
 
 class ConfigError(ReasonkitError, ValueError):
     """A bad training configuration: one line that names the field (or file and key) and the fix."""
+
+
+# the rollout engines: the in-process hf / vllm backends, or a vLLM server (a training choice, unlike eval's)
+BACKENDS = ("hf", "vllm", "vllm-server")
+VLLM_SYNC = ("auto", "weights", "adapter")  # how the engine gets the new policy (reasonkit.grpo.vllm_sync)
+DTYPES = ("auto", "bf16", "fp32")
+TRACKERS = ("none", "tensorboard", "wandb")
+# transformers.get_scheduler names (listed here so that reading a config does not import transformers)
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
+                 "polynomial", "inverse_sqrt")
+DATASETS = ("countdown", "gsm8k", "math500", "custom")
+
+def _known_dataset(name: str) -> bool:
+    return name.startswith("rg:") or name in _dataset_names()
+
+
+def _dataset_names() -> tuple[str, ...]:
+    """The eval harness's benchmark names (its registry is light to import), else the built-in list."""
+    try:
+        from reasonkit.eval.benchmarks import benchmark_names
+    except ImportError:
+        return DATASETS
+    return tuple(benchmark_names())
+
+
+def _did_you_mean(name: str, choices: tuple[str, ...] | list[str], kind: str) -> str:
+    from reasonkit.verifiers.base import did_you_mean  # stdlib only; imported lazily all the same
+
+    return str(did_you_mean(name, tuple(choices), kind))
+
+def check_choices(cfg) -> None:
+    """Every name field is one of its choices (with "did you mean"); trackers, splits, target modules."""
+    for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
+                          ("zero_variance", ZERO_VARIANCE), ("backend", BACKENDS), ("dtype", DTYPES),
+                          ("vllm_sync", VLLM_SYNC),
+                          ("kl_estimator", KL_ESTIMATORS),
+                          ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
+                          ("lr_scheduler", LR_SCHEDULERS), ("dataset", _dataset_names())):
+        value = getattr(cfg, name)
+        if name == "dataset" and _known_dataset(value):
+            continue
+        if value not in choices:
+            raise ConfigError(f"{name}: {_did_you_mean(value, choices, name.replace('_', ' '))}")
+    if not isinstance(cfg.report_to, (str, tuple)):
+        raise ConfigError(f"report_to {cfg.report_to!r}: give a tracker name or a list of them "
+                          f"({', '.join(TRACKERS)})")
+    trackers = (cfg.report_to,) if isinstance(cfg.report_to, str) else cfg.report_to
+    for t in trackers:
+        if t not in TRACKERS:
+            raise ConfigError(f"report_to: {_did_you_mean(str(t), TRACKERS, 'tracker')}")
+    if "none" in trackers and len(trackers) > 1:
+        raise ConfigError(f"report_to {list(trackers)}: 'none' cannot be combined with trackers; drop it")
+    for name in ("split", "eval_split"):
+        if getattr(cfg, name) not in ("train", "test"):
+            raise ConfigError(f"{name} {getattr(cfg, name)!r}: choose train or test")
+    if not isinstance(cfg.lora_target_modules, (str, tuple)):
+        raise ConfigError(f"lora_target_modules {cfg.lora_target_modules!r}: give module names such as "
+                          "[q_proj, v_proj] or all-linear")
+    if isinstance(cfg.lora_target_modules, str):
+        if not cfg.lora_target_modules:
+            raise ConfigError("lora_target_modules is empty: list module names such as [q_proj, v_proj] "
+                              "or use all-linear")
+    elif not cfg.lora_target_modules:
+        raise ConfigError("lora_target_modules is empty: list module names such as [q_proj, v_proj] "
+                          "or use all-linear")
+
+
+def check_server(cfg) -> None:
+    """The rollout engine, its sync and the sampler correction agree."""
+    from .is_correction import check
+
+    problem = check(cfg.importance_sampling, cfg.importance_sampling_cap, cfg.backend)
+    if problem:
+        raise ConfigError(problem)
+    if (cfg.backend == "vllm-server") != bool(cfg.base_url):
+        raise ConfigError("--backend vllm-server needs --base-url http://HOST:PORT/v1 (and --base-url is only "
+                          "for vllm-server)")
+    if cfg.backend == "vllm-server" and cfg.vllm_sync == "weights":
+        raise ConfigError("vllm_sync weights loads the merged weights into an engine of this job; a vllm-server "
+                          "is synced by loading the adapter: use --vllm-sync adapter (or auto)")
+    if cfg.backend == "vllm-server" and cfg.lora_r == 0:
+        raise ConfigError("backend vllm-server loads the LoRA adapter on the server after every step, so it "
+                          "needs lora_r > 0; use --backend hf for full fine-tuning")
+
+
+def check_data(cfg) -> None:
+    """The data set, data file, model and resume paths are there."""
+    if cfg.dataset == "custom":
+        if not cfg.data:
+            raise ConfigError("dataset custom needs data: a JSONL / parquet / CSV file or a hub id")
+        if not cfg.rewards:
+            raise ConfigError("dataset custom needs rewards, e.g. rewards: gsm8k+0.5*format")
+    if cfg.data and not cfg.data.startswith("hub:") and \
+            (cfg.data.startswith((".", "/", "~")) or Path(cfg.data).suffix) and \
+            not Path(cfg.data).expanduser().exists():
+        raise ConfigError(f"data {cfg.data}: no such file")
+    if cfg.model is not None and cfg.model.startswith((".", "/", "~")) and \
+            not Path(cfg.model).expanduser().exists():
+        raise ConfigError(f"model {cfg.model}: no such directory")
+    if cfg.resume not in (None, "latest") and not Path(cfg.resume).expanduser().is_dir():
+        raise ConfigError(f"resume {cfg.resume}: no such checkpoint directory (use 'latest' for the newest "
+                          "checkpoint in the output directory)")
 
 
 def check_numbers(cfg) -> None:

@@ -15,7 +15,7 @@ from reasonkit.config_cli import field_options, overrides
 
 from .config import SFTConfig
 
-_OPTIONS = field_options(SFTConfig, lists=("lora_target_modules", "stop"), dicts=("columns", "backend_options"))
+_OPTIONS = field_options(SFTConfig)  # lists and pairs from the field types and metadata
 
 
 def _list_value(name: str, parts: tuple[str, ...]) -> Any:

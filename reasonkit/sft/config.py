@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from reasonkit.config_cli import check_fields, read_yaml, run_dir
 from reasonkit.errors import ReasonkitError, check_keys
+from reasonkit.models import check_adapter_dir
 
 # Fields that do not change what a run computes: they may differ when a run is continued.
 NOT_IDENTITY = ("output", "backend", "backend_options")
@@ -33,7 +35,8 @@ class SFTConfig:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
     lora_dropout: float = field(default=0.0, metadata={"help": "dropout on the LoRA branch"})
     lora_target_modules: Any = field(default="all-linear",
-                                     metadata={"help": "modules that get LoRA: a list, or peft's 'all-linear'"})
+                                     metadata={"help": "modules that get LoRA: a list, or peft's 'all-linear'",
+                                               "list": True})
     # --- data and filter --------------------------------------------------------------------------------
     dataset: str = field(default="countdown", metadata={
         "help": "a benchmark of the eval harness: countdown | gsm8k | math500 | custom | rg:TASK[:...]"})
@@ -72,6 +75,7 @@ class SFTConfig:
     output: str | None = field(default=None, metadata={"help": "run directory; default runs/sft/<dataset>-<model>"})
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types (from the annotations), Literal choices
         self.columns = dict(self.columns or {})
         self.backend_options = dict(self.backend_options or {})
         self.stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
@@ -99,8 +103,8 @@ class SFTConfig:
         if self.init_adapter is not None and self.lora_r == 0:
             raise ReasonkitError("init_adapter with lora_r = 0: full fine-tuning cannot start from an adapter; "
                                  "set lora_r > 0 or leave init_adapter out")
-        if self.init_adapter is not None and not (Path(self.init_adapter) / "adapter_config.json").is_file():
-            raise ReasonkitError(f"init_adapter {self.init_adapter}: no adapter_config.json (not a LoRA adapter)")
+        if self.init_adapter is not None:
+            check_adapter_dir(self.init_adapter, "init_adapter")
         if self.from_samples is not None and not Path(self.from_samples).is_file():
             raise ReasonkitError(f"from_samples {self.from_samples}: no such file (an eval run's samples.jsonl)")
         self._check_names()
@@ -115,10 +119,8 @@ class SFTConfig:
                 raise ReasonkitError(f"verifier: {exc}") from None
 
     def run_dir(self) -> Path:
-        if self.output:
-            return Path(self.output).expanduser()
-        model = Path(str(self.model)).name if self.model else "default"
-        return Path("runs") / "sft" / f"{self.dataset.replace(':', '_')}-{model}"
+        """``output``, else ``runs/sft/<dataset>-<model>`` (:func:`reasonkit.config_cli.run_dir`)."""
+        return run_dir("sft", self.output, self.dataset, self.model)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -134,14 +136,4 @@ class SFTConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SFTConfig":
-        import yaml
-
-        from reasonkit.files import read_text
-
-        try:
-            data = yaml.safe_load(read_text(Path(path), expected="a YAML config")) or {}
-        except yaml.YAMLError as exc:
-            raise ReasonkitError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise ReasonkitError(f"{path}: expected a mapping of field names to values")
-        return cls.from_dict(data, where=str(path))
+        return cls.from_dict(read_yaml(path), where=f"config {path}")
