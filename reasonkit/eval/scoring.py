@@ -55,3 +55,40 @@ def score_completion(verifiers: dict[str, Any], completion: str, finish_reason: 
         out[f"{name}.reason"] = v.reason
         out[f"{name}.details"] = v.details
     return out
+
+
+def reference_fields(verifiers: dict[str, Any]) -> list[str]:
+    """The item fields the verifiers read, saved with each row (``reference``) for ``--rescore``."""
+    return sorted({f for v in verifiers.values() for f in v.fields})
+
+
+def batch_rows(plan: Any, batch: Any, served: dict[str, Any]) -> list[dict[str, Any]]:
+    """The samples.jsonl rows of one generated batch (:class:`reasonkit.eval.generate.Batch`), scored.
+
+    A failed request is saved as an error row (:func:`reasonkit.eval.engine_io.error_row_fields`),
+    never scored, and generated again by the next run. The verifiers see ``completion + stop_string``.
+    """
+    from .engine_io import error_row_fields
+    from .identity import item_fingerprint
+
+    bench, config = plan.bench, plan.config
+    refs_fields = reference_fields(plan.verifiers)
+    extra = served.get(batch.adapter, {})
+    rows = []
+    for it, out in zip(batch.items, batch.outputs):
+        fingerprint = item_fingerprint(it)
+        for s, comp in enumerate(out.completions):
+            row = {"benchmark": bench.name, "item_id": it["id"], "model": plan.model_label,
+                   "adapter": batch.adapter, "sample": s, "prompt": out.prompt,
+                   "completion": comp.text, "num_tokens": comp.num_tokens,
+                   "finish_reason": comp.finish_reason,
+                   "reference": {f: it[f] for f in refs_fields}, "item_fingerprint": fingerprint, **extra}
+            if comp.error is not None:  # a failed request: saved, never scored, retried next run
+                row.update(error_row_fields(comp.error))
+            else:
+                if comp.stop_string:
+                    row["stop_string"] = comp.stop_string
+                row.update(score_completion(plan.verifiers, comp.text + (comp.stop_string or ""),
+                                            comp.finish_reason, it, bench.score_prefix, config.score_truncated))
+            rows.append(row)
+    return rows
