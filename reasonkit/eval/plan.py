@@ -23,7 +23,7 @@ from .identity import changed_items, engine_identity
 from .scoring import resolve_all
 from .store import RunDir
 
-BASE = "base"
+from ..records import BASE  # noqa: E402
 DEFAULT_MODEL_LABEL = "default:SmolLM2-135M-Instruct"
 
 

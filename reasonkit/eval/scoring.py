@@ -17,6 +17,7 @@ import math
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
+from ..records import Row
 
 VERDICT_FIELDS = ("score", "correct", "extracted", "reason", "details")
 
@@ -62,7 +63,7 @@ def reference_fields(verifiers: dict[str, Any]) -> list[str]:
     return sorted({f for v in verifiers.values() for f in v.fields})
 
 
-def batch_rows(plan: Any, batch: Any, served: dict[str, Any]) -> list[dict[str, Any]]:
+def batch_rows(plan: Any, batch: Any, served: dict[str, Any]) -> list[Row]:
     """The samples.jsonl rows of one generated batch (:class:`reasonkit.eval.generate.Batch`), scored.
 
     A failed request is saved as an error row (:func:`reasonkit.eval.engine_io.error_row_fields`),
@@ -78,11 +79,10 @@ def batch_rows(plan: Any, batch: Any, served: dict[str, Any]) -> list[dict[str, 
     for it, out in zip(batch.items, batch.outputs):
         fingerprint = item_fingerprint(it)
         for s, comp in enumerate(out.completions):
-            row = {"benchmark": bench.name, "item_id": it["id"], "model": plan.model_label,
-                   "adapter": batch.adapter, "sample": s, "prompt": out.prompt,
-                   "completion": comp.text, "num_tokens": comp.num_tokens,
-                   "finish_reason": comp.finish_reason,
-                   "reference": {f: it[f] for f in refs_fields}, "item_fingerprint": fingerprint, **extra}
+            row = Row(benchmark=bench.name, item_id=it["id"], model=plan.model_label, adapter=batch.adapter,
+                      sample=s, prompt=out.prompt, completion=comp.text, num_tokens=comp.num_tokens,
+                      finish_reason=comp.finish_reason, reference={f: it[f] for f in refs_fields},
+                      item_fingerprint=fingerprint, **extra)
             if comp.error is not None:  # a failed request: saved, never scored, retried next run
                 row.update(error_row_fields(comp.error))
             else:

@@ -16,9 +16,10 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from ..models import adapter_has_weights
+from ..records import Summary
 from .engine_io import failure_counts, is_error
 from .metrics import adapter_metrics
-from .plan import BASE
+from ..records import BASE
 
 
 def versions() -> dict[str, str | None]:
@@ -77,7 +78,7 @@ def merge_timing(previous: dict[str, Any], timing: dict[str, Any], generated: in
 
 def summarize(rows: list[dict[str, Any]], bench: Any, n: int, adapters: Sequence[str],
               adapter_paths: dict[str, str], config_record: dict[str, Any], seed: int,
-              extra: dict[str, Any]) -> dict[str, Any]:
+              extra: dict[str, Any]) -> Summary:
     by_adapter: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_adapter[r["adapter"]].append(r)
@@ -87,7 +88,7 @@ def summarize(rows: list[dict[str, Any]], bench: Any, n: int, adapters: Sequence
         if name != BASE and identical_to_base(rows, name) and adapter_has_weights(paths.get(name, "")):
             warnings.append(f"adapter {name!r} ({paths.get(name)}) has non-zero LoRA weights but its output is "
                             "identical to the base model on every prompt: the adapter was probably not applied")
-    return {
+    return Summary({
         "benchmark": bench.describe(),
         "primary_verifier": bench.verifiers[0],
         # error rows (failed requests) are counted in "failures", never scored
@@ -100,4 +101,4 @@ def summarize(rows: list[dict[str, Any]], bench: Any, n: int, adapters: Sequence
         "versions": versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **extra,
-    }
+    })
