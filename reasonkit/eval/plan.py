@@ -17,13 +17,13 @@ from typing import Any
 
 from ..errors import ReasonkitError
 from ..files import read_json
+from ..records import BASE
 from .benchmarks import Benchmark, configure_benchmark
 from .config import RESUME_KEYS, EvalConfig
 from .identity import changed_items, engine_identity
 from .scoring import resolve_all
 from .store import RunDir
 
-from ..records import BASE  # noqa: E402
 DEFAULT_MODEL_LABEL = "default:SmolLM2-135M-Instruct"
 
 
