@@ -78,9 +78,11 @@ def run_job(args, setting: str, cpus: list[int], out: Path) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"the job failed (exit {proc.returncode}): {proc.stderr.strip()[-600:]}")
-    summary = json.loads((out / "summary.json").read_text())
-    return {"wall_s": round(wall, 1), "backend": summary.get("backend"), "load_before": round(load, 2), "busy_share_before": share,
-            "tokens": (summary.get("timing") or {}).get("completion_tokens")}
+    from reasonkit.eval.store import read_summary
+
+    summary = read_summary(out / "summary.json")
+    return {"wall_s": round(wall, 1), "backend": summary.backend, "load_before": round(load, 2), "busy_share_before": share,
+            "tokens": summary.timing.get("completion_tokens")}
 
 
 def start_busy(kind: str, cpus: list[int]) -> subprocess.Popen:

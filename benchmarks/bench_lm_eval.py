@@ -119,28 +119,30 @@ def main() -> None:
     print(f"reasonkit eval ({args.limit} items, hf, dtype {args.rk_dtype}, batch {args.batch_size}) ...", flush=True)
     rk_wall = run(rk_cmd, env)[0]
     print(f"  {rk_wall:.1f} s", flush=True)
-    rk_rows = [json.loads(x) for x in (rk_dir / "samples.jsonl").read_text().splitlines()]
-    rk_summary = json.loads((rk_dir / "summary.json").read_text())
+    from reasonkit.eval.store import read_samples, read_summary
+
+    rk_rows = read_samples(rk_dir / "samples.jsonl")[0]
+    rk_summary = read_summary(rk_dir / "summary.json")
     def write(lm_runs: dict) -> None:
         from reasonkit.eval.backends.base import cpu_has_fast_bf16
 
         n = args.limit
-        base = rk_summary["adapters"]["base"]
+        base = rk_summary.adapter("base")
         result = {
             "items": n, "max_tokens": args.max_tokens, "batch_size": args.batch_size, "device": args.device,
             "model": "SmolLM2-135M-Instruct (embedded)", "reasonkit_dtype": args.rk_dtype,
             "reasonkit_wall_s": round(rk_wall, 2),
-            "reasonkit_engine_start_s": round(rk_summary["timing"]["engine_start_s"], 2),
-            "reasonkit_generation_s": round(rk_summary["timing"]["generation_s"], 2),
-            "reasonkit_tokens_per_s": round(rk_summary["timing"].get("tokens_per_s", 0.0), 1),
-            "reasonkit_accuracy_strict_with_truncation_policy": base["verifiers"]["gsm8k"]["accuracy"],
-            "truncation_rate": base["truncation_rate"], "mean_completion_tokens": base["mean_completion_tokens"],
+            "reasonkit_engine_start_s": round(rk_summary.timing["engine_start_s"], 2),
+            "reasonkit_generation_s": round(rk_summary.timing["generation_s"], 2),
+            "reasonkit_tokens_per_s": round(rk_summary.timing.get("tokens_per_s", 0.0), 1),
+            "reasonkit_accuracy_strict_with_truncation_policy": base.verifier("gsm8k").accuracy,
+            "truncation_rate": base.truncation_rate, "mean_completion_tokens": base.mean_completion_tokens,
             "lm_eval": lm_runs,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; load average "
                        f"{os.getloadavg()[0]:.1f} at the end",
             "rk_auto_dtype": ("bf16: this CPU reports native bf16 instructions" if cpu_has_fast_bf16()
                               else "fp32: this CPU reports no native bf16 instructions"),
-            "versions": rk_summary["versions"] | {"lm_eval": _version("lm_eval")},
+            "versions": rk_summary.versions | {"lm_eval": _version("lm_eval")},
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
         header = "| | reasonkit (dtype " + args.rk_dtype + ") | " + " | ".join(

@@ -64,9 +64,11 @@ def same_form(rows: list[dict], verifier: str, examples: int = 3) -> dict:
     answer texts."""
     from reasonkit.eval.report import sign_test
 
-    first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
+    from reasonkit.records import as_rows
+
+    first = {(r.adapter, r.item_id): r for r in as_rows(rows) if r.get("sample", 0) == 0}
     items = [i for (m, i), r in first.items() if m == "base" and shows_equation(r) and ("adapter", i) in first]
-    right = {(m, i): bool(first[(m, i)].get(f"{verifier}.correct")) for i in items for m in ("base", "adapter")}
+    right = {(m, i): bool(first[(m, i)].correct(verifier)) for i in items for m in ("base", "adapter")}
     base_only = [i for i in items if right[("base", i)] and not right[("adapter", i)]]
     adapter_only = [i for i in items if right[("adapter", i)] and not right[("base", i)]]
     return {"items": len(items),

@@ -96,8 +96,10 @@ def common(a) -> list[str]:
     return args + (["--model", a.model] if a.model else [])
 
 
-def summary(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())
+def summary(run: Path):
+    from reasonkit.eval.store import read_summary
+
+    return read_summary(run / "summary.json")  # a reasonkit.records.Summary
 
 
 def rows_of(run: Path) -> list[dict]:
@@ -114,9 +116,10 @@ def survey(a, data, work: Path) -> list[dict]:
             run = work / "survey" / f"{name}-{label}"
             reasonkit("eval", "-b", "countdown", "--data", str(data[name]["train"]), "--backend", "hf", "--limit",
                       str(a.survey_items), "--n", str(n), "--temperature", str(temp), "-q", "-o", str(run), *common(a))
-            m = summary(run)["adapters"]["base"]["verifiers"]["countdown"]
-            row["pass@1" if label == "greedy" else f"pass@{a.survey_k}"] = m.get(f"pass@{n}", m.get("accuracy"))
-            row[f"truncated_{label}"] = summary(run)["adapters"]["base"].get("truncation_rate")
+            m = summary(run).metrics("base", "countdown")
+            row["pass@1" if label == "greedy" else f"pass@{a.survey_k}"] = m.pass_at(n) if f"pass@{n}" in m \
+                else m.accuracy
+            row[f"truncated_{label}"] = summary(run).adapter("base").truncation_rate
         out.append(row)
     return out
 
@@ -172,10 +175,12 @@ def same_form(rows: list[dict], adapter: str) -> dict:
     """Base vs ``adapter`` on the items where both wrote a well-formed equation (first sample of each)."""
     from reasonkit.eval.report import sign_test
 
-    first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
+    from reasonkit.records import as_rows
+
+    first = {(r.adapter, r.item_id): r for r in as_rows(rows) if r.get("sample", 0) == 0}
     items = [i for (m, i), r in first.items() if m == "base" and (adapter, i) in first
-             and r.get("countdown.reason") not in FORMLESS and first[(adapter, i)].get("countdown.reason") not in FORMLESS]
-    right = {(m, i): first[(m, i)].get("countdown.correct") is True for i in items for m in ("base", adapter)}
+             and r.reason("countdown") not in FORMLESS and first[(adapter, i)].reason("countdown") not in FORMLESS]
+    right = {(m, i): first[(m, i)].correct("countdown") is True for i in items for m in ("base", adapter)}
     wins = sum(right[(adapter, i)] and not right[("base", i)] for i in items)
     losses = sum(right[("base", i)] and not right[(adapter, i)] for i in items)
     return {"items": len(items), "base": sum(right[("base", i)] for i in items) / max(1, len(items)),
@@ -195,9 +200,9 @@ def judge(a, heldout: Path, adapters: dict[str, Path], work: Path) -> dict:
                   "-q", "-o", str(run), *loras, *common(a))
         _, _, tests = report([run], md=str(run / "report.md"))
         s, rows = summary(run), rows_of(run)
-        acc = {m: s["adapters"][m]["verifiers"]["countdown"]["accuracy"] for m in s["adapters"]}
+        acc = {m: block.verifier("countdown").accuracy for m, block in s.adapters.items()}
         out[label] = {"accuracy": acc, "paired": tests,
-                      "truncated": {m: s["adapters"][m].get("truncation_rate") for m in s["adapters"]},
+                      "truncated": {m: block.truncation_rate for m, block in s.adapters.items()},
                       "same_form": {name: same_form(rows, name) for name in adapters}}
     return out
 

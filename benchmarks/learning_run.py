@@ -86,14 +86,15 @@ def reasonkit(*args: str) -> None:
     cli.main(list(args), standalone_mode=False)
 
 
-def summary(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())
+def summary(run: Path):
+    from reasonkit.eval.store import read_summary
+
+    return read_summary(run / "summary.json")  # a reasonkit.records.Summary
 
 
 def primary_stats(run: Path, adapter: str = "base") -> dict:
     s = summary(run)
-    return s["adapters"][adapter]["verifiers"][s["primary_verifier"]] | {
-        "truncation_rate": s["adapters"][adapter]["truncation_rate"]}
+    return dict(s.metrics(adapter)) | {"truncation_rate": s.adapter(adapter).truncation_rate}
 
 
 def eval_args(a, bench: str, limit: int, out: Path, *, n: int = 1, temperature: float = 0.0,
@@ -146,9 +147,9 @@ def survey(a, work: Path) -> list[dict]:
         out = work / "survey" / str(i)
         reasonkit(*eval_args(a, task, a.survey_items, out, n=8, temperature=1.0))
         st = primary_stats(out)
-        own = summary(out)["adapters"]["base"]["verifiers"].get(own_verifier(task), {})
+        own = summary(out).metrics("base", own_verifier(task))
         rows.append({"task": task, "items": st["items"], "pass@1": st["pass@1"], "pass@8": st.get("pass@8"),
-                     "own_pass@1": own.get("pass@1"), "own_pass@8": own.get("pass@8"),
+                     "own_pass@1": own.pass_at(1), "own_pass@8": own.pass_at(8),
                      "truncation_rate": st["truncation_rate"], "train_questions": train_questions(task)})
     return rows
 
@@ -225,8 +226,7 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
         reasonkit(*eval_args(a, bench, a.heldout, run, n=n, temperature=temp, lora=str(adapter), prefill=prefill))
         _, _, tests = report([run], md=str(run / "report.md"))
         verifier, rows = judge_verifier(a, bench), samples(run)
-        own = {m: summary(run)["adapters"][m]["verifiers"].get(own_verifier(bench), {}).get("accuracy")
-               for m in ("base", "adapter")}
+        own = {m: summary(run).metrics(m, own_verifier(bench)).accuracy for m in ("base", "adapter")}
         out[label] = {"task": bench, "verifier": verifier, "prefill": prefill or a.prefill,
                       "base": primary_stats(run, "base"), "adapter": primary_stats(run, "adapter"),
                       "paired": tests[0] if tests else None, "own_scorer": {"verifier": own_verifier(bench), **own},

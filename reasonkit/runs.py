@@ -21,9 +21,10 @@ from typing import Any
 
 from .audit import EARLY_STEPS, Record, flags, mean_length, shares, uses_tokens
 from .errors import ReasonkitError
+from .eval.store import SAMPLES, SUMMARY, read_samples, read_summary
 from .files import read_json, read_text
+from .records import BASE, Row, Summary
 
-BASE = "base"
 _VERDICT_KEY = re.compile(r"^(?P<name>[^.]+)\.(?P<field>score|correct|reason)$")
 
 
@@ -36,8 +37,8 @@ class Run:
     benchmark: str | None = None
     primary: str | None = None
     verifiers: list[str] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)   # eval: summary.json (may be empty)
-    samples: list[dict[str, Any]] = field(default_factory=list)  # eval: samples.jsonl rows
+    summary: Summary = field(default_factory=Summary)   # eval: summary.json (may be empty)
+    samples: list[Row] = field(default_factory=list)  # eval: samples.jsonl rows
     metrics: list[dict[str, Any]] = field(default_factory=list)  # train: metrics.jsonl rows, by step
     completions: list[dict[str, Any]] = field(default_factory=list)  # train: completions.jsonl rows
     config: dict[str, Any] = field(default_factory=dict)
@@ -100,17 +101,14 @@ def load_run(path: str | Path) -> Run:
         raise ReasonkitError(f"{p}: no such directory")
     if not p.is_dir():
         raise ReasonkitError(f"{p}: is a file, expected a run directory")
-    if (p / "samples.jsonl").is_file():
-        summary = read_json(p / "summary.json") if (p / "summary.json").is_file() else {}
-        if not isinstance(summary, dict):
-            raise ReasonkitError(f"{p / 'summary.json'}: not a reasonkit eval summary (not a JSON object)")
+    if (p / SAMPLES).is_file():
+        summary = read_summary(p / SUMMARY) if (p / SUMMARY).is_file() else Summary()
         config = read_json(p / "config.json") if (p / "config.json").is_file() else {}
-        samples = _jsonl(p / "samples.jsonl")
-        bench = summary.get("benchmark") or {}
-        verifiers = list(bench.get("verifiers") or verdict_names(samples))
-        return Run(p, "eval", p.name, model=summary.get("model") or next((r.get("model") for r in samples), None),
-                   benchmark=bench.get("name") or next((r.get("benchmark") for r in samples), None),
-                   primary=summary.get("primary_verifier") or (verifiers[0] if verifiers else None),
+        samples, _ = read_samples(p / SAMPLES)
+        verifiers = summary.verifier_names or verdict_names(samples)
+        return Run(p, "eval", p.name, model=summary.model or next((r.get("model") for r in samples), None),
+                   benchmark=summary.benchmark.get("name") or next((r.get("benchmark") for r in samples), None),
+                   primary=summary.primary_verifier or (verifiers[0] if verifiers else None),
                    verifiers=verifiers, summary=summary, samples=samples,
                    config=config if isinstance(config, dict) else {})
     metrics_path, comps_path = p / "metrics.jsonl", p / "completions.jsonl"
@@ -136,11 +134,15 @@ def load_run(path: str | Path) -> Run:
 def sample_record(row: dict[str, Any], verifiers: list[str], primary: str | None) -> Record:
     """An eval ``samples.jsonl`` row as an audit record (group: adapter and item; the text as scored:
     the completion plus the stop string that ended it, e.g. ``</answer>``)."""
-    verdicts = {v: {"score": row.get(f"{v}.score"), "correct": row.get(f"{v}.correct"),
-                    "reason": row.get(f"{v}.reason")} for v in verifiers if f"{v}.correct" in row}
-    text = str(row.get("completion") or "") + str(row.get("stop_string") or "")
-    return Record(text=text, prompt=str(row.get("prompt") or ""), verdicts=verdicts,
-                  finish_reason=row.get("finish_reason"), num_tokens=row.get("num_tokens"),
+    row = row if isinstance(row, Row) else Row(row)
+    verdicts = {}
+    for v in verifiers:
+        if f"{v}.correct" in row:
+            got = row.verdict(v)
+            verdicts[v] = {"score": got.score, "correct": got.correct, "reason": got.reason}
+    text = row.completion + str(row.get("stop_string") or "")
+    return Record(text=text, prompt=str(row.prompt or ""), verdicts=verdicts,
+                  finish_reason=row.finish_reason, num_tokens=row.num_tokens,
                   group=(row.get("adapter") or BASE, row.get("item_id")), primary=primary)
 
 

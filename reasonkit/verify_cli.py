@@ -143,7 +143,7 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
     for countdown. Output rows are the input rows plus 'score', 'correct', 'extracted', 'reason'
     and 'details' (the verifier's evidence; for gsm8k both the strict and the flexible verdict).
     'correct' is null when the row could not be scored (e.g. unparseable gold) or the verifier
-    crashed on it (reason 'error', message in details); its score 0.0 is then a placeholder,
+    crashed on it (reason 'verifier_error:<Type>', message in details); its score 0.0 is then a placeholder,
     left out of the mean. The summary table shows accuracy over the scored rows and over all
     rows (gsm8k: strict and flexible both), mean score, the could-not-score and error counts
     and the reasons.

@@ -29,7 +29,8 @@ from typing import Any, Iterable, Sequence
 from . import __version__
 from .audit import CLASSES
 from .files import write_text
-from .runs import BASE, Run, eval_flags, is_error, load_run
+from .records import Row, Summary, as_rows
+from .runs import BASE, Run, eval_flags, load_run
 
 PAGE = 50
 _CURVE_PREFIXES = ("rewards/", "heldout/", "eval/", "audit/")
@@ -41,16 +42,16 @@ def _num(v: Any) -> float | None:
 
 def _eval_rows(run: Run) -> list[dict[str, Any]]:
     """Summary rows of an eval run: per adapter, n samples and accuracy per verifier."""
-    adapters = (run.summary.get("adapters") or {}) if run.summary else {}
+    summary = run.summary if isinstance(run.summary, Summary) else Summary(run.summary or {})
+    samples = as_rows(run.samples)
     rows = []
     for a in run.adapters:
-        mine = [r for r in run.samples if (r.get("adapter") or BASE) == a and not is_error(r)]
-        block = adapters.get(a) or {}
+        mine = [r for r in samples if (r.get("adapter") or BASE) == a and not r.failed]
         acc = {}
         for v in run.verifiers:
-            got = ((block.get("verifiers") or {}).get(v) or {}).get("accuracy")
+            got = summary.metrics(a, v).accuracy
             if got is None:  # unfinished run: from the samples (scored rows only)
-                scored = [r[f"{v}.correct"] for r in mine if r.get(f"{v}.correct") is not None]
+                scored = [r.correct(v) for r in mine if r.correct(v) is not None]
                 got = sum(map(bool, scored)) / len(scored) if scored else None
             acc[v] = _num(got)
         rows.append({"adapter": a, "n": len(mine), "acc": acc})
@@ -78,11 +79,12 @@ def _train_rows(run: Run) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 def _sample(row: dict[str, Any], verifiers: Sequence[str], hacks: set[str]) -> dict[str, Any]:
+    row = row if isinstance(row, Row) else Row(row)
     v = []
     for name in verifiers:
         if f"{name}.correct" in row:
-            c = row.get(f"{name}.correct")
-            v.append([None if c is None else int(bool(c)), row.get(f"{name}.reason")])
+            c = row.correct(name)
+            v.append([None if c is None else int(bool(c)), row.reason(name)])
         else:
             v.append(None)
     return {"t": str(row.get("completion") or row.get("error") or ""), "f": row.get("finish_reason"),

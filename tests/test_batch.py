@@ -43,7 +43,9 @@ def test_bad_rows_become_error_verdicts_and_batch_goes_on():
     assert verdicts[0].correct is True and verdicts[7].correct is False
     missing, not_mapping, crashed, bad_gold = verdicts[2], verdicts[4], verdicts[5], verdicts[6]
     for v in (missing, not_mapping, crashed):
-        assert v.reason == "error" and v.correct is None and v.score == 0.0 and not v.scored
+        assert v.correct is None and v.score == 0.0 and not v.scored
+    # a bad row is an "error"; a verifier that raises is a crash, named by its exception (verifiers.policy)
+    assert (missing.reason, not_mapping.reason, crashed.reason) == ("error", "error", "verifier_error:RuntimeError")
     assert "row 2" in missing.details["error"] and "'numbers'" in missing.details["error"]
     assert "row 4" in not_mapping.details["error"]
     assert "RuntimeError: cannot convert" in crashed.details["error"]
@@ -54,7 +56,7 @@ def test_summary_counts_errors_apart():
     s = summarize(score_batch("countdown", _mixed_rows()))
     assert s["rows"] == 8 and s["errors"] == 3 and s["unscored"] == 1 and s["scored"] == 4
     assert s["correct"] == 2 and s["accuracy"] == 0.5 and s["mean_score"] == 0.5  # rows 0, 3 of 0, 1, 3, 7
-    assert s["reasons"]["error"] == 3
+    assert s["reasons"]["error"] == 2 and s["reasons"]["verifier_error:RuntimeError"] == 1
     assert summarize([])["accuracy"] is None
 
 
@@ -84,7 +86,8 @@ def test_crashing_verifier_in_workers():
     spec = VerifierSpec("flaky", _flaky, (), "raises on 'boom'")
     rows = [{"completion": c} for c in ["a", "boom", "b", "c", "boom"]]
     verdicts = score_batch(spec, rows, workers=2, chunksize=1)
-    assert [v.reason for v in verdicts] == ["correct", "error", "correct", "correct", "error"]
+    assert [v.reason for v in verdicts] == ["correct", "verifier_error:ValueError", "correct", "correct",
+                                           "verifier_error:ValueError"]
     assert "ValueError: bad luck" in verdicts[1].details["error"]
 
 
@@ -118,8 +121,9 @@ def test_a_row_that_kills_its_worker_costs_only_that_row():
     rows = [{"completion": c} for c in ["a", "b", "die", "c", "d", "e", "die", "f"]]
     seen = []
     verdicts = score_batch(spec, rows, workers=2, chunksize=2, on_progress=seen.append)
-    assert [v.reason for v in verdicts] == ["correct", "correct", "error", "correct", "correct", "correct",
-                                           "error", "correct"]
+    died = "verifier_error:BrokenProcessPool"
+    assert [v.reason for v in verdicts] == ["correct", "correct", died, "correct", "correct", "correct", died,
+                                           "correct"]
     assert "BrokenProcessPool" in verdicts[2].details["error"]
     assert sum(seen) == len(rows)
 

@@ -93,8 +93,9 @@ def test_truncated_completions_earn_nothing_unless_score_truncated():
     r = Rollouts(["p"] * 4, items, [[1]] * 4, [[2]] * 4, [good] * 4,
                  ["stop", "length", "stop", "length"], 2)
     score(r, compose("countdown+0.5*format"), prefix="<think>")
-    assert r.rewards.tolist() == [1.5, 0.0, 1.5, 0.0]  # the unscorable truncated row is wrong, not NaN
-    assert r.per_verifier["countdown"].tolist() == [1.0, 0.0, 1.0, 0.0] and r.unscored == 0
+    # the unscorable truncated row stays unscored, not wrong (reasonkit.verifiers.policy; as in eval)
+    assert r.rewards[:3].tolist() == [1.5, 0.0, 1.5] and torch.isnan(r.rewards[3])
+    assert r.per_verifier["countdown"][:3].tolist() == [1.0, 0.0, 1.0] and r.unscored == 1
     score(r, compose("countdown+0.5*format"), prefix="<think>", score_truncated=True)
     assert r.rewards[:3].tolist() == [1.5, 1.5, 1.5] and torch.isnan(r.rewards[3])
 

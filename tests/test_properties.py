@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reasonkit.verifiers import Verdict, get_verifier, resolve, verifier_names
+from reasonkit.verifiers import Verdict, get_verifier, is_error, resolve, verifier_names
 from reasonkit.verifiers.math import DEFAULT_TIMEOUT as _MATH_TIMEOUT
 
 NAMES = verifier_names()
@@ -62,7 +62,7 @@ def _check(verdict, what):
     assert isinstance(verdict.score, (int, float)) and not math.isnan(verdict.score), what
     assert verdict.correct in (True, False, None), what
     assert isinstance(verdict.reason, str) and verdict.reason, what
-    assert verdict.reason != "error", f"{what}: verifier reported its own crash: {verdict.details}"
+    assert not is_error(verdict.reason), f"{what}: verifier reported its own crash: {verdict.details}"
 
 
 def test_suite_is_registered():

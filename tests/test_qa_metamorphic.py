@@ -94,5 +94,5 @@ def test_timeouts_are_skipped_and_crashes_are_failures(monkeypatch):
     report = run_metamorphic(corpus, ["qa_test"], ["markdown_bold", "hedge"], seed=SEED)
     bold, hedge = report.cell("markdown_bold", "qa_test"), report.cell("hedge", "qa_test")
     assert bold.n == len(corpus.cases) > 0 and bold.behaved == 0  # a crash on a preserving rewrite fails
-    assert bold.failures[0]["got"]["reason"] == "error"
+    assert bold.failures[0]["got"]["reason"] == "verifier_error:RuntimeError"
     assert (hedge.n, hedge.skipped) == (0, len(corpus.cases))  # timeouts: nothing to judge

@@ -73,7 +73,7 @@ def test_scorer_crash_and_timeout_are_unscored_not_zero(monkeypatch):
 
     monkeypatch.setattr(rgv, "_scorer", lambda task: crash)
     v = rgv.verify_rg("<answer>3</answer>", task="chain_sum", **ref)
-    assert v.correct is None and v.reason == "error" and "KeyError" in v.details["error"]
+    assert v.correct is None and v.reason == "verifier_error:KeyError" and "KeyError" in v.details["error"]
     monkeypatch.setattr(rgv, "_scorer", lambda task: slow)
     t0 = time.monotonic()
     v = rgv.verify_rg("<answer>3</answer>", task="chain_sum", timeout=0.2, **ref)

@@ -57,7 +57,7 @@ def test_verify_writes_default_output_and_summary(tmp_path, exact):
     rows = _read(out)
     assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]  # order kept, input fields kept
     assert [r["correct"] for r in rows] == [True, False, False, None, None]
-    assert [r["reason"] for r in rows] == ["correct", "not_equal", "no_answer", "bad_gold", "error"]
+    assert [r["reason"] for r in rows] == ["correct", "not_equal", "no_answer", "bad_gold", "verifier_error:RuntimeError"]
     assert rows[0]["score"] == 1.0 and rows[0]["extracted"] == "42" and rows[0]["details"] == {"len": 2}
     # a crash is an explicit unscored error verdict, never a silent "wrong"
     assert rows[4]["correct"] is None and "RuntimeError: verifier crashed" in rows[4]["details"]["error"]
@@ -87,7 +87,8 @@ def test_verify_summary_json(tmp_path, exact):
     s = json.loads(sj.read_text())
     assert s["rows"] == 5 and s["scored"] == 3 and s["correct"] == 1
     assert s["unscored"] == 1 and s["errors"] == 1
-    assert s["reasons"] == {"correct": 1, "not_equal": 1, "no_answer": 1, "bad_gold": 1, "error": 1}
+    assert s["reasons"] == {"correct": 1, "not_equal": 1, "no_answer": 1, "bad_gold": 1,
+                            "verifier_error:RuntimeError": 1}
     assert s["accuracy"] == pytest.approx(1 / 3) and s["accuracy_all_rows"] == pytest.approx(0.2)
     assert s["mean_score"] == pytest.approx(1 / 3)  # unscored and crashed rows are not averaged in
 

@@ -20,6 +20,7 @@ from .rewards import (  # noqa: F401,E402
     trl_reward_funcs,
 )
 from .batch import error_verdict, score_batch, score_row, summarize  # noqa: F401,E402
+from .policy import apply_truncation, call_verifier, crash_verdict, is_error  # noqa: F401,E402  (one crash / truncation policy)
 from .stepwise import find_steps, verify_stepwise  # noqa: F401,E402
 from .math import verify_math  # noqa: F401,E402
 from .reasoning_gym import rg_verifier  # noqa: F401,E402  (reasoning_gym itself is imported on first use)

@@ -4,11 +4,13 @@
 verifier's reference fields) and returns one :class:`Verdict` per row, in order. The verifier is a
 registered name, an expression such as ``"countdown+format"``, a weight dict or a spec.
 
-One bad row never stops the batch: a row that is not a mapping, lacks ``completion`` or a field, or
-makes the verifier raise becomes an explicit error verdict ``Verdict(0.0, None, None, "error",
-{"error": "..."})`` — unscored (``correct=None``), counted apart by :func:`summarize`, never a silent
-0 reward. If a worker process dies (a row that segfaults or exhausts memory), the row that killed
-it becomes an error verdict and the other rows are scored again in a fresh pool.
+One bad row never stops the batch: a row that is not a mapping or lacks ``completion`` or a field
+becomes an explicit error verdict ``Verdict(0.0, None, None, "error", {"error": "..."})``; a row
+that makes the verifier raise gets the crash verdict of :mod:`reasonkit.verifiers.policy`
+(reason ``verifier_error:<Type>``). Both are unscored (``correct=None``), counted apart by
+:func:`summarize`, never a silent 0 reward. If a worker process dies (a row that segfaults or
+exhausts memory), the row that killed it gets a crash verdict and the other rows are scored again
+in a fresh pool.
 
 ``workers=1`` scores in-process. More workers use a ``ProcessPoolExecutor`` with the ``spawn`` start
 method by default (safe next to threads, CUDA or torch in the parent; ``forkserver`` works too): each
@@ -25,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .base import ERROR, Verdict
 from .compose import AnySpec, resolve
+from .policy import crash_verdict, is_error
 
 _WORKER_SPEC: AnySpec | None = None
 
@@ -46,7 +49,7 @@ def score_row(spec: AnySpec, row: Any, index: int | None = None) -> Verdict:
     try:
         verdict = spec(row["completion"], **{k: row[k] for k in spec.fields})
     except Exception as exc:  # noqa: BLE001 - a crash is recorded as an explicit error verdict
-        return error_verdict(f"{where}: verifier {spec.name!r} raised {type(exc).__name__}: {exc}"[:2000])
+        return crash_verdict(exc, f"{where}: verifier {spec.name!r} raised ")
     if not isinstance(verdict, Verdict):
         return error_verdict(f"{where}: verifier {spec.name!r} returned {type(verdict).__name__}, not a Verdict")
     return verdict
@@ -96,7 +99,9 @@ def score_batch(verifier: Any, rows: Iterable[Mapping[str, Any]], workers: int =
         results.update(done)
         for k, (chunk, exc) in enumerate(again):
             (i, _), = chunk
-            if k == 0 or not isinstance(exc, BrokenProcessPool):
+            if k == 0 and isinstance(exc, BrokenProcessPool):  # the row that killed the worker: a crash
+                results[i] = crash_verdict(exc, f"row {i}: worker failed: ")
+            elif not isinstance(exc, BrokenProcessPool):  # e.g. a row that will not pickle
                 results[i] = error_verdict(f"row {i}: worker failed: {type(exc).__name__}: {exc}"[:2000])
         retry = [chunk[0] for chunk, exc in again[1:] if isinstance(exc, BrokenProcessPool)]
         if on_progress:
@@ -136,8 +141,8 @@ def summarize(verdicts: Iterable[Verdict]) -> dict[str, Any]:
         "rows": len(verdicts),
         "scored": len(scored),
         "correct": sum(1 for v in scored if v.correct),
-        "errors": sum(1 for v in verdicts if v.reason == ERROR),
-        "unscored": sum(1 for v in verdicts if not v.scored and v.reason != ERROR),
+        "errors": sum(1 for v in verdicts if is_error(v.reason)),
+        "unscored": sum(1 for v in verdicts if not v.scored and not is_error(v.reason)),
         "accuracy": (sum(1 for v in scored if v.correct) / len(scored)) if scored else None,
         "mean_score": (sum(v.score for v in scored) / len(scored)) if scored else None,
         "reasons": dict(Counter(v.reason for v in verdicts).most_common()),

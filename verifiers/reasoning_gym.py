@@ -18,7 +18,7 @@ each with its own ``score_answer(answer, entry) -> float in [0, 1]``. This modul
   reward that should pay for the answer alone uses ``.exact``. ``correct`` is the same in both.
 * Bounded in time: ``score_answer`` gets :data:`DEFAULT_TIMEOUT` seconds (SIGALRM on the main
   thread; elsewhere the call runs to its end and an overrun is reported the same way). A timeout or
-  a crash of ``score_answer`` is ``correct=None`` (reasons ``timeout`` / ``error``, the message in
+  a crash of ``score_answer`` is ``correct=None`` (reasons ``timeout`` / ``verifier_error:<Type>``, the message in
   ``details``), never a reward of 0: the trainer leaves such completions out of the loss.
 * :func:`parse_task` / :func:`generate_items`: ``chain_sum:difficulty=1,size=2000,max_terms=3`` ->
   items. ``difficulty`` is the task curriculum's global level (0 = easiest), ``size`` the number of
@@ -46,6 +46,7 @@ from typing import Any
 from ._extract import last_tag_content
 from ._reply import normalize, split_reasoning
 from .base import CORRECT, ERROR, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, VerifierSpec, did_you_mean
+from .policy import crash_verdict
 
 DEFAULT_TIMEOUT = 2.0
 SEED_STRIDE = 10_000_000
@@ -211,8 +212,9 @@ def verify_rg(completion: str, *, answer: str, question: str = "", rg_metadata: 
         value = float(value)
     except _Deadline:
         return Verdict(0.0, None, extracted, TIMEOUT, {"timeout_s": timeout})
-    except Exception as exc:  # the task's scorer crashed: unscored, not wrong
-        return Verdict(0.0, None, extracted, ERROR, {"error": f"{type(exc).__name__}: {exc}"[:300]})
+    except Exception as exc:  # the task's scorer crashed: unscored, not wrong (verifiers.policy's crash verdict)
+        crash = crash_verdict(exc)
+        return Verdict(0.0, None, extracted, crash.reason, crash.details)
     if not 0.0 <= value <= 1.0:
         return Verdict(0.0, None, extracted, ERROR, {"error": f"score_answer returned {value!r}, not in [0, 1]"})
     if exact:

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ReasonkitError
-from ..files import check_writable, read_json, write_text
+from ..files import check_writable, write_text
 from .run_compare import (completion_differences, fingerprints, reference_hashes, setting_differences,
                           shared_items)
-from .store import SAMPLES, SUMMARY, read_samples
+from ..records import AdapterSummary, Row, Summary, as_rows
+from .store import SAMPLES, SUMMARY, read_samples, read_summary
 
 
 def sign_test(wins: int, losses: int) -> float:
@@ -40,8 +41,8 @@ def sign_test(wins: int, losses: int) -> float:
 def item_scores(rows: Sequence[dict[str, Any]], verifier: str) -> dict[tuple[str, str], float]:
     """(benchmark, item_id) -> share of that item's samples the verifier marked correct."""
     acc: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for r in rows:
-        acc[(r.get("benchmark", ""), str(r["item_id"]))].append(1 if r.get(f"{verifier}.correct") is True else 0)
+    for r in as_rows(rows):
+        acc[(r.benchmark, str(r.item_id))].append(1 if r.correct(verifier) is True else 0)
     return {k: sum(v) / len(v) for k, v in acc.items()}
 
 
@@ -58,9 +59,9 @@ def paired(ref: dict[Any, float], other: dict[Any, float]) -> dict[str, Any]:
 @dataclass
 class Column:
     label: str
-    metrics: dict[str, Any]  # the adapter's block of summary.json
+    metrics: AdapterSummary  # the adapter's block of summary.json
     scores: dict[str, dict[Any, float]] = field(default_factory=dict)  # verifier -> item scores
-    rows: list[dict[str, Any]] = field(default_factory=list)  # the adapter's scored rows
+    rows: list[Row] = field(default_factory=list)  # the adapter's scored rows
     run: str = ""  # the run it comes from
     adapter: tuple[str, str] = ("", "")  # (model, adapter path or name)
 
@@ -77,8 +78,8 @@ def columns_from_run(path: str | Path, label: str | None = None) -> tuple[list[C
     if not (run / SUMMARY).exists():
         raise ReasonkitError(f"{run}: no {SUMMARY} (not a finished reasonkit eval run; rerun the eval "
                              "command to finish it, or use --rescore)")
-    summary = read_json(run / SUMMARY)
-    if not isinstance(summary, dict) or not isinstance(summary.get("adapters"), dict):
+    summary = read_summary(run / SUMMARY)
+    if not isinstance(summary.get("adapters"), dict):
         raise ReasonkitError(f"{run / SUMMARY}: not a reasonkit eval summary (no 'adapters' mapping)")
     rows, _ = read_samples(run / SAMPLES)
     return columns_from_summary(summary, rows, run.name if label is None else label), summary
@@ -86,14 +87,15 @@ def columns_from_run(path: str | Path, label: str | None = None) -> tuple[list[C
 
 def columns_from_summary(summary: dict[str, Any], rows: Sequence[dict[str, Any]] | None,
                          label: str = "") -> list[Column]:
-    verifiers = list(summary.get("benchmark", {}).get("verifiers", []))
-    paths = dict((summary.get("config") or {}).get("adapters") or [])
+    summary = summary if isinstance(summary, Summary) else Summary(summary)
+    verifiers = summary.verifier_names
+    paths = dict(summary.config.get("adapters") or [])
     out = []
-    for adapter, metrics in summary.get("adapters", {}).items():
+    for adapter, metrics in summary.adapters.items():
         # error rows (requests that failed) have no verdict: they are not items the column got wrong
-        mine = [r for r in rows or () if r.get("adapter") == adapter and r.get("finish_reason") != "error"]
+        mine = [r for r in as_rows(rows or ()) if r.adapter == adapter and r.finish_reason != "error"]
         col = Column(f"{label}:{adapter}" if label else adapter, metrics, rows=mine, run=label,
-                     adapter=(str(summary.get("model")), paths.get(adapter, adapter)))
+                     adapter=(str(summary.model), paths.get(adapter, adapter)))
         if rows is not None:
             col.scores = {v: item_scores(mine, v) for v in verifiers}
         out.append(col)
@@ -117,25 +119,25 @@ def table(columns: Sequence[Column], primary: str, verifiers: Sequence[str]) -> 
         if any(v != "-" for v in values):
             rows.append([name] + values)
 
-    add("items", [_fmt(c.metrics.get("items")) for c in columns])
-    add("samples", [_fmt(c.metrics.get("samples")) for c in columns])
+    add("items", [_fmt(c.metrics.item_count) for c in columns])
+    add("samples", [_fmt(c.metrics.samples) for c in columns])
     for v in verifiers:
-        ms = [c.metrics.get("verifiers", {}).get(v, {}) for c in columns]
-        add(f"{v} accuracy %", [f"{_fmt(m.get('accuracy'))} ± {_fmt(m.get('stderr'))}" if m.get("accuracy") is not None
+        ms = [c.metrics.verifier(v) for c in columns]
+        add(f"{v} accuracy %", [f"{_fmt(m.accuracy)} ± {_fmt(m.stderr)}" if m.accuracy is not None
                                 else "-" for m in ms])
         if v == primary:
             ks = sorted({int(k.split("@")[1]) for m in ms for k in m if k.startswith("pass@")})
             for k in ks:
                 if k > 1:
-                    add(f"{v} pass@{k} %", [_fmt(m.get(f"pass@{k}")) for m in ms])
+                    add(f"{v} pass@{k} %", [_fmt(m.pass_at(k)) for m in ms])
             for k in ks:
                 if k > 1:
-                    add(f"{v} maj@{k} %", [_fmt(m.get(f"maj@{k}")) for m in ms])
-            add(f"{v} extraction failures %", [_fmt(m.get("extraction_failure_rate")) for m in ms])
-    add("stepwise: share of right steps %", [_fmt(c.metrics.get("stepwise_accuracy")) for c in columns])
-    add("format compliance %", [_fmt(c.metrics.get("format_compliance")) for c in columns])
-    add("truncated %", [_fmt(c.metrics.get("truncation_rate")) for c in columns])
-    add("mean completion tokens", [_fmt(c.metrics.get("mean_completion_tokens"), pct=False) for c in columns])
+                    add(f"{v} maj@{k} %", [_fmt(m.maj_at(k)) for m in ms])
+            add(f"{v} extraction failures %", [_fmt(m.extraction_failure_rate) for m in ms])
+    add("stepwise: share of right steps %", [_fmt(c.metrics.stepwise_accuracy) for c in columns])
+    add("format compliance %", [_fmt(c.metrics.format_compliance) for c in columns])
+    add("truncated %", [_fmt(c.metrics.truncation_rate) for c in columns])
+    add("mean completion tokens", [_fmt(c.metrics.mean_completion_tokens, pct=False) for c in columns])
     tests: list[dict[str, Any]] = []
     if len(columns) > 1 and all(c.scores for c in columns):
         ref = columns[0]
@@ -178,12 +180,11 @@ def print_table(header: list[str], rows: list[list[str]], title: str, warnings: 
 
 def print_summary(summary: dict[str, Any], rows: Sequence[dict[str, Any]] | None = None) -> None:
     """The terminal table of one run: its adapters side by side (paired test when rows are given)."""
-    verifiers = summary["benchmark"]["verifiers"]
+    summary = summary if isinstance(summary, Summary) else Summary(summary)
     cols = columns_from_summary(summary, rows)
-    header, body, _ = table(cols, summary["primary_verifier"], verifiers)
-    b = summary["benchmark"]
-    print_table(header, body, f"reasonkit eval: {b['name']} v{b['version']} — {summary.get('model')}",
-                summary.get("warnings", ()))
+    header, body, _ = table(cols, summary.primary_verifier, summary.verifier_names)
+    b = summary.benchmark
+    print_table(header, body, f"reasonkit eval: {b['name']} v{b['version']} — {summary.model}", summary.warnings)
 
 
 def markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -210,12 +211,12 @@ def report(runs: Sequence[str | Path], csv: str | None = None, md: str | None = 
         cols.extend(c)
         summaries.append(s)
         run_labels.append(label if len(runs) > 1 else "")
-    verifiers = list(dict.fromkeys(v for s in summaries for v in s["benchmark"]["verifiers"]))
-    primary = verifier or summaries[0]["primary_verifier"]
+    verifiers = list(dict.fromkeys(v for s in summaries for v in s.verifier_names))
+    primary = verifier or summaries[0].primary_verifier
     if primary not in verifiers:
         raise ReasonkitError(f"--verifier {primary}: not scored in these runs (scored: {', '.join(verifiers)})")
     header, body, tests = table(cols, primary, verifiers)
-    warnings = [w for s in summaries for w in s.get("warnings", [])] + pairing_warnings(tests)
+    warnings = [w for s in summaries for w in s.warnings] + pairing_warnings(tests)
     notes = comparison_notes(cols, summaries, run_labels)
     print_table(header, body, "reasonkit report", warnings, notes)
     if csv:

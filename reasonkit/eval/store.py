@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from ..errors import ReasonkitError
 from ..files import read_json, read_text, to_json, write_json, write_lines
+from ..records import Row, Summary
 
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.json"
@@ -28,8 +29,9 @@ def dumps(row: dict[str, Any]) -> str:
     return to_json(row)
 
 
-def read_samples(path: Path, strict: bool = False) -> tuple[list[dict[str, Any]], bool]:
-    """Rows of a samples.jsonl and whether a torn (unparseable) last line was dropped.
+def read_samples(path: Path, strict: bool = False) -> tuple[list[Row], bool]:
+    """Rows of a samples.jsonl (:class:`reasonkit.records.Row`) and whether a torn (unparseable) last
+    line was dropped.
 
     A malformed line anywhere but at the end is corruption, not an interrupted write: it raises.
     """
@@ -41,14 +43,25 @@ def read_samples(path: Path, strict: bool = False) -> tuple[list[dict[str, Any]]
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             if i == len(lines) and not strict:
                 torn = True
                 continue
             raise ReasonkitError(f"{path} line {i}: malformed JSON; the run directory is damaged "
                                  "(delete the line or start a new --output)") from None
+        if not isinstance(row, dict):
+            raise ReasonkitError(f"{path} line {i}: not a JSON object (not a reasonkit samples.jsonl row)")
+        rows.append(Row(row))
     return rows, torn
+
+
+def read_summary(path: Path) -> Summary:
+    """A run's summary.json as a :class:`reasonkit.records.Summary` (one line when it is not an object)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ReasonkitError(f"{path}: not a reasonkit eval summary (not a JSON object)")
+    return Summary(data)
 
 
 class RunDir:

@@ -13,8 +13,8 @@ Two generation paths, one result type (:class:`Rollouts`):
 
 Scoring uses a composite verifier (``reasonkit.verifiers.compose``) so the reward is the weighted sum
 of its components, and every component's score is kept for logging (``per_verifier``). A completion
-that a verifier could not score (``correct is None``: bad gold, crash, timeout) gets
-reward NaN: its advantage is 0, it leaves the loss mask, and it is counted in ``unscored`` so it is
+that a verifier could not score (``correct is None``: bad gold, crash, timeout; also when truncated)
+gets reward NaN: its advantage is 0, it leaves the loss mask, and it is counted in ``unscored`` so it is
 visible in the metrics — never silently folded into reward 0.
 """
 from __future__ import annotations
@@ -180,35 +180,36 @@ def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool 
 
     ``verifier`` is a composite from ``reasonkit.verifiers.compose.compose``; each data row supplies
     the reference fields. ``prefix`` is put before every completion (the benchmark's ``score_prefix``:
-    a prompt that pre-fills ``<think>`` is scored as if the completion began with it). Scoring goes through ``score_batch`` so a verifier crash becomes an
-    ``error`` verdict (counted in ``unscored``) instead of killing a long run.
+    a prompt that pre-fills ``<think>`` is scored as if the completion began with it). Scoring goes
+    through ``score_batch``, so a verifier crash is a verdict (counted in ``unscored``) instead of
+    killing a long run.
 
-    Truncation policy (the eval harness's, :mod:`reasonkit.eval.scoring`): a completion that hit
-    ``max_tokens`` gets reward 0 in every component unless ``score_truncated``. Without it the policy
-    learns what a recorded run did: answer, then ramble to the token limit (``24</answer>`` followed
-    by more text), which earns the full reward in training and is scored wrong by ``reasonkit eval``.
+    Truncation and crash policies: :mod:`reasonkit.verifiers.policy`, the ones ``reasonkit eval``
+    applies. A completion that hit ``max_tokens`` gets reward 0 in every component unless
+    ``score_truncated`` (without it the policy learns what a recorded run did: answer, then ramble to
+    the token limit, ``24</answer>`` followed by more text, which earns the full reward in training
+    and is scored wrong by ``reasonkit eval``); a truncated completion (or component) the verifier
+    could not score stays unscored (NaN), not 0; a verifier crash is unscored with reason
+    ``verifier_error:<Type>``.
     """
-    from reasonkit.verifiers.base import Verdict
     from reasonkit.verifiers.batch import score_batch
+    from reasonkit.verifiers.policy import apply_truncation, truncate_components
 
     rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
     raw = list(score_batch(verifier, rows))
     nan = float("nan")
-    cut = set() if score_truncated else {i for i, r in enumerate(rollouts.finish_reasons) if r == "length"}
-    # unfinished: wrong (0 in every component), never "could not score"
-    verdicts = [Verdict(0.0, False, v.extracted, "truncated") if i in cut else v for i, v in enumerate(raw)]
+    finish = rollouts.finish_reasons
+    verdicts = [apply_truncation(v, f, score_truncated) for v, f in zip(raw, finish)]
     rewards, comps, unscored = [], {}, 0
     for i, (v, r) in enumerate(zip(verdicts, raw)):
         # NaN = "could not score": group_advantages gives it advantage 0 and the trainer drops it
         # from the loss mask (see reasonkit.grpo.advantages).
         rewards.append(float(v.score) if v.correct is not None else nan)
         unscored += int(v.correct is None)
-        for name, cv in (r.details or {}).get("components", {}).items():
-            s = 0.0 if i in cut else cv["score"] if cv.get("correct") is not None else nan
+        parts = truncate_components((r.details or {}).get("components", {}), finish[i], score_truncated)
+        for name, cv in parts.items():
+            s = cv["score"] if cv.get("correct") is not None else nan
             comps.setdefault(name, [nan] * len(verdicts))[i] = float(s)
-    for values in comps.values():  # a truncated row whose verdict had no components (an error)
-        for i in cut:
-            values[i] = 0.0
     rollouts.rewards = torch.tensor(rewards, dtype=torch.float32)
     if not comps:  # a single verifier: its reward is the only component
         comps = {getattr(verifier, "name", "reward"): rewards}
