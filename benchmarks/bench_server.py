@@ -38,7 +38,6 @@ from pathlib import Path
 
 import harness  # benchmarks/harness.py
 
-ROOT = Path(__file__).resolve().parents[1]
 GOAL = 0.9
 
 
