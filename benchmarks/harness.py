@@ -300,18 +300,20 @@ class Run:
     def settings(self) -> dict:
         return {k: v for k, v in vars(self.args).items() if k not in ("record", "results")}
 
-    def stem(self, name: str | None = None) -> Path | None:
-        """Where ``name`` (default the benchmark) + ``--suffix`` is recorded; ``None`` where this run
-        records nothing (no ``--record`` and ``--results`` left at ``benchmarks/results/``)."""
-        folder = Path(getattr(self.args, "results", RESULTS))
+    def stem(self, name: str | None = None, folder: Path | None = None) -> Path | None:
+        """Where ``name`` (default the benchmark) + ``--suffix`` is recorded: in ``folder`` (default
+        ``--results``; a script's partial run names its work folder); ``None`` where this run records
+        nothing (no ``--record`` and the folder is ``benchmarks/results/``)."""
+        folder = Path(folder if folder is not None else getattr(self.args, "results", RESULTS))
         if _is_results_dir(folder) and not getattr(self.args, "record", False):
             return None
         return folder / f"{name or self.benchmark}{getattr(self.args, 'suffix', '')}"
 
-    def record(self, results: Any, md_lines: list[str], name: str | None = None) -> Path | None:
+    def record(self, results: Any, md_lines: list[str], name: str | None = None, folder: Path | None = None) \
+            -> Path | None:
         """Write ``STEM.json`` (the one schema) and ``STEM.md``; print why not and return ``None`` on a
         run that does not record."""
-        stem = self.stem(name)
+        stem = self.stem(name, folder)
         if stem is None:
             print(f"not recorded: {self.script} writes {RESULTS.relative_to(ROOT)}/ only on a full run given "
                   "--record (or --results DIR for another folder)")
