@@ -243,7 +243,9 @@ def check_args(args: argparse.Namespace, script: str | None = None) -> argparse.
 
 
 def _is_results_dir(folder: Path) -> bool:
-    return Path(folder).resolve() == RESULTS.resolve()
+    """``benchmarks/results/`` or a folder inside it: the recorded results, written only with ``--record``."""
+    folder, results = Path(folder).resolve(), RESULTS.resolve()
+    return folder == results or results in folder.parents
 
 
 def path(stem: Path, ext: str) -> Path:
