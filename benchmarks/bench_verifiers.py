@@ -14,10 +14,10 @@ What it measures, all in one process on one core (no worker pools), in one run:
 
 The completions are built by :mod:`verifier_corpus` (next to this script). Rounds alternate verifier
 and baseline (best of ``--rounds``) so that load from other processes on a shared machine hits both
-sides alike. Prints a table; a full run writes ``benchmarks/results/verifiers.md`` and ``.json``
-(machine, date, versions, figures).
+sides alike. Prints a table; a full run given ``--record`` writes ``benchmarks/results/verifiers.md``
+and ``.json`` (machine, date, versions, figures; ``benchmarks/harness.py``).
 
-    python benchmarks/bench_verifiers.py            # 10k completions, writes the results
+    python benchmarks/bench_verifiers.py --record   # 10k completions, writes the results
     python benchmarks/bench_verifiers.py --quick    # 1k completions, prints only (smoke run)
 """
 from __future__ import annotations
@@ -29,14 +29,11 @@ import importlib.metadata
 import random
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import harness  # benchmarks/harness.py
 from verifier_corpus import adversarial_inputs, corpus_for, countdown_rows, gsm8k_rows, math_rows
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 TARGET_RATIO = 20.0  # gsm8k, countdown and format vs math-verify parse + verify
 TARGET_NAMES = ("gsm8k", "gsm8k_flexible", "countdown", "format", "format_soft")
