@@ -317,8 +317,8 @@ class Run:
         run that does not record."""
         stem = self.stem(name, folder)
         if stem is None:
-            print(f"not recorded: {self.script} writes {RESULTS.relative_to(ROOT)}/ only on a full run given "
-                  "--record (or --results DIR for another folder)")
+            print(f"not recorded: {self.script} writes benchmarks/results/ only on a full run given --record "
+                  "(--results DIR writes another folder)")
             return None
         if getattr(self.args, "quick", False) and _is_results_dir(stem.parent):
             fail("--record with --quick: a smoke run is never recorded", self.script)

@@ -69,16 +69,16 @@ def test_rounds_order(interleave, alternate, expected):
 def test_rounds_median_spread_and_ratios_on_a_fake_clock():
     clock, order, seen = FakeClock(), [], []
     # round 2 ran on a machine twice as slow: both sides slowed alike, the per-round ratio stays 0.5
-    sides = _sides(clock, {"base": [10.0, 20.0, 12.0], "fast": [5.0, 10.0, 7.2]}, order)
+    sides = _sides(clock, {"base": [10.0, 20.0, 12.0], "fast": [5.0, 10.0, 7.5]}, order)
     out = harness.rounds(sides, 3, baseline="base", clock=clock, report=lambda n, r, t: seen.append((n, r, t)))
     assert out["base"] == {"seconds": [10.0, 20.0, 12.0], "median": 12.0, "min": 10.0, "max": 20.0,
                            "vs_baseline": 1.0, "round_ratios": [1.0, 1.0, 1.0],
                            "round_ratio": {"median": 1.0, "min": 1.0, "max": 1.0}}
     fast = out["fast"]
-    assert fast["seconds"] == [5.0, 10.0, 7.2] and (fast["median"], fast["min"], fast["max"]) == (7.2, 5.0, 10.0)
-    assert fast["vs_baseline"] == pytest.approx(0.6)
-    assert fast["round_ratios"] == pytest.approx([0.5, 0.5, 0.6])
-    assert fast["round_ratio"] == pytest.approx({"median": 0.5, "min": 0.5, "max": 0.6})
+    assert fast["seconds"] == [5.0, 10.0, 7.5] and (fast["median"], fast["min"], fast["max"]) == (7.5, 5.0, 10.0)
+    assert fast["vs_baseline"] == pytest.approx(0.625)
+    assert fast["round_ratios"] == pytest.approx([0.5, 0.5, 0.625])
+    assert fast["round_ratio"] == pytest.approx({"median": 0.5, "min": 0.5, "max": 0.625})
     assert seen[:2] == [("base", 0, 10.0), ("fast", 0, 5.0)] and len(seen) == 6
 
 
