@@ -7,7 +7,7 @@ of the ``generate`` call. Then both backends generate greedily on the same items
 records how often they agree: identical completion token ids, identical extracted final number, and
 the mean length of the common token prefix.
 
-It takes several minutes on 2 CPU cores; the load average before and after each run is recorded.
+The load average before and after each run is recorded.
 
     python benchmarks/bench_backends.py --record   # full: 64 items x 4 samples x 256 tokens
     python benchmarks/bench_backends.py --quick    # smoke run: 8 items x 2 samples x 32 tokens, prints only

@@ -13,10 +13,10 @@
    ``benchmarks/results/learning.json`` and ``learning-seed1.json`` replayed through the alarm (its
    step rewards, and per-eval held-out accuracies turned into items with the fewest changes those
    accuracies allow: the least favourable case for a false alarm). Recorded: alarms per held-out
-   verifier. Rerunning those 200-step runs takes 40 minutes each on 2 CPU cores; the alarm is a
+   verifier. Rerunning those 200-step runs is the learning run's whole budget; the alarm is a
    function of what they recorded, so the replay decides exactly what the live alarm would have.
 
-    python benchmarks/hack_alarm.py --record        # 14 steps, 7 evals: minutes on 2 CPU cores
+    python benchmarks/hack_alarm.py --record        # 14 steps, 7 evals
     python benchmarks/hack_alarm.py --steps 2 --eval-steps 1 --eval-limit 16   # plumbing: prints only
 
 With ``--record`` writes ``benchmarks/results/hack_alarm{suffix}.json`` / ``.md`` (``benchmarks/harness.py``).

@@ -25,7 +25,7 @@ rejection-sampling fine-tuning (``reasonkit sft``) before GRPO.
    needs every stage (a partial run writes into ``--work``; ``benchmarks/harness.py``); every figure is
    read from the run files.
 
-    python benchmarks/learning_countdown.py --record            # the full measurement (CPU: ~90 min)
+    python benchmarks/learning_countdown.py --record            # the full measurement
     python benchmarks/learning_countdown.py --stages survey --survey-items 2 --suffix=-smoke   # plumbing
 """
 from __future__ import annotations

@@ -23,7 +23,7 @@
    / ``.md`` / ``.png`` (reward per step, held-out accuracy per periodic eval, truncation rate). Every
    number is read from the run files.
 
-    python benchmarks/learning_run.py --record             # the full run (about an hour on 2 CPU cores)
+    python benchmarks/learning_run.py --record             # the full run (its time is in the record)
     python benchmarks/learning_run.py --steps 2 --survey-items 2 --heldout 4   # plumbing: prints only
 
 **The reward** (``--reward``, default ``gsm8k``): the number the answer states is right. All
