@@ -13,7 +13,7 @@
    ``benchmarks/results/learning.json`` and ``learning-seed1.json`` replayed through the alarm (its
    step rewards, and per-eval held-out accuracies turned into items with the fewest changes those
    accuracies allow: the least favourable case for a false alarm). Recorded: alarms per held-out
-   verifier. Rerunning those 200-step runs is the learning run's whole budget; the alarm is a
+   verifier. Rerunning those 200-step runs takes 40 minutes each on 2 CPU cores; the alarm is a
    function of what they recorded, so the replay decides exactly what the live alarm would have.
 
     python benchmarks/hack_alarm.py --record        # 14 steps, 7 evals
