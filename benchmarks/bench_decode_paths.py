@@ -18,26 +18,20 @@ changes left out are switched off by this script, the library has no switches fo
    reasonkit runs.
 
 The paths are interleaved over ``--rounds`` rounds (the machine is shared and noisy); each row
-shows the median wall time and its [min-max], and the ratio of medians to the baseline. Results go
-to ``benchmarks/results/decode_paths.md`` / ``.json``.
+shows the median wall time and its [min-max], and the ratio of medians to the baseline
+(``benchmarks/harness.py``). With ``--record`` the results go to
+``benchmarks/results/decode_paths.md`` / ``.json``.
 
-    python benchmarks/bench_decode_paths.py               # 5 rounds
-    python benchmarks/bench_decode_paths.py --rounds 2 --quick   # print only
+    python benchmarks/bench_decode_paths.py --record           # 5 rounds, recorded
+    python benchmarks/bench_decode_paths.py --rounds 2 --quick  # print only
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import platform
-import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402  (benchmarks/record.py)
+import harness  # benchmarks/harness.py
 
 PATHS = ("baseline", "+ preallocated cache", "+ inverse-CDF draw", "+ merged LoRA", "+ few-row layout")
 
@@ -78,17 +72,15 @@ def switched_off(level: int):
         hf_decode.preallocated_cache, hf_decode.sample_rows, hf_merge.merged_lora, hf_linear.streaming_linears = saved
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--prompts", type=int, default=2)
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--tokens", type=int, default=64)
-    ap.add_argument("--quick", action="store_true", help="print only, record nothing")
-    args = ap.parse_args()
+    harness.common_args(ap, rounds=5)
+    args = ap.parse_args(argv)
 
     import torch
-    import transformers
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -97,6 +89,7 @@ def main() -> None:
     from reasonkit.eval.benchmarks import get_benchmark
     from reasonkit.models import resolve_model
 
+    bench = harness.start(__file__, args, argv)
     path = resolve_model(None)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
@@ -123,47 +116,35 @@ def main() -> None:
 
     for level in range(1, len(PATHS) + 1):  # warm-up, the layout calibration included
         run(level)
-    times: dict[str, list[float]] = {p: [] for p in PATHS}
-    for _ in range(args.rounds):
-        for level, name in enumerate(PATHS, start=1):
-            times[name].append(run(level))
-            print(f"{name}: {times[name][-1]:.2f} s", flush=True)
-    base = statistics.median(times["baseline"])
-    rows_out = [{"path": p, "median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "seconds": t,
-                 "vs_baseline": statistics.median(t) / base} for p, t in times.items()]
+    summary = harness.rounds({name: (lambda level=level: run(level)) for level, name in enumerate(PATHS, start=1)},
+                             args.rounds, baseline="baseline",
+                             report=lambda name, r, t: print(f"{name}: {t:.2f} s", flush=True))
+    rows_out = [{"path": p, "median_s": t["median"], "min_s": t["min"], "max_s": t["max"], "seconds": t["seconds"],
+                 "vs_baseline": t["vs_baseline"]} for p, t in summary.items()]
     from reasonkit.eval.backends import hf_linear
 
     names = {"linear": "x @ W^T (F.linear)", "transposed": "W @ x^T", "packed": "oneDNN packed"}
     choices = {f"{str(k[0]).replace('torch.', '')} {k[2][0]}x{k[2][1]}, {k[1]} rows": names[v]
                for k, v in sorted(hf_linear._CHOICE.items(), key=lambda kv: (kv[0][1], kv[0][2]))}
-    env = (f"{record.cpu_model('unknown CPU')} ({platform.machine()}, torch kernels "
-           f"{torch.backends.cpu.get_cpu_capability()}), {os.cpu_count()} cores, torch {torch.__version__}, transformers "
-           f"{transformers.__version__}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} (unused: fp32); "
-           f"load average at start {os.getloadavg()[0]:.1f}")
+    bf16 = f"CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} (unused: fp32)"
     head = (f"SmolLM2-135M-Instruct (embedded) fp32 + LoRA r=8 on q/k/v/o, {args.prompts} Countdown prompts x "
             f"{args.samples} samples x {args.tokens} tokens (no early stop), temperature 1; {args.rounds} "
             "interleaved rounds.")
     lines = ["| path | median wall (s) [min-max] | s per decode step | vs baseline |", "|---|---:|---:|---:|"]
     lines += [f"| {r['path']} | {r['median_s']:.2f} [{r['min_s']:.2f}-{r['max_s']:.2f}] | "
               f"{r['median_s'] / args.tokens * 1e3:.0f} ms | {r['vs_baseline']:.2f}x |" for r in rows_out]
-    cmd = "python benchmarks/bench_decode_paths.py " + " ".join(
-        a for a in sys.argv[1:] if a != "--quick")
     print(head)
     print("\n".join(lines))
     print("layout chosen by the calibration:", choices)
-    if args.quick:
-        return
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     md = ["# hf decode loop: what each fast path buys on a GRPO rollout", "", head, "",
-          f"Command: `{cmd.strip()}` ({stamp})", "", f"Environment: {env}", ""] + lines + [
+          f"Command: `{bench.command}` ({stamp})", "", f"{harness.machine_line(bench.machine)} {bf16}.", ""] + lines + [
           "", f"Layout chosen by `hf_linear`'s calibration on this host: "
               f"{', '.join(f'{k}: {v}' for k, v in choices.items()) or 'none'}.",
           "", "Each path adds one change to the row above; the script switches off the later ones (the library "
               "has no switches for them). The per-step figure is the wall time over the tokens per row, prefill "
               "included."]
-    record.write(ROOT / "benchmarks" / "results" / "decode_paths",
-                 {"date": stamp, "command": cmd.strip(), "workload": head, "environment": env, "paths": rows_out,
-                  "layout_choice": choices}, md)
+    bench.record({"workload": head, "cpu_bf16": bf16, "paths": rows_out, "layout_choice": choices}, md)
 
 if __name__ == "__main__":
     main()

@@ -12,27 +12,27 @@ full parameters once per step) and ``step_seconds`` (rollouts + scoring + the up
 step; the table gives their means over the steps after the first (the first includes warm-up),
 the update time (their difference), and the launch's wall time (start-up, model load and
 the final checkpoint included). The machine is shared, so the load average before and after each
-engine is recorded too. Results: ``benchmarks/results/distributed.md`` and ``distributed.json``.
+engine is recorded too. Results (with ``--record``): ``benchmarks/results/distributed.md`` and
+``distributed.json`` (``benchmarks/harness.py``).
 
-    python benchmarks/bench_distributed.py                       # all four engines, 3 steps each
-    python benchmarks/bench_distributed.py --engines zero2,fsdp2 --steps 4
+    python benchmarks/bench_distributed.py --record              # all four engines, 3 steps each
+    python benchmarks/bench_distributed.py --engines zero2,fsdp2 --steps 4   # prints only
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import harness  # benchmarks/harness.py
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-RESULTS = HERE / "results"
 CONFIGS = {"ddp": "ddp.yaml", "zero2": "deepspeed-zero2.yaml", "zero3": "deepspeed-zero3.yaml", "fsdp2": "fsdp2.yaml"}
 PROMPTS, GROUP, TOKENS = 2, 4, 32
 
@@ -71,24 +71,10 @@ def run_engine(name: str, steps: int, processes: int) -> dict:
                          for r in rows]}
 
 
-def _versions() -> dict:
-    import accelerate
-    import torch
-
-    out = {"python": platform.python_version(), "torch": torch.__version__, "accelerate": accelerate.__version__}
-    try:
-        import deepspeed
-
-        out["deepspeed"] = deepspeed.__version__
-    except ImportError:
-        out["deepspeed"] = None
-    return out
-
-
-def markdown(result: dict) -> str:
+def markdown(result: dict, bench: harness.Run) -> str:
     lines = [f"# GRPO step time by distributed engine ({result['processes']} processes)", "",
-             f"Configuration: {result['configuration']}. Machine: {result['machine']}. Versions: "
-             + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".", "",
+             f"Configuration: {result['configuration']}; {result['transport']}.", "",
+             harness.machine_line(bench.machine), "",
              "| engine | accelerate config | rollouts s/step | update s/step | total s/step | vs DDP | launch wall s "
              "| load avg before/after |",
              "|---|---|---|---|---|---|---|---|"]
@@ -99,43 +85,38 @@ def markdown(result: dict) -> str:
                      f"{r['step_seconds']:.2f} | {rel} | {r['wall_seconds']:.0f} | "
                      f"{r['load_before']:.1f} / {r['load_after']:.1f} |")
     lines += ["", f"Means over steps 2..{result['steps']} (step 1 includes warm-up). Written by "
-              "`benchmarks/bench_distributed.py`; command: `" + result["command"] + "`.", ""]
+              "`benchmarks/bench_distributed.py`; command: `" + bench.command + "`.", ""]
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engines", default=",".join(CONFIGS))
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--processes", type=int, default=2)
-    ap.add_argument("--output", default=str(RESULTS / "distributed"))
-    args = ap.parse_args()
+    harness.common_args(ap, quick=None)
+    args = ap.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in CONFIGS]
     if unknown:
-        raise SystemExit(f"unknown engine {unknown[0]!r}: choose from {', '.join(CONFIGS)}")
+        harness.fail(f"--engines {unknown[0]}: choose from {', '.join(CONFIGS)}")
     import torch
 
+    bench = harness.start(__file__, args, argv, benchmark="distributed")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     result = {"processes": args.processes, "steps": args.steps, "device": device,
-              "machine": f"{os.cpu_count()} CPUs, {device}" + (f" ({torch.cuda.get_device_name()})" if device == "cuda"
-                                                              else ", gloo"),
+              "transport": "NCCL on " + torch.cuda.get_device_name() if device == "cuda" else "gloo on CPU",
               "configuration": f"embedded SmolLM2-135M-Instruct fp32, LoRA r=8 q/k/v/o, countdown, {PROMPTS} prompts x "
                                f"{GROUP} completions x {TOKENS} tokens, dapo, beta 0, GA 1, hf rollouts",
-              "versions": _versions(), "command": "python benchmarks/bench_distributed.py " + " ".join(sys.argv[1:]),
               "engines": []}
     for name in engines:
         r = run_engine(name, args.steps, args.processes)
         print(f"{name}: {r['step_seconds']:.2f} s/step (rollouts {r['gen_seconds']:.2f}), wall {r['wall_seconds']:.0f} s",
               flush=True)
         result["engines"].append(r)
-    md = markdown(result)
+    md = markdown(result, bench)
     print(md)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(md)
-    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+    bench.record(result, md.splitlines())
 
 
 if __name__ == "__main__":

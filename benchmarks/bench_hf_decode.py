@@ -1,6 +1,7 @@
 """The hf backend's generation paths side by side: what each of reasonkit's two changes buys.
 
-Same model, prompts and greedy settings, one process, paths interleaved over ``--rounds``:
+Same model, prompts and greedy settings, one process, paths interleaved over ``--rounds`` (best kept;
+``benchmarks/harness.py``):
 
 * ``generate``: transformers ``model.generate`` with the model's sdpa attention (what
   lm-evaluation-harness runs; ``generate_with_model(..., fast_decode=False)``);
@@ -15,22 +16,19 @@ Reported per path: wall time, generated tokens/s, and how many completions are i
 initialised model of that config on random prompt ids, where a token the model emits early in
 about half the rows is made the EOS token so that completions have different lengths.
 
-    python benchmarks/bench_hf_decode.py                      # CPU, 64 items x 256 tokens, batch 32
+    python benchmarks/bench_hf_decode.py --record             # CPU, 64 items x 256 tokens, batch 32
     python benchmarks/bench_hf_decode.py --quick              # 16 items x 64 tokens, prints only
-    python benchmarks/bench_hf_decode.py --device cuda --random-weights DIR --out results/hf_decode-cuda
+    python benchmarks/bench_hf_decode.py --device cuda --random-weights DIR --record --suffix=-cuda
 """
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
+import harness  # benchmarks/harness.py
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402  (benchmarks/record.py)
 
 
 def load(args):
@@ -70,29 +68,27 @@ class _Tok:
         return " ".join(map(str, ids))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=64)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--random-weights", metavar="CONFIG_DIR")
-    ap.add_argument("--quick", action="store_true", help="16 items x 64 tokens, print only")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/hf_decode"), help="results path stem")
-    args = ap.parse_args()
+    harness.common_args(ap, rounds=1, quick="16 items x 64 tokens, print only")
+    args = ap.parse_args(argv)
     if args.quick:
         args.items, args.max_tokens = min(args.items, 16), min(args.max_tokens, 64)
 
     import torch
-    import transformers
 
     from reasonkit.eval.backends.base import SamplingConfig
     from reasonkit.eval.backends.hf import generate_with_model
     from reasonkit.eval.backends.hf_attention import decode_attention
     from reasonkit.eval.backends.hf_decode import decode_batch
 
+    bench = harness.start(__file__, args, argv)
     model, tok, rows, what, dtype = load(args)
     if tok is None:  # random weights: pick an EOS token that about half the rows emit early
         free = decode_batch(model, rows, max_new_tokens=args.max_tokens, eos_ids=[-1], pad_id=0)
@@ -118,15 +114,16 @@ def main() -> None:
     paths = ["generate"] + (["generate + decode attention"] if cpu else []) + ["reasonkit"]
     # warm-up (allocator, kernels, lazy imports) outside the timings
     generate_with_model(model, tok, ["", ""], SamplingConfig(max_tokens=4), prompt_token_ids=rows[:2])
-    best: dict[str, float] = {}
     outputs: dict[str, list] = {}
-    for _ in range(args.rounds):
-        for path in paths:
+
+    def timed(path: str):
+        def go() -> None:
             sync()
-            t0 = time.perf_counter()
             outputs[path] = run(path)
             sync()
-            best[path] = min(best.get(path, float("inf")), time.perf_counter() - t0)
+        return go
+
+    best = {path: t["min"] for path, t in harness.rounds({path: timed(path) for path in paths}, args.rounds).items()}
     ref = [o.completions[0].token_ids for o in outputs["generate"]]
     table = []
     for path in paths:
@@ -136,7 +133,7 @@ def main() -> None:
                       "speedup": best["generate"] / best[path],
                       "identical_to_generate": sum(a == b for a, b in zip(ids, ref)),
                       "truncated": sum(len(x) >= args.max_tokens for x in ids)})
-    device = torch.cuda.get_device_name() if not cpu else f"{platform.machine()} CPU, {os.cpu_count()} cores"
+    device = torch.cuda.get_device_name() if not cpu else f"{bench.machine['arch']} CPU, {bench.machine['cores']} cores"
     head = (f"{what}; {len(rows)} prompts x 1 greedy completion x at most {args.max_tokens} new tokens, batch "
             f"{args.batch_size}, {str(dtype).replace('torch.', '')}, {device}; best of {args.rounds} round(s).")
     lines = ["| path | wall (s) | tokens | tokens/s | speed-up vs generate | identical to generate | truncated |",
@@ -145,18 +142,13 @@ def main() -> None:
               f"{r['identical_to_generate']}/{len(rows)} | {r['truncated']} |" for r in table]
     print(head)
     print("\n".join(lines))
-    if args.quick:
-        return
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     md = ["# hf backend: transformers generate vs reasonkit's decode path", "", head, "",
-          f"Measured {stamp} by `python benchmarks/bench_hf_decode.py` (torch {torch.__version__}, transformers "
-          f"{transformers.__version__}; load average {os.getloadavg()[0]:.1f}).", ""] + lines + [
+          f"Measured {stamp} by `{bench.command}`.", "", harness.machine_line(bench.machine), ""] + lines + [
           "", "Identical: same completion token ids as plain `generate`. In bf16 a different kernel or batch shape "
           "flips near-tied argmaxes (bf16 logits tie often), so bf16 paths diverge on some rows; the tests hold the "
           "paths to identical output in fp32."]
-    record.write(Path(args.out), {"date": stamp, "workload": head, "device": device, "torch": torch.__version__,
-                                  "transformers": transformers.__version__, "load_avg": os.getloadavg(),
-                                  "paths": table}, md)
+    bench.record({"workload": head, "device": device, "paths": table}, md)
 
 if __name__ == "__main__":
     main()

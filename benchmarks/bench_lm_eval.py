@@ -12,22 +12,26 @@ identical completions, and accuracy agreement (per item: lm-eval's ``flexible-ex
 ``gsm8k_flexible``, and lm-eval's ``answer-tag`` regex vs reasonkit's strict ``gsm8k``; reasonkit's
 verdicts before its truncation policy, since lm-eval scores truncated text as an answer).
 
-    python benchmarks/bench_lm_eval.py [--limit 64] [--max-tokens 256] [--lm-dtypes default,bfloat16]
+    python benchmarks/bench_lm_eval.py --record [--limit 64] [--max-tokens 256] [--lm-dtypes default,bfloat16]
+    python benchmarks/bench_lm_eval.py --limit 8 --max-tokens 32     # smoke run: prints only
+
+With ``--record`` the results go to ``benchmarks/results/lm_eval{--suffix}.md`` / ``.json``
+(``benchmarks/harness.py``), rewritten after every lm-eval run so a cut-short run still leaves them.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import harness  # benchmarks/harness.py
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -80,7 +84,7 @@ def compare(rk_rows: list[dict], lm: dict[int, dict[str, dict]]) -> dict:
     return {k: v / n for k, v in c.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--limit", type=int, default=64)
     ap.add_argument("--max-tokens", type=int, default=256)
@@ -90,10 +94,10 @@ def main() -> None:
                     help="lm-eval runs: 'default' leaves dtype to lm-eval (the model config's, float32 here); "
                          "bfloat16 matches reasonkit's auto choice on this CPU")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default=str(RESULTS / "lm_eval"), help="results path without extension")
-    args = ap.parse_args()
+    harness.common_args(ap, quick=None)
+    args = ap.parse_args(argv)
+    bench = harness.start(__file__, args, argv, benchmark="lm_eval")
 
-    sys.path.insert(0, str(ROOT))
     from reasonkit.eval.prompts import GSM8K
     from reasonkit.models import resolve_model
 
@@ -138,12 +142,9 @@ def main() -> None:
             "reasonkit_accuracy_strict_with_truncation_policy": base.verifier("gsm8k").accuracy,
             "truncation_rate": base.truncation_rate, "mean_completion_tokens": base.mean_completion_tokens,
             "lm_eval": lm_runs,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; load average "
-                       f"{os.getloadavg()[0]:.1f} at the end",
             "rk_auto_dtype": ("bf16: this CPU reports native bf16 instructions" if cpu_has_fast_bf16()
                               else "fp32: this CPU reports no native bf16 instructions"),
             "versions": rk_summary.versions | {"lm_eval": _version("lm_eval")},
-            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
         header = "| | reasonkit (dtype " + args.rk_dtype + ") | " + " | ".join(
             f"lm-eval (dtype {d})" for d in lm_runs) + " |"
@@ -168,8 +169,8 @@ def main() -> None:
               + (f" (auto: {result['rk_auto_dtype']})" if args.rk_dtype == "auto" else "")
               + "; lm-eval with " + ", ".join("its default (the model config's float32)" if d == "default" else d
                                              for d in lm_runs) + ". "
-              f"Machine: {result['machine']}. Measured {result['when']} by "
-              "`python benchmarks/bench_lm_eval.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`.", "", header,
+              f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{bench.command}`.", "",
+              harness.machine_line(bench.machine), "", header,
               "|---|---|" + "---|" * len(lm_runs)]
         md += [f"| {name} | {rk} | " + " | ".join(cells) + " |" for name, rk, cells in rows]
         md += ["", "Accuracies are before reasonkit's truncation policy (lm-eval scores text cut at max tokens as "
@@ -186,9 +187,8 @@ def main() -> None:
                "often), so paths diverge on some items; in fp32 reasonkit's output is transformers "
                "`generate`'s (tests) and vLLM's (`results/backends-greedy-float32.md`); "
                "`--rk-dtype float32 --lm-dtypes default` measures the two in fp32.", ""]
-        Path(args.out + ".md").write_text("\n".join(md))
-        Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
         print("\n".join(md))
+        bench.record(result, md)
 
     lm_runs = {}
     for dtype in [d.strip() for d in args.lm_dtypes.split(",") if d.strip()]:

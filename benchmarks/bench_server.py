@@ -22,21 +22,22 @@ median tokens/s, and its spread (slowest server over fastest in-process, and the
 The two engines run one after the other, never at once, and the 1-minute load average before and
 after each is recorded (the machine is shared).
 
-    python benchmarks/bench_server.py                 # full size -> benchmarks/results/server.{md,json}
-    python benchmarks/bench_server.py --quick         # 16 items x 4 samples x 64 tokens -> server-quick.{md,json}
+    python benchmarks/bench_server.py --record        # full size -> benchmarks/results/server.{md,json}
+    python benchmarks/bench_server.py --quick         # 16 items x 4 samples x 64 tokens, prints only
+
+``--lora`` records ``server-lora``; ``--results``, ``--suffix``: ``benchmarks/harness.py``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import harness  # benchmarks/harness.py
+
 GOAL = 0.9
 
 
@@ -97,14 +98,14 @@ def run_in_process(model_path, items, bench, sampling, dtype: str, lora: bool, r
     return result
 
 
-def markdown(record: dict) -> str:
+def markdown(record: dict, bench: harness.Run) -> str:
     w = record["workload"]
     lines = ["# Server vs in-process vLLM", "",
              f"Embedded SmolLM2-135M-Instruct, GSM8K test, {w['items']} items x {w['samples']} samples "
              f"(temperature {w['temperature']}, seed 0) x at most {w['max_tokens']} new tokens, {w['dtype']}. "
              f"LoRA {'enabled on both engines' if w.get('lora') else 'off on both engines'}. "
-             f"Produced by `{record.get('command', 'python benchmarks/bench_server.py')}` on "
-             f"{record['date']} ({record['cores']} cores; the load average columns say how busy the machine was).", "",
+             f"Produced by `{bench.command}` on {record['date']} (the load average columns say how busy the machine "
+             "was).", "", harness.machine_line(bench.machine), "",
              "| path | start-up (s) | wall (s, median try) | tokens | tok/s (median) | tok/s of each try | errors | "
              "load avg before -> after |",
              "|---|---:|---:|---:|---:|---|---:|---|"]
@@ -117,12 +118,10 @@ def markdown(record: dict) -> str:
     lo, hi = record.get("ratio_spread", (ratio, ratio))
     lines += ["", f"Server / in-process tokens/s: **{ratio:.2f}x** (spread {lo:.2f}-{hi:.2f}) at concurrency "
               f"{record['runs'][0]['concurrency']} (goal >= {GOAL}x: {'met' if ratio >= GOAL else 'not met'}).", ""]
-    if w["quick"]:
-        lines += ["This is the --quick size; the full size (64 x 4 x 256) was not run.", ""]
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=64)
     parser.add_argument("--samples", type=int, default=4)
@@ -130,15 +129,15 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--concurrency", type=int, default=None, help="default: the openai backend's (64)")
-    parser.add_argument("--quick", action="store_true", help="16 items x 4 samples x 64 tokens")
     parser.add_argument("--lora", action="store_true", help="LoRA enabled on both engines (results stem -lora)")
     parser.add_argument("--repeats", type=int, default=2, help="workload runs per engine (median and spread)")
-    parser.add_argument("--out", default=None, help="results stem (default benchmarks/results/server[-quick])")
-    args = parser.parse_args()
+    harness.common_args(parser, quick="16 items x 4 samples x 64 tokens, print only")
+    args = parser.parse_args(argv)
     if args.quick:
         args.items, args.max_tokens = min(args.items, 16), min(args.max_tokens, 64)
-    stem = Path(args.out) if args.out else ROOT / "benchmarks/results" / (
-        ("server-quick" if args.quick else "server") + ("-lora" if args.lora else ""))
+    if args.repeats < 1:
+        harness.fail(f"--repeats {args.repeats} must be at least 1")
+    run = harness.start(__file__, args, argv)
 
     from reasonkit.eval.backends.base import SamplingConfig
     from reasonkit.eval.benchmarks import get_benchmark
@@ -152,20 +151,16 @@ def main() -> None:
     print(f"  server: {runs[0]['generated_tokens']} tokens in {runs[0]['wall_s']:.1f} s", flush=True)
     runs.append(run_in_process(model_path, items, bench, sampling, args.dtype, args.lora, args.repeats))
     print(f"  in-process: {runs[1]['generated_tokens']} tokens in {runs[1]['wall_s']:.1f} s", flush=True)
-    record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
+    record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "workload": {"items": args.items, "samples": args.samples, "max_tokens": args.max_tokens,
                            "temperature": args.temperature, "dtype": args.dtype, "quick": args.quick,
                            "lora": args.lora, "repeats": args.repeats},
-              "command": "python benchmarks/bench_server.py " + " ".join(sys.argv[1:]),
               "runs": runs, "ratio": runs[0]["tokens_per_s"] / runs[1]["tokens_per_s"],
               "ratio_spread": (min(runs[0]["tokens_per_s_all"]) / max(runs[1]["tokens_per_s_all"]),
                                max(runs[0]["tokens_per_s_all"]) / min(runs[1]["tokens_per_s_all"]))}
-    text = markdown(record)
+    text = markdown(record, run)
     print(text)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(text)
-    print(f"wrote {stem.with_suffix('.md')} and .json")
+    run.record(record, text.splitlines(), name="server" + ("-lora" if args.lora else ""))
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ What it measures, all in one process on one core (no worker pools), in one run:
 
 The completions are built by :mod:`verifier_corpus` (next to this script). Rounds alternate verifier
 and baseline (best of ``--rounds``) so that load from other processes on a shared machine hits both
-sides alike. Prints a table; a full run writes ``benchmarks/results/verifiers.md`` and ``.json``
-(machine, date, versions, figures).
+sides alike. Prints a table; a full run given ``--record`` writes ``benchmarks/results/verifiers.md``
+and ``.json`` (machine, date, versions, figures; ``benchmarks/harness.py``).
 
-    python benchmarks/bench_verifiers.py            # 10k completions, writes the results
+    python benchmarks/bench_verifiers.py --record   # 10k completions, writes the results
     python benchmarks/bench_verifiers.py --quick    # 1k completions, prints only (smoke run)
 """
 from __future__ import annotations
@@ -26,21 +26,14 @@ import argparse
 import datetime as dt
 import gc
 import importlib.metadata
-import json
-import os
-import platform
 import random
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402  (benchmarks/record.py)
-from verifier_corpus import adversarial_inputs, corpus_for, countdown_rows, gsm8k_rows, math_rows  # noqa: E402
+import harness  # benchmarks/harness.py
+from verifier_corpus import adversarial_inputs, corpus_for, countdown_rows, gsm8k_rows, math_rows
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 TARGET_RATIO = 20.0  # gsm8k, countdown and format vs math-verify parse + verify
 TARGET_NAMES = ("gsm8k", "gsm8k_flexible", "countdown", "format", "format_soft")
@@ -157,7 +150,7 @@ def math_verify_baseline() -> Callable[..., bool]:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = record.cpu_model(platform.processor() or "")
+    m = harness.machine()
 
     def version(pkg: str) -> str:
         try:
@@ -167,16 +160,15 @@ def machine_info() -> dict[str, Any]:
 
     return {
         "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-        "python": platform.python_version(), "math_verify": version("math-verify"),
+        "cpu": m["cpu"], "cores": m["cores"], "platform": m["platform"],
+        "python": m["python"], "math_verify": version("math-verify"),
         "sympy": version("sympy"), "reasonkit": version("reasonkit"),
-        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "load_avg_1m_at_start": m["load_avg_before"][0],
         "process": "one process, one thread, no worker pool",
     }
 
 
 def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO))
     from reasonkit.verifiers import get_verifier, verifier_names
 
     machine = machine_info()
@@ -426,19 +418,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=None, help="completions per verifier (default 10000; 1000 with --quick)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds, best kept (default 2)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=None,
-                    help="folder for verifiers.md/.json (default benchmarks/results; --quick writes only with --out)")
+    harness.common_args(ap, quick=None)
     args = ap.parse_args(argv)
+    bench = harness.start(__file__, args, argv)
     n = args.n or (1_000 if args.quick else 10_000)
     rounds = args.rounds or (1 if args.quick else 2)
     report = run(n, rounds, args.seed)
     print_table(report)
-    out = args.out or (None if args.quick else RESULTS)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "verifiers.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        (out / "verifiers.md").write_text(to_markdown(report), encoding="utf-8")
-        print(f"wrote {out / 'verifiers.md'} and {out / 'verifiers.json'}")
+    bench.record(report, to_markdown(report).splitlines())
     failed = [name for name, r in report["verifiers"].items()
               if not r["meets_latency"] or r.get("meets_ratio_target") is False]
     if not report["math_fast_path"]["meets_target"]:

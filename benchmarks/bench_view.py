@@ -12,28 +12,24 @@ over ``--rounds`` page loads (median, with min-max):
   for a word) to the new table laid out (``performance.now()`` around the event and a forced layout);
 * ``write``: seconds for ``reasonkit view`` to read the run and write the file, and the file's size.
 
-Full run: ``python benchmarks/bench_view.py`` (10,000 and 40,000 samples, 5 rounds; records
-``benchmarks/results/view.{md,json}``). Smoke: ``--quick`` (1,000 samples, 2 rounds, prints only).
+Full run: ``python benchmarks/bench_view.py --record`` (10,000 and 40,000 samples, 5 rounds; records
+``benchmarks/results/view.{md,json}``, ``benchmarks/harness.py``). Smoke: ``--quick`` (1,000 samples,
+2 rounds, prints only).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-import record  # noqa: E402  (benchmarks/record.py)
+import harness  # benchmarks/harness.py
 
-RESULTS = REPO / "benchmarks" / "results"
 WORDS = ("eggs", "dollars", "apples", "minutes", "miles", "pages", "boxes", "tickets", "cookies", "students")
 
 
@@ -117,17 +113,17 @@ def measure(driver, report: Path, rounds: int) -> dict:
             filt[key].append(ms)
             counts[key] = count
             driver.execute_script(_FILTER_JS, el, reset)
-    med = lambda xs: {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}  # noqa: E731
+    med = harness.spread
     return {"load_ms": med(load), "filter_ms": {k: med(v) for k, v in filt.items()}, "counts": counts}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, nargs="+", default=None, help="run sizes (default 10000 40000)")
-    ap.add_argument("--rounds", type=int, default=None, help="page loads per size (default 5)")
-    ap.add_argument("--quick", action="store_true", help="1,000 samples, 2 rounds, record nothing")
-    ap.add_argument("--out", type=Path, default=None, help="record under this folder instead")
+    ap.add_argument("--rounds", type=int, default=None, help="page loads per size (default 5; 2 with --quick)")
+    harness.common_args(ap, quick="1,000 samples, 2 rounds, print only")
     args = ap.parse_args(argv)
+    bench = harness.start(__file__, args, argv)
     sizes = args.samples or ([1000] if args.quick else [10000, 40000])
     rounds = args.rounds or (2 if args.quick else 5)
     from reasonkit.view import PAGE, write_report
@@ -150,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         driver.quit()
 
     fmt = lambda m: f"{m['median']:.0f} [{m['min']:.0f}-{m['max']:.0f}]"  # noqa: E731
-    lines = [f"# Run viewer responsiveness (`benchmarks/bench_view.py`)", "",
-             f"Headless Chromium {version}, {record.cpu_model(platform.processor() or '?')}, "
+    lines = ["# Run viewer responsiveness (`benchmarks/bench_view.py`)", "",
+             f"Headless Chromium {version}, {bench.machine['cpu']}, "
              f"{datetime.now(timezone.utc):%Y-%m-%d}; {rounds} page loads per size, median [min-max] in ms; "
              f"{PAGE} items a page; two columns (base and an adapter), one sample each.", "",
              "| samples | items | HTML MB | `reasonkit view` s | load to table | filter: hack class | "
@@ -164,11 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Load to table: navigation start to the page's script done (JSON parsed, summary and "
               f"filter menus built, first {PAGE} rows in the DOM). Filter: the change event to the new table "
               "laid out. Counts after each filter: " + "; ".join(f"{r['samples']:,}: {r['counts']}" for r in results)]
+    lines += ["", harness.machine_line(bench.machine)]
     print("\n".join(lines))
-    if not args.quick or args.out:
-        record.write((args.out or RESULTS) / "view", {"browser": version, "cpu": record.cpu_model(),
-                                                      "rounds": rounds, "page": PAGE, "results": results},
-                     lines)
+    bench.record({"browser": version, "rounds": rounds, "page": PAGE, "sizes": results}, lines)
     return 0
 
 

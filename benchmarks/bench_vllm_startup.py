@@ -7,21 +7,22 @@ the parent): start the backend on the embedded model, then generate greedily for
 ``--items`` GSM8K test prompts with at most ``--max-tokens`` tokens. Reported: start-up seconds,
 generation seconds, generated tokens and tokens/s, and the load average before each run.
 
-    python benchmarks/bench_vllm_startup.py                 # 16 items x 256 tokens
-    python benchmarks/bench_vllm_startup.py --items 4 --max-tokens 32 --no-write   # smoke run
+    python benchmarks/bench_vllm_startup.py --record        # 16 items x 256 tokens, recorded
+    python benchmarks/bench_vllm_startup.py --items 4 --max-tokens 32   # smoke run: prints only
 
-Writes ``benchmarks/results/vllm_startup.md`` and ``.json`` unless ``--no-write``.
+With ``--record`` writes ``benchmarks/results/vllm_startup.md`` and ``.json`` (``benchmarks/harness.py``).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import harness  # benchmarks/harness.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {  # label -> (backend, options)
@@ -50,17 +51,18 @@ def child(backend: str, options: dict, items: int, max_tokens: int) -> dict:
             "tokens_per_s": round(tokens / generation, 1)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=256)
-    ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    harness.common_args(ap, quick=None)
+    args = ap.parse_args(argv)
     if args.child:
         backend, options = SETTINGS[args.child]
         print(json.dumps(child(backend, options, args.items, args.max_tokens)))
         return
+    bench = harness.start(__file__, args, argv)
     rows = []
     for label in SETTINGS:
         load = os.getloadavg()[0]
@@ -84,20 +86,12 @@ def main() -> None:
             table.append(f"| {r['setting']} | {r['startup_s']} | {r['generation_s']} | {r['tokens']} | "
                          f"{r['tokens_per_s']} | {r['process_wall_s']} | {r['load_before']} |")
     print("\n".join(table))
-    if args.no_write:
-        return
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs"
     md = ["# vLLM start-up on CPU: compiled vs enforce_eager, and the hf backend", "",
           f"Embedded SmolLM2-135M-Instruct, first {args.items} GSM8K test prompts, greedy, at most "
-          f"{args.max_tokens} new tokens; each setting in a fresh process. Machine: {machine}. Measured {when} by "
-          f"`python benchmarks/bench_vllm_startup.py --items {args.items} --max-tokens {args.max_tokens}`.", "",
-          *table, ""]
-    out = ROOT / "benchmarks" / "results"
-    (out / "vllm_startup.md").write_text("\n".join(md), encoding="utf-8")
-    (out / "vllm_startup.json").write_text(json.dumps({"when": when, "machine": machine, "items": args.items,
-                                                       "max_tokens": args.max_tokens, "rows": rows}, indent=2)
-                                           + "\n", encoding="utf-8")
+          f"{args.max_tokens} new tokens; each setting in a fresh process. Measured {when} by `{bench.command}`.", "",
+          harness.machine_line(bench.machine), "", *table]
+    bench.record({"items": args.items, "max_tokens": args.max_tokens, "rows": rows}, md)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@
 #       the tokenizer files. Binary wheels are for this machine's Python; the device must match it.
 #   on the GPU machine:    bash benchmarks/gpu_check.sh [RESULTS_DIR]      (default benchmarks/results/gpu_check)
 #       e.g. the device tool: command 'bash benchmarks/gpu_check.sh "$OUT"', carry [".gpu_carry"].
-#   CPU dry run of the same steps, tiny sizes:  bash benchmarks/gpu_check.sh --smoke /tmp/gpu-smoke
+#   CPU dry run of the same steps, tiny sizes:  bash benchmarks/gpu_check.sh --smoke [DIR]   (default: a temp dir;
+#       a smoke run never writes benchmarks/results/, see benchmarks/harness.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARRY=.gpu_carry
@@ -35,8 +36,12 @@ if [ "${1:-}" = "--prepare" ]; then
 fi
 
 SMOKE=0
-if [ "${1:-}" = "--smoke" ]; then SMOKE=1; shift; fi
-RESULTS=${1:-benchmarks/results/gpu_check}
+RECORD=(--record)   # the check on the GPU machine is a full run: bench_hf_decode records into $RESULTS
+if [ "${1:-}" = "--smoke" ]; then SMOKE=1; RECORD=(); shift; fi
+if [ $SMOKE = 1 ]; then RESULTS=${1:-$(mktemp -d)}; else RESULTS=${1:-benchmarks/results/gpu_check}; fi
+case "$(realpath -m "$RESULTS")/" in
+  "$(realpath -m benchmarks/results)"/*) [ $SMOKE = 0 ] || { echo "gpu_check.sh: --smoke never writes benchmarks/results/; give another DIR" >&2; exit 2; } ;;
+esac
 mkdir -p "$RESULTS"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -84,7 +89,7 @@ EOF
 DECODE_DTYPE=float32; [ "$DTYPE" = bf16 ] && DECODE_DTYPE=bfloat16   # bench_hf_decode's dtype names
 say "1. hf decode loop vs generate ($DEVICE, $DECODE_DTYPE)"
 timeout 150 $PY benchmarks/bench_hf_decode.py --device "$DEVICE" --random-weights "$WORK/model" --dtype "$DECODE_DTYPE" \
-    --items "$ITEMS" --max-tokens "$TOKENS" --batch-size 32 --out "$RESULTS/hf_decode" 2>>"$LOG" | tee -a "$LOG" \
+    --items "$ITEMS" --max-tokens "$TOKENS" --batch-size 32 --results "$RESULTS" "${RECORD[@]}" 2>>"$LOG" | tee -a "$LOG" \
     || say "hf decode check failed (rc $?)"
 
 TRAIN=(train --model "$WORK/model" --dtype "$DTYPE" --dataset countdown --group-size 4 --prompts-per-step 2
@@ -99,12 +104,14 @@ timeout 150 accelerate launch --config_file train/accelerate/deepspeed-zero2.yam
     --mixed_precision "$MP" "$(which reasonkit)" "${TRAIN[@]}" --output "$WORK/zero2" >>"$LOG" 2>&1 \
     && cp "$WORK/zero2/metrics.jsonl" "$RESULTS/zero2.jsonl" || say "ZeRO-2 run failed (rc $?)"
 
-$PY - "$RESULTS" "$DEVICE" <<'EOF' | tee "$RESULTS/summary.md"
+PYTHONPATH=benchmarks $PY - "$RESULTS" "$DEVICE" <<'EOF' | tee "$RESULTS/summary.md"
 import json, sys, pathlib
 res, device = pathlib.Path(sys.argv[1]), sys.argv[2]
 import torch
+import harness  # benchmarks/harness.py (on PYTHONPATH): the machine in the one schema
 name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
 print(f"# GPU check ({name}, torch {torch.__version__})\n")
+print(harness.machine_line(harness.machine()) + "\n")
 print("| run | steps | s/step (after the first) | rollout s/step | reward | grad_norm (last) |\n|---|---|---|---|---|---|")
 for run in ("grpo", "zero2"):
     f = res / f"{run}.jsonl"

@@ -16,23 +16,21 @@
    verifier. Rerunning those 200-step runs takes 40 minutes each on 2 CPU cores; the alarm is a
    function of what they recorded, so the replay decides exactly what the live alarm would have.
 
-    python benchmarks/hack_alarm.py                 # 14 steps, 7 evals: minutes on 2 CPU cores
-    python benchmarks/hack_alarm.py --steps 2 --eval-steps 1 --eval-limit 16 --suffix=-smoke   # plumbing
+    python benchmarks/hack_alarm.py --record        # 14 steps, 7 evals
+    python benchmarks/hack_alarm.py --steps 2 --eval-steps 1 --eval-limit 16   # plumbing: prints only
 
-Writes ``benchmarks/results/hack_alarm{suffix}.json`` / ``.md``.
+With ``--record`` writes ``benchmarks/results/hack_alarm{suffix}.json`` / ``.md`` (``benchmarks/harness.py``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402  (benchmarks/record.py)
+import harness  # benchmarks/harness.py
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = harness.RESULTS
 TASK = "rg:basic_arithmetic:min_terms=2,max_terms=2,min_digits=1,max_digits=1"  # the learning run's task
 PREFILL = "<think>\n</think>\n<answer>"  # the learning run's prompt form
 HEADLINE = "rg:basic_arithmetic"
@@ -72,7 +70,7 @@ def replay(name: str, verifier: str, results: Path = RESULTS) -> dict:
     """The alarm on a recorded learning run (fewest-changes reconstruction of its held-out items)."""
     from reasonkit.grpo.divergence import DivergenceMonitor
 
-    data = json.loads((results / f"{name}.json").read_text())
+    data = harness.load(results / f"{name}.json")  # the figures, in either results layout
     n = data["eval_limit"]
     monitor = DivergenceMonitor({data["reward"]: 1.0})
     prev, fired = 0, []
@@ -153,28 +151,27 @@ def main(argv: list[str] | None = None) -> dict:
                     "interval, before there is a held-out baseline to compare with")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("runs/hack_alarm"))
-    ap.add_argument("--results", type=Path, default=RESULTS)
-    ap.add_argument("--suffix", default="")
+    harness.common_args(ap, quick=None)
     ap.add_argument("--render", type=Path, default=None, help="rewrite the .md from a recorded .json, run nothing")
     a = ap.parse_args(argv)
     from reasonkit.errors import ReasonkitError
 
     if a.render is not None:
-        result = json.loads(a.render.read_text())
-        record.write(a.render.with_suffix(""), result, markdown(result))
-        return result
+        whole = json.loads(a.render.read_text())
+        harness.write(a.render.with_suffix(""), whole, markdown(harness.results_of(whole)))
+        return harness.results_of(whole)
 
     if (a.work / "train").exists():
         raise ReasonkitError(f"--work {a.work}: already holds a run; choose another --work")
+    bench = harness.start(__file__, a, argv)
     hack = hack_run(a)
     negatives = [replay(name, v) for name in LEARNING_RUNS for v in (JUDGE, HEADLINE)]
     result = {"task": TASK, "prefill": PREFILL, "reward": a.reward, "steps": a.steps, "eval_steps": a.eval_steps,
               "eval_limit": a.eval_limit, "group_size": a.group_size, "prompts_per_step": a.prompts_per_step,
               "max_tokens": a.max_tokens, "temperature": a.temperature, "lr": a.lr, "seed": a.seed,
               "model": a.model or "embedded SmolLM2-135M-Instruct", "hack": hack, "learning_runs": negatives,
-              "command": " ".join(["python", "benchmarks/hack_alarm.py", *(argv if argv is not None else sys.argv[1:])]),
-              "cpu": record.cpu_model("unknown")}
-    record.write(a.results / f"hack_alarm{a.suffix}", result, markdown(result))
+              "command": bench.command, "cpu": bench.machine["cpu"]}
+    bench.record(result, markdown(result))
     return result
 
 

@@ -21,10 +21,11 @@ rejection-sampling fine-tuning (``reasonkit sft``) before GRPO.
    ``reasonkit report``'s paired sign test per arm against the base; the **same-form** reading keeps
    the items where both base and adapter wrote a well-formed equation (the verifier's reason is not
    ``no_answer``/``parse_error``/``truncated``): a change there is a change in arithmetic, not in form.
-5. **Record**: ``benchmarks/results/learning-countdown{suffix}.json/.md/.png``, only when every stage
-   ran (a partial run writes into ``--work``); every figure is read from the run files.
+5. **Record**: ``benchmarks/results/learning-countdown{suffix}.json/.md/.png`` with ``--record``, which
+   needs every stage (a partial run writes into ``--work``; ``benchmarks/harness.py``); every figure is
+   read from the run files.
 
-    python benchmarks/learning_countdown.py                     # the full measurement (CPU: ~90 min)
+    python benchmarks/learning_countdown.py --record            # the full measurement
     python benchmarks/learning_countdown.py --stages survey --survey-items 2 --suffix=-smoke   # plumbing
 """
 from __future__ import annotations
@@ -33,14 +34,11 @@ import argparse
 import json
 import random
 import resource
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402  (benchmarks/record.py)
+import harness  # benchmarks/harness.py
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # name -> (counts of numbers, largest number, largest target)
 VARIANTS = {"two": ((2,), 20, 40), "three-small": ((3,), 20, 30), "agilerl": ((3, 4), 99, 100)}
 STAGES = ("survey", "rft", "grpo", "judge")
@@ -251,25 +249,28 @@ def parse(argv=None):
     p.add_argument("--format-weight", type=float, default=0.1)
     p.add_argument("--heldout", type=int, default=200)
     p.add_argument("--work", default="runs/learning-countdown")
-    p.add_argument("--suffix", default="", help="results file suffix (e.g. -seed1)")
+    harness.common_args(p, quick=None)
     a = p.parse_args(argv)
     a.stages, a.arms = a.stages.split(","), a.arms.split(",")
     for value, allowed, flag in ((a.stages, STAGES, "--stages"), (a.arms, ARMS, "--arms")):
         bad = [x for x in value if x not in allowed]
         if bad:
-            p.error(f"{flag}: {bad[0]!r} is not one of {', '.join(allowed)}")
+            harness.fail(f"{flag}: {bad[0]!r} is not one of {', '.join(allowed)}", "learning_countdown.py")
     for flag in ("survey_items", "survey_k", "train_items", "rft_k", "rft_iterations", "steps", "heldout"):
         if getattr(a, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')} must be at least 1")
+            harness.fail(f"--{flag.replace('_', '-')} must be at least 1", "learning_countdown.py")
+    if a.record and set(a.stages) != set(STAGES):
+        harness.fail(f"--record with --stages {','.join(a.stages)}: only a run of every stage is recorded "
+                     "(a partial run writes into --work)", "learning_countdown.py")
     return a
 
 
 def main(argv=None) -> dict:
     a = parse(argv)
+    bench = harness.start(__file__, a, argv, benchmark="learning-countdown")
     work = Path(a.work)
     data = make_data(a, work)
-    result: dict = {"task": None, "heldout_items": a.heldout, "settings": vars(a), "cpu": record.cpu_model(),
-                    "minutes": {}}
+    result: dict = {"task": None, "heldout_items": a.heldout, "minutes": {}}
     rows = survey(a, data, work) if "survey" in a.stages else []
     result["survey"] = rows
     task = result["task"] = choose(a, rows)
@@ -302,14 +303,14 @@ def main(argv=None) -> dict:
                       same_form_base=greedy["same_form"][head]["base"],
                       same_form_adapter=greedy["same_form"][head]["adapter"])
     full = set(a.stages) == set(STAGES)  # a partial (smoke) run never writes benchmarks/results/
-    stem = (RESULTS if full else work) / f"learning-countdown{a.suffix}"
-    write(a, result, stem, {k: v for k, v in (("rft_grpo", work / "rft_grpo"), ("grpo", work / "grpo")) if v.is_dir()})
+    write(a, bench, result, None if full else work,
+          {k: v for k, v in (("rft_grpo", work / "rft_grpo"), ("grpo", work / "grpo")) if v.is_dir()})
     return result
 
 
-def write(a, result: dict, stem: Path, runs: dict[str, Path]) -> None:
-    lines = [f"# Countdown on the embedded model ({result['cpu'] or 'CPU'})", "",
-             f"Written by `benchmarks/learning_countdown.py {' '.join(sys.argv[1:])}`.", "",
+def write(a, bench: harness.Run, result: dict, folder: Path | None, runs: dict[str, Path]) -> None:
+    lines = [f"# Countdown on the embedded model ({bench.machine['cpu']})", "",
+             f"Written by `{bench.command}`.", "", harness.machine_line(bench.machine), "",
              "| variant | pass@1 | pass@k | truncated (sampled) |", "|---|---|---|---|"]
     lines += [f"| {r['variant']} | {r.get('pass@1')} | {r.get(f'pass@{a.survey_k}')} | {r.get('truncated_sampled')} |"
               for r in result.get("survey", [])]
@@ -324,9 +325,9 @@ def write(a, result: dict, stem: Path, runs: dict[str, Path]) -> None:
             lines.append(f"| {arm} | {acc:.3f} | {sf.get('base', '-')} | {sf.get('adapter', '-')} | {sf.get('items', '-')} |")
         lines += [f"- {t.get('column')}: Δ {t.get('diff')}, +{t.get('wins')}/-{t.get('losses')}, p = {t.get('p_value')}"
                   for t in j["paired"]]
-    record.write(stem, result, lines)
-    if runs:
-        plot(runs, record.path(stem, ".png"))
+    print("\n".join(lines))
+    if bench.record(result, lines, folder=folder) is not None and runs:
+        plot(runs, harness.path(bench.stem(folder=folder), ".png"))
 
 
 if __name__ == "__main__":

@@ -19,11 +19,12 @@
    lenient breakdown of where a change comes from (answers finished, right numbers, equations
    written out) and a paired same-form comparison with its own sign test
    (``benchmarks/learning_analysis.py``). ``--beta`` (default 0.04) is the weight of the KL term of the training run.
-5. **Record**: ``benchmarks/results/learning{suffix}.json`` / ``.md`` / ``.png`` (reward per step,
-   held-out accuracy per periodic eval, truncation rate). Every number is read from the run files.
+5. **Record** (with ``--record``; ``benchmarks/harness.py``): ``benchmarks/results/learning{suffix}.json``
+   / ``.md`` / ``.png`` (reward per step, held-out accuracy per periodic eval, truncation rate). Every
+   number is read from the run files.
 
-    python benchmarks/learning_run.py                      # the full run (about an hour on 2 CPU cores)
-    python benchmarks/learning_run.py --steps 2 --survey-items 2 --heldout 4 --suffix=-smoke  # plumbing
+    python benchmarks/learning_run.py --record             # the full run (its time is in the record)
+    python benchmarks/learning_run.py --steps 2 --survey-items 2 --heldout 4   # plumbing: prints only
 
 **The reward** (``--reward``, default ``gsm8k``): the number the answer states is right. All
 candidates share one prompt form: the reasoning system prompt and an assistant pre-fill that closes
@@ -57,11 +58,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import record  # noqa: E402  (benchmarks/record.py)
-from learning_analysis import breakdown, plot, same_form  # noqa: E402  (benchmarks/learning_analysis.py)
+import harness  # benchmarks/harness.py
+from learning_analysis import breakdown, plot, same_form  # benchmarks/learning_analysis.py
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # Task spaces large enough that the training split keeps thousands of distinct questions after the
 # test questions are dropped (products at difficulty 0 keeps one, 2-term one-digit sums 200 at most).
 CANDIDATES = [
@@ -276,13 +275,10 @@ def check_reused(a, task: str, run: Path) -> None:
                                  "drop --reuse or give another --work")
 
 
-def write(a, result: dict) -> None:
-    a.results.mkdir(parents=True, exist_ok=True)
-    base = a.results / f"learning{a.suffix}"
-    record.path(base, ".json").write_text(json.dumps(result, indent=2) + "\n")
+def write(bench: harness.Run, result: dict) -> None:
     g = result["judge"]["greedy"]
     lines = [f"# GRPO learning run: {result['task']}", "",
-             f"Command: `{result['command']}`", "",
+             f"Command: `{bench.command}`", "", harness.machine_line(bench.machine), "",
              "## Survey (base model, temperature 1, 8 samples per item)", "",
              *survey_table(result["survey"], result["reward"])]
     piloted = [r for r in result["survey"] if "pilot_accuracy" in r]
@@ -333,25 +329,21 @@ def write(a, result: dict) -> None:
               f"({'its steps summed: a reused run' if result['reused'] else 'wall time of the training process'}), "
               f"{result['steps']} steps. Target +10 points at p < 0.01: "
               f"{'reached' if gain >= 0.10 and (result['p_value'] or 1) < 0.01 else 'not reached'}.", ""]
-    record.path(base, ".md").write_text("\n".join(lines))
-    plot(result["curve"], result["evals"], result["task"], record.path(base, ".png"))
     print("\n".join(lines))
+    if bench.record(result, lines, name="learning") is not None:
+        plot(result["curve"], result["evals"], result["task"], harness.path(bench.stem("learning"), ".png"))
 
 
-def write_survey(a, rows: list[dict], task: str, argv) -> dict:
-    a.results.mkdir(parents=True, exist_ok=True)
-    base = a.results / f"learning{a.suffix}-survey"
+def write_survey(a, bench: harness.Run, rows: list[dict], task: str) -> dict:
     result = {"task": task, "survey": rows, "survey_items": a.survey_items, "max_tokens": a.max_tokens,
               "reward": a.reward,
-              "prefill": a.prefill, "model": a.model or "embedded SmolLM2-135M-Instruct",
-              "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    record.path(base, ".json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["# GRPO learning run: survey only (no training in this record)", "", f"Command: `{result['command']}`",
+              "prefill": a.prefill, "model": a.model or "embedded SmolLM2-135M-Instruct"}
+    lines = ["# GRPO learning run: survey only (no training in this record)", "", f"Command: `{bench.command}`",
              "", "Base model, temperature 1, 8 samples per item:", "",
              *survey_table(rows, a.reward)]
     lines += ["", f"Chosen for training (largest pass@8 - pass@1 gap with pass@1 < 0.6): `{task}`", ""]
-    record.path(base, ".md").write_text("\n".join(lines))
     print("\n".join(lines))
+    bench.record(result, lines, name="learning-survey")
     return result
 
 
@@ -384,19 +376,18 @@ def main(argv=None) -> dict:
                     help="a second pre-fill the trained task is also judged with (greedy), base and adapter")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("runs/learning"))
-    ap.add_argument("--results", type=Path, default=RESULTS)
-    ap.add_argument("--suffix", default="", help="results file suffix, e.g. -smoke")
+    harness.common_args(ap, quick=None)
     ap.add_argument("--reuse", action="store_true",
                     help="keep survey evals, pilots and the training run already complete in --work (same settings; "
                          "evals resume; train_minutes then sums the run's step times)")
     ap.add_argument("--survey-only", action="store_true",
-                    help="stop after the survey: write learning{suffix}-survey.json/.md (no training claim)")
+                    help="stop after the survey: write learning-survey{suffix}.json/.md (no training claim)")
     a = ap.parse_args(argv)
     check_reward(a)
     from reasonkit.grpo.config import TrainConfig
 
     TrainConfig(beta=a.beta)  # the trainer's own check of --beta, before the survey's minutes (ConfigError: exit 2)
-    a.results = Path(a.results)
+    bench = harness.start(__file__, a, argv, benchmark="learning")
     a.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows = survey(a, a.work)
@@ -404,7 +395,7 @@ def main(argv=None) -> dict:
         pilot(a, rows, a.work)
     task = a.task or choose(rows)
     if a.survey_only:
-        return write_survey(a, rows, task, argv)
+        return write_survey(a, bench, rows, task)
     run = a.work / "train"
     done = run / f"checkpoint-{a.steps}"
     if a.reuse and done.is_dir() and (run / "metrics.jsonl").is_file():  # the training run already complete
@@ -426,11 +417,10 @@ def main(argv=None) -> dict:
         "reward": reward_expression(a, task), "verifier": judge_verifier(a, task), "prefill": a.prefill,
         "max_tokens": a.max_tokens, "group_size": a.group_size, "prompts_per_step": a.prompts_per_step,
         "model": a.model or "embedded SmolLM2-135M-Instruct",
-        "command": "python benchmarks/learning_run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "survey": rows, "judge": judged, "evals": evals,
         "curve": [{k: r.get(k) for k in r if isinstance(r.get(k), (int, float))} for r in steps],
     }
-    write(a, result)
+    write(bench, result)
     return result
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_scripts import load
 
-import bench_busy  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+bench_busy = load("bench_busy")
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -17,16 +17,14 @@ def test_trainer_visits_items_in_epoch_order(tiny_model_dir, tmp_path):
 
 def test_the_record_names_the_layouts_the_timings_chose(monkeypatch):
     """bench_grpo.py writes which linear layouts this host's timings picked, rollout and training."""
-    import sys
-    from pathlib import Path
-
     import torch
 
     from reasonkit.eval.backends import hf_linear
     from reasonkit.grpo import frozen_linear
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import bench_grpo
+    from bench_scripts import load
+
+    bench_grpo = load("bench_grpo")
 
     monkeypatch.setattr(hf_linear, "_CHOICE", {(torch.float32, 8, (1536, 576), 10, True): "packed",
                                                (torch.float32, 2, (192, 576), 10, True): "linear"})

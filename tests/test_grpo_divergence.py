@@ -12,6 +12,8 @@ import pytest
 from reasonkit.grpo.divergence import (MIN_RISE, NAME, WINDOW_EVALS, Z_RISE, DivergenceMonitor, decide,
                                        paired_gain, reward_rise, upper_p)
 
+from bench_scripts import load
+
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
 
@@ -145,7 +147,7 @@ def _learning_history(name: str, verifier: str):
     """Replay a recorded learning run: its step rewards, and held-out items rebuilt with the fewest changes
     its accuracies allow (the least favourable case for a false alarm: no churn). Returns the data, the
     steps at which the alarm fired and the steps at which the reward condition alone held."""
-    data = json.loads((RESULTS / f"{name}.json").read_text())
+    data = load("harness").load(RESULTS / f"{name}.json")  # the figures, in either results layout
     n = data["eval_limit"]
     monitor = DivergenceMonitor({data["reward"]: 1.0})
     prev, fired, reward_rose = 0, [], []

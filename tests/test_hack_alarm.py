@@ -2,24 +2,20 @@
 divergence alarm within the run, and the recorded learning runs (replayed) raise none."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-pytest.importorskip("reasoning_gym")
+from bench_scripts import load
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "hack_alarm.py"
+pytest.importorskip("reasoning_gym")
 
 
 @pytest.mark.slow  # the embedded model: 14 GRPO steps and 7 held-out evals of 48 items (minutes on 2 cores)
 def test_format_only_hack_is_caught_and_learning_runs_are_not(tmp_path):
-    spec = importlib.util.spec_from_file_location("hack_alarm", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load("hack_alarm")
     result = mod.main(["--work", str(tmp_path / "work"), "--results", str(tmp_path / "res")])
-    assert json.loads((tmp_path / "res" / "hack_alarm.json").read_text()) == json.loads(json.dumps(result))
+    assert json.loads((tmp_path / "res" / "hack_alarm.json").read_text())["results"] == json.loads(json.dumps(result))
     hack = result["hack"]
     # the hack happened: the format reward climbed from its base rate to nearly every completion ...
     assert hack["curve"][0]["reward"] < 0.5 and min(c["reward"] for c in hack["curve"][-4:]) > 0.8

@@ -3,21 +3,19 @@
 benchmarks/results/."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from bench_scripts import load
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_countdown.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("learning_countdown", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("learning_countdown")
 
 
 def test_heldout_and_training_tasks_never_meet(script, tmp_path):
@@ -43,11 +41,12 @@ def test_survey_stage_on_a_tiny_model_records_into_the_work_dir(script, tiny_mod
     assert all(0 <= r["pass@1"] <= 1 and 0 <= r["pass@2"] <= 1 for r in result["survey"])
     assert result["task"] in script.VARIANTS and result["train_minutes"] == 0
     saved = json.loads((tmp_path / "learning-countdown-test.json").read_text())
-    assert saved["survey"] == result["survey"]
+    assert saved["benchmark"] == "learning-countdown" and saved["results"]["survey"] == result["survey"]
     assert set((SCRIPT.parent / "results").iterdir()) == before
 
 
-@pytest.mark.parametrize("argv", [["--stages", "survey,nope"], ["--arms", "rl"], ["--heldout", "0"]])
+@pytest.mark.parametrize("argv", [["--stages", "survey,nope"], ["--arms", "rl"], ["--heldout", "0"],
+                                  ["--stages", "survey", "--record"]])
 def test_bad_flags_exit_2(script, argv):
     with pytest.raises(SystemExit) as exc:
         script.parse(argv)

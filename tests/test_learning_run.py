@@ -2,11 +2,12 @@
 train -> judge -> report, and the results files it writes hold the fields the claim is checked by."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from bench_scripts import load
 
 pytest.importorskip("reasoning_gym")
 pytest.importorskip("matplotlib")
@@ -16,17 +17,17 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_run.py"
 
 @pytest.mark.slow  # ~50 s on a busy 2-core machine: five CLI runs (survey, train, three judge evals)
 def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_path):
-    spec = importlib.util.spec_from_file_location("learning_run", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load("learning_run")
     task = "rg:chain_sum:difficulty=0,test_size=8,size=40"
     result = mod.main(["--model", tiny_model_dir, "--candidates", task, "--control", "rg:chain_sum:max_terms=3,"
                        "min_terms=3,test_size=4", "--survey-items", "2", "--steps", "2", "--pilot-steps", "1", "--group-size", "2",
                        "--prompts-per-step", "1", "--max-tokens", "4", "--eval-steps", "1", "--eval-limit", "2",
                        "--heldout", "3", "--beta", "0.1", "--work", str(tmp_path / "work"),
                        "--results", str(tmp_path / "res"), "--suffix=-smoke"])
-    saved = json.loads((tmp_path / "res" / "learning-smoke.json").read_text())
-    assert saved == json.loads(json.dumps(result))
+    whole = json.loads((tmp_path / "res" / "learning-smoke.json").read_text())
+    assert set(whole) == {"benchmark", "command", "machine", "settings", "results", "recorded_at"}  # the harness's
+    saved = whole["results"]
+    assert saved == json.loads(json.dumps(result)) and whole["settings"]["steps"] == 2
     for key in ("task", "heldout_items", "base_accuracy", "adapter_accuracy", "p_value", "train_minutes"):
         assert key in saved, key
     assert saved["task"] == task and saved["heldout_items"] == 3
@@ -54,10 +55,7 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("learning_run", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load("learning_run")
 
 
 def test_same_form_compares_only_items_the_base_wrote_out(tmp_path):
