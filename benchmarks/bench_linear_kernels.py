@@ -1,4 +1,4 @@
-"""The CPU matmul kernels behind ``hf_linear`` and ``grpo.frozen_linear``, side by side on this host.
+"""The CPU matmul kernels behind ``hf_linear`` and ``engine.frozen_linear``, side by side on this host.
 
 For each weight shape of the embedded SmolLM2-135M (q/o 576x576, k/v 192x576, gate/up 1536x576,
 down 576x1536, the 49152x576 output layer), enough distinct matrices that the weights come from
@@ -42,7 +42,7 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from reasonkit.eval.backends import hf_linear
+    from reasonkit.engine import hf_linear
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=4)
@@ -98,7 +98,7 @@ def main() -> None:
           f"Command: `{cmd.strip()}` ({stamp})", "", f"Environment: {env}", "",
           f"Each figure: the fastest of {args.rounds} passes over distinct matrices of one shape (at least "
           f"{PASS_BYTES // 2**20} MB of weights, so they come from memory), per matrix. Rows 8: a decode step of the "
-          "GRPO benchmark's rollout; 512: a training forward. `hf_linear` and `grpo.frozen_linear` make the same "
+          "GRPO benchmark's rollout; 512: a training forward. `hf_linear` and `engine.frozen_linear` make the same "
           "comparison at run time and use the winner.", ""] + lines
     record.write(Path(__file__).resolve().parent / "results" / "linear_kernels",
                  {"date": stamp, "command": cmd.strip(), "environment": env, "sum_gb_per_s": sum_gbs,

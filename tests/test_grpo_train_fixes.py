@@ -175,7 +175,7 @@ def test_issue23_e_full_fine_tuning_resume_checks_missing_weights(tiny_model_dir
 ], ids=["one_missing", "all_missing_on_this_process", "all_present", "hf_backend"])
 def test_issue23_c_a_completion_without_logprobs_keeps_the_correction_for_the_others(logprobs, backend,
                                                                                      rows_with_values):
-    from reasonkit.eval.backends.base import Completion, GenerationOutput
+    from reasonkit.engine.types import Completion, GenerationOutput
     from reasonkit.grpo.batch import prepare_batch
     from reasonkit.grpo.config import TrainConfig
     from reasonkit.grpo.rollout import _flatten

@@ -1,5 +1,5 @@
 """The hf backend's decode fast paths: preallocated KV cache, inverse-CDF sampling, merged LoRA,
-few-row linear layout (reasonkit/eval/backends/hf_decode.py, hf_merge.py, hf_linear.py)."""
+few-row linear layout (reasonkit/engine/hf_decode.py, hf_merge.py, hf_linear.py)."""
 from __future__ import annotations
 
 import pytest
@@ -9,11 +9,11 @@ pytest.importorskip("transformers")
 
 from transformers.cache_utils import DynamicLayer  # noqa: E402
 
-from reasonkit.eval.backends import hf_linear  # noqa: E402
-from reasonkit.eval.backends.base import SamplingConfig  # noqa: E402
-from reasonkit.eval.backends.hf import generate_with_model  # noqa: E402
-from reasonkit.eval.backends.hf_decode import PreallocatedLayer, preallocated_cache, sample_rows  # noqa: E402
-from reasonkit.eval.backends.hf_merge import merged_lora  # noqa: E402
+from reasonkit.engine import hf_linear  # noqa: E402
+from reasonkit.engine.types import SamplingConfig  # noqa: E402
+from reasonkit.engine.hf import generate_with_model  # noqa: E402
+from reasonkit.engine.hf_decode import PreallocatedLayer, preallocated_cache, sample_rows  # noqa: E402
+from reasonkit.engine.hf_merge import merged_lora  # noqa: E402
 
 PROMPTS = ["<|im_start|>user\nWhat is 12 * 7?<|im_end|>\n<|im_start|>assistant\n", "Hi", "The capital of France is"]
 
@@ -374,8 +374,8 @@ def test_issue23_item1_hf_backend_two_adapters_packed_equal_plain_generate(tiny_
                                                                         monkeypatch):
     """End to end: ``--lora a --lora b`` on the hf backend with the packed layout forced, every switch
     (a, b, a, b) decodes like plain ``model.generate`` with that adapter."""
-    from reasonkit.eval.backends.base import Adapter
-    from reasonkit.eval.backends.hf import HFBackend
+    from reasonkit.engine.types import Adapter
+    from reasonkit.engine.hf import HFBackend
 
     _force_packed(monkeypatch)
     adapters = [Adapter("a", tiny_lora_dirs["a"]), Adapter("b", tiny_lora_dirs["b"])]

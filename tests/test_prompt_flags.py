@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from reasonkit.cli import main
 from reasonkit.errors import ReasonkitError
-from reasonkit.eval.prompts import jinja_to_format, prompt_text
+from reasonkit.tasks.prompts import jinja_to_format, prompt_text
 
 from cli_checks import one_line_error, use_fake_engine
 

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from reasonkit import serve_cli
 from reasonkit.cli import main
-from reasonkit.eval.backends import vllm as vllm_backend
-from reasonkit.eval.backends.vllm_server import wait_ready
+from reasonkit.engine import vllm as vllm_backend
+from reasonkit.engine.vllm_server import wait_ready
 
 from cli_checks import one_line_error
 

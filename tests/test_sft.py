@@ -124,7 +124,7 @@ def test_two_iterations_on_a_tiny_model_then_eval_and_train_load_the_adapter(tin
     assert {r["adapter"] for r in rows2} == {"policy"}
     adapter = out / "adapter"
     assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
-    from reasonkit.models import adapter_has_weights
+    from reasonkit.engine.models import adapter_has_weights
 
     assert adapter_has_weights(adapter)
 

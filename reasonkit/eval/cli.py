@@ -171,7 +171,7 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
                  base_url, concurrency, api_key_env, backend_options, chat_template_kwargs):
     """Generate completions for PROMPTS (or --file) with the model and each --lora adapter."""
     from .config import EvalConfig
-    from .prompts import PromptTemplate, prompt_text
+    from reasonkit.tasks.prompts import PromptTemplate, prompt_text
     from .runner import BASE, open_backend
 
     system, prefill = prompt_text("--system", system), prompt_text("--prefill", prefill)
@@ -182,7 +182,7 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
         texts += [line for line in read_text(file_, label="--file ").splitlines() if line.strip()]
     if not texts:
         raise ReasonkitError("no prompt: give PROMPT arguments or --file prompts.txt")
-    from .backends import choose_backend
+    from reasonkit.engine import choose_backend
 
     name, why = choose_backend(backend, len(texts) * n * max_tokens * max(1, len(lora)))
     if backend == "auto":
@@ -194,7 +194,7 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
     engine, _ = open_backend(config)
     from types import SimpleNamespace
 
-    from .backends.base import SamplingConfig
+    from reasonkit.engine.types import SamplingConfig
     from .engine_io import engine_prompt
 
     failures = 0

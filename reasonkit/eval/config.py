@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReasonkitError, check_keys
-from ..models import parse_adapter
-from .backends.base import BACKENDS
+from reasonkit.engine.models import parse_adapter
+from reasonkit.engine.types import BACKENDS
 from .identity import identity_keys
 
 
@@ -113,7 +113,7 @@ class EvalConfig:
                     not Path(text).expanduser().exists():
                 raise ReasonkitError(f"--model {text}: model path does not exist")
         if self.backend_options or self.backend == "openai":  # unknown engine options: one line, before any file
-            from .backends import check_options
+            from reasonkit.engine import check_options
 
             check_options(self.backend, self.engine_options())
         for spec in (self.data,) if self.data else ():
@@ -165,7 +165,7 @@ class EvalConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        from reasonkit.eval.backends.openai_http import public_url
+        from reasonkit.engine.openai_http import public_url
 
         d["base_url"] = [public_url(u) for u in self.base_url]
         for k, v in d.items():

@@ -4,7 +4,7 @@ score each completion with every verifier, save as it goes, summarise.
 ``run(config)`` is what ``reasonkit eval`` calls; ``evaluate(...)`` (exported as
 ``reasonkit.evaluate``) is the library form returning a pandas DataFrame with one row per completion
 and the summary in ``df.attrs["summary"]``. Both accept an already-open ``engine`` (any
-:class:`~reasonkit.eval.backends.base.Backend`), which the GRPO trainer uses for periodic evaluation
+:class:`~reasonkit.engine.types.Backend`), which the GRPO trainer uses for periodic evaluation
 with its own generation engine.
 
 Generation runs in chunks of ``chunk_size`` items; after each chunk (for each adapter) the rows are
@@ -22,13 +22,13 @@ from typing import Any, Sequence
 
 from ..errors import ReasonkitError
 from ..files import read_json
-from ..models import adapter_has_weights
-from .benchmarks import Benchmark, configure_benchmark, get_benchmark
+from reasonkit.engine.models import adapter_has_weights
+from reasonkit.tasks.registry import Benchmark, configure_benchmark, get_benchmark
 from .config import RESUME_KEYS, EvalConfig
 from .engine_io import engine_prompt, error_row_fields, failure_counts, is_error
 from .identity import changed_items, engine_identity, item_fingerprint, item_seed
 from .metrics import adapter_metrics
-from .prompts import PromptTemplate
+from reasonkit.tasks.prompts import PromptTemplate
 from .scoring import resolve_all, score_completion
 from .store import RunDir, read_samples
 
@@ -46,9 +46,9 @@ def build_benchmark(config: EvalConfig) -> Benchmark:
 
 def open_backend(config: EvalConfig):
     """Resolve the model and start the engine with every adapter (each checked by the backend with
-    :func:`reasonkit.models.check_adapter` before the model loads)."""
-    from .backends import get_backend
-    from .backends.base import Adapter
+    :func:`reasonkit.engine.models.check_adapter` before the model loads)."""
+    from reasonkit.engine import get_backend
+    from reasonkit.engine.types import Adapter
 
     adapters = [Adapter(name, path) for name, path in config.adapters]
     # --backend openai: --model and --lora are served names (no local path, no base check here)
@@ -144,7 +144,7 @@ def _config_record(config: EvalConfig, bench: Benchmark, model_label: str, backe
 def _resolve_backend(config: EvalConfig, engine: Any, rundir: RunDir, prompts: int) -> tuple[str, str]:
     """``(backend, why)``: an engine's own name; under ``auto`` on resume, what the run's start chose
     (choosing again by the tokens left could switch engines mid-run); else :func:`choose_backend`."""
-    from .backends import choose_backend
+    from reasonkit.engine import choose_backend
 
     if engine is not None:
         return str(getattr(engine, "name", config.backend)), "engine given"
@@ -211,7 +211,7 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
               f"{len(items) * len(adapters)} item groups are already there; {total} to generate "
               "(--output DIR for a fresh run)", file=sys.stderr)
 
-    from .backends.base import SamplingConfig
+    from reasonkit.engine.types import SamplingConfig
 
     timing: dict[str, Any] = {"engine_start_s": 0.0, "generation_s": 0.0, "completion_tokens": 0}
     own_engine = (engine is None and total > 0) or early is not None
@@ -221,7 +221,7 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
         choice = "backend openai"
     elif own_engine:
         if config.model and config.backend != "openai":  # a hub model that cannot be had: one line, before
-            from ..models import resolve_model           # any engine starts (issue 28)
+            from reasonkit.engine.models import resolve_model           # any engine starts (issue 28)
 
             resolve_model(config.model)
         choice = f"backend {resolved}" + (f" (auto: {why})" if config.backend == "auto" else "")

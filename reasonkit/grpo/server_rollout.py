@@ -40,7 +40,7 @@ class ServerRollouts:
 
     def __init__(self, base_url: Sequence[str], sync_dir: str | Path, out: Path, tokenizer, *, is_main: bool = True,
                  barrier: Callable[[], None] = lambda: None, options: dict | None = None):
-        from reasonkit.eval.backends import get_backend
+        from reasonkit.engine import get_backend
 
         opts = dict(options or {})
         served = opts.pop("served_model", None)
@@ -79,7 +79,7 @@ class ServerRollouts:
                     shutil.rmtree(self._path, ignore_errors=True)
         self.barrier()
         if not self.is_main:
-            from reasonkit.eval.backends.base import Adapter
+            from reasonkit.engine.types import Adapter
 
             self.backend.adapters[name] = Adapter(name, str(path))
             self.backend.models[name] = {"id": name}

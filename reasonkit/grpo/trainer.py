@@ -49,15 +49,15 @@ from typing import Any, Callable
 import torch
 
 from reasonkit.audit import StepAudit
-from reasonkit.packing import completion_logprobs
+from reasonkit.engine.packing import completion_logprobs
 from reasonkit.threads import apply_torch_threads
 
 from .alarms import SignalAlarms, reward_range
-from .attention import gqa_attention
+from reasonkit.engine.train_attention import gqa_attention
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config_checks import check_sampler_backend, top_p_warning
-from .frozen_linear import packed_frozen_linears
+from reasonkit.engine.frozen_linear import packed_frozen_linears
 from .heldout import divergence_alarms, divergence_monitor
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
@@ -110,7 +110,7 @@ class GRPOTrainer:
             apply_torch_threads()
 
         if model is None:
-            from reasonkit.models import resolve_model
+            from reasonkit.engine.models import resolve_model
 
             self.model_path = resolve_model(cfg.model)
             tokenizer, model = load_policy(cfg, self.model_path)
@@ -190,7 +190,7 @@ class GRPOTrainer:
     # ------------------------------------------------------------------------------------------ rollouts
 
     def _sampling(self, step: int):
-        from reasonkit.eval.backends.base import SamplingConfig
+        from reasonkit.engine.types import SamplingConfig
 
         return SamplingConfig(n=self.cfg.group_size, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
                               max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank),

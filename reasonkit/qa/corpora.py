@@ -147,7 +147,7 @@ def _math500(limit: int | None, seed: int) -> Corpus:
 
 
 def _countdown(limit: int | None, seed: int) -> Corpus:
-    from reasonkit.eval.benchmarks import generate_countdown
+    from reasonkit.tasks.registry import generate_countdown
 
     cases = []
     for i in range(500 if limit is None else limit):
@@ -252,7 +252,7 @@ def _score_prefix(samples: Path) -> str:
     cfg = samples.parent / "config.json"
     if not cfg.exists():
         return ""
-    from reasonkit.eval.prompts import PromptTemplate
+    from reasonkit.tasks.prompts import PromptTemplate
 
     saved = read_json(cfg)
     try:

@@ -55,7 +55,7 @@ def check_output(cfg: SFTConfig, out: Path) -> None:
 def headline_verifier(cfg: SFTConfig) -> str:
     if cfg.verifier:
         return cfg.verifier
-    from reasonkit.eval.benchmarks import configure_benchmark
+    from reasonkit.tasks.registry import configure_benchmark
 
     bench = configure_benchmark(cfg.dataset, columns=cfg.columns or None, seed=cfg.seed)
     if not bench.verifiers:
@@ -103,7 +103,7 @@ def sample(cfg: SFTConfig, adapter: str | None, out: Path, show: bool) -> list[d
 
 def run_sft(cfg: SFTConfig, show: bool = True) -> dict[str, Any]:
     """Run (or continue) every iteration; returns the last iteration's metrics and the adapter path."""
-    from reasonkit.models import resolve_model
+    from reasonkit.engine.models import resolve_model
 
     out = cfg.run_dir()
     check_output(cfg, out)

@@ -67,7 +67,7 @@ def merged_lora(model, enabled: bool = True):
                 layer.merge(safe_merge=True)
         yield
     finally:
-        from reasonkit.eval.backends.hf_linear import forget
+        from reasonkit.engine.hf_linear import forget
 
         for layer, base, weight, bias in saved:
             forget(base.weight)  # the merged weight's packed copy (issue 23, item 1): never served again

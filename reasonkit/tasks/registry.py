@@ -2,7 +2,7 @@
 
 API (used by ``reasonkit eval`` and by the GRPO trainer for its data and periodic evaluation)::
 
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.tasks.registry import get_benchmark
     bench = get_benchmark("gsm8k")                      # or "math500", "countdown", "custom"
     items = bench.load(split="test", data=None, limit=8)  # list[dict]
     text = bench.render(items[0], tokenizer)            # chat template + generation prompt + pre-fill
@@ -88,7 +88,7 @@ class Benchmark:
         return item
 
     def required_fields(self) -> list[str]:
-        from .scoring import resolve_verifier
+        from reasonkit.eval.scoring import resolve_verifier
 
         names = list(self.template.fields)
         for v in self.verifiers:
@@ -130,7 +130,7 @@ class Benchmark:
         return self.template.score_prefix
 
     def references(self, item: dict[str, Any], verifier: str) -> dict[str, Any]:
-        from .scoring import resolve_verifier
+        from reasonkit.eval.scoring import resolve_verifier
 
         return {f: item[f] for f in resolve_verifier(verifier).fields}
 
@@ -269,7 +269,7 @@ def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template
     how ``custom`` is described); ``few_shot`` adds k worked examples from the train split."""
     from reasonkit.verifiers.base import did_you_mean
 
-    from .scoring import resolve_verifier
+    from reasonkit.eval.scoring import resolve_verifier
 
     if name.startswith("rg:"):
         bench = _reasoning_gym(name, seed=seed)
@@ -296,7 +296,7 @@ def configure_benchmark(name: str, *, verifiers: Sequence[str] | None = None, co
                         constant_prompt: bool = False) -> Benchmark:
     """A benchmark with a template / system prompt / pre-fill / raw mode applied on top of its
     default prompt: the rules behind ``reasonkit eval``'s flags, shared with ``reasonkit train``.
-    Values naming files are read (or refused) by :func:`~reasonkit.eval.prompts.prompt_text`; a user
+    Values naming files are read (or refused) by :func:`~reasonkit.tasks.prompts.prompt_text`; a user
     template with no ``{field}`` is refused unless ``constant_prompt``."""
     system, prefill = prompt_text("--system", system), prompt_text("--prefill", prefill)
     default = get_benchmark(name, verifiers=verifiers, columns=columns, seed=seed) if name != "custom" else None

@@ -35,7 +35,7 @@ import time
 from typing import Iterable, Sequence
 
 from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (HF_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
+from reasonkit.engine.types import (HF_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
                                           ProgressFn, SamplingConfig, pick_dtype)
 
 DEFAULT_CPU_KVCACHE_GIB = 2
@@ -131,7 +131,7 @@ class VLLMBackend(Backend):
                  enforce_eager: bool | None = None, enable_chunked_prefill: bool | None = None,
                  check_base: bool = True, use_tqdm: bool = False, logprobs_mode: str | None = None,
                  worker_extension_cls: str | None = None, **unused):
-        from reasonkit.models import check_adapter, resolve_model
+        from reasonkit.engine.models import check_adapter, resolve_model
 
         # vLLM logs every engine step at INFO, which buries our progress bar and table; users who want
         # its logs set VLLM_LOGGING_LEVEL themselves (read when vllm is first imported, below).
@@ -206,7 +206,7 @@ class VLLMBackend(Backend):
     def add_adapter(self, adapter: Adapter) -> None:
         from vllm.lora.request import LoRARequest
 
-        from reasonkit.models import check_adapter
+        from reasonkit.engine.models import check_adapter
 
         rank = check_adapter(adapter.path, self.model_name, self.check_base and adapter.name not in self.adapters)
         if not self.enable_lora:

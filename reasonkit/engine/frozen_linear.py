@@ -12,15 +12,15 @@ uses for frozen CPU linears; no library offers it with a backward, hence this mo
 
 How: :func:`packed_frozen_linears` swaps, for the block, the forward of every plain CPU
 ``nn.Linear`` whose weight needs no gradient and that takes more than
-:data:`reasonkit.eval.backends.hf_linear.MAX_ROWS` rows (fewer are the rollout's business) for an
+:data:`reasonkit.engine.hf_linear.MAX_ROWS` rows (fewer are the rollout's business) for an
 autograd function: forward ``x @ W^T + b`` on the packed ``W``, backward ``g @ W`` on the packed
 ``W^T``, the bias gradient ``g.sum()`` when the bias is trained. Whether it is used is measured,
 per (dtype, weight shape), once per process: forward plus backward product at
 :data:`CALIBRATION_ROWS` rows, both ways, over the model's weights of that shape (up to 128 MB),
 alternating rounds, the fastest of each; the packed way must win by 5 %. The reordered copies
-(two per frozen weight: ``W`` and ``W^T``) are the ones :mod:`~reasonkit.eval.backends.hf_linear`
+(two per frozen weight: ``W`` and ``W^T``) are the ones :mod:`~reasonkit.engine.hf_linear`
 keeps per weight tensor (the rollout shares the ``W`` copy), and are offered only while they take
-at most :data:`~reasonkit.eval.backends.hf_linear.PACK_MEMORY_FRACTION` of the machine's memory.
+at most :data:`~reasonkit.engine.hf_linear.PACK_MEMORY_FRACTION` of the machine's memory.
 Values equal ``F.linear``'s up to float summation order (tested with gradients).
 
 Not used: weights that are trained (full fine-tuning, the LoRA matrices), non-CPU models,
@@ -33,7 +33,7 @@ import time
 
 import torch
 
-from reasonkit.eval.backends import hf_linear
+from reasonkit.engine import hf_linear
 
 CALIBRATION_ROWS = 256
 CALIBRATION_ROUNDS = 3

@@ -52,7 +52,7 @@ def merged_weights(model) -> dict:
     import torch
 
     from reasonkit.errors import ReasonkitError
-    from reasonkit.eval.backends.hf_merge import lora_layers, plain_adapter
+    from reasonkit.engine.hf_merge import lora_layers, plain_adapter
 
     layers = lora_layers(model)
     with torch.no_grad():

@@ -27,7 +27,7 @@ import importlib.util
 from typing import Iterable
 
 from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (BACKENDS, Adapter, Backend, ChatPrompt, Completion, GenerationOutput,
+from reasonkit.engine.types import (BACKENDS, Adapter, Backend, ChatPrompt, Completion, GenerationOutput,
                                           ProgressFn, SamplingConfig)
 
 __all__ = ["Adapter", "Backend", "BACKENDS", "ChatPrompt", "Completion", "check_options", "GenerationOutput",
@@ -95,8 +95,8 @@ def resolve_backend_name(name: str, tokens: int | None = None) -> str:
 
 def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> list[Adapter]:
     """Accept ``Adapter`` objects, ``(name, path)`` pairs or ``"[NAME=]PATH"`` strings
-    (:func:`reasonkit.models.parse_adapter`). Names must be unique."""
-    from reasonkit.models import parse_adapter
+    (:func:`reasonkit.engine.models.parse_adapter`). Names must be unique."""
+    from reasonkit.engine.models import parse_adapter
 
     out: list[Adapter] = []
     for item in adapters:
@@ -114,26 +114,26 @@ def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> lis
 
 def get_backend(name: str, model: str | None, adapters: Iterable[Adapter | str | tuple[str, str]] = (),
                 **options) -> Backend:
-    """Build a backend for ``model`` (resolved with ``reasonkit.models.resolve_model``) with the given
+    """Build a backend for ``model`` (resolved with ``reasonkit.engine.models.resolve_model``) with the given
     LoRA adapters registered. ``options`` go to the backend class (see ``HFBackend`` / ``VLLMBackend``)."""
     key = resolve_backend_name(name)
     adapter_list = as_adapters(adapters)
     check_options(key, options)
     if key == "openai":
-        from reasonkit.eval.backends.openai import OpenAIBackend
+        from reasonkit.engine.openai import OpenAIBackend
 
         return OpenAIBackend(model, adapter_list, **options)
     if key == "vllm":
-        from reasonkit.eval.backends.vllm import VLLMBackend
+        from reasonkit.engine.vllm import VLLMBackend
 
         return VLLMBackend(model, adapter_list, **options)
-    from reasonkit.eval.backends.hf import HFBackend
+    from reasonkit.engine.hf import HFBackend
 
     return HFBackend(model, adapter_list, **options)
 
 
-_CLASSES = {"vllm": ("reasonkit.eval.backends.vllm", "VLLMBackend"), "hf": ("reasonkit.eval.backends.hf", "HFBackend"),
-            "openai": ("reasonkit.eval.backends.openai", "OpenAIBackend")}
+_CLASSES = {"vllm": ("reasonkit.engine.vllm", "VLLMBackend"), "hf": ("reasonkit.engine.hf", "HFBackend"),
+            "openai": ("reasonkit.engine.openai", "OpenAIBackend")}
 
 
 def backend_option_names(name: str) -> list[str]:
@@ -159,7 +159,7 @@ def check_options(name: str, options: dict) -> None:
     key_name = resolve_backend_name(name)
     known = backend_option_names(key_name)
     if key_name in ("hf", "vllm"):  # each takes (and ignores) the other's options, for --backend auto
-        from reasonkit.eval.backends.base import HF_ONLY_OPTIONS, VLLM_ONLY_OPTIONS
+        from reasonkit.engine.types import HF_ONLY_OPTIONS, VLLM_ONLY_OPTIONS
 
         known = known + sorted(VLLM_ONLY_OPTIONS if key_name == "hf" else HF_ONLY_OPTIONS)
     for key in options:

