@@ -64,13 +64,13 @@ def main() -> None:
         for shape in SHAPES:
             size = shape[0] * shape[1] * torch.finfo(dtype).bits // 8
             weights = [torch.randn(*shape, generator=gen).to(dtype) for _ in range(max(2, -(-PASS_BYTES // size)))]
-            packed = [hf_linear._reorder(w) for w in weights] if packable else []
+            packed = [hf_linear.reorder(w) for w in weights] if packable else []
             for rows in args.rows:
                 x = torch.randn(rows, shape[1], generator=gen).to(dtype)
                 kernels = {"F.linear": lambda: [F.linear(x, w) for w in weights],
                            "W @ x^T": lambda: [hf_linear._transposed(x, w, None) for w in weights]}
                 if packable:
-                    kernels["oneDNN packed"] = lambda: [hf_linear._matmul_packed(x, p, None) for p in packed]
+                    kernels["oneDNN packed"] = lambda: [hf_linear.matmul_packed(x, p, None) for p in packed]
                 with torch.no_grad():
                     times = {k: _best(fn, args.rounds) / len(weights) for k, fn in kernels.items()}
                 for kernel, t in times.items():

@@ -225,10 +225,10 @@ def serve_cmd(model, lora, port, host, dtype, max_model_len, start_timeout, log,
     if not port_is_free(host, port):
         raise ReasonkitError(f"--port {port}: {host}:{port} is already in use; choose another --port")
     model_path = resolve_model(model)
-    from .engine.vllm import _on_cpu, round_lora_rank
+    from .engine.vllm import running_on_cpu, round_lora_rank
 
     rank = round_lora_rank(max(ranks)) if ranks else 16  # no adapter: no vLLM import for the rank list
-    argv, env = build_command(model_path, port, host=host, on_cpu=_on_cpu(), lora_modules=modules,
+    argv, env = build_command(model_path, port, host=host, on_cpu=running_on_cpu(), lora_modules=modules,
                               max_lora_rank=rank, dtype=dtype, max_model_len=max_model_len, extra=extra)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     sys.exit(run_server(argv, env, f"http://{shown}:{port}/v1", start_timeout=start_timeout, log=log))

@@ -161,7 +161,7 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
       reasonkit verify math preds.jsonl -o - | jq .score
       cat preds.jsonl | reasonkit verify gsm8k_flexible - > scored.jsonl
     """
-    from .eval.scoring import resolve_verifier
+    from .tasks.registry import resolve_verifier
 
     verifier = resolve_verifier(verifier_name)
     from_stdin = str(input_path) == "-"

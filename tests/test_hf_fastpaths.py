@@ -240,7 +240,7 @@ def test_calibration_picks_the_faster_layout(monkeypatch, fast):
         return run
 
     for layout, (owner, name) in {"linear": (F, "linear"), "transposed": (hf_linear, "_transposed"),
-                                  "packed": (hf_linear, "_matmul_packed")}.items():
+                                  "packed": (hf_linear, "matmul_packed")}.items():
         if layout != fast:
             monkeypatch.setattr(owner, name, slowed(getattr(owner, name)))
     monkeypatch.setattr(hf_linear, "MIN_STREAM_ELEMENTS", 64 * 32 * 20)  # 20 matrices per pass
@@ -250,8 +250,8 @@ def test_calibration_picks_the_faster_layout(monkeypatch, fast):
 @needs_packing
 def test_packed_weights_are_reordered_once_per_weight_and_again_after_a_change(monkeypatch):
     reorders = []
-    real = hf_linear._reorder
-    monkeypatch.setattr(hf_linear, "_reorder", lambda w: reorders.append(tuple(w.shape)) or real(w))
+    real = hf_linear.reorder
+    monkeypatch.setattr(hf_linear, "reorder", lambda w: reorders.append(tuple(w.shape)) or real(w))
     monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: "packed")
     monkeypatch.setattr(hf_linear, "_CHOICE", {})
     model = torch.nn.Linear(16, 40)
@@ -299,7 +299,7 @@ def test_packing_is_offered_only_while_the_copies_fit_in_memory(monkeypatch):
     monkeypatch.setattr(hf_linear, "_CHOICE", {})
     model = torch.nn.Linear(16, 4)  # 256 bytes of weights
     for memory in (8 * 256, 8 * 256 - 1):  # the copies may take an eighth of the memory
-        monkeypatch.setattr(hf_linear, "_memory_bytes", lambda: memory)
+        monkeypatch.setattr(hf_linear, "memory_bytes", lambda: memory)
         with torch.no_grad(), hf_linear.streaming_linears(model):
             model(torch.randn(2, 16))
     assert offered == [CAN_PACK, False]

@@ -63,7 +63,7 @@ def _has_gpu() -> bool:
 def choose_backend(name: str, tokens: int | None = None) -> tuple[str, str]:
     """``(backend, reason)``: ``vllm`` / ``hf`` checked (did you mean), or ``auto`` decided by cost
     for a run generating at most ``tokens`` tokens (None: unknown)."""
-    from reasonkit.verifiers.base import did_you_mean
+    from reasonkit.errors import did_you_mean
 
     key = (name or "auto").strip().lower()
     if key not in BACKENDS:
@@ -154,7 +154,7 @@ def backend_option_names(name: str) -> list[str]:
 
 def check_options(name: str, options: dict) -> None:
     """One line naming an option the backend does not take (with the closest known name)."""
-    from reasonkit.verifiers.base import did_you_mean
+    from reasonkit.errors import did_you_mean
 
     key_name = resolve_backend_name(name)
     known = backend_option_names(key_name)

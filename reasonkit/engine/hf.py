@@ -275,7 +275,7 @@ class HFBackend(Backend):
     def generate(self, prompts: Sequence[str], sampling: SamplingConfig, adapter: str | None = None,
                  progress: ProgressFn | None = None) -> list[GenerationOutput]:
         if adapter is not None and adapter not in self.adapters:
-            from reasonkit.verifiers.base import did_you_mean
+            from reasonkit.errors import did_you_mean
 
             raise ReasonkitError(str(did_you_mean(adapter, list(self.adapters) or ["(none loaded)"], "adapter")))
         if adapter is None:

@@ -178,7 +178,7 @@ class OpenAIBackend(Backend):
 
     def _check_served(self, name: str, flag: str) -> None:
         if self.models and name not in self.models:
-            from reasonkit.verifiers.base import did_you_mean
+            from reasonkit.errors import did_you_mean
 
             hint = str(did_you_mean(name, sorted(self.models), "served model"))
             raise ReasonkitError(f"{flag} {name}: not served here ({hint}); a LoRA adapter is served under the "
@@ -365,7 +365,7 @@ class OpenAIBackend(Backend):
     def generate(self, prompts: Sequence[Any], sampling: SamplingConfig, adapter: str | None = None,
                  progress: ProgressFn | None = None) -> list[GenerationOutput]:
         if adapter is not None and adapter not in self.adapters:
-            from reasonkit.verifiers.base import did_you_mean
+            from reasonkit.errors import did_you_mean
 
             raise ReasonkitError(str(did_you_mean(adapter, list(self.adapters) or ["(none)"], "adapter")))
         prompts = list(prompts)

@@ -88,7 +88,8 @@ def round_lora_rank(rank: int, allowed: Sequence[int] | None = None) -> int:
     raise ReasonkitError(f"LoRA rank {rank} is larger than vLLM supports (max {allowed[-1]})")
 
 
-def _on_cpu() -> bool:
+def running_on_cpu() -> bool:
+    """Whether vLLM runs on CPU here: its platform, or (no importable vllm) whether torch sees no CUDA GPU."""
     try:
         from vllm.platforms import current_platform
 
@@ -148,7 +149,7 @@ class VLLMBackend(Backend):
         ranks = [check_adapter(a.path, model, check_base) for a in adapters]  # before the engine starts
         self.enable_lora = bool(adapters) or bool(enable_lora) or bool(max_lora_rank)
         self.max_lora_rank = round_lora_rank(max(ranks + [max_lora_rank or 0]) or 16)  # 16: vLLM's default
-        on_cpu = _on_cpu()
+        on_cpu = running_on_cpu()
         if on_cpu:
             if kv_cache_space_gib is not None:
                 os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_space_gib)
@@ -241,7 +242,7 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
 
         if adapter is not None and adapter not in self.lora_requests:
-            from reasonkit.verifiers.base import did_you_mean
+            from reasonkit.errors import did_you_mean
 
             raise ReasonkitError(str(did_you_mean(adapter, list(self.lora_requests) or ["(none loaded)"],
                                                   "adapter")))

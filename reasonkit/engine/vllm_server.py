@@ -31,7 +31,7 @@ def server_command(model_dir: str, port: int, *, dtype: str = "float32", lora_mo
                    extra: Sequence[str] = (), host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
     """``(argv, env)`` for a vLLM server on ``host``:``port`` serving ``model_dir`` (+ LoRA modules).
     ``enable_lora=False`` serves the base model only (no LoRA layers in the forward pass)."""
-    from reasonkit.engine.vllm import DEFAULT_CPU_KVCACHE_GIB, _on_cpu, small_machine_omp_bind
+    from reasonkit.engine.vllm import DEFAULT_CPU_KVCACHE_GIB, running_on_cpu, small_machine_omp_bind
 
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--host",
             host, "--port", str(port), "--dtype", dtype, "--max-model-len", str(max_model_len),
@@ -41,7 +41,7 @@ def server_command(model_dir: str, port: int, *, dtype: str = "float32", lora_mo
     if lora_modules:
         argv += ["--lora-modules", *lora_modules]
     env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
-    if _on_cpu():
+    if running_on_cpu():
         argv += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(4096, max_model_len))]
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(DEFAULT_CPU_KVCACHE_GIB))
         bind = small_machine_omp_bind()

@@ -14,27 +14,12 @@ verdict, with ``details["truncated"] = True``: it is unscored, not wrong (issue 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
-from ..errors import ReasonkitError
-from .metrics import TRUNCATED
+from reasonkit.eval.metrics import TRUNCATED
+from reasonkit.tasks.registry import resolve_all, resolve_verifier  # noqa: F401  (names resolve in the task layer)
 
 VERDICT_FIELDS = ("score", "correct", "extracted", "reason", "details")
-
-
-def resolve_verifier(name: str) -> Any:
-    """``reasonkit.verifiers.resolve`` for a name the user gave: a bad name or expression is a
-    :class:`ReasonkitError` (one line with the registry's "did you mean", exit 2)."""
-    from reasonkit.verifiers import VerifierLookupError, resolve
-
-    try:
-        return resolve(name)
-    except VerifierLookupError as exc:
-        raise ReasonkitError(str(exc)) from None
-
-
-def resolve_all(names: Sequence[str]) -> dict[str, Any]:
-    return {name: resolve_verifier(name) for name in names}
 
 
 def _verdict(verifier: Any, text: str, refs: dict[str, Any]) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def _dataset_names() -> tuple[str, ...]:
 
 
 def _did_you_mean(name: str, choices: tuple[str, ...] | list[str], kind: str) -> str:
-    from reasonkit.verifiers.base import did_you_mean  # stdlib only; imported lazily all the same
+    from reasonkit.errors import did_you_mean
 
     return str(did_you_mean(name, tuple(choices), kind))
 

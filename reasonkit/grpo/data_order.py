@@ -71,7 +71,7 @@ def load_training_data(cfg, tokenizer):
     from reasonkit.errors import ReasonkitError
     from reasonkit.verifiers import resolve
 
-    from .setup import build_benchmark
+    from .build import build_benchmark
 
     bench = build_benchmark(cfg)
     items = list(bench.load(split=cfg.split, data=cfg.data))

@@ -2,7 +2,7 @@
 
 Every ``eval_steps`` steps the main process evaluates the current policy on ``eval_limit`` items of
 the held-out split (``eval_split``, greedy, ``max_tokens`` as in training) with the eval harness
-(:func:`reasonkit.eval.runner.run`), into ``OUTPUT/eval/step-N`` (``samples.jsonl`` +
+(:func:`reasonkit.api.evaluate_rows`, the public API: training's one way into the evaluation layer), into ``OUTPUT/eval/step-N`` (``samples.jsonl`` +
 ``summary.json``, readable by ``reasonkit report``); a ``step-N`` directory already there is
 replaced, never resumed, since it holds another policy's completions. Generation uses the live policy through a
 thin :class:`~reasonkit.engine.types.Backend` over
@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
+from reasonkit.api import evaluate_rows
 from reasonkit.engine.types import Backend
 
 
@@ -48,21 +49,18 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path,
                     rows_out: list | None = None) -> dict[str, Any]:
     """Evaluate the live policy; returns the headline metrics (``eval/<verifier>`` accuracies) and
     ``heldout/<verifier>`` (:mod:`reasonkit.grpo.heldout`); the eval rows are appended to ``rows_out``."""
-    from reasonkit.eval.config import EvalConfig
-    from reasonkit.eval.runner import run
-
     out = Path(output_dir) / "eval" / f"step-{step}"
     # A directory already there holds another policy's completions (a re-run into the same output, a
     # resume from an older checkpoint); the eval harness would resume from it without generating.
     # This policy is evaluated afresh (issue 23 item 9).
     if out.exists():
         shutil.rmtree(out)
-    ecfg = EvalConfig(model=cfg.model, benchmark=cfg.dataset, backend="hf", split=cfg.eval_split,
-                      limit=cfg.eval_limit, n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed,
-                      data=cfg.data, output=str(out),
-                      template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
-                      constant_prompt=cfg.constant_prompt, columns=dict(cfg.columns), verifiers=eval_verifiers(cfg))
-    rows, summary = run(ecfg, engine=LivePolicyBackend(model, tokenizer), show=False)
+    rows, summary = evaluate_rows(model=cfg.model, benchmark=cfg.dataset, backend="hf", split=cfg.eval_split,
+                                  limit=cfg.eval_limit, n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed,
+                                  data=cfg.data, output=str(out),
+                                  template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
+                                  constant_prompt=cfg.constant_prompt, columns=dict(cfg.columns), verifiers=eval_verifiers(cfg),
+                                  engine=LivePolicyBackend(model, tokenizer), show=False)
     from .heldout import heldout_items, heldout_metrics, heldout_verifiers
 
     if rows_out is not None:

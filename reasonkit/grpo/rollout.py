@@ -9,7 +9,8 @@ Two generation paths, one result type (:class:`Rollouts`):
   weights loaded in place (``vllm_sync weights``; full fine-tuning too), or as the LoRA adapter
   registered under a fresh id (``vllm_sync adapter``); see :mod:`reasonkit.engine.vllm_sync`.
 * ``vllm-server`` — a separate vLLM server, given each step's adapter through its adapter-loading
-  endpoint (:mod:`reasonkit.grpo.server_rollout`).
+  endpoint (:mod:`reasonkit.grpo.server_rollout`). :func:`reasonkit.grpo.sampler.open_sampler` picks
+  the vLLM one of a run.
 
 Scoring uses a composite verifier (``reasonkit.verifiers.compose``) so the reward is the weighted sum
 of its components, and every component's score is kept for logging (``per_verifier``). A completion
@@ -53,7 +54,7 @@ class Rollouts:
 
 # --------------------------------------------------------------------------------------------- generation
 
-def _flatten(outputs, prompts: Sequence[str], items: Sequence[dict], group_size: int) -> Rollouts:
+def flatten_outputs(outputs, prompts: Sequence[str], items: Sequence[dict], group_size: int) -> Rollouts:
     if len(outputs) != len(prompts):
         raise RuntimeError(f"backend returned {len(outputs)} outputs for {len(prompts)} prompts")
     rows: dict[str, list] = {k: [] for k in ("prompts", "items", "prompt_ids", "completion_ids", "texts",
@@ -89,7 +90,7 @@ def generate_hf(model, tokenizer, prompts: Sequence[str], items: Sequence[dict],
 
     outputs = generate_with_model(model, tokenizer, list(prompts), sampling,
                                   batch_size=max(1, len(prompts) * max(1, sampling.n)))
-    return _flatten(outputs, prompts, items, sampling.n)
+    return flatten_outputs(outputs, prompts, items, sampling.n)
 
 
 class VLLMRollouts:
@@ -153,24 +154,11 @@ class VLLMRollouts:
     def generate(self, prompts: Sequence[str], items: Sequence[dict], sampling) -> Rollouts:
         adapter = self.ADAPTER if self._current is not None and self.mode == "adapter" else None
         outputs = self.backend.generate(list(prompts), sampling, adapter=adapter)
-        return _flatten(outputs, prompts, items, sampling.n)
+        return flatten_outputs(outputs, prompts, items, sampling.n)
 
     def close(self) -> None:
         self.backend.close()
         shutil.rmtree(self.sync_dir, ignore_errors=True)
-
-
-def open_sampler(cfg, model_path: str, out: Path, tokenizer, accelerator, rank: int):
-    """The rollout engine of ``cfg.backend``: a vLLM server (``vllm-server``) or an in-process engine."""
-    if cfg.backend == "vllm-server":
-        from .server_rollout import ServerRollouts
-
-        return ServerRollouts(cfg.base_url, out / ".sync" / "server", out, tokenizer,
-                              is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone,
-                              options=dict(cfg.backend_options))
-    dtype = str(cfg.resolved_dtype()).replace("torch.", "")
-    return VLLMRollouts(model_path, out / ".sync" / f"rank{rank}", lora_r=cfg.lora_r, dtype=dtype, seed=cfg.seed,
-                        engine_kwargs=dict(cfg.backend_options), sync=cfg.resolved_vllm_sync())
 
 
 # ------------------------------------------------------------------------------------------------ scoring

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from reasonkit.errors import ReasonkitError
+from reasonkit.grpo.rollout import flatten_outputs
 
 
 def run_id(out: Path) -> str:
@@ -88,8 +89,6 @@ class ServerRollouts:
     def generate(self, prompts: Sequence[str], items: Sequence[dict], sampling):
         from dataclasses import replace
 
-        from .rollout import _flatten
-
         ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         outputs = self.backend.generate(ids, replace(sampling, logprobs=True), adapter=self.current)
         failed = [c.error for o in outputs for c in o.completions if c.error]
@@ -105,7 +104,7 @@ class ServerRollouts:
                                          "return_token_ids)")
                 if c.logprobs is not None and len(c.logprobs) != len(c.token_ids):
                     c.logprobs = None
-        return _flatten(outputs, list(prompts), list(items), sampling.n)
+        return flatten_outputs(outputs, list(prompts), list(items), sampling.n)
 
     def close(self) -> None:
         if self.is_main and self.current is not None:

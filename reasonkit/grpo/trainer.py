@@ -61,14 +61,15 @@ from reasonkit.engine.frozen_linear import packed_frozen_linears
 from .heldout import divergence_alarms, divergence_monitor
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
-from .logging import RunLogger, audit_records, completion_rows, rollout_metrics, tracker_init_kwargs
+from .tracking import RunLogger, audit_records, completion_rows, rollout_metrics, tracker_init_kwargs
 from .logprobs import reference_logprobs
 from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, StepCorrection
 from .prefix import shared_prefix_logprobs
 from .resume_check import check_resume, run_identity
-from .rollout import Rollouts, generate_hf, open_sampler, score
-from .setup import (advance_schedule, load_policy, make_accelerator, make_scheduler, seed_everything, step_seed,
+from .rollout import Rollouts, generate_hf, score
+from .sampler import open_sampler
+from .build import (advance_schedule, load_policy, make_accelerator, make_scheduler, seed_everything, step_seed,
                     wrap_policy)
 
 

@@ -198,7 +198,7 @@ def load_corpus(name: str, limit: int | None = None, seed: int = 0) -> Corpus:
         return _countdown(limit, seed)
     if name.startswith("rg:") and len(name) > 3:
         return _reasoning_gym(name, limit, seed)
-    from reasonkit.verifiers.base import did_you_mean
+    from reasonkit.errors import did_you_mean
 
     raise ReasonkitError(f"--corpus: {did_you_mean(name, CORPORA, 'corpus')}")
 

@@ -37,13 +37,13 @@ def _native_rg(completion: str, *, answer: str, question: str = "", rg_metadata:
     from reasoning_gym.utils import extract_answer
 
     from reasonkit.verifiers.base import CORRECT, NO_ANSWER, NOT_EQUAL, Verdict
-    from reasonkit.verifiers.reasoning_gym import _scorer
+    from reasonkit.verifiers.reasoning_gym import task_scorer
 
     extracted = extract_answer(completion)
     if extracted is None:
         return Verdict(0.0, False, None, NO_ANSWER)
-    value = float(_scorer(task)(answer=extracted, entry={"question": question, "answer": answer,
-                                                         "metadata": rg_metadata or {}}))
+    value = float(task_scorer(task)(answer=extracted, entry={"question": question, "answer": answer,
+                                                             "metadata": rg_metadata or {}}))
     return Verdict(value, value >= 1.0, extracted, CORRECT if value >= 1.0 else NOT_EQUAL)
 
 
@@ -66,7 +66,7 @@ def resolve_grader(name: str) -> Any:
             raise ReasonkitError(f"grader {name!r}: {exc}") from None
         return VerifierSpec(name, _native_rg, ("answer", "question", "rg_metadata"),
                             "reasoning-gym's extract_answer + score_answer", {"task": task})
-    from reasonkit.eval.scoring import resolve_verifier
+    from reasonkit.tasks.registry import resolve_verifier
 
     return resolve_verifier(name)
 

@@ -87,7 +87,7 @@ class MetamorphicReport:
 def graders(names: Sequence[str], corpus: Corpus) -> dict[str, tuple[Any, str]]:
     """``{name: (spec, target)}``; an unknown name, a grader no rewrite fits, or one whose reference
     fields the corpus lacks is a one-line error."""
-    from reasonkit.eval.scoring import resolve_verifier
+    from reasonkit.tasks.registry import resolve_verifier
 
     out = {}
     refs = corpus.cases[0].refs if corpus.cases else {}
@@ -130,7 +130,7 @@ def run_metamorphic(corpus: Corpus, verifier_names: Sequence[str], rewrites: Seq
     chosen: list[Rewrite] = []
     for name in rewrites or list(REWRITES):
         if name not in REWRITES:
-            from reasonkit.verifiers.base import did_you_mean
+            from reasonkit.errors import did_you_mean
 
             raise ReasonkitError(f"--rewrite: {did_you_mean(name, list(REWRITES), 'rewrite')}")
         chosen.append(REWRITES[name])

@@ -43,10 +43,27 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Sequence
 
-from ..errors import ReasonkitError
-from . import prompts
-from .data import load_rows
-from .prompts import PromptTemplate, check_not_constant, load_template, prompt_text
+from reasonkit.errors import ReasonkitError, did_you_mean
+from reasonkit.tasks import prompts
+from reasonkit.tasks.data import load_rows
+from reasonkit.tasks.prompts import PromptTemplate, check_not_constant, load_template, prompt_text
+
+
+def resolve_verifier(name: str) -> Any:
+    """``reasonkit.verifiers.resolve`` for a name the user gave: a bad name or expression is a
+    :class:`ReasonkitError` (one line with the registry's "did you mean", exit 2)."""
+    # lazy: importing reasonkit.verifiers registers the whole suite (about 0.5 s); only resolving needs it
+    from reasonkit.verifiers import VerifierLookupError, resolve
+
+    try:
+        return resolve(name)
+    except VerifierLookupError as exc:
+        raise ReasonkitError(str(exc)) from None
+
+
+def resolve_all(names: Sequence[str]) -> dict[str, Any]:
+    """``{name: resolve_verifier(name)}`` for every name."""
+    return {name: resolve_verifier(name) for name in names}
 
 
 @dataclass
@@ -88,8 +105,6 @@ class Benchmark:
         return item
 
     def required_fields(self) -> list[str]:
-        from reasonkit.eval.scoring import resolve_verifier
-
         names = list(self.template.fields)
         for v in self.verifiers:
             for f in resolve_verifier(v).fields:
@@ -130,8 +145,6 @@ class Benchmark:
         return self.template.score_prefix
 
     def references(self, item: dict[str, Any], verifier: str) -> dict[str, Any]:
-        from reasonkit.eval.scoring import resolve_verifier
-
         return {f: item[f] for f in resolve_verifier(verifier).fields}
 
     def describe(self) -> dict[str, Any]:
@@ -267,9 +280,7 @@ def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template
                   columns: dict[str, str] | None = None, few_shot: int = 0, seed: int = 0) -> Benchmark:
     """A benchmark by name. ``verifiers`` / ``template`` / ``columns`` override its defaults (and are
     how ``custom`` is described); ``few_shot`` adds k worked examples from the train split."""
-    from reasonkit.verifiers.base import did_you_mean
 
-    from reasonkit.eval.scoring import resolve_verifier
 
     if name.startswith("rg:"):
         bench = _reasoning_gym(name, seed=seed)
