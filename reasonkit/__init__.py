@@ -9,8 +9,8 @@ __all__ = ["__version__", "evaluate"]
 
 
 def __getattr__(name: str):
-    # lazy: `reasonkit.evaluate` loads the eval harness (and pandas) only when first used.
     if name == "evaluate":
+        # lazy: `reasonkit.evaluate` loads the eval harness (and pandas) only when first used
         from reasonkit.api import evaluate
 
         return evaluate

@@ -37,6 +37,9 @@ from typing import Sequence
 import click
 
 from .errors import ReasonkitError
+from .engine.vllm_server import server_command, wait_ready
+from .engine.models import check_adapter, parse_adapter, resolve_model
+from .engine.vllm import running_on_cpu, round_lora_rank
 
 STOP_GRACE_S = 30
 MAX_CPU_KVCACHE_GIB = 4
@@ -76,8 +79,6 @@ def build_command(model_path: str, port: int, *, host: str, on_cpu: bool, lora_m
     """``(argv, env)`` of the server (see the module docstring for the CPU / GPU settings)."""
     loras = max(1, len(lora_modules))
     if on_cpu:
-        from .engine.vllm_server import server_command
-
         kw = {k: v for k, v in (("dtype", dtype), ("max_model_len", max_model_len)) if v is not None}
         argv, env = server_command(model_path, port, host=host, lora_modules=lora_modules,
                                    enable_lora=bool(lora_modules), max_lora_rank=max_lora_rank, max_loras=loras,
@@ -142,8 +143,6 @@ def _raise_stop(signum, frame):  # noqa: ARG001
 def run_server(argv: list[str], env: dict[str, str], url: str, *, start_timeout: float, log: Path | None,
                echo=click.echo) -> int:
     """Start the server, wait for ``/v1/models``, print the URL, serve until SIGINT / SIGTERM."""
-    from .engine.vllm_server import wait_ready
-
     out = open(log, "w") if log else None
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
@@ -201,8 +200,6 @@ def serve_cmd(model, lora, port, host, dtype, max_model_len, start_timeout, log,
     """
     import importlib.util
 
-    from .engine.models import check_adapter, parse_adapter, resolve_model
-
     if model is not None and model.startswith("-"):
         raise ReasonkitError(f"{model}: give MODEL before --, e.g. reasonkit serve MODEL -- {model}")
     if not 1 <= port <= 65535:
@@ -225,7 +222,6 @@ def serve_cmd(model, lora, port, host, dtype, max_model_len, start_timeout, log,
     if not port_is_free(host, port):
         raise ReasonkitError(f"--port {port}: {host}:{port} is already in use; choose another --port")
     model_path = resolve_model(model)
-    from .engine.vllm import running_on_cpu, round_lora_rank
 
     rank = round_lora_rank(max(ranks)) if ranks else 16  # no adapter: no vLLM import for the rank list
     argv, env = build_command(model_path, port, host=host, on_cpu=running_on_cpu(), lora_modules=modules,

@@ -26,9 +26,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Iterable
 
-from reasonkit.errors import ReasonkitError
-from reasonkit.engine.types import (BACKENDS, Adapter, Backend, ChatPrompt, Completion, GenerationOutput,
-                                          ProgressFn, SamplingConfig)
+from reasonkit.errors import ReasonkitError, did_you_mean
+from reasonkit.engine.types import (BACKENDS, Adapter, Backend, ChatPrompt, Completion, GenerationOutput, ProgressFn,
+                                    SamplingConfig, HF_ONLY_OPTIONS, VLLM_ONLY_OPTIONS)
+from reasonkit.engine.models import parse_adapter
 
 __all__ = ["Adapter", "Backend", "BACKENDS", "ChatPrompt", "Completion", "check_options", "GenerationOutput",
            "ProgressFn", "SamplingConfig", "choose_backend", "get_backend", "resolve_backend_name", "vllm_available",
@@ -63,8 +64,6 @@ def _has_gpu() -> bool:
 def choose_backend(name: str, tokens: int | None = None) -> tuple[str, str]:
     """``(backend, reason)``: ``vllm`` / ``hf`` checked (did you mean), or ``auto`` decided by cost
     for a run generating at most ``tokens`` tokens (None: unknown)."""
-    from reasonkit.errors import did_you_mean
-
     key = (name or "auto").strip().lower()
     if key not in BACKENDS:
         raise ReasonkitError(str(did_you_mean(key, BACKENDS, "backend")))
@@ -96,8 +95,6 @@ def resolve_backend_name(name: str, tokens: int | None = None) -> str:
 def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> list[Adapter]:
     """Accept ``Adapter`` objects, ``(name, path)`` pairs or ``"[NAME=]PATH"`` strings
     (:func:`reasonkit.engine.models.parse_adapter`). Names must be unique."""
-    from reasonkit.engine.models import parse_adapter
-
     out: list[Adapter] = []
     for item in adapters:
         if isinstance(item, Adapter):
@@ -120,13 +117,16 @@ def get_backend(name: str, model: str | None, adapters: Iterable[Adapter | str |
     adapter_list = as_adapters(adapters)
     check_options(key, options)
     if key == "openai":
+        # lazy: a backend module loads its engine (torch, vllm, httpx) only when that backend is built
         from reasonkit.engine.openai import OpenAIBackend
 
         return OpenAIBackend(model, adapter_list, **options)
     if key == "vllm":
+        # lazy: a backend module loads its engine (torch, vllm, httpx) only when that backend is built
         from reasonkit.engine.vllm import VLLMBackend
 
         return VLLMBackend(model, adapter_list, **options)
+    # lazy: a backend module loads its engine (torch, vllm, httpx) only when that backend is built
     from reasonkit.engine.hf import HFBackend
 
     return HFBackend(model, adapter_list, **options)
@@ -154,12 +154,9 @@ def backend_option_names(name: str) -> list[str]:
 
 def check_options(name: str, options: dict) -> None:
     """One line naming an option the backend does not take (with the closest known name)."""
-    from reasonkit.errors import did_you_mean
-
     key_name = resolve_backend_name(name)
     known = backend_option_names(key_name)
     if key_name in ("hf", "vllm"):  # each takes (and ignores) the other's options, for --backend auto
-        from reasonkit.engine.types import HF_ONLY_OPTIONS, VLLM_ONLY_OPTIONS
 
         known = known + sorted(VLLM_ONLY_OPTIONS if key_name == "hf" else HF_ONLY_OPTIONS)
     for key in options:

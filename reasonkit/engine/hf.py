@@ -44,9 +44,14 @@ import time
 import warnings
 from typing import Iterable, Sequence
 
-from reasonkit.errors import ReasonkitError
+from reasonkit.errors import ReasonkitError, did_you_mean
 from reasonkit.engine.types import (VLLM_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
                                           ProgressFn, SamplingConfig, default_device, pick_dtype)
+from reasonkit.engine.hf_attention import decode_attention
+from reasonkit.engine.hf_linear import streaming_linears
+from reasonkit.engine.hf_merge import merged_lora
+from reasonkit.engine.models import check_adapter, resolve_model
+from reasonkit.threads import apply_torch_threads
 
 
 # --------------------------------------------------------------------------- generation
@@ -111,10 +116,9 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     """
     import torch
 
-    from reasonkit.engine.hf_attention import decode_attention
+    # lazy: reasonkit.engine.hf_decode imports transformers
     from reasonkit.engine.hf_decode import decode_batch, stop_string_checker
-    from reasonkit.engine.hf_linear import streaming_linears
-    from reasonkit.engine.hf_merge import merged_lora
+    # lazy: reasonkit.engine.packing imports torch
     from reasonkit.engine.packing import left_pad, sequence_logprobs
 
     if batch_size < 1:
@@ -217,8 +221,6 @@ class HFBackend(Backend):
                  threads: int | None = None, fast_decode: bool = True, **unused):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from reasonkit.engine.models import check_adapter, resolve_model
-
         ignored = {k for k, v in unused.items() if v is not None} - VLLM_ONLY_OPTIONS
         if ignored:
             raise ReasonkitError(f"hf backend: unknown option(s) {', '.join(sorted(ignored))}")
@@ -228,7 +230,6 @@ class HFBackend(Backend):
         self.model_path = resolve_model(model)
         self.device = device or default_device()
         if threads or str(self.device).startswith("cpu"):  # a busy machine: see reasonkit/threads.py
-            from reasonkit.threads import apply_torch_threads
 
             self.threads = apply_torch_threads(threads)
         self.dtype = pick_dtype(dtype, self.device)
@@ -258,8 +259,6 @@ class HFBackend(Backend):
     def add_adapter(self, adapter: Adapter) -> None:
         from peft import PeftModel
 
-        from reasonkit.engine.models import check_adapter
-
         check_adapter(adapter.path, self.model_name, self.check_base)
         if self.model is self.base:
             self.model = PeftModel.from_pretrained(self.base, adapter.path, adapter_name=adapter.name)
@@ -275,8 +274,6 @@ class HFBackend(Backend):
     def generate(self, prompts: Sequence[str], sampling: SamplingConfig, adapter: str | None = None,
                  progress: ProgressFn | None = None) -> list[GenerationOutput]:
         if adapter is not None and adapter not in self.adapters:
-            from reasonkit.errors import did_you_mean
-
             raise ReasonkitError(str(did_you_mean(adapter, list(self.adapters) or ["(none loaded)"], "adapter")))
         if adapter is None:
             if self.model is self.base:

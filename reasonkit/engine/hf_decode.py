@@ -161,6 +161,7 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
     import torch
     from transformers.generation.logits_process import TopPLogitsWarper
 
+    # lazy: reasonkit.engine.packing imports torch
     from reasonkit.engine.packing import left_pad
 
     greedy = temperature <= 0

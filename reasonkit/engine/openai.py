@@ -40,7 +40,7 @@ import threading
 from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
-from reasonkit.errors import ReasonkitError
+from reasonkit.errors import ReasonkitError, did_you_mean
 from reasonkit.engine.types import (Adapter, Backend, ChatPrompt, Completion, GenerationOutput, ProgressFn,
                                           SamplingConfig)
 from reasonkit.engine.openai_http import Pool, RequestFailed, RequestRefused, public_url
@@ -178,8 +178,6 @@ class OpenAIBackend(Backend):
 
     def _check_served(self, name: str, flag: str) -> None:
         if self.models and name not in self.models:
-            from reasonkit.errors import did_you_mean
-
             hint = str(did_you_mean(name, sorted(self.models), "served model"))
             raise ReasonkitError(f"{flag} {name}: not served here ({hint}); a LoRA adapter is served under the "
                                  "NAME of vllm serve --lora-modules NAME=PATH")
@@ -365,8 +363,6 @@ class OpenAIBackend(Backend):
     def generate(self, prompts: Sequence[Any], sampling: SamplingConfig, adapter: str | None = None,
                  progress: ProgressFn | None = None) -> list[GenerationOutput]:
         if adapter is not None and adapter not in self.adapters:
-            from reasonkit.errors import did_you_mean
-
             raise ReasonkitError(str(did_you_mean(adapter, list(self.adapters) or ["(none)"], "adapter")))
         prompts = list(prompts)
         if not prompts:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 
+from reasonkit.engine.hf_attention import register_attention
+
 NAME = "reasonkit_sdpa_gqa"
 
 
@@ -46,14 +48,13 @@ def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, 
 
 def register() -> str:
     """Register the attention function and its mask builder (``sdpa``'s) with transformers."""
-    from reasonkit.engine.hf_attention import register_attention
-
     return register_attention(NAME, _attention)
 
 
 @contextlib.contextmanager
 def gqa_attention(model, enabled: bool = True):
     """Within the block, a CPU model on ``sdpa`` attention runs :func:`_attention` instead."""
+    # lazy: reasonkit.engine.packing imports torch
     from reasonkit.engine.packing import unwrap_model
 
     bare = unwrap_model(model)

@@ -34,9 +34,10 @@ import os
 import time
 from typing import Iterable, Sequence
 
-from reasonkit.errors import ReasonkitError
+from reasonkit.errors import ReasonkitError, did_you_mean
 from reasonkit.engine.types import (HF_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
                                           ProgressFn, SamplingConfig, pick_dtype)
+from reasonkit.engine.models import check_adapter, resolve_model
 
 DEFAULT_CPU_KVCACHE_GIB = 2
 FALLBACK_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -132,8 +133,6 @@ class VLLMBackend(Backend):
                  enforce_eager: bool | None = None, enable_chunked_prefill: bool | None = None,
                  check_base: bool = True, use_tqdm: bool = False, logprobs_mode: str | None = None,
                  worker_extension_cls: str | None = None, **unused):
-        from reasonkit.engine.models import check_adapter, resolve_model
-
         # vLLM logs every engine step at INFO, which buries our progress bar and table; users who want
         # its logs set VLLM_LOGGING_LEVEL themselves (read when vllm is first imported, below).
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
@@ -207,8 +206,6 @@ class VLLMBackend(Backend):
     def add_adapter(self, adapter: Adapter) -> None:
         from vllm.lora.request import LoRARequest
 
-        from reasonkit.engine.models import check_adapter
-
         rank = check_adapter(adapter.path, self.model_name, self.check_base and adapter.name not in self.adapters)
         if not self.enable_lora:
             raise ReasonkitError("this vLLM engine was started without LoRA; create the backend with "
@@ -242,8 +239,6 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
 
         if adapter is not None and adapter not in self.lora_requests:
-            from reasonkit.errors import did_you_mean
-
             raise ReasonkitError(str(did_you_mean(adapter, list(self.lora_requests) or ["(none loaded)"],
                                                   "adapter")))
         prompts = list(prompts)

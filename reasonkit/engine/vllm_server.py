@@ -25,14 +25,14 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from reasonkit.engine.vllm import DEFAULT_CPU_KVCACHE_GIB, running_on_cpu, small_machine_omp_bind
+
 
 def server_command(model_dir: str, port: int, *, dtype: str = "float32", lora_modules: Sequence[str] = (),
                    max_lora_rank: int = 16, max_loras: int = 2, max_model_len: int = 2048, enable_lora: bool = True,
                    extra: Sequence[str] = (), host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
     """``(argv, env)`` for a vLLM server on ``host``:``port`` serving ``model_dir`` (+ LoRA modules).
     ``enable_lora=False`` serves the base model only (no LoRA layers in the forward pass)."""
-    from reasonkit.engine.vllm import DEFAULT_CPU_KVCACHE_GIB, running_on_cpu, small_machine_omp_bind
-
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--host",
             host, "--port", str(port), "--dtype", dtype, "--max-model-len", str(max_model_len),
             "--logprobs-mode", "processed_logprobs", "--enable-prefix-caching", "--seed", "0"]

@@ -9,6 +9,14 @@ import click
 
 from ..config_cli import parse_pairs
 from ..errors import ReasonkitError
+from .config import EvalConfig
+from .report import print_summary, report
+from .runner import run, BASE, open_backend
+from reasonkit.tasks.prompts import PromptTemplate, prompt_text
+from reasonkit.engine import choose_backend
+from reasonkit.engine.types import SamplingConfig
+from .engine_io import engine_prompt
+from ..files import read_text
 
 CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -105,10 +113,6 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
       reasonkit eval --output runs/eval/x --rescore --verifier gsm8k_flexible
       reasonkit eval --backend openai --base-url http://127.0.0.1:8000/v1 --model base --lora my-adapter
     """
-    from .config import EvalConfig
-    from .report import print_summary
-    from .runner import run
-
     config = EvalConfig(model=model, lora=lora, benchmark=benchmark, backend=backend, split=split,
                         limit=_limit(limit), n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                         seed=seed, data=data, output=output, rescore=rescore, verifiers=verifiers,
@@ -143,8 +147,6 @@ def eval_cmd(model, lora, benchmark, backend, split, limit, n, temperature, top_
 def report_cmd(runs, csv_path, md_path, verifier):
     """Show eval runs (and the adapters inside them) side by side, each column tested against the first
     with an exact paired sign test (McNemar's exact test for one sample per item)."""
-    from .report import report
-
     report(runs, csv=csv_path, md=md_path, verifier=verifier)
     for path in (csv_path, md_path):
         if path:
@@ -170,19 +172,12 @@ def report_cmd(runs, csv_path, md_path, verifier):
 def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, temperature, top_p, max_tokens, seed,
                  base_url, concurrency, api_key_env, backend_options, chat_template_kwargs):
     """Generate completions for PROMPTS (or --file) with the model and each --lora adapter."""
-    from .config import EvalConfig
-    from reasonkit.tasks.prompts import PromptTemplate, prompt_text
-    from .runner import BASE, open_backend
-
     system, prefill = prompt_text("--system", system), prompt_text("--prefill", prefill)
     texts = list(prompts)
     if file_ is not None:
-        from ..files import read_text
-
         texts += [line for line in read_text(file_, label="--file ").splitlines() if line.strip()]
     if not texts:
         raise ReasonkitError("no prompt: give PROMPT arguments or --file prompts.txt")
-    from reasonkit.engine import choose_backend
 
     name, why = choose_backend(backend, len(texts) * n * max_tokens * max(1, len(lora)))
     if backend == "auto":
@@ -193,9 +188,6 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
                         chat_template_kwargs=parse_pairs("--chat-template-kwargs", chat_template_kwargs))
     engine, _ = open_backend(config)
     from types import SimpleNamespace
-
-    from reasonkit.engine.types import SamplingConfig
-    from .engine_io import engine_prompt
 
     failures = 0
     try:

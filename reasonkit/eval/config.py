@@ -15,6 +15,8 @@ from ..errors import ReasonkitError, check_keys
 from reasonkit.engine.models import parse_adapter
 from reasonkit.engine.types import BACKENDS
 from .identity import identity_keys
+from reasonkit.engine import check_options
+from reasonkit.engine.openai_http import public_url
 
 
 def _f(default: Any = None, *, identity: bool | str, factory: Any = None) -> Any:
@@ -113,7 +115,6 @@ class EvalConfig:
                     not Path(text).expanduser().exists():
                 raise ReasonkitError(f"--model {text}: model path does not exist")
         if self.backend_options or self.backend == "openai":  # unknown engine options: one line, before any file
-            from reasonkit.engine import check_options
 
             check_options(self.backend, self.engine_options())
         for spec in (self.data,) if self.data else ():
@@ -165,7 +166,6 @@ class EvalConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        from reasonkit.engine.openai_http import public_url
 
         d["base_url"] = [public_url(u) for u in self.base_url]
         for k, v in d.items():

@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable
 
+from reasonkit.engine.types import ChatPrompt
+from reasonkit.tasks.prompts import fill
+
 ERROR = "error"
 
 
@@ -20,9 +23,6 @@ def engine_prompt(bench, item: dict[str, Any], engine: Any, tokenizer: Any,
                   chat_template_kwargs: dict[str, Any] | None = None):
     template = bench.template
     if getattr(engine, "chat_api", False) and not template.raw:
-        from reasonkit.engine.types import ChatPrompt
-        from reasonkit.tasks.prompts import fill
-
         return ChatPrompt(tuple(template.messages(item)), fill(template.prefill, item) if template.prefill else "")
     return bench.render(item, tokenizer, chat_template_kwargs or None)
 

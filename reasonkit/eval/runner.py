@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from ..errors import ReasonkitError
 from ..files import read_json
-from reasonkit.engine.models import adapter_has_weights
+from reasonkit.engine.models import adapter_has_weights, resolve_model
 from reasonkit.tasks.registry import Benchmark, configure_benchmark, get_benchmark
 from .config import RESUME_KEYS, EvalConfig
 from .engine_io import engine_prompt, error_row_fields, failure_counts, is_error
@@ -31,6 +31,10 @@ from .metrics import adapter_metrics
 from reasonkit.tasks.prompts import PromptTemplate
 from .scoring import resolve_all, score_completion
 from .store import RunDir, read_samples
+from reasonkit.engine import get_backend, choose_backend
+from reasonkit.engine.types import Adapter, SamplingConfig
+import reasonkit
+from .report import print_summary
 
 BASE = "base"
 
@@ -47,9 +51,6 @@ def build_benchmark(config: EvalConfig) -> Benchmark:
 def open_backend(config: EvalConfig):
     """Resolve the model and start the engine with every adapter (each checked by the backend with
     :func:`reasonkit.engine.models.check_adapter` before the model loads)."""
-    from reasonkit.engine import get_backend
-    from reasonkit.engine.types import Adapter
-
     adapters = [Adapter(name, path) for name, path in config.adapters]
     # --backend openai: --model and --lora are served names (no local path, no base check here)
     engine = get_backend(config.backend, config.model, adapters=adapters, **config.engine_options())
@@ -58,8 +59,6 @@ def open_backend(config: EvalConfig):
 
 def versions() -> dict[str, str | None]:
     from importlib import metadata
-
-    import reasonkit
 
     out: dict[str, str | None] = {"reasonkit": reasonkit.__version__, "python": sys.version.split()[0]}
     for dist in ("torch", "transformers", "peft"):
@@ -144,8 +143,6 @@ def _config_record(config: EvalConfig, bench: Benchmark, model_label: str, backe
 def _resolve_backend(config: EvalConfig, engine: Any, rundir: RunDir, prompts: int) -> tuple[str, str]:
     """``(backend, why)``: an engine's own name; under ``auto`` on resume, what the run's start chose
     (choosing again by the tokens left could switch engines mid-run); else :func:`choose_backend`."""
-    from reasonkit.engine import choose_backend
-
     if engine is not None:
         return str(getattr(engine, "name", config.backend)), "engine given"
     saved_path = rundir.path / "config.json"
@@ -211,8 +208,6 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
               f"{len(items) * len(adapters)} item groups are already there; {total} to generate "
               "(--output DIR for a fresh run)", file=sys.stderr)
 
-    from reasonkit.engine.types import SamplingConfig
-
     timing: dict[str, Any] = {"engine_start_s": 0.0, "generation_s": 0.0, "completion_tokens": 0}
     own_engine = (engine is None and total > 0) or early is not None
     model_path = choice = None
@@ -221,7 +216,6 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
         choice = "backend openai"
     elif own_engine:
         if config.model and config.backend != "openai":  # a hub model that cannot be had: one line, before
-            from reasonkit.engine.models import resolve_model           # any engine starts (issue 28)
 
             resolve_model(config.model)
         choice = f"backend {resolved}" + (f" (auto: {why})" if config.backend == "auto" else "")
@@ -419,7 +413,5 @@ def evaluate(model: str | None = None, benchmark: str = "gsm8k", *, lora: Sequen
         config = EvalConfig(model=model, benchmark=benchmark, lora=tuple(lora), **options)
     rows, summary = run(config, engine=engine, show=show)
     if show:
-        from .report import print_summary
-
         print_summary(summary, rows)
     return to_dataframe(rows, summary)

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from ..errors import ReasonkitError
 from ..files import read_json, read_text, to_json, write_json, write_lines
+from .identity import first_difference
 
 SAMPLES = "samples.jsonl"
 SUMMARY = "summary.json"
@@ -68,8 +69,6 @@ class RunDir:
             raise ReasonkitError(f"--output {self.path}: {exc.strerror or exc}") from None
         cfg_path = self.path / CONFIG
         if cfg_path.exists():
-            from .identity import first_difference
-
             diff = first_difference(read_json(cfg_path), config, keys)
             if diff is not None:
                 key, was, now = diff

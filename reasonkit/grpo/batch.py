@@ -28,6 +28,7 @@ import torch
 from reasonkit.engine.packing import pack, pack_groups
 
 from .advantages import group_advantages, scored_mask, zero_variance_groups
+from .is_correction import SAMPLER_BACKENDS, sampler_tensor
 
 
 @dataclass
@@ -75,7 +76,6 @@ def prepare_batch(cfg, rollouts, all_rewards: torch.Tensor, *, rank: int, pad_id
         mask = mask * (~zv).float()[:, None]
     shared = shared_prefix and micro_batch % G == 0
     groups = pack_groups(rollouts.prompt_ids, rollouts.completion_ids, G, pad_id) if shared else None
-    from .is_correction import SAMPLER_BACKENDS, sampler_tensor
 
     sampler = None
     engine_lp = getattr(rollouts, "engine_logprobs", None)

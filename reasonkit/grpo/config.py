@@ -30,6 +30,13 @@ from typing import Any
 from ..errors import ReasonkitError, check_keys
 from .config_checks import ConfigError, check_batch, check_numbers
 from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
+from reasonkit.errors import did_you_mean
+from reasonkit.engine import check_option_values
+from .heldout import check_eval_verifiers  # held-out signal
+from reasonkit.engine.models import adapter_shape
+from .is_correction import check
+from reasonkit.verifiers import VerifierLookupError, resolve
+from reasonkit.files import read_text
 
 # the rollout engines: the in-process hf / vllm backends, or a vLLM server (a training choice, unlike eval's)
 BACKENDS = ("hf", "vllm", "vllm-server")
@@ -51,6 +58,7 @@ def _known_dataset(name: str) -> bool:
 def _dataset_names() -> tuple[str, ...]:
     """The eval harness's benchmark names (its registry is light to import), else the built-in list."""
     try:
+        # lazy: falls back to the built-in list where the task layer cannot be imported
         from reasonkit.tasks.registry import benchmark_names
     except ImportError:
         return DATASETS
@@ -58,8 +66,6 @@ def _dataset_names() -> tuple[str, ...]:
 
 
 def _did_you_mean(name: str, choices: tuple[str, ...] | list[str], kind: str) -> str:
-    from reasonkit.errors import did_you_mean
-
     return str(did_you_mean(name, tuple(choices), kind))
 
 
@@ -194,14 +200,12 @@ class TrainConfig:
         self._check_choices()
         self._take_init_adapter()
         self._check_server()
-        from reasonkit.engine import check_option_values
 
         check_option_values(self.backend_options)
         check_numbers(self)
         check_batch(self)
         self._check_data()
         self._check_rewards()
-        from .heldout import check_eval_verifiers  # held-out signal
 
         self.eval_verifiers = check_eval_verifiers(self.eval_verifiers)
 
@@ -209,7 +213,6 @@ class TrainConfig:
         """With ``init_adapter``, the LoRA shape is the adapter's (so the saved config says what trains)."""
         if self.init_adapter is None:
             return
-        from reasonkit.engine.models import adapter_shape
 
         try:
             self.lora_r, self.lora_alpha, self.lora_target_modules = adapter_shape(self.init_adapter)
@@ -280,8 +283,6 @@ class TrainConfig:
                               "or use all-linear")
 
     def _check_server(self) -> None:
-        from .is_correction import check
-
         problem = check(self.importance_sampling, self.importance_sampling_cap, self.backend)
         if problem:
             raise ConfigError(problem)
@@ -314,8 +315,6 @@ class TrainConfig:
 
     def _check_rewards(self) -> None:
         """Parse the reward expression against the verifier registry (imported only here)."""
-        from reasonkit.verifiers import VerifierLookupError, resolve
-
         try:
             resolve(self.reward_spec)
         except VerifierLookupError as exc:
@@ -439,8 +438,6 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
         import yaml
-
-        from reasonkit.files import read_text
 
         path = Path(path)
         try:

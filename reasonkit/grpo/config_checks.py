@@ -4,6 +4,7 @@ violation raises :class:`ConfigError` with a message that says the fix. Standard
 from __future__ import annotations
 
 from ..errors import ReasonkitError
+from .is_correction import SAMPLER_BACKENDS
 
 
 class ConfigError(ReasonkitError, ValueError):
@@ -87,8 +88,6 @@ def check_batch(cfg) -> None:
 
 def check_sampler_backend(cfg, engine: str) -> None:
     """A vLLM sampler is synced after every step: with merged weights, or by loading the LoRA adapter."""
-    from .is_correction import SAMPLER_BACKENDS
-
     if cfg.backend not in SAMPLER_BACKENDS:
         return
     if not cfg.use_lora and cfg.resolved_vllm_sync() == "adapter":

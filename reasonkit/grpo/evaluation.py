@@ -20,6 +20,10 @@ from typing import Any, Sequence
 
 from reasonkit.api import evaluate_rows
 from reasonkit.engine.types import Backend
+from .heldout import heldout_items, heldout_metrics, heldout_verifiers
+from reasonkit.tasks.registry import get_benchmark
+from reasonkit.verifiers.compose import parse_expression
+from reasonkit.engine.hf import generate_with_model
 
 
 class LivePolicyBackend(Backend):
@@ -31,8 +35,6 @@ class LivePolicyBackend(Backend):
         self.model, self._tokenizer = model, tokenizer
 
     def generate(self, prompts: Sequence[str], sampling, adapter: str | None = None, progress=None):
-        from reasonkit.engine.hf import generate_with_model
-
         if adapter is not None:
             raise ValueError("the live policy serves no named adapters")
         return generate_with_model(self.model, self._tokenizer, prompts, sampling, progress=progress)
@@ -61,7 +63,6 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path,
                                   template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
                                   constant_prompt=cfg.constant_prompt, columns=dict(cfg.columns), verifiers=eval_verifiers(cfg),
                                   engine=LivePolicyBackend(model, tokenizer), show=False)
-    from .heldout import heldout_items, heldout_metrics, heldout_verifiers
 
     if rows_out is not None:
         rows_out.extend(rows)
@@ -72,9 +73,6 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path,
 def eval_verifiers(cfg) -> tuple[str, ...]:
     """The benchmark's own verifiers (none for ``custom``), then the reward's verifiers not among them,
     then the held-out verifiers (``eval_verifiers``) not among those."""
-    from reasonkit.tasks.registry import get_benchmark
-    from reasonkit.verifiers.compose import parse_expression
-
     reward = tuple(parse_expression(cfg.reward_spec))
     own = () if cfg.dataset == "custom" else tuple(get_benchmark(cfg.dataset, seed=cfg.seed).verifiers)
     out = own + tuple(v for v in reward if v not in own)

@@ -27,6 +27,13 @@ from typing import Any, Sequence
 
 import torch
 
+from reasonkit.engine.hf import generate_with_model
+from reasonkit.verifiers.base import Verdict
+from reasonkit.verifiers.batch import score_batch
+from reasonkit.engine import get_backend
+from reasonkit.engine.vllm_sync import WORKER_EXTENSION, write_weights
+from reasonkit.engine.types import Adapter
+
 
 @dataclass
 class Rollouts:
@@ -86,8 +93,6 @@ def generate_hf(model, tokenizer, prompts: Sequence[str], items: Sequence[dict],
     decode step streams every weight once whatever the number of rows, so fewer, fuller batches
     finish sooner. The trainer's batch size already bounds it.
     """
-    from reasonkit.engine.hf import generate_with_model
-
     outputs = generate_with_model(model, tokenizer, list(prompts), sampling,
                                   batch_size=max(1, len(prompts) * max(1, sampling.n)))
     return flatten_outputs(outputs, prompts, items, sampling.n)
@@ -107,10 +112,6 @@ class VLLMRollouts:
 
     def __init__(self, model_path: str, sync_dir: str | Path, *, lora_r: int, dtype: str = "auto", seed: int = 0,
                  engine_kwargs: dict | None = None, sync: str = "weights"):
-        from reasonkit.engine import get_backend
-
-        from reasonkit.engine.vllm_sync import WORKER_EXTENSION
-
         self.mode = sync
         self.sync_dir = Path(sync_dir)
         self.sync_dir.mkdir(parents=True, exist_ok=True)
@@ -129,10 +130,6 @@ class VLLMRollouts:
         self._current: Path | None = None
 
     def sync(self, model, step: int) -> None:
-        from reasonkit.engine.types import Adapter
-
-        from reasonkit.engine.vllm_sync import write_weights
-
         if self.mode == "weights":
             path = self.sync_dir / f"step-{step}.safetensors"
             write_weights(model, path)
@@ -176,9 +173,6 @@ def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool 
     learns what a recorded run did: answer, then ramble to the token limit (``24</answer>`` followed
     by more text), which earns the full reward in training and is scored wrong by ``reasonkit eval``.
     """
-    from reasonkit.verifiers.base import Verdict
-    from reasonkit.verifiers.batch import score_batch
-
     rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
     raw = list(score_batch(verifier, rows))
     nan = float("nan")

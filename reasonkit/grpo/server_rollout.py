@@ -28,6 +28,8 @@ from typing import Callable, Sequence
 
 from reasonkit.errors import ReasonkitError
 from reasonkit.grpo.rollout import flatten_outputs
+from reasonkit.engine import get_backend
+from reasonkit.engine.types import Adapter
 
 
 def run_id(out: Path) -> str:
@@ -41,8 +43,6 @@ class ServerRollouts:
 
     def __init__(self, base_url: Sequence[str], sync_dir: str | Path, out: Path, tokenizer, *, is_main: bool = True,
                  barrier: Callable[[], None] = lambda: None, options: dict | None = None):
-        from reasonkit.engine import get_backend
-
         opts = dict(options or {})
         served = opts.pop("served_model", None)
         self.backend = get_backend("openai", served, base_url=list(base_url), **opts)
@@ -80,8 +80,6 @@ class ServerRollouts:
                     shutil.rmtree(self._path, ignore_errors=True)
         self.barrier()
         if not self.is_main:
-            from reasonkit.engine.types import Adapter
-
             self.backend.adapters[name] = Adapter(name, str(path))
             self.backend.models[name] = {"id": name}
         self.current, self._path = name, path

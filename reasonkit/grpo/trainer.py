@@ -71,6 +71,11 @@ from .rollout import Rollouts, generate_hf, score
 from .sampler import open_sampler
 from .build import (advance_schedule, load_policy, make_accelerator, make_scheduler, seed_everything, step_seed,
                     wrap_policy)
+from reasonkit.verifiers import resolve
+from reasonkit.engine.models import resolve_model
+from reasonkit.engine.types import SamplingConfig
+from reasonkit.errors import ReasonkitError
+from .evaluation import evaluate_policy
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
@@ -111,8 +116,6 @@ class GRPOTrainer:
             apply_torch_threads()
 
         if model is None:
-            from reasonkit.engine.models import resolve_model
-
             self.model_path = resolve_model(cfg.model)
             tokenizer, model = load_policy(cfg, self.model_path)
         else:
@@ -153,7 +156,6 @@ class GRPOTrainer:
             self.score_prefix = self.benchmark.score_prefix
         elif prompts is None:
             raise ValueError("pass prompts together with items")
-        from reasonkit.verifiers import resolve
 
         verifier = resolve(cfg.reward_spec if verifier is None else verifier)
         self.items, self.prompts, self.verifier = items, prompts, verifier
@@ -191,8 +193,6 @@ class GRPOTrainer:
     # ------------------------------------------------------------------------------------------ rollouts
 
     def _sampling(self, step: int):
-        from reasonkit.engine.types import SamplingConfig
-
         return SamplingConfig(n=self.cfg.group_size, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
                               max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank),
                               logprobs=self.cfg.backend in SAMPLER_BACKENDS)
@@ -352,8 +352,6 @@ class GRPOTrainer:
         state = load_checkpoint(path, accelerator=self.accelerator, model=self.model, optimizer=self.optimizer,
                                 scheduler=self.scheduler)
         if state.get("num_items") not in (None, len(self.items)):
-            from reasonkit.errors import ReasonkitError
-
             raise ReasonkitError(f"{path}: checkpoint was trained on {state['num_items']} items, the data now "
                                  f"has {len(self.items)}; resume with the same data")
         check_resume(path, state, self.identity)  # same training config, seed and data, or one line
@@ -363,8 +361,6 @@ class GRPOTrainer:
 
     def evaluate(self) -> dict[str, float]:
         """Periodic evaluation of the live policy on the held-out split (main process only)."""
-        from .evaluation import evaluate_policy
-
         result: dict[str, float] = {}
         self._eval_rows = []  # the eval's rows, for the divergence alarm (reasonkit.grpo.divergence)
         with dist_engine.gathered(self.accelerator, self.model) as bare:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reasonkit.errors import ReasonkitError, check_keys
+from reasonkit.verifiers import VerifierLookupError, get_verifier
+from reasonkit.files import read_text
 
 # Fields that do not change what a run computes: they may differ when a run is continued.
 NOT_IDENTITY = ("output", "backend", "backend_options")
@@ -106,8 +108,6 @@ class SFTConfig:
         self._check_names()
 
     def _check_names(self) -> None:
-        from reasonkit.verifiers import VerifierLookupError, get_verifier
-
         if self.verifier is not None:
             try:
                 get_verifier(self.verifier)
@@ -135,8 +135,6 @@ class SFTConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SFTConfig":
         import yaml
-
-        from reasonkit.files import read_text
 
         try:
             data = yaml.safe_load(read_text(Path(path), expected="a YAML config")) or {}

@@ -27,6 +27,9 @@ from reasonkit.files import read_json, to_json, write_lines, write_text
 
 from .config import SFTConfig
 from .select import merge, select, verifier_columns
+from reasonkit.tasks.registry import configure_benchmark
+from reasonkit.engine.models import resolve_model
+from .finetune import finetune
 
 
 def _echo(show: bool, text: str) -> None:
@@ -56,7 +59,6 @@ def check_output(cfg: SFTConfig, out: Path) -> None:
 def headline_verifier(cfg: SFTConfig) -> str:
     if cfg.verifier:
         return cfg.verifier
-    from reasonkit.tasks.registry import configure_benchmark
 
     bench = configure_benchmark(cfg.dataset, columns=cfg.columns or None, seed=cfg.seed)
     if not bench.verifiers:
@@ -98,8 +100,6 @@ def sample(cfg: SFTConfig, adapter: str | None, out: Path, show: bool) -> list[d
 
 def run_sft(cfg: SFTConfig, show: bool = True) -> dict[str, Any]:
     """Run (or continue) every iteration; returns the last iteration's metrics and the adapter path."""
-    from reasonkit.engine.models import resolve_model
-
     out = cfg.run_dir()
     check_output(cfg, out)
     model_path = resolve_model(cfg.model)
@@ -141,7 +141,6 @@ def run_sft(cfg: SFTConfig, show: bool = True) -> dict[str, Any]:
             trained = {}
         else:
             shutil.rmtree(target.with_name(target.name + ".tmp"), ignore_errors=True)
-            from .finetune import finetune
 
             trained = finetune(cfg, kept_all, model_path, target, show=show)
         line.update(trained, train_minutes=round((time.perf_counter() - t1) / 60, 3))

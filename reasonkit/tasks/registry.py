@@ -47,6 +47,8 @@ from reasonkit.errors import ReasonkitError, did_you_mean
 from reasonkit.tasks import prompts
 from reasonkit.tasks.data import load_rows
 from reasonkit.tasks.prompts import PromptTemplate, check_not_constant, load_template, prompt_text
+from reasonkit.verifiers.base import UnknownNameError
+from reasonkit.verifiers.reasoning_gym import make_config, parse_task, generate_items
 
 
 def resolve_verifier(name: str) -> Any:
@@ -227,8 +229,6 @@ class ReasoningGym(Benchmark):
     by ``--seed``; test and train never share an item seed, and no test question reaches train)."""
 
     def load(self, split: str = "test", data: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        from reasonkit.verifiers.reasoning_gym import generate_items
-
         if data is not None:
             return super().load(split, data, limit)
         try:
@@ -240,9 +240,6 @@ class ReasoningGym(Benchmark):
 
 
 def _reasoning_gym(name: str, seed: int = 0, **_: Any) -> Benchmark:
-    from reasonkit.verifiers.base import UnknownNameError
-    from reasonkit.verifiers.reasoning_gym import make_config, parse_task
-
     try:
         task, options = parse_task(name[3:])
         make_config(task, options, 0, 1)  # unknown options / levels fail now, not after loading a model
