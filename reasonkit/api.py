@@ -21,7 +21,8 @@ from reasonkit.eval.store import read_samples
 __all__ = ["evaluate", "evaluate_rows", "read_samples"]
 
 
-def evaluate_rows(*, engine: Any = None, show: bool = True, **options: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def evaluate_rows(*, engine: Any = None, show: bool = True,
+                  **options: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run an evaluation (``options`` are :class:`~reasonkit.eval.config.EvalConfig` fields; ``engine``
     reuses an open backend) and return ``(rows, summary)`` as written to the run directory."""
     return run(EvalConfig(**options), engine=engine, show=show)

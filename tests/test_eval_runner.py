@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import reasonkit
 from reasonkit.cli import main
 from reasonkit.errors import ReasonkitError
+from reasonkit.eval import cli as eval_cli
 from reasonkit.eval import runner as runner_mod
 from reasonkit.tasks.registry import generate_countdown, get_benchmark
 from reasonkit.eval.config import EvalConfig
@@ -430,7 +431,7 @@ def test_cli_generate_prompts_and_file(tmp_path, monkeypatch):
         seen.append((engine, config))
         return engine, "fake-model"
 
-    monkeypatch.setattr(runner_mod, "open_backend", open_backend)
+    monkeypatch.setattr(eval_cli, "open_backend", open_backend)  # `generate` opens the backend itself
     prompts = tmp_path / "p.txt"
     prompts.write_text("What is 2+2?\n\nName a prime.\n")
     adapter = _adapter_dir(tmp_path / "ad")

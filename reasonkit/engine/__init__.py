@@ -1,4 +1,10 @@
-"""Generation backends by name: ``auto`` | ``vllm`` | ``hf`` | ``openai`` (OpenAI-compatible servers).
+"""The generation layer, shared by evaluation and training: backends and their types
+(:mod:`reasonkit.engine.types`), the hf decode loop and its CPU fast paths, vLLM and OpenAI-compatible
+servers, the weight sync into a vLLM engine (:mod:`reasonkit.engine.vllm_sync`) and the training
+forwards' CPU kernels (:mod:`reasonkit.engine.train_attention`, :mod:`reasonkit.engine.lora_dropout`,
+:mod:`reasonkit.engine.frozen_linear`). It imports neither ``reasonkit.eval`` nor ``reasonkit.grpo``.
+
+Generation backends by name: ``auto`` | ``vllm`` | ``hf`` | ``openai`` (OpenAI-compatible servers).
 
 ``get_backend(name, model, adapters=(), **options)`` builds one. ``auto`` chooses by what the run
 will cost (:func:`choose_backend`, which also says why in one line):

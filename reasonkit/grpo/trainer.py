@@ -234,8 +234,8 @@ class GRPOTrainer:
             metrics.update(skipped_update=1.0)
             advance_schedule(self.scheduler, self.cfg.num_iterations)  # skipped steps count too (issue 23 a)
             return metrics
-        # CPU: no repeated key/value heads in the forwards (grpo.attention), frozen linears on packed weights
-        # where measured faster (grpo.frozen_linear; not with sharded parameters)
+        # CPU: no repeated key/value heads in the forwards (engine.train_attention), frozen linears on packed weights
+        # where measured faster (engine.frozen_linear; not with sharded parameters)
         packed = self.engine in ("single", "ddp")
         with gqa_attention(self.model), packed_frozen_linears(self.model, enabled=packed):
             metrics.update(self.update(batch))
