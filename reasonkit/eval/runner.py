@@ -216,8 +216,7 @@ def run(config: EvalConfig, engine: Any = None, show: bool = True) -> tuple[list
         choice = "backend openai"
     elif own_engine:
         if config.model and config.backend != "openai":  # a hub model that cannot be had: one line, before
-
-            resolve_model(config.model)
+            resolve_model(config.model)                   # any engine starts (issue 28)
         choice = f"backend {resolved}" + (f" (auto: {why})" if config.backend == "auto" else "")
         if show:
             print(choice, file=sys.stderr)

@@ -277,8 +277,6 @@ def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template
                   columns: dict[str, str] | None = None, few_shot: int = 0, seed: int = 0) -> Benchmark:
     """A benchmark by name. ``verifiers`` / ``template`` / ``columns`` override its defaults (and are
     how ``custom`` is described); ``few_shot`` adds k worked examples from the train split."""
-
-
     if name.startswith("rg:"):
         bench = _reasoning_gym(name, seed=seed)
     elif name not in _FACTORIES:
