@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import sys
 import time
 from pathlib import Path
@@ -62,20 +63,26 @@ def make_data(a, work: Path) -> dict[str, dict[str, Path]]:
     out: dict[str, dict[str, Path]] = {}
     (work / "data").mkdir(parents=True, exist_ok=True)
     for name, (counts, max_number, max_target) in VARIANTS.items():
-        def stream(tag: str, n: int, avoid: set) -> list[dict]:
-            rows, i = [], 0
+        def stream(tag: str, n: int, forbidden: set) -> list[dict]:
+            """``n`` tasks, none in ``forbidden``; unique while the variant has unseen ones (the 2-number
+            space is small), then repeats are allowed (a training stream may revisit a task)."""
+            rows, seen, i, stale = [], set(), 0, 0
             while len(rows) < n:
                 task = generate_countdown(random.Random(f"{tag}-{a.seed}-{name}-{i}"), max_target, counts, max_number)
                 i += 1
                 key = (tuple(sorted(task["numbers"])), task["target"])
-                if key not in avoid:
-                    avoid.add(key)
-                    rows.append({"id": f"{tag}-{len(rows)}", **task})
+                if key in forbidden:
+                    continue
+                if key in seen and stale < 20000:
+                    stale += 1
+                    continue
+                seen.add(key)
+                rows.append({"id": f"{tag}-{len(rows)}", **task})
             return rows
 
-        seen: set = set()
-        heldout = stream("heldout", max(a.heldout, a.survey_items), seen)
-        train = stream("train", a.train_items * max(1, a.rft_iterations) + a.steps * a.prompts_per_step, seen)
+        heldout = stream("heldout", max(a.heldout, a.survey_items), set())
+        held = {(tuple(sorted(r["numbers"])), r["target"]) for r in heldout}
+        train = stream("train", a.train_items * max(1, a.rft_iterations) + a.steps * a.prompts_per_step, held)
         out[name] = {}
         for split, rows in (("heldout", heldout), ("train", train)):
             path = work / "data" / f"{name}-{split}.jsonl"
@@ -124,10 +131,18 @@ def choose(a, rows: list[dict]) -> str:
     return "three-small"
 
 
-def timed(fn, *args) -> float:
-    t0 = time.perf_counter()
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads (the ``reasonkit`` commands run in it)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def timed(fn, *args) -> dict:
+    """Run ``fn(*args)``; its wall minutes and CPU minutes (the CPU time is what decides "equal
+    minutes" between arms: on a shared machine the wall time also counts other people's work)."""
+    t0, c0 = time.perf_counter(), cpu_seconds()
     fn(*args)
-    return (time.perf_counter() - t0) / 60
+    return {"wall": round((time.perf_counter() - t0) / 60, 2), "cpu": round((cpu_seconds() - c0) / 60, 2)}
 
 
 def run_rft(a, train: Path, out: Path, iterations: int) -> float:
@@ -263,11 +278,15 @@ def main(argv=None) -> dict:
         result["minutes"]["rft_grpo_grpo"] = run_grpo(a, train, work / "rft_grpo", a.steps, work / "rft" / "adapter")
         adapters["rft_grpo"] = last_checkpoint(work / "rft_grpo")
     if "grpo" in a.stages and "grpo" in a.arms:
-        per_step = result["minutes"].get("rft_grpo_grpo", 0) / a.steps
-        extra = int(result["minutes"].get("rft", 0) / per_step) if per_step else 0
+        # GRPO alone gets the CPU time RFT + GRPO took (CPU minutes: the wall time of a shared machine
+        # also counts other work): the rft_grpo steps + the RFT CPU minutes / the CPU minutes per GRPO step
+        per_step = result["minutes"].get("rft_grpo_grpo", {}).get("cpu", 0) / a.steps
+        extra = int(result["minutes"].get("rft", {}).get("cpu", 0) / per_step) if per_step else 0
         result["minutes"]["grpo"] = run_grpo(a, train, work / "grpo", a.steps + extra, None)
         adapters["grpo"] = last_checkpoint(work / "grpo")
-    result["train_minutes"] = round(sum(v for k, v in result["minutes"].items() if k in ("rft", "rft_grpo_grpo")), 2)
+    headline_stages = [m for k, m in result["minutes"].items() if k in ("rft", "rft_grpo_grpo")]
+    result["train_minutes"] = round(sum(m["wall"] for m in headline_stages), 2)
+    result["train_cpu_minutes"] = round(sum(m["cpu"] for m in headline_stages), 2)
     if "judge" in a.stages and adapters:
         result["judge"] = judge(a, data[task]["heldout"], adapters, work)
         head = "rft_grpo" if "rft_grpo" in adapters else next(iter(adapters))
@@ -290,7 +309,8 @@ def write(a, result: dict, stem: Path, runs: dict[str, Path]) -> None:
     lines += [f"| {r['variant']} | {r.get('pass@1')} | {r.get(f'pass@{a.survey_k}')} | {r.get('truncated_sampled')} |"
               for r in result.get("survey", [])]
     lines += ["", f"Trained variant: **{result['task']}**; minutes per stage: {result['minutes']}; "
-              f"train_minutes (RFT + GRPO after it): {result['train_minutes']}"]
+              f"train_minutes (RFT + GRPO after it, wall): {result['train_minutes']}; CPU minutes: "
+              f"{result['train_cpu_minutes']}"]
     for label, j in (result.get("judge") or {}).items():
         lines += ["", f"## Held-out, {label} ({result['heldout_items']} tasks)", "",
                   "| arm | accuracy | same-form base | same-form arm | same-form items |", "|---|---|---|---|---|"]

@@ -52,3 +52,17 @@ def test_bad_flags_exit_2(script, argv):
     with pytest.raises(SystemExit) as exc:
         script.parse(argv)
     assert exc.value.code == 2
+
+
+@pytest.mark.timeout(60)
+def test_default_streams_finish_for_every_variant(script, tmp_path):
+    # the 2-number variant has fewer distinct tasks than the default streams ask for: the training
+    # stream then repeats tasks (never a held-out one) instead of searching forever
+    a = script.parse(["--work", str(tmp_path)])
+    data = script.make_data(a, tmp_path)
+    for name in script.VARIANTS:
+        held = [json.loads(x) for x in data[name]["heldout"].read_text().splitlines()]
+        train = [json.loads(x) for x in data[name]["train"].read_text().splitlines()]
+        assert len(train) == a.train_items * a.rft_iterations + a.steps * a.prompts_per_step
+        keys = {(tuple(sorted(t["numbers"])), t["target"]) for t in held}
+        assert not keys & {(tuple(sorted(t["numbers"])), t["target"]) for t in train}
