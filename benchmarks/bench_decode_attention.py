@@ -4,7 +4,7 @@ Two levels, each timed with both paths interleaved (best of ``--rounds``; ``benc
 
 1. one attention call of one layer, SmolLM2-135M's shapes (9 query heads, 3 key-value heads,
    head size 64), a one-token query over a bf16 cache of 150 and 400 tokens with left padding:
-   transformers' ``sdpa_attention_forward`` vs :func:`reasonkit.eval.backends.hf_attention._attention`,
+   transformers' ``sdpa_attention_forward`` vs :func:`reasonkit.engine.hf_attention._attention`,
    and each one's mean absolute error against the same attention computed in fp32;
 2. the embedded SmolLM2-135M-Instruct in bf16: ms per decode step (a batch of GSM8K prompts,
    ``--steps`` tokens after the prefill) with ``config._attn_implementation`` sdpa vs reasonkit's.
@@ -31,7 +31,7 @@ def layer_level(rounds: int) -> list[dict]:
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from reasonkit.eval.backends.hf_attention import _attention
+    from reasonkit.engine.hf_attention import _attention
 
     module = types.SimpleNamespace(num_key_value_groups=3, is_causal=True, training=False, layer_idx=0)
     rows = []
@@ -63,9 +63,9 @@ def model_level(batches: list[int], steps: int, rounds: int) -> list[dict]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasonkit.packing import left_pad
-    from reasonkit.eval.backends.hf_attention import NAME, register
-    from reasonkit.models import resolve_model
+    from reasonkit.engine.packing import left_pad
+    from reasonkit.engine.hf_attention import NAME, register
+    from reasonkit.engine.models import resolve_model
 
     path = resolve_model(None)
     tok = AutoTokenizer.from_pretrained(path)

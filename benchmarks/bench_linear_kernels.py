@@ -1,4 +1,4 @@
-"""The CPU matmul kernels behind ``hf_linear`` and ``grpo.frozen_linear``, side by side on this host.
+"""The CPU matmul kernels behind ``hf_linear`` and ``engine.frozen_linear``, side by side on this host.
 
 For each weight shape of the embedded SmolLM2-135M (q/o 576x576, k/v 192x576, gate/up 1536x576,
 down 576x1536, the 49152x576 output layer), enough distinct matrices that the weights come from
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     import torch.nn.functional as F
 
-    from reasonkit.eval.backends import hf_linear
+    from reasonkit.engine import hf_linear
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[8, 512])
@@ -59,13 +59,13 @@ def main(argv: list[str] | None = None) -> None:
         for shape in SHAPES:
             size = shape[0] * shape[1] * torch.finfo(dtype).bits // 8
             weights = [torch.randn(*shape, generator=gen).to(dtype) for _ in range(max(2, -(-PASS_BYTES // size)))]
-            packed = [hf_linear._reorder(w) for w in weights] if packable else []
+            packed = [hf_linear.reorder(w) for w in weights] if packable else []
             for rows in args.rows:
                 x = torch.randn(rows, shape[1], generator=gen).to(dtype)
                 kernels = {"F.linear": lambda: [F.linear(x, w) for w in weights],
                            "W @ x^T": lambda: [hf_linear._transposed(x, w, None) for w in weights]}
                 if packable:
-                    kernels["oneDNN packed"] = lambda: [hf_linear._matmul_packed(x, p, None) for p in packed]
+                    kernels["oneDNN packed"] = lambda: [hf_linear.matmul_packed(x, p, None) for p in packed]
                 with torch.no_grad():
                     summary = harness.rounds(kernels, args.rounds)
                 times = {k: v["min"] / len(weights) for k, v in summary.items()}  # the fastest pass
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
           f"Command: `{bench.command}` ({stamp})", "", env, "",
           f"Each figure: the fastest of {args.rounds} interleaved passes over distinct matrices of one shape (at least "
           f"{PASS_BYTES // 2**20} MB of weights, so they come from memory), per matrix. Rows 8: a decode step of the "
-          "GRPO benchmark's rollout; 512: a training forward. `hf_linear` and `grpo.frozen_linear` make the same "
+          "GRPO benchmark's rollout; 512: a training forward. `hf_linear` and `engine.frozen_linear` make the same "
           "comparison at run time and use the winner.", ""] + lines
     bench.record({"sum_gb_per_s": sum_gbs, "rows": rows_out}, md)
 

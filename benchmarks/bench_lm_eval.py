@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     bench = harness.start(__file__, args, argv, benchmark="lm_eval")
 
-    from reasonkit.eval.prompts import GSM8K
-    from reasonkit.models import resolve_model
+    from reasonkit.tasks.prompts import GSM8K
+    from reasonkit.engine.models import resolve_model
 
     model = resolve_model(None)
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     rk_rows = read_samples(rk_dir / "samples.jsonl")[0]
     rk_summary = read_summary(rk_dir / "summary.json")
     def write(lm_runs: dict) -> None:
-        from reasonkit.eval.backends.base import cpu_has_fast_bf16
+        from reasonkit.engine.types import cpu_has_fast_bf16
 
         n = args.limit
         base = rk_summary.adapter("base")
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
                "Where does the time go: both harnesses run the same transformers model. lm-eval calls "
                "`generate`, which keeps every row of a batch until its longest completion ends and, on CPU, "
                "spends most of a bf16 decode step in sdpa's KV-head copies and flash kernel; reasonkit's hf "
-               "backend drops finished rows (`reasonkit/eval/backends/hf_decode.py`) and computes one-token "
+               "backend drops finished rows (`reasonkit/engine/hf_decode.py`) and computes one-token "
                "attention with two fp32 matmuls (`hf_attention.py`; `benchmarks/results/decode_attention.md`). "
                "Identical completions: in bf16 a different kernel flips near-tied logits (bf16 logits tie "
                "often), so paths diverge on some items; in fp32 reasonkit's output is transformers "

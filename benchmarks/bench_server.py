@@ -3,14 +3,14 @@
 Workload (issue 9): the first 64 GSM8K test questions with the gsm8k benchmark's chat template, 4
 samples each (temperature 1.0, seed 0), at most 256 new tokens, on the embedded SmolLM2-135M-Instruct.
 
-1. A vLLM server is started on 127.0.0.1 (``reasonkit.eval.backends.vllm_server``: the module form
+1. A vLLM server is started on 127.0.0.1 (``reasonkit.engine.vllm_server``: the module form
    of ``vllm serve``, with the CPU settings of the in-process backend) and the prompts are sent by
    the openai backend at its default concurrency (64 per replica) through the chat endpoint, as
    ``reasonkit eval --backend openai`` does; one warm-up request first. The server is then stopped.
 2. The in-process vLLM backend (``reasonkit eval --backend vllm``) generates the same prompts.
 
 Both engines run with the same settings (dtype, max_model_len, the CPU KV cache and thread binding of
-``reasonkit.eval.backends.vllm``, prefix caching on, chunked prefill off on CPU) and, unless
+``reasonkit.engine.vllm``, prefix caching on, chunked prefill off on CPU) and, unless
 ``--lora``, without LoRA layers: a server started with ``--enable-lora`` runs its LoRA kernels on
 every forward pass, which an in-process engine with no adapter does not, and that alone made an
 earlier version of this script compare unlike engines. ``--lora`` enables LoRA on both.
@@ -57,9 +57,9 @@ def timed(backend, prompts, sampling, repeats: int = 1) -> dict:
 
 
 def run_server(model_path, items, bench, sampling, dtype: str, concurrency, lora: bool, repeats: int) -> dict:
-    from reasonkit.eval.backends import get_backend
-    from reasonkit.eval.backends.vllm_server import running_server
-    from reasonkit.eval.backends.base import SamplingConfig
+    from reasonkit.engine import get_backend
+    from reasonkit.engine.vllm_server import running_server
+    from reasonkit.engine.types import SamplingConfig
     from reasonkit.eval.engine_io import engine_prompt
 
     with socket.socket() as s:
@@ -79,8 +79,8 @@ def run_server(model_path, items, bench, sampling, dtype: str, concurrency, lora
 
 
 def run_in_process(model_path, items, bench, sampling, dtype: str, lora: bool, repeats: int) -> dict:
-    from reasonkit.eval.backends import get_backend
-    from reasonkit.eval.backends.base import SamplingConfig
+    from reasonkit.engine import get_backend
+    from reasonkit.engine.types import SamplingConfig
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -139,9 +139,9 @@ def main(argv: list[str] | None = None) -> None:
         harness.fail(f"--repeats {args.repeats} must be at least 1")
     run = harness.start(__file__, args, argv)
 
-    from reasonkit.eval.backends.base import SamplingConfig
-    from reasonkit.eval.benchmarks import get_benchmark
-    from reasonkit.models import resolve_model
+    from reasonkit.engine.types import SamplingConfig
+    from reasonkit.tasks.registry import get_benchmark
+    from reasonkit.engine.models import resolve_model
 
     model_path = resolve_model(None)
     bench = get_benchmark("gsm8k")

@@ -2,7 +2,7 @@
 
 The main job (``reasonkit eval --benchmark gsm8k --limit 16``) generates a few thousand tokens, so
 on CPU what vLLM's engine costs to start decides whether it pays off (``--backend auto`` encodes
-that cost in ``reasonkit.eval.backends``). Each setting runs in a fresh process (no warm caches of
+that cost in ``reasonkit.engine``). Each setting runs in a fresh process (no warm caches of
 the parent): start the backend on the embedded model, then generate greedily for the first
 ``--items`` GSM8K test prompts with at most ``--max-tokens`` tokens. Reported: start-up seconds,
 generation seconds, generated tokens and tokens/s, and the load average before each run.
@@ -33,9 +33,9 @@ SETTINGS = {  # label -> (backend, options)
 
 
 def child(backend: str, options: dict, items: int, max_tokens: int) -> dict:
-    from reasonkit.eval.backends import get_backend
-    from reasonkit.eval.backends.base import SamplingConfig
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.engine import get_backend
+    from reasonkit.engine.types import SamplingConfig
+    from reasonkit.tasks.registry import get_benchmark
 
     t0 = time.perf_counter()
     engine = get_backend(backend, None, **options)

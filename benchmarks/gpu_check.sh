@@ -29,7 +29,7 @@ if [ "${1:-}" = "--prepare" ]; then
   # shellcheck disable=SC2086
   $PY -m pip download --no-deps -q -d "$CARRY/wheels" $PINS setuptools wheel
   DS_BUILD_OPS=0 $PY -m pip wheel --no-deps -q -w "$CARRY/wheels" deepspeed==0.19.8
-  TOK=$($PY -c "from reasonkit.models import resolve_model; print(resolve_model(None))")
+  TOK=$($PY -c "from reasonkit.engine.models import resolve_model; print(resolve_model(None))")
   cp "$TOK"/tokenizer* "$TOK"/special_tokens_map.json "$TOK"/chat_template.jinja "$CARRY/tokenizer/" 2>/dev/null || true
   du -sh "$CARRY"
   exit 0
@@ -64,7 +64,7 @@ else
 fi
 TOKDIR="$CARRY/tokenizer"
 if [ ! -f "$TOKDIR/tokenizer.json" ]; then  # CPU machines have the embedded model's tokenizer
-  TOKDIR=$($PY -c "from reasonkit.models import resolve_model; print(resolve_model(None))")
+  TOKDIR=$($PY -c "from reasonkit.engine.models import resolve_model; print(resolve_model(None))")
 fi
 
 say "random-weights model of Qwen2.5-0.5B's shape (layers $LAYERS, hidden $HIDDEN) in $WORK/model"

@@ -5,7 +5,7 @@ Countdown is the seeds' own task (the AgileRL tutorial's prompt form: think, the
 number tasks), so GRPO alone has nothing to reinforce; this script measures a warm start by
 rejection-sampling fine-tuning (``reasonkit sft``) before GRPO.
 
-1. **Data**: task files per variant from :func:`reasonkit.eval.benchmarks.generate_countdown`
+1. **Data**: task files per variant from :func:`reasonkit.tasks.registry.generate_countdown`
    (``VARIANTS``: 2 numbers as a curriculum rung, 3 numbers with small targets, 3-4 numbers as in
    AgileRL), a training stream and a held-out stream from separate seeds; any held-out task (same
    numbers, same target) is removed from the training stream.
@@ -56,7 +56,7 @@ def reasonkit(*args: str) -> None:
 
 def make_data(a, work: Path) -> dict[str, dict[str, Path]]:
     """``{variant: {"train": path, "heldout": path}}``: disjoint task files (JSONL: numbers, target, solution)."""
-    from reasonkit.eval.benchmarks import generate_countdown
+    from reasonkit.tasks.registry import generate_countdown
 
     out: dict[str, dict[str, Path]] = {}
     (work / "data").mkdir(parents=True, exist_ok=True)

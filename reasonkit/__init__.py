@@ -9,9 +9,9 @@ __all__ = ["__version__", "evaluate"]
 
 
 def __getattr__(name: str):
-    # Lazy: `reasonkit.evaluate` loads the eval harness (and pandas) only when first used.
     if name == "evaluate":
-        from reasonkit.eval.runner import evaluate
+        # lazy: `reasonkit.evaluate` loads the eval harness (and pandas) only when first used
+        from reasonkit.api import evaluate
 
         return evaluate
     raise AttributeError(f"module 'reasonkit' has no attribute {name!r}")

@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from .audit import CLASSES
+from .runs import audit_table, load_run
+from .files import check_writable
+from .view import write_report
 
 
 @click.command("audit")
@@ -16,8 +19,6 @@ def audit_cmd(run_dir: Path) -> None:
     adapter) or a training run (completions.jsonl: first and last logged steps, and all)."""
     from rich.console import Console
     from rich.table import Table
-
-    from .runs import audit_table, load_run
 
     run = load_run(run_dir)
     cols, table, counts = audit_table(run)
@@ -40,9 +41,6 @@ def audit_cmd(run_dir: Path) -> None:
 def view_cmd(run_dirs: tuple[Path, ...], output: Path) -> None:
     """Write one self-contained HTML report of eval and training runs: summary, curves, completions
     side by side with verdicts, filters and search."""
-    from .files import check_writable
-    from .view import write_report
-
     check_writable(output)
     n = write_report(run_dirs, output)
     click.echo(f"wrote {output} ({n['runs']} runs, {n['items']} items, {n['samples']} samples)")

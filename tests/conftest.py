@@ -38,7 +38,7 @@ if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
 
 @pytest.fixture(scope="session")
 def default_model_path() -> str:
-    from reasonkit.models import resolve_model
+    from reasonkit.engine.models import resolve_model
 
     return resolve_model(None)
 

@@ -63,7 +63,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from reasonkit.grpo.config import TrainConfig
-    from reasonkit.grpo.setup import make_accelerator
+    from reasonkit.grpo.build import make_accelerator
     from reasonkit.grpo.trainer import GRPOTrainer
 
     accelerator = make_accelerator()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from reasonkit.eval.backends.base import Adapter, Backend, Completion, GenerationOutput, SamplingConfig
+from reasonkit.engine.types import Adapter, Backend, Completion, GenerationOutput, SamplingConfig
 
 
 class FakeTokenizer:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-import reasonkit.eval.backends as backends
+import reasonkit.engine as backends
 from reasonkit.cli import main
 from reasonkit.errors import ReasonkitError
 from reasonkit.eval import runner as runner_mod
-from reasonkit.eval.backends import CPU_HF_TOKENS_PER_S, CPU_VLLM_SPEEDUP, CPU_VLLM_STARTUP_S, choose_backend
+from reasonkit.engine import CPU_HF_TOKENS_PER_S, CPU_VLLM_SPEEDUP, CPU_VLLM_STARTUP_S, choose_backend
 
 from eval_fakes import FakeBackend
 

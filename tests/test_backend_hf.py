@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from reasonkit.errors import ReasonkitError  # noqa: E402
-from reasonkit.eval.backends import get_backend, resolve_backend_name  # noqa: E402
-from reasonkit.eval.backends.base import Adapter, SamplingConfig  # noqa: E402
-from reasonkit.eval.backends.hf import HFBackend, _finish, generate_with_model  # noqa: E402
+from reasonkit.engine import get_backend, resolve_backend_name  # noqa: E402
+from reasonkit.engine.types import Adapter, SamplingConfig  # noqa: E402
+from reasonkit.engine.hf import HFBackend, _finish, generate_with_model  # noqa: E402
 
 PROMPTS = [
     "<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n",
@@ -208,7 +208,7 @@ def test_backends_package_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, reasonkit.eval.backends as b; b.resolve_backend_name('hf'); "
+    code = ("import sys, reasonkit.engine as b; b.resolve_backend_name('hf'); "
             "print(sorted(m for m in ('torch', 'transformers', 'vllm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import Adapter, SamplingConfig
-from reasonkit.eval.backends.vllm import round_lora_rank, small_machine_omp_bind
+from reasonkit.engine.types import Adapter, SamplingConfig
+from reasonkit.engine.vllm import round_lora_rank, small_machine_omp_bind
 
 QUESTIONS = ["What is 12 + 30?", "Name a fruit.", "Say hello in French."]
 
@@ -34,7 +34,7 @@ vllm_tests = [pytest.mark.vllm, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def engine(default_model_path):
     pytest.importorskip("vllm")
-    from reasonkit.eval.backends import get_backend
+    from reasonkit.engine import get_backend
 
     backend = get_backend("vllm", None, enable_lora=True, max_lora_rank=8, max_loras=2, max_model_len=1024)
     yield backend
@@ -109,7 +109,7 @@ def test_logprobs_match_transformers(engine, prompts, default_model_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from reasonkit.packing import sequence_logprobs
+    from reasonkit.engine.packing import sequence_logprobs
 
     out = engine.generate(prompts, SamplingConfig(max_tokens=12, logprobs=True))
     model = AutoModelForCausalLM.from_pretrained(default_model_path, dtype=torch.float32)
@@ -169,7 +169,7 @@ def test_add_adapter_same_name_serves_new_weights(engine, prompts, loras, tmp_pa
     # AMX host saw 0.034 between them (texts equal); one bf16 step of a logit near 16 is 0.0625.
     import torch
 
-    from reasonkit.eval.backends.base import pick_dtype
+    from reasonkit.engine.types import pick_dtype
 
     tol = 1e-3 if pick_dtype("auto", "cpu") == torch.float32 else 0.1
     for a, b in zip(v2, fresh):
@@ -182,9 +182,9 @@ def test_greedy_fp32_identical_to_hf_backend(default_tokenizer):
     """In fp32 the two backends' greedy completions are the same tokens: 16 GSM8K prompts x 128
     tokens, hf batched with left padding (and reasonkit's decode loop and attention) against vLLM.
     Measured at full size (64 x 256): benchmarks/results/backends-greedy-float32.md."""
-    from reasonkit.eval.backends import get_backend
-    from reasonkit.eval.backends.hf import HFBackend
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.engine import get_backend
+    from reasonkit.engine.hf import HFBackend
+    from reasonkit.tasks.registry import get_benchmark
 
     bench = get_benchmark("gsm8k")
     prompts = [bench.render(item, default_tokenizer) for item in bench.load("test", limit=16)]
@@ -210,7 +210,7 @@ def test_greedy_agreement_with_hf_backend(engine, default_tokenizer):
     import json
     from pathlib import Path
 
-    from reasonkit.eval.backends.hf import HFBackend
+    from reasonkit.engine.hf import HFBackend
 
     rows = [json.loads(line) for line in
             (Path(__file__).resolve().parents[1] / "reasonkit/data/gsm8k_test.jsonl").open()][:8]

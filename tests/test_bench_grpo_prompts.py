@@ -19,8 +19,8 @@ def test_the_record_names_the_layouts_the_timings_chose(monkeypatch):
     """bench_grpo.py writes which linear layouts this host's timings picked, rollout and training."""
     import torch
 
-    from reasonkit.eval.backends import hf_linear
-    from reasonkit.grpo import frozen_linear
+    from reasonkit.engine import hf_linear
+    from reasonkit.engine import frozen_linear
 
     from bench_scripts import load
 

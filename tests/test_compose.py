@@ -224,7 +224,7 @@ def test_entry_points_resolve_the_same_way():
 
     from reasonkit.cli import main
     from reasonkit.errors import ReasonkitError
-    from reasonkit.eval.scoring import resolve_verifier
+    from reasonkit.tasks.registry import resolve_verifier
     from reasonkit.verifiers import resolve
 
     assert resolve_verifier("countdown+0.5*format").fields == resolve("countdown+0.5*format").fields

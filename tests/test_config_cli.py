@@ -20,7 +20,7 @@ from reasonkit.eval.cli import eval_cmd
 from reasonkit.eval.config import EvalConfig
 from reasonkit.grpo.cli import train_cmd
 from reasonkit.grpo.config import ConfigError, TrainConfig
-from reasonkit.models import check_adapter_dir
+from reasonkit.engine.models import check_adapter_dir
 from reasonkit.sft.cli import sft_cmd
 from reasonkit.sft.config import SFTConfig
 

@@ -11,11 +11,12 @@ from click.testing import CliRunner
 import reasonkit
 from reasonkit.cli import main
 from reasonkit.errors import ReasonkitError
+from reasonkit.eval import cli as eval_cli
 from reasonkit.eval import runner as runner_mod
-from reasonkit.eval.benchmarks import generate_countdown, get_benchmark
+from reasonkit.tasks.registry import generate_countdown, get_benchmark
 from reasonkit.eval.config import EvalConfig
-from reasonkit.eval.data import DATA_DIR
-from reasonkit.eval.prompts import PromptTemplate
+from reasonkit.tasks.data import DATA_DIR
+from reasonkit.tasks.prompts import PromptTemplate
 from reasonkit.eval.report import report
 from reasonkit.eval.runner import run
 
@@ -430,7 +431,7 @@ def test_cli_generate_prompts_and_file(tmp_path, monkeypatch):
         seen.append((engine, config))
         return engine, "fake-model"
 
-    monkeypatch.setattr(runner_mod, "open_backend", open_backend)
+    monkeypatch.setattr(eval_cli, "open_backend", open_backend)  # `generate` opens the backend itself
     prompts = tmp_path / "p.txt"
     prompts.write_text("What is 2+2?\n\nName a prime.\n")
     adapter = _adapter_dir(tmp_path / "ad")
@@ -482,7 +483,7 @@ def test_cli_interrupt_keeps_finished_chunks(tmp_path, monkeypatch):
 
 
 def test_hub_fallback_and_offline_detection(monkeypatch):
-    from reasonkit.eval import data as data_mod
+    from reasonkit.tasks import data as data_mod
 
     data_mod.hub_reachable.cache_clear()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -506,7 +507,7 @@ def test_evaluate_import_is_light():
     import subprocess
     import sys
 
-    code = ("import sys, reasonkit; reasonkit.evaluate; from reasonkit.eval.benchmarks import get_benchmark; "
+    code = ("import sys, reasonkit; reasonkit.evaluate; from reasonkit.tasks.registry import get_benchmark; "
             "print(sorted(m for m in ('torch', 'transformers', 'vllm', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -544,7 +545,7 @@ def test_issue23_item4_settings_that_change_nothing_resume(tmp_path, fake_engine
 
 def test_issue23_item4_auto_backend_is_chosen_once_per_run(tmp_path, monkeypatch):
     """``--backend auto`` chooses by the tokens left; a resume with fewer left kept its first choice."""
-    from reasonkit.eval import backends
+    from reasonkit import engine as backends
 
     monkeypatch.setattr(backends, "vllm_available", lambda: True)
     monkeypatch.setattr(backends, "_has_gpu", lambda: False)

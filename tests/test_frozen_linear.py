@@ -1,12 +1,12 @@
-"""Frozen linears of the training forward on packed weights (reasonkit/grpo/frozen_linear.py)."""
+"""Frozen linears of the training forward on packed weights (reasonkit/engine/frozen_linear.py)."""
 from __future__ import annotations
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from reasonkit.eval.backends import hf_linear  # noqa: E402
-from reasonkit.grpo import frozen_linear  # noqa: E402
+from reasonkit.engine import hf_linear  # noqa: E402
+from reasonkit.engine import frozen_linear  # noqa: E402
 
 needs_packing = pytest.mark.skipif(not hf_linear.can_pack(torch.float32),
                                    reason="this PyTorch build or CPU has no oneDNN packed fp32 matmul")
@@ -88,7 +88,7 @@ def test_not_offered_when_the_copies_do_not_fit(monkeypatch):
     monkeypatch.setattr(frozen_linear, "_CHOICE", {})
     model = _net()
     frozen_bytes = 4 * (16 * 48 + 48 * 40)
-    monkeypatch.setattr(hf_linear, "_memory_bytes", lambda: 8 * 2 * frozen_bytes - 1)  # two copies > 1/8
+    monkeypatch.setattr(hf_linear, "memory_bytes", lambda: 8 * 2 * frozen_bytes - 1)  # two copies > 1/8
     with frozen_linear.packed_frozen_linears(model):
         assert all("forward" not in m.__dict__ for m in model)
     assert asked == []

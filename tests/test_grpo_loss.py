@@ -391,7 +391,7 @@ def _batch():
 
 
 def test_completion_logprobs_match_full_log_softmax(tiny_lm):
-    from reasonkit.packing import completion_logprobs
+    from reasonkit.engine.packing import completion_logprobs
 
     ids, att = _batch()
     t = 4
@@ -414,7 +414,7 @@ def test_reference_logprobs_disable_the_lora_adapter(tiny_lm):
     import copy
 
     from reasonkit.grpo.logprobs import reference_logprobs
-    from reasonkit.packing import completion_logprobs
+    from reasonkit.engine.packing import completion_logprobs
 
     ids, att = _batch()
     base = copy.deepcopy(tiny_lm)

@@ -175,15 +175,15 @@ def test_issue23_e_full_fine_tuning_resume_checks_missing_weights(tiny_model_dir
 ], ids=["one_missing", "all_missing_on_this_process", "all_present", "hf_backend"])
 def test_issue23_c_a_completion_without_logprobs_keeps_the_correction_for_the_others(logprobs, backend,
                                                                                      rows_with_values):
-    from reasonkit.eval.backends.base import Completion, GenerationOutput
+    from reasonkit.engine.types import Completion, GenerationOutput
     from reasonkit.grpo.batch import prepare_batch
     from reasonkit.grpo.config import TrainConfig
-    from reasonkit.grpo.rollout import _flatten
+    from reasonkit.grpo.rollout import flatten_outputs
 
     ids = [[5, 6], [7], [8], [2, 3]]
     outputs = [GenerationOutput("p", [1, 2], [Completion("x", ids[i + j], "stop", logprobs[i + j]) for j in (0, 1)])
                for i in (0, 2)]
-    r = _flatten(outputs, ["p", "q"], [{}, {}], 2)
+    r = flatten_outputs(outputs, ["p", "q"], [{}, {}], 2)
     r.rewards = torch.tensor([1.0, 0.0, 0.0, 1.0])
     cfg = TrainConfig(group_size=2, prompts_per_step=2, backend=backend, lora_r=8)
     b = prepare_batch(cfg, r, r.rewards, rank=0, pad_id=0, micro_batch=2)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from reasonkit.cli import main
 from reasonkit.grpo.rollout import Rollouts
-from reasonkit.packing import pack as to_tensors
+from reasonkit.engine.packing import pack as to_tensors
 from reasonkit.grpo.trainer import TrainingDiverged
 
 from train_fakes import fake_rollouts, make_trainer  # the fake-generation trainer (shared helper module)
@@ -41,7 +41,7 @@ def test_to_tensors_aligns_prompts_left_and_completions_right():
 
 def test_shared_prefix_logprobs_equal_plain_forward(tiny_model_dir, tmp_path):
     from reasonkit.grpo.prefix import shared_prefix_logprobs
-    from reasonkit.packing import completion_logprobs, pack_groups
+    from reasonkit.engine.packing import completion_logprobs, pack_groups
 
     trainer = make_trainer(tiny_model_dir, tmp_path, lora_dropout=0.0)
     r = fake_rollouts(trainer, 0)

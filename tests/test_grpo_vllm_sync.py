@@ -47,11 +47,11 @@ def test_engine_logprobs_match_trainer_after_update(sync, lora_r, targets, tmp_p
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     from transformers import AutoTokenizer
 
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.tasks.registry import get_benchmark
     from reasonkit.grpo.config import TrainConfig
     from reasonkit.grpo.logprobs import reference_logprobs
-    from reasonkit.packing import completion_logprobs
-    from reasonkit.packing import pack as to_tensors
+    from reasonkit.engine.packing import completion_logprobs
+    from reasonkit.engine.packing import pack as to_tensors
     from reasonkit.grpo.trainer import GRPOTrainer
 
     cfg = TrainConfig(dtype="fp32", backend="vllm", group_size=4, prompts_per_step=2, max_tokens=16, score_truncated=True,

@@ -1,4 +1,4 @@
-"""reasonkit's decode-step attention (reasonkit/eval/backends/hf_attention.py) against transformers' sdpa."""
+"""reasonkit's decode-step attention (reasonkit/engine/hf_attention.py) against transformers' sdpa."""
 from __future__ import annotations
 
 import types
@@ -10,10 +10,10 @@ pytest.importorskip("transformers")
 
 from transformers.integrations.sdpa_attention import sdpa_attention_forward  # noqa: E402
 
-from reasonkit.eval.backends import hf_attention  # noqa: E402
-from reasonkit.eval.backends.base import SamplingConfig  # noqa: E402
-from reasonkit.eval.backends.hf import generate_with_model  # noqa: E402
-from reasonkit.packing import left_pad as _left_pad  # noqa: E402
+from reasonkit.engine import hf_attention  # noqa: E402
+from reasonkit.engine.types import SamplingConfig  # noqa: E402
+from reasonkit.engine.hf import generate_with_model  # noqa: E402
+from reasonkit.engine.packing import left_pad as _left_pad  # noqa: E402
 
 
 def _module(heads: int, kv_heads: int, training: bool = False):

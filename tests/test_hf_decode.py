@@ -1,4 +1,4 @@
-"""The hf backend's decode loop (reasonkit/eval/backends/hf_decode.py) against transformers' generate."""
+"""The hf backend's decode loop (reasonkit/engine/hf_decode.py) against transformers' generate."""
 from __future__ import annotations
 
 import pytest
@@ -6,10 +6,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from reasonkit.eval.backends.base import SamplingConfig  # noqa: E402
-from reasonkit.eval.backends.hf import generate_with_model  # noqa: E402
-from reasonkit.packing import left_pad as _left_pad  # noqa: E402
-from reasonkit.eval.backends.hf_decode import decode_batch, stop_string_checker  # noqa: E402
+from reasonkit.engine.types import SamplingConfig  # noqa: E402
+from reasonkit.engine.hf import generate_with_model  # noqa: E402
+from reasonkit.engine.packing import left_pad as _left_pad  # noqa: E402
+from reasonkit.engine.hf_decode import decode_batch, stop_string_checker  # noqa: E402
 
 PROMPTS = ["<|im_start|>user\nWhat is 12 * 7?<|im_end|>\n<|im_start|>assistant\n", "Hi",
            "The capital of France is", "1, 2, 3, 4, 5, 6, 7, 8,", "<|im_start|>user\nName a colour.<|im_end|>\n"]

@@ -1,5 +1,5 @@
 """The hf backend's decode fast paths: preallocated KV cache, inverse-CDF sampling, merged LoRA,
-few-row linear layout (reasonkit/eval/backends/hf_decode.py, hf_merge.py, hf_linear.py)."""
+few-row linear layout (reasonkit/engine/hf_decode.py, hf_merge.py, hf_linear.py)."""
 from __future__ import annotations
 
 import pytest
@@ -9,11 +9,11 @@ pytest.importorskip("transformers")
 
 from transformers.cache_utils import DynamicLayer  # noqa: E402
 
-from reasonkit.eval.backends import hf_linear  # noqa: E402
-from reasonkit.eval.backends.base import SamplingConfig  # noqa: E402
-from reasonkit.eval.backends.hf import generate_with_model  # noqa: E402
-from reasonkit.eval.backends.hf_decode import PreallocatedLayer, preallocated_cache, sample_rows  # noqa: E402
-from reasonkit.eval.backends.hf_merge import merged_lora  # noqa: E402
+from reasonkit.engine import hf_linear  # noqa: E402
+from reasonkit.engine.types import SamplingConfig  # noqa: E402
+from reasonkit.engine.hf import generate_with_model  # noqa: E402
+from reasonkit.engine.hf_decode import PreallocatedLayer, preallocated_cache, sample_rows  # noqa: E402
+from reasonkit.engine.hf_merge import merged_lora  # noqa: E402
 
 PROMPTS = ["<|im_start|>user\nWhat is 12 * 7?<|im_end|>\n<|im_start|>assistant\n", "Hi", "The capital of France is"]
 
@@ -240,7 +240,7 @@ def test_calibration_picks_the_faster_layout(monkeypatch, fast):
         return run
 
     for layout, (owner, name) in {"linear": (F, "linear"), "transposed": (hf_linear, "_transposed"),
-                                  "packed": (hf_linear, "_matmul_packed")}.items():
+                                  "packed": (hf_linear, "matmul_packed")}.items():
         if layout != fast:
             monkeypatch.setattr(owner, name, slowed(getattr(owner, name)))
     monkeypatch.setattr(hf_linear, "MIN_STREAM_ELEMENTS", 64 * 32 * 20)  # 20 matrices per pass
@@ -250,8 +250,8 @@ def test_calibration_picks_the_faster_layout(monkeypatch, fast):
 @needs_packing
 def test_packed_weights_are_reordered_once_per_weight_and_again_after_a_change(monkeypatch):
     reorders = []
-    real = hf_linear._reorder
-    monkeypatch.setattr(hf_linear, "_reorder", lambda w: reorders.append(tuple(w.shape)) or real(w))
+    real = hf_linear.reorder
+    monkeypatch.setattr(hf_linear, "reorder", lambda w: reorders.append(tuple(w.shape)) or real(w))
     monkeypatch.setattr(hf_linear, "_calibrate", lambda weights, dtype, bucket, pack: "packed")
     monkeypatch.setattr(hf_linear, "_CHOICE", {})
     model = torch.nn.Linear(16, 40)
@@ -299,7 +299,7 @@ def test_packing_is_offered_only_while_the_copies_fit_in_memory(monkeypatch):
     monkeypatch.setattr(hf_linear, "_CHOICE", {})
     model = torch.nn.Linear(16, 4)  # 256 bytes of weights
     for memory in (8 * 256, 8 * 256 - 1):  # the copies may take an eighth of the memory
-        monkeypatch.setattr(hf_linear, "_memory_bytes", lambda: memory)
+        monkeypatch.setattr(hf_linear, "memory_bytes", lambda: memory)
         with torch.no_grad(), hf_linear.streaming_linears(model):
             model(torch.randn(2, 16))
     assert offered == [CAN_PACK, False]
@@ -374,8 +374,8 @@ def test_issue23_item1_hf_backend_two_adapters_packed_equal_plain_generate(tiny_
                                                                         monkeypatch):
     """End to end: ``--lora a --lora b`` on the hf backend with the packed layout forced, every switch
     (a, b, a, b) decodes like plain ``model.generate`` with that adapter."""
-    from reasonkit.eval.backends.base import Adapter
-    from reasonkit.eval.backends.hf import HFBackend
+    from reasonkit.engine.types import Adapter
+    from reasonkit.engine.hf import HFBackend
 
     _force_packed(monkeypatch)
     adapters = [Adapter("a", tiny_lora_dirs["a"]), Adapter("b", tiny_lora_dirs["b"])]

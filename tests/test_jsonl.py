@@ -25,7 +25,7 @@ def test_errors_name_source_and_line(text, message):
 
 
 def test_eval_data_file_error_names_the_flag(tmp_path):
-    from reasonkit.eval.data import read_local
+    from reasonkit.tasks.data import read_local
 
     bad = tmp_path / "items.jsonl"
     bad.write_text('{"question": "q", "answer": "1"}\nnot json\n')

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit import models
+from reasonkit.engine import models
 from reasonkit.errors import ReasonkitError
-from reasonkit.models import (DEFAULT_NAME, check_adapter_base, convert_gguf, default_gguf_path, model_key,
+from reasonkit.engine.models import (DEFAULT_NAME, check_adapter_base, convert_gguf, default_gguf_path, model_key,
                               read_lora_rank, resolve_model)
 
 
@@ -209,7 +209,7 @@ def test_hub_model_that_cannot_be_fetched_is_one_line(tmp_path, monkeypatch, env
 def test_hub_model_unreachable_hub_names_the_cause(tmp_path, monkeypatch):
     import huggingface_hub
 
-    from reasonkit import models
+    from reasonkit.engine import models
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):

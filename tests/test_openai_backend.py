@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from openai_stub import Stub, free_port
 from reasonkit.cli import main
-from reasonkit.eval.backends import SamplingConfig, get_backend
-from reasonkit.eval.backends.base import ChatPrompt
-from reasonkit.eval.backends.openai_http import backoff_seconds, public_url, retry_after_seconds
+from reasonkit.engine import SamplingConfig, get_backend
+from reasonkit.engine.types import ChatPrompt
+from reasonkit.engine.openai_http import backoff_seconds, public_url, retry_after_seconds
 
 FAST = "backoff_base=0.01,backoff_cap=0.2,timeout=2"
 pytestmark = pytest.mark.timeout(60)
@@ -212,7 +212,7 @@ def test_backend_option_values_are_checked_in_one_line(tmp_path, option, message
 
 
 def test_good_backend_option_values_pass():
-    from reasonkit.eval.backends import check_option_values
+    from reasonkit.engine import check_option_values
 
     check_option_values({"tensor_parallel_size": 2, "gpu_memory_utilization": 0.5, "enforce_eager": True,
                          "max_model_len": None, "seed": 0, "timeout": 2.5, "logprobs_mode": "processed_logprobs"})

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from reasonkit.cli import main
 from reasonkit.errors import ReasonkitError
-from reasonkit.eval.prompts import jinja_to_format, prompt_text
+from reasonkit.tasks.prompts import jinja_to_format, prompt_text
 
 from cli_checks import one_line_error, use_fake_engine
 
@@ -93,7 +93,7 @@ def test_constant_template_is_refused_unless_asked_for(tmp_path, monkeypatch):
 
 def test_train_config_refuses_a_constant_template(tmp_path):
     from reasonkit.grpo.config import TrainConfig
-    from reasonkit.grpo.setup import build_benchmark
+    from reasonkit.grpo.build import build_benchmark
 
     with pytest.raises(ReasonkitError, match="same prompt"):
         build_benchmark(TrainConfig(dataset="gsm8k", template="Solve the problem.", output=str(tmp_path)))

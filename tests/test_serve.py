@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from reasonkit import serve_cli
 from reasonkit.cli import main
-from reasonkit.eval.backends import vllm as vllm_backend
-from reasonkit.eval.backends.vllm_server import wait_ready
+from reasonkit.engine import vllm_server
+from reasonkit.engine.vllm_server import wait_ready
 
 from cli_checks import one_line_error
 
@@ -44,7 +44,7 @@ def test_cpu_kv_cache_is_a_quarter_of_free_memory_at_most_4_gib(available_gib, e
 
 def test_cpu_command_has_the_in_process_settings(monkeypatch):
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
-    monkeypatch.setattr(vllm_backend, "_on_cpu", lambda: True)
+    monkeypatch.setattr(vllm_server, "running_on_cpu", lambda: True)
     monkeypatch.setattr(serve_cli, "_mem_available", lambda: 12 * GIB)
     argv, env = serve_cli.build_command("/m", 8123, host="127.0.0.1", on_cpu=True, lora_modules=["a=/x", "b=/y"],
                                         max_lora_rank=8, extra=["--served-model-name", "base"])
@@ -107,7 +107,7 @@ def test_wait_loop_returns_when_models_answer_and_fails_when_the_process_exits()
 @pytest.fixture
 def stub_server(monkeypatch, default_model_path):
     """``reasonkit serve`` with the vLLM command replaced by the stub in the given mode."""
-    monkeypatch.setattr(vllm_backend, "_on_cpu", lambda: True)
+    monkeypatch.setattr(serve_cli, "running_on_cpu", lambda: True)
     mode = {}
 
     def fake_build(model_path, port, **kw):

@@ -38,7 +38,7 @@ def adapter(tmp_path_factory, default_model_path, lora_factory):
 @pytest.fixture(scope="module")
 def server(default_model_path, adapter, tmp_path_factory):
     pytest.importorskip("vllm")
-    from reasonkit.eval.backends.vllm_server import running_server
+    from reasonkit.engine.vllm_server import running_server
 
     log = tmp_path_factory.mktemp("srv") / "server.log"
     try:
@@ -87,12 +87,12 @@ def _length_reward():
 def test_grpo_rollouts_on_the_server_use_the_trainers_adapter(server, default_model_path, tmp_path):
     from transformers import AutoTokenizer
 
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.tasks.registry import get_benchmark
     from reasonkit.grpo.config import TrainConfig
     from reasonkit.grpo.logprobs import reference_logprobs
     from reasonkit.grpo.trainer import GRPOTrainer
-    from reasonkit.packing import completion_logprobs
-    from reasonkit.packing import pack as to_tensors
+    from reasonkit.engine.packing import completion_logprobs
+    from reasonkit.engine.packing import pack as to_tensors
 
     cfg = TrainConfig(dtype="fp32", backend="vllm-server", base_url=server, group_size=4, prompts_per_step=2,
                       max_tokens=16, score_truncated=True, learning_rate=2e-3, lora_dropout=0.0, lora_r=8, max_steps=2,

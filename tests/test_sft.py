@@ -124,7 +124,7 @@ def test_two_iterations_on_a_tiny_model_then_eval_and_train_load_the_adapter(tin
     assert {r["adapter"] for r in rows2} == {"policy"}
     adapter = out / "adapter"
     assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
-    from reasonkit.models import adapter_has_weights
+    from reasonkit.engine.models import adapter_has_weights
 
     assert adapter_has_weights(adapter)
 
@@ -151,7 +151,7 @@ def test_train_init_adapter_starts_from_the_adapter_weights(tiny_model_dir, tiny
     from safetensors.torch import load_file
 
     from reasonkit.grpo.config import TrainConfig
-    from reasonkit.grpo.setup import load_policy, wrap_policy
+    from reasonkit.grpo.build import load_policy, wrap_policy
 
     cfg = TrainConfig(model=tiny_model_dir, init_adapter=tiny_lora_dirs["a"], dtype="fp32")
     _, model = load_policy(cfg, tiny_model_dir)

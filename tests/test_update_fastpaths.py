@@ -1,13 +1,13 @@
 """The GRPO update's CPU fast paths equal what they replace: LoRA dropout drawn from 16-bit words
-(reasonkit.grpo.dropout), the selective log-softmax's hand-written backward (reasonkit.packing)
-and grouped-query attention without repeated key/value heads (reasonkit.grpo.attention)."""
+(reasonkit.engine.lora_dropout), the selective log-softmax's hand-written backward (reasonkit.engine.packing)
+and grouped-query attention without repeated key/value heads (reasonkit.engine.train_attention)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from reasonkit.grpo.dropout import WordDropout, _drop_mask, use_word_dropout
-from reasonkit.packing import selective_log_softmax
+from reasonkit.engine.lora_dropout import WordDropout, _drop_mask, use_word_dropout
+from reasonkit.engine.packing import selective_log_softmax
 
 
 # ------------------------------------------------------------------------------------------ dropout
@@ -91,7 +91,7 @@ def test_gqa_attention_gives_the_sdpa_logprobs_and_gradients(tiny_model_dir, mon
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from reasonkit.grpo import attention
+    from reasonkit.engine import train_attention as attention
     from reasonkit.grpo.prefix import shared_prefix_logprobs
 
     torch.manual_seed(0)

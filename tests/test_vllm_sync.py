@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from reasonkit.errors import ReasonkitError
-from reasonkit.grpo.vllm_sync import incomplete_layers, merged_weights, write_weights
+from reasonkit.engine.vllm_sync import incomplete_layers, merged_weights, write_weights
 
 
 def _peft(tiny_model_dir, **kw):

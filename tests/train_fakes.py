@@ -10,7 +10,7 @@ import torch
 
 from reasonkit.grpo.config import TrainConfig
 from reasonkit.grpo.rollout import Rollouts
-from reasonkit.grpo.setup import step_seed
+from reasonkit.grpo.build import step_seed
 from reasonkit.grpo.trainer import GRPOTrainer
 
 ITEMS = [{"id": str(i), "question": f"q{i}"} for i in range(6)]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import sys
 
+from reasonkit.verifiers.math import _math_verify, _score_unbounded
+
 
 def main() -> None:
-    from reasonkit.verifiers.math import _math_verify, _score_unbounded
-
     # import math-verify / sympy and warm the LaTeX parser before "ready", so the first job's
     # deadline is not spent on start-up
     _math_verify()

@@ -15,9 +15,10 @@ answer does not parse) is ``correct=None``, which is distinct from "wrong" (``co
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
+
+from reasonkit.errors import did_you_mean as _unknown_name_message
 
 # Machine-readable reasons. Verifiers may add their own, but reuse these where they fit.
 CORRECT = "correct"
@@ -59,9 +60,8 @@ class UnknownNameError(VerifierLookupError, KeyError):
 
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...], kind: str) -> UnknownNameError:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return UnknownNameError(f"unknown {kind} {name!r}{hint} (choose from: {', '.join(sorted(choices))})")
+    """:func:`reasonkit.errors.did_you_mean`'s message as the registry's exception (raised by callers)."""
+    return UnknownNameError(_unknown_name_message(name, choices, kind))
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,11 @@ def _scorer(task: str):
     return _rg().get_score_answer_fn(task)
 
 
+def task_scorer(task: str):
+    """reasoning-gym's own ``score_answer(answer=..., entry=...)`` of ``task`` (built once per task)."""
+    return _scorer(task)
+
+
 def verify_rg(completion: str, *, answer: str, question: str = "", rg_metadata: Any = None, task: str,
               timeout: float | None = DEFAULT_TIMEOUT, exact: bool = False) -> Verdict:
     """Score the last ``<answer>`` of ``completion`` with reasoning-gym task ``task``'s own scorer

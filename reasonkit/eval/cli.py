@@ -91,8 +91,6 @@ eval_cmd = click.Command(
 def report_cmd(runs, csv_path, md_path, verifier):
     """Show eval runs (and the adapters inside them) side by side, each column tested against the first
     with an exact paired sign test (McNemar's exact test for one sample per item)."""
-    from .report import report
-
     report(runs, csv=csv_path, md=md_path, verifier=verifier)
     for path in (csv_path, md_path):
         if path:
@@ -118,18 +116,15 @@ def report_cmd(runs, csv_path, md_path, verifier):
 def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, temperature, top_p, max_tokens, seed,
                  base_url, concurrency, api_key_env, backend_options, chat_template_kwargs):
     """Generate completions for PROMPTS (or --file) with the model and each --lora adapter."""
-    from .prompts import PromptTemplate, prompt_text
+    from reasonkit.tasks.prompts import PromptTemplate, prompt_text
     from .runner import BASE, open_backend
 
     system, prefill = prompt_text("--system", system), prompt_text("--prefill", prefill)
     texts = list(prompts)
     if file_ is not None:
-        from ..files import read_text
-
         texts += [line for line in read_text(file_, label="--file ").splitlines() if line.strip()]
     if not texts:
         raise ReasonkitError("no prompt: give PROMPT arguments or --file prompts.txt")
-    from .backends import choose_backend
 
     name, why = choose_backend(backend, len(texts) * n * max_tokens * max(1, len(lora)))
     if backend == "auto":
@@ -141,9 +136,6 @@ def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, 
                         max_tokens=max_tokens, seed=seed, limit=None, **server)
     engine, _ = open_backend(config)
     from types import SimpleNamespace
-
-    from .backends.base import SamplingConfig
-    from .engine_io import engine_prompt
 
     failures = 0
     try:

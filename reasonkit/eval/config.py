@@ -19,9 +19,11 @@ from typing import Any, Literal
 
 from ..config_cli import check_fields, read_yaml, run_dir
 from ..errors import ReasonkitError, check_keys
-from ..models import check_adapter_dir, parse_adapter
-from .backends.base import BACKENDS
+from reasonkit.engine.models import check_adapter_dir, parse_adapter
+from reasonkit.engine.types import BACKENDS
 from .identity import identity_keys
+from reasonkit.engine import check_options
+from reasonkit.engine.openai_http import public_url
 
 
 def _f(default: Any = None, *, identity: bool | str, factory: Any = None, help: str = "", **cli: Any) -> Any:
@@ -138,7 +140,6 @@ class EvalConfig:
                     not Path(text).expanduser().exists():
                 raise ReasonkitError(f"--model {text}: model path does not exist")
         if self.backend_options or self.backend == "openai":  # unknown engine options: one line, before any file
-            from .backends import check_options
 
             check_options(self.backend, self.engine_options())
         for spec in (self.data,) if self.data else ():
@@ -186,7 +187,6 @@ class EvalConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        from reasonkit.eval.backends.openai_http import public_url
 
         d["base_url"] = [public_url(u) for u in self.base_url]
         for k, v in d.items():

@@ -2,7 +2,7 @@
 
 * :func:`engine_prompt` — rendered text for in-process engines (chat template applied here, with
   ``chat_template_kwargs``); for an engine whose ``chat_api`` is true (``--backend openai``) a
-  :class:`~reasonkit.eval.backends.base.ChatPrompt` (messages + pre-fill) when a chat template
+  :class:`~reasonkit.engine.types.ChatPrompt` (messages + pre-fill) when a chat template
   applies, so the server applies its own template; raw prompts stay text (completions endpoint).
 * :func:`error_row_fields` — an error row: ``finish_reason="error"``, ``error`` (the reason), empty
   completion, and no verdict columns at all, so nothing scores it.
@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable
 
+from reasonkit.engine.types import ChatPrompt
+from reasonkit.tasks.prompts import fill
+
 ERROR = "error"
 
 
@@ -20,9 +23,6 @@ def engine_prompt(bench, item: dict[str, Any], engine: Any, tokenizer: Any,
                   chat_template_kwargs: dict[str, Any] | None = None):
     template = bench.template
     if getattr(engine, "chat_api", False) and not template.raw:
-        from reasonkit.eval.backends.base import ChatPrompt
-        from reasonkit.eval.prompts import fill
-
         return ChatPrompt(tuple(template.messages(item)), fill(template.prefill, item) if template.prefill else "")
     return bench.render(item, tokenizer, chat_template_kwargs or None)
 

@@ -27,9 +27,9 @@ from .plan import BASE, Plan
 
 def open_backend(config: EvalConfig):
     """Resolve the model and start the engine with every adapter (each checked by the backend with
-    :func:`reasonkit.models.check_adapter` before the model loads)."""
-    from .backends import get_backend
-    from .backends.base import Adapter
+    :func:`reasonkit.engine.models.check_adapter` before the model loads)."""
+    from reasonkit.engine import get_backend
+    from reasonkit.engine.types import Adapter
 
     adapters = [Adapter(name, path) for name, path in config.adapters]
     # --backend openai: --model and --lora are served names (no local path, no base check here)
@@ -101,7 +101,7 @@ def start_engine(plan: Plan, engine: Any, total: int, show: bool, opener=open_ba
     if engine is not None or total == 0:
         return EngineUse(engine)
     if config.model and config.backend != "openai":  # a hub model that cannot be had: one line, before
-        from ..models import resolve_model           # any engine starts (issue 28)
+        from reasonkit.engine.models import resolve_model           # any engine starts (issue 28)
 
         resolve_model(config.model)
     choice = f"backend {plan.backend}" + (f" (auto: {plan.why})" if config.backend == "auto" else "")
@@ -124,7 +124,7 @@ class Batch:
 
 def batches(plan: Plan, use: EngineUse, progress: Progress) -> Iterator[Batch]:
     """Generate what is pending, chunk by chunk and adapter by adapter (see the module docstring)."""
-    from .backends.base import SamplingConfig
+    from reasonkit.engine.types import SamplingConfig
 
     config, engine, done = plan.config, use.engine, plan.done
     pending = plan.pending

@@ -29,6 +29,8 @@ import math
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
+from reasonkit.verifiers import answer_key
+
 TRUNCATED = "truncated"
 
 
@@ -55,8 +57,6 @@ def majority(answers: Sequence[str | None]) -> str | None:
 
 def vote(row: dict[str, Any], verifier: str) -> str | None:
     """The answer a sample row votes for in maj@k, or None when it does not vote (see the module docstring)."""
-    from reasonkit.verifiers import answer_key
-
     if row.get(f"{verifier}.reason") == TRUNCATED or row.get(f"{verifier}.correct") is None:
         return None
     details = row.get(f"{verifier}.details")

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ReasonkitError
 from ..files import read_json
 from ..records import BASE
-from .benchmarks import Benchmark, configure_benchmark
+from reasonkit.tasks.registry import Benchmark, configure_benchmark
 from .config import RESUME_KEYS, EvalConfig
 from .identity import changed_items, engine_identity
 from .scoring import resolve_all
@@ -76,7 +76,7 @@ def config_record(config: EvalConfig, bench: Benchmark, model_label: str, backen
 def resolve_backend(config: EvalConfig, engine: Any, rundir: RunDir, prompts: int) -> tuple[str, str]:
     """``(backend, why)``: an engine's own name; under ``auto`` on resume, what the run's start chose
     (choosing again by the tokens left could switch engines mid-run); else ``choose_backend``."""
-    from .backends import choose_backend
+    from reasonkit.engine import choose_backend
 
     if engine is not None:
         return str(getattr(engine, "name", config.backend)), "engine given"

@@ -3,7 +3,7 @@
 ``run(config)`` is what ``reasonkit eval`` calls; ``evaluate(...)`` (exported as
 ``reasonkit.evaluate``) is the library form returning a pandas DataFrame with one row per completion
 and the summary in ``df.attrs["summary"]``. Both accept an already-open ``engine`` (any
-:class:`~reasonkit.eval.backends.base.Backend`), which the GRPO trainer uses for periodic evaluation
+:class:`~reasonkit.engine.types.Backend`), which the GRPO trainer uses for periodic evaluation
 with its own generation engine.
 
 1. :mod:`.plan` — the benchmark, items, verifiers, adapters, resolved backend, the run directory
@@ -23,12 +23,12 @@ from typing import Any, Sequence
 
 from ..errors import ReasonkitError
 from ..files import read_json
-from .benchmarks import get_benchmark
+from reasonkit.tasks.registry import get_benchmark
 from .config import EvalConfig
 from .engine_io import is_error
 from .generate import Progress, batches, open_backend, served, start_engine
 from .plan import BASE, make_plan, previous_summary, refuse_changed_items
-from .prompts import PromptTemplate
+from reasonkit.tasks.prompts import PromptTemplate
 from .scoring import batch_rows, resolve_all, score_completion
 from .store import RunDir, read_samples
 from .summarize import merge_timing, order_rows, summarize
@@ -149,7 +149,5 @@ def evaluate(model: str | None = None, benchmark: str = "gsm8k", *, lora: Sequen
         config = EvalConfig(model=model, benchmark=benchmark, lora=tuple(lora), **options)
     rows, summary = run(config, engine=engine, show=show)
     if show:
-        from .report import print_summary
-
         print_summary(summary, rows)
     return to_dataframe(rows, summary)

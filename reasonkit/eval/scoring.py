@@ -14,7 +14,7 @@ verifier that crashes gives ``correct=None, reason="verifier_error:<Type>"`` and
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ReasonkitError
 from ..records import Row

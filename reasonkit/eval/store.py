@@ -81,8 +81,6 @@ class RunDir:
             raise ReasonkitError(f"--output {self.path}: {exc.strerror or exc}") from None
         cfg_path = self.path / CONFIG
         if cfg_path.exists():
-            from .identity import first_difference
-
             diff = first_difference(read_json(cfg_path), config, keys)
             if diff is not None:
                 key, was, now = diff

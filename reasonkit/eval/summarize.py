@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from typing import Any, Sequence
 
-from ..models import adapter_has_weights
+from reasonkit.engine.models import adapter_has_weights
 from ..records import Summary
 from .engine_io import failure_counts, is_error
 from .metrics import adapter_metrics

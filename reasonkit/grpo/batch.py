@@ -5,14 +5,14 @@ gathers the rewards of every process first and then runs the updates on the resu
 
 * advantages: group-relative over the gathered rewards (:func:`reasonkit.grpo.advantages.group_advantages`,
   groups never straddle processes), this process's rows ``rank * n .. rank * n + n - 1``;
-* the token mask: completion tokens (:func:`reasonkit.packing.pack`), minus unscored completions
+* the token mask: completion tokens (:func:`reasonkit.engine.packing.pack`), minus unscored completions
   (reward NaN), minus truncated ones when ``mask_truncated``, minus the rows of zero-variance groups
   when ``zero_variance == "skip"``;
 * ``skip``: every group of every process has zero variance under ``"skip"`` (no update is made);
 * micro-batches: ``chunks`` of ``micro_batch`` rows, which must divide the rows of the process
   (the config's batch check guarantees it); with the shared-prefix forward
   (:mod:`reasonkit.grpo.prefix`) a micro-batch holds whole groups and the distinct prompts are
-  packed once (:func:`reasonkit.packing.pack_groups`).
+  packed once (:func:`reasonkit.engine.packing.pack_groups`).
 * ``sampler_logprobs``: the vLLM sampler's log-prob of each sampled token, ``(n, T)`` NaN-padded
   (:func:`reasonkit.grpo.is_correction.sampler_tensor`), when the rollouts carry them, and always on
   a sampler backend (``vllm``, ``vllm-server``): a completion without log-probs is a NaN row (IS
@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import torch
 
-from reasonkit.packing import pack, pack_groups
+from reasonkit.engine.packing import pack, pack_groups
 
 from .advantages import group_advantages, scored_mask, zero_variance_groups
+from .is_correction import SAMPLER_BACKENDS, sampler_tensor
 
 
 @dataclass
@@ -75,7 +76,6 @@ def prepare_batch(cfg, rollouts, all_rewards: torch.Tensor, *, rank: int, pad_id
         mask = mask * (~zv).float()[:, None]
     shared = shared_prefix and micro_batch % G == 0
     groups = pack_groups(rollouts.prompt_ids, rollouts.completion_ids, G, pad_id) if shared else None
-    from .is_correction import SAMPLER_BACKENDS, sampler_tensor
 
     sampler = None
     engine_lp = getattr(rollouts, "engine_logprobs", None)

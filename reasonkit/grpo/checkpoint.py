@@ -45,6 +45,7 @@ from reasonkit.errors import ReasonkitError
 from reasonkit.files import read_json
 
 from .checkpoint_check import damaged
+from .distributed import engine, full_state_dict, shards_parameters
 
 STATE_FILE = "trainer_state.json"
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -102,7 +103,6 @@ def save_checkpoint(output_dir: str | Path, step: int, *, accelerator, model, to
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    from .distributed import engine, full_state_dict, shards_parameters
 
     kind, sharded = engine(accelerator), shards_parameters(accelerator)
     unwrapped = accelerator.unwrap_model(model)
@@ -137,7 +137,6 @@ def save_checkpoint(output_dir: str | Path, step: int, *, accelerator, model, to
 def load_checkpoint(path: str | Path, *, accelerator, model, optimizer, scheduler) -> dict[str, Any]:
     """Restore weights, optimiser, scheduler and this process's RNG from ``path``; return trainer state."""
     path = Path(path)
-    from .distributed import engine
 
     kind = engine(accelerator)
     if kind == "fsdp":

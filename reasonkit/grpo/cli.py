@@ -20,6 +20,7 @@ import click
 
 from reasonkit.config_cli import field_options, overrides
 from reasonkit.errors import ReasonkitError
+from .checkpoint_check import check_checkpoint
 
 try:
     from .config import ConfigError, TrainConfig
@@ -45,6 +46,7 @@ def _run(config_file: str | None, resume: str | None, quiet: bool, overrides: di
         raise ReasonkitError(f"output directory {out} already holds checkpoints; pass --resume to continue "
                              "that run, or choose another --output")
 
+    # lazy: reasonkit.grpo.trainer imports numpy, torch
     from .trainer import GRPOTrainer, TrainingDiverged
 
     try:
@@ -69,8 +71,6 @@ def _run(config_file: str | None, resume: str | None, quiet: bool, overrides: di
 
 def _resume_path(resume: str | None, out: Path) -> Path | None:
     """The checkpoint to resume from, its files checked (one line naming a damaged file) before any model loads."""
-    from .checkpoint_check import check_checkpoint
-
     path = _find_checkpoint(resume, out)
     if path is not None:
         check_checkpoint(path)
@@ -78,6 +78,7 @@ def _resume_path(resume: str | None, out: Path) -> Path | None:
 
 
 def _find_checkpoint(resume: str | None, out: Path) -> Path | None:
+    # lazy: reasonkit.grpo.checkpoint imports numpy, torch
     from .checkpoint import STATE_FILE, latest_checkpoint
 
     if resume is None:

@@ -168,14 +168,13 @@ class TrainConfig:
         check_choices(self)
         self._take_init_adapter()
         check_server(self)
-        from reasonkit.eval.backends import check_option_values
+        from reasonkit.engine import check_option_values
 
         check_option_values(self.backend_options)
         check_numbers(self)
         check_batch(self)
         check_data(self)
         self._check_rewards()
-        from .heldout import check_eval_verifiers  # held-out signal
 
         self.eval_verifiers = check_eval_verifiers(self.eval_verifiers)
 
@@ -183,7 +182,6 @@ class TrainConfig:
         """With ``init_adapter``, the LoRA shape is the adapter's (so the saved config says what trains)."""
         if self.init_adapter is None:
             return
-        from reasonkit.models import adapter_shape
 
         try:
             self.lora_r, self.lora_alpha, self.lora_target_modules = adapter_shape(self.init_adapter)
@@ -192,8 +190,6 @@ class TrainConfig:
 
     def _check_rewards(self) -> None:
         """Parse the reward expression against the verifier registry (imported only here)."""
-        from reasonkit.verifiers import VerifierLookupError, resolve
-
         try:
             resolve(self.reward_spec)
         except VerifierLookupError as exc:

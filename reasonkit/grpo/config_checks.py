@@ -17,7 +17,7 @@ class ConfigError(ReasonkitError, ValueError):
 
 # the rollout engines: the in-process hf / vllm backends, or a vLLM server (a training choice, unlike eval's)
 BACKENDS = ("hf", "vllm", "vllm-server")
-VLLM_SYNC = ("auto", "weights", "adapter")  # how the engine gets the new policy (reasonkit.grpo.vllm_sync)
+VLLM_SYNC = ("auto", "weights", "adapter")  # how the engine gets the new policy (reasonkit.engine.vllm_sync)
 DTYPES = ("auto", "bf16", "fp32")
 TRACKERS = ("none", "tensorboard", "wandb")
 # transformers.get_scheduler names (listed here so that reading a config does not import transformers)
@@ -32,7 +32,7 @@ def _known_dataset(name: str) -> bool:
 def _dataset_names() -> tuple[str, ...]:
     """The eval harness's benchmark names (its registry is light to import), else the built-in list."""
     try:
-        from reasonkit.eval.benchmarks import benchmark_names
+        from reasonkit.tasks.registry import benchmark_names
     except ImportError:
         return DATASETS
     return tuple(benchmark_names())
@@ -194,8 +194,6 @@ def check_batch(cfg) -> None:
 
 def check_sampler_backend(cfg, engine: str) -> None:
     """A vLLM sampler is synced after every step: with merged weights, or by loading the LoRA adapter."""
-    from .is_correction import SAMPLER_BACKENDS
-
     if cfg.backend not in SAMPLER_BACKENDS:
         return
     if not cfg.use_lora and cfg.resolved_vllm_sync() == "adapter":

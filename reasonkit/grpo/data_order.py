@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from reasonkit.errors import ReasonkitError
+from reasonkit.verifiers import resolve
+
 
 def epoch_order(seed: int, epoch: int, n: int) -> list[int]:
     """The order in which one epoch visits the ``n`` items (benchmarks feed other trainers the same)."""
@@ -68,10 +71,8 @@ def few_prompts_warning(prompts, steps: int, per_step: int) -> str | None:
 
 def load_training_data(cfg, tokenizer):
     """``(benchmark, items, prompts, verifier)`` of a config's training split."""
-    from reasonkit.errors import ReasonkitError
-    from reasonkit.verifiers import resolve
-
-    from .setup import build_benchmark
+    # lazy: reasonkit.grpo.build imports torch
+    from .build import build_benchmark
 
     bench = build_benchmark(cfg)
     items = list(bench.load(split=cfg.split, data=cfg.data))

@@ -2,11 +2,11 @@
 
 Every ``eval_steps`` steps the main process evaluates the current policy on ``eval_limit`` items of
 the held-out split (``eval_split``, greedy, ``max_tokens`` as in training) with the eval harness
-(:func:`reasonkit.eval.runner.run`), into ``OUTPUT/eval/step-N`` (``samples.jsonl`` +
+(:func:`reasonkit.api.evaluate_rows`, the public API: training's one way into the evaluation layer), into ``OUTPUT/eval/step-N`` (``samples.jsonl`` +
 ``summary.json``, readable by ``reasonkit report``); a ``step-N`` directory already there is
 replaced, never resumed, since it holds another policy's completions. Generation uses the live policy through a
-thin :class:`~reasonkit.eval.backends.base.Backend` over
-:func:`~reasonkit.eval.backends.hf.generate_with_model`, so no second model is loaded. The
+thin :class:`~reasonkit.engine.types.Backend` over
+:func:`~reasonkit.engine.hf.generate_with_model`, so no second model is loaded. The
 verifiers are the benchmark's own (e.g. gsm8k strict + flexible, stepwise, format), then each
 verifier of the training reward that is not among them (``--rewards gsm8k`` on an ``rg:`` task is
 scored on held-out items too): what is trained is watched on unseen items, next to what the
@@ -18,7 +18,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from reasonkit.eval.backends.base import Backend
+from reasonkit.api import evaluate_rows
+from reasonkit.engine.types import Backend
+from .heldout import heldout_items, heldout_metrics, heldout_verifiers
+from reasonkit.tasks.registry import get_benchmark
+from reasonkit.verifiers.compose import parse_expression
+from reasonkit.engine.hf import generate_with_model
 
 
 class LivePolicyBackend(Backend):
@@ -30,8 +35,6 @@ class LivePolicyBackend(Backend):
         self.model, self._tokenizer = model, tokenizer
 
     def generate(self, prompts: Sequence[str], sampling, adapter: str | None = None, progress=None):
-        from reasonkit.eval.backends.hf import generate_with_model
-
         if adapter is not None:
             raise ValueError("the live policy serves no named adapters")
         return generate_with_model(self.model, self._tokenizer, prompts, sampling, progress=progress)
@@ -48,22 +51,18 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path,
                     rows_out: list | None = None) -> dict[str, Any]:
     """Evaluate the live policy; returns the headline metrics (``eval/<verifier>`` accuracies) and
     ``heldout/<verifier>`` (:mod:`reasonkit.grpo.heldout`); the eval rows are appended to ``rows_out``."""
-    from reasonkit.eval.config import EvalConfig
-    from reasonkit.eval.runner import run
-
     out = Path(output_dir) / "eval" / f"step-{step}"
     # A directory already there holds another policy's completions (a re-run into the same output, a
     # resume from an older checkpoint); the eval harness would resume from it without generating.
     # This policy is evaluated afresh (issue 23 item 9).
     if out.exists():
         shutil.rmtree(out)
-    ecfg = EvalConfig(model=cfg.model, benchmark=cfg.dataset, backend="hf", split=cfg.eval_split,
-                      limit=cfg.eval_limit, n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed,
-                      data=cfg.data, output=str(out),
-                      template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
-                      constant_prompt=cfg.constant_prompt, columns=dict(cfg.columns), verifiers=eval_verifiers(cfg))
-    rows, summary = run(ecfg, engine=LivePolicyBackend(model, tokenizer), show=False)
-    from .heldout import heldout_items, heldout_metrics, heldout_verifiers
+    rows, summary = evaluate_rows(model=cfg.model, benchmark=cfg.dataset, backend="hf", split=cfg.eval_split,
+                                  limit=cfg.eval_limit, n=1, temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed,
+                                  data=cfg.data, output=str(out),
+                                  template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,
+                                  constant_prompt=cfg.constant_prompt, columns=dict(cfg.columns), verifiers=eval_verifiers(cfg),
+                                  engine=LivePolicyBackend(model, tokenizer), show=False)
 
     if rows_out is not None:
         rows_out.extend(rows)
@@ -74,9 +73,6 @@ def evaluate_policy(cfg, model, tokenizer, step: int, output_dir: str | Path,
 def eval_verifiers(cfg) -> tuple[str, ...]:
     """The benchmark's own verifiers (none for ``custom``), then the reward's verifiers not among them,
     then the held-out verifiers (``eval_verifiers``) not among those."""
-    from reasonkit.eval.benchmarks import get_benchmark
-    from reasonkit.verifiers.compose import parse_expression
-
     reward = tuple(parse_expression(cfg.reward_spec))
     own = () if cfg.dataset == "custom" else tuple(get_benchmark(cfg.dataset, seed=cfg.seed).verifiers)
     out = own + tuple(v for v in reward if v not in own)

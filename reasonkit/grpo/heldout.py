@@ -24,6 +24,10 @@ import math
 from typing import Any, Iterable, Mapping
 
 from .config_checks import ConfigError
+from reasonkit.verifiers import VerifierLookupError, resolve
+from reasonkit.tasks.registry import get_benchmark
+from reasonkit.verifiers.compose import parse_expression
+from .divergence import DivergenceMonitor
 
 FORMAT_CHECKS = ("format", "format_soft", "stepwise")  # pay for the form of a completion, not its answer
 EXAMPLES = 3
@@ -40,7 +44,6 @@ def check_eval_verifiers(value: Any) -> tuple[str, ...] | None:
     names = tuple(value)
     if not names:
         raise ConfigError("eval_verifiers is empty: name at least one verifier, or leave it out for the task's own")
-    from reasonkit.verifiers import VerifierLookupError, resolve
 
     for name in names:
         try:
@@ -59,11 +62,8 @@ def default_heldout_verifiers(dataset: str, reward_spec: str, seed: int = 0) -> 
     if dataset.startswith("rg:"):
         return (f"rg:{dataset[3:].partition(':')[0]}",)
     if dataset == "custom":
-        from reasonkit.verifiers.compose import parse_expression
-
         terms = list(parse_expression(reward_spec))
         return (next((t for t in terms if t not in FORMAT_CHECKS), terms[0]),)
-    from reasonkit.eval.benchmarks import get_benchmark
 
     return (get_benchmark(dataset, seed=seed).verifiers[0],)
 
@@ -132,8 +132,6 @@ def warning_panel(divergence) -> Any:
 
 def divergence_monitor(verifier):
     """A :class:`~reasonkit.grpo.divergence.DivergenceMonitor` for the training reward ``verifier``."""
-    from .divergence import DivergenceMonitor
-
     return DivergenceMonitor(getattr(verifier, "weights", None) or {getattr(verifier, "name", "reward"): 1.0})
 
 

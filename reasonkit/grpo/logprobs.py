@@ -4,13 +4,13 @@ With LoRA (a peft ``PeftModel``) the reference policy is the base model, obtaine
 ``model.disable_adapter()``: no second copy of the weights. For full fine-tuning the caller keeps
 a frozen copy of the initial model and passes it as ``ref_model``. The log-probs themselves (layout,
 ``logits_to_keep``, temperature, the selective float32 log-softmax) are
-:func:`reasonkit.packing.completion_logprobs`.
+:func:`reasonkit.engine.packing.completion_logprobs`.
 """
 from __future__ import annotations
 
 import torch
 
-from reasonkit.packing import completion_logprobs, unwrap_model
+from reasonkit.engine.packing import completion_logprobs, unwrap_model
 
 
 def is_peft_model(model: torch.nn.Module) -> bool:

@@ -1,7 +1,7 @@
 """Completion log-probs with the prompt computed once per group (shared-prefix forward).
 
 GRPO scores ``group_size`` completions of the same prompt. The plain forward
-(:func:`reasonkit.packing.completion_logprobs`) runs ``[prompt | completion]`` for every
+(:func:`reasonkit.engine.packing.completion_logprobs`) runs ``[prompt | completion]`` for every
 completion, so each prompt is encoded ``G`` times. Here the ``B`` distinct prompts go through the
 model once, with the KV cache kept (and gradients flowing through it), the cache is repeated ``G``
 times along the batch, and the ``B*G`` completions run on top of it. Work and activation memory
@@ -12,13 +12,13 @@ positions (the cache continues at ``P``), same mask, same logits.
 Not used with gradient checkpointing (transformers turns the KV cache off when it is on) or
 DeepSpeed; the trainer then falls back to the plain forward. No library offers this for training
 forwards (vLLM shares prefixes only for inference), hence written here. The batch comes from
-:func:`reasonkit.packing.pack_groups`.
+:func:`reasonkit.engine.packing.pack_groups`.
 """
 from __future__ import annotations
 
 import torch
 
-from reasonkit.packing import selective_log_softmax
+from reasonkit.engine.packing import selective_log_softmax
 
 
 def shared_prefix_logprobs(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,

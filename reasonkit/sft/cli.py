@@ -14,6 +14,7 @@ import click
 from reasonkit.config_cli import field_options, overrides
 
 from .config import SFTConfig
+from .loop import run_sft
 
 _OPTIONS = field_options(SFTConfig)  # lists and pairs from the field types and metadata
 
@@ -31,7 +32,6 @@ def _command(**kwargs: Any) -> None:
     from dataclasses import asdict
 
     cfg = SFTConfig.from_dict({**asdict(cfg), **flags})
-    from .loop import run_sft
 
     result = run_sft(cfg, show=not quiet)
     click.echo(f"done: {result['kept_total']} completions of {result['items_solved']} items kept in the last "

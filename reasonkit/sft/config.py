@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from reasonkit.config_cli import check_fields, read_yaml, run_dir
 from reasonkit.errors import ReasonkitError, check_keys
-from reasonkit.models import check_adapter_dir
+from reasonkit.engine.models import check_adapter_dir
 
 # Fields that do not change what a run computes: they may differ when a run is continued.
 NOT_IDENTITY = ("output", "backend", "backend_options")
@@ -110,8 +110,6 @@ class SFTConfig:
         self._check_names()
 
     def _check_names(self) -> None:
-        from reasonkit.verifiers import VerifierLookupError, get_verifier
-
         if self.verifier is not None:
             try:
                 get_verifier(self.verifier)

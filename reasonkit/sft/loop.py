@@ -21,11 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from reasonkit.api import evaluate_rows, read_samples
 from reasonkit.errors import ReasonkitError
 from reasonkit.files import read_json, to_json, write_lines, write_text
 
 from .config import SFTConfig
 from .select import merge, select, verifier_columns
+from reasonkit.tasks.registry import configure_benchmark
+from reasonkit.engine.models import resolve_model
+from .finetune import finetune
 
 
 def _echo(show: bool, text: str) -> None:
@@ -46,7 +50,7 @@ def check_output(cfg: SFTConfig, out: Path) -> None:
         for key, value in mine.items():
             if key in saved and saved[key] != value:
                 raise ReasonkitError(f"{out} holds an sft run with {key} = {saved[key]!r}, not {value!r}; "
-                                     "run it with the same settings to continue it, or choose another --output")
+                                         "run it with the same settings to continue it, or choose another --output")
         return
     out.mkdir(parents=True, exist_ok=True)
     write_text(saved_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
@@ -55,7 +59,6 @@ def check_output(cfg: SFTConfig, out: Path) -> None:
 def headline_verifier(cfg: SFTConfig) -> str:
     if cfg.verifier:
         return cfg.verifier
-    from reasonkit.eval.benchmarks import configure_benchmark
 
     bench = configure_benchmark(cfg.dataset, columns=cfg.columns or None, seed=cfg.seed)
     if not bench.verifiers:
@@ -65,8 +68,6 @@ def headline_verifier(cfg: SFTConfig) -> str:
 
 def read_from_samples(path: str, verifier: str | None) -> tuple[list[dict[str, Any]], str]:
     """The rows of an eval run's samples.jsonl and the verifier that filters them."""
-    from reasonkit.eval.store import read_samples
-
     rows, _ = read_samples(Path(path), strict=True)
     if not rows:
         raise ReasonkitError(f"--from-samples {path}: no rows")
@@ -81,30 +82,24 @@ def read_from_samples(path: str, verifier: str | None) -> tuple[list[dict[str, A
         verifier = primary if primary in scored else (scored[0] if scored else None)
     if verifier is None or verifier not in scored:
         raise ReasonkitError(f"--from-samples {path}: no verdicts of {verifier!r} (scored by: "
-                             f"{', '.join(scored) or 'none'}); pass --verifier, or rescore the run with it")
+                                 f"{', '.join(scored) or 'none'}); pass --verifier, or rescore the run with it")
     return rows, verifier
 
 
 def sample(cfg: SFTConfig, adapter: str | None, out: Path, show: bool) -> list[dict[str, Any]]:
     """k completions per item from the current policy: an eval run into ``out`` (resumable)."""
-    from reasonkit.eval.config import EvalConfig
-    from reasonkit.eval.runner import run
-
-    config = EvalConfig(model=cfg.model, lora=(f"policy={adapter}",) if adapter else (), skip_base=bool(adapter),
-                        benchmark=cfg.dataset, data=cfg.data, split=cfg.split, limit=cfg.limit,
-                        n=cfg.samples_per_item, temperature=cfg.temperature, top_p=cfg.top_p,
-                        max_tokens=cfg.max_tokens, stop=cfg.stop, seed=cfg.seed, output=str(out), template=cfg.template,
-                        system=cfg.system, prefill=cfg.prefill, raw=cfg.raw, columns=cfg.columns,
-                        verifiers=(cfg.verifier,) if cfg.verifier else (), backend=cfg.backend,
-                        backend_options=cfg.backend_options)
-    rows, _ = run(config, show=show)
+    rows, _ = evaluate_rows(model=cfg.model, lora=(f"policy={adapter}",) if adapter else (), skip_base=bool(adapter),
+                            benchmark=cfg.dataset, data=cfg.data, split=cfg.split, limit=cfg.limit,
+                            n=cfg.samples_per_item, temperature=cfg.temperature, top_p=cfg.top_p,
+                            max_tokens=cfg.max_tokens, stop=cfg.stop, seed=cfg.seed, output=str(out), template=cfg.template,
+                            system=cfg.system, prefill=cfg.prefill, raw=cfg.raw, columns=cfg.columns,
+                            verifiers=(cfg.verifier,) if cfg.verifier else (), backend=cfg.backend,
+                            backend_options=cfg.backend_options, show=show)
     return rows
 
 
 def run_sft(cfg: SFTConfig, show: bool = True) -> dict[str, Any]:
     """Run (or continue) every iteration; returns the last iteration's metrics and the adapter path."""
-    from reasonkit.models import resolve_model
-
     out = cfg.run_dir()
     check_output(cfg, out)
     model_path = resolve_model(cfg.model)
@@ -137,8 +132,8 @@ def run_sft(cfg: SFTConfig, show: bool = True) -> dict[str, Any]:
                     f"training on {len(kept_all)} completions")
         if not kept_all:
             raise ReasonkitError(f"iteration {it}: no completion of {len(items)} items was correct by {verifier!r}; "
-                                 "nothing to fine-tune on (raise --samples-per-item or --max-tokens, or start from "
-                                 "easier items)")
+                                     "nothing to fine-tune on (raise --samples-per-item or --max-tokens, or start from "
+                                     "easier items)")
         target = idir / "adapter"
         t1 = time.perf_counter()
         if (target / "adapter_config.json").is_file() or (target / "config.json").is_file():
@@ -146,7 +141,6 @@ def run_sft(cfg: SFTConfig, show: bool = True) -> dict[str, Any]:
             trained = {}
         else:
             shutil.rmtree(target.with_name(target.name + ".tmp"), ignore_errors=True)
-            from .finetune import finetune
 
             trained = finetune(cfg, kept_all, model_path, target, show=show)
         line.update(trained, train_minutes=round((time.perf_counter() - t1) / 60, 3))

@@ -161,7 +161,8 @@ def decode_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, e
     import torch
     from transformers.generation.logits_process import TopPLogitsWarper
 
-    from reasonkit.packing import left_pad
+    # lazy: reasonkit.engine.packing imports torch
+    from reasonkit.engine.packing import left_pad
 
     greedy = temperature <= 0
     copies = 1 if greedy else n

@@ -2,7 +2,7 @@
 
 API (used by ``reasonkit eval`` and by the GRPO trainer for its data and periodic evaluation)::
 
-    from reasonkit.eval.benchmarks import get_benchmark
+    from reasonkit.tasks.registry import get_benchmark
     bench = get_benchmark("gsm8k")                      # or "math500", "countdown", "custom"
     items = bench.load(split="test", data=None, limit=8)  # list[dict]
     text = bench.render(items[0], tokenizer)            # chat template + generation prompt + pre-fill
@@ -43,10 +43,29 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Sequence
 
-from ..errors import ReasonkitError
-from . import prompts
-from .data import load_rows
-from .prompts import PromptTemplate, check_not_constant, load_template, prompt_text
+from reasonkit.errors import ReasonkitError, did_you_mean
+from reasonkit.tasks import prompts
+from reasonkit.tasks.data import load_rows
+from reasonkit.tasks.prompts import PromptTemplate, check_not_constant, load_template, prompt_text
+from reasonkit.verifiers.base import UnknownNameError
+from reasonkit.verifiers.reasoning_gym import make_config, parse_task, generate_items
+
+
+def resolve_verifier(name: str) -> Any:
+    """``reasonkit.verifiers.resolve`` for a name the user gave: a bad name or expression is a
+    :class:`ReasonkitError` (one line with the registry's "did you mean", exit 2)."""
+    # lazy: importing reasonkit.verifiers registers the whole suite (about 0.5 s); only resolving needs it
+    from reasonkit.verifiers import VerifierLookupError, resolve
+
+    try:
+        return resolve(name)
+    except VerifierLookupError as exc:
+        raise ReasonkitError(str(exc)) from None
+
+
+def resolve_all(names: Sequence[str]) -> dict[str, Any]:
+    """``{name: resolve_verifier(name)}`` for every name."""
+    return {name: resolve_verifier(name) for name in names}
 
 
 @dataclass
@@ -88,8 +107,6 @@ class Benchmark:
         return item
 
     def required_fields(self) -> list[str]:
-        from .scoring import resolve_verifier
-
         names = list(self.template.fields)
         for v in self.verifiers:
             for f in resolve_verifier(v).fields:
@@ -130,8 +147,6 @@ class Benchmark:
         return self.template.score_prefix
 
     def references(self, item: dict[str, Any], verifier: str) -> dict[str, Any]:
-        from .scoring import resolve_verifier
-
         return {f: item[f] for f in resolve_verifier(verifier).fields}
 
     def describe(self) -> dict[str, Any]:
@@ -214,8 +229,6 @@ class ReasoningGym(Benchmark):
     by ``--seed``; test and train never share an item seed, and no test question reaches train)."""
 
     def load(self, split: str = "test", data: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        from reasonkit.verifiers.reasoning_gym import generate_items
-
         if data is not None:
             return super().load(split, data, limit)
         try:
@@ -227,9 +240,6 @@ class ReasoningGym(Benchmark):
 
 
 def _reasoning_gym(name: str, seed: int = 0, **_: Any) -> Benchmark:
-    from reasonkit.verifiers.base import UnknownNameError
-    from reasonkit.verifiers.reasoning_gym import make_config, parse_task
-
     try:
         task, options = parse_task(name[3:])
         make_config(task, options, 0, 1)  # unknown options / levels fail now, not after loading a model
@@ -267,10 +277,6 @@ def get_benchmark(name: str, *, verifiers: Sequence[str] | None = None, template
                   columns: dict[str, str] | None = None, few_shot: int = 0, seed: int = 0) -> Benchmark:
     """A benchmark by name. ``verifiers`` / ``template`` / ``columns`` override its defaults (and are
     how ``custom`` is described); ``few_shot`` adds k worked examples from the train split."""
-    from reasonkit.verifiers.base import did_you_mean
-
-    from .scoring import resolve_verifier
-
     if name.startswith("rg:"):
         bench = _reasoning_gym(name, seed=seed)
     elif name not in _FACTORIES:
@@ -296,7 +302,7 @@ def configure_benchmark(name: str, *, verifiers: Sequence[str] | None = None, co
                         constant_prompt: bool = False) -> Benchmark:
     """A benchmark with a template / system prompt / pre-fill / raw mode applied on top of its
     default prompt: the rules behind ``reasonkit eval``'s flags, shared with ``reasonkit train``.
-    Values naming files are read (or refused) by :func:`~reasonkit.eval.prompts.prompt_text`; a user
+    Values naming files are read (or refused) by :func:`~reasonkit.tasks.prompts.prompt_text`; a user
     template with no ``{field}`` is refused unless ``constant_prompt``."""
     system, prefill = prompt_text("--system", system), prompt_text("--prefill", prefill)
     default = get_benchmark(name, verifiers=verifiers, columns=columns, seed=seed) if name != "custom" else None

@@ -8,7 +8,7 @@ The command that works depends on the build:
   ``python -m vllm.entrypoints.openai.api_server --model DIR --enable-lora --lora-modules NAME=PATH ...``.
 
 :func:`server_command` builds the module form (it works on both builds) with the settings that
-reasonkit's in-process backend uses on CPU (:mod:`reasonkit.eval.backends.vllm`): a KV cache of
+reasonkit's in-process backend uses on CPU (:mod:`reasonkit.engine.vllm`): a KV cache of
 ``VLLM_CPU_KVCACHE_SPACE`` GiB, OpenMP threads bound to every CPU on a machine of at most 4 CPUs,
 chunked prefill off (seeded sampling crashes vllm-cpu 0.32 with it on), and
 ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`` so that ``/v1/load_lora_adapter`` is enabled.
@@ -25,14 +25,14 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from reasonkit.engine.vllm import DEFAULT_CPU_KVCACHE_GIB, running_on_cpu, small_machine_omp_bind
+
 
 def server_command(model_dir: str, port: int, *, dtype: str = "float32", lora_modules: Sequence[str] = (),
                    max_lora_rank: int = 16, max_loras: int = 2, max_model_len: int = 2048, enable_lora: bool = True,
                    extra: Sequence[str] = (), host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
     """``(argv, env)`` for a vLLM server on ``host``:``port`` serving ``model_dir`` (+ LoRA modules).
     ``enable_lora=False`` serves the base model only (no LoRA layers in the forward pass)."""
-    from reasonkit.eval.backends.vllm import DEFAULT_CPU_KVCACHE_GIB, _on_cpu, small_machine_omp_bind
-
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir, "--host",
             host, "--port", str(port), "--dtype", dtype, "--max-model-len", str(max_model_len),
             "--logprobs-mode", "processed_logprobs", "--enable-prefix-caching", "--seed", "0"]
@@ -41,7 +41,7 @@ def server_command(model_dir: str, port: int, *, dtype: str = "float32", lora_mo
     if lora_modules:
         argv += ["--lora-modules", *lora_modules]
     env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
-    if _on_cpu():
+    if running_on_cpu():
         argv += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(4096, max_model_len))]
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(DEFAULT_CPU_KVCACHE_GIB))
         bind = small_machine_omp_bind()

@@ -27,6 +27,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from reasonkit.audit import rollout_records
+
 # Short labels for the progress bar (the full keys go to metrics.jsonl).
 _BAR_KEYS = [("reward", "reward"), ("kl", "kl"), ("loss", "loss"), ("clip_ratio", "clip"),
              ("completion_length", "len"), ("truncated", "trunc"), ("zero_variance", "zv")]
@@ -153,8 +155,6 @@ def completion_rows(rollouts, k: int) -> list[dict[str, Any]]:
 
 def audit_records(rollouts) -> list:
     """This process's completions of a step as :class:`reasonkit.audit.Record` (for ``audit/<class>``)."""
-    from reasonkit.audit import rollout_records
-
     return rollout_records(rollouts.prompts, rollouts.texts, rollouts.finish_reasons,
                            [len(c) for c in rollouts.completion_ids], rollouts.group_size,
                            {n: v.tolist() for n, v in rollouts.per_verifier.items()})

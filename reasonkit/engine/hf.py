@@ -1,10 +1,10 @@
 """The transformers backend: batched generation with left padding and peft adapters.
 
-* Decoding: :func:`reasonkit.eval.backends.hf_decode.decode_batch` (transformers' model forward
+* Decoding: :func:`reasonkit.engine.hf_decode.decode_batch` (transformers' model forward
   and a preallocated KV cache; rows leave the batch as they finish) with, on CPU, the decode-step
-  attention of :mod:`reasonkit.eval.backends.hf_attention`, an active LoRA adapter merged for
-  the call (:mod:`reasonkit.eval.backends.hf_merge`) and few-row linears in the layout this host
-  computes faster (:mod:`reasonkit.eval.backends.hf_linear`). ``fast_decode=False`` uses plain
+  attention of :mod:`reasonkit.engine.hf_attention`, an active LoRA adapter merged for
+  the call (:mod:`reasonkit.engine.hf_merge`) and few-row linears in the layout this host
+  computes faster (:mod:`reasonkit.engine.hf_linear`). ``fast_decode=False`` uses plain
   ``model.generate`` instead; the tests hold the two to the same output.
 * Batching: prompts are sorted by token length (longest first, so a batch that does not fit in
   memory fails early and batches hold similar lengths, i.e. little padding), generated in batches
@@ -29,11 +29,11 @@
   ``load_adapter(path, adapter_name=name)``; ``generate(adapter=name)`` switches with
   ``set_adapter`` and ``adapter=None`` runs the base under ``disable_adapter()``. Re-adding a name
   deletes the old weights and loads the new ones (no base reload).
-* dtype ``"auto"``: :func:`reasonkit.eval.backends.base.pick_dtype` (bf16 on a CPU with native
+* dtype ``"auto"``: :func:`reasonkit.engine.types.pick_dtype` (bf16 on a CPU with native
   bf16 and on GPUs that support it, fp16 on other GPUs, fp32 otherwise). Greedy text in bf16 can
   differ from fp32 after some tokens; pass ``dtype="float32"`` for reference runs. Speeds are
   measured by ``benchmarks/bench_hf_decode.py`` and ``bench_backends.py`` (``benchmarks/results/``).
-* Padding and the teacher-forced log-probs: :mod:`reasonkit.packing`.
+* Padding and the teacher-forced log-probs: :mod:`reasonkit.engine.packing`.
 
 ``generate_with_model(model, tokenizer, prompts, sampling)`` exposes the same generation for a
 live model (the GRPO trainer's rollouts).
@@ -44,9 +44,14 @@ import time
 import warnings
 from typing import Iterable, Sequence
 
-from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (VLLM_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
+from reasonkit.errors import ReasonkitError, did_you_mean
+from reasonkit.engine.types import (VLLM_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
                                           ProgressFn, SamplingConfig, default_device, pick_dtype)
+from reasonkit.engine.hf_attention import decode_attention
+from reasonkit.engine.hf_linear import streaming_linears
+from reasonkit.engine.hf_merge import merged_lora
+from reasonkit.engine.models import check_adapter, resolve_model
+from reasonkit.threads import apply_torch_threads
 
 
 # --------------------------------------------------------------------------- generation
@@ -102,20 +107,19 @@ def generate_with_model(model, tokenizer, prompts: Sequence[str], sampling: Samp
     ``prompt_token_ids`` are given. ``batch_size`` bounds the sequences (prompts x samples) per
     batch. ``fast_decode`` (default) generates with :func:`hf_decode.decode_batch` (finished rows
     leave the batch) and, for a CPU model on ``sdpa``, reasonkit's decode-step attention
-    (:mod:`reasonkit.eval.backends.hf_attention`); ``fast_decode=False`` is plain transformers
+    (:mod:`reasonkit.engine.hf_attention`); ``fast_decode=False`` is plain transformers
     ``generate`` with the model's attention, the reference both are tested against. With
     ``fast_decode`` an active LoRA adapter is also merged into the base weights for the call and
-    restored exactly afterwards (:mod:`reasonkit.eval.backends.hf_merge`), and few-row linears use
-    the layout this host computes faster (:mod:`reasonkit.eval.backends.hf_linear`). The model's
+    restored exactly afterwards (:mod:`reasonkit.engine.hf_merge`), and few-row linears use
+    the layout this host computes faster (:mod:`reasonkit.engine.hf_linear`). The model's
     train/eval mode is restored afterwards.
     """
     import torch
 
-    from reasonkit.eval.backends.hf_attention import decode_attention
-    from reasonkit.eval.backends.hf_decode import decode_batch, stop_string_checker
-    from reasonkit.eval.backends.hf_linear import streaming_linears
-    from reasonkit.eval.backends.hf_merge import merged_lora
-    from reasonkit.packing import left_pad, sequence_logprobs
+    # lazy: reasonkit.engine.hf_decode imports transformers
+    from reasonkit.engine.hf_decode import decode_batch, stop_string_checker
+    # lazy: reasonkit.engine.packing imports torch
+    from reasonkit.engine.packing import left_pad, sequence_logprobs
 
     if batch_size < 1:
         raise ReasonkitError(f"batch size must be at least 1, got {batch_size}")
@@ -217,8 +221,6 @@ class HFBackend(Backend):
                  threads: int | None = None, fast_decode: bool = True, **unused):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from reasonkit.models import check_adapter, resolve_model
-
         ignored = {k for k, v in unused.items() if v is not None} - VLLM_ONLY_OPTIONS
         if ignored:
             raise ReasonkitError(f"hf backend: unknown option(s) {', '.join(sorted(ignored))}")
@@ -228,7 +230,6 @@ class HFBackend(Backend):
         self.model_path = resolve_model(model)
         self.device = device or default_device()
         if threads or str(self.device).startswith("cpu"):  # a busy machine: see reasonkit/threads.py
-            from reasonkit.threads import apply_torch_threads
 
             self.threads = apply_torch_threads(threads)
         self.dtype = pick_dtype(dtype, self.device)
@@ -258,8 +259,6 @@ class HFBackend(Backend):
     def add_adapter(self, adapter: Adapter) -> None:
         from peft import PeftModel
 
-        from reasonkit.models import check_adapter
-
         check_adapter(adapter.path, self.model_name, self.check_base)
         if self.model is self.base:
             self.model = PeftModel.from_pretrained(self.base, adapter.path, adapter_name=adapter.name)
@@ -275,8 +274,6 @@ class HFBackend(Backend):
     def generate(self, prompts: Sequence[str], sampling: SamplingConfig, adapter: str | None = None,
                  progress: ProgressFn | None = None) -> list[GenerationOutput]:
         if adapter is not None and adapter not in self.adapters:
-            from reasonkit.verifiers.base import did_you_mean
-
             raise ReasonkitError(str(did_you_mean(adapter, list(self.adapters) or ["(none loaded)"], "adapter")))
         if adapter is None:
             if self.model is self.base:

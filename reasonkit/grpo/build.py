@@ -9,6 +9,10 @@ import numpy as np
 import torch
 
 from .distributed import make_accelerator  # noqa: F401  (the accelerator: see reasonkit.grpo.distributed)
+from reasonkit.engine.models import check_adapter
+from reasonkit.engine.lora_dropout import use_word_dropout
+from reasonkit.tasks.registry import configure_benchmark
+from reasonkit.verifiers.compose import parse_expression
 
 
 def seed_everything(seed: int) -> None:
@@ -38,11 +42,8 @@ def wrap_policy(cfg, model):
     if cfg.lora_r > 0 and cfg.init_adapter:
         from peft import PeftModel
 
-        from reasonkit.models import check_adapter
-
         check_adapter(cfg.init_adapter, cfg.model)
         model = PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
-        from .dropout import use_word_dropout
 
         use_word_dropout(model)
     elif cfg.lora_r > 0:
@@ -52,9 +53,8 @@ def wrap_policy(cfg, model):
                           target_modules=(cfg.lora_target_modules if isinstance(cfg.lora_target_modules, str)
                                           else list(cfg.lora_target_modules)), task_type="CAUSAL_LM", bias="none")
         model = get_peft_model(model, lora)
-        from .dropout import use_word_dropout
 
-        use_word_dropout(model)  # the same dropout with a cheaper CPU mask (reasonkit.grpo.dropout)
+        use_word_dropout(model)  # the same dropout with a cheaper CPU mask (reasonkit.engine.lora_dropout)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if cfg.lora_r > 0:
@@ -66,9 +66,6 @@ def wrap_policy(cfg, model):
 def build_benchmark(cfg):
     """The eval harness's benchmark with the config's template / system / pre-fill / columns applied
     (the same rules as ``reasonkit eval``'s flags)."""
-    from reasonkit.eval.benchmarks import configure_benchmark
-    from reasonkit.verifiers.compose import parse_expression
-
     verifiers = list(parse_expression(cfg.reward_spec)) if cfg.dataset == "custom" else None
     return configure_benchmark(cfg.dataset, verifiers=verifiers, columns=cfg.columns or None, seed=cfg.seed,
                                template=cfg.template, system=cfg.system, prefill=cfg.prefill, raw=cfg.raw,

@@ -83,7 +83,8 @@ def _transposed(x, weight, bias):
     return out.contiguous().view(*x.shape[:-1], weight.shape[0])
 
 
-def _reorder(weight):
+def reorder(weight):
+    """``weight`` (out x in) in oneDNN's packed layout for :func:`matmul_packed` (a new tensor)."""
     import torch
 
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
@@ -98,14 +99,15 @@ def can_pack(dtype) -> bool:
         if ok:
             try:
                 w, x = torch.ones(4, 8, dtype=dtype), torch.ones(2, 8, dtype=dtype)
-                ok = bool(torch.allclose(_matmul_packed(x, _reorder(w), None).float(), torch.full((2, 4), 8.0)))
+                ok = bool(torch.allclose(matmul_packed(x, reorder(w), None).float(), torch.full((2, 4), 8.0)))
             except (RuntimeError, AttributeError):  # an op missing from this build, or no CPU support
                 ok = False
         _CAN_PACK[dtype] = ok
     return _CAN_PACK[dtype]
 
 
-def _matmul_packed(x, packed, bias):
+def matmul_packed(x, packed, bias):
+    """``x @ W^T + bias`` with ``W`` in the packed layout of :func:`reorder` (oneDNN's matmul)."""
     import torch
 
     return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
@@ -167,7 +169,7 @@ def packed_weight(weight, transposed: bool = False):
         entry = _Entry(weight)
         cache[weight] = entry
     if transposed not in entry.copies:
-        entry.copies[transposed] = _reorder(weight.detach().t().contiguous() if transposed else weight)
+        entry.copies[transposed] = reorder(weight.detach().t().contiguous() if transposed else weight)
     return entry.copies[transposed]
 
 
@@ -187,7 +189,7 @@ def check_packed(weight) -> None:
 
 
 def _packed(x, weight, bias):
-    return _matmul_packed(x, packed_weight(weight), bias)
+    return matmul_packed(x, packed_weight(weight), bias)
 
 
 def _run(layout: str, x, weight, bias):
@@ -227,8 +229,8 @@ def _calibrate(weights, dtype, bucket: int, pack: bool = False) -> str:
     candidates = {"linear": lambda w: _run("linear", x, w, None),
                   "transposed": lambda w: _transposed(x, w, None)}
     if pack:
-        reordered = {id(w): _reorder(w) for w in chosen}
-        candidates["packed"] = lambda w: _matmul_packed(x, reordered[id(w)], None)
+        reordered = {id(w): reorder(w) for w in chosen}
+        candidates["packed"] = lambda w: matmul_packed(x, reordered[id(w)], None)
     best = dict.fromkeys(candidates, float("inf"))
     with torch.no_grad():
         for _ in range(CALIBRATION_ROUNDS):
@@ -254,7 +256,8 @@ def _decider(weights, dtype, pack: bool):
     return layout
 
 
-def _memory_bytes() -> int:
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 where the OS does not say: then nothing is packed)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # no sysconf (not Linux/macOS): do not pack
@@ -275,7 +278,7 @@ def streaming_linears(model, enabled: bool = True):
     for m in linears:
         groups.setdefault((m.weight.dtype, tuple(m.weight.shape)), []).append(m.weight)
     weight_bytes = sum(w.numel() * w.element_size() for ws in groups.values() for w in {id(w): w for w in ws}.values())
-    fits = weight_bytes <= PACK_MEMORY_FRACTION * _memory_bytes()
+    fits = weight_bytes <= PACK_MEMORY_FRACTION * memory_bytes()
     deciders = {key: _decider(weights, key[0], fits and can_pack(key[0])) for key, weights in groups.items()}
     checked: set = set()  # modules whose packed copy was checked against their weights in this block
 

@@ -1,4 +1,10 @@
-"""Generation backends by name: ``auto`` | ``vllm`` | ``hf`` | ``openai`` (OpenAI-compatible servers).
+"""The generation layer, shared by evaluation and training: backends and their types
+(:mod:`reasonkit.engine.types`), the hf decode loop and its CPU fast paths, vLLM and OpenAI-compatible
+servers, the weight sync into a vLLM engine (:mod:`reasonkit.engine.vllm_sync`) and the training
+forwards' CPU kernels (:mod:`reasonkit.engine.train_attention`, :mod:`reasonkit.engine.lora_dropout`,
+:mod:`reasonkit.engine.frozen_linear`). It imports neither ``reasonkit.eval`` nor ``reasonkit.grpo``.
+
+Generation backends by name: ``auto`` | ``vllm`` | ``hf`` | ``openai`` (OpenAI-compatible servers).
 
 ``get_backend(name, model, adapters=(), **options)`` builds one. ``auto`` chooses by what the run
 will cost (:func:`choose_backend`, which also says why in one line):
@@ -26,9 +32,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Iterable
 
-from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (BACKENDS, Adapter, Backend, ChatPrompt, Completion, GenerationOutput,
-                                          ProgressFn, SamplingConfig)
+from reasonkit.errors import ReasonkitError, did_you_mean
+from reasonkit.engine.types import (BACKENDS, Adapter, Backend, ChatPrompt, Completion, GenerationOutput, ProgressFn,
+                                    SamplingConfig, HF_ONLY_OPTIONS, VLLM_ONLY_OPTIONS)
+from reasonkit.engine.models import parse_adapter
 
 __all__ = ["Adapter", "Backend", "BACKENDS", "ChatPrompt", "Completion", "check_options", "GenerationOutput",
            "ProgressFn", "SamplingConfig", "choose_backend", "get_backend", "resolve_backend_name", "vllm_available",
@@ -63,8 +70,6 @@ def _has_gpu() -> bool:
 def choose_backend(name: str, tokens: int | None = None) -> tuple[str, str]:
     """``(backend, reason)``: ``vllm`` / ``hf`` checked (did you mean), or ``auto`` decided by cost
     for a run generating at most ``tokens`` tokens (None: unknown)."""
-    from reasonkit.verifiers.base import did_you_mean
-
     key = (name or "auto").strip().lower()
     if key not in BACKENDS:
         raise ReasonkitError(str(did_you_mean(key, BACKENDS, "backend")))
@@ -95,9 +100,7 @@ def resolve_backend_name(name: str, tokens: int | None = None) -> str:
 
 def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> list[Adapter]:
     """Accept ``Adapter`` objects, ``(name, path)`` pairs or ``"[NAME=]PATH"`` strings
-    (:func:`reasonkit.models.parse_adapter`). Names must be unique."""
-    from reasonkit.models import parse_adapter
-
+    (:func:`reasonkit.engine.models.parse_adapter`). Names must be unique."""
     out: list[Adapter] = []
     for item in adapters:
         if isinstance(item, Adapter):
@@ -114,26 +117,29 @@ def as_adapters(adapters: Iterable[Adapter | str | tuple[str, str]] = ()) -> lis
 
 def get_backend(name: str, model: str | None, adapters: Iterable[Adapter | str | tuple[str, str]] = (),
                 **options) -> Backend:
-    """Build a backend for ``model`` (resolved with ``reasonkit.models.resolve_model``) with the given
+    """Build a backend for ``model`` (resolved with ``reasonkit.engine.models.resolve_model``) with the given
     LoRA adapters registered. ``options`` go to the backend class (see ``HFBackend`` / ``VLLMBackend``)."""
     key = resolve_backend_name(name)
     adapter_list = as_adapters(adapters)
     check_options(key, options)
     if key == "openai":
-        from reasonkit.eval.backends.openai import OpenAIBackend
+        # lazy: a backend module loads its engine (torch, vllm, httpx) only when that backend is built
+        from reasonkit.engine.openai import OpenAIBackend
 
         return OpenAIBackend(model, adapter_list, **options)
     if key == "vllm":
-        from reasonkit.eval.backends.vllm import VLLMBackend
+        # lazy: a backend module loads its engine (torch, vllm, httpx) only when that backend is built
+        from reasonkit.engine.vllm import VLLMBackend
 
         return VLLMBackend(model, adapter_list, **options)
-    from reasonkit.eval.backends.hf import HFBackend
+    # lazy: a backend module loads its engine (torch, vllm, httpx) only when that backend is built
+    from reasonkit.engine.hf import HFBackend
 
     return HFBackend(model, adapter_list, **options)
 
 
-_CLASSES = {"vllm": ("reasonkit.eval.backends.vllm", "VLLMBackend"), "hf": ("reasonkit.eval.backends.hf", "HFBackend"),
-            "openai": ("reasonkit.eval.backends.openai", "OpenAIBackend")}
+_CLASSES = {"vllm": ("reasonkit.engine.vllm", "VLLMBackend"), "hf": ("reasonkit.engine.hf", "HFBackend"),
+            "openai": ("reasonkit.engine.openai", "OpenAIBackend")}
 
 
 def backend_option_names(name: str) -> list[str]:
@@ -154,12 +160,9 @@ def backend_option_names(name: str) -> list[str]:
 
 def check_options(name: str, options: dict) -> None:
     """One line naming an option the backend does not take (with the closest known name)."""
-    from reasonkit.verifiers.base import did_you_mean
-
     key_name = resolve_backend_name(name)
     known = backend_option_names(key_name)
     if key_name in ("hf", "vllm"):  # each takes (and ignores) the other's options, for --backend auto
-        from reasonkit.eval.backends.base import HF_ONLY_OPTIONS, VLLM_ONLY_OPTIONS
 
         known = known + sorted(VLLM_ONLY_OPTIONS if key_name == "hf" else HF_ONLY_OPTIONS)
     for key in options:

@@ -33,6 +33,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reasonkit.errors import ReasonkitError
+from reasonkit.engine.hf_merge import lora_layers, plain_adapter
+
 PEFT_PREFIX = "base_model.model."
 
 
@@ -50,9 +53,6 @@ def merged_weights(model) -> dict:
     are detached copies, contiguous.
     """
     import torch
-
-    from reasonkit.errors import ReasonkitError
-    from reasonkit.eval.backends.hf_merge import lora_layers, plain_adapter
 
     layers = lora_layers(model)
     with torch.no_grad():

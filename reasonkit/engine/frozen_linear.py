@@ -12,15 +12,15 @@ uses for frozen CPU linears; no library offers it with a backward, hence this mo
 
 How: :func:`packed_frozen_linears` swaps, for the block, the forward of every plain CPU
 ``nn.Linear`` whose weight needs no gradient and that takes more than
-:data:`reasonkit.eval.backends.hf_linear.MAX_ROWS` rows (fewer are the rollout's business) for an
+:data:`reasonkit.engine.hf_linear.MAX_ROWS` rows (fewer are the rollout's business) for an
 autograd function: forward ``x @ W^T + b`` on the packed ``W``, backward ``g @ W`` on the packed
 ``W^T``, the bias gradient ``g.sum()`` when the bias is trained. Whether it is used is measured,
 per (dtype, weight shape), once per process: forward plus backward product at
 :data:`CALIBRATION_ROWS` rows, both ways, over the model's weights of that shape (up to 128 MB),
 alternating rounds, the fastest of each; the packed way must win by 5 %. The reordered copies
-(two per frozen weight: ``W`` and ``W^T``) are the ones :mod:`~reasonkit.eval.backends.hf_linear`
+(two per frozen weight: ``W`` and ``W^T``) are the ones :mod:`~reasonkit.engine.hf_linear`
 keeps per weight tensor (the rollout shares the ``W`` copy), and are offered only while they take
-at most :data:`~reasonkit.eval.backends.hf_linear.PACK_MEMORY_FRACTION` of the machine's memory.
+at most :data:`~reasonkit.engine.hf_linear.PACK_MEMORY_FRACTION` of the machine's memory.
 Values equal ``F.linear``'s up to float summation order (tested with gradients).
 
 Not used: weights that are trained (full fine-tuning, the LoRA matrices), non-CPU models,
@@ -33,7 +33,7 @@ import time
 
 import torch
 
-from reasonkit.eval.backends import hf_linear
+from reasonkit.engine import hf_linear
 
 CALIBRATION_ROWS = 256
 CALIBRATION_ROUNDS = 3
@@ -45,11 +45,11 @@ class _PackedFrozenLinear(torch.autograd.Function):
     def forward(ctx, x, weight, bias):
         ctx.weight = weight  # the packed W^T is looked up in the backward (cached per weight)
         ctx.bias_grad = bias is not None and bias.requires_grad
-        return hf_linear._matmul_packed(x, hf_linear.packed_weight(weight), bias)
+        return hf_linear.matmul_packed(x, hf_linear.packed_weight(weight), bias)
 
     @staticmethod
     def backward(ctx, grad):
-        grad_x = hf_linear._matmul_packed(grad, hf_linear.packed_weight(ctx.weight, transposed=True), None)
+        grad_x = hf_linear.matmul_packed(grad, hf_linear.packed_weight(ctx.weight, transposed=True), None)
         grad_b = grad.reshape(-1, grad.shape[-1]).sum(0) if ctx.bias_grad else None
         return grad_x, None, grad_b
 
@@ -64,8 +64,8 @@ def _plain_pass(x, g, weights):
 
 def _packed_pass(x, g, weights, copies):
     for w in weights:
-        hf_linear._matmul_packed(x, copies[id(w)][0], None)
-        hf_linear._matmul_packed(g, copies[id(w)][1], None)
+        hf_linear.matmul_packed(x, copies[id(w)][0], None)
+        hf_linear.matmul_packed(g, copies[id(w)][1], None)
 
 
 def _calibrate(weights, dtype) -> bool:
@@ -80,7 +80,7 @@ def _calibrate(weights, dtype) -> bool:
     rng = torch.Generator().manual_seed(0)  # the caller's global RNG stays untouched
     x = torch.randn(CALIBRATION_ROWS, chosen[0].shape[1], generator=rng).to(dtype)
     g = torch.randn(CALIBRATION_ROWS, chosen[0].shape[0], generator=rng).to(dtype)
-    copies = {id(w): (hf_linear._reorder(w), hf_linear._reorder(w.t().contiguous())) for w in chosen}
+    copies = {id(w): (hf_linear.reorder(w), hf_linear.reorder(w.t().contiguous())) for w in chosen}
     best = {False: float("inf"), True: float("inf")}
     with torch.no_grad():
         for _ in range(CALIBRATION_ROUNDS):
@@ -106,7 +106,7 @@ def packed_frozen_linears(model, enabled: bool = True):
     for m in linears:
         groups.setdefault((m.weight.dtype, tuple(m.weight.shape)), {})[id(m.weight)] = m.weight
     copies_bytes = 2 * sum(w.numel() * w.element_size() for ws in groups.values() for w in ws.values())
-    if not groups or copies_bytes > hf_linear.PACK_MEMORY_FRACTION * hf_linear._memory_bytes():
+    if not groups or copies_bytes > hf_linear.PACK_MEMORY_FRACTION * hf_linear.memory_bytes():
         yield
         return
     use = {}

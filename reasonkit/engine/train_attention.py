@@ -11,13 +11,15 @@ layer call; the outputs are identical (max difference 0).
 
 :func:`gqa_attention` switches a CPU model from ``sdpa`` to this function for the block (the
 trainer wraps its log-prob forwards in it) and back, so nothing is saved with the model and
-generation keeps its own decode attention (:mod:`reasonkit.eval.backends.hf_attention`).
+generation keeps its own decode attention (:mod:`reasonkit.engine.hf_attention`).
 Anything unusual (soft-capping, attention sinks, position bias, a paged cache, a causal call
 without a mask whose key is longer than its query) goes to transformers' ``sdpa`` unchanged.
 """
 from __future__ import annotations
 
 import contextlib
+
+from reasonkit.engine.hf_attention import register_attention
 
 NAME = "reasonkit_sdpa_gqa"
 
@@ -46,15 +48,14 @@ def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, 
 
 def register() -> str:
     """Register the attention function and its mask builder (``sdpa``'s) with transformers."""
-    from reasonkit.eval.backends.hf_attention import register_attention
-
     return register_attention(NAME, _attention)
 
 
 @contextlib.contextmanager
 def gqa_attention(model, enabled: bool = True):
     """Within the block, a CPU model on ``sdpa`` attention runs :func:`_attention` instead."""
-    from reasonkit.packing import unwrap_model
+    # lazy: reasonkit.engine.packing imports torch
+    from reasonkit.engine.packing import unwrap_model
 
     bare = unwrap_model(model)
     base = bare.get_base_model() if hasattr(bare, "get_base_model") else bare

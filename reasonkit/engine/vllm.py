@@ -34,9 +34,10 @@ import os
 import time
 from typing import Iterable, Sequence
 
-from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (HF_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
+from reasonkit.errors import ReasonkitError, did_you_mean
+from reasonkit.engine.types import (HF_ONLY_OPTIONS, Adapter, Backend, Completion, GenerationOutput,
                                           ProgressFn, SamplingConfig, pick_dtype)
+from reasonkit.engine.models import check_adapter, resolve_model
 
 DEFAULT_CPU_KVCACHE_GIB = 2
 FALLBACK_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -88,7 +89,8 @@ def round_lora_rank(rank: int, allowed: Sequence[int] | None = None) -> int:
     raise ReasonkitError(f"LoRA rank {rank} is larger than vLLM supports (max {allowed[-1]})")
 
 
-def _on_cpu() -> bool:
+def running_on_cpu() -> bool:
+    """Whether vLLM runs on CPU here: its platform, or (no importable vllm) whether torch sees no CUDA GPU."""
     try:
         from vllm.platforms import current_platform
 
@@ -131,8 +133,6 @@ class VLLMBackend(Backend):
                  enforce_eager: bool | None = None, enable_chunked_prefill: bool | None = None,
                  check_base: bool = True, use_tqdm: bool = False, logprobs_mode: str | None = None,
                  worker_extension_cls: str | None = None, **unused):
-        from reasonkit.models import check_adapter, resolve_model
-
         # vLLM logs every engine step at INFO, which buries our progress bar and table; users who want
         # its logs set VLLM_LOGGING_LEVEL themselves (read when vllm is first imported, below).
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
@@ -148,7 +148,7 @@ class VLLMBackend(Backend):
         ranks = [check_adapter(a.path, model, check_base) for a in adapters]  # before the engine starts
         self.enable_lora = bool(adapters) or bool(enable_lora) or bool(max_lora_rank)
         self.max_lora_rank = round_lora_rank(max(ranks + [max_lora_rank or 0]) or 16)  # 16: vLLM's default
-        on_cpu = _on_cpu()
+        on_cpu = running_on_cpu()
         if on_cpu:
             if kv_cache_space_gib is not None:
                 os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_space_gib)
@@ -206,8 +206,6 @@ class VLLMBackend(Backend):
     def add_adapter(self, adapter: Adapter) -> None:
         from vllm.lora.request import LoRARequest
 
-        from reasonkit.models import check_adapter
-
         rank = check_adapter(adapter.path, self.model_name, self.check_base and adapter.name not in self.adapters)
         if not self.enable_lora:
             raise ReasonkitError("this vLLM engine was started without LoRA; create the backend with "
@@ -241,8 +239,6 @@ class VLLMBackend(Backend):
         from vllm.inputs import TokensPrompt
 
         if adapter is not None and adapter not in self.lora_requests:
-            from reasonkit.verifiers.base import did_you_mean
-
             raise ReasonkitError(str(did_you_mean(adapter, list(self.lora_requests) or ["(none loaded)"],
                                                   "adapter")))
         prompts = list(prompts)

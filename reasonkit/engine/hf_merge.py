@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 
+from reasonkit.engine.hf_linear import forget
+
 
 def lora_layers(model) -> list[tuple[str, object]]:
     """``(name, layer)`` of every peft LoRA layer of ``model`` (none without peft)."""
@@ -67,8 +69,6 @@ def merged_lora(model, enabled: bool = True):
                 layer.merge(safe_merge=True)
         yield
     finally:
-        from reasonkit.eval.backends.hf_linear import forget
-
         for layer, base, weight, bias in saved:
             forget(base.weight)  # the merged weight's packed copy (issue 23, item 1): never served again
             base.weight.data = weight

