@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterable
 
 import click
 
-from .errors import ReasonkitError
+from .errors import ReasonkitError, did_you_mean
+from .files import read_text
 
 Option = tuple[str, str, click.Option]  # (field name, kind: value|list|pairs|multiple|multiple_pairs, option)
 
@@ -78,7 +79,6 @@ def _optional(tp: Any) -> bool:
 
 class _IntOrNone(click.ParamType):
     """A whole number, or one of ``words`` for None (``--limit all``); a bad value is one line."""
-
     name = "integer"
 
     def __init__(self, flag: str, words: tuple[str, ...]) -> None:
@@ -97,7 +97,6 @@ class _IntOrNone(click.ParamType):
 
 class _Choice(click.Choice):
     """``click.Choice`` whose bad value is one line naming the flag, with "did you mean" (no usage text)."""
-
     def __init__(self, flag: str, choices: list[str]) -> None:
         super().__init__(choices)
         self.flag = flag
@@ -105,8 +104,6 @@ class _Choice(click.Choice):
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
         if value in self.choices:
             return value
-        from reasonkit.verifiers.base import did_you_mean  # standard library only
-
         raise ReasonkitError(f"{self.flag} {value!r}: {did_you_mean(str(value), list(self.choices), 'choice')}")
 
 
@@ -226,6 +223,7 @@ def overrides(options: list[Option], values: dict[str, Any],
 
 # --------------------------------------------------------------------------- values and files
 
+
 def _bounds_error(meta: dict[str, Any], v: float) -> str | None:
     lo = ("ge", meta["ge"]) if "ge" in meta else ("gt", meta["gt"]) if "gt" in meta else None
     hi = ("le", meta["le"]) if "le" in meta else ("lt", meta["lt"]) if "lt" in meta else None
@@ -247,8 +245,6 @@ def check_fields(cfg: Any, error: type[ReasonkitError] = ReasonkitError,
     (stored as float) and must be finite; booleans must be bools; text must be str; ``Literal`` values
     must be a choice (with "did you mean"); dict fields must be mappings; a list for a tuple field
     becomes a tuple. ``label(name, value)`` names the value in the message (default ``name = value``)."""
-    from reasonkit.verifiers.base import did_you_mean  # standard library only
-
     name_of = label or (lambda name, v: f"{name} = {v!r}")
     hints = typing.get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
@@ -287,8 +283,6 @@ def read_yaml(path: str | Path, error: type[ReasonkitError] = ReasonkitError) ->
     """The mapping in a YAML config file; an unreadable file, bad YAML or a non-mapping is one line
     starting ``config PATH``."""
     import yaml
-
-    from .files import read_text
 
     path = Path(path)
     try:

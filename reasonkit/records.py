@@ -28,7 +28,15 @@ Imports only the standard library (no torch, no pandas).
 from __future__ import annotations
 
 from dataclasses import dataclass
+import json
+from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from .errors import ReasonkitError
+from .files import read_json, read_text
+
+SAMPLES = "samples.jsonl"  # a run directory's rows, one JSON object a line
+SUMMARY = "summary.json"  # its summary
 
 BASE = "base"
 VERDICT_FIELDS = ("score", "correct", "extracted", "reason", "details")
@@ -256,3 +264,38 @@ class Summary(dict):
     @property
     def model(self) -> str | None:
         return self.get("model")
+
+
+def read_samples(path: Path, strict: bool = False) -> tuple[list[Row], bool]:
+    """Rows of a samples.jsonl (:class:`reasonkit.records.Row`) and whether a torn (unparseable) last
+    line was dropped.
+
+    A malformed line anywhere but at the end is corruption, not an interrupted write: it raises.
+    """
+    if not path.exists():
+        return [], False
+    lines = read_text(path).splitlines()
+    rows, torn = [], False
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) and not strict:
+                torn = True
+                continue
+            raise ReasonkitError(f"{path} line {i}: malformed JSON; the run directory is damaged "
+                                 "(delete the line or start a new --output)") from None
+        if not isinstance(row, dict):
+            raise ReasonkitError(f"{path} line {i}: not a JSON object (not a reasonkit samples.jsonl row)")
+        rows.append(Row(row))
+    return rows, torn
+
+
+def read_summary(path: Path) -> Summary:
+    """A run's summary.json as a :class:`reasonkit.records.Summary` (one line when it is not an object)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ReasonkitError(f"{path}: not a reasonkit eval summary (not a JSON object)")
+    return Summary(data)

@@ -21,9 +21,8 @@ from typing import Any
 
 from .audit import EARLY_STEPS, Record, flags, mean_length, shares, uses_tokens
 from .errors import ReasonkitError
-from .eval.store import SAMPLES, SUMMARY, read_samples, read_summary
 from .files import read_json, read_text
-from .records import BASE, Row, Summary
+from .records import BASE, SAMPLES, SUMMARY, Row, Summary, read_samples, read_summary
 
 _VERDICT_KEY = re.compile(r"^(?P<name>[^.]+)\.(?P<field>score|correct|reason)$")
 

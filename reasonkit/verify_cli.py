@@ -6,8 +6,6 @@ renamed into place at the end (an existing file is replaced only by a complete o
 """
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence

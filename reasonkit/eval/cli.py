@@ -15,6 +15,13 @@ import click
 from ..config_cli import field_options, overrides
 from ..errors import ReasonkitError
 from .config import EvalConfig
+from .report import print_summary, report
+from reasonkit.engine import choose_backend
+from reasonkit.engine.types import SamplingConfig
+from .engine_io import engine_prompt
+from ..files import read_text
+from .runner import BASE, open_backend, run
+from reasonkit.tasks.prompts import PromptTemplate, prompt_text
 
 CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -46,9 +53,6 @@ def _eval(**kwargs: Any) -> None:
       reasonkit eval --backend openai --base-url http://127.0.0.1:8000/v1 --model base --lora my-adapter
       reasonkit eval --config eval.yaml --limit all    # a YAML file of EvalConfig fields; flags win
     """
-    from .report import print_summary
-    from .runner import run
-
     config_file, quiet = kwargs.pop("config_file"), kwargs.pop("quiet")
     flags = overrides(_OPTIONS, kwargs)
     config = EvalConfig.from_yaml(config_file, **flags) if config_file else EvalConfig(**flags)
@@ -116,9 +120,6 @@ def report_cmd(runs, csv_path, md_path, verifier):
 def generate_cmd(prompts, model, lora, file_, backend, system, prefill, raw, n, temperature, top_p, max_tokens, seed,
                  base_url, concurrency, api_key_env, backend_options, chat_template_kwargs):
     """Generate completions for PROMPTS (or --file) with the model and each --lora adapter."""
-    from reasonkit.tasks.prompts import PromptTemplate, prompt_text
-    from .runner import BASE, open_backend
-
     system, prefill = prompt_text("--system", system), prompt_text("--prefill", prefill)
     texts = list(prompts)
     if file_ is not None:

@@ -24,6 +24,7 @@ from reasonkit.engine.types import BACKENDS
 from .identity import identity_keys
 from reasonkit.engine import check_options
 from reasonkit.engine.openai_http import public_url
+from ..files import write_text
 
 
 def _f(default: Any = None, *, identity: bool | str, factory: Any = None, help: str = "", **cli: Any) -> Any:
@@ -221,8 +222,6 @@ class EvalConfig:
     def to_yaml(self, path: str | Path) -> Path:
         """Write the resolved config (``to_dict``) as YAML: ``reasonkit eval --config`` re-runs it."""
         import yaml
-
-        from ..files import write_text
 
         path = Path(path)
         write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))

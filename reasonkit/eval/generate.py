@@ -23,14 +23,15 @@ from .config import EvalConfig
 from .engine_io import engine_prompt
 from .identity import item_seed
 from .plan import BASE, Plan
+from reasonkit.engine import get_backend
+from reasonkit.engine.types import Adapter
+from reasonkit.engine.models import resolve_model
+from reasonkit.engine.types import SamplingConfig
 
 
 def open_backend(config: EvalConfig):
     """Resolve the model and start the engine with every adapter (each checked by the backend with
     :func:`reasonkit.engine.models.check_adapter` before the model loads)."""
-    from reasonkit.engine import get_backend
-    from reasonkit.engine.types import Adapter
-
     adapters = [Adapter(name, path) for name, path in config.adapters]
     # --backend openai: --model and --lora are served names (no local path, no base check here)
     engine = get_backend(config.backend, config.model, adapters=adapters, **config.engine_options())
@@ -101,7 +102,6 @@ def start_engine(plan: Plan, engine: Any, total: int, show: bool, opener=open_ba
     if engine is not None or total == 0:
         return EngineUse(engine)
     if config.model and config.backend != "openai":  # a hub model that cannot be had: one line, before
-        from reasonkit.engine.models import resolve_model           # any engine starts (issue 28)
 
         resolve_model(config.model)
     choice = f"backend {plan.backend}" + (f" (auto: {plan.why})" if config.backend == "auto" else "")
@@ -124,8 +124,6 @@ class Batch:
 
 def batches(plan: Plan, use: EngineUse, progress: Progress) -> Iterator[Batch]:
     """Generate what is pending, chunk by chunk and adapter by adapter (see the module docstring)."""
-    from reasonkit.engine.types import SamplingConfig
-
     config, engine, done = plan.config, use.engine, plan.done
     pending = plan.pending
     if not pending:

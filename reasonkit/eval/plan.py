@@ -23,6 +23,7 @@ from .config import RESUME_KEYS, EvalConfig
 from .identity import changed_items, engine_identity
 from .scoring import resolve_all
 from .store import RunDir
+from reasonkit.engine import choose_backend
 
 DEFAULT_MODEL_LABEL = "default:SmolLM2-135M-Instruct"
 
@@ -76,8 +77,6 @@ def config_record(config: EvalConfig, bench: Benchmark, model_label: str, backen
 def resolve_backend(config: EvalConfig, engine: Any, rundir: RunDir, prompts: int) -> tuple[str, str]:
     """``(backend, why)``: an engine's own name; under ``auto`` on resume, what the run's start chose
     (choosing again by the tokens left could switch engines mid-run); else ``choose_backend``."""
-    from reasonkit.engine import choose_backend
-
     if engine is not None:
         return str(getattr(engine, "name", config.backend)), "engine given"
     saved_path = rundir.path / "config.json"

@@ -32,6 +32,7 @@ from reasonkit.tasks.prompts import PromptTemplate
 from .scoring import batch_rows, resolve_all, score_completion
 from .store import RunDir, read_samples
 from .summarize import merge_timing, order_rows, summarize
+from .report import print_summary
 
 __all__ = ["BASE", "evaluate", "open_backend", "rescore", "run", "summarize", "to_dataframe"]
 

@@ -16,32 +16,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import ReasonkitError
 from ..records import Row
+from reasonkit.verifiers.policy import VERIFIER_ERROR, apply_truncation, call_verifier
+from .engine_io import error_row_fields
+from .identity import item_fingerprint
+from reasonkit.tasks.registry import resolve_all, resolve_verifier  # noqa: F401  (names resolve in the task layer)
 
 VERDICT_FIELDS = ("score", "correct", "extracted", "reason", "details")
-
-
-def resolve_verifier(name: str) -> Any:
-    """``reasonkit.verifiers.resolve`` for a name the user gave: a bad name or expression is a
-    :class:`ReasonkitError` (one line with the registry's "did you mean", exit 2)."""
-    from reasonkit.verifiers import VerifierLookupError, resolve
-
-    try:
-        return resolve(name)
-    except VerifierLookupError as exc:
-        raise ReasonkitError(str(exc)) from None
-
-
-def resolve_all(names: Sequence[str]) -> dict[str, Any]:
-    return {name: resolve_verifier(name) for name in names}
 
 
 def score_completion(verifiers: dict[str, Any], completion: str, finish_reason: str, item: dict[str, Any],
                      prefix: str = "", score_truncated: bool = False) -> dict[str, Any]:
     """Flat verdict columns for one completion (see the module docstring)."""
-    from reasonkit.verifiers.policy import VERIFIER_ERROR, apply_truncation, call_verifier
-
     out: dict[str, Any] = {}
     text = prefix + completion
     for name, verifier in verifiers.items():
@@ -69,9 +55,6 @@ def batch_rows(plan: Any, batch: Any, served: dict[str, Any]) -> list[Row]:
     A failed request is saved as an error row (:func:`reasonkit.eval.engine_io.error_row_fields`),
     never scored, and generated again by the next run. The verifiers see ``completion + stop_string``.
     """
-    from .engine_io import error_row_fields
-    from .identity import item_fingerprint
-
     bench, config = plan.bench, plan.config
     refs_fields = reference_fields(plan.verifiers)
     extra = served.get(batch.adapter, {})

@@ -20,14 +20,13 @@ from ..records import Summary
 from .engine_io import failure_counts, is_error
 from .metrics import adapter_metrics
 from ..records import BASE
+from .. import __version__
 
 
 def versions() -> dict[str, str | None]:
     from importlib import metadata
 
-    import reasonkit
-
-    out: dict[str, str | None] = {"reasonkit": reasonkit.__version__, "python": sys.version.split()[0]}
+    out: dict[str, str | None] = {"reasonkit": __version__, "python": sys.version.split()[0]}
     for dist in ("torch", "transformers", "peft"):
         try:
             out[dist] = metadata.version(dist)

@@ -31,6 +31,10 @@ from ..config_cli import check_fields, read_yaml, run_dir
 from ..errors import ReasonkitError, check_keys
 from .config_checks import (ConfigError, _did_you_mean, check_batch, check_choices, check_data, check_numbers,
                             check_server)
+from reasonkit.engine import check_option_values
+from reasonkit.engine.models import adapter_shape
+from reasonkit.verifiers import VerifierLookupError, resolve
+from .heldout import check_eval_verifiers  # held-out signal
 
 # The reward each built-in data set trains on when ``rewards`` is not given.
 DEFAULT_REWARDS = {"countdown": "countdown+format", "gsm8k": "gsm8k+0.5*format", "math500": "math+0.5*format"}
@@ -168,7 +172,6 @@ class TrainConfig:
         check_choices(self)
         self._take_init_adapter()
         check_server(self)
-        from reasonkit.engine import check_option_values
 
         check_option_values(self.backend_options)
         check_numbers(self)

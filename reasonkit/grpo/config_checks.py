@@ -9,6 +9,9 @@ from pathlib import Path
 
 from ..errors import ReasonkitError
 from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
+from reasonkit.tasks.registry import benchmark_names
+from reasonkit.verifiers.base import did_you_mean
+from .is_correction import SAMPLER_BACKENDS, check
 
 
 class ConfigError(ReasonkitError, ValueError):
@@ -23,24 +26,17 @@ TRACKERS = ("none", "tensorboard", "wandb")
 # transformers.get_scheduler names (listed here so that reading a config does not import transformers)
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts",
                  "polynomial", "inverse_sqrt")
-DATASETS = ("countdown", "gsm8k", "math500", "custom")
 
 def _known_dataset(name: str) -> bool:
     return name.startswith("rg:") or name in _dataset_names()
 
 
 def _dataset_names() -> tuple[str, ...]:
-    """The eval harness's benchmark names (its registry is light to import), else the built-in list."""
-    try:
-        from reasonkit.tasks.registry import benchmark_names
-    except ImportError:
-        return DATASETS
+    """The task registry's benchmark names."""
     return tuple(benchmark_names())
 
 
 def _did_you_mean(name: str, choices: tuple[str, ...] | list[str], kind: str) -> str:
-    from reasonkit.verifiers.base import did_you_mean  # stdlib only; imported lazily all the same
-
     return str(did_you_mean(name, tuple(choices), kind))
 
 def check_choices(cfg) -> None:
@@ -82,8 +78,6 @@ def check_choices(cfg) -> None:
 
 def check_server(cfg) -> None:
     """The rollout engine, its sync and the sampler correction agree."""
-    from .is_correction import check
-
     problem = check(cfg.importance_sampling, cfg.importance_sampling_cap, cfg.backend)
     if problem:
         raise ConfigError(problem)

@@ -28,11 +28,12 @@ from typing import Any, Sequence
 import torch
 
 from reasonkit.engine.hf import generate_with_model
-from reasonkit.verifiers.base import Verdict
 from reasonkit.verifiers.batch import score_batch
 from reasonkit.engine import get_backend
 from reasonkit.engine.vllm_sync import WORKER_EXTENSION, write_weights
 from reasonkit.engine.types import Adapter
+from reasonkit.verifiers.batch import score_batch
+from reasonkit.verifiers.policy import apply_truncation, truncate_components
 
 
 @dataclass
@@ -177,9 +178,6 @@ def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool 
     could not score stays unscored (NaN), not 0; a verifier crash is unscored with reason
     ``verifier_error:<Type>``.
     """
-    from reasonkit.verifiers.batch import score_batch
-    from reasonkit.verifiers.policy import apply_truncation, truncate_components
-
     rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
     raw = list(score_batch(verifier, rows))
     nan = float("nan")

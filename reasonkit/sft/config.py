@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from reasonkit.config_cli import check_fields, read_yaml, run_dir
 from reasonkit.errors import ReasonkitError, check_keys
+from reasonkit.verifiers import VerifierLookupError, get_verifier
 from reasonkit.engine.models import check_adapter_dir
 
 # Fields that do not change what a run computes: they may differ when a run is continued.
