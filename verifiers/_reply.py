@@ -106,11 +106,26 @@ def _tag_regex(tags: tuple[tuple[str, str], ...]) -> tuple[re.Pattern, frozenset
     return re.compile("|".join(re.escape(t) for t in alternatives)), closing, angled
 
 
+_DEFAULT_TAGS = _tag_regex(REASONING_TAGS)
+_new_object = object.__new__
+
+
+def _split(reply: str | None, reasoning: str | None, state: str) -> Split:
+    """``Split(reply, reasoning, state)`` without the frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field); the same object."""
+    s = _new_object(Split)
+    d = s.__dict__
+    d["reply"] = reply
+    d["reasoning"] = reasoning
+    d["state"] = state
+    return s
+
+
 def split_reasoning(text: str, tags: tuple[tuple[str, str], ...] | None = None) -> Split:
     """Cut ``text`` (already :func:`normalize`-d) by the think-block contract of the module docstring."""
-    pattern, closing, angled = _tag_regex(REASONING_TAGS if tags is None else tuple(tags))
+    pattern, closing, angled = _DEFAULT_TAGS if tags is None else _tag_regex(tuple(tags))
     if angled and "<" not in text:
-        return Split(text, None, NO_BLOCK)
+        return _split(text, None, NO_BLOCK)
     first_open = last_close = last_open = None
     for m in pattern.finditer(text):  # one C-level scan; tag occurrences are few
         if m.group() in closing:
@@ -121,11 +136,11 @@ def split_reasoning(text: str, tags: tuple[tuple[str, str], ...] | None = None) 
             last_open = m
     if last_close is None:
         if first_open is None:
-            return Split(text, None, NO_BLOCK)
-        return Split(None, text[first_open.end():], UNCLOSED)
+            return _split(text, None, NO_BLOCK)
+        return _split(None, text[first_open.end():], UNCLOSED)
     close_at = last_close.start()
     start = first_open.end() if first_open is not None and first_open.start() < close_at else 0
     reasoning = text[start:close_at]
     if last_open is not None and last_open.start() > close_at:  # re-opened and cut off
-        return Split(None, reasoning, UNCLOSED)
-    return Split(text[last_close.end():], reasoning, CLOSED)
+        return _split(None, reasoning, UNCLOSED)
+    return _split(text[last_close.end():], reasoning, CLOSED)
