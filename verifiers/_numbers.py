@@ -295,7 +295,8 @@ def format_fraction(value: Fraction | None) -> str | None:
     return f"{value.numerator}/{value.denominator}"
 
 
-_FORMS_HINT = re.compile(r"\d,\d{1,2}(?!\d)|thousand|million|billion|trillion")
+_DECIMAL_COMMA = re.compile(r"\d,\d{1,2}(?!\d)")
+_SCALE_WORDS = ("thousand", "million", "billion", "trillion")
 
 
 def plain_numbers(text: str) -> str:
@@ -303,8 +304,8 @@ def plain_numbers(text: str) -> str:
     parser (the stepwise arithmetic) reads them the same way: a decimal comma becomes a point
     (``€7,50`` -> ``€7.50``, ``2,5 × 4`` -> ``2.5 × 4``) and a scale word is multiplied out
     (``$1.5 million`` -> ``$1500000``)."""
-    if _FORMS_HINT.search(text) is None:
-        return text
+    if not ("," in text and _DECIMAL_COMMA.search(text)) and not any(map(text.__contains__, _SCALE_WORDS)):
+        return text  # no decimal comma, no scale word (C-level ``in`` before any regex scan)
     out: list[str] = []
     last = 0
     for m in _NUMBER.finditer(text):

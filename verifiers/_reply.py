@@ -62,7 +62,12 @@ _CF_RANGES = ((0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD), (0x7
               (0xE0020, 0xE007F))
 _FORMAT_CHARS: dict[int, str | None] = {cp: None for a, b in _CF_RANGES for cp in range(a, b + 1)}
 _FORMAT_CHARS[0x2044] = "/"  # fraction slash
-_FORMAT_RE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _CF_RANGES) + "\u2044]")
+# Found in two steps: one class holding a range beyond U+FFFF is tested range by range at every
+# character, a class of BMP ranges is one table look-up; astral text is checked apart (rare).
+_FORMAT_BMP = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _CF_RANGES if b <= 0xFFFF) + "\u2044]")
+_FORMAT_ASTRAL = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _CF_RANGES if a > 0xFFFF) + "]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+assert all(b <= 0xFFFF or a > 0xFFFF for a, b in _CF_RANGES)
 _SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
 _SUPER_RUN = re.compile(f"[{_SUPERSCRIPTS}]{{1,12}}")
 _SUPER_MAP = {ord(c): str(i) for i, c in enumerate(_SUPERSCRIPTS)}
@@ -72,6 +77,7 @@ _VULGAR_MAP = {"\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4", "\u2153": "1/3
                "\u2150": "1/7", "\u2151": "1/9", "\u2152": "1/10"}
 _VULGAR = re.compile(f"(\\d?)([{''.join(_VULGAR_MAP)}])")
 _VULGAR_CHAR = re.compile(f"[{''.join(_VULGAR_MAP)}]")  # the cheap pre-scan (no optional group in front)
+_SUPER_OR_VULGAR = re.compile(f"[{_SUPERSCRIPTS}{''.join(_VULGAR_MAP)}]")  # one scan for the common case: neither
 
 
 def normalize(text: str) -> str:
@@ -80,12 +86,15 @@ def normalize(text: str) -> str:
         text = "" if text is None else str(text)
     if text.isascii():
         return text
-    if _SUPER_RUN.search(text):
-        text = _SUPER_RUN.sub(lambda m: "^" + m.group().translate(_SUPER_MAP), text)
-    if _VULGAR_CHAR.search(text):
-        text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
+    if _SUPER_OR_VULGAR.search(text):
+        if _SUPER_RUN.search(text):
+            text = _SUPER_RUN.sub(lambda m: "^" + m.group().translate(_SUPER_MAP), text)
+        if _VULGAR_CHAR.search(text):
+            text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
     text = unicodedata.normalize("NFKC", text)
-    return text.translate(_FORMAT_CHARS) if _FORMAT_RE.search(text) else text
+    if _FORMAT_BMP.search(text) or (_ASTRAL.search(text) and _FORMAT_ASTRAL.search(text)):
+        return text.translate(_FORMAT_CHARS)
+    return text
 
 
 @dataclass(frozen=True)
