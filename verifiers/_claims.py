@@ -69,13 +69,24 @@ _PAREN = re.compile(r"\([^()\n]{0,120}\)")
 _PAREN_HEDGE = re.compile(r"\b(?:or|maybe|perhaps|possibly|could|might|alternatively)\b", 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Answer:
     number: NumberMatch | None
     method: str | None
     candidates: list[str] | None = None  # set when the answer hedges (reason "ambiguous")
     pos: int = 0  # where the claim sits in the reply (to order claims)
     rival: bool = False  # the candidates are another, unretracted claim (not a hedge inside this one)
+
+    def __init__(self, number: NumberMatch | None, method: str | None, candidates: list[str] | None = None,
+                 pos: int = 0, rival: bool = False):
+        # the frozen dataclass's own __init__ makes one object.__setattr__ call per field (about
+        # three times slower); an Answer is made for every claim
+        d = self.__dict__
+        d["number"] = number
+        d["method"] = method
+        d["candidates"] = candidates
+        d["pos"] = pos
+        d["rival"] = rival
 
 
 def drop_paren_asides(span: str) -> str:
