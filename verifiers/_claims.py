@@ -345,7 +345,7 @@ def prepare_reply(completion: str, tags=None) -> tuple[str | None, dict]:
     split = split_reasoning(text, tags)
     if split.reply is None:
         return None, {"reasoning": "unclosed"}
-    reply, cut2 = own_turn(split.reply)
+    reply, cut2 = own_turn(split.reply, tokens=False)  # end_of_turn already cut at the first token
     cut = cut or cut2
     info = {"cut_at": cut} if cut else {}
     if "**" in reply or "__" in reply:

@@ -82,6 +82,19 @@ _LIST_SEP = re.compile(r"[ \t]*[,;/|]?[ \t]*")
 _BOUND = re.compile(r"(?:\b(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|no\s+more\s+than|"
                     r"no\s+less\s+than|no\s+fewer\s+than|up\s+to|over|under|minimum\s+of|maximum\s+of|"
                     r"a\s+minimum\s+of|a\s+maximum\s+of)|[<>\u2264\u2265]=?)\s*\$?\s*$", 0)
+#: the last character of every _BOUND phrase ("at least", "than", "up to", "over", "minimum of", "<", "≥=" ...)
+_BOUND_LAST = frozenset("tnorfTNORF<>=\u2264\u2265")
+
+
+def _may_bound(window: str) -> bool:
+    """False when :data:`_BOUND` cannot match ``window``: its phrase ends the window but for spaces and
+    one ``$``, so without a possible last character there (a C-level check) the search is skipped."""
+    tail = window.rstrip()
+    if tail.endswith("$"):
+        tail = tail[:-1].rstrip()
+    return bool(tail) and tail[-1] in _BOUND_LAST
+
+
 #: a bound written after the number: "16+", "16 or more", "16 and up"
 _OPEN_END = re.compile(r"[ \t]*(?:\+(?![ \t]*[\d(])|or[ \t]+(?:more|less|fewer|greater|higher|lower|above|below)\b|"
                        r"and[ \t]+(?:up|above|over|more)\b|plus\b(?![ \t]*\d))")
@@ -110,10 +123,12 @@ def end_of_turn(text: str) -> tuple[str, str | None]:
     return text[:m.start()], m.group().strip()
 
 
-def own_turn(text: str) -> tuple[str, str | None]:
-    """(the reply up to where a new turn / invented block starts, what cut it or None)."""
+def own_turn(text: str, tokens: bool = True) -> tuple[str, str | None]:
+    """(the reply up to where a new turn / invented block starts, what cut it or None).
+    ``tokens=False``: ``text`` is known to hold no chat-template token after its first character
+    (a reply cut out of :func:`end_of_turn`'s text), so they are not looked for again."""
     m = _NEW_LINE_TURN.search(text, 1)
-    token = _turn_token(text, None if m is None else m.start())
+    token = _turn_token(text, None if m is None else m.start()) if tokens else None
     if token is not None:
         m = token
     end = m.start() if m is not None else len(text)
@@ -161,7 +176,7 @@ def hedged(clause: str, answer: NumberMatch | None = None, lists: bool = True) -
     ``$3 and 4 boxes cost $12``)."""
     if answer is not None:
         window = clause[max(0, answer.start - 30):answer.start]
-        bound = _BOUND.search(ascii_lower(window)) if window.strip() else None
+        bound = _BOUND.search(ascii_lower(window)) if _may_bound(window) else None
         if bound is not None:
             return [f"{bound.group().strip()} {answer.text.strip()}", answer.text.strip()]
         open_end = _OPEN_END.match(ascii_lower(clause[answer.end:answer.end + 30]))

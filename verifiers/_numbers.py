@@ -67,6 +67,7 @@ _NUMBER = re.compile(
 #: ".5"); searching for one first (a C-level scan) skips text where the big pattern, which opens with a
 #: look-behind and so gets no fast prefix scan from the regex engine, would be tried at every position
 _NUMBER_START = re.compile(r"[\d.$\u20ac\u00a3\-\u2212\u2013]")
+_FIRST_TRIES = 4
 _SCALES = {"thousand": 10 ** 3, "million": 10 ** 6, "billion": 10 ** 9, "trillion": 10 ** 12}
 
 # LaTeX that models put around numbers in answers: \frac{3}{4}, \dfrac34, \$, \%, \text{...},
@@ -202,10 +203,18 @@ def find_numbers(text: str, pos: int = 0, endpos: int | None = None) -> Iterator
 
 
 def first_number(text: str, pos: int = 0, endpos: int | None = None) -> NumberMatch | None:
-    start = _NUMBER_START.search(text, pos) if endpos is None else _NUMBER_START.search(text, pos, endpos)
-    if start is None:
-        return None
-    m = _NUMBER.search(text, start.start()) if endpos is None else _NUMBER.search(text, start.start(), endpos)
+    end = len(text) if endpos is None else endpos
+    m = None
+    for _ in range(_FIRST_TRIES):  # try the pattern only where a number can start ...
+        start = _NUMBER_START.search(text, pos, end)
+        if start is None:
+            return None
+        m = _NUMBER.match(text, start.start(), end)
+        if m is not None:
+            break
+        pos = start.start() + 1
+    else:  # ... a few times; then one search from there (linear however many starts fail)
+        m = _NUMBER.search(text, pos, end)
     if m is None:
         return None
     made = _make(m)
