@@ -13,9 +13,11 @@ per verifier, the median and range of the CPU microseconds per call and of the p
 """
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
 import io
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +43,7 @@ def load_baseline(commit: str = BASELINE_COMMIT) -> Any | None:
         print(f"baseline {commit}: not available ({err.decode(errors='replace').strip() or exc})", file=sys.stderr)
         return None
     root = Path(tempfile.mkdtemp(prefix="rk_baseline_"))
+    atexit.register(shutil.rmtree, root, True)  # the copy is removed when the benchmark exits
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(root, filter="data")
     name = f"rk_verifiers_{commit}"
