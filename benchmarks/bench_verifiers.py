@@ -10,14 +10,17 @@ What it measures, all in one process on one core (no worker pools), in one run:
 2. the same GSM8K-style completions through math-verify's own ``parse(completion)`` + ``verify(gold,
    pred)`` (the baseline the issue's 20x target is measured against), timed in the same run;
 3. the slowest single call on the realistic set and on adversarial inputs (``9**9**9**9``,
-   100k-digit literals, 10k nested parentheses, a 1 MB completion, ``<think>`` x 100k, deep LaTeX).
+   100k-digit literals, 10k nested parentheses, a 1 MB completion, ``<think>`` x 100k, deep LaTeX);
+4. every verifier against its own version at commit ``64eb0a7`` (before issue 26's rules; imported
+   side by side by :mod:`verifier_baseline`), interleaved rounds, CPU time per call, median and
+   range of the throughput ratio (target: within 10 %).
 
 The completions are built by :mod:`verifier_corpus` (next to this script). Rounds alternate verifier
 and baseline (best of ``--rounds``) so that load from other processes on a shared machine hits both
-sides alike. Prints a table; a full run given ``--record`` writes ``benchmarks/results/verifiers.md``
-and ``.json`` (machine, date, versions, figures; ``benchmarks/harness.py``).
+sides alike. Prints a table; a full run writes ``benchmarks/results/verifiers.md`` and ``.json``
+(machine, date, versions, figures).
 
-    python benchmarks/bench_verifiers.py --record   # 10k completions, writes the results
+    python benchmarks/bench_verifiers.py            # 10k completions, writes the results
     python benchmarks/bench_verifiers.py --quick    # 1k completions, prints only (smoke run)
 """
 from __future__ import annotations
@@ -26,20 +29,28 @@ import argparse
 import datetime as dt
 import gc
 import importlib.metadata
+import os
+import platform
 import random
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import harness  # benchmarks/harness.py
+import verifier_baseline
+from verifier_adversarial import ADVERSARIAL_CAP_S, adversarial_latency
 from verifier_corpus import adversarial_inputs, corpus_for, countdown_rows, gsm8k_rows, math_rows
 
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
 
 TARGET_RATIO = 20.0  # gsm8k, countdown and format vs math-verify parse + verify
 TARGET_NAMES = ("gsm8k", "gsm8k_flexible", "countdown", "format", "format_soft")
 LATENCY_BOUND_S = 1.0
 COMPOSITES = ("countdown+0.5*format",)
-MATH_FAST_TARGET = 5.0  # the math verifier vs math-verify alone, MATH-500 corpus
+MATH_FAST_TARGET = 40.0  # the math verifier vs math-verify alone, MATH-500 corpus (issue 26)
+BASELINE_MIN_RATIO = 0.9  # every other verifier within 10 % of its throughput at the baseline commit
 
 
 # --- measurement -------------------------------------------------------------------------------------
@@ -81,64 +92,6 @@ def time_calls(fn: Callable[..., Any], calls: list[tuple[str, dict[str, Any]]],
         gc.enable()
 
 
-ADVERSARIAL_CAP_S = 10.0
-
-
-def _adversarial_worker(verifier: Any, name: str, cases: list[tuple[str, str]], conn: Any) -> None:
-    fields = tuple(getattr(verifier, "fields", ()))
-    refs = {"numbers": [9, 9, 9, 9], "target": 24, "answer": "\\frac{1}{2}" if name.startswith("math") else "#### 4"}
-    kwargs = {f: refs.get(f, "4") for f in fields}
-    for case, text in cases:
-        best = best_wall = float("inf")
-        for attempt in range(2):  # a slow call is re-timed once (shared machine), best kept
-            t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                reason = verifier(text, **kwargs).reason
-            except Exception as exc:  # noqa: BLE001 - a crash is a finding, recorded as such
-                reason = f"raised {type(exc).__name__}"
-            best = min(best, time.process_time() - c0)
-            best_wall = min(best_wall, time.perf_counter() - t0)
-            if not 0.05 <= best < 2.0:  # fast enough, or clearly over the bound: no second call
-                break
-        conn.send((case, best, reason, best_wall))
-    conn.close()
-
-
-def adversarial_latency(verifier: Any, name: str, inputs: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Seconds per adversarial input, measured in a forked child (same code, already imported). A case
-    still running after ADVERSARIAL_CAP_S is recorded as timed out and the child is killed."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork")
-    remaining = list(inputs.items())
-    lat: dict[str, dict[str, Any]] = {}
-    while remaining:
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_adversarial_worker, args=(verifier, name, remaining, child), daemon=True)
-        proc.start()
-        child.close()
-        while remaining:
-            if not parent.poll(ADVERSARIAL_CAP_S):
-                proc.kill()
-                case = remaining.pop(0)[0]
-                lat[case] = {"seconds": ADVERSARIAL_CAP_S, "reason": f"benchmark_timeout (>{ADVERSARIAL_CAP_S:.0f} s, killed)",
-                             "timed_out": True}
-                print(f"    {name} / {case}: still running after {ADVERSARIAL_CAP_S:.0f} s, killed", file=sys.stderr)
-                break
-            try:
-                case, seconds, reason, wall = parent.recv()
-            except EOFError:  # the child died (e.g. RecursionError in C, MemoryError)
-                case = remaining.pop(0)[0]
-                lat[case] = {"seconds": ADVERSARIAL_CAP_S, "reason": f"child died (exit {proc.exitcode})",
-                             "timed_out": True}
-                break
-            remaining.pop(0)
-            lat[case] = {"seconds": seconds, "wall_seconds": wall, "reason": reason}
-        proc.join(timeout=5)
-        parent.close()
-    return {case: lat[case] for case in inputs}
-
-
 def math_verify_baseline() -> Callable[..., bool]:
     """math-verify's own pipeline with its defaults: parse the gold, parse the completion, verify."""
     from math_verify import parse, verify
@@ -160,15 +113,15 @@ def machine_info() -> dict[str, Any]:
 
     return {
         "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": m["cpu"], "cores": m["cores"], "platform": m["platform"],
-        "python": m["python"], "math_verify": version("math-verify"),
+        "cpu": m.get("cpu") or platform.processor(), "cores": os.cpu_count(), "platform": platform.platform(),
+        "python": platform.python_version(), "math_verify": version("math-verify"),
         "sympy": version("sympy"), "reasonkit": version("reasonkit"),
-        "load_avg_1m_at_start": m["load_avg_before"][0],
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
         "process": "one process, one thread, no worker pool",
     }
 
 
-def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
+def run(n: int, rounds: int, seed: int, baseline_commit: str | None = None, baseline_rounds: int = 7) -> dict[str, Any]:
     from reasonkit.verifiers import get_verifier, verifier_names
 
     machine = machine_info()
@@ -222,6 +175,15 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
     mt, m_worst, m_outs = time_calls(baseline, math_calls, per_call=True)
     print(f"math-verify parse+verify on math500: {len(math_calls) / mt:,.0f}/s", file=sys.stderr)
 
+    vs_baseline = None
+    old = verifier_baseline.load_baseline(baseline_commit) if baseline_commit else None
+    if old is not None:
+        vs_baseline = verifier_baseline.compare(
+            get_verifier, old, list(verifier_names()),
+            lambda name, v: _kwargs(corpora[corpus_for(name, corpora)], tuple(getattr(v, "fields", ()))),
+            baseline_rounds, BASELINE_MIN_RATIO)
+        vs_baseline["commit"] = baseline_commit
+
     fast_path = math_fast_path_check(corpora["math500"], results.get("math"), len(math_calls) / mt)
 
     mv_rate = len(mv_calls) / mv_time
@@ -248,6 +210,7 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
         if label in TARGET_NAMES:
             res["meets_ratio_target"] = res["ratio_vs_math_verify"] >= TARGET_RATIO
 
+    machine["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     return {
         "machine": machine,
         "settings": {"completions": n, "rounds": rounds, "seed": seed, "timing": "best of rounds"},
@@ -263,9 +226,10 @@ def run(n: int, rounds: int, seed: int) -> dict[str, Any]:
         },
         "verifiers": results,
         "math_fast_path": fast_path,
+        "vs_baseline": vs_baseline,
         "targets": {"ratio_vs_math_verify": TARGET_RATIO, "ratio_applies_to": list(TARGET_NAMES),
                     "max_latency_s": LATENCY_BOUND_S, "math_fast_path_ratio": MATH_FAST_TARGET,
-                    "math_fast_path_disagreements": 0},
+                    "math_fast_path_disagreements": 0, "baseline_min_ratio": BASELINE_MIN_RATIO},
     }
 
 
@@ -319,7 +283,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{report['settings']['rounds']} interleaved rounds, seed {report['settings']['seed']}).",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores (shared; 1-min load average {m['load_avg_1m_at_start']} at "
-        f"start), {m['platform']}, Python {m['python']}, math-verify {m['math_verify']}, sympy {m['sympy']}. "
+        f"start, {m.get('load_avg_1m_at_end', 'n/a')} at the end), {m['platform']}, Python {m['python']}, math-verify {m['math_verify']}, sympy {m['sympy']}. "
         f"All timings: {m['process']}. Throughput is wall time, best of the rounds (round 1 also times each "
         "call, later rounds do not; golds repeat across rows, so later rounds see the verifiers' gold caches "
         "warm, as training does). The slowest realistic call is process CPU time in round 1 (cold caches), "
@@ -352,6 +316,9 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"| `{name}` | {r['corpus']} | {r['per_s']:,.0f} | {r['ratio_vs_math_verify']:.1f} | "
             f"{r['worst_realistic_s'] * 1000:.2f} | {r['worst_adversarial_s'] * 1000:.2f} | "
             f"{r['worst_adversarial_case']} | {r['accuracy']:.3f} | {', '.join(marks)} |")
+    if report.get("vs_baseline"):
+        lines += [""] + verifier_baseline.markdown(report["vs_baseline"], report["vs_baseline"]["commit"],
+                                                   BASELINE_MIN_RATIO)
     lines += ["", "## Adversarial inputs: latency per verifier (ms)", ""]
     names = list(report["verifiers"])
     cases = list(next(iter(report["verifiers"].values()))["adversarial"]) if names else []
@@ -418,18 +385,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=None, help="completions per verifier (default 10000; 1000 with --quick)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds, best kept (default 2)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baseline", default=verifier_baseline.BASELINE_COMMIT,
+                    help="commit whose verifiers are timed side by side ('none': skip)")
+    ap.add_argument("--baseline-rounds", type=int, default=None, help="interleaved rounds against it (default 7; 3 with --quick)")
     harness.common_args(ap, quick=None)
     args = ap.parse_args(argv)
     bench = harness.start(__file__, args, argv)
     n = args.n or (1_000 if args.quick else 10_000)
     rounds = args.rounds or (1 if args.quick else 2)
-    report = run(n, rounds, args.seed)
+    baseline = None if args.baseline.lower() == "none" else args.baseline
+    report = run(n, rounds, args.seed, baseline, args.baseline_rounds or (3 if args.quick else 7))
     print_table(report)
     bench.record(report, to_markdown(report).splitlines())
     failed = [name for name, r in report["verifiers"].items()
               if not r["meets_latency"] or r.get("meets_ratio_target") is False]
     if not report["math_fast_path"]["meets_target"]:
         failed.append("math fast path")
+    for name, r in ((report.get("vs_baseline") or {}).get("verifiers") or {}).items():
+        if not r["meets"]:
+            failed.append(f"{name} vs {report['vs_baseline']['commit']}")
     if failed:
         print(f"targets missed by: {', '.join(failed)}", file=sys.stderr)
     return 0

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from reasonkit.verifiers import get_verifier, parse_gsm8k_gold, verify_gsm8k
+from reasonkit.verifiers._final import ascii_lower
 from reasonkit.verifiers.base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL
 
 # (id: why the case exists, completion, gold, strict reason, flexible reason)
@@ -265,6 +266,26 @@ def test_run_on_block_is_not_the_answer(completion, gold):
         v = verify_gsm8k(completion, gold, mode=mode)
         assert v.reason == CORRECT, (mode, v)
         assert v.details["cut_at"]
+
+
+CHAT_TOKENS = ["<|im_end|>", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>",
+               "<|im_start|>", "<|user|>", "[INST]", "<start_of_turn>"]
+
+
+@pytest.mark.parametrize("token", CHAT_TOKENS)
+def test_every_chat_template_token_ends_the_reply(token):
+    # the token scan is skipped when none of the tokens' parts occurs: each token must still cut
+    v = verify_gsm8k(f"Tom has 18 apples.\n#### 18{token}\n#### 5", "18")
+    assert (v.reason, v.details["cut_at"]) == (CORRECT, token)
+
+
+@pytest.mark.parametrize("text,lowered", [
+    ("The ANSWER Is 18", "the answer is 18"),
+    ("\u0130S \u212a \u00c9A", "\u0130s \u212a \u00c9a"),  # only A-Z are lowered: offsets and other letters kept
+    ("\ud800A\u00e9Z", "\ud800a\u00e9z"),  # a lone surrogate survives
+])
+def test_ascii_lower_lowers_only_ascii_letters(text, lowered):
+    assert ascii_lower(text) == lowered and len(ascii_lower(text)) == len(text)
 
 
 def test_run_on_without_an_answer_before_it_is_no_answer():

@@ -50,6 +50,9 @@ _ANSWER_IS = re.compile(
     r"(?:\b(?:final\s+)?answer\s+(?:is|would\s+be|=)|\bfinal\s+answer\s*(?::|(?=[ \t]*\n))|\banswer\s*:)\s*:?",
     re.IGNORECASE,
 )
+#: every _ANSWER_IS match holds "answer" followed by a space or ':' (checked before the per-mention
+#: searches; text that escaped normalisation may hold U+017F, which IGNORECASE matches as 's')
+_ANSWER_FOLLOWED = re.compile(r"answer[\s:]")
 _SPAN_CHARS = 200  # how far after "the answer is" / "####" we look for the number
 _MAX_MENTIONS = 64
 _MAX_CLAIMS = 16
@@ -66,13 +69,24 @@ _PAREN = re.compile(r"\([^()\n]{0,120}\)")
 _PAREN_HEDGE = re.compile(r"\b(?:or|maybe|perhaps|possibly|could|might|alternatively)\b", 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Answer:
     number: NumberMatch | None
     method: str | None
     candidates: list[str] | None = None  # set when the answer hedges (reason "ambiguous")
     pos: int = 0  # where the claim sits in the reply (to order claims)
     rival: bool = False  # the candidates are another, unretracted claim (not a hedge inside this one)
+
+    def __init__(self, number: NumberMatch | None, method: str | None, candidates: list[str] | None = None,
+                 pos: int = 0, rival: bool = False):
+        # the frozen dataclass's own __init__ makes one object.__setattr__ call per field (about
+        # three times slower); an Answer is made for every claim
+        d = self.__dict__
+        d["number"] = number
+        d["method"] = method
+        d["candidates"] = candidates
+        d["pos"] = pos
+        d["rival"] = rival
 
 
 def drop_paren_asides(span: str) -> str:
@@ -103,8 +117,9 @@ def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False,
     start = eq + 1 if m is not None else 0
     if m is None and first is not None:
         conclusion = None
-        for conclusion in _CONCLUSION.finditer(ascii_lower(span)):
-            pass
+        if span.lower() != span.upper():  # no cased letter, no conclusion word: skip the scan
+            for conclusion in _CONCLUSION.finditer(ascii_lower(span)):
+                pass
         if conclusion is not None:
             m = first_number(span, conclusion.end())
         if m is None:
@@ -191,8 +206,10 @@ def _answer_is_ends(text: str) -> list[int]:
     """Ends of the "the answer is" style markers, last first. Looks only around the last
     :data:`_MAX_MENTIONS` occurrences of "answer", so repeated mentions cannot make it slow."""
     low = ascii_lower(text)
-    pos = len(low)
     ends: list[int] = []
+    if _ANSWER_FOLLOWED.search(low) is None and (low.isascii() or "\u017f" not in low):
+        return ends
+    pos = len(low)
     for _ in range(_MAX_MENTIONS):
         pos = low.rfind("answer", 0, pos)
         if pos < 0:
@@ -247,8 +264,8 @@ def _marked(text: str) -> Answer | None:
     "actually", "I made a mistake" ...) retracts, the answer is ``ambiguous``; a claim retracted by
     a later one gives way to the latest claim."""
     claims = _claims(text)
-    if not claims:
-        return None
+    if len(claims) <= 1:  # one claim: no rival, no retraction (the rules below return it unchanged)
+        return claims[0] if claims else None
     by_pos = sorted(claims, key=lambda c: c.pos)
     live = [by_pos[-1]]
     for c, nxt in zip(reversed(by_pos[:-1]), reversed(by_pos[1:])):
@@ -328,7 +345,7 @@ def prepare_reply(completion: str, tags=None) -> tuple[str | None, dict]:
     split = split_reasoning(text, tags)
     if split.reply is None:
         return None, {"reasoning": "unclosed"}
-    reply, cut2 = own_turn(split.reply)
+    reply, cut2 = own_turn(split.reply, tokens=False)  # end_of_turn already cut at the first token
     cut = cut or cut2
     info = {"cut_at": cut} if cut else {}
     if "**" in reply or "__" in reply:

@@ -158,7 +158,7 @@ def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
     if split.reply is None:  # reasoning never closed: cut off before any answer
         details["source"] = "unclosed_think"
         return "unclosed_think", [], details
-    reply, cut2 = own_turn(split.reply)
+    reply, cut2 = own_turn(split.reply, tokens=False)  # end_of_turn already cut at the first token
     if cut or cut2:
         details["cut_at"] = cut or cut2
     reply = drop_asides(reply)

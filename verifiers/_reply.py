@@ -62,7 +62,12 @@ _CF_RANGES = ((0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD), (0x7
               (0xE0020, 0xE007F))
 _FORMAT_CHARS: dict[int, str | None] = {cp: None for a, b in _CF_RANGES for cp in range(a, b + 1)}
 _FORMAT_CHARS[0x2044] = "/"  # fraction slash
-_FORMAT_RE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _CF_RANGES) + "\u2044]")
+# Found in two steps: one class holding a range beyond U+FFFF is tested range by range at every
+# character, a class of BMP ranges is one table look-up; astral text is checked apart (rare).
+_FORMAT_BMP = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _CF_RANGES if b <= 0xFFFF) + "\u2044]")
+_FORMAT_ASTRAL = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _CF_RANGES if a > 0xFFFF) + "]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+assert all(b <= 0xFFFF or a > 0xFFFF for a, b in _CF_RANGES)
 _SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
 _SUPER_RUN = re.compile(f"[{_SUPERSCRIPTS}]{{1,12}}")
 _SUPER_MAP = {ord(c): str(i) for i, c in enumerate(_SUPERSCRIPTS)}
@@ -72,6 +77,7 @@ _VULGAR_MAP = {"\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4", "\u2153": "1/3
                "\u2150": "1/7", "\u2151": "1/9", "\u2152": "1/10"}
 _VULGAR = re.compile(f"(\\d?)([{''.join(_VULGAR_MAP)}])")
 _VULGAR_CHAR = re.compile(f"[{''.join(_VULGAR_MAP)}]")  # the cheap pre-scan (no optional group in front)
+_SUPER_OR_VULGAR = re.compile(f"[{_SUPERSCRIPTS}{''.join(_VULGAR_MAP)}]")  # one scan for the common case: neither
 
 
 def normalize(text: str) -> str:
@@ -80,12 +86,15 @@ def normalize(text: str) -> str:
         text = "" if text is None else str(text)
     if text.isascii():
         return text
-    if _SUPER_RUN.search(text):
-        text = _SUPER_RUN.sub(lambda m: "^" + m.group().translate(_SUPER_MAP), text)
-    if _VULGAR_CHAR.search(text):
-        text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
+    if _SUPER_OR_VULGAR.search(text):
+        if _SUPER_RUN.search(text):
+            text = _SUPER_RUN.sub(lambda m: "^" + m.group().translate(_SUPER_MAP), text)
+        if _VULGAR_CHAR.search(text):
+            text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
     text = unicodedata.normalize("NFKC", text)
-    return text.translate(_FORMAT_CHARS) if _FORMAT_RE.search(text) else text
+    if _FORMAT_BMP.search(text) or (_ASTRAL.search(text) and _FORMAT_ASTRAL.search(text)):
+        return text.translate(_FORMAT_CHARS)
+    return text
 
 
 @dataclass(frozen=True)
@@ -106,11 +115,26 @@ def _tag_regex(tags: tuple[tuple[str, str], ...]) -> tuple[re.Pattern, frozenset
     return re.compile("|".join(re.escape(t) for t in alternatives)), closing, angled
 
 
+_DEFAULT_TAGS = _tag_regex(REASONING_TAGS)
+_new_object = object.__new__
+
+
+def _split(reply: str | None, reasoning: str | None, state: str) -> Split:
+    """``Split(reply, reasoning, state)`` without the frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field); the same object."""
+    s = _new_object(Split)
+    d = s.__dict__
+    d["reply"] = reply
+    d["reasoning"] = reasoning
+    d["state"] = state
+    return s
+
+
 def split_reasoning(text: str, tags: tuple[tuple[str, str], ...] | None = None) -> Split:
     """Cut ``text`` (already :func:`normalize`-d) by the think-block contract of the module docstring."""
-    pattern, closing, angled = _tag_regex(REASONING_TAGS if tags is None else tuple(tags))
+    pattern, closing, angled = _DEFAULT_TAGS if tags is None else _tag_regex(tuple(tags))
     if angled and "<" not in text:
-        return Split(text, None, NO_BLOCK)
+        return _split(text, None, NO_BLOCK)
     first_open = last_close = last_open = None
     for m in pattern.finditer(text):  # one C-level scan; tag occurrences are few
         if m.group() in closing:
@@ -121,11 +145,11 @@ def split_reasoning(text: str, tags: tuple[tuple[str, str], ...] | None = None) 
             last_open = m
     if last_close is None:
         if first_open is None:
-            return Split(text, None, NO_BLOCK)
-        return Split(None, text[first_open.end():], UNCLOSED)
+            return _split(text, None, NO_BLOCK)
+        return _split(None, text[first_open.end():], UNCLOSED)
     close_at = last_close.start()
     start = first_open.end() if first_open is not None and first_open.start() < close_at else 0
     reasoning = text[start:close_at]
     if last_open is not None and last_open.start() > close_at:  # re-opened and cut off
-        return Split(None, reasoning, UNCLOSED)
-    return Split(text[last_close.end():], reasoning, CLOSED)
+        return _split(None, reasoning, UNCLOSED)
+    return _split(text[last_close.end():], reasoning, CLOSED)

@@ -54,7 +54,6 @@ import ast
 import json
 import operator
 import re
-from collections import Counter
 from fractions import Fraction
 from typing import Any
 
@@ -109,6 +108,11 @@ def parse_numbers(numbers: Any) -> list[int] | None:
         return None
     out = []
     for n in numbers:
+        if type(n) is int:  # the common case, as the general path below reads it (no tolist, not bool)
+            if n < 0:
+                return None
+            out.append(n)
+            continue
         n = _to_python(n)
         if isinstance(n, bool):
             return None
@@ -182,6 +186,12 @@ def answer_blocks(completion: str, tags=None) -> list[str]:
     return out
 
 
+def _times_bracket(m: re.Match) -> str:
+    """``\\1*(`` as a function: a template replacement costs a Python-level template call on every
+    ``sub``, matches or not."""
+    return m.group(1) + "*("
+
+
 def _normalise(expr: str) -> str:
     if "\\" in expr:
         for a, b in _LATEX:
@@ -195,7 +205,7 @@ def _normalise(expr: str) -> str:
     if "[" in expr or "{" in expr:  # "[10 - 4] * 4": brackets are parentheses
         expr = expr.translate(_BRACKETS)
     if "(" in expr:  # "3(4 + 5)", "(2 + 1)(3 + 5)": implicit multiplication
-        expr = _IMPLICIT.sub(r"\1*(", expr)
+        expr = _IMPLICIT.sub(_times_bracket, expr)
     while expr.startswith("$") and expr.endswith("$") and len(expr) >= 2:
         expr = expr[1:-1].strip()
     if expr.startswith("\\(") and expr.endswith("\\)"):
@@ -296,9 +306,9 @@ def _check(expr: str, numbers: list[int], target: Fraction) -> tuple[str, dict[s
     runs = _DIGITS.findall(expr)
     if any(len(r) > cap for r in runs):
         return WRONG_NUMBERS, {"error": f"a literal has more than {cap} digits"}
-    used = [int(r) for r in runs]
-    if Counter(used) != Counter(numbers):
-        return WRONG_NUMBERS, {"used": sorted(used), "numbers": sorted(numbers)}
+    used = sorted(int(r) for r in runs)
+    if used != sorted(numbers):  # the same multiset (sorted lists compare as Counters do, and faster)
+        return WRONG_NUMBERS, {"used": used, "numbers": sorted(numbers)}
     try:
         if _max_depth(expr) > MAX_DEPTH:
             return PARSE_ERROR, {"error": f"parentheses or signs nested deeper than {MAX_DEPTH}"}
@@ -311,7 +321,7 @@ def _check(expr: str, numbers: list[int], target: Fraction) -> tuple[str, dict[s
         return rej.reason, {"error": str(rej)}
     except RecursionError:
         return PARSE_ERROR, {"error": "expression too deep"}
-    details: dict[str, Any] = {"value": str(value), "used": sorted(used)}
+    details: dict[str, Any] = {"value": str(value), "used": used}
     if claimed is not None:
         details["claimed"] = str(claimed)
         if claimed != target:

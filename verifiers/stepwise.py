@@ -268,12 +268,15 @@ def _literal_link(left: list[tuple], right: list[tuple]) -> tuple[Fraction, Frac
 
 
 _VULGAR = re.compile(r"(\d?)([\u00bd\u00bc\u00be\u2153\u2154\u215b])")
+_VULGAR_CHAR = re.compile(r"[\u00bd\u00bc\u00be\u2153\u2154\u215b]")  # the cheap pre-scan
 _VULGAR_MAP = {"\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4", "\u2153": "1/3", "\u2154": "2/3", "\u215b": "1/8"}
 
 
 #: claims written in words or arrows are claims like "=" (issue 26, class 6): "12 * 3 → 36",
 #: "5 + 7 equals 12", "4 * 6 is 24", "3 * 5 gives 15"
-_WORD_EQ = re.compile(r"(?<=[\d)%])[ \t]*(?:\u2192|->|=>|\u21d2|\u27f6|\bequals\b|\bis equal to\b|\bis\b|"
+#: (the character before the claim word is matched as group 1 -- not a look-behind -- so that the regex
+#: engine scans for it instead of trying a look-behind at every position; the substitution keeps it)
+_WORD_EQ = re.compile(r"([\d)%])[ \t]*(?:\u2192|->|=>|\u21d2|\u27f6|\bequals\b|\bis equal to\b|\bis\b|"
                       r"\bgives(?: us)?\b|"
                       r"\bmakes\b|\byields\b|\bresults in\b)[ \t]*(?=\$?[-\u2212]?\d|\(|\.\d)")
 
@@ -284,9 +287,10 @@ _WORD_EQ_HINTS = ("\u2192", "->", "=>", "\u21d2", "\u27f6", "equals", "equal to"
 
 def _prepare(text: str) -> str:
     text = plain_numbers(text)  # decimal commas and scale words, read as gsm8k reads them
-    if any(h in text for h in _WORD_EQ_HINTS) and _WORD_EQ.search(text):
-        text = _WORD_EQ.sub(" = ", text)
-    text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
+    if any(map(text.__contains__, _WORD_EQ_HINTS)) and _WORD_EQ.search(text):
+        text = _WORD_EQ.sub(lambda m: m.group(1) + " = ", text)
+    if _VULGAR_CHAR.search(text):
+        text = _VULGAR.sub(lambda m: (m.group(1) + " " if m.group(1) else "") + _VULGAR_MAP[m.group(2)], text)
     if "\\" in text:
         text = _LATEX_TEXT.sub(r" \1 ", text)
         text = _LATEX_FRAC.sub(r"(\1)/(\2)", text)
