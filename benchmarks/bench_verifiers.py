@@ -43,7 +43,6 @@ from verifier_adversarial import ADVERSARIAL_CAP_S, adversarial_latency
 from verifier_corpus import adversarial_inputs, corpus_for, countdown_rows, gsm8k_rows, math_rows
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 
 TARGET_RATIO = 20.0  # gsm8k, countdown and format vs math-verify parse + verify
 TARGET_NAMES = ("gsm8k", "gsm8k_flexible", "countdown", "format", "format_soft")

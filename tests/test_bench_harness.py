@@ -19,7 +19,8 @@ from bench_scripts import BENCHMARKS, load
 
 harness = load("harness")
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if p.name not in ("harness.py", "verifier_corpus.py",
-                                                                        "learning_analysis.py"))
+                                                                        "learning_analysis.py", "verifier_baseline.py",
+                                                                        "verifier_adversarial.py"))
 
 
 def _args(argv: list[str], results: Path, **defaults) -> argparse.Namespace:
