@@ -68,7 +68,7 @@ def test_shared_prefix_logprobs_equal_plain_forward(tiny_model_dir, tmp_path):
 
 
 def test_score_fills_composite_and_component_rewards_and_marks_unscored():
-    from reasonkit.grpo.rollout import score
+    from reasonkit.grpo.reward import score
     from reasonkit.verifiers.compose import compose
 
     good = " 3 + 5 = 8\n</think>\n<answer>3 + 5</answer>"
@@ -85,7 +85,7 @@ def test_score_fills_composite_and_component_rewards_and_marks_unscored():
 def test_truncated_completions_earn_nothing_unless_score_truncated():
     """The eval harness's truncation policy in training: an answer followed by text up to the token limit
     (what a run learned when it paid: ``24</answer><answer>24</answer>`` and on) is not credited."""
-    from reasonkit.grpo.rollout import score
+    from reasonkit.grpo.reward import score
     from reasonkit.verifiers.compose import compose
 
     good = " 3 + 5 = 8\n</think>\n<answer>3 + 5</answer>"
@@ -301,7 +301,7 @@ def test_sigint_finishes_the_step_then_saves(tiny_model_dir, tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_model_dir, tmp_path, monkeypatch):
     trainer = make_trainer(tiny_model_dir, tmp_path, max_steps=4, save_steps=1)
-    import reasonkit.grpo.trainer as mod
+    import reasonkit.grpo.step as mod
 
     real = mod.grpo_loss
 
