@@ -99,6 +99,17 @@ def test_truncated_completions_earn_nothing_unless_score_truncated():
     assert r.rewards[:3].tolist() == [1.5, 1.5, 1.5] and torch.isnan(r.rewards[3])
 
 
+def test_rollout_stage_does_not_score_and_the_reward_stage_does(tiny_model_dir, tmp_path):
+    """Issue 27 item 4: ``generate`` (the rollout stage, real decoding here) returns completions only;
+    ``reward`` fills rewards and components in place with the config's truncation policy."""
+    trainer = make_trainer(tiny_model_dir, tmp_path, fake=False)
+    r = trainer.generate(0)
+    assert len(r) == 8 and r.rewards is None and r.per_verifier == {} and r.unscored == 0
+    assert trainer.reward(r) is r
+    assert r.rewards.shape == (8,) and torch.isfinite(r.rewards).all() and set(r.per_verifier) == {"format"}
+    assert all(r.rewards[i] == 0 for i, f in enumerate(r.finish_reasons) if f == "length")
+
+
 # ------------------------------------------------------------------------------------------- gradients
 
 def test_lora_gradients_reach_only_adapter_and_base_is_unchanged(tiny_model_dir, tmp_path):
