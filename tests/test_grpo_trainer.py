@@ -68,7 +68,7 @@ def test_shared_prefix_logprobs_equal_plain_forward(tiny_model_dir, tmp_path):
 
 
 def test_score_fills_composite_and_component_rewards_and_marks_unscored():
-    from reasonkit.grpo.rollout import score
+    from reasonkit.grpo.reward import score
     from reasonkit.verifiers.compose import compose
 
     good = " 3 + 5 = 8\n</think>\n<answer>3 + 5</answer>"
@@ -85,7 +85,7 @@ def test_score_fills_composite_and_component_rewards_and_marks_unscored():
 def test_truncated_completions_earn_nothing_unless_score_truncated():
     """The eval harness's truncation policy in training: an answer followed by text up to the token limit
     (what a run learned when it paid: ``24</answer><answer>24</answer>`` and on) is not credited."""
-    from reasonkit.grpo.rollout import score
+    from reasonkit.grpo.reward import score
     from reasonkit.verifiers.compose import compose
 
     good = " 3 + 5 = 8\n</think>\n<answer>3 + 5</answer>"
@@ -98,6 +98,17 @@ def test_truncated_completions_earn_nothing_unless_score_truncated():
     assert r.per_verifier["countdown"][:3].tolist() == [1.0, 0.0, 1.0] and r.unscored == 1
     score(r, compose("countdown+0.5*format"), prefix="<think>", score_truncated=True)
     assert r.rewards[:3].tolist() == [1.5, 1.5, 1.5] and torch.isnan(r.rewards[3])
+
+
+def test_rollout_stage_does_not_score_and_the_reward_stage_does(tiny_model_dir, tmp_path):
+    """Issue 27 item 4: ``generate`` (the rollout stage, real decoding here) returns completions only;
+    ``reward`` fills rewards and components in place with the config's truncation policy."""
+    trainer = make_trainer(tiny_model_dir, tmp_path, fake=False)
+    r = trainer.generate(0)
+    assert len(r) == 8 and r.rewards is None and r.per_verifier == {} and r.unscored == 0
+    assert trainer.reward(r) is r
+    assert r.rewards.shape == (8,) and torch.isfinite(r.rewards).all() and set(r.per_verifier) == {"format"}
+    assert all(r.rewards[i] == 0 for i, f in enumerate(r.finish_reasons) if f == "length")
 
 
 # ------------------------------------------------------------------------------------------- gradients
@@ -302,7 +313,7 @@ def test_sigint_finishes_the_step_then_saves(tiny_model_dir, tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_model_dir, tmp_path, monkeypatch):
     trainer = make_trainer(tiny_model_dir, tmp_path, max_steps=4, save_steps=1)
-    import reasonkit.grpo.trainer as mod
+    import reasonkit.grpo.step as mod
 
     real = mod.grpo_loss
 

@@ -60,7 +60,8 @@ def test_eval_columns_follow_the_policy(name, finish, score_truncated, correct, 
 
 @pytest.mark.parametrize("name, finish, score_truncated, correct, reason, eval_score, reward, marked", TABLE)
 def test_grpo_reward_follows_the_policy(name, finish, score_truncated, correct, reason, eval_score, reward, marked):
-    from reasonkit.grpo.rollout import Rollouts, score
+    from reasonkit.grpo.reward import score
+    from reasonkit.grpo.rollout import Rollouts
 
     r = Rollouts(["p"], [{"answer": "18"}], [[1]], [[2]], ["... 18"], [finish], 1)
     score(r, SPECS[name], score_truncated=score_truncated)
@@ -77,7 +78,8 @@ def test_grpo_reward_follows_the_policy(name, finish, score_truncated, correct, 
     ("length", True, 1.0, 1.0),
 ])
 def test_grpo_components_follow_the_policy(finish, score_truncated, countdown, fmt):
-    from reasonkit.grpo.rollout import Rollouts, score
+    from reasonkit.grpo.reward import score
+    from reasonkit.grpo.rollout import Rollouts
     from reasonkit.verifiers.compose import compose
 
     good = " 3 + 5 = 8\n</think>\n<answer>3 + 5</answer>"

@@ -123,7 +123,7 @@ def test_grpo_rollouts_on_the_server_use_the_trainers_adapter(server, default_mo
               f"{base_gap.mean():.2e} ({int(m.sum())} tokens)")
         assert gap.mean() < MEAN_TOL and gap.max() < MAX_TOL
         assert base_gap.mean() > 5 * gap.mean()
-        m2 = trainer.optimize(r)
+        m2 = trainer.optimize(trainer.reward(r))  # generate is the rollout stage only: score, then update
         assert m2["sampler/logprob_gap_mean"] < MEAN_TOL and m2["sampler/is_weight_mean"] > 0.9
     finally:
         if trainer.vllm is not None:

@@ -28,9 +28,15 @@ def make_trainer(tiny_model_dir, tmp_path, *, fake=True, items=ITEMS, **override
     prompts = [f"Question {i}: say something." for i in range(len(items))]
     trainer = GRPOTrainer(cfg, model=model, tokenizer=tok, items=list(items), prompts=prompts,
                           verifier="format", show_progress=False)
-    if fake:
+    if fake:  # the rollout stage is the fake; its completions come with their rewards (no reward stage)
         trainer.generate = lambda step: fake_rollouts(trainer, step)
+        trainer.reward = keep_rewards
     return trainer
+
+
+def keep_rewards(rollouts: Rollouts) -> Rollouts:
+    """A reward stage for fake rollouts that already carry their rewards."""
+    return rollouts
 
 
 def fake_rollouts(trainer, step: int) -> Rollouts:

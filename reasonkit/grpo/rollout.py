@@ -1,4 +1,4 @@
-"""Rollouts for GRPO: generate ``group_size`` completions per prompt and score them with verifiers.
+"""Rollouts for GRPO: generate ``group_size`` completions per prompt (the rollout stage; no scoring).
 
 Two generation paths, one result type (:class:`Rollouts`):
 
@@ -12,11 +12,8 @@ Two generation paths, one result type (:class:`Rollouts`):
   endpoint (:mod:`reasonkit.grpo.server_rollout`). :func:`reasonkit.grpo.sampler.open_sampler` picks
   the vLLM one of a run.
 
-Scoring uses a composite verifier (``reasonkit.verifiers.compose``) so the reward is the weighted sum
-of its components, and every component's score is kept for logging (``per_verifier``). A completion
-that a verifier could not score (``correct is None``: bad gold, crash, timeout; also when truncated)
-gets reward NaN: its advantage is 0, it leaves the loss mask, and it is counted in ``unscored`` so it is
-visible in the metrics — never silently folded into reward 0.
+The reward fields of :class:`Rollouts` (``rewards``, ``per_verifier``, ``unscored``) are left empty
+here and filled by the reward stage, :func:`reasonkit.grpo.reward.score`.
 """
 from __future__ import annotations
 
@@ -28,12 +25,9 @@ from typing import Any, Sequence
 import torch
 
 from reasonkit.engine.hf import generate_with_model
-from reasonkit.verifiers.batch import score_batch
 from reasonkit.engine import get_backend
 from reasonkit.engine.vllm_sync import WORKER_EXTENSION, write_weights
 from reasonkit.engine.types import Adapter
-from reasonkit.verifiers.batch import score_batch
-from reasonkit.verifiers.policy import apply_truncation, truncate_components
 
 
 @dataclass
@@ -47,7 +41,7 @@ class Rollouts:
     finish_reasons: list[str]            # "stop" | "length"
     group_size: int
     engine_logprobs: list[list[float] | None] | None = None  # the engine's log-probs (None: that one has none)
-    rewards: torch.Tensor | None = None                # (N,) float32
+    rewards: torch.Tensor | None = None                # (N,) float32; this and below: filled by reward.score
     per_verifier: dict[str, torch.Tensor] = field(default_factory=dict)
     unscored: int = 0
     unscored_reasons: list[str] = field(default_factory=list)
@@ -159,44 +153,3 @@ class VLLMRollouts:
         shutil.rmtree(self.sync_dir, ignore_errors=True)
 
 
-# ------------------------------------------------------------------------------------------------ scoring
-
-def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool = False) -> Rollouts:
-    """Fill ``rewards`` (composite score, NaN if unscored) and ``per_verifier`` (each component) in place.
-
-    ``verifier`` is a composite from ``reasonkit.verifiers.compose.compose``; each data row supplies
-    the reference fields. ``prefix`` is put before every completion (the benchmark's ``score_prefix``:
-    a prompt that pre-fills ``<think>`` is scored as if the completion began with it). Scoring goes
-    through ``score_batch``, so a verifier crash is a verdict (counted in ``unscored``) instead of
-    killing a long run.
-
-    Truncation and crash policies: :mod:`reasonkit.verifiers.policy`, the ones ``reasonkit eval``
-    applies. A completion that hit ``max_tokens`` gets reward 0 in every component unless
-    ``score_truncated`` (without it the policy learns what a recorded run did: answer, then ramble to
-    the token limit, ``24</answer>`` followed by more text, which earns the full reward in training
-    and is scored wrong by ``reasonkit eval``); a truncated completion (or component) the verifier
-    could not score stays unscored (NaN), not 0; a verifier crash is unscored with reason
-    ``verifier_error:<Type>``.
-    """
-    rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
-    raw = list(score_batch(verifier, rows))
-    nan = float("nan")
-    finish = rollouts.finish_reasons
-    verdicts = [apply_truncation(v, f, score_truncated) for v, f in zip(raw, finish)]
-    rewards, comps, unscored = [], {}, 0
-    for i, (v, r) in enumerate(zip(verdicts, raw)):
-        # NaN = "could not score": group_advantages gives it advantage 0 and the trainer drops it
-        # from the loss mask (see reasonkit.grpo.advantages).
-        rewards.append(float(v.score) if v.correct is not None else nan)
-        unscored += int(v.correct is None)
-        parts = truncate_components((r.details or {}).get("components", {}), finish[i], score_truncated)
-        for name, cv in parts.items():
-            s = cv["score"] if cv.get("correct") is not None else nan
-            comps.setdefault(name, [nan] * len(verdicts))[i] = float(s)
-    rollouts.rewards = torch.tensor(rewards, dtype=torch.float32)
-    if not comps:  # a single verifier: its reward is the only component
-        comps = {getattr(verifier, "name", "reward"): rewards}
-    rollouts.per_verifier = {k: torch.tensor(v, dtype=torch.float32) for k, v in comps.items()}
-    rollouts.unscored = unscored
-    rollouts.unscored_reasons = [v.details.get("error", v.reason) for v in verdicts if v.correct is None][:3]
-    return rollouts

@@ -1,33 +1,35 @@
-"""The GRPO training loop: rollouts -> rewards -> advantages -> mu clipped updates -> log/checkpoint.
+"""The GRPO training loop: the orchestration of its stages, a module each.
 
 One *step* is one generation batch: ``prompts_per_step`` prompts (over all processes) ×
 ``group_size`` completions. Each step runs ``num_iterations`` (mu) optimiser updates on that batch,
 each update accumulating gradients over micro-batches of ``micro_batch_size`` completions. The
 objective, its aggregation variants and the departures from the paper are documented in
-:mod:`reasonkit.grpo.loss` and :mod:`reasonkit.grpo.advantages`; this module only orchestrates:
+:mod:`reasonkit.grpo.loss` and :mod:`reasonkit.grpo.advantages`. A step, stage by stage
+(:meth:`GRPOTrainer.train_step`):
 
-1. take the next prompts in a seeded per-epoch shuffle of the data (the position is checkpointed);
-2. generate ``group_size`` completions each on the hf backend (live policy) or the vLLM engine
-   (synced to the adapter after every step); sampling is seeded with ``seed + step`` (and the
+1. data: the next prompts in a seeded per-epoch shuffle of the data (:mod:`reasonkit.grpo.data_order`;
+   the position is checkpointed);
+2. rollout (:meth:`~GRPOTrainer.generate`, :mod:`reasonkit.grpo.rollout`, :mod:`reasonkit.grpo.server_rollout`):
+   ``group_size`` completions each on the hf backend (live policy) or a vLLM engine / server (synced
+   to the policy before every step), no scoring; sampling is seeded with ``seed + step`` (and the
    process index) so a resumed run draws exactly the completions an uninterrupted run would;
-3. score them with the composite verifier; gather the rewards of all processes and compute
-   group-relative advantages (groups never straddle processes);
-4. prepare the batch (:func:`reasonkit.grpo.batch.prepare_batch`, pure: no model): advantages,
-   packed tensors and the token mask: completion tokens, minus truncated completions
-   (``mask_truncated``), minus unscored completions, minus zero-variance groups when
-   ``zero_variance = "skip"`` (``"keep"`` keeps them: they carry no policy gradient but still add
-   the KL term and count in the normalisers); a step whose groups are all zero-variance everywhere
-   makes no update (its learning-rate schedule steps still pass);
-5. store old log-probs (only when mu > 1) and reference log-probs (only when beta > 0; LoRA runs
-   disable the adapter instead of holding a second model), then mu updates with gradient clipping.
-   The policy forward encodes each prompt once per group (:mod:`reasonkit.grpo.prefix`) unless
-   gradient checkpointing, DeepSpeed or FSDP is on; under DDP its gradients are then averaged by one
-   all-reduce per update (what DDP itself would do). What differs between one process, DDP,
-   DeepSpeed ZeRO-2/3 and FSDP2 (rank and world size, backward and stepping, gathered parameters
-   for generation and checkpoints) is in :mod:`reasonkit.grpo.distributed`;
-6. log metrics, warn when there is no learning signal (:mod:`reasonkit.grpo.alarms`), sample
-   completions, evaluate every ``eval_steps`` on the held-out split
-   (:mod:`reasonkit.grpo.evaluation`), and checkpoint every ``save_steps`` and at the end.
+3. reward (:meth:`~GRPOTrainer.reward`, :mod:`reasonkit.grpo.reward`): the composite verifier's
+   reward per completion and per component, with the verifier-crash and truncation policy;
+4. advantages and batch (:meth:`~GRPOTrainer.optimize`, :mod:`reasonkit.grpo.advantages`, the pure
+   :func:`reasonkit.grpo.batch.prepare_batch`): the rewards of all processes are gathered, advantages
+   are group-relative (groups never straddle processes), and the token mask is completion tokens,
+   minus truncated completions (``mask_truncated``), minus unscored completions, minus zero-variance
+   groups when ``zero_variance = "skip"`` (``"keep"`` keeps them: they carry no policy gradient but
+   still add the KL term and count in the normalisers);
+5. loss and step (:mod:`reasonkit.grpo.loss`, :mod:`reasonkit.grpo.step`): old log-probs (only when
+   mu > 1) and reference log-probs (only when beta > 0; LoRA runs disable the adapter instead of
+   holding a second model), then mu updates with gradient clipping; a step whose groups are all
+   zero-variance everywhere makes no update (its learning-rate schedule steps still pass). What
+   differs between one process, DDP, DeepSpeed ZeRO-2/3 and FSDP2 is in :mod:`reasonkit.grpo.distributed`;
+6. log and checkpoint (:meth:`~GRPOTrainer.train`, :mod:`reasonkit.grpo.logging`,
+   :mod:`reasonkit.grpo.checkpoint`): metrics, warnings when there is no learning signal
+   (:mod:`reasonkit.grpo.alarms`), sample completions, an evaluation every ``eval_steps`` on the
+   held-out split (:mod:`reasonkit.grpo.evaluation`), and a checkpoint every ``save_steps`` and at the end.
 
 Failure handling: a non-finite loss or gradient norm stops the run with :class:`TrainingDiverged`
 before the optimiser touches the weights (under DeepSpeed, whose engine steps inside the last
@@ -38,23 +40,21 @@ of the last completed step before exiting.
 """
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
 from reasonkit.audit import StepAudit
-from reasonkit.engine.packing import completion_logprobs
 from reasonkit.threads import apply_torch_threads
 
 from .alarms import SignalAlarms, reward_range
 from reasonkit.engine.train_attention import gqa_attention
-from .batch import UpdateBatch, prepare_batch
+from .batch import prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config_checks import check_sampler_backend, top_p_warning
 from reasonkit.engine.frozen_linear import packed_frozen_linears
@@ -62,27 +62,21 @@ from .heldout import divergence_alarms, divergence_monitor
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
 from .tracking import RunLogger, audit_records, completion_rows, rollout_metrics, tracker_init_kwargs
-from .logprobs import reference_logprobs
-from .loss import grpo_loss
-from .is_correction import SAMPLER_BACKENDS, StepCorrection
-from .prefix import shared_prefix_logprobs
+from .is_correction import SAMPLER_BACKENDS
 from .resume_check import check_resume, run_identity
-from .rollout import Rollouts, generate_hf, score
+from .reward import score
+from .rollout import Rollouts, generate_hf
 from .sampler import open_sampler
-from .build import (advance_schedule, load_policy, make_accelerator, make_scheduler, seed_everything, step_seed,
-                    wrap_policy)
+from .evaluation import evaluate_policy
 from reasonkit.verifiers import resolve
 from reasonkit.engine.models import resolve_model
 from reasonkit.engine.types import SamplingConfig
 from reasonkit.errors import ReasonkitError
-from .evaluation import evaluate_policy
+from .build import load_policy, make_accelerator, make_scheduler, seed_everything, step_seed, wrap_policy
+from .step import TrainingDiverged, apply_updates, skip_update  # noqa: F401 (TrainingDiverged: the CLI's import)
 
 
 LOG_COMPLETIONS = 4  # sample completions written to completions.jsonl every log_completions_steps
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or the gradient norm became NaN / inf; the run stopped before applying it."""
 
 
 @dataclass
@@ -169,7 +163,6 @@ class GRPOTrainer:
         self._stop_requested = False
         self._updating = False
         self.vllm = None  # VLLMRollouts or ServerRollouts, built at the first step
-        self._is = None  # the step's StepCorrection (vLLM sampler log-probs)
         self._sync_seconds: float | None = None
         self._synced_step = -1
         self.last_checkpoint: Path | None = None
@@ -198,6 +191,7 @@ class GRPOTrainer:
                               logprobs=self.cfg.backend in SAMPLER_BACKENDS)
 
     def generate(self, step: int) -> Rollouts:
+        """The rollout stage: this process's next prompts and their completions, not scored yet."""
         prompts, items = self._next_batch()
         sampling = self._sampling(step)
         if self.cfg.backend in SAMPLER_BACKENDS:
@@ -214,130 +208,38 @@ class GRPOTrainer:
         else:  # ZeRO-3 / FSDP2: from the gathered parameters (processes stop after different lengths)
             with dist_engine.gathered(self.accelerator, self.model) as bare:
                 rollouts = generate_hf(bare, self.tokenizer, prompts, items, sampling)
+        return rollouts
+
+    # -------------------------------------------------------------------------------------------- reward
+
+    def reward(self, rollouts: Rollouts) -> Rollouts:
+        """The reward stage: the verifiers' rewards per completion and per component, filled in place."""
         return score(rollouts, self.verifier, self.score_prefix, score_truncated=self.cfg.score_truncated)
 
-    # ------------------------------------------------------------------------------------------- update
+    # ---------------------------------------------------------------------- advantages -> batch -> step
 
     def optimize(self, rollouts: Rollouts) -> dict[str, float]:
         """Advantages, masks and the mu optimiser updates on one generation batch; returns metrics.
 
         ``rollouts`` holds this process's completions with ``rewards`` filled. Usable on its own
         (fixed completions) by tests, e.g. the DDP equivalence test. The batch preparation is the
-        pure :func:`reasonkit.grpo.batch.prepare_batch`; :meth:`update` runs the updates.
+        pure :func:`reasonkit.grpo.batch.prepare_batch`; :func:`reasonkit.grpo.step.apply_updates` runs
+        the updates.
         """
         acc = self.accelerator
         all_rewards = acc.gather(rollouts.rewards.to(acc.device)).cpu()
         batch = prepare_batch(self.cfg, rollouts, all_rewards, rank=self.rank, pad_id=self.tokenizer.pad_token_id,
                               micro_batch=self.micro_batch, shared_prefix=self.shared_prefix)
         metrics = rollout_metrics(acc, self.cfg, rollouts, all_rewards, batch.zero_variance, batch.completion_mask)
-        if batch.skip:
-            metrics.update(skipped_update=1.0)
-            advance_schedule(self.scheduler, self.cfg.num_iterations)  # skipped steps count too (issue 23 a)
+        if batch.skip:  # all groups zero-variance everywhere: no update, the schedule still moves
+            metrics.update(skip_update(self))
             return metrics
         # CPU: no repeated key/value heads in the forwards (engine.train_attention), frozen linears on packed weights
         # where measured faster (engine.frozen_linear; not with sharded parameters)
         packed = self.engine in ("single", "ddp")
         with gqa_attention(self.model), packed_frozen_linears(self.model, enabled=packed):
-            metrics.update(self.update(batch))
+            metrics.update(apply_updates(self, batch))  # loss -> step (reasonkit.grpo.step)
         return metrics
-
-    def update(self, batch: UpdateBatch) -> dict[str, float]:
-        """The mu optimiser updates on a prepared batch; returns the loss terms, grad norm and lr."""
-        cfg, acc = self.cfg, self.accelerator
-        G, device, chunks, T = cfg.group_size, acc.device, batch.chunks, batch.width
-        input_ids, attention, mask, advantages = (t.to(device) for t in (batch.input_ids, batch.attention_mask,
-                                                                           batch.mask, batch.advantages))
-        model = self.model
-        temperature = cfg.temperature if cfg.temperature > 0 else 1.0
-        shared = batch.groups is not None
-        if shared:
-            pids, pmask, cids, cmask = (t.to(device) for t in batch.groups)
-            bare = acc.unwrap_model(model)
-
-        def policy_logprobs(c: slice) -> torch.Tensor:
-            if shared:
-                g = slice(c.start // G, c.stop // G)
-                return shared_prefix_logprobs(bare, pids[g], pmask[g], cids[c], cmask[c], G, temperature)
-            return completion_logprobs(model, input_ids[c], attention[c], T, temperature)
-
-        old_logp = ref_logp = None
-        # beta = 0 runs no reference at all (one forward pass less per step); KL is then not logged.
-        want_ref = cfg.beta > 0
-        sampler = batch.sampler_logprobs is not None and cfg.backend in SAMPLER_BACKENDS
-        if cfg.num_iterations > 1 or want_ref:
-            model.eval()  # no dropout while recording the sampling / reference policy
-            with torch.no_grad():
-                if cfg.num_iterations > 1:
-                    old_logp = torch.cat([policy_logprobs(c) for c in chunks])
-                if want_ref:
-                    ref_logp = torch.cat([reference_logprobs(model, input_ids[c], attention[c], T, temperature,
-                                                             ref_model=self.ref_model) for c in chunks])
-        # one update per batch: the IS weights come from each micro-batch's training forward (is_correction)
-        self._is = StepCorrection(cfg, batch.sampler_logprobs.to(device), mask, old_logp) if sampler else None
-        model.train()
-        tokens_global = acc.gather(mask.sum().reshape(1)).sum()
-        sums: dict[str, float] = {}
-        for _ in range(cfg.num_iterations):
-            self.optimizer.zero_grad(set_to_none=True)
-            # The shared-prefix forward calls the bare model twice per backward, which DDP's reducer does
-            # not support: gradients are then averaged over processes by hand below (what DDP would do).
-            manual_sync = shared and self.world > 1
-            sync_ctx = acc.no_sync(model) if manual_sync else contextlib.nullcontext()
-            with sync_ctx:
-                self._accumulate(chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums)
-            if manual_sync:
-                dist_engine.average_gradients(self.model, self.world)
-            grad_norm = dist_engine.grad_norm(acc, model, cfg.max_grad_norm)
-            if not (self.deepspeed and torch.isnan(grad_norm)):  # DeepSpeed stepped already; nan = no norm
-                self._check_finite(grad_norm, "gradient norm")
-            self._updating = True  # from here on an interrupt leaves a half-done step
-            self.optimizer.step()
-            self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        sampler_metrics = self._is.metrics(acc) if self._is is not None else {}  # of logp_old, before the updates
-        reduced = acc.reduce(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)], device=device), "mean")
-        metrics = {k: float(v) for k, v in zip(sorted(sums), reduced.cpu())}
-        metrics["loss"] = metrics["policy_loss"] + metrics["kl_loss"]  # the step loss, as TRL logs it
-        metrics["grad_norm"] = float(grad_norm)
-        metrics["lr"] = float(self.scheduler.get_last_lr()[0])
-        metrics.update(sampler_metrics)
-        metrics["clip_ratio"] = metrics.pop("clip_ratio/region", 0.0)
-        metrics.pop("tokens", None)
-        return metrics
-
-    def _accumulate(self, chunks, policy_logprobs, old_logp, ref_logp, advantages, mask, tokens_global, sums):
-        """Forward + backward of every micro-batch of one optimiser update (gradients accumulate)."""
-        cfg, acc = self.cfg, self.accelerator
-        for c in chunks:
-            logp = policy_logprobs(c)
-            is_weights = None if self._is is None else self._is.weights(c, logp)
-            loss, lm = grpo_loss(
-                logp, None if old_logp is None else old_logp[c], None if ref_logp is None else ref_logp[c],
-                advantages[c], mask[c], epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
-                loss_type=cfg.loss_type, max_completion_length=cfg.max_tokens, kl_estimator=cfg.kl_estimator,
-                importance_sampling_level=cfg.importance_sampling_level,
-                num_items_in_batch=tokens_global, num_processes=self.world,
-                # DeepSpeed's engine divides by its gradient_accumulation_steps itself
-                gradient_accumulation_steps=1 if self.deepspeed else len(chunks),
-                is_weights=is_weights)
-            self._check_finite(loss, "loss")
-            last = c is chunks[-1]
-            if self.deepspeed and last:
-                self._updating = True  # the engine steps inside this backward
-            factor = dist_engine.deepspeed_loss_factor(acc, self.model, cfg.loss_type)  # dapo x GA under DeepSpeed
-            dist_engine.backward(acc, self.model, loss * factor, last=last)
-            for k, v in lm.items():  # means over micro-batches and updates; dapo's loss terms are each
-                # micro-batch's share of the step loss, so they add up to it (issue 23 item 10)
-                n = 1 if cfg.loss_type == "dapo" and k in ("policy_loss", "kl_loss") else len(chunks)
-                sums[k] = sums.get(k, 0.0) + float(v) / (n * cfg.num_iterations)
-
-    def _check_finite(self, value: torch.Tensor, what: str) -> None:
-        bad = torch.tensor([0.0 if torch.isfinite(value).all() else 1.0], device=self.accelerator.device)
-        if float(self.accelerator.reduce(bad, "sum")) > 0:
-            where = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
-                     else "no checkpoint was written yet")
-            raise TrainingDiverged(f"non-finite {what} at step {self.step + 1}; stopped before the update, "
-                                   f"{where} (lower --learning-rate, check the rewards, or use fp32)")
 
     # --------------------------------------------------------------------------------------- the loop
 
@@ -375,9 +277,9 @@ class GRPOTrainer:
         snapshot = self.data_order.state()
         t0 = time.perf_counter()
         try:
-            rollouts = self.generate(self.step)
-            t_gen = time.perf_counter() - t0
-            metrics = self.optimize(rollouts)
+            rollouts = self.reward(self.generate(self.step))  # rollout -> reward
+            t_gen = time.perf_counter() - t0  # generation and scoring, as TRL's _generate_and_score_completions
+            metrics = self.optimize(rollouts)  # advantages -> batch -> loss -> step
         except BaseException:
             if not self._updating:  # weights untouched: the step never happened, data position included
                 self.data_order.restore(snapshot)
