@@ -5,7 +5,7 @@ model, optimiser and scheduler:
 
 1. a step whose groups are all zero-variance everywhere (``batch.skip``) makes no update
    (:func:`skip_update`); its learning-rate schedule steps still pass
-   (:func:`reasonkit.grpo.setup.advance_schedule`), so a skipped step counts like any other (issue 23 a);
+   (:func:`reasonkit.grpo.build.advance_schedule`), so a skipped step counts like any other (issue 23 a);
 2. otherwise, with the policy in eval mode and no gradient: the old log-probs (only when mu > 1)
    and the reference log-probs (only when beta > 0; :mod:`reasonkit.grpo.logprobs`), and the
    sampler correction (:mod:`reasonkit.grpo.is_correction`) when a vLLM sampler gave log-probs;
@@ -32,7 +32,7 @@ import contextlib
 
 import torch
 
-from reasonkit.packing import completion_logprobs
+from reasonkit.engine.packing import completion_logprobs
 
 from . import distributed as dist_engine
 from .batch import UpdateBatch
@@ -40,7 +40,7 @@ from .is_correction import SAMPLER_BACKENDS, StepCorrection
 from .logprobs import reference_logprobs
 from .loss import grpo_loss
 from .prefix import shared_prefix_logprobs
-from .setup import advance_schedule
+from .build import advance_schedule
 
 
 class TrainingDiverged(RuntimeError):

@@ -26,7 +26,7 @@ objective, its aggregation variants and the departures from the paper are docume
    holding a second model), then mu updates with gradient clipping; a step whose groups are all
    zero-variance everywhere makes no update (its learning-rate schedule steps still pass). What
    differs between one process, DDP, DeepSpeed ZeRO-2/3 and FSDP2 is in :mod:`reasonkit.grpo.distributed`;
-6. log and checkpoint (:meth:`~GRPOTrainer.train`, :mod:`reasonkit.grpo.logging`,
+6. log and checkpoint (:meth:`~GRPOTrainer.train`, :mod:`reasonkit.grpo.tracking`,
    :mod:`reasonkit.grpo.checkpoint`): metrics, warnings when there is no learning signal
    (:mod:`reasonkit.grpo.alarms`), sample completions, an evaluation every ``eval_steps`` on the
    held-out split (:mod:`reasonkit.grpo.evaluation`), and a checkpoint every ``save_steps`` and at the end.
