@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.grpo.divergence import (MIN_RISE, NAME, WINDOW_EVALS, Z_RISE, DivergenceMonitor, decide,
-                                       paired_gain, reward_rise, upper_p)
+from reasonkit.grpo.divergence import (MIN_RISE, NAME, WINDOW_EVALS, DivergenceMonitor, decide,
+                                       items_from_accuracy, paired_gain, reward_rise, upper_p)
+from reasonkit.grpo.divergence import replay as replay_record
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
@@ -22,12 +23,11 @@ def replay(reward_means, heldout_accs, *, items=64, steps=20, noise=0.2, churn=0
     items right at one eval swap with wrong ones at the next (discordant pairs both ways). Returns the
     steps at which the alarm fired and the last divergences."""
     rng = random.Random(seed)
-    monitor = DivergenceMonitor(weights or {component: 1.0})
-    fired, last = [], []
+    rows, evals = [], []
     for k, (mean, acc) in enumerate(zip(reward_means, heldout_accs)):
         for _ in range(steps):
             r = min(1.0, max(0.0, rng.gauss(mean, noise)))
-            monitor.observe_step({"reward": r, f"rewards/{component}": r})
+            rows.append({"step": len(rows) + 1, "reward": r, f"rewards/{component}": r})
         right = set(range(round(acc * items)))
         if churn and right and len(right) < items:
             order = list(range(items))
@@ -35,11 +35,10 @@ def replay(reward_means, heldout_accs, *, items=64, steps=20, noise=0.2, churn=0
             out_ = [i for i in order if i in right][:churn]
             in_ = [i for i in order if i not in right][:churn]
             right = (right - set(out_)) | set(in_)
-        found = monitor.on_eval((k + 1) * steps, {"gsm8k": {str(i): i in right for i in range(items)}})
-        if found:
-            fired.append((k + 1) * steps)
-            last = found
-    return fired, last
+        evals.append(((k + 1) * steps, {"gsm8k": {str(i): i in right for i in range(items)}}))
+    result = replay_record(rows, evals, weights or {component: 1.0})
+    last = [d for d in result.divergences if d.step == result.fired[-1]] if result.fired else []
+    return result.fired, last
 
 
 RISING = [0.1 + 0.1 * k for k in range(8)]
@@ -142,25 +141,14 @@ def test_decide_waits_for_a_full_window():
 
 
 def _learning_history(name: str, verifier: str):
-    """Replay a recorded learning run: its step rewards, and held-out items rebuilt with the fewest changes
-    its accuracies allow (the least favourable case for a false alarm: no churn). Returns the data, the
-    steps at which the alarm fired and the steps at which the reward condition alone held."""
+    """Replay a recorded learning run (reasonkit.grpo.divergence.replay, held-out items rebuilt with the
+    fewest changes its accuracies allow). Returns the data, the steps at which the alarm fired and the
+    steps at which the reward condition alone held."""
     data = json.loads((RESULTS / f"{name}.json").read_text())
     n = data["eval_limit"]
-    monitor = DivergenceMonitor({data["reward"]: 1.0})
-    prev, fired, reward_rose = 0, [], []
-    for e in data["evals"]:
-        for row in data["curve"][prev:e["step"]]:
-            monitor.observe_step(row)
-        prev = e["step"]
-        right = round(e[f"eval/{verifier}"] * n)
-        if monitor.on_eval(e["step"], {verifier: {str(i): i < right for i in range(n)}}):
-            fired.append(e["step"])
-        if len(monitor.points) == WINDOW_EVALS:
-            _, _, rise, se = reward_rise(monitor.points[0].rewards, monitor.points[-1].rewards)
-            if rise >= MIN_RISE and rise >= Z_RISE * se:
-                reward_rose.append(e["step"])
-    return data, fired, reward_rose
+    evals = [(e["step"], {verifier: items_from_accuracy(e[f"eval/{verifier}"], n)}) for e in data["evals"]]
+    result = replay_record(data["curve"], evals, {data["reward"]: 1.0})
+    return data, result.fired, result.reward_rose
 
 
 @pytest.mark.parametrize("name,reward_rose", [("learning", []), ("learning-seed1", [60])])
