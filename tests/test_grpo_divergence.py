@@ -160,3 +160,19 @@ def test_recorded_learning_runs_raise_no_alarm(name, reward_rose):
     first, last = data["curve"][:20], data["curve"][-20:]  # the reward did rise over the run, held-out too
     assert sum(r["reward"] for r in last) / 20 - sum(r["reward"] for r in first) / 20 > 0.25
     assert data["evals"][-1]["eval/gsm8k"] > data["evals"][0]["eval/gsm8k"]
+
+
+def test_replay_closes_each_window_at_its_eval_step_and_reports_the_reward_condition():
+    # rewards 0.0/0.02 before the eval at step 4, then 1.0/0.98: each window holds exactly its own steps
+    rows = [{"step": s, "reward": (0.0 if s <= 4 else 1.0) + 0.02 * (s % 2)} for s in range(1, 13)]
+    up = {"gsm8k": {str(i): i < 8 for i in range(32)}}
+    result = replay_record(rows, [(4, up), (8, up), (12, up)], {"gsm8k": 1.0})
+    assert result.reward_rose == [12] and result.fired == [12]
+    (d,) = result.divergences
+    assert (d.first_step, d.reward_before, d.reward_after) == (4, pytest.approx(0.01), pytest.approx(1.01))
+    # the held-out items followed the reward: the reward condition alone held, no alarm
+    learned = {"gsm8k": {str(i): True for i in range(32)}}
+    result = replay_record(rows, [(4, up), (8, up), (12, learned)], {"gsm8k": 1.0})
+    assert result.reward_rose == [12] and result.fired == [] and result.divergences == []
+    # items rebuilt from an accuracy: the first round(acc * n) right
+    assert items_from_accuracy(0.25, 8) == {str(i): i < 2 for i in range(8)}
