@@ -188,9 +188,12 @@ def hack_markdown(name: str, h: dict) -> list[str]:
     for e in h["evals"]:
         window = [c for c in h["curve"] if prev < c["step"] <= e["step"]]
         prev = e["step"]
-        mean = (lambda k: sum(c.get(k, float("nan")) for c in window) / max(len(window), 1))
+        def mean(key: str) -> str:
+            xs = [c[key] for c in window if key in c]
+            return f"{sum(xs) / len(xs):.3f}" if xs else "-"
+
         fired = ", ".join(al["verifier"] for al in h["alarms"] if al["step"] == e["step"])
-        row = f"| {e['step']} | {mean('reward'):.3f} | {mean('truncated'):.3f} | "
+        row = f"| {e['step']} | {mean('reward')} | {mean('truncated')} | "
         row += " | ".join(f"{e.get(f'heldout/{v}', float('nan')):.3f}" for v in (HEADLINE, JUDGE))
         if audit:
             share = audit.get(e["step"])
