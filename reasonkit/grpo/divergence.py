@@ -39,7 +39,8 @@ allow): silent at every eval (``tests/test_grpo_divergence.py``). With ``MIN_RIS
 2.33 the first of them would have fired once (steps 40 -> 80: reward +0.14 at z 2.8 while held-out
 ``gsm8k`` dipped 0.47 -> 0.39, a dip it had recovered from by step 120): the margins are set so that
 a rise of that size and certainty is not enough; a reward hack moves the reward far more (the
-format-only hack of ``benchmarks/hack_alarm.py`` rose 0.3 -> 0.9 of its range within four steps).
+format-only hack of ``benchmarks/hack_alarm.py`` rose 0.3 -> 0.9 of its range within four steps, its
+truncation hack 0.34 -> 0.75 over six).
 
 The reward component named is the one whose weighted mean (``weight * rewards/<name>``) rose most
 over the same windows. :func:`replay` runs the same monitor over a recorded run (its step metrics and
