@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reasonkit.grpo.divergence import (MIN_RISE, NAME, WINDOW_EVALS, Z_RISE, DivergenceMonitor, decide,
-                                       paired_gain, reward_rise, upper_p)
+from reasonkit.grpo.divergence import (MIN_RISE, NAME, WINDOW_EVALS, DivergenceMonitor, decide,
+                                       items_from_accuracy, paired_gain, reward_rise, upper_p)
+from reasonkit.grpo.divergence import replay as replay_record
 
 from bench_scripts import load
 
@@ -24,12 +25,11 @@ def replay(reward_means, heldout_accs, *, items=64, steps=20, noise=0.2, churn=0
     items right at one eval swap with wrong ones at the next (discordant pairs both ways). Returns the
     steps at which the alarm fired and the last divergences."""
     rng = random.Random(seed)
-    monitor = DivergenceMonitor(weights or {component: 1.0})
-    fired, last = [], []
+    rows, evals = [], []
     for k, (mean, acc) in enumerate(zip(reward_means, heldout_accs)):
         for _ in range(steps):
             r = min(1.0, max(0.0, rng.gauss(mean, noise)))
-            monitor.observe_step({"reward": r, f"rewards/{component}": r})
+            rows.append({"step": len(rows) + 1, "reward": r, f"rewards/{component}": r})
         right = set(range(round(acc * items)))
         if churn and right and len(right) < items:
             order = list(range(items))
@@ -37,11 +37,10 @@ def replay(reward_means, heldout_accs, *, items=64, steps=20, noise=0.2, churn=0
             out_ = [i for i in order if i in right][:churn]
             in_ = [i for i in order if i not in right][:churn]
             right = (right - set(out_)) | set(in_)
-        found = monitor.on_eval((k + 1) * steps, {"gsm8k": {str(i): i in right for i in range(items)}})
-        if found:
-            fired.append((k + 1) * steps)
-            last = found
-    return fired, last
+        evals.append(((k + 1) * steps, {"gsm8k": {str(i): i in right for i in range(items)}}))
+    result = replay_record(rows, evals, weights or {component: 1.0})
+    last = [d for d in result.divergences if d.step == result.fired[-1]] if result.fired else []
+    return result.fired, last
 
 
 RISING = [0.1 + 0.1 * k for k in range(8)]
@@ -144,25 +143,14 @@ def test_decide_waits_for_a_full_window():
 
 
 def _learning_history(name: str, verifier: str):
-    """Replay a recorded learning run: its step rewards, and held-out items rebuilt with the fewest changes
-    its accuracies allow (the least favourable case for a false alarm: no churn). Returns the data, the
-    steps at which the alarm fired and the steps at which the reward condition alone held."""
+    """Replay a recorded learning run (reasonkit.grpo.divergence.replay, held-out items rebuilt with the
+    fewest changes its accuracies allow). Returns the data, the steps at which the alarm fired and the
+    steps at which the reward condition alone held."""
     data = load("harness").load(RESULTS / f"{name}.json")  # the figures, in either results layout
     n = data["eval_limit"]
-    monitor = DivergenceMonitor({data["reward"]: 1.0})
-    prev, fired, reward_rose = 0, [], []
-    for e in data["evals"]:
-        for row in data["curve"][prev:e["step"]]:
-            monitor.observe_step(row)
-        prev = e["step"]
-        right = round(e[f"eval/{verifier}"] * n)
-        if monitor.on_eval(e["step"], {verifier: {str(i): i < right for i in range(n)}}):
-            fired.append(e["step"])
-        if len(monitor.points) == WINDOW_EVALS:
-            _, _, rise, se = reward_rise(monitor.points[0].rewards, monitor.points[-1].rewards)
-            if rise >= MIN_RISE and rise >= Z_RISE * se:
-                reward_rose.append(e["step"])
-    return data, fired, reward_rose
+    evals = [(e["step"], {verifier: items_from_accuracy(e[f"eval/{verifier}"], n)}) for e in data["evals"]]
+    result = replay_record(data["curve"], evals, {data["reward"]: 1.0})
+    return data, result.fired, result.reward_rose
 
 
 @pytest.mark.parametrize("name,reward_rose", [("learning", []), ("learning-seed1", [60])])
@@ -174,3 +162,19 @@ def test_recorded_learning_runs_raise_no_alarm(name, reward_rose):
     first, last = data["curve"][:20], data["curve"][-20:]  # the reward did rise over the run, held-out too
     assert sum(r["reward"] for r in last) / 20 - sum(r["reward"] for r in first) / 20 > 0.25
     assert data["evals"][-1]["eval/gsm8k"] > data["evals"][0]["eval/gsm8k"]
+
+
+def test_replay_closes_each_window_at_its_eval_step_and_reports_the_reward_condition():
+    # rewards 0.0/0.02 before the eval at step 4, then 1.0/0.98: each window holds exactly its own steps
+    rows = [{"step": s, "reward": (0.0 if s <= 4 else 1.0) + 0.02 * (s % 2)} for s in range(1, 13)]
+    up = {"gsm8k": {str(i): i < 8 for i in range(32)}}
+    result = replay_record(rows, [(4, up), (8, up), (12, up)], {"gsm8k": 1.0})
+    assert result.reward_rose == [12] and result.fired == [12]
+    (d,) = result.divergences
+    assert (d.first_step, d.reward_before, d.reward_after) == (4, pytest.approx(0.01), pytest.approx(1.01))
+    # the held-out items followed the reward: the reward condition alone held, no alarm
+    learned = {"gsm8k": {str(i): True for i in range(32)}}
+    result = replay_record(rows, [(4, up), (8, up), (12, learned)], {"gsm8k": 1.0})
+    assert result.reward_rose == [12] and result.fired == [] and result.divergences == []
+    # items rebuilt from an accuracy: the first round(acc * n) right
+    assert items_from_accuracy(0.25, 8) == {str(i): i < 2 for i in range(8)}

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from reasonkit.grpo.config import ConfigError, TrainConfig
 from reasonkit.grpo.heldout import (default_heldout_verifiers, heldout_items, heldout_metrics, heldout_verifiers,
-                                    reward_examples)
+                                    paid_score, reward_examples)
 
 
 @pytest.mark.parametrize("dataset,rewards,expected", [
@@ -79,6 +79,21 @@ def test_reward_examples_earned_reward_but_fail_the_heldout_verifier():
     ex = reward_examples(ROWS, {"gsm8k": 1.0, "format_soft": 0.5}, "gsm8k")
     assert [(e["item_id"], e["reward"], e["reason"]) for e in ex] == [("1", 0.5, "wrong_answer")]
     assert reward_examples(ROWS, {"format_soft": 1.0}, "gsm8k", k=1)[0]["item_id"] == "1"
+
+
+TRUNCATED = {"item_id": "9", "sample": 0, "completion": "\n</answer>\n\nThe answer is 1.\n\nThe process of",
+             "finish_reason": "length", "gsm8k.correct": False, "gsm8k.score": 0.0, "gsm8k.reason": "truncated",
+             "verbosity.score": 0.0, "verbosity.reason": "truncated",
+             "verbosity.details": {"untruncated": {"score": 1.0, "correct": True, "reason": "correct"}}}
+
+
+@pytest.mark.parametrize("score_truncated,expected", [(False, []), (True, [("9", 1.0, "truncated")])])
+def test_reward_examples_pay_truncated_completions_as_training_did(score_truncated, expected):
+    """With --score-truncated, training paid a truncated completion what the verifier said of it; the
+    eval scores it 0. The alarm's examples show what training paid (the truncation hack's completions)."""
+    ex = reward_examples([TRUNCATED], {"verbosity": 1.0}, "gsm8k", score_truncated=score_truncated)
+    assert [(e["item_id"], e["reward"], e["reason"]) for e in ex] == expected
+    assert paid_score(TRUNCATED, "gsm8k", True) == 0.0  # no untruncated verdict kept: the eval's score
 
 
 # ------------------------------------------------------------------------------------------ in the loop

@@ -39,10 +39,15 @@ allow): silent at every eval (``tests/test_grpo_divergence.py``). With ``MIN_RIS
 2.33 the first of them would have fired once (steps 40 -> 80: reward +0.14 at z 2.8 while held-out
 ``gsm8k`` dipped 0.47 -> 0.39, a dip it had recovered from by step 120): the margins are set so that
 a rise of that size and certainty is not enough; a reward hack moves the reward far more (the
-format-only hack of ``benchmarks/hack_alarm.py`` rose 0.3 -> 0.9 of its range within four steps).
+format-only hack of ``benchmarks/hack_alarm.py`` rose 0.3 -> 0.9 of its range within four steps, its
+truncation hack 0.34 -> 0.75 over six).
 
 The reward component named is the one whose weighted mean (``weight * rewards/<name>``) rose most
-over the same windows. Importing this module imports nothing heavy (standard library only).
+over the same windows. :func:`replay` runs the same monitor over a recorded run (its step metrics and
+per-eval held-out items; :func:`items_from_accuracy` rebuilds items from accuracies alone) and says where
+the alarm fired and where the reward condition alone held: ``benchmarks/hack_alarm.py`` and
+``tests/test_grpo_divergence.py`` replay the recorded learning runs with it. Importing this module imports
+nothing heavy (standard library only).
 """
 from __future__ import annotations
 
@@ -166,6 +171,11 @@ def reward_rise(before: Sequence[float], after: Sequence[float], scale: float = 
 
 # ----------------------------------------------------------------------------------------------- decision
 
+def reward_rose(rise: float, se: float) -> bool:
+    """Condition 1: a rise of at least ``MIN_RISE`` of the scale and ``Z_RISE`` standard errors."""
+    return rise >= MIN_RISE and rise >= Z_RISE * se
+
+
 def decide(points: Sequence[EvalPoint], *, weights: Mapping[str, float] | None = None, scale: float = 1.0,
            window: int = WINDOW_EVALS) -> list[Divergence]:
     """The divergences at the last eval of ``points`` (empty: silent), one per held-out verifier."""
@@ -173,7 +183,7 @@ def decide(points: Sequence[EvalPoint], *, weights: Mapping[str, float] | None =
         return []
     first, last = points[-window], points[-1]
     m0, m1, rise, se = reward_rise(first.rewards, last.rewards, scale)
-    if not (rise >= MIN_RISE and rise >= Z_RISE * se):
+    if not reward_rose(rise, se):
         return []
     component, component_rise = None, None
     for name, w in (weights or {}).items():
@@ -219,3 +229,48 @@ class DivergenceMonitor:
         self.points = self.points[-self.window:]
         self._rewards, self._components = [], {}
         return decide(self.points, weights=self.weights, scale=self.scale, window=self.window)
+
+
+# ------------------------------------------------------------------------------------ replaying a record
+
+@dataclass
+class Replay:
+    """The alarm replayed on a recorded run: the eval steps where it fired, those where the reward
+    condition alone held (whatever the held-out items said), and every divergence found."""
+
+    fired: list[int] = field(default_factory=list)
+    reward_rose: list[int] = field(default_factory=list)
+    divergences: list[Divergence] = field(default_factory=list)
+
+
+def items_from_accuracy(accuracy: float, n: int) -> dict[str, bool]:
+    """``n`` held-out items of which the first ``round(accuracy * n)`` are right. Rebuilding every eval
+    this way changes the fewest items between evals that the accuracies allow (no churn): the least
+    favourable case for a false alarm, since discordant items only widen the held-out bound."""
+    right = round(accuracy * n)
+    return {str(i): i < right for i in range(n)}
+
+
+def replay(steps: Sequence[Mapping[str, Any]], evals: Sequence[tuple[int, Mapping[str, Mapping[str, bool]]]],
+           weights: Mapping[str, float] | None = None, *, window: int = WINDOW_EVALS) -> Replay:
+    """The alarm on a recorded run, exactly as the trainer would have run it live.
+
+    ``steps``: the step metrics in order (``step``, ``reward``, ``rewards/<name>``: ``metrics.jsonl``
+    rows); ``evals``: ``(step, {verifier: {item id: correct}})`` in order. Each eval closes the window
+    of the steps up to and including its step. ``weights``: the reward's terms (``{name: 1.0}`` for a
+    single verifier)."""
+    monitor = DivergenceMonitor(weights, window=window)
+    out, pending = Replay(), list(steps)
+    for step, heldout in evals:
+        while pending and pending[0].get("step", step) <= step:
+            monitor.observe_step(pending.pop(0))
+        found = monitor.on_eval(step, heldout)
+        if found:
+            out.fired.append(step)
+            out.divergences.extend(found)
+        if len(monitor.points) == window:
+            first, last = monitor.points[0], monitor.points[-1]
+            _, _, rise, se = reward_rise(first.rewards, last.rewards, monitor.scale)
+            if reward_rose(rise, se):
+                out.reward_rose.append(step)
+    return out

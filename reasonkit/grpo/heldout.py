@@ -15,7 +15,8 @@ which goes into ``metrics.jsonl``, the progress bar and the trackers next to ``r
 
 **The alarm** is decided in :mod:`reasonkit.grpo.divergence`; :func:`reward_examples` picks three
 eval completions that earned reward (weighted sum of the reward's terms, as the eval scored them,
-above 0) but fail the held-out verifier, and :func:`warning_panel` renders the red warning.
+above 0; with ``score_truncated`` a truncated completion counts with the score training paid it) but
+fail the held-out verifier, and :func:`warning_panel` renders the red warning.
 Importing this module imports nothing heavy.
 """
 from __future__ import annotations
@@ -92,14 +93,26 @@ def heldout_metrics(items: Mapping[str, Mapping[str, bool]]) -> dict[str, float]
     return {f"heldout/{v}": (sum(c.values()) / len(c) if c else math.nan) for v, c in items.items()}
 
 
+def paid_score(row: Mapping[str, Any], name: str, score_truncated: bool = False) -> Any:
+    """The score the training reward term ``name`` pays for an eval row: the eval's score, except that
+    with ``score_truncated`` a completion the eval marked ``truncated`` is paid what the verifier said
+    of it (``details.untruncated``), as training pays it."""
+    if score_truncated and row.get(f"{name}.reason") == "truncated":
+        untruncated = (row.get(f"{name}.details") or {}).get("untruncated") or {}
+        if "score" in untruncated:
+            return untruncated["score"]
+    return row.get(f"{name}.score")
+
+
 def reward_examples(rows: Iterable[Mapping[str, Any]], weights: Mapping[str, float], verifier: str,
-                    k: int = EXAMPLES) -> list[dict[str, Any]]:
-    """Up to ``k`` eval completions that earned reward but that ``verifier`` says are wrong."""
+                    k: int = EXAMPLES, score_truncated: bool = False) -> list[dict[str, Any]]:
+    """Up to ``k`` eval completions that earned reward (as training pays it: see :func:`paid_score`)
+    but that ``verifier`` says are wrong."""
     out = []
     for row in rows:
         if row.get(f"{verifier}.correct") is not False:
             continue
-        scores = [row.get(f"{name}.score") for name in weights]
+        scores = [paid_score(row, name, score_truncated) for name in weights]
         if any(s is None for s in scores):
             continue
         reward = sum(w * s for w, s in zip(weights.values(), scores))
@@ -140,6 +153,7 @@ def divergence_alarms(monitor, step: int, rows: list, cfg, logger) -> list[dict[
     the records for ``alarms`` in ``metrics.jsonl`` (empty: silent)."""
     found = monitor.on_eval(step, heldout_items(rows, heldout_verifiers(cfg)))
     for d in found:
-        d.examples = reward_examples(rows, monitor.weights, d.verifier)
+        d.examples = reward_examples(rows, monitor.weights, d.verifier,
+                                     score_truncated=bool(getattr(cfg, "score_truncated", False)))
         logger.print(warning_panel(d))
     return [d.record() for d in found]
