@@ -175,6 +175,24 @@ def test_two_units_one_quantity(completion, gold, correct, reason):
         assert (v.correct, v.reason) == (correct, reason), v
 
 
+# math reads a compound quantity and a hedged LaTeX-form answer as gsm8k does (issue 26 known misses)
+@pytest.mark.parametrize("completion,gold,correct,reason", [
+    ("The answer is 18 dollars and 50 cents.", "18.50", True, OK),
+    ("The answer is 18 dollars and 50 cents.", "18", False, NE),
+    ("So she spent 18 dollars and 5 cents in total.", "18.05", True, OK),
+    ("The answer is 2 hours and 30 minutes.", "2.5", True, OK),
+    ("The answer is 18 dollars.", "18", True, OK),
+    ("The final answer is 2516_8, or maybe 2517_8.", "2516_8", False, AMB),
+    ("The final answer is $x^2$, though it could also be 5.", "x^2", False, AMB),
+    ("The final answer is 2516_8.", "2516_8", True, OK),
+    ("The final answer is $\\frac{270}{7}$.", "\\frac{270}{7}", True, OK),
+    ("The final answer is $1 - 12i$.", "1-12i", True, OK),
+])
+def test_math_compound_quantities_and_latex_hedges(completion, gold, correct, reason):
+    v = verify_math(completion, gold, timeout=10.0)
+    assert (v.correct, v.reason) == (correct, reason), v
+
+
 # math on plain-text final answers (issue 26 gap 1): the same claims rules as gsm8k
 MATH_TEXT = [
     # Llama-3-instruct / Minerva style: hedges and second claims after "The final answer is"
