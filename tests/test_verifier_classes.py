@@ -168,6 +168,12 @@ def test_class3_hedges_math(completion, gold, correct, reason):
     ("It takes 120 minutes, or 2 hours.", "2", True, OK),
     ("The board is 24 inches, or 2 feet, long.\n#### 24 inches or 2 feet", "2", True, OK),
     ("The answer is 120 minutes, or 3 hours.", "120", False, AMB),
+    ("The answer is 2 hours (120 minutes).", "120", True, OK),  # a restatement in brackets
+    ("The answer is 2 hours (120 minutes).", "2", True, OK),
+    ("It takes 2 hours (120 minutes).", "120", True, OK),
+    ("#### 24 inches (2 feet)", "2", True, OK),
+    ("The answer is 2 hours (150 minutes).", "150", False, NE),  # not the same amount: an aside, dropped
+    ("The answer is 2 hours (or 3 hours).", "2", False, AMB),
     ("The answer is 2 hours or 3 hours.", "2", False, AMB),
 ])
 def test_two_units_one_quantity(completion, gold, correct, reason):

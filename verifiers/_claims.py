@@ -21,7 +21,8 @@ POLICY lines (issue 26, class 2 "which statement is the answer" and class 3 "hed
   which then gives way to the latest claim; a claim repeated just before a retracted one ("Final
   Answer: The final answer is 21. ... Wait, actually the answer is 31.") is retracted with it.
 * **Two units, one quantity** (:func:`._final.restated`): ``120 minutes, or 2 hours`` is no hedge;
-  either value is the answer (whichever unit the gold is in).
+  either value is the answer (whichever unit the gold is in); so is a restatement in brackets,
+  ``2 hours (120 minutes)``, which is no aside (:func:`._final.restating_paren`).
 * **For math** (:func:`statement`): the same claim, and the text of its statement (its paragraph up
   to its sentence end) for math-verify to parse.
 * **No marker**: the last sentence (sign-offs and questions to the reader dropped first:
@@ -40,7 +41,7 @@ from itertools import islice
 from ._extract import boxed_contents, tag_contents
 from ._final import CORRECTION as _CORRECTION
 from ._final import (ascii_lower, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, restated,
-                     word_numbers)
+                     restating_paren, word_numbers)
 from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, last_number
 from ._reply import normalize, split_reasoning
 
@@ -93,7 +94,8 @@ def drop_paren_asides(span: str) -> str:
     """``span`` without bracketed asides that offer no alternative ("18 (= 20 - 2)")."""
     if "(" not in span:
         return span
-    return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(ascii_lower(m.group())) else " ", span)
+    return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(ascii_lower(m.group())) or
+                      restating_paren(span, m.start(), m.end()) else " ", span)
 
 
 def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False, tail: str = "") -> Answer | None:

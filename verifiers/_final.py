@@ -259,6 +259,21 @@ def restated(clause: str, answer: NumberMatch) -> NumberMatch:
     return replace(answer, alts=answer.alts + (after.value,) + after.alts)
 
 
+def restating_paren(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is a bracket that restates the quantity right before it in another unit
+    (``2 hours (120 minutes)``): one quantity, not an aside to drop nor a hedge."""
+    inner = first_number(text, start + 1, end)
+    if inner is None or inner.value is None or _unit(text[inner.end:end]) is None:
+        return False
+    before = None
+    for before in find_numbers(text, max(0, start - 40), start):
+        pass
+    if before is None or before.value is None:
+        return False
+    between = text[before.end:start]
+    return "\n" not in between and _same_quantity(before, between, inner, text[inner.end:end])
+
+
 def _connects(between: str, ends: bool = True) -> bool:
     """``between`` joins two numbers as alternatives: a connector (or, to, and, ±, a dash), with at
     most two unit words before it and only filler words ("about", brackets) around it; or a word

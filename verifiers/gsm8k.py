@@ -54,7 +54,8 @@ Policy (documented here because it decides rewards):
   ("twelve", for an answer with no digits) and hours with minutes (``2 hours and 30 minutes`` is
   2.5 against an hours gold and 150 against a minutes gold), dollars with cents (``18 dollars and
   50 cents``, ``$18 and 50 cents``: 18.50, or 1850 against a cents gold) and one quantity restated in
-  another unit (``120 minutes, or 2 hours`` is 120 or 2, whichever the gold is; no hedge). **Scientific notation** is
+  another unit (``120 minutes, or 2 hours`` and ``2 hours (120 minutes)`` are 120 or 2, whichever the
+  gold is; no hedge). **Scientific notation** is
   read whole (``2.5e2`` = 250, ``4E5``, ``1.5e-3``, ``2.5 × 10^3``), never as its mantissa; an
   exponent over 400 is ``not_equal`` with ``details["too_long"]``. Values are compared exactly as
   fractions (``18 == 18.00``, ``0.75 == 3/4``).
