@@ -113,6 +113,26 @@ def compare(current: Callable[[str], Any], baseline: Any, names: list[str],
     return out
 
 
+def interleaved(fast: Callable[..., Any], slow: Callable[..., Any], fast_calls: list[tuple[str, dict[str, Any]]],
+                slow_calls: list[tuple[str, dict[str, Any]]], rounds: int) -> dict[str, Any]:
+    """Two callables on the same rows (each with its own keyword form), timed in the same rounds (order
+    flipped every round, as :func:`compare`), CPU µs per call: median and range of each side and of the
+    per-round ratio ``slow time / fast time`` (how many times faster ``fast`` is, measured at one moment).
+    The caller runs the warm-up passes."""
+    fast_t: list[float] = []
+    slow_t: list[float] = []
+    load = loadavg()
+    for r in range(rounds):
+        pair = [(fast, fast_calls, fast_t), (slow, slow_calls, slow_t)]
+        for fn, calls, sink in (pair if r % 2 == 0 else pair[::-1]):
+            sink.append(_cpu_seconds(fn, calls) / len(calls) * 1e6)
+        print(f"  same-moment round {r + 1}/{rounds}: {fast_t[-1]:.0f} us vs {slow_t[-1]:.0f} us "
+              f"({slow_t[-1] / fast_t[-1]:.1f}x)", file=sys.stderr)
+    return {"n": len(fast_calls), "rounds": rounds, "fast_us": _spread(fast_t), "slow_us": _spread(slow_t),
+            "ratio": _spread([s / f for s, f in zip(slow_t, fast_t)]), "load_1m_before": load,
+            "load_1m_after": loadavg()}
+
+
 def markdown(cmp: dict[str, Any], commit: str, min_ratio: float) -> list[str]:
     lines = [
         f"## Current verifiers vs commit {commit} (interleaved, same completions)",

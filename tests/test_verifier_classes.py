@@ -168,11 +168,35 @@ def test_class3_hedges_math(completion, gold, correct, reason):
     ("It takes 120 minutes, or 2 hours.", "2", True, OK),
     ("The board is 24 inches, or 2 feet, long.\n#### 24 inches or 2 feet", "2", True, OK),
     ("The answer is 120 minutes, or 3 hours.", "120", False, AMB),
+    ("The answer is 2 hours (120 minutes).", "120", True, OK),  # a restatement in brackets
+    ("The answer is 2 hours (120 minutes).", "2", True, OK),
+    ("It takes 2 hours (120 minutes).", "120", True, OK),
+    ("#### 24 inches (2 feet)", "2", True, OK),
+    ("The answer is 2 hours (150 minutes).", "150", False, NE),  # not the same amount: an aside, dropped
+    ("The answer is 2 hours (or 3 hours).", "2", False, AMB),
     ("The answer is 2 hours or 3 hours.", "2", False, AMB),
 ])
 def test_two_units_one_quantity(completion, gold, correct, reason):
     for v in _both(completion, gold):
         assert (v.correct, v.reason) == (correct, reason), v
+
+
+# math reads a compound quantity and a hedged LaTeX-form answer as gsm8k does (issue 26 known misses)
+@pytest.mark.parametrize("completion,gold,correct,reason", [
+    ("The answer is 18 dollars and 50 cents.", "18.50", True, OK),
+    ("The answer is 18 dollars and 50 cents.", "18", False, NE),
+    ("So she spent 18 dollars and 5 cents in total.", "18.05", True, OK),
+    ("The answer is 2 hours and 30 minutes.", "2.5", True, OK),
+    ("The answer is 18 dollars.", "18", True, OK),
+    ("The final answer is 2516_8, or maybe 2517_8.", "2516_8", False, AMB),
+    ("The final answer is $x^2$, though it could also be 5.", "x^2", False, AMB),
+    ("The final answer is 2516_8.", "2516_8", True, OK),
+    ("The final answer is $\\frac{270}{7}$.", "\\frac{270}{7}", True, OK),
+    ("The final answer is $1 - 12i$.", "1-12i", True, OK),
+])
+def test_math_compound_quantities_and_latex_hedges(completion, gold, correct, reason):
+    v = verify_math(completion, gold, timeout=10.0)
+    assert (v.correct, v.reason) == (correct, reason), v
 
 
 # math on plain-text final answers (issue 26 gap 1): the same claims rules as gsm8k

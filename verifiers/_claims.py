@@ -21,7 +21,8 @@ POLICY lines (issue 26, class 2 "which statement is the answer" and class 3 "hed
   which then gives way to the latest claim; a claim repeated just before a retracted one ("Final
   Answer: The final answer is 21. ... Wait, actually the answer is 31.") is retracted with it.
 * **Two units, one quantity** (:func:`._final.restated`): ``120 minutes, or 2 hours`` is no hedge;
-  either value is the answer (whichever unit the gold is in).
+  either value is the answer (whichever unit the gold is in); so is a restatement in brackets,
+  ``2 hours (120 minutes)``, which is no aside (:func:`._final.restating_paren`).
 * **For math** (:func:`statement`): the same claim, and the text of its statement (its paragraph up
   to its sentence end) for math-verify to parse.
 * **No marker**: the last sentence (sign-offs and questions to the reader dropped first:
@@ -40,7 +41,7 @@ from itertools import islice
 from ._extract import boxed_contents, tag_contents
 from ._final import CORRECTION as _CORRECTION
 from ._final import (ascii_lower, drop_asides, drop_signoff, end_of_turn, hedged, last_sentence, own_turn, restated,
-                     word_numbers)
+                     restating_paren, word_numbers)
 from ._numbers import NumberMatch, clean_latex, find_numbers, first_number, last_number
 from ._reply import normalize, split_reasoning
 
@@ -93,7 +94,8 @@ def drop_paren_asides(span: str) -> str:
     """``span`` without bracketed asides that offer no alternative ("18 (= 20 - 2)")."""
     if "(" not in span:
         return span
-    return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(ascii_lower(m.group())) else " ", span)
+    return _PAREN.sub(lambda m: m.group() if _PAREN_HEDGE.search(ascii_lower(m.group())) or
+                      restating_paren(span, m.start(), m.end()) else " ", span)
 
 
 def _clause_answer(span: str, method: str, pos: int = 0, sentence: bool = False, tail: str = "") -> Answer | None:
@@ -241,16 +243,39 @@ def _claims(text: str) -> list[Answer]:
         ans = _clause_answer(line, "####", pos, tail=text[pos + 4 + len(line):pos + 84 + len(line)])
         if ans is not None:
             out.append(ans)
+    boxes: dict[int, Answer] = {}
     if "boxed" in text or "fbox" in text:
         for begin, box in reversed(boxed_contents(text, _MAX_CLAIMS)):
             ans = _clause_answer(box[-_SPAN_CHARS * 5:], "boxed", begin)
             if ans is not None:
                 out.append(ans)
+                boxes[begin] = ans
     for end in _answer_is_ends(text):
-        ans = _clause_answer(text[end:end + _SPAN_CHARS].split("\n\n", 1)[0], "answer_is", end, sentence=True)
+        span = text[end:end + _SPAN_CHARS].split("\n\n", 1)[0]
+        ans = _boxed_statement(span, end, boxes) if boxes else None
+        if ans is None:
+            ans = _clause_answer(span, "answer_is", end, sentence=True)
         if ans is not None:
             out.append(ans)
     return out
+
+
+#: "the final answer is $\boxed{18}$." -- the statement is its box (a plain number) and nothing else
+_BOX_ONLY = re.compile(r"[ \t]*(\$?)\\boxed\{(-?\d[\d,]*(?:\.\d+)?)\}\1[.!]?[ \t]*\Z")
+
+
+def _boxed_statement(span: str, end: int, boxes: dict[int, Answer]) -> Answer | None:
+    """The "answer is" claim whose whole statement is a box already read as a claim (a plain number
+    in ``\\boxed{}``, nothing else up to the paragraph's end): the box's own reading at the
+    statement's place (what :func:`_clause_answer` gives, without reading it twice); None otherwise."""
+    m = _BOX_ONLY.match(span)
+    box = boxes.get(end + m.start(2)) if m is not None else None
+    if box is None or box.candidates is not None or box.number.alts:
+        return None
+    shift = m.start(2)
+    n = box.number
+    return Answer(NumberMatch(n.start + shift, n.end + shift, n.text, n.value, n.percent, n.too_long, n.alts),
+                  "answer_is", None, end)
 
 
 def _same(a: Answer, b: Answer) -> bool:
@@ -266,15 +291,22 @@ def _marked(text: str) -> Answer | None:
     claims = _claims(text)
     if len(claims) <= 1:  # one claim: no rival, no retraction (the rules below return it unchanged)
         return claims[0] if claims else None
+    first = claims[0]
+    value = first.number.value
+    if value is not None and all(c.candidates is None and not c.number.alts and c.number.value == value
+                                 for c in claims):
+        return first  # every claim the same value, none hedged: all live, no rival, no hedge (below)
     by_pos = sorted(claims, key=lambda c: c.pos)
     live = [by_pos[-1]]
+    live_ids = {id(by_pos[-1])}  # claims are told apart by identity (each has its own place)
     for c, nxt in zip(reversed(by_pos[:-1]), reversed(by_pos[1:])):
         # a claim repeated before a correction is retracted with its repeat ("Final Answer: The
         # final answer is 21. ... Wait, actually the answer is 31.")
-        if (nxt in live) if _same(c, nxt) else not _CORRECTION.search(ascii_lower(text[c.pos:nxt.pos])):
+        if (id(nxt) in live_ids) if _same(c, nxt) else not _CORRECTION.search(ascii_lower(text[c.pos:nxt.pos])):
             live.append(c)
+            live_ids.add(id(c))
     live.reverse()
-    chosen = next((c for c in claims if c in live), by_pos[-1])
+    chosen = next((c for c in claims if id(c) in live_ids), by_pos[-1])
     if chosen.candidates is None:
         other = next((c for c in live if not _same(chosen, c) and c.number.value is not None), None)
         if other is not None:

@@ -259,6 +259,21 @@ def restated(clause: str, answer: NumberMatch) -> NumberMatch:
     return replace(answer, alts=answer.alts + (after.value,) + after.alts)
 
 
+def restating_paren(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is a bracket that restates the quantity right before it in another unit
+    (``2 hours (120 minutes)``): one quantity, not an aside to drop nor a hedge."""
+    inner = first_number(text, start + 1, end)
+    if inner is None or inner.value is None or _unit(text[inner.end:end]) is None:
+        return False
+    before = None
+    for before in find_numbers(text, max(0, start - 40), start):
+        pass
+    if before is None or before.value is None:
+        return False
+    between = text[before.end:start]
+    return "\n" not in between and _same_quantity(before, between, inner, text[inner.end:end])
+
+
 def _connects(between: str, ends: bool = True) -> bool:
     """``between`` joins two numbers as alternatives: a connector (or, to, and, ±, a dash), with at
     most two unit words before it and only filler words ("about", brackets) around it; or a word
@@ -327,11 +342,24 @@ def drop_asides(text: str) -> str:
     if not any(map(low.__contains__, _HINT_WORDS)) or _ASIDE_HINT.search(low) is None:
         return text
     parts = _SENTENCE_SPLIT.split(text)
+    # only a sentence in which one of _SENTENCE_HINT's words starts can match _TO_READER or _WOULD
+    starts = [m.start() for m in _SENTENCE_HINT.finditer(low)]
+    k, offset = 0, 0
     for i in range(0, len(parts), 2):
-        p = ascii_lower(parts[i])
-        if _TO_READER.search(p) or (_WOULD.search(p) and _HYPOTHETICAL.search(p)):
-            parts[i] = ""
+        end = offset + len(parts[i])
+        while k < len(starts) and starts[k] < offset:
+            k += 1
+        if k < len(starts) and starts[k] < end:
+            p = low[offset:end]
+            if _TO_READER.search(p) or (_WOULD.search(p) and _HYPOTHETICAL.search(p)):
+                parts[i] = ""
+        offset = end + (len(parts[i + 1]) if i + 1 < len(parts) else 0)
     return "".join(parts)
+
+
+#: a word every _TO_READER or _WOULD match holds (a literal pre-filter of the sentences to check)
+_SENTENCE_HINT = re.compile(r"would|instead|what|suppose|imagine|expected|reference|official|gold|intended|ground|"
+                            r"target|grad|evaluator|verifier|checker|mark")
 
 
 def drop_signoff(text: str) -> str:

@@ -19,6 +19,7 @@ from ._extract import boxed_contents, last_boxed_content, tag_contents
 from ._final import _ENDS, CORRECTION, ascii_lower, drop_asides, end_of_turn, last_sentence, own_turn
 from ._final import _connects as connects
 from ._mathfast import same_text, simple_answer
+from ._numbers import format_fraction
 from ._reply import normalize, split_reasoning
 
 __all__ = ["prediction_spans", "multi_part", "hedge", "MAX_CHARS", "AMBIGUOUS", "UNCLOSED_REASONING"]
@@ -204,10 +205,29 @@ def prediction_spans(completion: str, tags=None) -> tuple[str, list[str], dict]:
     reply = stated
     own = "" if claim is None else last_sentence(stated) if claim.method == "last_sentence" else \
         read[claim.pos:claim.pos + 200].split("\n\n", 1)[0]  # the claim's own text
-    if claim is not None and claim.candidates is not None and (claim.rival or not _LATEX.search(own)):
-        details["claims"] = claim.candidates  # gsm8k's hedge rules read numbers, not LaTeX
+    if claim is not None and claim.candidates is not None and (claim.rival or not _LATEX.search(own)
+                                                               or _HEDGE_WORD.search(ascii_lower(own))):
+        details["claims"] = claim.candidates  # gsm8k's hedge rules read numbers, not LaTeX (but a
+        #                                       hedge word offers an alternative whatever the form)
     elif claim is not None and claim.method in _TEXT_CLAIMS:
         other = _latex_alternatives(reply)
         if other is not None:
             details["claims"] = other
+    if "claims" not in details and claim is not None and _compound(claim):
+        # "18 dollars and 50 cents", "2 hours and 30 minutes": one quantity in two units, read as
+        # gsm8k reads it (18.50, 2.5), never as its first number
+        details["compound"] = claim.number.text.strip()
+        return "text", [f"${format_fraction(claim.number.value)}$"], details
     return "text", ([_tail(reply, details)] if reply.strip() else []), details
+
+
+#: a word that offers an alternative to the answer ("2516_8, or maybe 2517_8", "$x^2$, though it could be 5")
+_HEDGE_WORD = re.compile(r"\b(?:maybe|perhaps|possibly|alternatively|though|although|could|might)\b")
+
+
+def _compound(claim) -> bool:
+    """The claim's number is a compound quantity gsm8k's number reader joined (a unit word inside
+    it: ``18 dollars and 50 cents``), with a value."""
+    n = claim.number
+    return n is not None and n.value is not None and bool(n.alts) and " and " in n.text and \
+        any(c.isalpha() for c in n.text.split(" and ", 1)[0])

@@ -54,7 +54,8 @@ Policy (documented here because it decides rewards):
   ("twelve", for an answer with no digits) and hours with minutes (``2 hours and 30 minutes`` is
   2.5 against an hours gold and 150 against a minutes gold), dollars with cents (``18 dollars and
   50 cents``, ``$18 and 50 cents``: 18.50, or 1850 against a cents gold) and one quantity restated in
-  another unit (``120 minutes, or 2 hours`` is 120 or 2, whichever the gold is; no hedge). **Scientific notation** is
+  another unit (``120 minutes, or 2 hours`` and ``2 hours (120 minutes)`` are 120 or 2, whichever the
+  gold is; no hedge). **Scientific notation** is
   read whole (``2.5e2`` = 250, ``4E5``, ``1.5e-3``, ``2.5 × 10^3``), never as its mantissa; an
   exponent over 400 is ``not_equal`` with ``details["too_long"]``. Values are compared exactly as
   fractions (``18 == 18.00``, ``0.75 == 3/4``).
@@ -104,6 +105,8 @@ def extract_gsm8k_answer(completion: str, flexible: bool = False) -> tuple[Numbe
 def parse_gsm8k_gold(answer) -> Fraction | None:
     """Gold value from a GSM8K solution (``... #### 72``) or a plain number (str, int, float);
     None if unparseable."""
+    if type(answer) is str:  # the common case first (isinstance against Fraction, an ABC, is slow)
+        return _parse_gold_text(answer)
     if isinstance(answer, bool):
         return None
     if isinstance(answer, (int, Fraction)):
@@ -127,6 +130,21 @@ def _parse_gold_text(answer: str) -> Fraction | None:
     if first_number(span, m.end) is not None:
         return None
     return m.value
+
+
+def _gold(answer) -> tuple[Fraction | None, str | None]:
+    """(gold value, its canonical text); read once per gold text (golds repeat across an item's
+    samples; a Fraction's own hash is too slow to key a cache on)."""
+    if type(answer) is str:
+        return _shown_gold_text(answer)
+    gold = parse_gsm8k_gold(answer)
+    return gold, format_fraction(gold)
+
+
+@lru_cache(maxsize=8192)
+def _shown_gold_text(answer: str) -> tuple[Fraction | None, str | None]:
+    gold = _parse_gold_text(answer)
+    return gold, format_fraction(gold)
 
 
 def _judge(ans: Answer | None, gold: Fraction, unclosed: bool = False) -> tuple[bool, str]:
@@ -158,7 +176,7 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tag
         completion = "" if completion is None else str(completion)
     reply, info = prepare_reply(completion, reasoning_tags)
     strict, flex = answers(reply)
-    gold = parse_gsm8k_gold(answer)
+    gold, gold_text = _gold(answer)
     chosen = strict if mode == "strict" else flex
     m = chosen.number if chosen else None
     details = {"mode": mode, "method": chosen.method if chosen else None,
@@ -170,7 +188,7 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tag
     if gold is None:
         details["gold"] = None
         return Verdict(0.0, None, show(m), BAD_GOLD, details)
-    details["gold"] = format_fraction(gold)
+    details["gold"] = gold_text
     results = {}
     for name, ans in (("strict", strict), ("flexible", flex)):
         if name == "flexible" and flex is strict:  # the same answer: the same judgement

@@ -39,7 +39,10 @@ Policy:
      help with 2 or 3 more.") is never read -- else the reply without its sign-offs; math-verify's
      default extraction parses that text. A claim that a correction ("wait", "actually", "I made a
      mistake") retracts gives way to the later claim, also when the retracted answer was boxed
-     (``$\\boxed{21}$ ... Wait, I made a mistake. The answer is 31.`` reads 31).
+     (``$\\boxed{21}$ ... Wait, I made a mistake. The answer is 31.`` reads 31). A claim that gsm8k's
+     number reader reads as one compound quantity (``18 dollars and 50 cents``, ``2 hours and 30
+     minutes``) is that value (18.50, 2.5; ``details["compound"]``), never its first number; its
+     other-unit reading (1850 cents, 150 minutes) is not tried (gsm8k's is).
 
   Nothing extracted -> reason ``no_answer`` (wrong).
 * **Several answers and hedges** (anti-hacking; POLICY, class 3): the reply's boxes (or its
@@ -51,7 +54,8 @@ Policy:
   different value ("The final answer is 21. ... The answer is 31."), a hedge on a plain number
   ("5 or 1", "at least 12", "18. Or maybe 20.") and a LaTeX answer offered with another
   ("$210$, though it could also be $219$", "$x = 2$ or $x = 5$") are ``ambiguous``; gsm8k's
-  number rules are not applied to a LaTeX or algebraic answer (``\\frac{270}7``, ``1 - 12i``).
+  number rules are not applied to a LaTeX or algebraic answer (``\\frac{270}7``, ``1 - 12i``)
+  unless a hedge word offers the alternative (``2516_8, or maybe 2517_8``: ``ambiguous``).
   For a multi-part gold (a comma, ``\\pm``, "or", an interval or set), several boxes are compared as
   the tuple they form (``$x=\\boxed{2}$, $y=\\boxed{5}$`` against ``(2,5)``). A span longer than :data:`MAX_CHARS` (2,000)
   is cut to its last :data:`MAX_CHARS` characters (``details["truncated"]``): answers sit at the
