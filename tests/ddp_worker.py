@@ -1,4 +1,4 @@
-"""One GRPO update on fixed completions; launched by tests/test_grpo_ddp.py.
+"""One GRPO update on fixed completions; launched by tests/train/test_grpo_ddp.py.
 
     python tests/ddp_worker.py --model DIR --out OUT                        # 1 process, whole batch
     accelerate launch --multi_gpu --num_processes 2 tests/ddp_worker.py ... # 2 gloo processes, half each

@@ -22,7 +22,7 @@ from reasonkit.engine.vllm_server import wait_ready
 
 from cli_checks import one_line_error
 
-STUB = str(Path(__file__).with_name("serve_stub.py"))
+STUB = str(Path(__file__).resolve().parents[1] / "serve_stub.py")
 GIB = 2**30
 
 
