@@ -3,10 +3,11 @@
 * ``default_model_path`` (session): the embedded SmolLM2-135M-Instruct as a cached safetensors
   directory (converted from the GGUF file on first use, ~25 s; then reused from
   ``$REASONKIT_CACHE`` or ``~/.cache/reasonkit``).
-* ``tiny_model_dir`` (session): a tiny randomly initialised Llama (hidden 64, 2 layers, vocabulary
-  and chat template of the SmolLM2 tokenizer; weights drawn with std 0.2 so greedy output is
-  varied text rather than one repeated token) saved with its tokenizer to a temp directory, for
-  fast unit tests of generation and training code. Loads in well under a second.
+* ``tiny_model_dir`` (session): a tiny randomly initialised Llama (hidden 64, 2 layers; weights drawn
+  with std 0.2 so greedy output is varied text rather than one repeated token) saved with a tiny
+  byte-level BPE tokenizer (1024 tokens, SmolLM2's special tokens and chat template; trained in the
+  session by ``tests/tiny_tokenizer.py``) to a temp directory, for fast unit tests of generation and
+  training code. Needs neither the GGUF file nor its conversion; loads in well under a second.
 * ``tiny_lora_dirs`` (session): two different LoRA adapters (r=8, q/v projections, non-zero
   random B matrices) for the tiny model, as ``{"a": path, "b": path}``.
 * ``browser`` (session): a headless selenium Chrome webdriver on Debian's ``/usr/bin/chromium`` and
@@ -56,20 +57,21 @@ TINY_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, n
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, default_tokenizer) -> str:
+def tiny_model_dir(tmp_path_factory) -> str:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    tok = default_tokenizer
+    from tiny_tokenizer import build_tiny_tokenizer
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    tok = build_tiny_tokenizer(out)
     config = LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                          pad_token_id=tok.pad_token_id, **TINY_CONFIG)
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                                                pad_token_id=tok.pad_token_id)
-    out = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
     return str(out)
 
 

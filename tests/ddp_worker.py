@@ -1,4 +1,4 @@
-"""One GRPO update on fixed completions; launched by tests/test_grpo_ddp.py.
+"""One GRPO update on fixed completions; launched by tests/train/test_grpo_ddp.py.
 
     python tests/ddp_worker.py --model DIR --out OUT                        # 1 process, whole batch
     accelerate launch --multi_gpu --num_processes 2 tests/ddp_worker.py ... # 2 gloo processes, half each
@@ -32,7 +32,7 @@ def fixed_rollouts(tokenizer):
             prompts.append(text)
             items.append({"id": str(p)})
             pids.append(pid)
-            cids.append(torch.randint(0, 2000, (n,), generator=g).tolist())
+            cids.append(torch.randint(0, len(tokenizer), (n,), generator=g).tolist())
             fins.append("stop")
     r = Rollouts(prompts, items, pids, cids, ["x"] * len(cids), fins, GROUP)
     r.rewards = torch.rand(len(cids), generator=g).round()  # 0/1 rewards

@@ -1,4 +1,4 @@
-"""Two GRPO optimiser steps on fixed completions under any engine; launched by tests/test_grpo_distributed.py.
+"""Two GRPO optimiser steps on fixed completions under any engine; launched by tests/train/test_grpo_distributed.py.
 
     python tests/dist_worker.py --model DIR --out OUT                                   # 1 process
     accelerate launch --config_file train/accelerate/deepspeed-zero3.yaml --num_processes 2 \\

@@ -1,4 +1,4 @@
-"""The fenced code blocks of the README and the docs pages, and the checks tests/test_docs.py runs on them.
+"""The fenced code blocks of the README and the docs pages, and the checks tests/docs/test_docs.py runs on them.
 
 A block can be marked by an HTML comment on the line just before its fence:
 

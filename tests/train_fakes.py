@@ -1,5 +1,5 @@
 """Helpers for fast GRPO-trainer tests (not a test module): a trainer on the tiny Llama whose
-generation is a deterministic fake, as in ``tests/test_grpo_trainer.py``.
+generation is a deterministic fake, as in ``tests/train/test_grpo_trainer.py``.
 
 The fake still goes through the trainer's data order (``_next_batch``) and is seeded like the real
 sampler (``step_seed``), so masks, updates, schedules, checkpoints and resume run as in a real run.

@@ -68,7 +68,7 @@ Policy:
   else) goes to math-verify. A unit after the number or a unit command (``6\\,\\mathrm{m}``,
   ``30\\,\\mathrm{s}``, ``12 \\text{ cm}``) always goes to math-verify (POLICY, class 7).
   ``benchmarks/bench_verifiers.py`` checks the two agree on every row of its MATH-500 corpus and
-  records the throughput; ``tests/test_verifier_classes.py`` checks them on unit forms.
+  records the throughput; ``tests/verifiers/test_verifier_classes.py`` checks them on unit forms.
 * **Comparison**: ``math_verify.verify(gold, prediction)`` with its defaults (numeric tolerance,
   symbolic equality, sets, intervals, matrices, ``\\text`` answers as strings). Verdicts are
   math-verify's own on the chosen span; we only add the bounds below.

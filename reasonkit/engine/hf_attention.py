@@ -11,7 +11,7 @@ all matmuls 17 %. PyTorch's own ``enable_gqa=True`` avoids the copy but not the 
 What it does: for a one-token query it groups the query heads that share a key/value head and
 computes ``softmax(q k^T * scale + mask) v`` with two batched matmuls on the cache as it is, in
 fp32 (q, k, v upcast; the result cast back). Measured per layer call (32 sequences, 9 query / 3
-key-value heads, bf16 cache; ``benchmarks/bench_decode_attention.py``; ``tests/test_hf_attention.py``
+key-value heads, bf16 cache; ``benchmarks/bench_decode_attention.py``; ``tests/engine/test_hf_attention.py``
 checks the values): 0.32 ms vs sdpa's 2.25 ms at 150 cached tokens, 0.76 vs 6.29 ms at 400, with
 the same error against an fp32 reference as sdpa (max 0.0077). Rounding the scores to bf16 instead
 (transformers' ``eager`` numerics) is 2x faster again but 5x less accurate, so it is not done. The

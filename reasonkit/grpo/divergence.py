@@ -35,7 +35,7 @@ changed in both directions widen it too (the bound uses ``d``), so the least fav
 false alarm is the one with the fewest changed items. The paired design removes the item-difficulty
 variance that two unpaired accuracies would carry. Checked against the two recorded learning runs
 (``benchmarks/results/learning*.json``, replayed with the fewest changed items their accuracies
-allow): silent at every eval (``tests/test_grpo_divergence.py``). With ``MIN_RISE`` 0.1 and ``Z_RISE``
+allow): silent at every eval (``tests/train/test_grpo_divergence.py``). With ``MIN_RISE`` 0.1 and ``Z_RISE``
 2.33 the first of them would have fired once (steps 40 -> 80: reward +0.14 at z 2.8 while held-out
 ``gsm8k`` dipped 0.47 -> 0.39, a dip it had recovered from by step 120): the margins are set so that
 a rise of that size and certainty is not enough; a reward hack moves the reward far more (the
@@ -46,7 +46,7 @@ The reward component named is the one whose weighted mean (``weight * rewards/<n
 over the same windows. :func:`replay` runs the same monitor over a recorded run (its step metrics and
 per-eval held-out items; :func:`items_from_accuracy` rebuilds items from accuracies alone) and says where
 the alarm fired and where the reward condition alone held: ``benchmarks/hack_alarm.py`` and
-``tests/test_grpo_divergence.py`` replay the recorded learning runs with it. Importing this module imports
+``tests/train/test_grpo_divergence.py`` replay the recorded learning runs with it. Importing this module imports
 nothing heavy (standard library only).
 """
 from __future__ import annotations

@@ -46,7 +46,7 @@ accumulation steps again: create the ``Accelerator`` without ``gradient_accumula
 pass ``gradient_accumulation_steps=1`` here). Under DeepSpeed, whose engine divides every loss by
 its own accumulation steps in ``backward``, pass ``gradient_accumulation_steps=1`` and multiply a
 ``dapo`` loss by the accumulation steps. The normalisations match TRL 1.16's
-``GRPOTrainer`` for these four loss types (checked in ``tests/test_grpo_loss.py``).
+``GRPOTrainer`` for these four loss types (checked in ``tests/train/test_grpo_loss.py``).
 
 ``is_weights`` (optional, ``[N, T]``, no gradient) multiplies every token's policy term (the clipped
 surrogate) before the KL term is added and before aggregation, as TRL 1.16 does: the truncated

@@ -32,8 +32,8 @@ from safetensors.torch import load_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).with_name("dist_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = Path(__file__).resolve().parents[1] / "dist_worker.py"
 CONFIGS = {"zero2": "deepspeed-zero2.yaml", "zero3": "deepspeed-zero3.yaml", "fsdp2": "fsdp2.yaml"}
 ENGINE = {"zero2": "deepspeed", "zero3": "deepspeed", "fsdp2": "fsdp"}
 LOSSES = ("dapo", "grpo")

@@ -4,7 +4,7 @@
 merged model has (peft's ``merge_and_unload`` on a copy), for every engine layer the adapter touches
 (whole fused groups: q/k/v and gate/up, with biases; issue 23 item 2), and every parameter for full
 fine-tuning. The engine side (loading them in place) is the slow test
-``tests/test_grpo_vllm_sync.py``.
+``tests/train/test_grpo_vllm_sync.py``.
 """
 from __future__ import annotations
 

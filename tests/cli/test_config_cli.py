@@ -255,7 +255,7 @@ def test_check_fields_accepts_good_values_and_makes_numbers_float():
 def test_the_shipped_example_config_loads(monkeypatch):
     from pathlib import Path
 
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
     cfg = EvalConfig.from_yaml("examples/eval.yaml", max_tokens=32)
     assert (cfg.benchmark, cfg.limit, cfg.max_tokens, cfg.verifiers) == ("custom", None, 32, ("gsm8k",))
     assert cfg.columns == {"question": "prompt", "answer": "gold"}

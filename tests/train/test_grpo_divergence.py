@@ -15,7 +15,7 @@ from reasonkit.grpo.divergence import replay as replay_record
 
 from bench_scripts import load
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 
 def replay(reward_means, heldout_accs, *, items=64, steps=20, noise=0.2, churn=0, seed=0,

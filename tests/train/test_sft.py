@@ -80,10 +80,11 @@ def test_bad_flags_are_one_line_exit_2(args, needle):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_from_samples_names_missing_verdicts(tmp_path):
+def test_from_samples_names_missing_verdicts(tmp_path, tiny_model_dir):
     path = tmp_path / "samples.jsonl"
     path.write_text(json.dumps(row("1", 0, "x", True)) + "\n")
-    result = CliRunner().invoke(main, ["sft", "--from-samples", str(path), "--verifier", "gsm8k",
+    result = CliRunner().invoke(main, ["sft", "--model", tiny_model_dir, "--from-samples", str(path),
+                                       "--verifier", "gsm8k",
                                        "--output", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 2 and "no verdicts of 'gsm8k'" in result.output
 

@@ -10,7 +10,7 @@ import pytest
 
 from bench_scripts import load
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_countdown.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning_countdown.py"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from bench_scripts import load
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 bench_busy = load("bench_busy")
 
 

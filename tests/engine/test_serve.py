@@ -22,7 +22,7 @@ from reasonkit.engine.vllm_server import wait_ready
 
 from cli_checks import one_line_error
 
-STUB = str(Path(__file__).with_name("serve_stub.py"))
+STUB = str(Path(__file__).resolve().parents[1] / "serve_stub.py")
 GIB = 2**30
 
 
@@ -105,10 +105,11 @@ def test_wait_loop_returns_when_models_answer_and_fails_when_the_process_exits()
 
 
 @pytest.fixture
-def stub_server(monkeypatch, default_model_path):
-    """``reasonkit serve`` with the vLLM command replaced by the stub in the given mode."""
+def stub_server(monkeypatch, tiny_model_dir):
+    """``reasonkit serve`` with the vLLM command replaced by the stub in the given mode; ``["model"]`` is
+    the model to pass (the tiny one: the stub serves none, and the embedded one would need its conversion)."""
     monkeypatch.setattr(serve_cli, "running_on_cpu", lambda: True)
-    mode = {}
+    mode = {"model": tiny_model_dir}
 
     def fake_build(model_path, port, **kw):
         return stub(port, mode["mode"]), None
@@ -121,8 +122,9 @@ def test_a_server_that_never_answers_times_out_in_one_line(stub_server, tmp_path
     stub_server["mode"] = "silent"
     port = free_port()
     t0 = time.monotonic()
-    line = one_line_error(CliRunner().invoke(main, ["serve", "--port", str(port), "--start-timeout", "3",
-                                                    "--log", str(tmp_path / "server.log")]),
+    args = ["serve", stub_server["model"], "--port", str(port), "--start-timeout", "3",
+            "--log", str(tmp_path / "server.log")]
+    line = one_line_error(CliRunner().invoke(main, args),
                           f"did not answer http://127.0.0.1:{port}/v1/models within 3 s", "the server was stopped",
                           str(tmp_path / "server.log"))
     assert time.monotonic() - t0 < 60, line
@@ -131,7 +133,8 @@ def test_a_server_that_never_answers_times_out_in_one_line(stub_server, tmp_path
 
 def test_a_server_that_exits_at_start_is_one_line(stub_server):
     stub_server["mode"] = "exit"
-    one_line_error(CliRunner().invoke(main, ["serve", "--port", str(free_port()), "--start-timeout", "60"]),
+    one_line_error(CliRunner().invoke(main, ["serve", stub_server["model"], "--port", str(free_port()),
+                                              "--start-timeout", "60"]),
                    "exited with code 3 before it was ready")
 
 

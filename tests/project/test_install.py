@@ -23,7 +23,7 @@ import pytest
 
 import reasonkit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "vllm", "peft", "accelerate")
 
 

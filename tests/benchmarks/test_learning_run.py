@@ -12,7 +12,7 @@ from bench_scripts import load
 pytest.importorskip("reasoning_gym")
 pytest.importorskip("matplotlib")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_run.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning_run.py"
 
 
 @pytest.mark.slow  # ~50 s on a busy 2-core machine: five CLI runs (survey, train, three judge evals)

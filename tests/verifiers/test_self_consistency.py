@@ -56,7 +56,7 @@ def test_math500_golds_as_completions_all_correct():
     This is a correctness check, so it runs with a 10 s deadline: the default (0.9 s) is wall-clock
     time, and on an oversubscribed machine (seen here with two test suites on 2 cores) a legitimate
     gold such as ``(-1,6)`` came back ``timeout``. The 1 s latency bound itself is held by
-    tests/test_properties.py and benchmarks/bench_verifiers.py; on a quiet machine the slowest of
+    tests/verifiers/test_properties.py and benchmarks/bench_verifiers.py; on a quiet machine the slowest of
     these takes ~0.3 s."""
     rows = _rows("math500_test.jsonl")
     assert len(rows) == 500

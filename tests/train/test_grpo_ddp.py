@@ -24,7 +24,7 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-WORKER = Path(__file__).with_name("ddp_worker.py")
+WORKER = Path(__file__).resolve().parents[1] / "ddp_worker.py"
 LOSSES = ("dapo", "grpo", "dr_grpo", "dapo:gc")  # ":gc": gradient checkpointing, i.e. DDP's own all-reduce
 
 
