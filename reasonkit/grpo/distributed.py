@@ -40,16 +40,28 @@ decode loop would call forward a different number of times on each process and h
 collective hooks (as TRL's ``unwrap_model_for_generation`` does for ZeRO-3): generation, the
 main-process evaluation and checkpoint writing happen inside it. Training forwards (policy and
 reference log-probs, the same number of micro-batches on every process) run sharded.
+
+Interrupted op builds. On CPU, DeepSpeed's communication backend compiles a shared-memory op the
+first time it starts (``torch.utils.cpp_extension``, under ``$TORCH_EXTENSIONS_DIR``, by default
+``~/.cache/torch_extensions``). The building process holds a ``lock`` file and every other process
+polls until it disappears; a build killed midway leaves the file, and every later launch waits on it
+forever without a word. :func:`check_build_locks` stops the launch in one line instead when a lock is
+older than any build takes (:data:`STALE_LOCK_SECONDS`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 
+from reasonkit.errors import ReasonkitError
+
 ENGINES = ("single", "ddp", "deepspeed", "fsdp")
+STALE_LOCK_SECONDS = 15 * 60  # an op build takes a few minutes on 2 cores; a lock this old was left behind
 
 
 def _has_device() -> bool:
@@ -69,6 +81,7 @@ def make_accelerator(**kwargs):
     if _has_device() or not launched:
         acc = Accelerator(cpu=not _has_device(), **kwargs)
     elif _env_true("ACCELERATE_USE_DEEPSPEED"):
+        check_build_locks()  # DeepSpeed compiles its CPU communication op first (module docstring)
         handlers = list(kwargs.pop("kwargs_handlers", None) or []) + [InitProcessGroupKwargs(backend="gloo")]
         acc = Accelerator(cpu=False, kwargs_handlers=handlers, **kwargs)
     else:
@@ -85,6 +98,28 @@ def make_accelerator(**kwargs):
                            f"group says {rank} of {world} ({acc.distributed_type}); launch with accelerate launch "
                            f"--config_file train/accelerate/<engine>.yaml or torchrun")
     return acc
+
+
+def check_build_locks(root: str | os.PathLike | None = None, *, now: float | None = None) -> None:
+    """Refuse in one line when a torch extension build under ``root`` left a stale ``lock`` behind.
+
+    ``root`` defaults to where torch builds: each extension in ``$TORCH_EXTENSIONS_DIR/<name>/`` when
+    that is set, else in ``~/.cache/torch_extensions/<python-and-device>/<name>/``.
+    """
+    if root is None:
+        from torch.utils.cpp_extension import get_default_build_root
+
+        root = os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()
+    now = time.time() if now is None else now
+    for lock in sorted({*Path(root).glob("*/lock"), *Path(root).glob("*/*/lock")}):
+        try:
+            age = now - lock.stat().st_mtime
+        except FileNotFoundError:  # the build just finished
+            continue
+        if age > STALE_LOCK_SECONDS:
+            raise ReasonkitError(f"{lock}: an interrupted extension build left this lock {age / 60:.0f} minutes ago "
+                                 f"and every process would wait on it forever; delete it (the op is rebuilt at "
+                                 f"the next launch)")
 
 
 def process_group_rank() -> tuple[int, int]:

@@ -40,18 +40,28 @@ LOSSES = ("dapo", "grpo")
 
 
 def _needs(name: str) -> None:
-    if shutil.which("accelerate") is None:
-        pytest.skip("accelerate launcher not on PATH")
+    pytest.importorskip("accelerate")
     if ENGINE[name] == "deepspeed":
         pytest.importorskip("deepspeed")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def extensions_dir(tmp_path_factory):
+    """DeepSpeed compiles its CPU communication op (with -march=native) at the first launch: into a
+    directory of this test run, so neither a lock left in ~/.cache by an interrupted build nor an op
+    built on another host is used."""
+    path = tmp_path_factory.mktemp("torch-extensions")
+    with pytest.MonkeyPatch.context() as mp:  # _run's child processes inherit it
+        mp.setenv("TORCH_EXTENSIONS_DIR", str(path))
+        yield path
 
 
 def _run(args, *, launch: str | None = None) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [sys.executable, str(WORKER), *args]
-    if launch:  # the configs name their DeepSpeed JSON relative to the repository root
-        cmd = ["accelerate", "launch", "--config_file", f"train/accelerate/{CONFIGS[launch]}", "--num_processes", "2",
-               *cmd[1:]]
+    if launch:  # `accelerate launch` of this interpreter; the configs name their DeepSpeed JSON relative to the root
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               f"train/accelerate/{CONFIGS[launch]}", "--num_processes", "2", *cmd[1:]]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env, cwd=ROOT)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
 
