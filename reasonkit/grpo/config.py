@@ -25,7 +25,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..config_cli import check_fields, read_yaml, run_dir
 from ..errors import ReasonkitError, check_keys
@@ -35,6 +35,12 @@ from reasonkit.engine import check_option_values
 from reasonkit.engine.models import adapter_shape
 from reasonkit.verifiers import VerifierLookupError, resolve
 from .heldout import check_eval_verifiers  # held-out signal
+from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
+from .config_checks import BACKENDS, DTYPES, LR_SCHEDULERS, VLLM_SYNC
+from .is_correction import IS_MODES
+
+IS_CHOICES = ("auto", *IS_MODES)
+SPLITS = ("train", "test")
 
 # The reward each built-in data set trains on when ``rewards`` is not given.
 DEFAULT_REWARDS = {"countdown": "countdown+format", "gsm8k": "gsm8k+0.5*format", "math500": "math+0.5*format"}
@@ -45,7 +51,7 @@ class TrainConfig:
     # --- model -------------------------------------------------------------------------------------
     model: str | None = field(
         default=None, metadata={"help": "hub id or local directory; None = the embedded SmolLM2-135M-Instruct"})
-    dtype: str = field(
+    dtype: Literal[DTYPES] = field(
         default="auto", metadata={"help": "auto (bf16 on a GPU that supports it, else fp32) | bf16 | fp32"})
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "recompute activations in the backward pass (less memory, slower)"})
@@ -64,8 +70,8 @@ class TrainConfig:
                                               "(with data) | rg:TASK[:difficulty=0,size=N,KEY=V] (reasoning-gym)"})
     data: str | None = field(
         default=None, metadata={"help": "file / hub id for custom (or to replace a built-in's data)"})
-    split: str = field(default="train", metadata={"help": "training split; periodic evaluation uses eval_split"})
-    eval_split: str = field(default="test", metadata={"help": "split used by the periodic evaluation"})
+    split: Literal[SPLITS] = field(default="train", metadata={"help": "training split; periodic evaluation uses eval_split"})
+    eval_split: Literal[SPLITS] = field(default="test", metadata={"help": "split used by the periodic evaluation"})
     columns: dict = field(default_factory=dict, metadata={"help": "template / verifier field -> data column"})
     template: str | None = field(
         default=None, metadata={"help": "user message with {fields}, or a .txt/.md/.jinja/.json/.yaml file"})
@@ -98,36 +104,36 @@ class TrainConfig:
     epsilon_high: float | None = field(
         default=None, metadata={"help": "upper clip range (DAPO clip-higher, e.g. 0.28); None = epsilon"})
     beta: float = field(default=0.0, metadata={"help": "KL weight; 0 = no reference model is run"})
-    kl_estimator: str = field(
+    kl_estimator: Literal[KL_ESTIMATORS] = field(
         default="weighted_k3", metadata={"help": "weighted_k3 (reverse-KL gradient, TRL's default) | k3 (the paper's)"})
-    importance_sampling_level: str = field(
+    importance_sampling_level: Literal[IMPORTANCE_SAMPLING_LEVELS] = field(
         default="token", metadata={"help": "token (GRPO) | sequence (GSPO: one ratio per completion; use with "
                                           "loss_type grpo and a small epsilon)"})
     num_iterations: int = field(default=1, metadata={"help": "mu: optimiser passes over each generation batch"})
-    scale_rewards: str = field(default="group", metadata={"help": "group | batch | none (Dr. GRPO)"})
-    loss_type: str = field(
+    scale_rewards: Literal[SCALE_REWARDS] = field(default="group", metadata={"help": "group | batch | none (Dr. GRPO)"})
+    loss_type: Literal[LOSS_TYPES] = field(
         default="dapo", metadata={"help": "grpo | bnpo | dapo | dr_grpo (dapo is TRL 1.16's default)"})
     mask_truncated: bool = field(default=False, metadata={"help": "completions that hit max_tokens leave the loss"})
     score_truncated: bool = field(
         default=False, metadata={"help": "credit completions that hit max_tokens (default: reward 0, as eval scores "
                                          "them)"})
-    zero_variance: str = field(default="keep", metadata={"help": "keep | skip groups whose rewards are all equal"})
+    zero_variance: Literal[ZERO_VARIANCE] = field(default="keep", metadata={"help": "keep | skip groups whose rewards are all equal"})
     # --- optimiser --------------------------------------------------------------------------------------
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     warmup: float = field(default=0.0, metadata={"help": "linear warmup (any lr_scheduler): steps >= 1 or a fraction of max_steps"})
-    lr_scheduler: str = field(
+    lr_scheduler: Literal[LR_SCHEDULERS] = field(
         default="constant", metadata={"help": "transformers scheduler name: constant, linear, cosine, ..."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm; 0 = no clipping"})
     # --- generation backend ---------------------------------------------------------------------------
-    backend: str = field(default="hf", metadata={"help": "rollouts on hf (the live policy), vllm (an engine in this "
+    backend: Literal[BACKENDS] = field(default="hf", metadata={"help": "rollouts on hf (the live policy), vllm (an engine in this "
                                                          "job) or vllm-server (base_url; needs LoRA)"})
     backend_options: dict = field(default_factory=dict, metadata={
         "help": "options for the generation backend, e.g. gpu_memory_utilization=0.3,max_model_len=2048"})
     base_url: tuple = field(default=(), metadata={"help": "vllm-server: base URL(s) ending in /v1, comma-separated"})
-    vllm_sync: str = field(default="auto", metadata={"help": "engine sync after each step: auto (weights on vllm, "
+    vllm_sync: Literal[VLLM_SYNC] = field(default="auto", metadata={"help": "engine sync after each step: auto (weights on vllm, "
                            "adapter on vllm-server) | weights (merged, loaded in place) | adapter (a new LoRA id)"})
-    importance_sampling: str = field(default="auto", metadata={"help": "sampler correction: auto | none | "
+    importance_sampling: Literal[IS_CHOICES] = field(default="auto", metadata={"help": "sampler correction: auto | none | "
                                      "token_truncate | token_mask | sequence_truncate | sequence_mask"})
     importance_sampling_cap: float = field(default=3.0, metadata={"help": "cap C of the importance weights"})
     # --- run management -------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ReasonkitError
-from .choices import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_TYPES, SCALE_REWARDS, ZERO_VARIANCE
 from reasonkit.tasks.registry import benchmark_names
 from reasonkit.verifiers.base import did_you_mean
 from .is_correction import SAMPLER_BACKENDS, check
@@ -40,18 +39,11 @@ def _did_you_mean(name: str, choices: tuple[str, ...] | list[str], kind: str) ->
     return str(did_you_mean(name, tuple(choices), kind))
 
 def check_choices(cfg) -> None:
-    """Every name field is one of its choices (with "did you mean"); trackers, splits, target modules."""
-    for name, choices in (("loss_type", LOSS_TYPES), ("scale_rewards", SCALE_REWARDS),
-                          ("zero_variance", ZERO_VARIANCE), ("backend", BACKENDS), ("dtype", DTYPES),
-                          ("vllm_sync", VLLM_SYNC),
-                          ("kl_estimator", KL_ESTIMATORS),
-                          ("importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS),
-                          ("lr_scheduler", LR_SCHEDULERS), ("dataset", _dataset_names())):
-        value = getattr(cfg, name)
-        if name == "dataset" and _known_dataset(value):
-            continue
-        if value not in choices:
-            raise ConfigError(f"{name}: {_did_you_mean(value, choices, name.replace('_', ' '))}")
+    """The data set is a benchmark name (with "did you mean"); trackers and target modules are well formed.
+
+    The fixed choices (loss type, backend, ...) are ``Literal`` fields, checked with the field types."""
+    if not _known_dataset(cfg.dataset) and cfg.dataset not in _dataset_names():
+        raise ConfigError(f"dataset: {_did_you_mean(cfg.dataset, _dataset_names(), 'dataset')}")
     if not isinstance(cfg.report_to, (str, tuple)):
         raise ConfigError(f"report_to {cfg.report_to!r}: give a tracker name or a list of them "
                           f"({', '.join(TRACKERS)})")
@@ -61,9 +53,6 @@ def check_choices(cfg) -> None:
             raise ConfigError(f"report_to: {_did_you_mean(str(t), TRACKERS, 'tracker')}")
     if "none" in trackers and len(trackers) > 1:
         raise ConfigError(f"report_to {list(trackers)}: 'none' cannot be combined with trackers; drop it")
-    for name in ("split", "eval_split"):
-        if getattr(cfg, name) not in ("train", "test"):
-            raise ConfigError(f"{name} {getattr(cfg, name)!r}: choose train or test")
     if not isinstance(cfg.lora_target_modules, (str, tuple)):
         raise ConfigError(f"lora_target_modules {cfg.lora_target_modules!r}: give module names such as "
                           "[q_proj, v_proj] or all-linear")

@@ -59,7 +59,7 @@ def test_defaults_are_a_quick_valid_run():
     (dict(report_to=5), "report_to 5: give a tracker name or a list of them"),
     (dict(data="missing/file.jsonl"), "data missing/file.jsonl: no such file"),
     (dict(resume="no/such/checkpoint"), "resume no/such/checkpoint: no such checkpoint directory"),
-    (dict(split="validation"), "split 'validation': choose train or test"),
+    (dict(split="validation"), "split = 'validation': unknown split 'validation' (choose from: test, train)"),
 ])
 def test_invariants_say_the_fix(kwargs, message):
     with pytest.raises(ConfigError) as exc:
