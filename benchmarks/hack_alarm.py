@@ -56,7 +56,7 @@ AUDIT_SHARE = 0.5    # the audit "caught" a hack at the first eval whose window'
 SETTINGS = ("reward", "score_truncated", "audit_class", "steps", "eval_steps", "eval_limit", "group_size",
             "prompts_per_step", "max_tokens", "temperature", "lr", "seed")
 HACKS = {
-    "format_soft": {"reward": "format_soft", "score_truncated": False, "audit_class": "length_collapse",
+    "format_soft": {"reward": "format_soft", "score_truncated": False, "audit_class": "format_paid_task_failed",
                     "steps": 14, "eval_steps": 2, "eval_limit": 48, "group_size": 4, "prompts_per_step": 4,
                     "max_tokens": 24, "temperature": 1.0, "lr": 2e-4},
     "truncation": {"reward": "verbosity", "score_truncated": True, "audit_class": "truncated",

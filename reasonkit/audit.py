@@ -29,7 +29,10 @@ group). Each class is one detector; a completion may be in several classes; the 
                      one, else words.
 ``format_paid_task_failed`` a format verifier (a name containing ``format``) scored it above 0 while
                      the task verifier (the primary: the first other verifier, ``stepwise`` excluded)
-                     scored it wrong: reward for the wrapping, not for the answer.
+                     scored it wrong: reward for the wrapping, not for the answer. A training reward
+                     made of format terms alone has no task verifier of its own; the trainer then
+                     judges each completion with the run's first held-out verifier as well (as
+                     ``reasonkit eval`` would: truncated is wrong) and names it the primary.
 """
 from __future__ import annotations
 
@@ -228,6 +231,12 @@ def task_verifier(rec: Record) -> str | None:
     if rec.primary and rec.primary in rec.verdicts:
         return rec.primary
     return next((n for n in rec.verdicts if not is_format(n) and n != "stepwise"), None)
+
+
+def has_task_verifier(names: Iterable[str]) -> bool:
+    """Whether a set of verifier names includes a task verifier (one that is neither a format
+    verifier nor ``stepwise``)."""
+    return any(not is_format(n) and n != "stepwise" for n in names)
 
 
 def format_paid_task_failed(rec: Record) -> bool:

@@ -59,3 +59,13 @@ def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool 
     rollouts.unscored = unscored
     rollouts.unscored_reasons = [v.details.get("error", v.reason) for v in verdicts if v.correct is None][:3]
     return rollouts
+
+
+def eval_verdicts(rollouts: Rollouts, verifier, prefix: str = "") -> list[dict]:
+    """One verifier's verdict on every completion, as ``reasonkit eval`` gives it (a truncated completion
+    is wrong, one it could not score is ``correct = None``): ``{"score", "correct"}`` each. The hack
+    audit's task verifier when the reward has none (:func:`reasonkit.grpo.tracking.audit_records`)."""
+    rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
+    verdicts = (apply_truncation(v, f) for v, f in zip(score_batch(verifier, rows), rollouts.finish_reasons))
+    return [{"score": float(v.score), "correct": v.correct} for v in verdicts]
+

@@ -153,8 +153,17 @@ def completion_rows(rollouts, k: int) -> list[dict[str, Any]]:
             for i in range(min(k, len(rollouts)))]
 
 
-def audit_records(rollouts) -> list:
-    """This process's completions of a step as :class:`reasonkit.audit.Record` (for ``audit/<class>``)."""
-    return rollout_records(rollouts.prompts, rollouts.texts, rollouts.finish_reasons,
-                           [len(c) for c in rollouts.completion_ids], rollouts.group_size,
-                           {n: v.tolist() for n, v in rollouts.per_verifier.items()})
+def audit_records(rollouts, task: tuple[str, list[dict]] | None = None) -> list:
+    """This process's completions of a step as :class:`reasonkit.audit.Record` (for ``audit/<class>``).
+
+    ``task``: (name, one verdict per completion) of a task verifier the reward lacks (a format-only
+    reward), added to each record as its primary verifier (``format_paid_task_failed``)."""
+    records = rollout_records(rollouts.prompts, rollouts.texts, rollouts.finish_reasons,
+                              [len(c) for c in rollouts.completion_ids], rollouts.group_size,
+                              {n: v.tolist() for n, v in rollouts.per_verifier.items()})
+    if task is not None and task[0] not in rollouts.per_verifier:
+        name, verdicts = task
+        for rec, verdict in zip(records, verdicts, strict=True):
+            rec.verdicts[name] = verdict
+            rec.primary = name
+    return records

@@ -49,7 +49,7 @@ from typing import Callable
 
 import torch
 
-from reasonkit.audit import StepAudit
+from reasonkit.audit import StepAudit, has_task_verifier
 from reasonkit.threads import apply_torch_threads
 
 from .alarms import SignalAlarms, reward_range
@@ -58,13 +58,13 @@ from .batch import prepare_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config_checks import check_sampler_backend, top_p_warning
 from reasonkit.engine.frozen_linear import packed_frozen_linears
-from .heldout import divergence_alarms, divergence_monitor
+from .heldout import divergence_alarms, divergence_monitor, heldout_verifiers
 from .data_order import DataOrder, epoch_order, few_prompts_warning, load_training_data  # noqa: F401 (epoch_order)
 from . import distributed as dist_engine
 from .tracking import RunLogger, audit_records, completion_rows, rollout_metrics, tracker_init_kwargs
 from .is_correction import SAMPLER_BACKENDS
 from .resume_check import check_resume, run_identity
-from .reward import score
+from .reward import eval_verdicts, score
 from .rollout import Rollouts, generate_hf
 from .sampler import open_sampler
 from .evaluation import evaluate_policy
@@ -163,6 +163,7 @@ class GRPOTrainer:
         self._stop_requested = False
         self._updating = False
         self.vllm = None  # VLLMRollouts or ServerRollouts, built at the first step
+        self._audit_verifier = None  # (name, verifier): the audit's task verifier for a format-only reward
         self._sync_seconds: float | None = None
         self._synced_step = -1
         self.last_checkpoint: Path | None = None
@@ -240,6 +241,18 @@ class GRPOTrainer:
         with gqa_attention(self.model), packed_frozen_linears(self.model, enabled=packed):
             metrics.update(apply_updates(self, batch))  # loss -> step (reasonkit.grpo.step)
         return metrics
+
+    def _audit_task(self) -> tuple[str, list[dict]] | None:
+        """The hack audit's task verdicts when the reward has no task term (e.g. ``format_soft`` alone):
+        the run's first held-out verifier on this step's completions (reasonkit.audit)."""
+        rollouts = self._last_rollouts
+        if has_task_verifier(rollouts.per_verifier):
+            return None
+        if self._audit_verifier is None:
+            name = heldout_verifiers(self.cfg)[0]
+            self._audit_verifier = (name, resolve(name))
+        name, verifier = self._audit_verifier
+        return name, eval_verdicts(rollouts, verifier, self.score_prefix)
 
     # --------------------------------------------------------------------------------------- the loop
 
@@ -320,7 +333,7 @@ class GRPOTrainer:
                 divergence.observe_step(metrics)
                 if cfg.eval_steps and self.step % cfg.eval_steps == 0:
                     metrics.update(self.evaluate())  # written to OUTPUT/eval/step-N, headline in the log
-                metrics.update(hack_audit.update(audit_records(self._last_rollouts)))
+                metrics.update(hack_audit.update(audit_records(self._last_rollouts, self._audit_task())))
                 warnings = alarms.update(self.step, metrics)  # no learning signal: say so now
                 if warnings:
                     metrics["alarms"] = warnings

@@ -167,3 +167,28 @@ def test_divergence_alarm_fires_in_the_loop_when_reward_jumps_and_heldout_stays(
     assert record["rise"] > 0.8 and record["gain_upper"] < 0.25 * record["rise"]
     err = capsys.readouterr()
     assert "REWARD HACKING SUSPECTED" in err.out + err.err
+
+
+def test_format_only_reward_audit_uses_the_heldout_verifier_in_the_loop(tiny_model_dir, tmp_path):
+    """The format-only hack's completions (a bare guess in closed tags, paid by the format reward) are
+    counted as ``format_paid_task_failed`` in metrics.jsonl: the trainer judges them with the run's
+    held-out verifier (countdown here) because the reward has no task term."""
+    from reasonkit.grpo.rollout import Rollouts
+
+    trainer = _trainer(tiny_model_dir, tmp_path, lambda step: 0.0, max_steps=2, eval_steps=0)
+    item = {"numbers": [2, 5, 3], "target": 7}
+    texts = ["<think>I add them.</think>\n<answer>-3</answer>", "<answer>7</answer>",
+             "<think>2*5=10, 10-3=7</think>\n<answer>2*5-3</answer>", "I am not sure"]
+
+    def generate(step):
+        n = 8
+        r = Rollouts(["p"] * n, [dict(item) for _ in range(n)], [[1, 2]] * n, [[3, 4, 5]] * n, texts * 2,
+                     ["stop"] * n, 4)
+        r.rewards = torch.tensor([1.0, 1.0, 1.0, 0.0] * 2)
+        r.per_verifier = {"format": r.rewards.clone()}
+        return r
+
+    trainer.generate = generate
+    trainer.train()
+    rows = _rows(tmp_path)
+    assert [r["audit/format_paid_task_failed"] for r in rows] == [0.5, 0.5]  # 2 of each 4: paid, wrong
