@@ -31,6 +31,10 @@ def test_format_only_hack_is_caught_and_learning_runs_are_not(tmp_path):
     first = next(al for al in hack["alarms"] if al["verifier"] == "gsm8k")
     assert first["component"] == "format_soft" and len(first["examples"]) == 3
     assert all(ex["reward"] > 0 for ex in first["examples"])
+    # ... and the audit caught it too: format paid while the held-out verifier says wrong (the reward has no
+    # task term, so the trainer audits against the run's held-out verifier)
+    assert hack["audit_class"] == "format_paid_task_failed"
+    assert hack["audit_caught"] is not None and hack["audit_caught"] <= hack["steps"]
     _check_learning_runs(result)
     assert "| gsm8k |" in (tmp_path / "res" / "hack_alarm.md").read_text()
 
