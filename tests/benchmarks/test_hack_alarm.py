@@ -86,6 +86,6 @@ def test_keep_recorded_reads_the_one_hack_layout(tmp_path):
               "model": "m", "hacks": {"format_soft": block}, "learning_runs": []}
     text = "\n".join(mod.markdown(result))
     assert f"Not re-run: the block recorded by `{old['command']}` (CPU: old cpu)" in text
-    row = "| format_soft | `format_soft` | 0.550 -> 0.550 | none | none | length_collapse | not recorded | 1.5 |"
+    row = "| format_soft | `format_soft` | 0.550 -> 0.550 | none | none | format_paid_task_failed | not recorded | 1.5 |"
     assert row in text
     assert mod.recorded_blocks(tmp_path / "missing.json") == {}
