@@ -70,7 +70,8 @@ class TrainConfig:
                                               "(with data) | rg:TASK[:difficulty=0,size=N,KEY=V] (reasoning-gym)"})
     data: str | None = field(
         default=None, metadata={"help": "file / hub id for custom (or to replace a built-in's data)"})
-    split: Literal[SPLITS] = field(default="train", metadata={"help": "training split; periodic evaluation uses eval_split"})
+    split: Literal[SPLITS] = field(
+        default="train", metadata={"help": "training split; periodic evaluation uses eval_split"})
     eval_split: Literal[SPLITS] = field(default="test", metadata={"help": "split used by the periodic evaluation"})
     columns: dict = field(default_factory=dict, metadata={"help": "template / verifier field -> data column"})
     template: str | None = field(
@@ -110,14 +111,16 @@ class TrainConfig:
         default="token", metadata={"help": "token (GRPO) | sequence (GSPO: one ratio per completion; use with "
                                           "loss_type grpo and a small epsilon)"})
     num_iterations: int = field(default=1, metadata={"help": "mu: optimiser passes over each generation batch"})
-    scale_rewards: Literal[SCALE_REWARDS] = field(default="group", metadata={"help": "group | batch | none (Dr. GRPO)"})
+    scale_rewards: Literal[SCALE_REWARDS] = field(
+        default="group", metadata={"help": "group | batch | none (Dr. GRPO)"})
     loss_type: Literal[LOSS_TYPES] = field(
         default="dapo", metadata={"help": "grpo | bnpo | dapo | dr_grpo (dapo is TRL 1.16's default)"})
     mask_truncated: bool = field(default=False, metadata={"help": "completions that hit max_tokens leave the loss"})
     score_truncated: bool = field(
         default=False, metadata={"help": "credit completions that hit max_tokens (default: reward 0, as eval scores "
                                          "them)"})
-    zero_variance: Literal[ZERO_VARIANCE] = field(default="keep", metadata={"help": "keep | skip groups whose rewards are all equal"})
+    zero_variance: Literal[ZERO_VARIANCE] = field(
+        default="keep", metadata={"help": "keep | skip groups whose rewards are all equal"})
     # --- optimiser --------------------------------------------------------------------------------------
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
@@ -126,15 +129,18 @@ class TrainConfig:
         default="constant", metadata={"help": "transformers scheduler name: constant, linear, cosine, ..."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm; 0 = no clipping"})
     # --- generation backend ---------------------------------------------------------------------------
-    backend: Literal[BACKENDS] = field(default="hf", metadata={"help": "rollouts on hf (the live policy), vllm (an engine in this "
-                                                         "job) or vllm-server (base_url; needs LoRA)"})
+    backend: Literal[BACKENDS] = field(
+        default="hf", metadata={"help": "rollouts on hf (the live policy), vllm (an engine in this job) or "
+                                        "vllm-server (base_url; needs LoRA)"})
     backend_options: dict = field(default_factory=dict, metadata={
         "help": "options for the generation backend, e.g. gpu_memory_utilization=0.3,max_model_len=2048"})
     base_url: tuple = field(default=(), metadata={"help": "vllm-server: base URL(s) ending in /v1, comma-separated"})
-    vllm_sync: Literal[VLLM_SYNC] = field(default="auto", metadata={"help": "engine sync after each step: auto (weights on vllm, "
-                           "adapter on vllm-server) | weights (merged, loaded in place) | adapter (a new LoRA id)"})
-    importance_sampling: Literal[IS_CHOICES] = field(default="auto", metadata={"help": "sampler correction: auto | none | "
-                                     "token_truncate | token_mask | sequence_truncate | sequence_mask"})
+    vllm_sync: Literal[VLLM_SYNC] = field(
+        default="auto", metadata={"help": "engine sync after each step: auto (weights on vllm, adapter on "
+                                          "vllm-server) | weights (merged, loaded in place) | adapter (a new LoRA id)"})
+    importance_sampling: Literal[IS_CHOICES] = field(
+        default="auto", metadata={"help": "sampler correction: auto | none | token_truncate | token_mask | "
+                                          "sequence_truncate | sequence_mask"})
     importance_sampling_cap: float = field(default=3.0, metadata={"help": "cap C of the importance weights"})
     # --- run management -------------------------------------------------------------------------------
     seed: int = field(default=0, metadata={"help": "seed for data order, sampling and initialisation"})

@@ -30,6 +30,11 @@ from reasonkit.verifiers.policy import apply_truncation, truncate_components
 from .rollout import Rollouts
 
 
+def _rows(rollouts: Rollouts, prefix: str) -> list[dict]:
+    """The verifier's input rows: each data row's reference fields and its completion (``prefix`` first)."""
+    return [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
+
+
 def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool = False) -> Rollouts:
     """Fill ``rewards``, ``per_verifier``, ``unscored`` and ``unscored_reasons`` in place; returns ``rollouts``.
 
@@ -37,8 +42,7 @@ def score(rollouts: Rollouts, verifier, prefix: str = "", score_truncated: bool 
     the reference fields. ``prefix`` is put before every completion (the benchmark's ``score_prefix``:
     a prompt that pre-fills ``<think>`` is scored as if the completion began with it).
     """
-    rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
-    raw = list(score_batch(verifier, rows))
+    raw = list(score_batch(verifier, _rows(rollouts, prefix)))
     nan = float("nan")
     finish = rollouts.finish_reasons
     verdicts = [apply_truncation(v, f, score_truncated) for v, f in zip(raw, finish)]
@@ -65,7 +69,7 @@ def eval_verdicts(rollouts: Rollouts, verifier, prefix: str = "") -> list[dict]:
     """One verifier's verdict on every completion, as ``reasonkit eval`` gives it (a truncated completion
     is wrong, one it could not score is ``correct = None``): ``{"score", "correct"}`` each. The hack
     audit's task verifier when the reward has none (:func:`reasonkit.grpo.tracking.audit_records`)."""
-    rows = [{**item, "completion": prefix + text} for item, text in zip(rollouts.items, rollouts.texts)]
-    verdicts = (apply_truncation(v, f) for v, f in zip(score_batch(verifier, rows), rollouts.finish_reasons))
+    raw = score_batch(verifier, _rows(rollouts, prefix))
+    verdicts = (apply_truncation(v, f) for v, f in zip(raw, rollouts.finish_reasons))
     return [{"score": float(v.score), "correct": v.correct} for v in verdicts]
 
