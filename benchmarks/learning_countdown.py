@@ -11,11 +11,20 @@ rejection-sampling fine-tuning (``reasonkit sft``) before GRPO.
    numbers, same target) is removed from the training stream.
 2. **Survey**: the base model's pass@1 (greedy) and pass@k (``--survey-k`` at temperature 1) per
    variant, by the ``countdown`` verifier.
-3. **Arms**, each a ``reasonkit`` command: ``rft`` (``reasonkit sft``: k samples per training item,
-   the correct ones kept, LoRA fine-tune, ``--rft-iterations`` rounds), ``rft_grpo`` (``reasonkit
-   train --init-adapter`` on the RFT adapter, reward ``countdown`` plus ``--format-weight`` x format),
-   ``grpo`` (GRPO alone from the base for as many minutes as RFT+GRPO took in all: steps = the
-   rft_grpo steps + the RFT minutes / the measured GRPO step time).
+3. **Arms**, each a ``reasonkit`` command: ``rft`` (the warm start: a **cold start** of
+   ``--cold-start`` solver-written demonstrations, then rejection sampling: ``reasonkit sft
+   --init-adapter``, k samples per training item from the cold-started model, the ones the ``countdown``
+   verifier marks correct kept, ``--rft-iterations`` rounds), ``rft_grpo`` (``reasonkit train
+   --init-adapter`` on the RFT adapter, reward ``countdown`` plus ``--format-weight`` x format),
+   ``grpo`` (GRPO alone from the base for the CPU minutes the rft_grpo arm took in all: a short probe
+   measures its CPU minutes per step, then ``--resume`` extends it to fill the budget).
+   The cold start is DeepSeek-R1's recipe at Countdown scale: a few hundred verified demonstrations
+   (the generator's own solutions, each written out as the steps it evaluates, ``demonstrations``)
+   fine-tuned with ``reasonkit sft --from-samples``, the same verifier as the filter. It is supervised
+   learning, said plainly: the embedded model's own samples hold almost no valid equation to keep
+   (measured: few-shot-scaffolded sampling, ``reasonkit sft --sample-few-shot``, taught the answer tags
+   but kept 3 correct of 1,024 two-number samples), so self-sampling alone has nothing to start from.
+   ``--cold-start 0`` runs the warm start without it.
 4. **Judge**: base and every adapter on ``--heldout`` held-out tasks of the trained variant (at least
    3 numbers), greedy and at temperature 1, in one ``reasonkit eval`` with ``--lora`` per arm, then
    ``reasonkit report``'s paired sign test per arm against the base; the **same-form** reading keeps
@@ -42,6 +51,7 @@ import harness  # benchmarks/harness.py
 # name -> (counts of numbers, largest number, largest target)
 VARIANTS = {"two": ((2,), 20, 40), "three-small": ((3,), 20, 30), "agilerl": ((3, 4), 99, 100)}
 STAGES = ("survey", "rft", "grpo", "judge")
+PROBE_STEPS = 3  # GRPO-alone steps timed before its budget is set
 ARMS = ("rft", "rft_grpo", "grpo")
 FORMLESS = {"no_answer", "parse_error", "truncated"}
 
@@ -80,7 +90,8 @@ def make_data(a, work: Path) -> dict[str, dict[str, Path]]:
 
         heldout = stream("heldout", max(a.heldout, a.survey_items), set())
         held = {(tuple(sorted(r["numbers"])), r["target"]) for r in heldout}
-        train = stream("train", a.train_items * max(1, a.rft_iterations) + a.steps * a.prompts_per_step, held)
+        train = stream("train", a.cold_start + a.train_items * max(1, a.rft_iterations) + a.steps * a.prompts_per_step,
+                       held)
         out[name] = {}
         for split, rows in (("heldout", heldout), ("train", train)):
             path = work / "data" / f"{name}-{split}.jsonl"
@@ -146,21 +157,96 @@ def timed(fn, *args) -> dict:
     return {"wall": round((time.perf_counter() - t0) / 60, 2), "cpu": round((cpu_seconds() - c0) / 60, 2)}
 
 
-def run_rft(a, train: Path, out: Path, iterations: int) -> float:
-    return timed(reasonkit, "sft", "--dataset", "countdown", "--data", str(train), "--split", "train", "--limit",
-                 str(a.train_items), "--samples-per-item", str(a.rft_k), "--iterations", str(iterations),
-                 "--temperature", "1.0", "--backend", "hf", "--lora-r", "16", "--lora-alpha", "32",
-                 "--epochs", str(a.rft_epochs), "--dtype", "fp32", "--output", str(out), "-q", *common(a))
+def trace(solution: str) -> list[str]:
+    """The steps a solution expression evaluates, innermost first: ``(10 + 12) - 6`` ->
+    ``["10 + 12 = 22", "22 - 6 = 16"]`` (exact: the generator's intermediates are whole numbers)."""
+    import ast
+    from fractions import Fraction
+
+    ops = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+    lines: list[str] = []
+
+    def value(node) -> Fraction:
+        if isinstance(node, ast.Constant):
+            return Fraction(node.value)
+        left, right = value(node.left), value(node.right)
+        op = ops[type(node.op)]
+        out = {"+": left + right, "-": left - right, "*": left * right, "/": left / right}[op]
+        lines.append(f"{left} {op} {right} = {out}")
+        return out
+
+    value(ast.parse(solution, mode="eval").body)
+    return lines
 
 
-def run_grpo(a, train: Path, out: Path, steps: int, init: Path | None) -> float:
+def demonstrations(a, train: Path, out: Path) -> Path:
+    """``out``/samples.jsonl: the first ``--cold-start`` training tasks, each with its solution written in
+    the answer form (the steps in the think block, the equation in the answer tags) and the ``countdown``
+    verifier's verdict on it - the columns ``reasonkit sft --from-samples`` filters on."""
+    from transformers import AutoTokenizer
+
+    from reasonkit.engine.models import resolve_model
+    from reasonkit.tasks.registry import configure_benchmark
+    from reasonkit.verifiers import get_verifier
+
+    bench = configure_benchmark("countdown", seed=a.seed)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(a.model))
+    verify = get_verifier("countdown")
+    rows = [json.loads(x) for x in train.read_text().splitlines()][: a.cold_start]
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "samples.jsonl").open("w") as fh:
+        for i, row in enumerate(rows):
+            item = bench.to_item(row, i)
+            completion = "\n" + "\n".join(trace(row["solution"])) + f"\n</think>\n<answer>{row['solution']}</answer>"
+            v = verify(bench.template.score_prefix + completion, numbers=row["numbers"], target=row["target"])
+            fh.write(json.dumps({"item_id": str(row["id"]), "sample": 0, "prompt": bench.render(item, tokenizer),
+                                 "completion": completion, "finish_reason": "stop",
+                                 "num_tokens": len(tokenizer(completion)["input_ids"]), "countdown.correct": v.correct,
+                                 "countdown.score": v.score, "countdown.reason": v.reason}) + "\n")
+    return out / "samples.jsonl"
+
+
+def sft_args(a, out: Path) -> list[str]:
+    return ["sft", "--dataset", "countdown", "--verifier", "countdown", "--lora-r", "16", "--lora-alpha", "32",
+            "--epochs", str(a.rft_epochs), "--dtype", "fp32", "--output", str(out), "-q", *common(a)]
+
+
+def run_rft(a, train: Path, work: Path) -> dict:
+    """Cold start (when ``--cold-start``), then ``--rft-iterations`` rounds of rejection sampling from it."""
+    def both() -> None:
+        init: list[str] = []
+        if a.cold_start:
+            demos = demonstrations(a, train, work / "cold-start-demos")
+            reasonkit(*sft_args(a, work / "cold"), "--from-samples", str(demos), "--iterations", "1",
+                      "--max-per-item", "1")
+            init = ["--init-adapter", str(work / "cold" / "adapter")]
+        reasonkit(*sft_args(a, work / "rft"), "--data", str(train), "--split", "train", "--limit", str(a.train_items),
+                  "--samples-per-item", str(a.rft_k), "--iterations", str(a.rft_iterations), "--temperature", "1.0",
+                  "--backend", "hf", *init)
+    return timed(both)
+
+
+def run_grpo(a, train: Path, out: Path, steps: int, init: Path | None, resume: bool = False) -> dict:
     reward = "countdown" + (f"+{a.format_weight}*format" if a.format_weight else "")
     args = ["train", "--dataset", "countdown", "--data", str(train), "--rewards", reward, "--group-size",
             str(a.group_size), "--prompts-per-step", str(a.prompts_per_step), "--temperature", "1.0",
             "--learning-rate", str(a.lr), "--beta", str(a.beta), "--lora-r", "16", "--lora-alpha", "32",
             "--lora-dropout", "0", "--lora-target-modules", "all-linear", "--dtype", "fp32", "--max-steps",
             str(steps), "--eval-steps", "0", "--log-completions-steps", "10", "--output", str(out), "-q", *common(a)]
-    return timed(reasonkit, *(args + (["--init-adapter", str(init)] if init else [])))
+    return timed(reasonkit, *(args + (["--init-adapter", str(init)] if init else []) + (["--resume"] if resume else [])))
+
+
+def grpo_alone(a, train: Path, out: Path, budget_cpu: float) -> dict:
+    """GRPO from the base for ``budget_cpu`` CPU minutes: ``PROBE_STEPS`` steps timed, then resumed to the
+    number of steps that fills the budget at the probe's CPU minutes per step (base completions are
+    longer than a warm-started model's, so its steps cost more: counting steps would not be equal time)."""
+    probe = run_grpo(a, train, out, PROBE_STEPS, None)
+    per_step = probe["cpu"] / PROBE_STEPS
+    total = max(PROBE_STEPS, int(budget_cpu / per_step)) if per_step else PROBE_STEPS
+    if total == PROBE_STEPS:
+        return {**probe, "steps": total}
+    rest = run_grpo(a, train, out, total, None, resume=True)
+    return {"wall": round(probe["wall"] + rest["wall"], 2), "cpu": round(probe["cpu"] + rest["cpu"], 2), "steps": total}
 
 
 def last_checkpoint(run: Path) -> Path:
@@ -190,7 +276,7 @@ def judge(a, heldout: Path, adapters: dict[str, Path], work: Path) -> dict:
     from reasonkit.eval.report import report
 
     out = {}
-    for label, n, temp in (("greedy", 1, 0.0), ("t1", 4, 1.0)):
+    for label, n, temp in (("greedy", 1, 0.0), ("t1", a.judge_samples, 1.0)):
         run = work / f"judge-{label}"
         loras = [x for name, path in adapters.items() for x in ("--lora", f"{name}={path}")]
         reasonkit("eval", "-b", "countdown", "--data", str(heldout), "--backend", "hf", "--limit", str(a.heldout),
@@ -234,20 +320,23 @@ def parse(argv=None):
                    "survey: the easiest of at least 3 numbers with pass@k > 0)")
     p.add_argument("--model", default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-tokens", type=int, default=160)
-    p.add_argument("--survey-items", type=int, default=32)
-    p.add_argument("--survey-k", type=int, default=8)
-    p.add_argument("--train-items", type=int, default=192, help="training tasks sampled per RFT iteration")
-    p.add_argument("--rft-k", type=int, default=8)
-    p.add_argument("--rft-iterations", type=int, default=2)
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--survey-items", type=int, default=16)
+    p.add_argument("--survey-k", type=int, default=4)
+    p.add_argument("--cold-start", type=int, default=256, help="solver-written demonstrations fine-tuned on before "
+                   "rejection sampling (0 = none)")
+    p.add_argument("--train-items", type=int, default=128, help="training tasks sampled per RFT iteration")
+    p.add_argument("--rft-k", type=int, default=4)
+    p.add_argument("--rft-iterations", type=int, default=1)
     p.add_argument("--rft-epochs", type=float, default=2.0)
-    p.add_argument("--steps", type=int, default=40, help="GRPO steps after the warm start")
+    p.add_argument("--steps", type=int, default=16, help="GRPO steps after the warm start")
     p.add_argument("--group-size", type=int, default=8)
     p.add_argument("--prompts-per-step", type=int, default=4)
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--format-weight", type=float, default=0.1)
     p.add_argument("--heldout", type=int, default=200)
+    p.add_argument("--judge-samples", type=int, default=2, help="samples per held-out task at temperature 1")
     p.add_argument("--work", default="runs/learning-countdown")
     harness.common_args(p, quick=None)
     a = p.parse_args(argv)
@@ -256,7 +345,10 @@ def parse(argv=None):
         bad = [x for x in value if x not in allowed]
         if bad:
             harness.fail(f"{flag}: {bad[0]!r} is not one of {', '.join(allowed)}", "learning_countdown.py")
-    for flag in ("survey_items", "survey_k", "train_items", "rft_k", "rft_iterations", "steps", "heldout"):
+    if a.cold_start < 0:
+        harness.fail("--cold-start must be at least 0", "learning_countdown.py")
+    for flag in ("survey_items", "survey_k", "train_items", "rft_k", "rft_iterations", "steps", "heldout",
+                 "judge_samples"):
         if getattr(a, flag) < 1:
             harness.fail(f"--{flag.replace('_', '-')} must be at least 1", "learning_countdown.py")
     if a.record and set(a.stages) != set(STAGES):
@@ -270,25 +362,23 @@ def main(argv=None) -> dict:
     bench = harness.start(__file__, a, argv, benchmark="learning-countdown")
     work = Path(a.work)
     data = make_data(a, work)
-    result: dict = {"task": None, "heldout_items": a.heldout, "minutes": {}}
+    result: dict = {"task": None, "heldout_items": a.heldout, "cold_start": a.cold_start, "minutes": {}}
     rows = survey(a, data, work) if "survey" in a.stages else []
     result["survey"] = rows
     task = result["task"] = choose(a, rows)
     train = data[task]["train"]
     adapters: dict[str, Path] = {}
     if "rft" in a.stages:
-        result["minutes"]["rft"] = run_rft(a, train, work / "rft", a.rft_iterations)
+        result["minutes"]["rft"] = run_rft(a, train, work)
         if "rft" in a.arms:
             adapters["rft"] = work / "rft" / "adapter"
     if "grpo" in a.stages and "rft_grpo" in a.arms and (work / "rft" / "adapter").is_dir():
         result["minutes"]["rft_grpo_grpo"] = run_grpo(a, train, work / "rft_grpo", a.steps, work / "rft" / "adapter")
         adapters["rft_grpo"] = last_checkpoint(work / "rft_grpo")
     if "grpo" in a.stages and "grpo" in a.arms:
-        # GRPO alone gets the CPU time RFT + GRPO took (CPU minutes: the wall time of a shared machine
-        # also counts other work): the rft_grpo steps + the RFT CPU minutes / the CPU minutes per GRPO step
-        per_step = result["minutes"].get("rft_grpo_grpo", {}).get("cpu", 0) / a.steps
-        extra = int(result["minutes"].get("rft", {}).get("cpu", 0) / per_step) if per_step else 0
-        result["minutes"]["grpo"] = run_grpo(a, train, work / "grpo", a.steps + extra, None)
+        # GRPO alone gets the CPU time the warm start and the GRPO after it took together
+        budget = sum(result["minutes"].get(k, {}).get("cpu", 0) for k in ("rft", "rft_grpo_grpo"))
+        result["minutes"]["grpo"] = grpo_alone(a, train, work / "grpo", budget)
         adapters["grpo"] = last_checkpoint(work / "grpo")
     headline_stages = [m for k, m in result["minutes"].items() if k in ("rft", "rft_grpo_grpo")]
     result["train_minutes"] = round(sum(m["wall"] for m in headline_stages), 2)
@@ -315,7 +405,8 @@ def write(a, bench: harness.Run, result: dict, folder: Path | None, runs: dict[s
     lines += [f"| {r['variant']} | {r.get('pass@1')} | {r.get(f'pass@{a.survey_k}')} | {r.get('truncated_sampled')} |"
               for r in result.get("survey", [])]
     lines += ["", f"Trained variant: **{result['task']}**; minutes per stage: {result['minutes']}; "
-              f"train_minutes (RFT + GRPO after it, wall): {result['train_minutes']}; CPU minutes: "
+              f"cold start: {result.get('cold_start')} demonstrations; "
+              f"train_minutes (cold start + RFT + GRPO after it, wall): {result['train_minutes']}; CPU minutes: "
               f"{result['train_cpu_minutes']}"]
     for label, j in (result.get("judge") or {}).items():
         lines += ["", f"## Held-out, {label} ({result['heldout_items']} tasks)", "",

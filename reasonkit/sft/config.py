@@ -57,6 +57,9 @@ class SFTConfig:
         "help": "samples.jsonl of an eval run: the first iteration filters these instead of sampling"})
     # --- sampling ---------------------------------------------------------------------------------------
     iterations: int = field(default=1, metadata={"help": "rounds of sample -> filter -> fine-tune"})
+    sample_few_shot: int = field(default=0, metadata={
+        "help": "worked examples in the sampling prompt only (STaR's bootstrap for a model that cannot yet "
+                "write the answer form); the kept completions are trained on the plain prompt"})
     samples_per_item: int = field(default=8, metadata={"help": "k completions sampled per item"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature (> 0)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling"})
@@ -87,6 +90,8 @@ class SFTConfig:
         for name in ("iterations", "samples_per_item", "max_tokens", "max_per_item", "batch_size"):
             if getattr(self, name) < 1:
                 raise ReasonkitError(f"{name} = {getattr(self, name)}: must be at least 1")
+        if self.sample_few_shot < 0:
+            raise ReasonkitError(f"sample_few_shot = {self.sample_few_shot}: must be >= 0 (0 = the plain prompt)")
         if self.limit is not None and self.limit < 1:
             raise ReasonkitError(f"limit = {self.limit}: must be at least 1 (or None for every item)")
         if self.lora_r < 0:

@@ -92,10 +92,30 @@ def sample(cfg: SFTConfig, adapter: str | None, out: Path, show: bool) -> list[d
                             benchmark=cfg.dataset, data=cfg.data, split=cfg.split, limit=cfg.limit,
                             n=cfg.samples_per_item, temperature=cfg.temperature, top_p=cfg.top_p,
                             max_tokens=cfg.max_tokens, stop=cfg.stop, seed=cfg.seed, output=str(out), template=cfg.template,
+                            few_shot=cfg.sample_few_shot,
                             system=cfg.system, prefill=cfg.prefill, raw=cfg.raw, columns=cfg.columns,
                             verifiers=(cfg.verifier,) if cfg.verifier else (), backend=cfg.backend,
                             backend_options=cfg.backend_options, show=show)
     return rows
+
+
+def plain_prompts(cfg: SFTConfig, model_path: str, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``kept`` with each prompt rendered again without the worked examples (``sample_few_shot``): the
+    model is fine-tuned on the prompt it will be asked, not on the scaffold it was sampled from."""
+    from transformers import AutoTokenizer
+
+    bench = configure_benchmark(cfg.dataset, columns=cfg.columns or None, seed=cfg.seed, template=cfg.template,
+                                system=cfg.system, prefill=cfg.prefill, raw=cfg.raw)
+    items = {str(it["id"]): it for it in bench.load(cfg.split, cfg.data, cfg.limit)}
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    out = []
+    for row in kept:
+        item = items.get(str(row["item_id"]))
+        if item is None:
+            raise ReasonkitError(f"item {row['item_id']}: sampled but no longer in the data ({cfg.data or cfg.dataset}); "
+                                 "was the file edited while the run was stopped?")
+        out.append({**row, "prompt": bench.render(item, tokenizer)})
+    return out
 
 
 def run_sft(cfg: SFTConfig, show: bool = True) -> dict[str, Any]:
@@ -118,6 +138,8 @@ def run_sft(cfg: SFTConfig, show: bool = True) -> dict[str, Any]:
             rows = sample(cfg, adapter, idir / "samples", show)
         sample_s = time.perf_counter() - t0
         kept = select(rows, verifier, cfg.max_per_item, cfg.shortest_first, iteration=it)
+        if cfg.sample_few_shot and not (it == 1 and cfg.from_samples):
+            kept = plain_prompts(cfg, model_path, kept)
         idir.mkdir(parents=True, exist_ok=True)
         write_lines((to_json(r) for r in kept), idir / "kept.jsonl")
         kept_all = merge(kept_all, kept, cfg.max_per_item, cfg.shortest_first)

@@ -25,7 +25,7 @@ def test_heldout_and_training_tasks_never_meet(script, tmp_path):
     for name, (counts, max_number, max_target) in script.VARIANTS.items():
         load = [json.loads(x) for x in data[name]["heldout"].read_text().splitlines()]
         train = [json.loads(x) for x in data[name]["train"].read_text().splitlines()]
-        assert len(load) == 50 and len(train) == 40 * 2 + 5 * a.prompts_per_step
+        assert len(load) == 50 and len(train) == a.cold_start + 40 * 2 + 5 * a.prompts_per_step
         keys = {(tuple(sorted(t["numbers"])), t["target"]) for t in load}
         assert not keys & {(tuple(sorted(t["numbers"])), t["target"]) for t in train}
         assert all(len(t["numbers"]) in counts and max(t["numbers"]) <= max_number and 1 <= t["target"] <= max_target
@@ -62,6 +62,43 @@ def test_default_streams_finish_for_every_variant(script, tmp_path):
     for name in script.VARIANTS:
         held = [json.loads(x) for x in data[name]["heldout"].read_text().splitlines()]
         train = [json.loads(x) for x in data[name]["train"].read_text().splitlines()]
-        assert len(train) == a.train_items * a.rft_iterations + a.steps * a.prompts_per_step
+        assert len(train) == a.cold_start + a.train_items * a.rft_iterations + a.steps * a.prompts_per_step
         keys = {(tuple(sorted(t["numbers"])), t["target"]) for t in held}
         assert not keys & {(tuple(sorted(t["numbers"])), t["target"]) for t in train}
+
+
+@pytest.mark.parametrize("solution, steps", [
+    ("(10 + 12) - 6", ["10 + 12 = 22", "22 - 6 = 16"]),
+    ("1 + (11 + 3)", ["11 + 3 = 14", "1 + 14 = 15"]),
+    ("((8 / 2) * 3) - 5", ["8 / 2 = 4", "4 * 3 = 12", "12 - 5 = 7"]),
+])
+def test_trace_writes_each_step_the_solution_evaluates(script, solution, steps):
+    assert script.trace(solution) == steps
+
+
+def test_demonstrations_are_the_training_tasks_in_the_answer_form_and_pass_the_verifier(script, tiny_model_dir,
+                                                                                      tmp_path):
+    a = script.parse(["--cold-start", "12", "--model", tiny_model_dir, "--work", str(tmp_path)])
+    train = script.make_data(a, tmp_path)["three-small"]["train"]
+    rows = [json.loads(x) for x in script.demonstrations(a, train, tmp_path / "demos").read_text().splitlines()]
+    tasks = [json.loads(x) for x in train.read_text().splitlines()][:12]
+    assert [r["item_id"] for r in rows] == [t["id"] for t in tasks]
+    assert all(r["countdown.correct"] is True and r["completion"].endswith(f"<answer>{t['solution']}</answer>")
+               and r["prompt"].endswith("<think>") and str(t["target"]) in r["prompt"] for r, t in zip(rows, tasks))
+
+
+def test_grpo_alone_fills_the_cpu_budget_measured_by_its_probe(script, monkeypatch, tmp_path):
+    calls = []
+
+    def fake(a, train, out, steps, init, resume=False):
+        calls.append((steps, resume))
+        return {"wall": 1.0, "cpu": 0.6 * (steps - (calls[0][0] if resume else 0))}
+
+    monkeypatch.setattr(script, "run_grpo", fake)
+    a = script.parse(["--work", str(tmp_path)])
+    out = script.grpo_alone(a, tmp_path / "t.jsonl", tmp_path / "grpo", budget_cpu=6.1)
+    assert calls == [(script.PROBE_STEPS, False), (10, True)]  # 0.6 CPU min per step in the probe: 10 steps
+    assert out["steps"] == 10 and out["cpu"] == pytest.approx(6.0)
+    calls.clear()
+    assert script.grpo_alone(a, tmp_path / "t.jsonl", tmp_path / "g2", budget_cpu=0.5)["steps"] == script.PROBE_STEPS
+    assert calls == [(script.PROBE_STEPS, False)]

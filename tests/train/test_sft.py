@@ -164,3 +164,29 @@ def test_train_init_adapter_starts_from_the_adapter_weights(tiny_model_dir, tiny
         match = [p for n, p in live.items() if n.replace(".default", "").endswith(name.split("base_model.model.")[-1])]
         assert len(match) == 1, name
         assert torch.equal(match[0].detach(), tensor)
+
+
+def test_sample_few_shot_samples_with_worked_examples_and_trains_on_the_plain_prompt(tiny_model_dir, tmp_path,
+                                                                                       always_right):
+    """STaR's bootstrap: the sampling prompt carries worked examples, the kept completions are paired with
+    the prompt the model will be asked (no examples) for the supervised step."""
+    out = tmp_path / "sft"
+    args = ["sft", "--model", tiny_model_dir, "--dataset", "countdown", "--limit", "2", "--samples-per-item", "1",
+            "--max-tokens", "4", "--iterations", "1", "--epochs", "1", "--batch-size", "2", "--lora-r", "4",
+            "--lora-target-modules", "q_proj,v_proj", "--stop", "e,a,o, ", "--sample-few-shot", "2",
+            "--verifier", always_right,
+            "--backend", "hf", "--output", str(out), "-q"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    sampled = [json.loads(x) for x in (out / "iter-1" / "samples" / "samples.jsonl").read_text().splitlines()]
+    kept = [json.loads(x) for x in (out / "iter-1" / "kept.jsonl").read_text().splitlines()]
+    assert len(kept) == 2
+    by_item = {r["item_id"]: r["prompt"] for r in sampled}
+    example = "</think>\n<answer>"  # the worked examples' answers (Countdown.example_answer)
+    for k in kept:
+        assert example in by_item[k["item_id"]], "the sampling prompt has the worked examples"
+        assert example not in k["prompt"], "the training prompt has none"
+        # the same question and pre-fill end both prompts
+        assert len(k["prompt"]) < len(by_item[k["item_id"]]) and by_item[k["item_id"]].endswith(k["prompt"][-120:])
+    bad = CliRunner().invoke(main, ["sft", "--sample-few-shot", "-1", "--output", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "sample_few_shot" in bad.output
