@@ -21,9 +21,9 @@ rejection-sampling fine-tuning (``reasonkit sft``) before GRPO.
    The cold start is DeepSeek-R1's recipe at Countdown scale: a few hundred verified demonstrations
    (the generator's own solutions, each written out as the steps it evaluates, ``demonstrations``)
    fine-tuned with ``reasonkit sft --from-samples``, the same verifier as the filter. It is supervised
-   learning, said plainly: the embedded model's own samples hold almost no valid equation to keep
-   (measured: few-shot-scaffolded sampling, ``reasonkit sft --sample-few-shot``, taught the answer tags
-   but kept 3 correct of 1,024 two-number samples), so self-sampling alone has nothing to start from.
+   learning, said plainly: the embedded model's own samples hold almost no valid equation to keep (a
+   few-shot scaffold for sampling, ``reasonkit sft --sample-few-shot``, taught the answer tags but found
+   almost no correct equation even on two-number tasks), so self-sampling alone has nothing to start from.
    ``--cold-start 0`` runs the warm start without it.
 4. **Judge**: base and every adapter on ``--heldout`` held-out tasks of the trained variant (at least
    3 numbers), greedy and at temperature 1, in one ``reasonkit eval`` with ``--lora`` per arm, then
