@@ -16,6 +16,12 @@ decide and hand the pair to math-verify (``None``): a decimal on either side tha
 equal (math-verify rounds floats), tuples that hold the same elements in another order
 (math-verify may read them as sets or intervals), and anything else -- commas inside numbers,
 ``\\pi``, units, ``\\%``, degrees, text, variables. Digit strings over :data:`MAX_DIGITS` are not read.
+A number is never a matrix (a ``vmatrix`` is a determinant: no matrix), a set or interval, a text answer,
+a rational multiple of ``\\pi`` or a complex ``a + bi`` (:func:`kind`): such a pair is not equal --
+but a decimal may round to a multiple of ``\\pi`` (``3.141593``), so that pair goes to math-verify.
+An expression in a variable may be a constant after all (``x - x``, ``\\frac{x}{x}``, ``x^0``): it
+goes to math-verify. ``x = 5`` against a gold number is judged on its right side, as math-verify
+judges it, but for a comma there (math-verify reads ``x = 1,000`` as ``x = {0, 1}``).
 The benchmark checks the claim on every row of its MATH-500 corpus (disagreements: 0).
 """
 from __future__ import annotations
@@ -155,11 +161,12 @@ def _same(a: Scalar, b: Scalar) -> bool | None:
 
 _ASSIGNED = re.compile(r"^[A-Za-z]=([^=]+)$")
 _SAME_TEXT = re.compile(r"\\left|\\right|\\[,!;: ]|\s+|\\(?=[dt]frac)[dt]")
-_MATRIX = re.compile(r"\\begin\{[pbvBV]?matrix\}")
+_MATRIX = re.compile(r"\\begin\{[pbB]?matrix\}")  # not vmatrix: a determinant, a number
 _SET = re.compile(r"\\cup|\\cap|\\infty|^\[|\]$|\\\{")
 _TEXT_ONLY = re.compile(r"^\\(?:text|textbf|mbox|mathrm)\{[^{}\d]*\}$")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _CONSTANT_PARTS = re.compile(r"\\pi|\\[dt]?frac|\\sqrt|[\d{}()+\-*/.]")
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _VARIABLE = re.compile(r"(?<![A-Za-z])[a-df-hj-z](?![A-Za-z])")  # a letter that is no e / i constant
 
 
@@ -168,8 +175,9 @@ _UNIT = re.compile(r"\\(?:mathrm|mbox|textrm|operatorname|mathit|mathbf|rm)\b|\d
 
 
 def kind(latex: str) -> str | None:
-    """"number" (the simple forms), "matrix", "set" (intervals, unions), "text" (no digits),
-    "symbolic" (a variable, no '=' or ','), else None."""
+    """"number" (the simple forms), "matrix", "text" (no digits), "pi", "complex", "symbolic" (a
+    variable, no '=' or ','), else None. A set or interval has a comma, so none is read here: one
+    written without (``[5]``, ``\\{5\\}``, ``\\frac{1}{\\infty}``) may be a number to math-verify."""
     s = _NOISE.sub("", latex)
     if simple_answer(latex) is not None:
         return "number"
@@ -182,10 +190,10 @@ def kind(latex: str) -> str | None:
     if _UNIT.search(latex):  # "6\\,\\mathrm{m}", "30 s": math-verify drops some units; let it decide
         return None
     if _SET.search(s):
-        return "set"
+        return None
     bare = _CONSTANT_PARTS.sub("", s)
-    if s.count("\\pi") == 1 and "^" not in s and not bare and not re.search(r"(?<!\d)0\\pi", s):
-        return "pi"  # one pi in rational arithmetic: irrational, never a simple number
+    if s.count("\\pi") == 1 and "^" not in s and not bare and not any(float(n) == 0 for n in _NUMBERS.findall(s)):
+        return "pi"  # one pi in rational arithmetic, no zero in it (\\pi*0): irrational, never a simple number
     if s.count("i") == 1 and re.fullmatch(r"[-+\d.]*(?:\d|^|[-+])i|[-+\d.]+[-+][\d.]*i", s) and "0i" not in s:
         return "complex"  # a + bi with b != 0: never real
     if _VARIABLE.search(_COMMAND.sub(" ", s)):
@@ -213,15 +221,20 @@ def fast_verdict(gold: tuple | None, texts: list[str], gold_kind: str | None = N
     pred = simple_answer(span)
     if gold is None or pred is None:
         assigned = _ASSIGNED.match(_NOISE.sub("", span)) if pred is None and gold is not None else None
-        if assigned:  # "x = 5" against a gold number: math-verify compares the right side
-            return fast_verdict(gold, [f"$\\boxed{{{assigned.group(1)}}}$"])
+        if assigned and "," not in assigned.group(1):  # "x = 5" against a gold number: math-verify
+            return fast_verdict(gold, [f"$\\boxed{{{assigned.group(1)}}}$"])  # compares the right side ("x = 1,000": a set)
         if gold_kind is None:
             return None
         pred_kind = "number" if pred is not None else kind(span)
-        # a number is never a matrix, a set, a text answer or an expression in a variable
-        if pred_kind is not None and pred_kind != gold_kind and "number" in (pred_kind, gold_kind):
-            return False, span.strip()
-        return None
+        # a number is never a matrix, a set or a text answer; an expression in a variable may be a
+        # constant after all (x - x, \frac{x}{x}, x^0)
+        if pred_kind is None or pred_kind == gold_kind or "number" not in (pred_kind, gold_kind) \
+                or "symbolic" in (pred_kind, gold_kind):
+            return None
+        number = pred if pred is not None else gold
+        if "pi" in (pred_kind, gold_kind) and number is not None and _has_decimal(number):
+            return None  # 3.141593 is pi to math-verify (floats rounded to 6 decimals)
+        return False, span.strip()
     if gold[0] == "scalar" and pred[0] == "scalar":
         ok = _same(gold[1], pred[1])
     elif gold[0] == "tuple" and pred[0] == "tuple" and len(gold[1]) == len(pred[1]):
