@@ -42,6 +42,7 @@ _TERM = re.compile(rf"^(?:(?P<n>{_NUM})|{_RAD})$")
 _FRAC = re.compile(r"^\\[dt]?frac(?:\{(?P<a>[^{}]*(?:\{[^{}]*\}[^{}]*)?)\}\{(?P<b>[^{}]*(?:\{[^{}]*\}[^{}]*)?)\}"
                    r"|(?P<a1>\d)(?P<b1>\d))$")
 _SLASH = re.compile(rf"^(?P<a>{_INT})/(?P<b>{_INT})$")
+_PLAIN_INT = re.compile(rf"-?{_INT}")  # the commonest answer: read without the general path
 
 Scalar = tuple  # (q: Fraction, r: int, decimal: bool)
 
@@ -62,8 +63,9 @@ def _term(s: str) -> Scalar | None:
     m = _TERM.match(s)
     if m is None:
         return None
-    if m.group("n") is not None:
-        return Fraction(m.group("n")), 1, "." in m.group("n")
+    n = m.group("n")
+    if n is not None:
+        return (Fraction(int(n)), 1, False) if n.isdigit() else (Fraction(n), 1, "." in n)
     k = m.group("k")
     r = int(m.group("r") or m.group("r1"))
     if r > 10 ** 12:
@@ -91,7 +93,7 @@ def _signed(s: str) -> Scalar | None:
             return None
         v = Fraction(int(m.group("a")), den), 1, False
     q, r, dec = v
-    return (sign * q, r if q else 1, dec)
+    return (-q if sign < 0 else q, r if q else 1, dec)
 
 
 def _fraction(s: str) -> Scalar | None:
@@ -104,8 +106,11 @@ def _fraction(s: str) -> Scalar | None:
         return None
     (qa, ra, da), (qb, rb, db) = top, bottom
     # (qa sqrt ra) / (qb sqrt rb) = qa / (qb rb) * sqrt(ra rb)
-    root, rest = _squarefree(ra * rb)
-    q = qa / (qb * rb) * root
+    if ra == rb == 1:
+        q, rest = qa / qb, 1
+    else:
+        root, rest = _squarefree(ra * rb)
+        q = qa / (qb * rb) * root
     return q, rest if q else 1, da or db
 
 
@@ -120,6 +125,8 @@ def simple_answer(latex: str) -> tuple | None:
     (``120^\\circ`` = 120, ``\\$36`` = 36, ``58,500`` = 58500), ``1\\frac{4}{5}`` is 9/5."""
     if len(latex) > 200:
         return None
+    if _PLAIN_INT.fullmatch(latex):
+        return "scalar", (Fraction(int(latex)), 1, False)
     s = _NOISE.sub("", latex)
     while s.startswith("$") and s.endswith("$") and len(s) > 1:
         s = s[1:-1]
