@@ -16,12 +16,54 @@ decide and hand the pair to math-verify (``None``): a decimal on either side tha
 equal (math-verify rounds floats), tuples that hold the same elements in another order
 (math-verify may read them as sets or intervals), and anything else -- commas inside numbers,
 ``\\pi``, units, ``\\%``, degrees, text, variables. Digit strings over :data:`MAX_DIGITS` are not read.
-The benchmark checks the claim on every row of its MATH-500 corpus (disagreements: 0).
+A number is never a matrix (a ``vmatrix`` is a determinant: no matrix), a set or interval, a text
+answer, a rational multiple of ``\\pi`` or a complex ``a + bi`` (:func:`kind`): such a pair is not
+equal -- but a decimal may round to a multiple of ``\\pi`` (``3.141593``), so that pair goes to
+math-verify (or W3 below). An expression in a variable may be a constant after all (``x - x``,
+``\\frac{x}{x}``, ``x^0``): only the wider rules below decide it, when it provably is not. ``x = 5``
+against a gold number is judged on its right side, as math-verify judges it, but for a comma there
+(math-verify reads ``x = 1,000`` as ``x = {0, 1}``).
+
+Wider rules (:func:`_wider_verdict`), tried when the ones above leave the pair undecided. They
+settle wrong answers whose comparison costs math-verify a sympy ``simplify`` (milliseconds), and
+all but W2 only ever say "not equal". A *number* is a simple gold (scalar or tuple, as above) or a
+gold whose math-verify parse :mod:`._mathgold` found to be a number (``1+2\\sqrt{3}``, ``288\\pi``);
+a *non-constant polynomial* is what :mod:`._mathpoly` reads as one (``2k``, ``15x - 80``,
+``\\cot x``):
+
+* W1: a number gold and a non-constant polynomial answer are not equal (math-verify's numeric and
+  symbolic checks cannot make a function of a variable equal to a constant);
+* W2: against a gold that is a scalar number and no equation, an answer ``lhs = rhs`` (one ``=``,
+  ``lhs`` of :mod:`._mathpoly`'s forms, so that it certainly parses) is judged on its right side,
+  as math-verify judges it: a non-constant polynomial is not equal, a simple scalar is compared as
+  above (``2x + 1 = 5`` against 5 is correct, ``5x - 7y + 11z + 4 = 0`` against 19 is not). A
+  comma on the right side is never read (as in the ``x = 5`` rule above);
+* W3: a simple scalar answer is not equal to a gold that :mod:`._mathgold` found to be a set, an
+  interval or a tuple (``(3,4]``, ``x \\in [-2,7]``), a non-constant polynomial (``2k+2``,
+  ``-2 + 7i`` with ``i`` a plain symbol, as math-verify reads it there) or a number with a clear
+  gap from it (more than 1e-3 relative: math-verify rounds floats to 6 decimals, and exact values
+  that differ are never symbolically equal; closer values go to math-verify); nor to a gold that
+  :mod:`._mathpoly` reads as a non-constant polynomial (``\\cot x``);
+* W4: a tuple of simple numbers without decimals is not equal to a gold :mod:`._mathgold` found to
+  be a number (math-verify compares a number with a tuple or interval as a one-element set), as
+  the exact rules say for simple golds;
+* W5: a matrix of simple numbers (``pmatrix``, ``bmatrix``, ``Bmatrix`` or ``matrix``: a ``vmatrix``
+  is a determinant) is not equal to a gold :mod:`._mathgold` found to be a number, as the kind
+  rule says for simple golds.
+
+The benchmark checks the claim on every row of its MATH-500 corpus (disagreements: 0), and
+``tests/verifiers/test_math_wider.py`` holds the rules' table, near misses included.
 """
 from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from ._mathpoly import equation, nonconstant, read_polynomial
+
+if TYPE_CHECKING:
+    from ._mathgold import GoldFacts
 
 __all__ = ["simple_answer", "fast_verdict", "kind", "same_text", "boxed_span", "MAX_DIGITS"]
 
@@ -36,6 +78,7 @@ _TERM = re.compile(rf"^(?:(?P<n>{_NUM})|{_RAD})$")
 _FRAC = re.compile(r"^\\[dt]?frac(?:\{(?P<a>[^{}]*(?:\{[^{}]*\}[^{}]*)?)\}\{(?P<b>[^{}]*(?:\{[^{}]*\}[^{}]*)?)\}"
                    r"|(?P<a1>\d)(?P<b1>\d))$")
 _SLASH = re.compile(rf"^(?P<a>{_INT})/(?P<b>{_INT})$")
+_PLAIN_INT = re.compile(rf"-?{_INT}")  # the commonest answer: read without the general path
 
 Scalar = tuple  # (q: Fraction, r: int, decimal: bool)
 
@@ -56,8 +99,9 @@ def _term(s: str) -> Scalar | None:
     m = _TERM.match(s)
     if m is None:
         return None
-    if m.group("n") is not None:
-        return Fraction(m.group("n")), 1, "." in m.group("n")
+    n = m.group("n")
+    if n is not None:
+        return (Fraction(int(n)), 1, False) if n.isdigit() else (Fraction(n), 1, "." in n)
     k = m.group("k")
     r = int(m.group("r") or m.group("r1"))
     if r > 10 ** 12:
@@ -85,7 +129,7 @@ def _signed(s: str) -> Scalar | None:
             return None
         v = Fraction(int(m.group("a")), den), 1, False
     q, r, dec = v
-    return (sign * q, r if q else 1, dec)
+    return (-q if sign < 0 else q, r if q else 1, dec)
 
 
 def _fraction(s: str) -> Scalar | None:
@@ -98,8 +142,11 @@ def _fraction(s: str) -> Scalar | None:
         return None
     (qa, ra, da), (qb, rb, db) = top, bottom
     # (qa sqrt ra) / (qb sqrt rb) = qa / (qb rb) * sqrt(ra rb)
-    root, rest = _squarefree(ra * rb)
-    q = qa / (qb * rb) * root
+    if ra == rb == 1:
+        q, rest = qa / qb, 1
+    else:
+        root, rest = _squarefree(ra * rb)
+        q = qa / (qb * rb) * root
     return q, rest if q else 1, da or db
 
 
@@ -114,6 +161,8 @@ def simple_answer(latex: str) -> tuple | None:
     (``120^\\circ`` = 120, ``\\$36`` = 36, ``58,500`` = 58500), ``1\\frac{4}{5}`` is 9/5."""
     if len(latex) > 200:
         return None
+    if _PLAIN_INT.fullmatch(latex):
+        return "scalar", (Fraction(int(latex)), 1, False)
     s = _NOISE.sub("", latex)
     while s.startswith("$") and s.endswith("$") and len(s) > 1:
         s = s[1:-1]
@@ -155,11 +204,12 @@ def _same(a: Scalar, b: Scalar) -> bool | None:
 
 _ASSIGNED = re.compile(r"^[A-Za-z]=([^=]+)$")
 _SAME_TEXT = re.compile(r"\\left|\\right|\\[,!;: ]|\s+|\\(?=[dt]frac)[dt]")
-_MATRIX = re.compile(r"\\begin\{[pbvBV]?matrix\}")
+_MATRIX = re.compile(r"\\begin\{[pbB]?matrix\}")  # not vmatrix: a determinant, a number
 _SET = re.compile(r"\\cup|\\cap|\\infty|^\[|\]$|\\\{")
 _TEXT_ONLY = re.compile(r"^\\(?:text|textbf|mbox|mathrm)\{[^{}\d]*\}$")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _CONSTANT_PARTS = re.compile(r"\\pi|\\[dt]?frac|\\sqrt|[\d{}()+\-*/.]")
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _VARIABLE = re.compile(r"(?<![A-Za-z])[a-df-hj-z](?![A-Za-z])")  # a letter that is no e / i constant
 
 
@@ -168,8 +218,9 @@ _UNIT = re.compile(r"\\(?:mathrm|mbox|textrm|operatorname|mathit|mathbf|rm)\b|\d
 
 
 def kind(latex: str) -> str | None:
-    """"number" (the simple forms), "matrix", "set" (intervals, unions), "text" (no digits),
-    "symbolic" (a variable, no '=' or ','), else None."""
+    """"number" (the simple forms), "matrix", "text" (no digits), "pi", "complex", "symbolic" (a
+    variable, no '=' or ','), else None. A set or interval has a comma, so none is read here: one
+    written without (``[5]``, ``\\{5\\}``, ``\\frac{1}{\\infty}``) may be a number to math-verify."""
     s = _NOISE.sub("", latex)
     if simple_answer(latex) is not None:
         return "number"
@@ -182,10 +233,10 @@ def kind(latex: str) -> str | None:
     if _UNIT.search(latex):  # "6\\,\\mathrm{m}", "30 s": math-verify drops some units; let it decide
         return None
     if _SET.search(s):
-        return "set"
+        return None
     bare = _CONSTANT_PARTS.sub("", s)
-    if s.count("\\pi") == 1 and "^" not in s and not bare and not re.search(r"(?<!\d)0\\pi", s):
-        return "pi"  # one pi in rational arithmetic: irrational, never a simple number
+    if s.count("\\pi") == 1 and "^" not in s and not bare and not any(float(n) == 0 for n in _NUMBERS.findall(s)):
+        return "pi"  # one pi in rational arithmetic, no zero in it (\\pi*0): irrational, never a simple number
     if s.count("i") == 1 and re.fullmatch(r"[-+\d.]*(?:\d|^|[-+])i|[-+\d.]+[-+][\d.]*i", s) and "0i" not in s:
         return "complex"  # a + bi with b != 0: never real
     if _VARIABLE.search(_COMMAND.sub(" ", s)):
@@ -204,24 +255,37 @@ def boxed_span(texts: list[str]) -> str | None:
     return m.group(1) if m else None
 
 
-def fast_verdict(gold: tuple | None, texts: list[str], gold_kind: str | None = None) -> tuple[bool, str] | None:
+def fast_verdict(gold: tuple | None, texts: list[str], gold_kind: str | None = None,
+                 facts: GoldFacts | None = None, gold_nonconstant: bool = False) -> tuple[bool, str] | None:
     """(equal, the prediction as read) when the verdict is certain without math-verify (see the
-    module docstring); None to hand the pair to math-verify."""
+    module docstring); None to hand the pair to math-verify. ``facts`` (:mod:`._mathgold`) describe
+    math-verify's parse of a gold that is not a simple number; ``gold_nonconstant``: the gold is a
+    non-constant polynomial by :mod:`._mathpoly`."""
     span = boxed_span(texts)
     if span is None:
         return None
+    out = _exact_verdict(gold, span, gold_kind)
+    return out if out is not None else _wider_verdict(gold, span, facts, gold_nonconstant)
+
+
+def _exact_verdict(gold: tuple | None, span: str, gold_kind: str | None) -> tuple[bool, str] | None:
     pred = simple_answer(span)
     if gold is None or pred is None:
         assigned = _ASSIGNED.match(_NOISE.sub("", span)) if pred is None and gold is not None else None
-        if assigned:  # "x = 5" against a gold number: math-verify compares the right side
-            return fast_verdict(gold, [f"$\\boxed{{{assigned.group(1)}}}$"])
+        if assigned and "," not in assigned.group(1):  # "x = 5" against a gold number: math-verify
+            return _exact_verdict(gold, assigned.group(1), None)  # compares the right side ("x = 1,000": a set)
         if gold_kind is None:
             return None
         pred_kind = "number" if pred is not None else kind(span)
-        # a number is never a matrix, a set, a text answer or an expression in a variable
-        if pred_kind is not None and pred_kind != gold_kind and "number" in (pred_kind, gold_kind):
-            return False, span.strip()
-        return None
+        # a number is never a matrix, a set or a text answer; an expression in a variable may be a
+        # constant after all (x - x, \frac{x}{x}, x^0): the wider rules decide it when it provably is not
+        if pred_kind is None or pred_kind == gold_kind or "number" not in (pred_kind, gold_kind) \
+                or "symbolic" in (pred_kind, gold_kind):
+            return None
+        number = pred if pred is not None else gold
+        if "pi" in (pred_kind, gold_kind) and number is not None and _has_decimal(number):
+            return None  # 3.141593 is pi to math-verify (floats rounded to 6 decimals)
+        return False, span.strip()
     if gold[0] == "scalar" and pred[0] == "scalar":
         ok = _same(gold[1], pred[1])
     elif gold[0] == "tuple" and pred[0] == "tuple" and len(gold[1]) == len(pred[1]):
@@ -235,6 +299,59 @@ def fast_verdict(gold: tuple | None, texts: list[str], gold_kind: str | None = N
     else:
         ok = False if not _has_decimal(gold) and not _has_decimal(pred) else None
     return None if ok is None else (ok, span.strip())
+
+
+def _apart(value: complex, v: Scalar) -> bool:
+    """A clear gap between a gold's value and a simple number (math-verify rounds floats to 6
+    decimals; exact values that differ are never symbolically equal)."""
+    x = float(v[0]) * v[1] ** 0.5
+    return abs(value - x) > 1e-3 * max(1.0, abs(value), abs(x))
+
+
+def _wider_verdict(gold: tuple | None, span: str, facts: GoldFacts | None,
+                   gold_nonconstant: bool) -> tuple[bool, str] | None:
+    """Rules W1-W5 of the module docstring: not-equal verdicts only, but for an equation whose right
+    side is a number (W2), which is compared as :func:`_exact_verdict` compares numbers."""
+    number = facts is not None and facts.shape == "number"
+    pred = simple_answer(span)
+    if pred is None:
+        if gold is None and not number:
+            return None
+        if number and _simple_matrix(span):  # W5
+            return False, span.strip()
+        if nonconstant(read_polynomial(span)):  # W1
+            return False, span.strip()
+        scalar_gold = (gold is not None and gold[0] == "scalar") or (number and not facts.assigned)
+        sides = equation(span) if scalar_gold else None
+        if sides is None or "," in sides[1]:  # "x = 1,000" is the set {0, 1} there
+            return None
+        rhs = simple_answer(sides[1])  # W2: math-verify compares the gold with the right side
+        if rhs is None:
+            return (False, span.strip()) if nonconstant(read_polynomial(sides[1])) else None
+        if rhs[0] != "scalar":
+            return None
+        if gold is not None:
+            ok = _same(gold[1], rhs[1])
+            return None if ok is None else (ok, span.strip())
+        return (False, span.strip()) if _apart(facts.value, rhs[1]) else None
+    if gold is not None:
+        return None
+    if pred[0] == "scalar" and (gold_nonconstant or (facts is not None and facts.shape in ("set", "nonconstant"))
+                                or (number and _apart(facts.value, pred[1]))):  # W3
+        return False, span.strip()
+    if pred[0] == "tuple" and number and not _has_decimal(pred):  # W4
+        return False, span.strip()
+    return None
+
+
+_MATRIX_BODY = re.compile(r"^\\begin\{([pbB]?matrix)\}(.*)\\end\{\1\}$", re.DOTALL)
+
+
+def _simple_matrix(span: str) -> bool:
+    """A matrix (not a determinant) whose entries are all simple scalars: it certainly parses."""
+    m = _MATRIX_BODY.match(span.strip())
+    return m is not None and all(simple_answer(e) is not None and simple_answer(e)[0] == "scalar"
+                                 for row in m.group(2).split("\\\\") for e in row.split("&"))
 
 
 def _key(v: Scalar) -> tuple:

@@ -79,6 +79,8 @@ def _live(reply: str, found: list[tuple[int, str]]) -> list[str]:
 
 def _distinct(boxes: list[str]) -> list[str]:
     """The boxes' answers without repeats (same text, or the same simple number written twice)."""
+    if len(boxes) < 2:
+        return list(boxes)
     out: list[str] = []
     keys: list = []
     for b in boxes:

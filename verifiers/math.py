@@ -67,6 +67,12 @@ Policy:
   cannot decide with certainty (a float that is not exactly equal, reordered tuples, anything
   else) goes to math-verify. A unit after the number or a unit command (``6\\,\\mathrm{m}``,
   ``30\\,\\mathrm{s}``, ``12 \\text{ cm}``) always goes to math-verify (POLICY, class 7).
+  Its wider rules (W1-W5 of :mod:`._mathfast`) also settle wrong answers that would cost
+  math-verify a sympy ``simplify``: a number against a non-constant polynomial in a variable
+  (``2k``, ``15x - 80``, ``\\cot x``; :mod:`._mathpoly`), an equation answer by its right side, and
+  a simple number against a gold that math-verify's cached parse shows to be a set or interval, a
+  non-constant polynomial, or a number a clear gap away (:mod:`._mathgold`: facts computed once
+  per gold, with the parse and under its deadline, and cached with it).
   ``benchmarks/bench_verifiers.py`` checks the two agree on every row of its MATH-500 corpus and
   records the throughput; ``tests/verifiers/test_verifier_classes.py`` checks them on unit forms.
 * **Comparison**: ``math_verify.verify(gold, prediction)`` with its defaults (numeric tolerance,
@@ -99,6 +105,8 @@ from typing import Any
 
 from ._deadline import MAX_WORKERS, NO_SIGNALS, call_in_worker, call_with_alarm, can_use_alarm, shutdown_workers
 from ._mathfast import boxed_span, fast_verdict, kind, same_text, simple_answer
+from ._mathgold import GoldFacts, gold_facts
+from ._mathpoly import nonconstant, read_polynomial
 from ._mathspan import AMBIGUOUS, MAX_CHARS, UNCLOSED_REASONING, hedge, multi_part, prediction_spans
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, TIMEOUT, Verdict, register
 
@@ -153,6 +161,7 @@ def gold_to_latex(answer: Any) -> str:
 
 # ------------------------------------------------------------------------------------ unbounded work
 _gold_cache: dict[str, list] = {}
+_gold_facts: dict[str, GoldFacts | None] = {}  # what the fast path may rely on (._mathgold), per gold
 
 
 def _parse_gold(answer: str) -> list:
@@ -164,11 +173,19 @@ def _parse_gold(answer: str) -> list:
     return _math_verify().parse(gold_to_latex(answer), parsing_timeout=None)
 
 
-def _remember_gold(answer: str, gold: list) -> None:
+def _remember_gold(answer: str, gold: list, deadline: float | None = None) -> None:
+    """Cache the parsed gold with its facts (:func:`._mathgold.gold_facts`, computed here: under the
+    caller's deadline), unless ``deadline`` (``time.monotonic``) has passed by then."""
     if answer not in _gold_cache:
+        facts = gold_facts(gold)
+        if deadline is not None and time.monotonic() >= deadline:
+            return
         if len(_gold_cache) >= _GOLD_CACHE_SIZE:
-            _gold_cache.pop(next(iter(_gold_cache)), None)  # oldest first (dicts keep insertion order)
+            old = next(iter(_gold_cache))  # oldest first (dicts keep insertion order)
+            _gold_cache.pop(old, None)
+            _gold_facts.pop(old, None)
         _gold_cache[answer] = gold
+        _gold_facts[answer] = facts
 
 
 def _score_unbounded(texts: list[str], answer: str,
@@ -217,7 +234,7 @@ def _score_with_alarm(texts: list[str], answer: str, timeout: float):
     def work(deadline: float):
         def remember_gold_in_time(ans: str, gold: list) -> None:
             if time.monotonic() < deadline:
-                _remember_gold(ans, gold)
+                _remember_gold(ans, gold, deadline)
 
         return _score_unbounded(texts, answer, on_gold=remember_gold_in_time)
 
@@ -235,24 +252,29 @@ _ASSIGNED_GOLD = re.compile(r"^[A-Za-z]=([^=]+)$")
 
 @lru_cache(maxsize=4096)
 def _simple_gold(answer: str) -> tuple:
-    return simple_answer(answer.strip()), kind(answer.strip())
+    """(simple form, kind, a non-constant polynomial) of a gold's text (:mod:`._mathfast`, :mod:`._mathpoly`)."""
+    s = answer.strip()
+    return simple_answer(s), kind(s), nonconstant(read_polynomial(s))
 
 
 def _fast(answer: str, texts: list[str]) -> tuple[bool, str] | None:
     """The fast path (:mod:`._mathfast`): exact simple answers, a number against another kind of
-    answer, or the gold's own text once math-verify has parsed that gold (a gold it cannot parse
-    stays ``bad_gold``)."""
-    simple, gold_kind = _simple_gold(answer)
+    answer, its wider rules, or the gold's own text; a gold that is no simple number only once
+    math-verify has parsed it (a gold it cannot parse stays ``bad_gold``), with the facts about that
+    parse (:mod:`._mathgold`)."""
+    simple, gold_kind, gold_nonconstant = _simple_gold(answer)
     span = boxed_span(texts)
     assigned = _ASSIGNED_GOLD.match(answer.replace(" ", ""))
     if assigned and span is not None and "=" not in span:  # gold "x=5": math-verify compares its right side
-        simple, gold_kind = _simple_gold(assigned.group(1))
+        simple, gold_kind, gold_nonconstant = _simple_gold(assigned.group(1))
+    facts = None
     if simple is None:
         if not _gold_cache.get(answer):
             return None  # a gold math-verify has not parsed yet may be bad_gold: let it decide once
         if span is not None and same_text(span, answer):
             return True, span.strip()
-    return fast_verdict(simple, texts, gold_kind)
+        facts = _gold_facts.get(answer)
+    return fast_verdict(simple, texts, gold_kind, facts, gold_nonconstant)
 
 
 def verify_math(completion: str, answer, *, timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True,
