@@ -6,14 +6,18 @@ scale: four more small ops per projection, in every decode step. With the weight
 fp32, LoRA r=8 on q/k/v/o, 8 rows x 64 sampled tokens) is measured by
 ``benchmarks/bench_decode_paths.py`` (``benchmarks/results/decode_paths.md``).
 
-How: each active vanilla LoRA layer is merged with peft's own ``merge(safe_merge=True)``, which
-builds the merged weight as a *new* tensor; the original weight tensor is kept, and on exit it is
-put back and the layer marked unmerged, and the packed copy :mod:`hf_linear` made of the merged
-weight is dropped (``.data`` swaps do not bump a tensor's version counter, so the next merge, given
-the freed address, would otherwise be served this merge's copy). So nothing is subtracted again (peft's ``unmerge`` does
+How: for each active vanilla LoRA layer the merged weight ``W + delta`` is built here as a *new*
+tensor from peft's ``get_delta_weight`` (``scale * B @ A``, transposed for ``fan_in_fan_out``) and
+swapped in; the original weight tensor is kept, and on exit it is put back and the layer marked
+unmerged, and the packed copy :mod:`hf_linear` made of the merged weight is dropped (``.data``
+swaps do not bump a tensor's version counter, so the next merge, given the freed address, would
+otherwise be served this merge's copy). So nothing is subtracted again (peft's ``unmerge`` does
 ``W -= delta``, which in bf16 would round the base weights a little more on every call, and a
 trainer merges once per step). The cost is one extra copy of the adapted weights while the block
-runs, and the merge itself (one ``B @ A`` per layer).
+runs, and the merge itself (one ``B @ A`` per layer). peft's own ``merge(safe_merge=True)`` is not
+used: up to 0.21 it swapped in a new tensor, from 0.22 it copies into the old one in place, and
+the kept "original" would then be the merged weight (the base model would decode with the adapter
+after the block).
 
 Not merged (the block does nothing): a model without LoRA layers, adapters disabled
 (``disable_adapter()``), LoRA variants (DoRA and the like), several active adapters, and
@@ -48,10 +52,31 @@ def _mergeable_layers(model) -> list:
     layers = [layer for _, layer in lora_layers(model)]
     for layer in layers:
         weight = getattr(layer.get_base_layer(), "weight", None)
-        if (plain_adapter(layer) is None or weight is None or hasattr(weight, "ds_id")
-                or type(weight.data).__name__ == "DTensor"):
+        adapter = plain_adapter(layer)
+        if (adapter is None or weight is None or hasattr(weight, "ds_id")
+                or type(weight.data).__name__ == "DTensor"
+                or (getattr(layer, "lora_bias", {}).get(adapter, False) and layer.get_base_layer().bias is None)):
             return []
     return layers
+
+
+def _merge_new_tensor(layer, base) -> None:
+    """Point ``base``'s weight (and bias, with ``lora_bias``) at new tensors holding the merged values;
+    the tensors they held before are left untouched. The NaN check is peft's ``safe_merge``'s."""
+    import torch
+
+    adapter = plain_adapter(layer)
+    weight = base.weight.data
+    merged = weight + layer.get_delta_weight(adapter).to(weight.dtype)
+    if not torch.isfinite(merged).all():
+        raise ValueError(f"NaNs in the weights merged with LoRA adapter {adapter!r}: the adapter is broken")
+    bias = None
+    if getattr(layer, "lora_bias", {}).get(adapter, False):
+        bias = base.bias.data + (layer.lora_B[adapter].bias * layer.scaling[adapter]).to(base.bias.dtype)
+    base.weight.data = merged
+    if bias is not None:
+        base.bias.data = bias
+    layer.merged_adapters.append(adapter)
 
 
 @contextlib.contextmanager
@@ -66,7 +91,7 @@ def merged_lora(model, enabled: bool = True):
             for layer in layers:
                 base = layer.get_base_layer()
                 saved.append((layer, base, base.weight.data, None if base.bias is None else base.bias.data))
-                layer.merge(safe_merge=True)
+                _merge_new_tensor(layer, base)
         yield
     finally:
         for layer, base, weight, bias in saved:

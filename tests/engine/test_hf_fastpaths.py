@@ -137,6 +137,38 @@ def test_merged_lora_restores_on_error_and_skips_what_it_cannot_merge(tiny_model
         pass
 
 
+def test_merged_lora_never_writes_the_kept_weight_and_merges_lora_bias():
+    """The merge builds new tensors; the ones kept for the restore are never written. (peft 0.22's
+    ``merge(safe_merge=True)`` copies into the old weight in place: with it, the "restored" weight was
+    the merged one and the base decoded with the adapter after the block.) A ``lora_bias`` adapter is
+    merged with its bias; one whose base layer has no bias is left unmerged."""
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora import LoraLayer
+
+    torch.manual_seed(0)
+    net = get_peft_model(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8, bias=False)),
+                         LoraConfig(r=2, lora_alpha=4, target_modules=["0"], lora_bias=True, init_lora_weights=False))
+    layer = net.base_model.model[0]
+    base = layer.get_base_layer()
+    kept_w, kept_b = base.weight.data, base.bias.data
+    copies = kept_w.clone(), kept_b.clone()
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        want = net(x)
+        with merged_lora(net):
+            assert layer.merged and base.weight.data_ptr() != kept_w.data_ptr()
+            assert base.bias.data_ptr() != kept_b.data_ptr()
+            got = net(x)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.equal(kept_w, copies[0]) and torch.equal(kept_b, copies[1])  # never written
+    assert base.weight.data_ptr() == kept_w.data_ptr() and base.bias.data_ptr() == kept_b.data_ptr()
+    assert not layer.merged
+    no_bias = get_peft_model(torch.nn.Sequential(torch.nn.Linear(8, 8, bias=False)),
+                             LoraConfig(r=2, lora_alpha=4, target_modules=["0"], lora_bias=True, init_lora_weights=False))
+    with merged_lora(no_bias):
+        assert not any(m.merged for m in no_bias.modules() if isinstance(m, LoraLayer))
+
+
 CAN_PACK = hf_linear.can_pack(torch.float32)
 needs_packing = pytest.mark.skipif(not CAN_PACK, reason="this PyTorch build or CPU has no oneDNN packed fp32 matmul")
 LAYOUTS = [pytest.param(layout, marks=needs_packing) if layout == "packed" else layout for layout in hf_linear.LAYOUTS]
