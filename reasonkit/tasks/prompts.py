@@ -83,6 +83,8 @@ class PromptTemplate:
     raw: bool = False
     # Few-shot examples as already-written (user, assistant) text pairs.
     few_shot: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # One more example, shown in place of an example that is the item being asked (see :meth:`shots`).
+    few_shot_spare: tuple[str, str] | None = None
 
     @property
     def fields(self) -> list[str]:
@@ -106,11 +108,25 @@ class PromptTemplate:
                                  f"(columns: {', '.join(sorted(columns))}); map one with --column "
                                  f"{missing[0]}=COLUMN or change --template")
 
+    def shots(self, item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        """The worked examples shown before ``item``: never ``item`` itself. When the examples come
+        from the split being asked (sampling the train split with few-shot, as ``reasonkit sft
+        --sample-few-shot`` does), an example whose question is the item's is dropped and the spare
+        takes its place, as lm-evaluation-harness leaves the current document out of its examples.
+        Compared by the rendered question text, so a generator's train and test ids never collide."""
+        if not self.few_shot:
+            return ()
+        question = fill(self.user, item)
+        if all(q != question for q, _ in self.few_shot):
+            return self.few_shot
+        pool = [s for s in (*self.few_shot, *([self.few_shot_spare] if self.few_shot_spare else ())) if s[0] != question]
+        return tuple(pool[:len(self.few_shot)])
+
     def messages(self, item: dict[str, Any]) -> list[dict[str, str]]:
         msgs: list[dict[str, str]] = []
         if self.system:
             msgs.append({"role": "system", "content": fill(self.system, item)})
-        for q, a in self.few_shot:
+        for q, a in self.shots(item):
             msgs.append({"role": "user", "content": q})
             msgs.append({"role": "assistant", "content": a})
         msgs.append({"role": "user", "content": fill(self.user, item)})
@@ -123,7 +139,7 @@ class PromptTemplate:
         prefill = fill(self.prefill, item) if self.prefill else ""
         if self.raw:
             parts = [fill(self.system, item)] if self.system else []
-            parts += [f"Question: {q}\nAnswer: {a}" for q, a in self.few_shot]
+            parts += [f"Question: {q}\nAnswer: {a}" for q, a in self.shots(item)]
             parts.append(f"Question: {fill(self.user, item)}\nAnswer:")
             text = "\n\n".join(parts)
             return text + (" " + prefill if prefill else "")
@@ -137,12 +153,18 @@ class PromptTemplate:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["few_shot"] = [list(p) for p in self.few_shot]
+        if self.few_shot_spare is None:  # absent, as in runs written before the spare existed (same identity)
+            del d["few_shot_spare"]
+        else:
+            d["few_shot_spare"] = list(self.few_shot_spare)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PromptTemplate":
         d = dict(d)
         d["few_shot"] = tuple(tuple(p) for p in d.get("few_shot") or ())
+        if d.get("few_shot_spare") is not None:
+            d["few_shot_spare"] = tuple(d["few_shot_spare"])
         return cls(**d)
 
 

@@ -128,12 +128,14 @@ class Benchmark:
 
     # --- prompts and scoring ------------------------------------------------------------------------
     def with_few_shot(self, k: int) -> "Benchmark":
-        """A copy whose template carries ``k`` worked examples from the train split."""
+        """A copy whose template carries ``k`` worked examples from the train split, and one spare
+        shown instead of an example that is the item being asked (:meth:`PromptTemplate.shots`)."""
         if k <= 0:
             return self
-        examples = self.load("train", limit=k)
+        examples = self.load("train", limit=k + 1)
         shots = tuple((prompts.fill(self.template.user, ex), self.example_answer(ex)) for ex in examples)
-        return replace(self, template=replace(self.template, few_shot=shots), few_shot=k)
+        spare = shots[k] if len(shots) > k else None
+        return replace(self, template=replace(self.template, few_shot=shots[:k], few_shot_spare=spare), few_shot=k)
 
     def example_answer(self, item: dict[str, Any]) -> str:
         raise ReasonkitError(f"benchmark {self.name!r} has no worked answers for few-shot examples")

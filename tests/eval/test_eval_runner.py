@@ -304,6 +304,25 @@ def test_raw_template_and_few_shot():
         PromptTemplate().render({"question": "x"}, object())
 
 
+def test_few_shot_never_shows_the_item_being_asked():
+    """Sampling the train split with few-shot (``sft --sample-few-shot``): the first k train items are
+    the examples, and each of them is also asked. Its own worked answer must not be in its prompt: the
+    spare example takes its place (k examples still), as lm-eval leaves the current document out."""
+    from reasonkit.tasks.prompts import fill
+
+    b = get_benchmark("countdown", verifiers=("countdown",), few_shot=2)
+    train = b.load("train", limit=3)
+    for item in train:
+        text = b.render(item, FakeTokenizer())
+        question = fill(b.template.user, item)
+        assert text.count(question) == 1, item["id"]  # asked once, never shown as an example
+        assert text.count("<|user|>") == 3 and text.count("<|assistant|>") == 3  # still two examples
+    test_item = b.load("test", limit=1)[0]
+    assert b.template.shots(test_item) == b.template.few_shot  # another split: the examples as they are
+    assert [q for q, _ in b.template.shots(train[0])] == [fill(b.template.user, train[1]), fill(b.template.user, train[2])]
+    assert "few_shot_spare" not in get_benchmark("countdown", verifiers=("countdown",)).template.to_dict()
+
+
 def test_countdown_generator_is_seeded_and_solvable():
     import random
 

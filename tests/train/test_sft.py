@@ -183,6 +183,8 @@ def test_sample_few_shot_samples_with_worked_examples_and_trains_on_the_plain_pr
     assert len(kept) == 2
     by_item = {r["item_id"]: r["prompt"] for r in sampled}
     example = "</think>\n<answer>"  # the worked examples' answers (Countdown.example_answer)
+    for r in sampled:  # items 0 and 1 are the two examples too: neither sees its own solution
+        assert r["prompt"].count(r["prompt"].split("<|im_start|>user\n")[-1].split("<|im_end|>")[0]) == 1
     for k in kept:
         assert example in by_item[k["item_id"]], "the sampling prompt has the worked examples"
         assert example not in k["prompt"], "the training prompt has none"
