@@ -16,6 +16,7 @@ A script is run as ``python benchmarks/<script>.py`` (Python puts the script's o
   and the per-round ratios (median, min-max).
 - ``Run.record(results, md_lines)``: ``STEM.json`` + ``STEM.md`` side by side, the JSON in one
   schema: ``{"benchmark", "command", "machine", "settings", "results", "recorded_at"}``.
+- ``save_state(work, name, obj)``: a script's bookkeeping as JSON in its work folder (never in the results).
 
 Recording policy: a result lands in ``benchmarks/results/`` only from an explicit full run, one given
 ``--record``. A run without it (every smoke and quick run, whatever its sizes) prints its table and
@@ -273,6 +274,18 @@ def write(stem: Path, record: dict, md_lines: list[str]) -> Path:
     md.write_text("\n".join(md_lines) + "\n")
     print(f"recorded {md}")
     return md
+
+
+def save_state(folder: Path, name: str, obj: Any) -> Path:
+    """A script's own bookkeeping as JSON in its work folder (e.g. what a stage took, for a later
+    ``--reuse``); never into the recorded results, which only :func:`write` writes."""
+    folder = Path(folder)
+    if _is_results_dir(folder):
+        fail(f"{folder}: a work folder inside benchmarks/results/ (state is never written there)")
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / name
+    out.write_text(json.dumps(_jsonable(obj), indent=2) + "\n")
+    return out
 
 
 def results_of(record: dict) -> dict:

@@ -28,13 +28,15 @@ rejection-sampling fine-tuning (``reasonkit sft``) before GRPO.
 4. **Judge**: base and every adapter on ``--heldout`` held-out tasks of the trained variant (at least
    3 numbers), greedy and at temperature 1, in one ``reasonkit eval`` with ``--lora`` per arm, then
    ``reasonkit report``'s paired sign test per arm against the base; the **same-form** reading keeps
-   the items where both base and adapter wrote a well-formed equation (the verifier's reason is not
-   ``no_answer``/``parse_error``/``truncated``): a change there is a change in arithmetic, not in form.
+   the items where both base and adapter wrote a well-formed equation over the given numbers (the
+   verifier's reason is ``correct`` or ``not_equal``): a change there is a change in arithmetic, not in form.
 5. **Record**: ``benchmarks/results/learning-countdown{suffix}.json/.md/.png`` with ``--record``, which
    needs every stage (a partial run writes into ``--work``; ``benchmarks/harness.py``); every figure is
-   read from the run files.
+   read from the run files. ``--reuse`` keeps the training stages already complete in ``--work`` and
+   the minutes they took (``WORK/minutes.json``), so the judge can be run again after a change to it.
 
     python benchmarks/learning_countdown.py --record            # the full measurement
+    python benchmarks/learning_countdown.py --record --reuse --work W   # judge W's adapters again
     python benchmarks/learning_countdown.py --stages survey --survey-items 2 --suffix=-smoke   # plumbing
 """
 from __future__ import annotations
@@ -47,13 +49,17 @@ import time
 from pathlib import Path
 
 import harness  # benchmarks/harness.py
+from countdown_demos import demonstrations, trace  # benchmarks/countdown_demos.py (the cold start)
 
 # name -> (counts of numbers, largest number, largest target)
 VARIANTS = {"two": ((2,), 20, 40), "three-small": ((3,), 20, 30), "agilerl": ((3, 4), 99, 100)}
 STAGES = ("survey", "rft", "grpo", "judge")
+MINUTES = "minutes.json"  # in --work: each training stage's wall and CPU minutes, written as it ends
 PROBE_STEPS = 3  # GRPO-alone steps timed before its budget is set
 ARMS = ("rft", "rft_grpo", "grpo")
-FORMLESS = {"no_answer", "parse_error", "truncated"}
+# the verdicts of a well-formed equation over the given numbers: what the same-form comparison keeps
+# (an unclosed reasoning block, a reused or missing number, a parse error or no answer is not that form)
+FORMED = {"correct", "not_equal"}
 
 
 def reasonkit(*args: str) -> None:
@@ -157,55 +163,6 @@ def timed(fn, *args) -> dict:
     return {"wall": round((time.perf_counter() - t0) / 60, 2), "cpu": round((cpu_seconds() - c0) / 60, 2)}
 
 
-def trace(solution: str) -> list[str]:
-    """The steps a solution expression evaluates, innermost first: ``(10 + 12) - 6`` ->
-    ``["10 + 12 = 22", "22 - 6 = 16"]`` (exact: the generator's intermediates are whole numbers)."""
-    import ast
-    from fractions import Fraction
-
-    ops = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
-    lines: list[str] = []
-
-    def value(node) -> Fraction:
-        if isinstance(node, ast.Constant):
-            return Fraction(node.value)
-        left, right = value(node.left), value(node.right)
-        op = ops[type(node.op)]
-        out = {"+": left + right, "-": left - right, "*": left * right, "/": left / right}[op]
-        lines.append(f"{left} {op} {right} = {out}")
-        return out
-
-    value(ast.parse(solution, mode="eval").body)
-    return lines
-
-
-def demonstrations(a, train: Path, out: Path) -> Path:
-    """``out``/samples.jsonl: the first ``--cold-start`` training tasks, each with its solution written in
-    the answer form (the steps in the think block, the equation in the answer tags) and the ``countdown``
-    verifier's verdict on it - the columns ``reasonkit sft --from-samples`` filters on."""
-    from transformers import AutoTokenizer
-
-    from reasonkit.engine.models import resolve_model
-    from reasonkit.tasks.registry import configure_benchmark
-    from reasonkit.verifiers import get_verifier
-
-    bench = configure_benchmark("countdown", seed=a.seed)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(a.model))
-    verify = get_verifier("countdown")
-    rows = [json.loads(x) for x in train.read_text().splitlines()][: a.cold_start]
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "samples.jsonl").open("w") as fh:
-        for i, row in enumerate(rows):
-            item = bench.to_item(row, i)
-            completion = "\n" + "\n".join(trace(row["solution"])) + f"\n</think>\n<answer>{row['solution']}</answer>"
-            v = verify(bench.template.score_prefix + completion, numbers=row["numbers"], target=row["target"])
-            fh.write(json.dumps({"item_id": str(row["id"]), "sample": 0, "prompt": bench.render(item, tokenizer),
-                                 "completion": completion, "finish_reason": "stop",
-                                 "num_tokens": len(tokenizer(completion)["input_ids"]), "countdown.correct": v.correct,
-                                 "countdown.score": v.score, "countdown.reason": v.reason}) + "\n")
-    return out / "samples.jsonl"
-
-
 def sft_args(a, out: Path) -> list[str]:
     return ["sft", "--dataset", "countdown", "--verifier", "countdown", "--lora-r", "16", "--lora-alpha", "32",
             "--epochs", str(a.rft_epochs), "--dtype", "fp32", "--output", str(out), "-q", *common(a)]
@@ -255,15 +212,40 @@ def last_checkpoint(run: Path) -> Path:
     return latest_checkpoint(run)
 
 
+def steps_done(run: Path) -> int:
+    """The step of the last checkpoint in ``run`` (0 when there is none)."""
+    ckpt = last_checkpoint(run)  # None without a complete checkpoint (or without the folder)
+    return int(ckpt.name.rsplit("-", 1)[-1]) if ckpt is not None else 0
+
+
+def kept_minutes(a, bench: harness.Run, work: Path) -> dict:
+    """``--reuse``: the minutes of the stages already run in ``work`` (``WORK/minutes.json``, written as
+    each stage ends). A run recorded before that file existed has them only in its record: they are
+    taken from there when that record was written from the same ``--work`` with the same settings."""
+    if (work / MINUTES).is_file():
+        return json.loads((work / MINUTES).read_text())
+    stem = bench.stem() or (harness.RESULTS / f"{bench.benchmark}{a.suffix}")
+    file = harness.path(stem, ".json")
+    if not file.is_file():
+        return {}
+    record = json.loads(file.read_text())
+    same = {k: v for k, v in record.get("settings", {}).items() if k != "reuse"}
+    if same != {k: v for k, v in bench.settings.items() if k != "reuse"}:
+        return {}
+    print(f"--reuse: stage minutes from {file} (recorded {record.get('recorded_at')}, same --work and settings)")
+    return record["results"].get("minutes", {})
+
+
 def same_form(rows: list[dict], adapter: str) -> dict:
-    """Base vs ``adapter`` on the items where both wrote a well-formed equation (first sample of each)."""
+    """Base vs ``adapter`` on the items where both wrote a well-formed equation over the given numbers
+    (first sample of each; verdict ``correct`` or ``not_equal``): a difference there is in the arithmetic."""
     from reasonkit.eval.report import sign_test
 
     from reasonkit.records import as_rows
 
     first = {(r.adapter, r.item_id): r for r in as_rows(rows) if r.get("sample", 0) == 0}
     items = [i for (m, i), r in first.items() if m == "base" and (adapter, i) in first
-             and r.reason("countdown") not in FORMLESS and first[(adapter, i)].reason("countdown") not in FORMLESS]
+             and r.reason("countdown") in FORMED and first[(adapter, i)].reason("countdown") in FORMED]
     right = {(m, i): first[(m, i)].correct("countdown") is True for i in items for m in ("base", adapter)}
     wins = sum(right[(adapter, i)] and not right[("base", i)] for i in items)
     losses = sum(right[("base", i)] and not right[(adapter, i)] for i in items)
@@ -338,6 +320,10 @@ def parse(argv=None):
     p.add_argument("--heldout", type=int, default=200)
     p.add_argument("--judge-samples", type=int, default=2, help="samples per held-out task at temperature 1")
     p.add_argument("--work", default="runs/learning-countdown")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the training stages already complete in --work (same settings) with the minutes "
+                        "they took; the survey and judge evals resume from their run folders (judge again after "
+                        "a change to the analysis without training again)")
     harness.common_args(p, quick=None)
     a = p.parse_args(argv)
     a.stages, a.arms = a.stages.split(","), a.arms.split(",")
@@ -362,23 +348,40 @@ def main(argv=None) -> dict:
     bench = harness.start(__file__, a, argv, benchmark="learning-countdown")
     work = Path(a.work)
     data = make_data(a, work)
-    result: dict = {"task": None, "heldout_items": a.heldout, "cold_start": a.cold_start, "minutes": {}}
+    result: dict = {"task": None, "heldout_items": a.heldout, "cold_start": a.cold_start, "minutes": {},
+                    "reused": []}
     rows = survey(a, data, work) if "survey" in a.stages else []
     result["survey"] = rows
     task = result["task"] = choose(a, rows)
     train = data[task]["train"]
     adapters: dict[str, Path] = {}
+    kept = kept_minutes(a, bench, work) if a.reuse else {}
+
+    def stage(key: str, done: bool, fn, *args) -> None:
+        """Run a training stage, or with ``--reuse`` keep it when its output and minutes are in --work."""
+        if a.reuse and done:
+            if key not in kept:
+                harness.fail(f"--reuse: {work}: stage {key} is complete but its minutes are not in "
+                             f"{work / MINUTES}; run without --reuse into a new --work", "learning_countdown.py")
+            result["minutes"][key] = kept[key]
+            result["reused"].append(key)
+        else:
+            result["minutes"][key] = fn(*args)
+        harness.save_state(work, MINUTES, result["minutes"])
+
     if "rft" in a.stages:
-        result["minutes"]["rft"] = run_rft(a, train, work)
+        stage("rft", (work / "rft" / "adapter").is_dir(), run_rft, a, train, work)
         if "rft" in a.arms:
             adapters["rft"] = work / "rft" / "adapter"
     if "grpo" in a.stages and "rft_grpo" in a.arms and (work / "rft" / "adapter").is_dir():
-        result["minutes"]["rft_grpo_grpo"] = run_grpo(a, train, work / "rft_grpo", a.steps, work / "rft" / "adapter")
+        stage("rft_grpo_grpo", steps_done(work / "rft_grpo") >= a.steps,
+              run_grpo, a, train, work / "rft_grpo", a.steps, work / "rft" / "adapter")
         adapters["rft_grpo"] = last_checkpoint(work / "rft_grpo")
     if "grpo" in a.stages and "grpo" in a.arms:
         # GRPO alone gets the CPU time the warm start and the GRPO after it took together
         budget = sum(result["minutes"].get(k, {}).get("cpu", 0) for k in ("rft", "rft_grpo_grpo"))
-        result["minutes"]["grpo"] = grpo_alone(a, train, work / "grpo", budget)
+        stage("grpo", steps_done(work / "grpo") >= kept.get("grpo", {}).get("steps", 10**9),
+              grpo_alone, a, train, work / "grpo", budget)
         adapters["grpo"] = last_checkpoint(work / "grpo")
     headline_stages = [m for k, m in result["minutes"].items() if k in ("rft", "rft_grpo_grpo")]
     result["train_minutes"] = round(sum(m["wall"] for m in headline_stages), 2)
@@ -406,6 +409,7 @@ def write(a, bench: harness.Run, result: dict, folder: Path | None, runs: dict[s
               for r in result.get("survey", [])]
     lines += ["", f"Trained variant: **{result['task']}**; minutes per stage: {result['minutes']}; "
               f"cold start: {result.get('cold_start')} demonstrations; "
+              f"{'stages kept from an earlier pass in the same --work (--reuse): ' + ', '.join(result['reused']) + '; ' if result.get('reused') else ''}"
               f"train_minutes (cold start + RFT + GRPO after it, wall): {result['train_minutes']}; CPU minutes: "
               f"{result['train_cpu_minutes']}"]
     for label, j in (result.get("judge") or {}).items():

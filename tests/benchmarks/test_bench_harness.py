@@ -20,7 +20,8 @@ from bench_scripts import BENCHMARKS, load
 harness = load("harness")
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if p.name not in ("harness.py", "verifier_corpus.py",
                                                                         "learning_analysis.py", "verifier_baseline.py",
-                                                                        "verifier_adversarial.py"))
+                                                                        "verifier_adversarial.py",
+                                                                        "countdown_demos.py"))
 
 
 def _args(argv: list[str], results: Path, **defaults) -> argparse.Namespace:
@@ -307,3 +308,11 @@ def test_bench_grpo_rounds_merge_and_give_per_round_ratios():
     one = bench_grpo.merge_rounds([run([50, 4, 5, 6], [9, 2, 3, 3])])
     ref1 = bench_grpo.merge_rounds([run([60, 10, 10, 10], [9, 5, 5, 5])])
     assert bench_grpo.ratio_of(one, ref1) == (0.5, 0.4, 0.6)  # one round: step-level spread
+
+
+def test_save_state_writes_a_work_folder_and_refuses_the_results(tmp_path):
+    out = harness.save_state(tmp_path / "w", "minutes.json", {"rft": {"wall": 1.5}, "p": Path("x")})
+    assert json.loads(out.read_text()) == {"rft": {"wall": 1.5}, "p": "x"}
+    with pytest.raises(SystemExit) as exc:
+        harness.save_state(harness.RESULTS, "minutes.json", {})
+    assert exc.value.code == 2 and not (harness.RESULTS / "minutes.json").exists()

@@ -102,3 +102,56 @@ def test_grpo_alone_fills_the_cpu_budget_measured_by_its_probe(script, monkeypat
     calls.clear()
     assert script.grpo_alone(a, tmp_path / "t.jsonl", tmp_path / "g2", budget_cpu=0.5)["steps"] == script.PROBE_STEPS
     assert calls == [(script.PROBE_STEPS, False)]
+
+
+def test_same_form_keeps_only_well_formed_equations_over_the_given_numbers(script):
+    """Only ``correct``/``not_equal`` verdicts are the equation form: an unclosed think block, a reused
+    number or no answer is not (they were counted as formed before, which mixed form into the reading)."""
+    def row(adapter, item, reason):
+        return {"adapter": adapter, "item_id": item, "sample": 0, "countdown.reason": reason,
+                "countdown.correct": reason == "correct"}
+
+    rows = [row("base", "1", "not_equal"), row("arm", "1", "correct"),           # kept: arm only right
+            row("base", "2", "correct"), row("arm", "2", "not_equal"),           # kept: base only right
+            row("base", "3", "wrong_numbers"), row("arm", "3", "correct"),       # base reused a number
+            row("base", "4", "unclosed_reasoning"), row("arm", "4", "correct"),  # base never closed </think>
+            row("base", "5", "not_equal"), row("arm", "5", "no_answer"),
+            row("base", "6", "correct"), row("arm", "6", "correct")]             # kept: both right
+    got = script.same_form(rows, "arm")
+    assert got["items"] == 3 and got["adapter_only"] == 1 and got["base_only"] == 1
+    assert got["base"] == pytest.approx(2 / 3) and got["adapter"] == pytest.approx(2 / 3)
+
+
+def test_reuse_keeps_a_complete_stage_with_its_minutes_and_refuses_one_without(script, monkeypatch, tmp_path):
+    """``--reuse`` judges a work folder's adapters again without training again: a stage whose output
+    is complete keeps the minutes it took (WORK/minutes.json); without them the run stops (exit 2)."""
+    def never(*args):
+        raise AssertionError("a complete stage ran again under --reuse")
+
+    monkeypatch.setattr(script, "run_rft", never)
+    (tmp_path / "rft" / "adapter").mkdir(parents=True)
+    argv = ["--stages", "rft", "--arms", "rft", "--train-items", "1", "--steps", "1", "--heldout", "2",
+            "--reuse", "--work", str(tmp_path), "--suffix=-test"]
+    with pytest.raises(SystemExit) as exc:  # complete, but how long it took is unknown
+        script.main(argv)
+    assert exc.value.code == 2
+    (tmp_path / script.MINUTES).write_text(json.dumps({"rft": {"wall": 3.0, "cpu": 4.0}}))
+    result = script.main(argv)
+    assert result["minutes"]["rft"] == {"wall": 3.0, "cpu": 4.0} and result["reused"] == ["rft"]
+    assert result["train_minutes"] == 3.0 and result["train_cpu_minutes"] == 4.0
+    monkeypatch.setattr(script, "run_rft", lambda a, train, work: {"wall": 1.0, "cpu": 1.5})
+    fresh = tmp_path / "fresh"
+    result = script.main([*argv[:-3], "--work", str(fresh), "--suffix=-test"])  # nothing done there: it runs
+    assert result["reused"] == [] and json.loads((fresh / script.MINUTES).read_text())["rft"]["cpu"] == 1.5
+
+
+def test_reuse_reads_minutes_from_a_record_of_the_same_work_and_settings(script, tmp_path):
+    a = script.parse(["--work", str(tmp_path / "w"), "--reuse", "--results", str(tmp_path), "--suffix=-x"])
+    bench = script.harness.Run(str(script.__file__), a, [], benchmark="learning-countdown", describe=False)
+    record = {"settings": {**bench.settings, "reuse": False}, "recorded_at": "then",
+              "results": {"minutes": {"rft": {"wall": 2.0, "cpu": 2.5}}}}
+    (tmp_path / "learning-countdown-x.json").write_text(json.dumps(record))
+    assert script.kept_minutes(a, bench, tmp_path / "w") == {"rft": {"wall": 2.0, "cpu": 2.5}}
+    record["settings"]["steps"] = a.steps + 1  # another run's record: nothing is taken from it
+    (tmp_path / "learning-countdown-x.json").write_text(json.dumps(record))
+    assert script.kept_minutes(a, bench, tmp_path / "w") == {}
