@@ -12,6 +12,13 @@ Two readings, both per adapter (``base`` and the trained ``adapter`` of one ``re
   went wrong (an untrained task's drop from interference reads as, e.g., a sum where a product was
   asked).
 
+- ``computed``: accuracy that counts an answer written as unevaluated arithmetic as wrong
+  (:func:`unevaluated`). The ``gsm8k`` verifier reads ``<answer>5 - 3</answer>`` as its value, 2 (a
+  GSM8K reply may end "the answer is 20 - 2"). On an arithmetic task the question *is* that
+  expression, so a policy paid by ``gsm8k`` can earn reward by restating the question
+  (``Calculate -9 / 9.`` -> ``-9 / 9``): the re-run of 2026-12-07 learned exactly that. This reading
+  says how much of a gain is left when only a stated number counts, with its paired sign test.
+
 And ``plot``: the run's PNG (reward per step, held-out accuracy per periodic eval, truncated share).
 """
 from __future__ import annotations
@@ -27,6 +34,46 @@ def answer_text(row: dict) -> str:
 
 def shows_equation(row: dict) -> bool:
     return "=" in answer_text(row)
+
+
+_NUM = r"\(?\s*[-\u2212]?\s*\d+(?:\.\d+)?\s*\)?"
+_ARITH = re.compile(rf"{_NUM}\s*[-+*/\u00d7\u00f7\u2212x]\s*{_NUM}")
+_FRACTION = re.compile(r"\s*(-?)\s*(\d+)\s*/\s*(\d+)\s*")
+
+
+def unevaluated(row: dict, verifier: str) -> bool:
+    """The answer the verifier read (``{verifier}.extracted``) is arithmetic, not a number: two numbers
+    with an operator between them (``5 - 3``, ``-9 / 9``, ``(-8) * 2``). A fraction in lowest terms
+    (``3/4``, ``-1/2``) is a number, not a sum left undone."""
+    import math
+
+    text = str(row.get(f"{verifier}.extracted") or "")
+    if not _ARITH.search(text):
+        return False
+    frac = _FRACTION.fullmatch(text)
+    return not (frac and int(frac.group(3)) > 1 and math.gcd(int(frac.group(2)), int(frac.group(3))) == 1)
+
+
+def computed(rows: list[dict], verifier: str) -> dict:
+    """Per adapter: the share of answers written as unevaluated arithmetic (``unevaluated``) and the
+    accuracy that counts them wrong (``accuracy``); base vs adapter paired on the first sample of each
+    item (``adapter_only`` / ``base_only`` items right by this reading, exact sign test)."""
+    from reasonkit.eval.report import sign_test
+
+    out: dict = {}
+    for name in sorted({r["adapter"] for r in rows}):
+        mine = [r for r in rows if r["adapter"] == name]
+        out[name] = {"unevaluated": sum(unevaluated(r, verifier) for r in mine) / max(len(mine), 1),
+                     "accuracy": sum(r.get(f"{verifier}.correct") is True and not unevaluated(r, verifier)
+                                     for r in mine) / max(len(mine), 1)}
+    first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
+    items = [i for (m, i) in first if m == "base" and ("adapter", i) in first]
+    right = {(m, i): first[(m, i)].get(f"{verifier}.correct") is True and not unevaluated(first[(m, i)], verifier)
+             for i in items for m in ("base", "adapter")}
+    wins = sum(right[("adapter", i)] and not right[("base", i)] for i in items)
+    losses = sum(right[("base", i)] and not right[("adapter", i)] for i in items)
+    out["paired"] = {"items": len(items), "adapter_only": wins, "base_only": losses, "p_value": sign_test(wins, losses)}
+    return out
 
 
 def _same_number(text: str, answer) -> bool:

@@ -59,7 +59,7 @@ import time
 from pathlib import Path
 
 import harness  # benchmarks/harness.py
-from learning_analysis import breakdown, plot, same_form  # benchmarks/learning_analysis.py
+from learning_analysis import breakdown, computed, plot, same_form  # benchmarks/learning_analysis.py
 
 # Task spaces large enough that the training split keeps thousands of distinct questions after the
 # test questions are dropped (products at difficulty 0 keeps one, 2-term one-digit sums 200 at most).
@@ -229,7 +229,8 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
         out[label] = {"task": bench, "verifier": verifier, "prefill": prefill or a.prefill,
                       "base": primary_stats(run, "base"), "adapter": primary_stats(run, "adapter"),
                       "paired": tests[0] if tests else None, "own_scorer": {"verifier": own_verifier(bench), **own},
-                      "breakdown": breakdown(rows), "same_form": same_form(rows, verifier)}
+                      "breakdown": breakdown(rows), "same_form": same_form(rows, verifier),
+                      "computed": computed(rows, verifier)}
     return out
 
 
@@ -323,12 +324,35 @@ def write(bench: harness.Run, result: dict) -> None:
                   "", "| eval | item | reference | base | adapter |", "|---|---|---|---|---|"]
         lines += [f"| {label} | {x['item_id']} | {x['answer']} | `{_cell(x['base'])}` | `{_cell(x['adapter'])}` |"
                   for label, x in shown]
+    lines += ["", "Only a stated number counts (`learning_analysis.computed`): an answer written as unevaluated "
+              "arithmetic (`5 - 3`, `-9 / 9`: the verifier reads its value, so restating the question earns "
+              "reward) is counted wrong here; paired on the first sample of each item:", "",
+              "| eval | base: unevaluated | adapter: unevaluated | base accuracy | adapter accuracy | "
+              "only base right | only adapter right | paired p |", "|---|---|---|---|---|---|---|---|"]
+    for label, j in result["judge"].items():
+        c = j.get("computed")
+        if c:
+            lines.append(f"| {label} | {c['base']['unevaluated']:.3f} | {c['adapter']['unevaluated']:.3f} | "
+                         f"{c['base']['accuracy']:.3f} | {c['adapter']['accuracy']:.3f} | {c['paired']['base_only']} | "
+                         f"{c['paired']['adapter_only']} | {c['paired']['p_value']:.3g} |")
     gain = g["adapter"]["accuracy"] - g["base"]["accuracy"]
     lines += ["", f"Greedy held-out accuracy {result['base_accuracy']:.3f} -> {result['adapter_accuracy']:.3f} "
               f"({gain * 100:+.1f} points, p = {result['p_value']}), {result['train_minutes']:.1f} min of training "
               f"({'its steps summed: a reused run' if result['reused'] else 'wall time of the training process'}), "
               f"{result['steps']} steps. Target +10 points at p < 0.01: "
-              f"{'reached' if gain >= 0.10 and (result['p_value'] or 1) < 0.01 else 'not reached'}.", ""]
+              f"{'reached' if gain >= 0.10 and (result['p_value'] or 1) < 0.01 else 'not reached'} by the verifier's reading."]
+    c = g.get("computed")
+    if c:
+        cgain = c["adapter"]["accuracy"] - c["base"]["accuracy"]
+        met = cgain >= 0.10 and c["paired"]["p_value"] < 0.01
+        lines.append(f"Counting unevaluated arithmetic wrong: {c['base']['accuracy']:.3f} -> {c['adapter']['accuracy']:.3f} "
+                     f"({cgain * 100:+.1f} points, p = {c['paired']['p_value']:.3g}); the adapter wrote "
+                     f"{c['adapter']['unevaluated']:.1%} of its greedy answers as unevaluated arithmetic, the base "
+                     f"{c['base']['unevaluated']:.1%}. Target by this reading: {'reached' if met else 'not reached'}.")
+    alarms = result.get("alarms") or []
+    said = [f"step {x['step']}: {x['name']}" + (f" ({x['verifier']})" if x["verifier"] else "") for x in alarms]
+    lines.append("Alarms raised while training: " + ("; ".join(said) if said else "none") + ".")
+    lines.append("")
     print("\n".join(lines))
     if bench.record(result, lines, name="learning") is not None:
         plot(result["curve"], result["evals"], result["task"], harness.path(bench.stem("learning"), ".png"))
@@ -418,6 +442,9 @@ def main(argv=None) -> dict:
         "max_tokens": a.max_tokens, "group_size": a.group_size, "prompts_per_step": a.prompts_per_step,
         "model": a.model or "embedded SmolLM2-135M-Instruct",
         "survey": rows, "judge": judged, "evals": evals,
+        "alarms": [{"step": r["step"], "name": x.split(" (")[0], "verifier": None} if isinstance(x, str) else
+                   {"step": r["step"], "name": x.get("name"), "verifier": x.get("verifier")}
+                   for r in steps for x in r.get("alarms") or []],
         "curve": [{k: r.get(k) for k in r if isinstance(r.get(k), (int, float))} for r in steps],
     }
     write(bench, result)

@@ -50,6 +50,8 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     md = (tmp_path / "res" / "learning-smoke.md").read_text()
     assert "pass@8" in md and task in md and "| only base right | only adapter right | paired p |" in md
     assert {"base_only", "adapter_only", "p_value", "examples"} <= set(same)
+    assert {"base", "adapter", "paired"} <= set(saved["judge"]["greedy"]["computed"]) and "alarms" in saved
+    assert "Counting unevaluated arithmetic wrong:" in md and "Alarms raised while training:" in md
     assert (tmp_path / "res" / "learning-smoke.png").stat().st_size > 1000
     assert list((tmp_path / "work" / "train").rglob("events.out.tfevents.*"))  # watched in TensorBoard
 
@@ -133,3 +135,33 @@ def test_reuse_refuses_a_run_trained_otherwise(tmp_path):
         mod.check_reused(a, task, tmp_path)
     with pytest.raises(ReasonkitError, match="dataset"):
         mod.check_reused(a, "rg:products", tmp_path)
+
+
+# What the re-run of 2026-12-07 wrote (the gsm8k verifier's reading in brackets): restating the question
+# earned reward, since the verifier reads unevaluated arithmetic as its value.
+@pytest.mark.parametrize("extracted, unevaluated", [
+    ("-1 / 1", True),      # "Calculate -1 / 1." -> the question back (gsm8k: -1, right)
+    ("-9 / 9", True),      # "Calculate ( -9 / 9 )." (gsm8k: -1, right)
+    ("5 - 3", True),       # "Calculate 5 - 3." (gsm8k: 2, right)
+    ("-8 - 5", True),      # "Calculate -8 + -5." rewritten, still not computed
+    ("7 * 4", True), ("(-8) * 2", True), ("2/4", True), ("9 / 1", True),
+    ("2", False), ("-45", False), ("3/4", False), ("-1/2", False),  # numbers (fractions in lowest terms)
+    ("1,000", False), ("18.5", False), (None, False),
+])
+def test_unevaluated_arithmetic_is_told_from_a_stated_number(extracted, unevaluated):
+    from learning_analysis import unevaluated as is_unevaluated
+
+    _load()
+    assert is_unevaluated({"gsm8k.extracted": extracted}, "gsm8k") is unevaluated
+
+
+def test_computed_counts_unevaluated_answers_wrong_and_pairs_items():
+    from learning_analysis import computed
+
+    _load()
+    rows = [{"adapter": m, "item_id": str(i), "sample": 0, "gsm8k.correct": ok, "gsm8k.extracted": x}
+            for i in range(6) for m, ok, x in (("base", i == 0, "3"), ("adapter", True, "5 - 3" if i < 4 else "2"))]
+    got = computed(rows, "gsm8k")
+    assert got["adapter"] == {"unevaluated": 4 / 6, "accuracy": 2 / 6}  # right by the verifier 6/6
+    assert got["base"] == {"unevaluated": 0.0, "accuracy": 1 / 6}
+    assert (got["paired"]["items"], got["paired"]["adapter_only"], got["paired"]["base_only"]) == (6, 2, 1)
