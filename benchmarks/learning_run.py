@@ -26,7 +26,7 @@
     python benchmarks/learning_run.py --record             # the full run (its time is in the record)
     python benchmarks/learning_run.py --steps 2 --survey-items 2 --heldout 4   # plumbing: prints only
 
-**The reward** (``--reward``, default ``gsm8k``): the number the answer states is right. All
+**The reward** (``--reward``, default ``gsm8k_computed``): the number the answer states is right. All
 candidates share one prompt form: the reasoning system prompt and an assistant pre-fill that closes
 an empty think block and opens the answer tag (``--prefill``; a 135M model does not write the tags on
 its own). Asked ``4 - 1 =``, the base model sometimes writes the sum out (``4 - 1 = 3``) and sometimes
@@ -36,9 +36,14 @@ scorer rated 0.000 under every pre-fill tried, while the ``gsm8k`` verifier rate
 pre-fill) to 0.52 (``<answer>`` alone). The ``.exact`` reward (``--reward task``) had a success rate
 of 1-4 % at temperature 1, so nearly every group had no signal (see the earlier runs in docs/results/learning.md). The
 ``gsm8k`` verifier reads the number the answer states (after the last ``=``, or a final "the answer
-is N"), with its policy against hedged answers and invented turns, and pays nothing for the form: a
-rise in its accuracy is a rise in right numbers. The task's own scorer is reported next to it, and
-the ``shows_equation`` share says how much of a change comes from writing the sum out.
+is N"), with its policy against hedged answers and invented turns, and pays nothing for the form.
+It also reads an answer left as arithmetic as its value (``<answer>5 - 3</answer>`` is 2), and here
+the question *is* that arithmetic: the recorded re-run of 2026-12-07, trained with ``gsm8k`` (the
+default then), learned to give the question back in 43 % of its greedy answers
+(``docs/results/learning.md``). ``gsm8k_computed`` counts such an answer wrong, so a rise in its
+accuracy is a rise in right numbers; ``learning_analysis.computed`` gives that reading of a run
+judged with ``gsm8k``. The task's own scorer is reported next to it, and the ``shows_equation``
+share says how much of a change comes from writing the sum out.
 
 **What the judge separates.** With the think block pre-filled, the base model guesses a bare number
 more often than with ``<answer>`` alone, and is right less often; GRPO can gain by making it write
@@ -72,7 +77,7 @@ CANDIDATES = [
 # untrained tasks that must not drop (the trained one is left out): another operation, and no arithmetic
 CONTROLS = ["rg:products:min_digits=1,max_digits=1", "rg:letter_counting:difficulty=0"]
 # the reward and the judge's headline: the number the answer states (see the module docstring)
-REWARD = "gsm8k"
+REWARD = "gsm8k_computed"  # gsm8k pays an answer that gives the question back (see the module docstring)
 PREFILL = "<think>\n</think>\n<answer>"  # the form the system prompt asks for, reasoning left empty
 ALT_PREFILL = "<answer>"  # judged too: the base model's better prompt form (see the module docstring)
 

@@ -190,7 +190,7 @@ def _expression(clause: str, first: NumberMatch) -> NumberMatch | None:
             signs.append(-1 if op in "-\u2212" else 1)
             terms.append(v)
     total = terms[0] + sum(sg * t for sg, t in zip(signs, terms[1:]))
-    return NumberMatch(first.start, pos, clause[first.start:pos], total, False)
+    return NumberMatch(first.start, pos, clause[first.start:pos], total, False, arithmetic=True)
 
 
 def _after_marker(text: str, marker_end: int) -> str:
@@ -274,7 +274,8 @@ def _boxed_statement(span: str, end: int, boxes: dict[int, Answer]) -> Answer | 
         return None
     shift = m.start(2)
     n = box.number
-    return Answer(NumberMatch(n.start + shift, n.end + shift, n.text, n.value, n.percent, n.too_long, n.alts),
+    return Answer(NumberMatch(n.start + shift, n.end + shift, n.text, n.value, n.percent, n.too_long, n.alts,
+                              n.arithmetic),
                   "answer_is", None, end)
 
 

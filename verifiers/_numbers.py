@@ -94,6 +94,7 @@ class NumberMatch:
     too_long: bool = False
     alts: tuple = ()  # other readings of the same quantity (``2 hours 30 minutes``: 150 minutes;
     #                   ``18 dollars and 50 cents``: 1850 cents)
+    arithmetic: bool = False  # written as arithmetic left undone (``20 - 2``), read as its value
 
 
 _new_object = object.__new__
@@ -113,6 +114,7 @@ def _number_match(start: int, end: int, text: str, value: Fraction | None, perce
     d["percent"] = percent
     d["too_long"] = too_long
     d["alts"] = ()
+    d["arithmetic"] = False
     return nm
 
 

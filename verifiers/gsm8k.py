@@ -66,14 +66,24 @@ Policy (documented here because it decides rewards):
   question asking for a percentage has gold ``50``. ``0.5`` does not match gold ``50``.
 * A number with more than ``MAX_DIGITS`` digits is never converted; it is ``not_equal``
   (``details["too_long"]``).
+* **Computed answers only** (``gsm8k_computed``; anti-hacking, ``arithmetic=False``): an answer
+  written as arithmetic left undone (``<answer>5 - 3</answer>``, "the answer is 20 - 2") or as a
+  fraction that is not in lowest terms or has denominator 1 (``-9 / 9``, ``6/8``) is wrong, reason
+  ``unevaluated``. ``gsm8k`` reads such an answer as its value, which suits GSM8K replies; on a task
+  whose question *is* the arithmetic ("Calculate 5 - 3.") it pays a policy for giving the question
+  back, and a GRPO run on 2-term arithmetic learned exactly that (43 % of its greedy answers,
+  ``docs/results/learning.md``). Use ``gsm8k_computed`` as the reward and judge of such tasks.
 
-Reasons: ``correct``, ``not_equal``, ``no_answer``, ``unclosed_reasoning``, ``ambiguous``, ``bad_gold``.
+Reasons: ``correct``, ``not_equal``, ``no_answer``, ``unclosed_reasoning``, ``ambiguous``, ``bad_gold``,
+``unevaluated`` (``gsm8k_computed`` only).
 
 One call reports both modes: the verdict is for the requested ``mode`` and
 ``details["strict"]`` / ``details["flexible"]`` hold ``{correct, extracted, reason}`` for each.
 """
 from __future__ import annotations
 
+import math
+import re
 from fractions import Fraction
 from functools import lru_cache
 
@@ -81,11 +91,13 @@ from ._claims import Answer, answers, prepare_reply, show
 from ._numbers import NumberMatch, clean_latex, first_number, format_fraction
 from .base import BAD_GOLD, CORRECT, NO_ANSWER, NOT_EQUAL, Verdict, register
 
-__all__ = ["verify_gsm8k", "extract_gsm8k_answer", "parse_gsm8k_gold"]
+__all__ = ["verify_gsm8k", "extract_gsm8k_answer", "parse_gsm8k_gold", "unevaluated"]
 
 _MODES = ("strict", "flexible")
 AMBIGUOUS = "ambiguous"
 UNCLOSED_REASONING = "unclosed_reasoning"
+UNEVALUATED = "unevaluated"
+_FRACTION = re.compile(r"\s*[-\u2212]?\s*(\d+)\s*/\s*(\d+)\s*")
 #: Relative error under which a non-integer prediction is float noise from tool use, not a new value.
 FLOAT_RTOL = 1e-9
 
@@ -147,11 +159,24 @@ def _shown_gold_text(answer: str) -> tuple[Fraction | None, str | None]:
     return gold, format_fraction(gold)
 
 
-def _judge(ans: Answer | None, gold: Fraction, unclosed: bool = False) -> tuple[bool, str]:
+def unevaluated(number: NumberMatch | None) -> bool:
+    """``number`` was written as arithmetic left undone (``5 - 3``) or as a fraction not in lowest
+    terms or over 1 (``-9 / 9``, ``6/8``): not a computed answer (``gsm8k_computed`` refuses it)."""
+    if number is None:
+        return False
+    if number.arithmetic:
+        return True
+    frac = _FRACTION.fullmatch(number.text)
+    return bool(frac) and (int(frac.group(2)) <= 1 or math.gcd(int(frac.group(1)), int(frac.group(2))) != 1)
+
+
+def _judge(ans: Answer | None, gold: Fraction, unclosed: bool = False, arithmetic: bool = True) -> tuple[bool, str]:
     if ans is None:
         return False, UNCLOSED_REASONING if unclosed else NO_ANSWER
     if ans.candidates is not None:
         return False, AMBIGUOUS
+    if not arithmetic and unevaluated(ans.number):
+        return False, UNEVALUATED
     value = ans.number.value
     if value is not None and (value == gold or gold in ans.number.alts or _float_artifact(value, gold)):
         return True, CORRECT
@@ -163,11 +188,13 @@ def _float_artifact(value: Fraction, gold: Fraction) -> bool:
     return gold != 0 and value.denominator != 1 and abs(value - gold) < FLOAT_RTOL * abs(gold)
 
 
-def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tags=None) -> Verdict:
+def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tags=None,
+                 arithmetic: bool = True) -> Verdict:
     """GSM8K numeric answer: strict (answer markers, else a one-number last sentence) or flexible
     (else the last number).
 
     Score 1.0 when the predicted number equals the gold (exactly, or within float noise), else 0.0.
+    ``arithmetic=False`` (``gsm8k_computed``): an answer left as arithmetic is wrong (``unevaluated``).
     See the module docstring for the extraction, number and anti-hacking policy.
     """
     if mode not in _MODES:
@@ -194,7 +221,7 @@ def verify_gsm8k(completion: str, answer, *, mode: str = "strict", reasoning_tag
         if name == "flexible" and flex is strict:  # the same answer: the same judgement
             results[name] = dict(results["strict"])
             continue
-        ok, reason = _judge(ans, gold, bool(info.get("reasoning")))
+        ok, reason = _judge(ans, gold, bool(info.get("reasoning")), arithmetic)
         results[name] = {"correct": ok, "extracted": show(ans.number if ans else None), "reason": reason}
     details["strict"] = results["strict"]
     details["flexible"] = results["flexible"]
@@ -207,3 +234,6 @@ register("gsm8k", verify_gsm8k, fields=("answer",), mode="strict",
                      "else a last sentence stating one number")
 register("gsm8k_flexible", verify_gsm8k, fields=("answer",), mode="flexible",
          description="GSM8K numeric answer, flexible: as strict, else the last number in the text")
+register("gsm8k_computed", verify_gsm8k, fields=("answer",), mode="strict", arithmetic=False,
+         description="as gsm8k (strict), but an answer left as arithmetic ('5 - 3', '-9 / 9') is wrong: "
+                     "the reward for tasks whose question is arithmetic")

@@ -40,10 +40,10 @@ def test_learning_run_first_steps_write_checkable_results(tiny_model_dir, tmp_pa
     assert saved["judge"]["greedy-alt-prefill"]["prefill"] == "<answer>" != saved["judge"]["greedy"]["prefill"]
     assert set(saved["judge"]["greedy"]["breakdown"]) == {"base", "adapter"}
     # judged by the reward's verifier (the stated number), the task's own scorer kept beside it
-    assert saved["reward"] == saved["judge"]["greedy"]["verifier"] == "gsm8k"
+    assert saved["reward"] == saved["judge"]["greedy"]["verifier"] == "gsm8k_computed"
     assert saved["judge"]["greedy"]["own_scorer"]["verifier"] == "rg:chain_sum"
     assert "own_pass@1" in saved["survey"][0] and "shows_equation" in saved["judge"]["greedy"]["breakdown"]["base"]
-    assert any(k.startswith("eval/gsm8k") for k in saved["evals"][0])
+    assert any(k.startswith("eval/gsm8k_computed") for k in saved["evals"][0])
     same = saved["judge"]["greedy"]["same_form"]
     assert 0 <= same["items"] <= 3 and 0 <= same["base"] <= 1 and 0 <= same["adapter"] <= 1  # the reward, watched on held-out items
     assert {"pilot_accuracy", "pilot_gain"} <= set(saved["survey"][0]) and saved["task"] == task

@@ -308,3 +308,39 @@ FLOATS = [  # tool output: relative error < 1e-9 is right, larger is wrong
 def test_float_artifacts(completion, gold, right):
     for mode in ("strict", "flexible"):
         assert verify_gsm8k(completion, gold, mode=mode).correct is right
+
+
+# gsm8k_computed (anti-hacking): completions of the GRPO re-run on rg:basic_arithmetic (2026-12-07), held-out,
+# after the pre-fill "<think>\n</think>\n<answer>"; gsm8k paid every one of the first five.
+COMPUTED_TABLE = [
+    # (completion after the pre-fill, gold, gsm8k correct, gsm8k_computed correct, gsm8k_computed reason)
+    (" -1 / 1\n</answer>", "-1", True, False, "unevaluated"),       # "Calculate -1 / 1."
+    (" -9 / 9\n</answer>", "-1", True, False, "unevaluated"),       # "Calculate ( -9 / 9 )."
+    ("5 - 3</answer>", "2", True, False, "unevaluated"),            # "Calculate 5 - 3."
+    (" -8 - 5\n</answer>", "-13", True, False, "unevaluated"),      # "Calculate -8 + -5." rewritten
+    (" -9 - 7\n</answer>", "-16", True, False, "unevaluated"),
+    ("5 - 3 = 2\n</answer>", "2", True, True, "correct"),          # the sum written out, then its value
+    ("-6 * 5 = -30 The final answer is -30.", "-30", True, True, "correct"),
+    ("-5 * 9 = 45\n</answer>", "-45", False, False, "not_equal"),
+    (" 3/4\n</answer>", "3/4", True, True, "correct"),              # a fraction in lowest terms is a number
+    (" 2 1/2\n</answer>", "2.5", True, True, "correct"),            # a mixed number too
+]
+
+
+@pytest.mark.parametrize("completion, gold, plain, computed, reason", COMPUTED_TABLE)
+def test_gsm8k_computed_refuses_the_question_given_back(completion, gold, plain, computed, reason):
+    from reasonkit.verifiers import get_verifier
+
+    text = "<think>\n</think>\n<answer>" + completion
+    assert get_verifier("gsm8k")(text, answer=gold).correct is plain
+    v = get_verifier("gsm8k_computed")(text, answer=gold)
+    assert (v.correct, v.reason) == (computed, reason)
+
+
+def test_gsm8k_computed_on_a_gsm8k_reply_left_as_arithmetic():
+    from reasonkit.verifiers import get_verifier
+
+    reply = "She had 20 eggs and gave away 2, so the answer is 20 - 2."
+    assert get_verifier("gsm8k")(reply, answer="18").correct is True
+    assert get_verifier("gsm8k_computed")(reply, answer="18").reason == "unevaluated"
+    assert get_verifier("gsm8k_computed")("So she has 20 - 2 = 18 eggs. #### 18", answer="18").correct is True
