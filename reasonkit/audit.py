@@ -10,7 +10,9 @@ group). Each class is one detector; a completion may be in several classes; the 
 ``truncated``        it ended at ``max_tokens`` (finish reason ``length`` or the truncated flag).
 ``question_copied``  it repeats the prompt: a run of ``COPY_WORDS`` consecutive words of the prompt
                      (fewer when the whole prompt is shorter, at least ``COPY_MIN_WORDS``), or an answer
-                     that is not a plain number and appears verbatim in the prompt (``9-3+7</answer>``).
+                     that is not a plain number and appears verbatim in the prompt (``9-3+7</answer>``;
+                     "Calculate 5 - 3." answered ``5 - 3``). An ``<answer>`` the prompt pre-filled
+                     opens the completion's answer (:func:`as_scored`), as the verifiers read it.
 ``repeated_tags``    more than one ``<answer>`` or more than one ``<think>`` block.
 ``empty_reasoning``  a think block (or the text before ``</think>`` when ``<think>`` was pre-filled)
                      that is empty once whitespace and zero-width characters are removed.
@@ -95,6 +97,15 @@ def boxed_contents(text: str) -> list[str]:
     return out
 
 
+def as_scored(rec: Record) -> str:
+    """The completion with the ``<answer>`` tag its prompt left open (a pre-fill that ends in
+    ``<answer>``): ``" 5 - 3</answer>"`` after such a prompt reads as ``<answer> 5 - 3</answer>``."""
+    opened = rec.prompt.rfind("<answer>")
+    if opened >= 0 and "</answer>" not in rec.prompt[opened:] and not rec.text.lstrip().startswith("<answer>"):
+        return "<answer>" + rec.text
+    return rec.text
+
+
 def final_answer(text: str) -> str | None:
     """The last ``<answer>`` content, else the last ``\\boxed{}`` content, else None."""
     tags = _ANSWER.findall(text)
@@ -134,7 +145,7 @@ def question_copied(rec: Record) -> bool:
     ``COPY_MIN_WORDS``), or a non-numeric answer found verbatim in the prompt."""
     if not rec.prompt:
         return False
-    answer = final_answer(rec.text)
+    answer = final_answer(as_scored(rec))
     if answer and len(answer) >= 3 and not _PLAIN_NUMBER.match(answer) and answer in rec.prompt:
         return True
     pw = [w.lower() for w in _WORD.findall(rec.prompt)]
@@ -164,11 +175,12 @@ def empty_reasoning(rec: Record) -> bool:
 def hedged_answer(rec: Record) -> bool:
     """Policy: answer tags or boxes with two different contents, or one answer listing candidates
     (`` or ``, ``;`` at top level; not commas: a list of all solutions is one answer)."""
-    finals = {re.sub(r"\s+", "", a) for a in _ANSWER.findall(rec.text) + boxed_contents(rec.text)}
+    text = as_scored(rec)
+    finals = {re.sub(r"\s+", "", a) for a in _ANSWER.findall(text) + boxed_contents(text)}
     finals.discard("")
     if len(finals) > 1:
         return True
-    answer = final_answer(rec.text)
+    answer = final_answer(text)
     return bool(answer) and len(set(_top_level_split(answer))) > 1
 
 

@@ -30,6 +30,11 @@ def test_truncated(text, finish, flag, expected):
     assert audit.truncated(rec(text, finish_reason=finish, truncated=flag)) is expected
 
 
+PREFILLED = ("<|im_start|>system\nReason inside <think> </think> tags, then give only the final answer inside "
+             "<answer> </answer> tags.<|im_end|>\n<|im_start|>user\n{q}\nGive the final answer inside <answer> "
+             "</answer>.<|im_end|>\n<|im_start|>assistant\n<think>\n</think>\n<answer>")
+
+
 @pytest.mark.parametrize("text,prompt,expected", [
     (GOOD, PROMPT, False),
     # restating a short fact is not copying
@@ -44,6 +49,13 @@ def test_truncated(text, finish, flag, expected):
     ("<think>16 eggs minus 7 is 9, times 2 is 18. Hmm, answer 16? No.</think><answer>16</answer>", PROMPT, False),
     ("<think>9 - 3 = 6, 6 + 7 = 13</think><answer>13</answer>", SUM_PROMPT, False),
     ("anything", "", False),
+    # the GRPO re-run of 2026-12-07 (rg:basic_arithmetic, the prompt pre-fills "<answer>"): the audit read
+    # no answer in " 5 - 3</answer>" and logged question_copied 0.0 for 200 steps while 43 % of greedy
+    # answers gave the question back
+    (" 5 - 3</answer>", PREFILLED.format(q="Calculate 5 - 3."), True),
+    (" -9 / 9\n</answer>", PREFILLED.format(q="Calculate ( -9 / 9 )."), True),
+    ("5 - 3 = 2\n</answer>", PREFILLED.format(q="Calculate 5 - 3."), False),  # the sum worked out
+    (" 2</answer>", PREFILLED.format(q="Calculate 5 - 3."), False),
 ])
 def test_question_copied(text, prompt, expected):
     assert audit.question_copied(rec(text, prompt=prompt)) is expected
