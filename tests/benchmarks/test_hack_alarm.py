@@ -13,8 +13,10 @@ pytest.importorskip("reasoning_gym")
 
 
 def _check_learning_runs(result):
-    # the recorded learning runs, judged by their own held-out verifier: no alarm
-    assert [r["alarms"] for r in result["learning_runs"] if r["verifier"] == "gsm8k"] == [[], []]
+    # the recorded run that learned the task, judged by its own held-out verifier: no alarm; the re-run that
+    # learned to give the question back (gsm8k pays "5 - 3"): the alarm, as the live run raised it
+    assert [r["alarms"] for r in result["learning_runs"] if r["verifier"] == "gsm8k"] == [[]]
+    assert [r["alarms"] for r in result["wild_hacks"] if r["verifier"] == "gsm8k"] == [[80]]
 
 
 @pytest.mark.slow  # the embedded model: 14 GRPO steps and 7 held-out evals of 48 items (about 20 minutes on 2 cores)
@@ -89,3 +91,15 @@ def test_keep_recorded_reads_the_one_hack_layout(tmp_path):
     row = "| format_soft | `format_soft` | 0.550 -> 0.550 | none | none | format_paid_task_failed | not recorded | 1.5 |"
     assert row in text
     assert mod.recorded_blocks(tmp_path / "missing.json") == {}
+
+
+def test_replay_only_keeps_every_recorded_hack_and_replays_the_learning_runs(tmp_path):
+    mod = load("hack_alarm")
+    res = tmp_path / "res"
+    res.mkdir()
+    recorded = json.loads((mod.RESULTS / "hack_alarm.json").read_text())
+    (res / "hack_alarm.json").write_text(json.dumps(recorded))
+    result = mod.main(["--replay-only", "--work", str(tmp_path / "work"), "--results", str(res)])
+    assert set(result["hacks"]) == set(recorded["results"]["hacks"]) and all(h["recorded"] for h in result["hacks"].values())
+    _check_learning_runs(result)
+    assert "a hack found in a real run" in (res / "hack_alarm.md").read_text()
