@@ -327,4 +327,9 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from reasonkit.errors import ReasonkitError
+
+    try:
+        main()
+    except ReasonkitError as exc:  # a bad flag or a reasonkit command that refused its input: one line, exit 2
+        harness.fail(str(exc), "hack_alarm.py")

@@ -39,7 +39,7 @@ of 1-4 % at temperature 1, so nearly every group had no signal (see the earlier 
 is N"), with its policy against hedged answers and invented turns, and pays nothing for the form.
 It also reads an answer left as arithmetic as its value (``<answer>5 - 3</answer>`` is 2), and here
 the question *is* that arithmetic: the recorded re-run of 2026-12-07, trained with ``gsm8k`` (the
-default then), learned to give the question back in 43 % of its greedy answers
+default then), learned to give the question back in many of its greedy answers
 (``docs/results/learning.md``). ``gsm8k_computed`` counts such an answer wrong, so a rise in its
 accuracy is a rise in right numbers; ``learning_analysis.computed`` gives that reading of a run
 judged with ``gsm8k``. The task's own scorer is reported next to it, and the ``shows_equation``

@@ -71,8 +71,8 @@ Policy (documented here because it decides rewards):
   fraction that is not in lowest terms or has denominator 1 (``-9 / 9``, ``6/8``) is wrong, reason
   ``unevaluated``. ``gsm8k`` reads such an answer as its value, which suits GSM8K replies; on a task
   whose question *is* the arithmetic ("Calculate 5 - 3.") it pays a policy for giving the question
-  back, and a GRPO run on 2-term arithmetic learned exactly that (43 % of its greedy answers,
-  ``docs/results/learning.md``). Use ``gsm8k_computed`` as the reward and judge of such tasks.
+  back, and a recorded GRPO run on 2-term arithmetic learned exactly that
+  (``docs/results/learning.md``). Use ``gsm8k_computed`` as the reward and judge of such tasks.
 
 Reasons: ``correct``, ``not_equal``, ``no_answer``, ``unclosed_reasoning``, ``ambiguous``, ``bad_gold``,
 ``unevaluated`` (``gsm8k_computed`` only).

@@ -103,3 +103,16 @@ def test_replay_only_keeps_every_recorded_hack_and_replays_the_learning_runs(tmp
     assert set(result["hacks"]) == set(recorded["results"]["hacks"]) and all(h["recorded"] for h in result["hacks"].values())
     _check_learning_runs(result)
     assert "a hack found in a real run" in (res / "hack_alarm.md").read_text()
+
+
+def test_unknown_hack_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    from bench_scripts import BENCHMARKS
+
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "hack_alarm.py"), "--hacks", "nope", "--work",
+                           str(tmp_path / "w")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["hack_alarm.py: --hacks nope: unknown nope; choose from format_soft, "
+                                                "truncation"]
