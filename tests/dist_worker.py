@@ -91,6 +91,9 @@ def train(args) -> None:
     trainer = GRPOTrainer(cfg, items=[{"id": str(i)} for i in range(8)], prompts=prompts,
                           verifier=VerifierSpec("odd_length", odd_length, (), "odd length"), show_progress=False)
     trainer.train(resume_from=args.resume)
+    # the trainer made the accelerator, so it destroyed the process group (not left to interpreter teardown)
+    Path(args.out, f"group-after-train-{trainer.rank}.json").write_text(
+        json.dumps({"initialized": torch.distributed.is_initialized()}))
 
 
 if __name__ == "__main__":

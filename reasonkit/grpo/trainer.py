@@ -97,6 +97,7 @@ class GRPOTrainer:
                  on_step_end: Callable[[int, dict], None] | None = None):
         self.cfg = cfg
         self.out = cfg.run_dir()
+        self._owns_accelerator = accelerator is None  # then train() ends it: trackers, process group
         self.accelerator = accelerator or make_accelerator(log_with=cfg.trackers or None, project_dir=str(self.out))
         acc = self.accelerator
         self.rank, self.world = acc.process_index, acc.num_processes
@@ -375,9 +376,23 @@ class GRPOTrainer:
             if self.vllm is not None:
                 self.vllm.close()
                 self.vllm = None
-            if cfg.trackers:
-                acc.end_training()
+            self._end(finished=sys.exc_info()[0] is None)
         return TrainResult(self.out, self.step, self.last_checkpoint, interrupted)
+
+    def _end(self, *, finished: bool) -> None:
+        """Close the trackers; when this trainer made the accelerator, destroy the process group too.
+
+        A launched run that left its gloo process group to interpreter teardown died now and then
+        with ``terminate called without an active exception`` (SIGABRT on one rank) after its last
+        checkpoint. All ranks have passed the checkpoint's barrier when the loop ends; on an error
+        the group is left alone (another rank may be inside a collective).
+        """
+        acc = self.accelerator
+        if self._owns_accelerator and finished:
+            acc.end_training()  # finishes the trackers, then destroys the process group
+        elif self.cfg.trackers:
+            for tracker in acc.trackers:
+                tracker.finish()
 
     def _on_sigint(self, signum, frame):
         if self._stop_requested:  # second Ctrl-C: stop now

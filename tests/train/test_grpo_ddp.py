@@ -29,7 +29,8 @@ LOSSES = ("dapo", "grpo", "dr_grpo", "dapo:gc")  # ":gc": gradient checkpointing
 
 
 def _run(cmd, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONFAULTHANDLER": "1"}  # a rank that aborts prints where it was
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
 
