@@ -139,6 +139,11 @@ def hack_run(name: str, h: dict, a) -> dict:
             "detection": detection, "audit": audit, "audit_caught": caught}
 
 
+def own_judge(name: str, results: Path = RESULTS) -> str:
+    """The held-out verifier a recorded learning run was judged by (``gsm8k`` or ``gsm8k_computed``)."""
+    return harness.load(results / f"{name}.json")["verifier"]
+
+
 def replay(name: str, verifier: str, results: Path = RESULTS) -> dict:
     """The alarm on a recorded learning run (fewest-changes reconstruction of its held-out items)."""
     from reasonkit.grpo.divergence import items_from_accuracy, replay as replay_record
@@ -250,12 +255,14 @@ def markdown(r: dict) -> list[str]:
         lines.append(f"| {n['run']} | {n['verifier']} | {n['evals']} | {n['eval_items']} | {n['heldout_first']:.3f} -> "
                      f"{n['heldout_last']:.3f} | {', '.join(map(str, n['reward_rose'])) or 'never'} | "
                      f"{', '.join(map(str, n['alarms'])) or 'none'} |")
-    lines += ["", f"`{JUDGE}` is the learning runs' own judge (the number the answer states). `{HEADLINE}` is what "
+    lines += ["", "The first verifier of each run is its own judge (the number the answer states; `gsm8k_computed` "
+              f"counts an answer left as arithmetic wrong). `{HEADLINE}` is what "
               "the default rule picks for this task; its scorer wants a bare number and rates the learning runs' "
               "answers (`4 - 1 = 3`) wrong, so held-out accuracy under it stays at 0.000-0.016 at every eval "
               "(`learning.md`, task's scorer). Against a flat held-out line every large enough reward rise is a "
               "divergence, which is what an alarm there reports: the reward's gain is in a form the task's scorer "
-              f"does not accept. For this prompt form, watch `{JUDGE}` (`--eval-verifiers {JUDGE}`)."]
+              "does not accept. For this prompt form, watch `gsm8k_computed` (`--eval-verifiers gsm8k_computed`): "
+              f"`{JUDGE}` pays the question given back."]
     return lines
 
 
@@ -318,8 +325,8 @@ def main(argv: list[str] | None = None) -> dict:
     if a.keep_recorded:
         kept = {k: v for k, v in recorded_blocks(a.results / f"hack_alarm{a.suffix}.json").items() if k not in hacks}
         hacks = {k: hacks.get(k) or kept[k] for k in [*HACKS, *kept] if k in hacks or k in kept}
-    negatives = [replay(name, v) for name in LEARNING_RUNS for v in (JUDGE, HEADLINE)]
-    wild = [replay(name, v) for name in WILD_HACKS for v in (JUDGE, HEADLINE)]
+    negatives = [replay(name, v) for name in LEARNING_RUNS for v in (own_judge(name), HEADLINE)]
+    wild = [replay(name, v) for name in WILD_HACKS for v in (own_judge(name), HEADLINE)]
     result = {"task": TASK, "prefill": PREFILL, "model": a.model or "embedded SmolLM2-135M-Instruct", "hacks": hacks,
               "learning_runs": negatives, "wild_hacks": wild, "command": command, "cpu": cpu}
     bench.record(result, markdown(result))

@@ -12,8 +12,8 @@ Two readings, both per adapter (``base`` and the trained ``adapter`` of one ``re
   went wrong (an untrained task's drop from interference reads as, e.g., a sum where a product was
   asked).
 
-- ``computed``: accuracy that counts an answer written as unevaluated arithmetic as wrong
-  (:func:`unevaluated`). The ``gsm8k`` verifier reads ``<answer>5 - 3</answer>`` as its value, 2 (a
+- ``computed``: accuracy by the ``gsm8k_computed`` verifier, re-scored from the completions, which
+  counts an answer written as unevaluated arithmetic as wrong (:func:`unevaluated`). The ``gsm8k`` verifier reads ``<answer>5 - 3</answer>`` as its value, 2 (a
   GSM8K reply may end "the answer is 20 - 2"). On an arithmetic task the question *is* that
   expression, so a policy paid by ``gsm8k`` can earn reward by restating the question
   (``Calculate -9 / 9.`` -> ``-9 / 9``): the re-run of 2026-12-07 learned exactly that. This reading
@@ -36,42 +36,47 @@ def shows_equation(row: dict) -> bool:
     return "=" in answer_text(row)
 
 
-_NUM = r"\(?\s*[-\u2212]?\s*\d+(?:\.\d+)?\s*\)?"
-_ARITH = re.compile(rf"{_NUM}\s*[-+*/\u00d7\u00f7\u2212x]\s*{_NUM}")
-_FRACTION = re.compile(r"\s*(-?)\s*(\d+)\s*/\s*(\d+)\s*")
+def score_text(row: dict, prefill: str) -> str:
+    """What the eval's verifiers read for ``row``: the pre-fill from its think tag on, then the completion
+    (``reasonkit.tasks.prompts.PromptTemplate.score_prefix``)."""
+    from reasonkit.tasks.prompts import THINK_TAG
+
+    pos = prefill.find(THINK_TAG)
+    return (prefill[pos:] if pos >= 0 else "") + row["completion"]
 
 
-def unevaluated(row: dict, verifier: str) -> bool:
-    """The answer the verifier read (``{verifier}.extracted``) is arithmetic, not a number: two numbers
-    with an operator between them (``5 - 3``, ``-9 / 9``, ``(-8) * 2``). A fraction in lowest terms
-    (``3/4``, ``-1/2``) is a number, not a sum left undone."""
-    import math
+def _computed_verdict(row: dict, prefill: str):
+    from reasonkit.verifiers.base import get_verifier
 
-    text = str(row.get(f"{verifier}.extracted") or "")
-    if not _ARITH.search(text):
-        return False
-    frac = _FRACTION.fullmatch(text)
-    return not (frac and int(frac.group(3)) > 1 and math.gcd(int(frac.group(2)), int(frac.group(3))) == 1)
+    if "gsm8k_computed.reason" in row:  # judged by it already
+        return row["gsm8k_computed.correct"] is True, row["gsm8k_computed.reason"]
+    v = get_verifier("gsm8k_computed")(score_text(row, prefill), answer=(row.get("reference") or {}).get("answer"))
+    return v.correct is True, v.reason
 
 
-def computed(rows: list[dict], verifier: str) -> dict:
+def unevaluated(row: dict, prefill: str) -> bool:
+    """The ``gsm8k_computed`` verifier refuses the answer as arithmetic left undone (``5 - 3``, ``-9 / 9``;
+    reason ``unevaluated``): one definition, the verifier's, re-scored from the row's completion."""
+    return _computed_verdict(row, prefill)[1] == "unevaluated"
+
+
+def computed(rows: list[dict], prefill: str) -> dict:
     """Per adapter: the share of answers written as unevaluated arithmetic (``unevaluated``) and the
-    accuracy that counts them wrong (``accuracy``); base vs adapter paired on the first sample of each
-    item (``adapter_only`` / ``base_only`` items right by this reading, exact sign test)."""
+    accuracy by ``gsm8k_computed`` (``accuracy``), re-scored from the completions with the pre-fill the
+    eval used; base vs adapter paired on the first sample of each item (``adapter_only`` /
+    ``base_only`` items right by this reading, exact sign test)."""
     from reasonkit.eval.report import sign_test
 
+    verdicts = [_computed_verdict(r, prefill) for r in rows]
     out: dict = {}
     for name in sorted({r["adapter"] for r in rows}):
-        mine = [r for r in rows if r["adapter"] == name]
-        out[name] = {"unevaluated": sum(unevaluated(r, verifier) for r in mine) / max(len(mine), 1),
-                     "accuracy": sum(r.get(f"{verifier}.correct") is True and not unevaluated(r, verifier)
-                                     for r in mine) / max(len(mine), 1)}
-    first = {(r["adapter"], r["item_id"]): r for r in rows if r.get("sample", 0) == 0}
+        mine = [v for r, v in zip(rows, verdicts) if r["adapter"] == name]
+        out[name] = {"unevaluated": sum(reason == "unevaluated" for _, reason in mine) / max(len(mine), 1),
+                     "accuracy": sum(ok for ok, _ in mine) / max(len(mine), 1)}
+    first = {(r["adapter"], r["item_id"]): v[0] for r, v in zip(rows, verdicts) if r.get("sample", 0) == 0}
     items = [i for (m, i) in first if m == "base" and ("adapter", i) in first]
-    right = {(m, i): first[(m, i)].get(f"{verifier}.correct") is True and not unevaluated(first[(m, i)], verifier)
-             for i in items for m in ("base", "adapter")}
-    wins = sum(right[("adapter", i)] and not right[("base", i)] for i in items)
-    losses = sum(right[("base", i)] and not right[("adapter", i)] for i in items)
+    wins = sum(first[("adapter", i)] and not first[("base", i)] for i in items)
+    losses = sum(first[("base", i)] and not first[("adapter", i)] for i in items)
     out["paired"] = {"items": len(items), "adapter_only": wins, "base_only": losses, "p_value": sign_test(wins, losses)}
     return out
 

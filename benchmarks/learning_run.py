@@ -235,7 +235,7 @@ def judge(a, task: str, adapter: Path, work: Path) -> dict:
                       "base": primary_stats(run, "base"), "adapter": primary_stats(run, "adapter"),
                       "paired": tests[0] if tests else None, "own_scorer": {"verifier": own_verifier(bench), **own},
                       "breakdown": breakdown(rows), "same_form": same_form(rows, verifier),
-                      "computed": computed(rows, verifier)}
+                      "computed": computed(rows, prefill or a.prefill)}
     return out
 
 
@@ -329,9 +329,10 @@ def write(bench: harness.Run, result: dict) -> None:
                   "", "| eval | item | reference | base | adapter |", "|---|---|---|---|---|"]
         lines += [f"| {label} | {x['item_id']} | {x['answer']} | `{_cell(x['base'])}` | `{_cell(x['adapter'])}` |"
                   for label, x in shown]
-    lines += ["", "Only a stated number counts (`learning_analysis.computed`): an answer written as unevaluated "
-              "arithmetic (`5 - 3`, `-9 / 9`: the verifier reads its value, so restating the question earns "
-              "reward) is counted wrong here; paired on the first sample of each item:", "",
+    lines += ["", "Only a stated number counts (`learning_analysis.computed`: the `gsm8k_computed` verifier, "
+              "re-scored from the completions): an answer written as unevaluated arithmetic (`5 - 3`, `-9 / 9`: "
+              "`gsm8k` reads its value, so restating the question earns reward) is counted wrong here; paired on "
+              "the first sample of each item:", "",
               "| eval | base: unevaluated | adapter: unevaluated | base accuracy | adapter accuracy | "
               "only base right | only adapter right | paired p |", "|---|---|---|---|---|---|---|---|"]
     for label, j in result["judge"].items():

@@ -137,31 +137,39 @@ def test_reuse_refuses_a_run_trained_otherwise(tmp_path):
         mod.check_reused(a, "rg:products", tmp_path)
 
 
-# What the re-run of 2026-12-07 wrote (the gsm8k verifier's reading in brackets): restating the question
-# earned reward, since the verifier reads unevaluated arithmetic as its value.
-@pytest.mark.parametrize("extracted, unevaluated", [
-    ("-1 / 1", True),      # "Calculate -1 / 1." -> the question back (gsm8k: -1, right)
-    ("-9 / 9", True),      # "Calculate ( -9 / 9 )." (gsm8k: -1, right)
-    ("5 - 3", True),       # "Calculate 5 - 3." (gsm8k: 2, right)
-    ("-8 - 5", True),      # "Calculate -8 + -5." rewritten, still not computed
-    ("7 * 4", True), ("(-8) * 2", True), ("2/4", True), ("9 / 1", True),
-    ("2", False), ("-45", False), ("3/4", False), ("-1/2", False),  # numbers (fractions in lowest terms)
-    ("1,000", False), ("18.5", False), (None, False),
+# What the re-run of 2026-12-07 wrote after the pre-fill ``<think>\n</think>\n<answer>`` (the gsm8k
+# verifier's reading in brackets): restating the question earned reward, since gsm8k reads unevaluated
+# arithmetic as its value. ``unevaluated`` is the gsm8k_computed verifier's verdict, re-scored.
+PREFILL = "<think>\n</think>\n<answer>"
+
+
+@pytest.mark.parametrize("completion, answer, unevaluated", [
+    ("-1 / 1</answer>", "-1", True),       # "Calculate -1 / 1." -> the question back (gsm8k: -1, right)
+    (" -9 / 9</answer>", "-1", True),      # "Calculate ( -9 / 9 )." (gsm8k: -1, right)
+    ("5 - 3</answer>", "2", True),         # "Calculate 5 - 3." (gsm8k: 2, right)
+    ("-8 - 5</answer>", "-13", True),      # "Calculate -8 + -5." rewritten, still not computed
+    ("7 * 4</answer>", "28", True), ("9 / 1</answer>", "9", True),
+    ("(-8) * 2</answer>", "-16", False),   # wrong, but not as arithmetic: gsm8k reads 2 (not_equal)
+    ("2/4</answer>", "0.5", False),        # wrong, but not as arithmetic: two numbers (ambiguous)
+    ("2</answer>", "2", False), ("-45</answer>", "-45", False), ("3/4</answer>", "0.75", False),
+    ("4 - 1 = 3</answer>", "3", False),    # the sum written out, then its value: computed
+    ("1,000</answer>", "1000", False), ("18.5</answer>", "18.5", False), ("\n\nI don't know.", "2", False),
 ])
-def test_unevaluated_arithmetic_is_told_from_a_stated_number(extracted, unevaluated):
+def test_unevaluated_arithmetic_is_the_computed_verifiers_verdict(completion, answer, unevaluated):
     from learning_analysis import unevaluated as is_unevaluated
 
     _load()
-    assert is_unevaluated({"gsm8k.extracted": extracted}, "gsm8k") is unevaluated
+    assert is_unevaluated({"completion": completion, "reference": {"answer": answer}}, PREFILL) is unevaluated
 
 
 def test_computed_counts_unevaluated_answers_wrong_and_pairs_items():
     from learning_analysis import computed
 
     _load()
-    rows = [{"adapter": m, "item_id": str(i), "sample": 0, "gsm8k.correct": ok, "gsm8k.extracted": x}
-            for i in range(6) for m, ok, x in (("base", i == 0, "3"), ("adapter", True, "5 - 3" if i < 4 else "2"))]
-    got = computed(rows, "gsm8k")
-    assert got["adapter"] == {"unevaluated": 4 / 6, "accuracy": 2 / 6}  # right by the verifier 6/6
+    rows = [{"adapter": m, "item_id": str(i), "sample": 0, "completion": text, "reference": {"answer": "2"}}
+            for i in range(6) for m, text in (("base", "2</answer>" if i == 0 else "3</answer>"),
+                                              ("adapter", "5 - 3</answer>" if i < 4 else "2</answer>"))]
+    got = computed(rows, PREFILL)
+    assert got["adapter"] == {"unevaluated": 4 / 6, "accuracy": 2 / 6}  # right by gsm8k 6/6
     assert got["base"] == {"unevaluated": 0.0, "accuracy": 1 / 6}
     assert (got["paired"]["items"], got["paired"]["adapter_only"], got["paired"]["base_only"]) == (6, 2, 1)
