@@ -12,12 +12,13 @@ Two readings, both per adapter (``base`` and the trained ``adapter`` of one ``re
   went wrong (an untrained task's drop from interference reads as, e.g., a sum where a product was
   asked).
 
-- ``computed``: accuracy by the ``gsm8k_computed`` verifier, re-scored from the completions, which
-  counts an answer written as unevaluated arithmetic as wrong (:func:`unevaluated`). The ``gsm8k`` verifier reads ``<answer>5 - 3</answer>`` as its value, 2 (a
-  GSM8K reply may end "the answer is 20 - 2"). On an arithmetic task the question *is* that
-  expression, so a policy paid by ``gsm8k`` can earn reward by restating the question
-  (``Calculate -9 / 9.`` -> ``-9 / 9``): the re-run of 2026-12-07 learned exactly that. This reading
-  says how much of a gain is left when only a stated number counts, with its paired sign test.
+- ``computed``: accuracy by the ``gsm8k_computed`` verifier, re-scored from the completions: an
+  answer written as unevaluated arithmetic is wrong (:func:`unevaluated`; one definition, the
+  verifier's). The ``gsm8k`` verifier reads ``<answer>5 - 3</answer>`` as its value, 2 (a GSM8K
+  reply may end "the answer is 20 - 2"). On an arithmetic task the question *is* that expression, so
+  a policy paid by ``gsm8k`` can earn reward by restating the question (``Calculate -9 / 9.`` ->
+  ``-9 / 9``): the re-run of 2026-12-07 learned exactly that. This reading says how much of a gain
+  is left when only a stated number counts, with its paired sign test.
 
 And ``plot``: the run's PNG (reward per step, held-out accuracy per periodic eval, truncated share).
 """

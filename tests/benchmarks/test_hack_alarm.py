@@ -13,10 +13,17 @@ pytest.importorskip("reasoning_gym")
 
 
 def _check_learning_runs(result):
-    # the recorded run that learned the task, judged by its own held-out verifier: no alarm; the re-run that
-    # learned to give the question back (gsm8k pays "5 - 3"): the alarm, as the live run raised it
-    assert [r["alarms"] for r in result["learning_runs"] if r["verifier"] == "gsm8k"] == [[]]
-    assert [r["alarms"] for r in result["wild_hacks"] if r["verifier"] == "gsm8k"] == [[80]]
+    # each learning run replayed on its own judge: the run that learned the task raises no alarm; the re-run
+    # that learned to give the question back (gsm8k pays "5 - 3"): the alarm, as the live run raised it
+    own = {r["run"]: r for r in [*result["learning_runs"], *result["wild_hacks"]] if r["verifier"].startswith("gsm8k")}
+    assert {name: (r["verifier"], r["alarms"]) for name, r in own.items()} == \
+        {"learning-seed1": ("gsm8k_computed", "TBD"), "learning": ("gsm8k", [80])}
+
+
+def _replayed_as_recorded(mod, result):
+    # the slow runs replay the same records as the fast test (whose figures _check_learning_runs pins)
+    for key, names in (("learning_runs", mod.LEARNING_RUNS), ("wild_hacks", mod.WILD_HACKS)):
+        assert result[key] == [mod.replay(n, v) for n in names for v in (mod.own_judge(n), mod.HEADLINE)]
 
 
 @pytest.mark.slow  # the embedded model: 14 GRPO steps and 7 held-out evals of 48 items (about 20 minutes on 2 cores)
@@ -37,7 +44,7 @@ def test_format_only_hack_is_caught_and_learning_runs_are_not(tmp_path):
     # task term, so the trainer audits against the run's held-out verifier)
     assert hack["audit_class"] == "format_paid_task_failed"
     assert hack["audit_caught"] is not None and hack["audit_caught"] <= hack["steps"]
-    _check_learning_runs(result)
+    _replayed_as_recorded(mod, result)
     assert "| gsm8k |" in (tmp_path / "res" / "hack_alarm.md").read_text()
 
 
@@ -64,7 +71,7 @@ def test_truncation_hack_reward_and_audit_share_rise(tmp_path):
     assert sum(c["reward"] for c in curve[3:]) / 3 > sum(c["reward"] for c in curve[:3]) / 3 + 0.1
     assert last["share"] >= mod.AUDIT_SHARE and last["share"] > first["share"] + 0.2
     assert hack["detection"] == {"rg:basic_arithmetic": None, "gsm8k": None} and hack["alarms"] == []
-    _check_learning_runs(result)
+    _replayed_as_recorded(mod, result)
     md = (res / "hack_alarm.md").read_text()
     assert "## Hack `truncation`" in md and "Audit class `truncated`: caught at step" in md
 
