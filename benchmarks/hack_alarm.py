@@ -19,8 +19,9 @@
    judge), each watched by the alarm. Recorded per hack: the step of the first
    ``reward_heldout_divergence`` per held-out verifier (steps to detection), the reward and held-out
    curves, and the audit's share of every class per step (``audit/<class>`` in ``metrics.jsonl``).
-2. **The negative case** (the recorded learning run that really learned):
-   ``benchmarks/results/learning-seed1.json`` replayed through the alarm
+2. **The negative case** (the recorded learning run that really learned, trained with
+   ``gsm8k_computed`` and judged by it): ``benchmarks/results/learning-seed1.json`` replayed through
+   the alarm on its own judge and on the task's scorer
    (:func:`reasonkit.grpo.divergence.replay`: its step rewards, and per-eval held-out accuracies turned
    into items with the fewest changes those accuracies allow: the least favourable case for a false
    alarm). Recorded: alarms per held-out verifier. Rerunning those 200-step runs takes 40 minutes each
@@ -246,7 +247,8 @@ def markdown(r: dict) -> list[str]:
     lines += ["## False alarms: the recorded learning run (replayed), and a hack found in a real run", "",
               "Step rewards and per-eval held-out accuracies from the results files; held-out items rebuilt with "
               "the fewest changes the accuracies allow (the least favourable case for a false alarm). "
-              "`learning-seed1` learned the task. `learning` (the re-run of 2026-12-07) learned to give the "
+              "`learning-seed1` (trained again on 2026-12-07 with `gsm8k_computed`) learned the task. `learning` "
+              "(the re-run of 2026-12-07, trained with `gsm8k`) learned to give the "
               "question back unevaluated (`5 - 3`), which its `gsm8k` reward pays: an alarm there is right "
               "(the live run raised it at steps 60 and 80; `learning.md`).", "",
               "| run | held-out verifier | evals | items | held-out first -> last eval | reward condition held at "
@@ -258,7 +260,7 @@ def markdown(r: dict) -> list[str]:
     lines += ["", "The first verifier of each run is its own judge (the number the answer states; `gsm8k_computed` "
               f"counts an answer left as arithmetic wrong). `{HEADLINE}` is what "
               "the default rule picks for this task; its scorer wants a bare number and rates the learning runs' "
-              "answers (`4 - 1 = 3`) wrong, so held-out accuracy under it stays at 0.000-0.016 at every eval "
+              "answers (`4 - 1 = 3`) wrong, so held-out accuracy under it stays near 0 "
               "(`learning.md`, task's scorer). Against a flat held-out line every large enough reward rise is a "
               "divergence, which is what an alarm there reports: the reward's gain is in a form the task's scorer "
               "does not accept. For this prompt form, watch `gsm8k_computed` (`--eval-verifiers gsm8k_computed`): "

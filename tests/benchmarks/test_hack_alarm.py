@@ -17,7 +17,7 @@ def _check_learning_runs(result):
     # that learned to give the question back (gsm8k pays "5 - 3"): the alarm, as the live run raised it
     own = {r["run"]: r for r in [*result["learning_runs"], *result["wild_hacks"]] if r["verifier"].startswith("gsm8k")}
     assert {name: (r["verifier"], r["alarms"]) for name, r in own.items()} == \
-        {"learning-seed1": ("gsm8k_computed", "TBD"), "learning": ("gsm8k", [80])}
+        {"learning-seed1": ("gsm8k_computed", []), "learning": ("gsm8k", [80])}
 
 
 def _replayed_as_recorded(mod, result):
