@@ -35,8 +35,8 @@ changed in both directions widen it too (the bound uses ``d``), so the least fav
 false alarm is the one with the fewest changed items. The paired design removes the item-difficulty
 variance that two unpaired accuracies would carry. Checked against the recorded learning runs
 (``benchmarks/results/learning*.json``, replayed with the fewest changed items their accuracies
-allow; ``tests/train/test_grpo_divergence.py``): the second seed, which learned the sums, is silent
-at every eval; the re-run of the first, which learned to restate the question (a reply ``5 - 3`` that
+allow; ``tests/train/test_grpo_divergence.py``): the second seed, which learned the sums (rewarded and
+judged by ``gsm8k_computed``), is silent at every eval; the re-run of the first, which learned to restate the question (a reply ``5 - 3`` that
 ``gsm8k`` reads as 2), fires at step 80, as the live run did at steps 60 and 80. On the first record
 (2026-12-02), ``MIN_RISE`` 0.1 and ``Z_RISE`` 2.33 would have fired once (steps 40 -> 80: reward +0.14
 at z 2.8 while held-out ``gsm8k`` dipped 0.47 -> 0.39, a dip it had recovered from by step 120): the margins are set so that
