@@ -38,12 +38,10 @@ def shows_equation(row: dict) -> bool:
 
 
 def score_text(row: dict, prefill: str) -> str:
-    """What the eval's verifiers read for ``row``: the pre-fill from its think tag on, then the completion
-    (``reasonkit.tasks.prompts.PromptTemplate.score_prefix``)."""
-    from reasonkit.tasks.prompts import THINK_TAG
+    """What the eval's verifiers read for ``row``: the template's score prefix, then the completion."""
+    from reasonkit.tasks.prompts import PromptTemplate
 
-    pos = prefill.find(THINK_TAG)
-    return (prefill[pos:] if pos >= 0 else "") + row["completion"]
+    return PromptTemplate(prefill=prefill).score_prefix + row["completion"]
 
 
 def _computed_verdict(row: dict, prefill: str):
